@@ -1,0 +1,79 @@
+// swift-tools-version: 6.1
+// SPDX-License-Identifier: Apache-2.0
+import PackageDescription
+
+// Layout (see README "Repository organization"):
+//   Sources/PluginABI   the stable C ABI (headers + layout asserts); the only thing plugins and host share
+//   Sources/CInosSystem C shims for system calls Swift cannot reach (futex, memfd)
+//   Sources/Host        the minimal host: arena, switchboard, rings, heap, loader, manifest, hot swap
+//   Sources/PluginKit   helpers for writing plugins in Swift (linked into each plugin, never crosses the ABI)
+//   Sources/inos        the CLI / daemon
+//   Plugins/*           plugins, each a dynamic library loaded with dlopen through the C ABI
+let package = Package(
+    name: "inos-mesh",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "inos", targets: ["inos"]),
+        .library(name: "Host", targets: ["Host"]),
+        .library(name: "PluginKit", targets: ["PluginKit"]),
+        // Plugins: each a shared object the host dlopen()s (libInosLZ4.so, ...).
+        .library(name: "InosLZ4", type: .dynamic, targets: ["InosLZ4"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+    ],
+    targets: [
+        .target(name: "PluginABI", path: "Sources/PluginABI"),
+        .target(name: "CInosSystem", path: "Sources/CInosSystem"),
+        .target(
+            name: "Host",
+            dependencies: [
+                "PluginABI", "CInosSystem", "PluginKit",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+            ],
+            path: "Sources/Host"
+        ),
+        .target(name: "PluginKit", dependencies: ["PluginABI"], path: "Sources/PluginKit"),
+        .executableTarget(
+            name: "inos",
+            dependencies: [
+                "Host",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/inos"
+        ),
+
+        // MARK: Plugins
+        .systemLibrary(
+            name: "CLZ4", path: "Plugins/Storage/CLZ4", pkgConfig: "liblz4",
+            providers: [.apt(["liblz4-dev"])]
+        ),
+        .target(
+            name: "InosLZ4", dependencies: ["PluginABI", "PluginKit", "CLZ4"],
+            path: "Plugins/Storage/LZ4"
+        ),
+
+        // MARK: Tests
+        .target(name: "HostTestSupport", dependencies: ["Host", "PluginABI"], path: "Tests/HostTestSupport"),
+        .testTarget(
+            name: "HostTests",
+            dependencies: ["Host", "HostTestSupport", "PluginABI", "CInosSystem"],
+            path: "Tests/HostTests"
+        ),
+        .testTarget(
+            name: "PluginTests",
+            dependencies: ["Host", "HostTestSupport", "PluginABI"],
+            path: "Tests/PluginTests",
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "CLITests",
+            dependencies: ["inos", "HostTestSupport"],
+            path: "Tests/CLITests"
+        ),
+    ]
+)

@@ -1,0 +1,210 @@
+// SPDX-License-Identifier: Apache-2.0
+import Foundation
+import TOMLKit
+
+extension Manifest {
+    /// The manifest a node uses when it is given none: default arena, no plugins.
+    public static let embeddedDefault = Manifest()
+
+    /// Reads and validates a manifest file. Relative plugin paths are resolved against its folder.
+    /// - Throws: ``ManifestError`` naming the file, and the line or key at fault.
+    public static func load(path: String) throws(ManifestError) -> Manifest {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ManifestError(file: path, problems: ["cannot read the file: \(error.localizedDescription)"])
+        }
+        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        return try parse(text, file: path, relativeTo: folder)
+    }
+
+    /// Parses manifest text. Every problem is collected, so one run shows them all.
+    public static func parse(_ text: String, file: String = "<manifest>", relativeTo folder: String = ".")
+        throws(ManifestError) -> Manifest
+    {
+        let root: TOMLTable
+        do {
+            root = try TOMLTable(string: text)
+        } catch let error as TOMLParseError {
+            throw ManifestError(file: file, problems: ["\(error.description) (\(error.source.begin))"])
+        } catch {
+            throw ManifestError(file: file, problems: ["\(error)"])
+        }
+        var reader = Reader(folder: folder)
+        let manifest = reader.manifest(root)
+        guard reader.problems.isEmpty else { throw ManifestError(file: file, problems: reader.problems) }
+        return manifest
+    }
+}
+
+/// A manifest that cannot be used, with every problem found.
+public struct ManifestError: Error, Hashable, CustomStringConvertible {
+    public var file: String
+    public var problems: [String]
+
+    public var description: String {
+        "manifest \(file) is invalid:\n" + problems.map { "  - \($0)" }.joined(separator: "\n")
+    }
+}
+
+private struct Reader {
+    let folder: String
+    var problems: [String] = []
+
+    mutating func manifest(_ root: TOMLTable) -> Manifest {
+        var manifest = Manifest()
+        checkKeys(root, allowed: ["node", "arena", "plugins"], in: "the top level")
+        if let node = table(root, "node", in: "the top level") {
+            checkKeys(node, allowed: ["name", "plugin_paths"], in: "[node]")
+            if let name = string(node, "name", in: "[node]") { manifest.nodeName = name }
+            if let paths = node["plugin_paths"] {
+                if let array = paths.array {
+                    for (index, element) in array.enumerated() {
+                        if let path = element.string { manifest.pluginPaths.append(resolve(path)) }
+                        else { problems.append("[node].plugin_paths[\(index)] must be a string") }
+                    }
+                } else {
+                    problems.append("[node].plugin_paths must be an array of strings")
+                }
+            }
+        }
+        if let arena = table(root, "arena", in: "the top level") {
+            manifest.arena = arenaConfiguration(arena)
+        }
+        if let plugins = root["plugins"] {
+            guard let array = plugins.array else {
+                problems.append("plugins must be an array of tables: write each as [[plugins]]")
+                return manifest
+            }
+            for (index, element) in array.enumerated() {
+                guard let entry = element.table else {
+                    problems.append("plugins[\(index)] must be a table")
+                    continue
+                }
+                if let spec = pluginSpec(entry, index: index) { manifest.plugins.append(spec) }
+            }
+        }
+        return manifest
+    }
+
+    mutating func arenaConfiguration(_ table: TOMLTable) -> ArenaConfiguration {
+        var configuration = ArenaConfiguration()
+        let place = "[arena]"
+        checkKeys(table, allowed: ["size_mib", "inbox_kib", "outbox_kib", "high_watermark", "low_watermark"], in: place)
+        if let mib = int(table, "size_mib", in: place, range: 1...65536) { configuration.totalSize = mib << 20 }
+        if let kib = int(table, "inbox_kib", in: place, range: 1...(1 << 20)) { configuration.inboxCapacity = kib << 10 }
+        if let kib = int(table, "outbox_kib", in: place, range: 1...(1 << 20)) { configuration.outboxCapacity = kib << 10 }
+        if let high = double(table, "high_watermark", in: place) { configuration.highWatermark = high }
+        if let low = double(table, "low_watermark", in: place) { configuration.lowWatermark = low }
+        problems.append(contentsOf: configuration.problems().map { "\(place): \($0)" })
+        return configuration
+    }
+
+    mutating func pluginSpec(_ table: TOMLTable, index: Int) -> PluginSpec? {
+        let place = "plugins[\(index)]"
+        checkKeys(table, allowed: ["name", "path", "kind", "id", "slot", "required", "enabled", "config"], in: place)
+        let name = string(table, "name", in: place)
+        let path = string(table, "path", in: place)
+        let location: PluginSpec.Location
+        switch (name, path) {
+        case (let name?, nil):
+            guard !name.isEmpty, !name.contains("/") else {
+                problems.append("\(place).name must be a library name without '/'; use path = for a file")
+                return nil
+            }
+            location = .name(name)
+        case (nil, let path?): location = .path(resolve(path))
+        case (.some, .some):
+            problems.append("\(place) has both name and path: give one")
+            return nil
+        case (nil, nil):
+            problems.append("\(place) needs name = \"Library\" or path = \"/path/to/libX.so\"")
+            return nil
+        }
+        var spec = PluginSpec(location: location)
+        if let kindName = string(table, "kind", in: place) {
+            if let kind = PluginKind(manifestName: kindName) {
+                spec.kind = kind
+            } else {
+                let known = PluginKind.allCases.map(\.description).joined(separator: ", ")
+                problems.append("\(place).kind \"\(kindName)\" is not a plugin kind (one of: \(known))")
+            }
+        }
+        spec.id = string(table, "id", in: place)
+        spec.explicitSlot = string(table, "slot", in: place)
+        if let required = bool(table, "required", in: place) { spec.required = required }
+        if let enabled = bool(table, "enabled", in: place) { spec.enabled = enabled }
+        if let config = self.table(table, "config", in: place) {
+            for key in config.keys {
+                guard let value = config[key] else { continue }
+                if let text = value.string { spec.config[key] = text }
+                else if let number = value.int { spec.config[key] = String(number) }
+                else if let number = value.double { spec.config[key] = String(number) }
+                else if let flag = value.bool { spec.config[key] = String(flag) }
+                else { problems.append("\(place).config.\(key) must be a string, number or boolean") }
+            }
+        }
+        return spec
+    }
+
+    // MARK: Typed access with messages
+
+    func resolve(_ path: String) -> String {
+        path.hasPrefix("/") ? path : (folder as NSString).appendingPathComponent(path)
+    }
+
+    mutating func checkKeys(_ table: TOMLTable, allowed: Set<String>, in place: String) {
+        for key in table.keys.sorted() where !allowed.contains(key) {
+            problems.append("unknown key \"\(key)\" in \(place) (known: \(allowed.sorted().joined(separator: ", ")))")
+        }
+    }
+
+    mutating func table(_ table: TOMLTable, _ key: String, in place: String) -> TOMLTable? {
+        guard let value = table[key] else { return nil }
+        guard let result = value.table else {
+            problems.append("\(key) in \(place) must be a table")
+            return nil
+        }
+        return result
+    }
+
+    mutating func string(_ table: TOMLTable, _ key: String, in place: String) -> String? {
+        guard let value = table[key] else { return nil }
+        guard let result = value.string else {
+            problems.append("\(place).\(key) must be a string")
+            return nil
+        }
+        return result
+    }
+
+    mutating func bool(_ table: TOMLTable, _ key: String, in place: String) -> Bool? {
+        guard let value = table[key] else { return nil }
+        guard let result = value.bool else {
+            problems.append("\(place).\(key) must be true or false")
+            return nil
+        }
+        return result
+    }
+
+    mutating func int(_ table: TOMLTable, _ key: String, in place: String, range: ClosedRange<Int>) -> Int? {
+        guard let value = table[key] else { return nil }
+        guard let result = value.int else {
+            problems.append("\(place).\(key) must be an integer")
+            return nil
+        }
+        guard range.contains(result) else {
+            problems.append("\(place).\(key) = \(result) is out of range \(range.lowerBound)...\(range.upperBound)")
+            return nil
+        }
+        return result
+    }
+
+    mutating func double(_ table: TOMLTable, _ key: String, in place: String) -> Double? {
+        guard let value = table[key] else { return nil }
+        if let result = value.double { return result }
+        if let result = value.int { return Double(result) }
+        problems.append("\(place).\(key) must be a number")
+        return nil
+    }
+}

@@ -1,0 +1,128 @@
+// SPDX-License-Identifier: Apache-2.0
+
+/// A node's manifest: its arena sizes and the plugins it enables, read from TOML.
+///
+/// ```toml
+/// [node]
+/// name = "node-1"
+/// plugin_paths = [".build/release"]   # where `name =` plugins are looked up (relative to this file)
+///
+/// [arena]
+/// size_mib = 48
+/// inbox_kib = 512
+/// outbox_kib = 512
+/// high_watermark = 0.75
+/// low_watermark = 0.25
+///
+/// [[plugins]]
+/// name = "InosLZ4"          # resolved as libInosLZ4.so along plugin_paths; or path = "/x/libY.so"
+/// kind = "compression"      # checked against what the plugin declares
+/// required = true           # a failing required plugin stops start-up; an optional one is skipped
+/// [plugins.config]
+/// level = 1                 # handed to the plugin through the host's config_get
+/// ```
+public struct Manifest: Sendable, Hashable {
+    public var nodeName: String
+    /// Directories searched for `name =` plugins, in order, already resolved against the manifest's folder.
+    public var pluginPaths: [String]
+    public var arena: ArenaConfiguration
+    public var plugins: [PluginSpec]
+
+    public init(
+        nodeName: String = "inos-node", pluginPaths: [String] = [], arena: ArenaConfiguration = .init(),
+        plugins: [PluginSpec] = []
+    ) {
+        self.nodeName = nodeName
+        self.pluginPaths = pluginPaths
+        self.arena = arena
+        self.plugins = plugins
+    }
+}
+
+/// One `[[plugins]]` entry.
+public struct PluginSpec: Sendable, Hashable {
+    /// Where the shared object is: an explicit path, or a library name to search for.
+    public enum Location: Sendable, Hashable {
+        case path(String)
+        case name(String)
+    }
+
+    public var location: Location
+    /// The kind the manifest expects; the loader refuses a plugin that declares another.
+    public var kind: PluginKind?
+    /// The plugin id the manifest expects, if it names one.
+    public var id: String?
+    public var required: Bool
+    public var enabled: Bool
+    /// The `[plugins.config]` table, as text values.
+    public var config: [String: String]
+    /// Where the plugin serves; hot swap replaces the plugin of a slot. Defaults to the kind's name
+    /// (or the library name when the kind is not given).
+    public var slot: String {
+        get { explicitSlot ?? kind?.description ?? displayName }
+        set { explicitSlot = newValue }
+    }
+    /// The manifest's `slot =`, if given.
+    public var explicitSlot: String?
+
+    public init(
+        location: Location, kind: PluginKind? = nil, id: String? = nil, required: Bool = true,
+        enabled: Bool = true, config: [String: String] = [:]
+    ) {
+        self.location = location
+        self.kind = kind
+        self.id = id
+        self.required = required
+        self.enabled = enabled
+        self.config = config
+    }
+
+    /// How the entry is named in messages.
+    public var displayName: String {
+        switch location {
+        case .path(let path): path
+        case .name(let name): name
+        }
+    }
+}
+
+/// The plugin kinds of the ABI (`INOS_KIND_*`).
+public enum PluginKind: UInt32, Sendable, Hashable, CaseIterable, CustomStringConvertible {
+    case transport = 1
+    case erasureCodec = 2
+    case compressionCodec = 3
+    case allocator = 4
+    case jobRunner = 5
+    case store = 6
+
+    /// The manifest spelling.
+    public var description: String {
+        switch self {
+        case .transport: "transport"
+        case .erasureCodec: "erasure"
+        case .compressionCodec: "compression"
+        case .allocator: "allocator"
+        case .jobRunner: "job_runner"
+        case .store: "store"
+        }
+    }
+
+    /// The extension id the host asks for right after init.
+    public var extensionID: String {
+        switch self {
+        case .transport: INOS_EXT_TRANSPORT_V1
+        case .erasureCodec: INOS_EXT_ERASURE_V1
+        case .compressionCodec: INOS_EXT_COMPRESSION_V1
+        case .allocator: INOS_EXT_ALLOCATOR_V1
+        case .jobRunner: INOS_EXT_JOB_RUNNER_V1
+        case .store: INOS_EXT_STORE_V1
+        }
+    }
+
+    public init?(manifestName: String) {
+        guard let kind = Self.allCases.first(where: { $0.description == manifestName }) else { return nil }
+        self = kind
+    }
+}
+
+import PluginABI

@@ -1,0 +1,10 @@
+// SPDX-License-Identifier: Apache-2.0
+import ArgumentParser
+
+@main
+struct Inos: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inos",
+        abstract: "INOS Mesh: a plugin-based peer-to-peer storage and compute node.",
+        subcommands: [Plugins.self])
+}
