@@ -58,7 +58,7 @@ let package = Package(
         ),
 
         // MARK: Tests
-        .target(name: "HostTestSupport", dependencies: ["Host", "PluginABI"], path: "Tests/HostTestSupport"),
+        .target(name: "HostTestSupport", dependencies: ["Host", "PluginABI", .product(name: "Logging", package: "swift-log")], path: "Tests/HostTestSupport"),
         .testTarget(
             name: "HostTests",
             dependencies: ["Host", "HostTestSupport", "PluginABI", "CInosSystem"],
@@ -67,8 +67,7 @@ let package = Package(
         .testTarget(
             name: "PluginTests",
             dependencies: ["Host", "HostTestSupport", "PluginABI"],
-            path: "Tests/PluginTests",
-            resources: [.copy("Fixtures")]
+            path: "Tests/PluginTests"
         ),
         .testTarget(
             name: "CLITests",

@@ -67,8 +67,9 @@ public struct PluginSpec: Sendable, Hashable {
 
     public init(
         location: Location, kind: PluginKind? = nil, id: String? = nil, required: Bool = true,
-        enabled: Bool = true, config: [String: String] = [:]
+        enabled: Bool = true, config: [String: String] = [:], explicitSlot: String? = nil
     ) {
+        self.explicitSlot = explicitSlot
         self.location = location
         self.kind = kind
         self.id = id

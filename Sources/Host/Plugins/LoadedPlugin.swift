@@ -28,7 +28,8 @@ public final class LoadedPlugin: Sendable {
     let handle: LibraryHandle
     // `nonisolated(unsafe)`: written once in init before the plugin is shared; read-only afterwards.
     nonisolated(unsafe) let descriptor: UnsafePointer<inos_plugin_descriptor>
-    nonisolated(unsafe) let instance: UnsafeMutableRawPointer?
+    /// The instance pointer to pass to extension functions (owned by the plugin).
+    public nonisolated(unsafe) let instance: UnsafeMutableRawPointer?
     /// The primary extension's function table (for example an `inos_compression_v1`).
     nonisolated(unsafe) let extensionTable: UnsafeRawPointer
     private let context: PluginContext
