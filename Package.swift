@@ -71,7 +71,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CLITests",
-            dependencies: ["inos", "HostTestSupport"],
+            dependencies: ["HostTestSupport"],
             path: "Tests/CLITests"
         ),
     ]

@@ -19,7 +19,7 @@ struct HotSwapTests {
         let requests = 20_000
         let swaps = 8
         let builds = try (0...swaps).map { try PluginFixtures.build(.working, fileName: "libswap_\($0).so") }
-        let host = try Host(
+        let host = try HostRuntime(
             manifest: Manifest(
                 nodeName: "swap", arena: ArenaConfiguration(totalSize: 4 << 20, inboxCapacity: 64 << 10, outboxCapacity: 256 << 10),
                 plugins: [PluginSpec(location: .path(builds[0]), config: ["tag": "g0", "delay_us": "20"], explicitSlot: "codec")]),
@@ -120,7 +120,7 @@ struct HotSwapTests {
         let b = try PluginFixtures.build(.working, id: "test.b", fileName: "libreload_b.so")
         let c = try PluginFixtures.build(.working, id: "test.c", fileName: "libreload_c.so")
         let small = ArenaConfiguration(totalSize: 4 << 20, inboxCapacity: 64 << 10, outboxCapacity: 64 << 10)
-        let host = try Host(
+        let host = try HostRuntime(
             manifest: Manifest(arena: small, plugins: [
                 PluginSpec(location: .path(a), config: ["tag": "a1"], explicitSlot: "x"),
                 PluginSpec(location: .path(b), config: ["tag": "b1"], explicitSlot: "y"),
@@ -149,7 +149,7 @@ struct HotSwapTests {
     func failedSwapKeepsOld() throws {
         let good = try PluginFixtures.build(.working)
         let broken = try PluginFixtures.build(.initFails)
-        let host = try Host(
+        let host = try HostRuntime(
             manifest: Manifest(
                 arena: ArenaConfiguration(totalSize: 4 << 20, inboxCapacity: 64 << 10, outboxCapacity: 64 << 10),
                 plugins: [PluginSpec(location: .path(good), config: ["tag": "old"], explicitSlot: "codec")]),

@@ -9,8 +9,8 @@ import Testing
 struct LoaderMatrixTests {
     static let smallArena = ArenaConfiguration(totalSize: 4 << 20, inboxCapacity: 64 << 10, outboxCapacity: 64 << 10)
 
-    func host(_ specs: [PluginSpec]) throws -> Host {
-        try Host(manifest: Manifest(nodeName: "matrix", arena: Self.smallArena, plugins: specs), logger: quietLogger)
+    func host(_ specs: [PluginSpec]) throws -> HostRuntime {
+        try HostRuntime(manifest: Manifest(nodeName: "matrix", arena: Self.smallArena, plugins: specs), logger: quietLogger)
     }
 
     static let cases: [(PluginFixtures.Variant, PluginLoadError.Code, String)] = [
@@ -61,7 +61,7 @@ struct LoaderMatrixTests {
         let e1 = #expect(throws: PluginLoadError.self) { try missing.start() }
         #expect(e1?.code == .fileNotFound)
 
-        let byName = try Host(
+        let byName = try HostRuntime(
             manifest: Manifest(pluginPaths: ["/nonexistent"], arena: Self.smallArena, plugins: [
                 PluginSpec(location: .name("Nothing"))
             ]))

@@ -56,13 +56,8 @@ public struct PluginSpec: Sendable, Hashable {
     public var enabled: Bool
     /// The `[plugins.config]` table, as text values.
     public var config: [String: String]
-    /// Where the plugin serves; hot swap replaces the plugin of a slot. Defaults to the kind's name
-    /// (or the library name when the kind is not given).
-    public var slot: String {
-        get { explicitSlot ?? kind?.description ?? displayName }
-        set { explicitSlot = newValue }
-    }
-    /// The manifest's `slot =`, if given.
+    /// The manifest's `slot =`: where the plugin serves (hot swap replaces the plugin of a slot). When absent
+    /// the slot is named after the kind — the manifest's `kind =`, else the kind the plugin declares.
     public var explicitSlot: String?
 
     public init(

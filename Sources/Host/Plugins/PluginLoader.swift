@@ -12,7 +12,8 @@ import PluginKit
 /// by ``Host`` which knows the live plugins.
 struct PluginLoader {
     let searchPaths: [String]
-    let services: HostServices
+    /// The services handed to plugins at init; nil for inspection only.
+    let services: HostServices?
     let logger: Logger
 
     /// Where a manifest entry points: its path, or `lib<name>.so` in the first search path that has it.
@@ -39,6 +40,7 @@ struct PluginLoader {
     func load(_ spec: PluginSpec) throws(PluginLoadError) -> LoadedPlugin {
         let path = try resolve(spec)
         let (handle, descriptor, kind) = try open(path, spec: spec)
+        guard let services else { preconditionFailure("an inspection-only loader cannot initialise plugins") }
         return try LoadedPlugin(
             spec: spec, path: path, handle: handle, descriptor: descriptor, kind: kind, services: services,
             logger: logger)
@@ -110,5 +112,40 @@ struct PluginLoader {
             throw PluginLoadError(.idMismatch, plugin: who, "manifest expects id \(expected) but the plugin is \(id)")
         }
         return (handle, descriptor, kind)
+    }
+}
+
+/// What a plugin file declares, read without initialising it.
+public struct PluginInfo: Sendable, Hashable {
+    public var path: String
+    public var id: String
+    public var name: String
+    public var version: String
+    public var kind: PluginKind
+    public var toolchain: String
+    public var abiMajor: UInt16
+    public var abiMinor: UInt16
+    public var summary: String
+}
+
+extension HostRuntime {
+    /// Opens a plugin file and checks its descriptor (magic, ABI version, size, kind, toolchain) without
+    /// calling its init. The image stays mapped, as every plugin image does.
+    public static func inspectPlugin(at path: String) -> Result<PluginInfo, PluginLoadError> {
+        let spec = PluginSpec(location: .path(path))
+        do throws(PluginLoadError) {
+            let loader = PluginLoader(searchPaths: [], services: nil, logger: Logger(label: "inos.inspect"))
+            let resolved = try loader.resolve(spec)
+            let (_, descriptor, kind) = try loader.open(resolved, spec: spec)
+            let d = descriptor.pointee
+            return .success(
+                PluginInfo(
+                    path: resolved, id: String(cString: d.id), name: String(cString: d.name),
+                    version: String(cString: d.version), kind: kind, toolchain: String(cString: d.toolchain),
+                    abiMajor: d.abi_major, abiMinor: d.abi_minor,
+                    summary: d.description.map { String(cString: $0) } ?? ""))
+        } catch {
+            return .failure(error)
+        }
     }
 }

@@ -5,7 +5,7 @@ import Synchronization
 
 /// The minimal host: it owns the arena and the switchboard, loads plugins through the C ABI, routes work
 /// to them through slots and swaps them at run time. It knows nothing of P2P semantics.
-public final class Host: Sendable {
+public final class HostRuntime: Sendable {
     public let arena: Arena
     public let logger: Logger
     let services: HostServices
@@ -70,17 +70,23 @@ public final class Host: Sendable {
         var staged: [(slot: String, plugin: LoadedPlugin)] = []
         do throws(PluginLoadError) {
             for spec in manifest.plugins where spec.enabled {
-                let slotName = spec.slot
-                guard !wanted.contains(slotName) else {
-                    throw PluginLoadError(
-                        .duplicateID, plugin: spec.displayName,
-                        "two enabled plugins use slot \"\(slotName)\"; give one of them slot = \"...\"")
+                // An entry identical to the one serving a slot keeps serving: nothing to load.
+                if let kept = slots.first(where: { $0.value.active?.spec == spec })?.key {
+                    try claim(kept, for: spec, in: &wanted)
+                    continue
                 }
-                wanted.insert(slotName)
-                if let current = slot(slotName)?.active, current.spec == spec { continue }  // unchanged
-                do {
+                do throws(PluginLoadError) {
                     let plugin = try loader.load(spec)
-                    try checkUniqueID(plugin, replacingSlot: slotName, staged: staged.map(\.plugin))
+                    // The slot: the manifest's `slot =`, else its `kind =`, else the kind the plugin declares.
+                    let slotName = spec.explicitSlot ?? spec.kind?.description ?? plugin.kind.description
+                    do throws(PluginLoadError) {
+                        try claim(slotName, for: spec, in: &wanted)
+                        try checkUniqueID(plugin, replacingSlot: slotName, staged: staged.map(\.plugin))
+                    } catch {
+                        plugin.retire()
+                        registry.withLock { $0.history.append(plugin) }
+                        throw error
+                    }
                     staged.append((slotName, plugin))
                 } catch where !spec.required {
                     logger.warning("optional plugin skipped: \(error)")
@@ -124,14 +130,24 @@ public final class Host: Sendable {
     public func swap(slot slotName: String, to spec: PluginSpec) throws(PluginLoadError) -> LoadedPlugin {
         var manifest = self.manifest
         var spec = spec
-        spec.slot = slotName
-        manifest.plugins.removeAll { $0.enabled && $0.slot == slotName }
+        spec.explicitSlot = slotName
+        let serving = slot(slotName)?.active?.spec
+        manifest.plugins.removeAll { $0.enabled && ($0.explicitSlot == slotName || $0 == serving) }
         manifest.plugins.append(spec)
         let report = try apply(manifest)
         guard let plugin = report.loaded[slotName] ?? slot(slotName)?.active else {
             throw PluginLoadError(.initFailed, plugin: spec.displayName, "slot \(slotName) has no plugin after the swap")
         }
         return plugin
+    }
+
+    /// Records that `spec` serves `slot`; two enabled entries may not share a slot.
+    private func claim(_ slot: String, for spec: PluginSpec, in wanted: inout Set<String>) throws(PluginLoadError) {
+        guard wanted.insert(slot).inserted else {
+            throw PluginLoadError(
+                .duplicateID, plugin: spec.displayName,
+                "two enabled plugins use slot \"\(slot)\"; give one of them slot = \"...\"")
+        }
     }
 
     private func checkUniqueID(_ plugin: LoadedPlugin, replacingSlot: String, staged: [LoadedPlugin])
@@ -141,8 +157,6 @@ public final class Host: Sendable {
             registry.slots.contains { name, slot in name != replacingSlot && slot.active?.id == plugin.id }
         } || staged.contains { $0.id == plugin.id }
         if clash {
-            plugin.retire()
-            registry.withLock { $0.history.append(plugin) }
             throw PluginLoadError(
                 .duplicateID, plugin: plugin.spec.displayName, "another live plugin already has id \(plugin.id)")
         }

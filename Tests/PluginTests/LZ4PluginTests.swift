@@ -1,0 +1,161 @@
+// SPDX-License-Identifier: Apache-2.0
+import Foundation
+import Host
+import HostTestSupport
+import PluginABI
+import Testing
+
+/// The LZ4 plugin, loaded through the host exactly as a node loads it.
+@Suite("LZ4 codec plugin")
+struct LZ4PluginTests {
+    let host: HostRuntime
+    let slot: PluginSlot
+
+    init() throws {
+        host = try HostRuntime(
+            manifest: Manifest(
+                arena: ArenaConfiguration(totalSize: 8 << 20, inboxCapacity: 64 << 10, outboxCapacity: 64 << 10),
+                plugins: [PluginSpec(location: .path(try PluginFixtures.builtPlugin("InosLZ4")), kind: .compressionCodec)]),
+            logger: quietLogger)
+        try host.start()
+        slot = try #require(host.slot("compression"))
+    }
+
+    func compress(_ input: [UInt8]) -> (inos_status, [UInt8]) {
+        slot.withActive { plugin in
+            let codec = plugin.extensionTable(as: inos_compression_v1.self).pointee
+            let bound = codec.max_compressed_size(plugin.instance, UInt64(input.count))
+            var output = [UInt8](repeating: 0, count: Int(bound))
+            var length: UInt64 = 0
+            var error = inos_error()
+            let status = codec.compress(plugin.instance, input, UInt64(input.count), &output, bound, &length, &error)
+            return (status, Array(output.prefix(Int(length))))
+        }!
+    }
+
+    func decompress(_ input: [UInt8], capacity: Int) -> (inos_status, [UInt8], String) {
+        slot.withActive { plugin in
+            let codec = plugin.extensionTable(as: inos_compression_v1.self).pointee
+            var output = [UInt8](repeating: 0, count: max(capacity, 1))
+            var length: UInt64 = 0
+            var error = inos_error()
+            let status = codec.decompress(plugin.instance, input, UInt64(input.count), &output, UInt64(capacity), &length, &error)
+            let message = withUnsafeBytes(of: error.message) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            return (status, Array(output.prefix(Int(length))), message)
+        }!
+    }
+
+    static func text(_ count: Int, seed: UInt64) -> [UInt8] {
+        var generator = SeededGenerator(seed: seed)
+        let words = ["mesh ", "chunk ", "replica ", "node ", "gossip\n"].map { Array($0.utf8) }
+        var out: [UInt8] = []
+        out.reserveCapacity(count)
+        while out.count < count { out += words[Int(generator.next() % 5)] }
+        return Array(out.prefix(count))
+    }
+
+    @Test("compressible data round-trips at many sizes", arguments: [1, 100, 4096, 65_537, 300_000, 1 << 20])
+    func roundTrip(size: Int) {
+        let input = Self.text(size, seed: UInt64(size))
+        let (status, compressed) = compress(input)
+        if size < 64 {
+            #expect(status == INOS_OK || status == INOS_ERR_INCOMPRESSIBLE)
+            if status != INOS_OK { return }
+        }
+        #expect(status == INOS_OK)
+        #expect(compressed.count < input.count)
+        let (back, output, _) = decompress(compressed, capacity: size)
+        #expect(back == INOS_OK)
+        #expect(output == input)
+    }
+
+    @Test("random data is reported incompressible (early, by the probe, for big inputs)", arguments: [1000, 1 << 20])
+    func incompressible(size: Int) {
+        var generator = SeededGenerator(seed: 7)
+        let input = (0..<size).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
+        #expect(compress(input).0 == INOS_ERR_INCOMPRESSIBLE)
+    }
+
+    @Test("corrupt, truncated and empty frames are rejected with INOS_ERR_CORRUPT, never a crash")
+    func badFrames() {
+        let input = Self.text(200_000, seed: 3)
+        let (_, frame) = compress(input)
+        var flipped = frame
+        flipped[frame.count / 2] ^= 0x5A
+        let corrupt = decompress(flipped, capacity: input.count)
+        #expect(corrupt.0 == INOS_ERR_CORRUPT)
+        #expect(!corrupt.2.isEmpty)
+        let truncated = decompress(Array(frame.prefix(frame.count - 10)), capacity: input.count)
+        #expect(truncated.0 == INOS_ERR_CORRUPT)
+        #expect(truncated.2.contains("truncated") || truncated.2.contains("valid"))
+        #expect(decompress(Array("not lz4 at all".utf8), capacity: 100).0 == INOS_ERR_CORRUPT)
+        #expect(decompress([], capacity: 100).0 == INOS_ERR_CORRUPT)
+        var rng = SeededGenerator(seed: 11)
+        for _ in 0..<200 {  // random garbage with a valid magic
+            let garbage = [0x04, 0x22, 0x4D, 0x18] + (0..<Int(rng.next() % 300)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+            let status = decompress(garbage, capacity: 4096).0
+            #expect(status == INOS_ERR_CORRUPT || status == INOS_ERR_BUFFER_TOO_SMALL || status == INOS_OK)
+        }
+    }
+
+    @Test("a destination that is too small is reported, not overrun")
+    func smallDestination() {
+        let input = Self.text(100_000, seed: 5)
+        let (_, frame) = compress(input)
+        #expect(decompress(frame, capacity: 1000).0 == INOS_ERR_BUFFER_TOO_SMALL)
+        slot.withActive { plugin in
+            let codec = plugin.extensionTable(as: inos_compression_v1.self).pointee
+            var output = [UInt8](repeating: 0, count: 10)
+            var length: UInt64 = 0
+            var error = inos_error()
+            #expect(codec.compress(plugin.instance, input, UInt64(input.count), &output, 10, &length, &error) == INOS_ERR_BUFFER_TOO_SMALL)
+            #expect(error.detail > 100_000)
+        }
+    }
+
+    @Test("frames are readable by the lz4 command-line tool")
+    func lz4CLICompatible() throws {
+        let lz4 = ["/usr/bin/lz4", "/bin/lz4"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        let tool = try #require(lz4, "the lz4 CLI is missing: scripts/install-deps.sh installs Debian's lz4")
+        let input = Self.text(700_000, seed: 9)
+        let (status, frame) = compress(input)
+        #expect(status == INOS_OK)
+        let dir = FileManager.default.temporaryDirectory
+        let framePath = dir.appendingPathComponent("inos-\(getpid()).lz4")
+        let outPath = dir.appendingPathComponent("inos-\(getpid()).out")
+        try Data(frame).write(to: framePath)
+        defer { try? FileManager.default.removeItem(at: framePath); try? FileManager.default.removeItem(at: outPath) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: tool)
+        process.arguments = ["-d", "-f", "-q", framePath.path, outPath.path]
+        try process.run()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        #expect(try Array(Data(contentsOf: outPath)) == input)
+    }
+
+    @Test("an invalid config value fails init with a clear message")
+    func badConfig() throws {
+        let host = try HostRuntime(
+            manifest: Manifest(
+                arena: ArenaConfiguration(totalSize: 4 << 20, inboxCapacity: 64 << 10, outboxCapacity: 64 << 10),
+                plugins: [PluginSpec(location: .path(try PluginFixtures.builtPlugin("InosLZ4")), config: ["level": "fast"])]),
+            logger: quietLogger)
+        let error = #expect(throws: PluginLoadError.self) { try host.start() }
+        #expect(error?.code == .initFailed)
+        #expect(error?.message.contains("config level \"fast\" must be 0...12") == true)
+    }
+}
+
+/// SplitMix64, so test data is the same on every run.
+struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# Installs what INOS Mesh needs and the machine lacks: Debian's development packages for ISA-L
+# (erasure coding), LZ4, libsodium and libffi, plus pkg-config. Uses apt-get when run as root (or via sudo
+# when available); otherwise names the packages to install. Sourced by scripts/demo.sh and scripts/test.sh.
+set -euo pipefail
+
+inos_install_deps() {
+    local packages=(libisal-dev liblz4-dev libsodium-dev libffi-dev pkg-config lz4 clang)
+    local missing=()
+    local p
+    for p in "${packages[@]}"; do
+        if [ "$p" = clang ]; then
+            # Test fixtures are compiled with the C compiler that ships with Swift; any cc will do.
+            command -v clang >/dev/null 2>&1 || command -v cc >/dev/null 2>&1 || missing+=(clang)
+            continue
+        fi
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    if [ "${#missing[@]}" -gt 0 ]; then
+        echo "==> installing missing Debian packages: ${missing[*]}"
+        if [ "$(id -u)" = 0 ]; then
+            apt-get update -qq
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+        elif command -v sudo >/dev/null 2>&1; then
+            sudo apt-get update -qq
+            sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+        else
+            echo "error: missing Debian packages: ${missing[*]}" >&2
+            echo "       install them as root: apt-get install ${missing[*]}" >&2
+            exit 1
+        fi
+    fi
+    if ! command -v swift >/dev/null 2>&1; then
+        echo "error: swift is not on PATH: install Swift 6.1 or newer (https://www.swift.org/install/linux/)" >&2
+        exit 1
+    fi
+}
