@@ -64,7 +64,49 @@ static const inos_compression_v1 fixture_codec = {
     sizeof(inos_compression_v1), 0, fixture_bound, fixture_compress, fixture_decompress,
 };
 
+#ifdef FIXTURE_HOSTILE
+/* Abuses every host service; init succeeds only if the host rejected each abuse with the right status. */
+static inos_status fixture_hostile(const inos_host_api *host, inos_error *error) {
+    char buffer[8];
+    uint32_t length = 0;
+    int32_t type = 0;
+    uint64_t offset = 0;
+    struct { const char *what; inos_status got, want; } checks[] = {
+        {"ring_pop NULL buffer", host->ring_pop(host->ctx, INOS_RING_INBOX, &type, NULL, 100, &length), INOS_ERR_INVALID_ARGUMENT},
+        {"ring_pop NULL out", host->ring_pop(host->ctx, INOS_RING_INBOX, NULL, buffer, 8, NULL), INOS_ERR_INVALID_ARGUMENT},
+        {"ring_pop unknown ring", host->ring_pop(host->ctx, 77, &type, buffer, 8, &length), INOS_ERR_INVALID_ARGUMENT},
+        {"ring_pop empty", host->ring_pop(host->ctx, INOS_RING_OUTBOX, &type, buffer, 8, &length), INOS_ERR_NOT_FOUND},
+        {"ring_push NULL data", host->ring_push(host->ctx, INOS_RING_INBOX, 1, NULL, 16), INOS_ERR_INVALID_ARGUMENT},
+        {"ring_push negative type", host->ring_push(host->ctx, INOS_RING_INBOX, -5, buffer, 8), INOS_ERR_INVALID_ARGUMENT},
+        {"ring_push huge record", host->ring_push(host->ctx, INOS_RING_INBOX, 1, buffer, 0x7fffffff), INOS_ERR_INVALID_ARGUMENT},
+        {"arena_alloc huge", host->arena_alloc(host->ctx, UINT64_MAX, &offset), INOS_ERR_INVALID_ARGUMENT},
+        {"arena_alloc larger than heap", host->arena_alloc(host->ctx, 1ull << 40, &offset), INOS_ERR_FULL},
+        {"arena_alloc zero", host->arena_alloc(host->ctx, 0, &offset), INOS_ERR_INVALID_ARGUMENT},
+        {"arena_alloc NULL out", host->arena_alloc(host->ctx, 64, NULL), INOS_ERR_INVALID_ARGUMENT},
+        {"config_get NULL key", host->config_get(host->ctx, NULL, buffer, 8, &length), INOS_ERR_INVALID_ARGUMENT},
+        {"config_get small buffer", host->config_get(host->ctx, "tag", buffer, 2, &length), INOS_ERR_BUFFER_TOO_SMALL},
+    };
+    for (size_t i = 0; i < sizeof checks / sizeof checks[0]; i++) {
+        if (checks[i].got != checks[i].want) {
+            snprintf(error->message, sizeof error->message, "host accepted abuse '%s': status %d, expected %d",
+                     checks[i].what, checks[i].got, checks[i].want);
+            return INOS_ERR_INTERNAL;
+        }
+    }
+    host->arena_free(host->ctx, 12345);              /* not a block: ignored and logged */
+    host->arena_free(host->ctx, UINT64_MAX);
+    host->log(host->ctx, 1000, "log level out of range");
+    host->log(host->ctx, INOS_LOG_INFO, NULL);
+    host->signal(host->ctx, 0xFFFFFFFFu);
+    return INOS_OK;
+}
+#endif
+
 static inos_status fixture_init(const inos_host_api *host, void **out, inos_error *error) {
+#ifdef FIXTURE_HOSTILE
+    inos_status hostile = fixture_hostile(host, error);
+    if (hostile != INOS_OK) return hostile;
+#endif
 #ifdef FIXTURE_INIT_FAILS
     (void)host; (void)out;
     set_error(error, INOS_ERR_INVALID_ARGUMENT, "fixture refuses to start: missing setting 'answer'");

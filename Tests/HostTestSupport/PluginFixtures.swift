@@ -20,6 +20,8 @@ public enum PluginFixtures {
         case swiftToolchain = "SWIFT_TOOLCHAIN"
         case initFails = "INIT_FAILS"
         case noExtension = "NO_EXTENSION"
+        /// Works, but first abuses every host service and fails init if the host accepted any abuse.
+        case hostile = "HOSTILE"
     }
 
     static let repositoryRoot: URL = URL(fileURLWithPath: #filePath)

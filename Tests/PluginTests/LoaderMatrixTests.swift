@@ -101,6 +101,18 @@ struct LoaderMatrixTests {
         #expect(try FixtureCodec(host.slot("one")!).roundTrip([9]) == "first")
     }
 
+    @Test("a plugin abusing the host services gets error codes, and the host and arena stay intact")
+    func hostileHostCalls() throws {
+        let path = try PluginFixtures.build(.hostile)
+        let host = try host([PluginSpec(location: .path(path), config: ["tag": "hostile"])])
+        let report = try host.start()  // init fails with the abuse's name if the host accepted one
+        #expect(report.loaded.count == 1)
+        #expect(host.arena.heap.statistics.invalidFrees == 2)
+        #expect(host.arena.heap.statistics.liveBlocks == 0)
+        #expect(host.arena.inbox.usedBytes == 0)
+        #expect(try FixtureCodec(host.slot("compression")!).roundTrip([7]) == "hostile")
+    }
+
     @Test("two enabled plugins in one slot are refused")
     func slotClash() throws {
         let path = try PluginFixtures.build(.working)

@@ -67,7 +67,10 @@ public final class PayloadHeap: Sendable {
     /// Reserves a block of at least `size` bytes; returns its absolute arena offset, or `nil` when no free
     /// block is large enough (backpressure: free something and retry).
     public func allocate(_ size: Int) -> Int? {
-        guard size > 0 else { return nil }
+        guard size > 0, size <= heapSize else {
+            state.withLock { $0.statistics.failedAllocations += 1 }
+            return nil
+        }
         let wanted = Self.order(for: size)
         return state.withLock { state -> Int? in
             var order = wanted

@@ -49,7 +49,8 @@ final class PluginContext: Sendable {
         }
         api.arena_free = { ctx, offset in
             let context = PluginContext.from(ctx)
-            if offset > UInt64(Int.max) || !context.services.arena.heap.free(Int(offset)) {
+            // An offset beyond Int.max is no block either: -1 lets the heap count it as an invalid free.
+            if !context.services.arena.heap.free(Int(exactly: offset) ?? -1) {
                 context.logger.warning("arena_free of offset \(offset), which is not a live block: ignored")
             }
         }
@@ -64,9 +65,9 @@ final class PluginContext: Sendable {
             return queue.push(type: type, UnsafeRawBufferPointer(start: data, count: Int(length)))
         }
         api.ring_pop = { ctx, ring, outType, buffer, capacity, outLength in
-            guard let queue = PluginContext.from(ctx).services.ring(ring), let outType, let outLength else {
-                return INOS_ERR_INVALID_ARGUMENT
-            }
+            guard let queue = PluginContext.from(ctx).services.ring(ring), let outType, let outLength,
+                buffer != nil || capacity == 0
+            else { return INOS_ERR_INVALID_ARGUMENT }
             return queue.pop(into: UnsafeMutableRawBufferPointer(start: buffer, count: Int(capacity)),
                              type: outType, length: outLength)
         }

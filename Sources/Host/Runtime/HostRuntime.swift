@@ -201,6 +201,9 @@ public final class HostRuntime: Sendable {
             let now = sysMonotonicNanoseconds()
             let bits = arena.switchboard.wait(timeoutNanoseconds: now >= nextTick ? 0 : Int64(nextTick - now))
             if bits & UInt32(INOS_SIGNAL_INBOX) != 0 || arena.inbox.usedBytes > 0 {
+                // Judge the fill before draining (the peak producers reached) and after (what is left), so
+                // transports pause at the high watermark and resume only once the backlog is under the low one.
+                arena.switchboard.updateBackpressure(fill: arena.inbox.fill)
                 inbox.drain(limit: 4096, onInbox)
                 arena.switchboard.updateBackpressure(fill: arena.inbox.fill)
                 if arena.inbox.usedBytes > 0 { arena.switchboard.signal(UInt32(INOS_SIGNAL_INBOX)) }

@@ -120,8 +120,8 @@ public struct Watermarks: Hashable, Sendable {
     }
 }
 
-/// Sequentially consistent atomics on 32-bit words inside the shared arena (C `__atomic` builtins through
-/// Swift's `Atomic` is not possible on foreign memory, so these use `UnsafeAtomic`-style raw operations).
+/// Sequentially consistent atomics on 32-bit words inside the shared arena. Swift's `Atomic` needs storage
+/// Swift owns, so these call the `__atomic` helpers of inos_arena.h, which any process mapping the arena shares.
 enum AtomicWord {
     @inline(__always) static func load(_ p: UnsafeMutablePointer<UInt32>) -> UInt32 { inos_atomic_load_u32(p) }
     @inline(__always) static func store(_ p: UnsafeMutablePointer<UInt32>, _ v: UInt32) { inos_atomic_store_u32(p, v) }
