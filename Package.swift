@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "PluginKit", targets: ["PluginKit"]),
         // Plugins: each a shared object the host dlopen()s (libInosLZ4.so, ...).
         .library(name: "InosLZ4", type: .dynamic, targets: ["InosLZ4"]),
+        .library(name: "InosErasure", type: .dynamic, targets: ["InosErasure"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -55,6 +56,14 @@ let package = Package(
         .target(
             name: "InosLZ4", dependencies: ["PluginABI", "PluginKit", "CLZ4"],
             path: "Plugins/Storage/LZ4"
+        ),
+        .systemLibrary(
+            name: "CISAL", path: "Plugins/Storage/CISAL", pkgConfig: "libisal",
+            providers: [.apt(["libisal-dev"])]
+        ),
+        .target(
+            name: "InosErasure", dependencies: ["PluginABI", "PluginKit", "CISAL"],
+            path: "Plugins/Storage/Erasure"
         ),
 
         // MARK: Tests
