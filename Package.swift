@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
     ],
     targets: [
         .target(name: "PluginABI", path: "Sources/PluginABI"),
@@ -38,6 +39,11 @@ let package = Package(
             path: "Sources/Host"
         ),
         .target(name: "PluginKit", dependencies: ["PluginABI"], path: "Sources/PluginKit"),
+        // Content addressing: CIDv1 / multihash (SHA-256), resource manifests, Merkle roots, chunking.
+        .target(
+            name: "Content", dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            path: "Sources/Content"
+        ),
         .executableTarget(
             name: "inos",
             dependencies: [
@@ -78,6 +84,7 @@ let package = Package(
             dependencies: ["Host", "HostTestSupport", "PluginABI"],
             path: "Tests/PluginTests"
         ),
+        .testTarget(name: "ContentTests", dependencies: ["Content"], path: "Tests/ContentTests"),
         .testTarget(
             name: "CLITests",
             dependencies: ["HostTestSupport"],
