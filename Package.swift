@@ -19,6 +19,7 @@ let package = Package(
         // Plugins: each a shared object the host dlopen()s (libInosLZ4.so, ...).
         .library(name: "InosLZ4", type: .dynamic, targets: ["InosLZ4"]),
         .library(name: "InosErasure", type: .dynamic, targets: ["InosErasure"]),
+        .library(name: "InosFileStore", type: .dynamic, targets: ["InosFileStore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -70,6 +71,10 @@ let package = Package(
         .target(
             name: "InosErasure", dependencies: ["PluginABI", "PluginKit", "CISAL"],
             path: "Plugins/Storage/Erasure"
+        ),
+        .target(
+            name: "InosFileStore", dependencies: ["PluginABI", "PluginKit", "CISAL"],
+            path: "Plugins/Storage/FileStore"
         ),
 
         // MARK: Tests

@@ -289,8 +289,17 @@ typedef struct inos_store_v1 {
      */
     inos_status (*get)(void *instance, const uint8_t *key, uint32_t key_length, uint8_t *dst,
                        uint64_t dst_capacity, uint64_t *out_length, inos_error *error);
+    /** Delete a chunk. INOS_ERR_NOT_FOUND if absent. */
     inos_status (*remove)(void *instance, const uint8_t *key, uint32_t key_length, inos_error *error);
     inos_status (*stats)(void *instance, inos_store_stats *out_stats, inos_error *error);
+    /**
+     * Enumerate stored keys (for garbage collection and anti-entropy): calls visit(context, key, length,
+     * stored_bytes) once per chunk, on the calling thread; visit returns 0 to continue, non-zero to stop.
+     * Keys put or removed concurrently may or may not be visited.
+     */
+    inos_status (*list)(void *instance, int32_t (*visit)(void *context, const uint8_t *key, uint32_t key_length,
+                                                          uint64_t stored_bytes),
+                        void *context, inos_error *error);
 } inos_store_v1;
 
 /* ---------------------------------------------------------------------------------------------------- */
