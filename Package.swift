@@ -45,10 +45,12 @@ let package = Package(
             name: "Content", dependencies: [.product(name: "Crypto", package: "swift-crypto")],
             path: "Sources/Content"
         ),
+        // The local data path: chunking, compression, erasure coding and storage through plugins.
+        .target(name: "DataPath", dependencies: ["Host", "Content", "PluginABI"], path: "Sources/DataPath"),
         .executableTarget(
             name: "inos",
             dependencies: [
-                "Host",
+                "Host", "Content", "DataPath",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

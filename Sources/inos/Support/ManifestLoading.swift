@@ -16,16 +16,28 @@ func defaultPluginPaths() -> [String] {
     return paths
 }
 
-/// The node's built-in manifest: default arena and the plugins this package ships.
-func embeddedManifest() -> Manifest {
+/// The node's built-in manifest: default arena and the plugins this package ships, with the chunk store
+/// in `<dataDirectory>/store`.
+func embeddedManifest(dataDirectory: String = defaultDataDirectory()) -> Manifest {
     Manifest(
         nodeName: "inos-local", pluginPaths: defaultPluginPaths(),
-        plugins: [PluginSpec(location: .name("InosLZ4"), kind: .compressionCodec, id: "inos.compression.lz4")])
+        plugins: [
+            PluginSpec(location: .name("InosLZ4"), kind: .compressionCodec, id: "inos.compression.lz4"),
+            PluginSpec(location: .name("InosErasure"), kind: .erasureCodec, required: false),
+            PluginSpec(location: .name("InosFileStore"), kind: .store, id: "inos.store.file",
+                       config: ["path": (dataDirectory as NSString).appendingPathComponent("store")]),
+        ])
+}
+
+/// `$INOS_DATA_DIR`, else `~/.inos`.
+func defaultDataDirectory() -> String {
+    if let dir = ProcessInfo.processInfo.environment["INOS_DATA_DIR"], !dir.isEmpty { return dir }
+    return (NSHomeDirectory() as NSString).appendingPathComponent(".inos")
 }
 
 /// Loads a manifest file (or the embedded one) and appends the default plugin paths.
-func loadManifest(_ path: String?) throws -> Manifest {
-    guard let path else { return embeddedManifest() }
+func loadManifest(_ path: String?, dataDirectory: String? = nil) throws -> Manifest {
+    guard let path else { return embeddedManifest(dataDirectory: dataDirectory ?? defaultDataDirectory()) }
     do {
         var manifest = try Manifest.load(path: path)
         manifest.pluginPaths += defaultPluginPaths()
@@ -38,4 +50,10 @@ func loadManifest(_ path: String?) throws -> Manifest {
 /// Flushes standard output (for progress lines that end in a carriage return).
 func fflushStandardOutput() {
     fflush(nil)
+}
+
+/// A failure while running a command (not a usage mistake): printed as "Error: …", exit status 1.
+struct CommandFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
 }

@@ -1,0 +1,349 @@
+// SPDX-License-Identifier: Apache-2.0
+import Content
+import Host
+
+/// The node's local data path: put a file as content-addressed, compressed, erasure-protected chunks; get
+/// it back, rebuilding lost or corrupt chunks from parity; verify it; collect garbage.
+///
+/// Put: each 1 MiB chunk is read from the file straight into an arena block, hashed in place (its CID),
+/// compressed by the compression plugin into a second block (kept raw when incompressible) and written by
+/// the store plugin from there; every `k` chunks the erasure plugin computes `m` parity shards in arena
+/// blocks, stored the same way. The resource manifest is stored last, so a resource is visible only
+/// once all its chunks are durable. A resource of one chunk is named by that chunk's raw CID (the same ID
+/// IPFS gives the same bytes); a larger one by its manifest's ID.
+public final class ContentStore {
+    public struct Options: Sendable {
+        /// Bytes per chunk. Default 1 MiB.
+        public var chunkSize: Int = 1 << 20
+        /// Reed-Solomon data and parity shards per stripe; nil for no parity. Default 10+2 (20%).
+        public var erasure: (dataShards: Int, parityShards: Int)? = (10, 2)
+        public init() {}
+    }
+
+    /// Work done so far, for progress bars.
+    public struct Progress: Sendable {
+        public var bytesDone: Int
+        public var bytesTotal: Int
+    }
+
+    public struct PutReport: Sendable {
+        public var id: ContentID
+        public var manifest: ResourceManifest?
+        public var bytesStored: Int
+    }
+
+    public struct GetReport: Sendable {
+        public var size: Int
+        /// Chunks that were missing or corrupt and were rebuilt from parity (and stored again).
+        public var repaired: [ContentID]
+    }
+
+    public struct VerifyReport: Sendable {
+        public var chunks: Int
+        public var parityShards: Int
+        /// Data chunks or parity shards absent or failing their hash.
+        public var damaged: [ContentID]
+        /// Damaged data chunks that parity can rebuild (or did rebuild, with repair).
+        public var repairable: [ContentID]
+        /// Damaged data chunks that cannot be rebuilt: the resource cannot be read whole.
+        public var lost: [ContentID]
+        public var repaired: [ContentID]
+        public var isHealthy: Bool { damaged.isEmpty }
+    }
+
+    let host: HostRuntime
+    let calls: PluginCalls
+
+    /// Uses the host's `store` slot (required), `compression` and `erasure` slots (optional).
+    public init(host: HostRuntime) throws(DataPathError) {
+        self.host = host
+        self.calls = try PluginCalls(host: host)
+    }
+
+    // MARK: Put
+
+    public func put(file path: String, options: Options = Options(), progress: (Progress) -> Void = { _ in })
+        throws(DataPathError) -> PutReport
+    {
+        guard options.chunkSize >= 4096, options.chunkSize <= 64 << 20, options.chunkSize % 64 == 0 else {
+            throw DataPathError(.invalidArgument, "chunk size \(options.chunkSize) must be 4 KiB...64 MiB, a multiple of 64")
+        }
+        if let (k, m) = options.erasure, k < 1 || m < 1 || k + m > 255 {
+            throw DataPathError(.invalidArgument, "erasure \(k)+\(m) is out of range: k ≥ 1, m ≥ 1, k+m ≤ 255")
+        }
+        let file = try FileHandle.openForReading(path)
+        let size = file.size
+        let chunkSize = options.chunkSize
+        let chunkCount = max(1, (size + chunkSize - 1) / chunkSize)
+        let erasure = chunkCount > 1 ? options.erasure : nil
+        let shardCount = erasure.map { $0.dataShards + $0.parityShards } ?? 1
+        let work = try WorkingSet(
+            arena: host.arena, shardCount: shardCount, chunkSize: chunkSize,
+            storedCapacity: try calls.maxCompressedSize(chunkSize))
+        var stored = 0
+
+        func storeChunk(_ bytes: UnsafeRawBufferPointer) throws(DataPathError) -> ResourceManifest.Chunk {
+            let id = ContentID(hashing: bytes)
+            let (encoding, length) = try calls.compress(bytes, into: work.storedBuffer)
+            let form = encoding == .raw ? bytes : UnsafeRawBufferPointer(rebasing: work.storedBuffer[0..<length])
+            try calls.put(id, form)
+            stored += form.count
+            return .init(id: id, length: UInt64(bytes.count), encoding: encoding, storedLength: UInt64(form.count))
+        }
+
+        if chunkCount == 1 {
+            let length = try file.read(into: work.shard(0), at: 0)
+            let chunk = try storeChunk(UnsafeRawBufferPointer(rebasing: work.shard(0)[0..<length]))
+            progress(Progress(bytesDone: size, bytesTotal: size))
+            return PutReport(id: chunk.id, manifest: nil, bytesStored: stored)
+        }
+
+        let stripeWidth = erasure?.dataShards ?? 1
+        var chunks: [ResourceManifest.Chunk] = []
+        var parity: [ResourceManifest.Chunk] = []
+        chunks.reserveCapacity(chunkCount)
+        for stripeStart in stride(from: 0, to: chunkCount, by: stripeWidth) {
+            let count = min(stripeWidth, chunkCount - stripeStart)
+            for position in 0..<count {
+                let shard = work.shard(position)
+                let length = try file.read(into: shard, at: (stripeStart + position) * chunkSize)
+                guard length > 0 else {
+                    throw DataPathError(.io, "\(path) shrank while it was being stored")
+                }
+                if erasure != nil && length < chunkSize { shard[length...].initializeMemory(as: UInt8.self, repeating: 0) }
+                chunks.append(try storeChunk(UnsafeRawBufferPointer(rebasing: shard[0..<length])))
+            }
+            if let (k, m) = erasure {
+                for position in count..<k { work.shard(position).initializeMemory(as: UInt8.self, repeating: 0) }
+                try calls.encode(
+                    k: k, m: m, shardLength: chunkSize, data: (0..<k).map(work.shardPointer),
+                    parity: (k..<k + m).map(work.shardPointer))
+                for p in 0..<m { parity.append(try storeChunk(UnsafeRawBufferPointer(work.shard(k + p)))) }
+            }
+            progress(Progress(bytesDone: min(size, (stripeStart + count) * chunkSize), bytesTotal: size))
+        }
+        let manifest = ResourceManifest(
+            size: UInt64(size), chunkSize: UInt64(chunkSize), chunks: chunks,
+            erasure: erasure.map { .init(dataShards: $0.dataShards, parityShards: $0.parityShards, parity: parity) })
+        let encoded = manifest.encoded()
+        try withBytes(encoded) { (raw) throws(DataPathError) in try calls.put(manifest.id, raw) }
+        return PutReport(id: manifest.id, manifest: manifest, bytesStored: stored + encoded.count)
+    }
+
+    // MARK: Get and verify
+
+    /// Reads the manifest of a multi-chunk resource; nil for a single-chunk (raw) ID.
+    public func manifest(for id: ContentID) throws(DataPathError) -> ResourceManifest? {
+        guard id.codec == .manifest else {
+            guard id.codec == .raw else { throw DataPathError(.invalidArgument, "\(id) is neither a chunk nor a resource manifest") }
+            return nil
+        }
+        guard let bytes = try fetchWhole(id) else {
+            throw DataPathError(.notFound, "resource \(id) is not in this store", chunks: [id])
+        }
+        do throws(ManifestDecodingError) {
+            return try ResourceManifest(decoding: bytes, expected: id)
+        } catch {
+            calls.remove(id)
+            throw DataPathError(.corrupt, "the stored manifest of \(id) is damaged (\(error.description)); removed", chunks: [id])
+        }
+    }
+
+    /// Writes the resource to `path` (via a temporary file renamed into place, so a failed get leaves no
+    /// partial output). Missing or corrupt chunks are rebuilt from parity and stored again.
+    public func get(_ id: ContentID, to path: String, progress: (Progress) -> Void = { _ in }) throws(DataPathError) -> GetReport {
+        let partial = path + ".inos-partial"
+        do throws(DataPathError) {
+            let output = try FileHandle.create(partial)
+            let report = try walk(id, repair: true, output: output, progress: progress)
+            guard report.lost.isEmpty else { throw Self.lostError(id, report) }
+            try output.sync()
+            try renameFile(partial, path)
+            return GetReport(size: report.size, repaired: report.repaired)
+        } catch {
+            removeFile(partial)
+            throw error
+        }
+    }
+
+    /// Checks every chunk and parity shard of a resource; with `repair`, rebuilds what parity allows.
+    public func verify(_ id: ContentID, repair: Bool = false) throws(DataPathError) -> VerifyReport {
+        try walk(id, repair: repair, output: nil, progress: { _ in }).verify
+    }
+
+    private struct Walk {
+        var size = 0
+        var verify: VerifyReport
+        var lost: [ContentID] { verify.lost }
+        var repaired: [ContentID] { verify.repaired }
+    }
+
+    private static func lostError(_ id: ContentID, _ walk: Walk) -> DataPathError {
+        let names = walk.lost.prefix(5).map(\.description).joined(separator: ", ")
+        return DataPathError(
+            .unrecoverable,
+            "cannot read \(id): \(walk.lost.count) chunk(s) are missing or corrupt beyond what parity can rebuild (\(names)\(walk.lost.count > 5 ? ", …" : ""))",
+            chunks: walk.lost)
+    }
+
+    private func walk(_ id: ContentID, repair: Bool, output: FileHandle?, progress: (Progress) -> Void)
+        throws(DataPathError) -> Walk
+    {
+        guard let manifest = try manifest(for: id) else { return try walkSingle(id, output: output) }
+        let chunkSize = Int(manifest.chunkSize)
+        let erasure = manifest.erasure
+        let work = try WorkingSet(
+            arena: host.arena, shardCount: erasure.map { $0.dataShards + $0.parityShards } ?? 1, chunkSize: chunkSize,
+            storedCapacity: try calls.maxCompressedSize(chunkSize))
+        var result = Walk(verify: VerifyReport(
+            chunks: manifest.chunks.count, parityShards: erasure?.parity.count ?? 0, damaged: [], repairable: [], lost: [], repaired: []))
+        result.size = Int(manifest.size)
+        let width = erasure?.dataShards ?? 1
+        for (stripe, stripeStart) in stride(from: 0, to: manifest.chunks.count, by: width).enumerated() {
+            let count = min(width, manifest.chunks.count - stripeStart)
+            var present = [Bool](repeating: false, count: erasure.map { $0.dataShards + $0.parityShards } ?? 1)
+            for position in 0..<count {
+                let chunk = manifest.chunks[stripeStart + position]
+                present[position] = try load(chunk, into: work, shard: position, padded: erasure != nil)
+                if !present[position] { result.verify.damaged.append(chunk.id) }
+            }
+            if let erasure {
+                let (k, m) = (erasure.dataShards, erasure.parityShards)
+                for p in 0..<m {
+                    let shard = erasure.parity[stripe * m + p]
+                    present[k + p] = try load(shard, into: work, shard: k + p, padded: false)
+                    if !present[k + p] { result.verify.damaged.append(shard.id) }
+                }
+                let missing = (0..<count).filter { !present[$0] }
+                if !missing.isEmpty {
+                    for position in count..<k {  // padding shards are known zeros
+                        work.shard(position).initializeMemory(as: UInt8.self, repeating: 0)
+                        present[position] = true
+                    }
+                    let ids = missing.map { manifest.chunks[stripeStart + $0].id }
+                    if present.filter({ $0 }).count >= k {
+                        result.verify.repairable += ids
+                        if repair || output != nil {
+                            try calls.reconstruct(k: k, m: m, shardLength: chunkSize, shards: (0..<k + m).map(work.shardPointer), present: present)
+                            for position in missing {
+                                let chunk = manifest.chunks[stripeStart + position]
+                                let bytes = UnsafeRawBufferPointer(rebasing: work.shard(position)[0..<Int(chunk.length)])
+                                guard chunk.id.matches(bytes) else {
+                                    throw DataPathError(.corrupt, "chunk \(chunk.id) rebuilt from parity does not match its ID", chunks: [chunk.id])
+                                }
+                                if repair { try restore(chunk, bytes, work: work) }
+                                result.verify.repaired.append(chunk.id)
+                            }
+                        }
+                    } else {
+                        result.verify.lost += ids
+                    }
+                }
+            } else if present[0] == false {
+                result.verify.lost.append(manifest.chunks[stripeStart].id)
+            }
+            if let output, result.verify.lost.isEmpty {
+                for position in 0..<count {
+                    let chunk = manifest.chunks[stripeStart + position]
+                    try output.write(UnsafeRawBufferPointer(rebasing: work.shard(position)[0..<Int(chunk.length)]), at: (stripeStart + position) * chunkSize)
+                }
+            }
+            progress(Progress(bytesDone: min(result.size, (stripeStart + count) * chunkSize), bytesTotal: result.size))
+        }
+        return result
+    }
+
+    /// Loads a chunk's stored form, decodes it into shard `index` and checks its hash. False if it is
+    /// absent, corrupt or fails the hash (a failing copy is removed so a repair can replace it).
+    private func load(_ chunk: ResourceManifest.Chunk, into work: WorkingSet, shard index: Int, padded: Bool)
+        throws(DataPathError) -> Bool
+    {
+        let shard = work.shard(index)
+        let length = Int(chunk.length)
+        guard length <= shard.count, Int(chunk.storedLength) <= work.storedCapacity else {
+            throw DataPathError(.corrupt, "manifest lists chunk \(chunk.id) larger than its chunk size")
+        }
+        switch chunk.encoding {
+        case .raw:
+            guard let got = try calls.get(chunk.id, into: shard), got == length else { return false }
+        case .lz4Frame:
+            guard let got = try calls.get(chunk.id, into: work.storedBuffer) else { return false }
+            guard let decoded = try? calls.decompress(UnsafeRawBufferPointer(rebasing: work.storedBuffer[0..<got]), into: shard, chunk: chunk.id),
+                decoded == length
+            else {
+                calls.remove(chunk.id)
+                return false
+            }
+        }
+        guard chunk.id.matches(UnsafeRawBufferPointer(rebasing: shard[0..<length])) else {
+            calls.remove(chunk.id)
+            return false
+        }
+        if padded && length < shard.count { shard[length...].initializeMemory(as: UInt8.self, repeating: 0) }
+        return true
+    }
+
+    /// Stores a rebuilt chunk again, in the encoding the manifest names.
+    private func restore(_ chunk: ResourceManifest.Chunk, _ bytes: UnsafeRawBufferPointer, work: WorkingSet) throws(DataPathError) {
+        if chunk.encoding == .lz4Frame, case (.lz4Frame, let length) = try calls.compress(bytes, into: work.storedBuffer) {
+            try calls.put(chunk.id, UnsafeRawBufferPointer(rebasing: work.storedBuffer[0..<length]))
+        } else {
+            try calls.put(chunk.id, bytes)
+        }
+    }
+
+    /// A single-chunk resource: its stored form is an LZ4 frame or the raw bytes; the hash decides.
+    private func walkSingle(_ id: ContentID, output: FileHandle?) throws(DataPathError) -> Walk {
+        var report = Walk(verify: VerifyReport(chunks: 1, parityShards: 0, damaged: [], repairable: [], lost: [], repaired: []))
+        guard let stored = try fetchWhole(id) else {
+            report.verify.damaged = [id]
+            report.verify.lost = [id]
+            return report
+        }
+        var content: [UInt8]? = stored.withUnsafeBytes { id.matches($0) } ? stored : nil
+        if content == nil, let size = LZ4Frame.contentSize(stored), size <= 1 << 30 {
+            var decoded = [UInt8](repeating: 0, count: size)
+            let ok = stored.withUnsafeBytes { src in
+                decoded.withUnsafeMutableBytes { dst in (try? calls.decompress(src, into: dst, chunk: id)) == size }
+            }
+            if ok && decoded.withUnsafeBytes({ id.matches($0) }) { content = decoded }
+        }
+        guard let content else {
+            calls.remove(id)
+            report.verify.damaged = [id]
+            report.verify.lost = [id]
+            return report
+        }
+        report.size = content.count
+        if let output { try withBytes(content) { (raw) throws(DataPathError) in try output.write(raw, at: 0) } }
+        return report
+    }
+
+    /// A whole stored object as bytes (manifests, single-chunk resources). Nil if absent or corrupt.
+    private func fetchWhole(_ id: ContentID) throws(DataPathError) -> [UInt8]? {
+        var capacity = 1 << 20
+        while true {
+            var buffer = [UInt8](repeating: 0, count: capacity)
+            let result = try withMutableBytes(&buffer) { (raw) throws(DataPathError) in try calls.getReportingSize(id, into: raw) }
+            switch result {
+            case .found(let length): return Array(buffer.prefix(length))
+            case .missing: return nil
+            case .needs(let size):
+                guard size > capacity, size <= 1 << 30 else { return nil }
+                capacity = size
+            }
+        }
+    }
+}
+
+/// Reads the content size an LZ4 frame header declares (the codec plugin always writes it).
+enum LZ4Frame {
+    static func contentSize(_ frame: [UInt8]) -> Int? {
+        guard frame.count >= 15, frame[0] == 0x04, frame[1] == 0x22, frame[2] == 0x4D, frame[3] == 0x18 else { return nil }
+        let flags = frame[4]
+        guard flags & 0x08 != 0 else { return nil }
+        var size: UInt64 = 0
+        for i in 0..<8 { size |= UInt64(frame[6 + i]) << (8 * UInt64(i)) }
+        return size <= UInt64(Int.max) ? Int(size) : nil
+    }
+}

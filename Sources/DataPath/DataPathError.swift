@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: Apache-2.0
+import Content
+
+/// Why a put, get or verify failed. ``Code`` wraps a private enum so cases can be added later.
+public struct DataPathError: Error, Hashable, CustomStringConvertible {
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private enum Base: String, Hashable, Sendable {
+            case missingPlugin = "missing plugin"
+            case io = "I/O error"
+            case notFound = "not found"
+            case unrecoverable = "unrecoverable"
+            case corrupt = "corrupt"
+            case plugin = "plugin error"
+            case invalidArgument = "invalid argument"
+        }
+        private let base: Base
+        private init(_ base: Base) { self.base = base }
+        /// A slot the operation needs (store, compression, erasure) has no plugin.
+        public static let missingPlugin = Code(.missingPlugin)
+        public static let io = Code(.io)
+        /// The resource or manifest is not in the store.
+        public static let notFound = Code(.notFound)
+        /// More shards of a stripe are missing or corrupt than parity can rebuild.
+        public static let unrecoverable = Code(.unrecoverable)
+        /// Data failed verification and could not be repaired.
+        public static let corrupt = Code(.corrupt)
+        /// A plugin returned an error.
+        public static let plugin = Code(.plugin)
+        public static let invalidArgument = Code(.invalidArgument)
+        public var description: String { base.rawValue }
+    }
+
+    public var code: Code
+    public var message: String
+    /// The chunks concerned, when the failure is about specific chunks.
+    public var chunks: [ContentID]
+
+    public init(_ code: Code, _ message: String, chunks: [ContentID] = []) {
+        self.code = code
+        self.message = message
+        self.chunks = chunks
+    }
+
+    public var description: String { "\(code): \(message)" }
+}

@@ -1,0 +1,207 @@
+// SPDX-License-Identifier: Apache-2.0
+import Content
+import Host
+import PluginABI
+
+/// The data path's calls into its plugins, each through its slot (so a hot swap never breaks a call), with
+/// ABI statuses turned into ``DataPathError``s.
+struct PluginCalls {
+    let store: PluginSlot
+    let compression: PluginSlot?
+    let erasure: PluginSlot?
+
+    init(host: HostRuntime, storeSlot: String = "store", compressionSlot: String = "compression", erasureSlot: String = "erasure")
+        throws(DataPathError)
+    {
+        guard let store = host.slot(storeSlot), store.active != nil else {
+            throw DataPathError(.missingPlugin, "no store plugin in slot \"\(storeSlot)\": enable one in the manifest (kind = \"store\")")
+        }
+        self.store = store
+        self.compression = host.slot(compressionSlot)
+        self.erasure = host.slot(erasureSlot)
+    }
+
+    private static func message(_ error: inos_error) -> String {
+        withUnsafeBytes(of: error.message) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+    }
+
+    private func using<T, R>(
+        _ slot: PluginSlot, _ table: T.Type, _ what: String,
+        _ body: (T, UnsafeMutableRawPointer?, inout inos_error) -> R
+    ) throws(DataPathError) -> R {
+        let result = slot.withActive { plugin -> R in
+            var error = inos_error()
+            error.struct_size = UInt32(MemoryLayout<inos_error>.size)
+            return body(plugin.extensionTable(as: T.self).pointee, plugin.instance, &error)
+        }
+        guard let result else { throw DataPathError(.missingPlugin, "slot \(slot.name) has no plugin for \(what)") }
+        return result
+    }
+
+    // MARK: Compression
+
+    /// Compresses into `dst`; returns the stored encoding and length (raw when incompressible or no codec).
+    func compress(_ src: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer) throws(DataPathError)
+        -> (ResourceManifest.Encoding, Int)
+    {
+        guard let compression, compression.active != nil else { return (.raw, src.count) }
+        let (status, length, message) = try using(compression, inos_compression_v1.self, "compression") { table, instance, error in
+            var length: UInt64 = 0
+            let status = table.compress(
+                instance, src.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(src.count),
+                dst.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(dst.count), &length, &error)
+            return (status, Int(length), Self.message(error))
+        }
+        switch status {
+        case INOS_OK: return (.lz4Frame, length)
+        case INOS_ERR_INCOMPRESSIBLE: return (.raw, src.count)
+        default: throw DataPathError(.plugin, "compression failed: \(StatusCode(status)): \(message)")
+        }
+    }
+
+    /// Worst-case compressed size, for sizing the working buffer.
+    func maxCompressedSize(_ length: Int) throws(DataPathError) -> Int {
+        guard let compression, compression.active != nil else { return length }
+        return try using(compression, inos_compression_v1.self, "compression") { table, instance, _ in
+            Int(table.max_compressed_size(instance, UInt64(length)))
+        }
+    }
+
+    func decompress(_ src: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer, chunk: ContentID)
+        throws(DataPathError) -> Int
+    {
+        guard let compression, compression.active != nil else {
+            throw DataPathError(.missingPlugin, "chunk \(chunk) is LZ4-compressed but no compression plugin is loaded")
+        }
+        let (status, length, message) = try using(compression, inos_compression_v1.self, "decompression") { table, instance, error in
+            var length: UInt64 = 0
+            let status = table.decompress(
+                instance, src.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(src.count),
+                dst.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(dst.count), &length, &error)
+            return (status, Int(length), Self.message(error))
+        }
+        guard status == INOS_OK else {
+            throw DataPathError(.corrupt, "chunk \(chunk) does not decompress: \(message)", chunks: [chunk])
+        }
+        return length
+    }
+
+    // MARK: Store
+
+    func put(_ id: ContentID, _ bytes: UnsafeRawBufferPointer) throws(DataPathError) {
+        let key = id.bytes
+        let (status, message) = try using(store, inos_store_v1.self, "put") { table, instance, error in
+            (table.put(instance, key, UInt32(key.count), bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(bytes.count), &error),
+             Self.message(error))
+        }
+        guard status == INOS_OK else {
+            throw DataPathError(status == INOS_ERR_IO ? .io : .plugin, "storing \(id) failed: \(StatusCode(status)): \(message)", chunks: [id])
+        }
+    }
+
+    /// Reads a stored chunk into `dst`. `nil` when absent or corrupt (the store quarantines corrupt ones);
+    /// other failures throw.
+    func get(_ id: ContentID, into dst: UnsafeMutableRawBufferPointer) throws(DataPathError) -> Int? {
+        let key = id.bytes
+        let (status, length, message) = try using(store, inos_store_v1.self, "get") { table, instance, error in
+            var length: UInt64 = 0
+            let status = table.get(instance, key, UInt32(key.count), dst.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(dst.count), &length, &error)
+            return (status, Int(length), Self.message(error))
+        }
+        switch status {
+        case INOS_OK: return length
+        case INOS_ERR_NOT_FOUND, INOS_ERR_CORRUPT: return nil
+        default: throw DataPathError(.plugin, "reading \(id) failed: \(StatusCode(status)): \(message)", chunks: [id])
+        }
+    }
+
+    func remove(_ id: ContentID) {
+        let key = id.bytes
+        _ = try? using(store, inos_store_v1.self, "remove") { table, instance, error in
+            table.remove(instance, key, UInt32(key.count), &error)
+        }
+    }
+
+    func stats() throws(DataPathError) -> inos_store_stats {
+        try using(store, inos_store_v1.self, "stats") { table, instance, error in
+            var stats = inos_store_stats()
+            _ = table.stats(instance, &stats, &error)
+            return stats
+        }
+    }
+
+    /// Every stored key, as content IDs (keys that are not CIDs are skipped).
+    func keys() throws(DataPathError) -> [ContentID] {
+        final class Box { var ids: [ContentID] = [] }
+        let box = Box()
+        _ = try using(store, inos_store_v1.self, "list") { table, instance, error in
+            table.list(instance, { context, key, length, _ in
+                let bytes = Array(UnsafeBufferPointer(start: key, count: Int(length)))
+                if let id = try? ContentID(bytes: bytes) { Unmanaged<Box>.fromOpaque(context!).takeUnretainedValue().ids.append(id) }
+                return 0
+            }, Unmanaged.passUnretained(box).toOpaque(), &error)
+        }
+        return box.ids
+    }
+
+    // MARK: Erasure
+
+    func requireErasure() throws(DataPathError) -> PluginSlot {
+        guard let erasure, erasure.active != nil else {
+            throw DataPathError(.missingPlugin, "erasure coding needs an erasure plugin (kind = \"erasure\") in the manifest")
+        }
+        return erasure
+    }
+
+    func encode(k: Int, m: Int, shardLength: Int, data: [UnsafeMutableRawPointer], parity: [UnsafeMutableRawPointer])
+        throws(DataPathError)
+    {
+        let slot = try requireErasure()
+        let (status, message) = try using(slot, inos_erasure_v1.self, "encode") { table, instance, error in
+            var sources = data.map { Optional(UnsafePointer($0.assumingMemoryBound(to: UInt8.self))) }
+            var outputs = parity.map { Optional($0.assumingMemoryBound(to: UInt8.self)) }
+            return (table.encode(instance, UInt32(k), UInt32(m), UInt64(shardLength), &sources, &outputs, &error), Self.message(error))
+        }
+        guard status == INOS_OK else { throw DataPathError(.plugin, "erasure encode \(k)+\(m) failed: \(message)") }
+    }
+
+    func reconstruct(k: Int, m: Int, shardLength: Int, shards: [UnsafeMutableRawPointer], present: [Bool])
+        throws(DataPathError)
+    {
+        let slot = try requireErasure()
+        let (status, message) = try using(slot, inos_erasure_v1.self, "reconstruct") { table, instance, error in
+            var pointers = shards.map { Optional($0.assumingMemoryBound(to: UInt8.self)) }
+            var flags = present.map { UInt8($0 ? 1 : 0) }
+            return (table.reconstruct(instance, UInt32(k), UInt32(m), UInt64(shardLength), &pointers, &flags, &error), Self.message(error))
+        }
+        guard status == INOS_OK else { throw DataPathError(.unrecoverable, "erasure reconstruct failed: \(message)") }
+    }
+}
+
+extension PluginCalls {
+    enum Fetch {
+        case found(Int)
+        case missing
+        case needs(Int)
+    }
+
+    /// Like ``get(_:into:)`` but reports the size a too-small buffer would need.
+    func getReportingSize(_ id: ContentID, into dst: UnsafeMutableRawBufferPointer) throws(DataPathError) -> Fetch {
+        let key = id.bytes
+        let slot = store
+        let outcome = slot.withActive { plugin -> (inos_status, UInt64) in
+            var error = inos_error()
+            var length: UInt64 = 0
+            let table = plugin.extensionTable(as: inos_store_v1.self).pointee
+            let status = table.get(plugin.instance, key, UInt32(key.count), dst.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(dst.count), &length, &error)
+            return (status, length)
+        }
+        guard let (status, length) = outcome else { throw DataPathError(.missingPlugin, "no store plugin") }
+        switch status {
+        case INOS_OK: return .found(Int(length))
+        case INOS_ERR_BUFFER_TOO_SMALL: return .needs(Int(length))
+        case INOS_ERR_NOT_FOUND, INOS_ERR_CORRUPT: return .missing
+        default: throw DataPathError(.plugin, "reading \(id) failed: \(StatusCode(status))", chunks: [id])
+        }
+    }
+}

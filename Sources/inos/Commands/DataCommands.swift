@@ -1,0 +1,144 @@
+// SPDX-License-Identifier: Apache-2.0
+import ArgumentParser
+import Content
+import DataPath
+import Foundation
+import Host
+import Logging
+
+/// Options shared by the commands that open the local store.
+struct StoreOptions: ParsableArguments {
+    @Option(name: .long, help: "The manifest (TOML). Default: embedded, with the store in --data-dir.")
+    var manifest: String?
+
+    @Option(name: .long, help: "Where the embedded manifest keeps the chunk store. Default: $INOS_DATA_DIR or ~/.inos.")
+    var dataDir: String?
+
+    /// Starts a host with the manifest's plugins and opens the data path on it.
+    func open() throws -> (HostRuntime, ContentStore) {
+        if let dataDir { try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true) }
+        else if manifest == nil {
+            try FileManager.default.createDirectory(atPath: defaultDataDirectory(), withIntermediateDirectories: true)
+        }
+        let manifest = try loadManifest(self.manifest, dataDirectory: dataDir)
+        let host = try HostRuntime(manifest: manifest, logger: Logger(label: "inos", factory: { _ in SwiftLogNoOpLogHandler() }))
+        do { try host.start() } catch { throw CommandFailure("cannot start: \(error)") }
+        do { return (host, try ContentStore(host: host)) } catch { throw CommandFailure(error.description) }
+    }
+}
+
+/// A one-line progress bar on standard error, redrawn at most ten times a second.
+final class ProgressBar {
+    private let label: String
+    private var last = 0.0
+    private let started = sysClock()
+    private let enabled = isatty(STDERR_FILENO) != 0
+
+    init(_ label: String) { self.label = label }
+
+    func update(_ progress: ContentStore.Progress) {
+        guard enabled else { return }
+        let now = sysClock()
+        guard now - last > 0.1 || progress.bytesDone == progress.bytesTotal else { return }
+        last = now
+        let fraction = progress.bytesTotal == 0 ? 1 : Double(progress.bytesDone) / Double(progress.bytesTotal)
+        let filled = Int(fraction * 30)
+        let rate = Double(progress.bytesDone) / max(now - started, 0.001) / 1e6
+        let line = "\(label) [\(String(repeating: "#", count: filled))\(String(repeating: ".", count: 30 - filled))] \(Int(fraction * 100))% \(progress.bytesDone >> 20)/\(progress.bytesTotal >> 20) MiB \(String(format: "%.0f", rate)) MB/s"
+        FileHandle.standardError.write(Data(("\r" + line).utf8))
+        if progress.bytesDone == progress.bytesTotal { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+}
+
+struct Put: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Store a file as content-addressed chunks and print its ID.",
+        discussion: "Chunks are LZ4-compressed when that helps and protected by Reed-Solomon parity (10+2 by default).")
+
+    @Argument(help: "The file to store.") var file: String
+    @OptionGroup var store: StoreOptions
+    @Option(name: .long, help: "Reed-Solomon data+parity shards per stripe, or 'none'.") var parity = "10+2"
+    @Option(name: .long, help: "Chunk size in KiB.") var chunkKib = 1024
+
+    func run() throws {
+        var options = ContentStore.Options()
+        options.chunkSize = chunkKib << 10
+        if parity == "none" {
+            options.erasure = nil
+        } else {
+            let parts = parity.split(separator: "+").compactMap { Int($0) }
+            guard parts.count == 2 else { throw ValidationError("--parity must look like 10+2, or be 'none'") }
+            options.erasure = (parts[0], parts[1])
+        }
+        let (host, data) = try store.open()
+        defer { host.shutdown() }
+        let bar = ProgressBar("put")
+        do {
+            let report = try data.put(file: file, options: options, progress: bar.update)
+            if let manifest = report.manifest {
+                let stripes = manifest.erasure.map { " in \($0.stripeCount) stripes of \($0.dataShards)+\($0.parityShards)" } ?? ""
+                FileHandle.standardError.write(Data("stored \(manifest.size) bytes as \(manifest.chunks.count) chunks\(stripes); \(report.bytesStored) bytes on disk\n".utf8))
+            }
+            print(report.id)
+        } catch { throw CommandFailure(error.description) }
+    }
+}
+
+struct Get: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write a stored resource to a file, rebuilding lost chunks from parity.")
+
+    @Argument(help: "The resource ID (b…).") var id: String
+    @Option(name: .shortAndLong, help: "The file to write.") var output: String
+    @OptionGroup var store: StoreOptions
+
+    func run() throws {
+        let cid: ContentID
+        do { cid = try ContentID(id) } catch { throw ValidationError(error.description) }
+        let (host, data) = try store.open()
+        defer { host.shutdown() }
+        do {
+            let report = try data.get(cid, to: output, progress: ProgressBar("get").update)
+            if !report.repaired.isEmpty {
+                FileHandle.standardError.write(Data("rebuilt \(report.repaired.count) missing or corrupt chunk(s) from parity and stored them again\n".utf8))
+            }
+            FileHandle.standardError.write(Data("wrote \(report.size) bytes to \(output)\n".utf8))
+        } catch { throw CommandFailure(error.description) }
+    }
+}
+
+struct Verify: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check every chunk and parity shard of a resource against its ID.",
+        discussion: "Exits 0 when the resource is whole (possibly after --repair), 1 when it is damaged but repairable, 2 when it is lost.")
+
+    @Argument(help: "The resource ID (b…).") var id: String
+    @Flag(name: .long, help: "Rebuild repairable chunks from parity and store them again.") var repair = false
+    @OptionGroup var store: StoreOptions
+
+    func run() throws {
+        let cid: ContentID
+        do { cid = try ContentID(id) } catch { throw ValidationError(error.description) }
+        let (host, data) = try store.open()
+        defer { host.shutdown() }
+        let report: ContentStore.VerifyReport
+        do { report = try data.verify(cid, repair: repair) } catch { throw CommandFailure(error.description) }
+        print("\(cid): \(report.chunks) chunks, \(report.parityShards) parity shards")
+        if report.isHealthy {
+            print("healthy: every chunk and parity shard matches its ID")
+            return
+        }
+        print("damaged: \(report.damaged.count) chunk(s) or shard(s) missing or corrupt")
+        for id in report.damaged.prefix(20) { print("  \(id)") }
+        if !report.lost.isEmpty {
+            print("LOST: \(report.lost.count) data chunk(s) cannot be rebuilt; the resource cannot be read whole")
+            throw ExitCode(2)
+        }
+        if repair {
+            print("repaired: \(report.repaired.count) chunk(s) rebuilt from parity and stored again")
+            return
+        }
+        print("repairable: run with --repair (or get) to rebuild \(report.repairable.count) chunk(s) from parity")
+        throw ExitCode(1)
+    }
+}
