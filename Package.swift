@@ -93,6 +93,10 @@ let package = Package(
         ),
         .testTarget(name: "ContentTests", dependencies: ["Content"], path: "Tests/ContentTests"),
         .testTarget(
+            name: "DataPathTests", dependencies: ["DataPath", "Content", "Host", "HostTestSupport"],
+            path: "Tests/DataPathTests"
+        ),
+        .testTarget(
             name: "CLITests",
             dependencies: ["HostTestSupport"],
             path: "Tests/CLITests"

@@ -112,11 +112,17 @@ struct Verify: ParsableCommand {
         abstract: "Check every chunk and parity shard of a resource against its ID.",
         discussion: "Exits 0 when the resource is whole (possibly after --repair), 1 when it is damaged but repairable, 2 when it is lost.")
 
-    @Argument(help: "The resource ID (b…).") var id: String
+    @Argument(help: "The resource ID (b…).") var id: String?
     @Flag(name: .long, help: "Rebuild repairable chunks from parity and store them again.") var repair = false
+    @Flag(name: .long, help: "Check every object in the store instead of one resource.") var all = false
     @OptionGroup var store: StoreOptions
 
+    func validate() throws {
+        guard (id == nil) == all else { throw ValidationError("give a resource ID, or --all") }
+    }
+
     func run() throws {
+        guard let id else { return try scrubAll() }
         let cid: ContentID
         do { cid = try ContentID(id) } catch { throw ValidationError(error.description) }
         let (host, data) = try store.open()
@@ -140,5 +146,15 @@ struct Verify: ParsableCommand {
         }
         print("repairable: run with --repair (or get) to rebuild \(report.repairable.count) chunk(s) from parity")
         throw ExitCode(1)
+    }
+
+    private func scrubAll() throws {
+        let (host, data) = try store.open()
+        defer { host.shutdown() }
+        let report: ContentStore.ScrubReport
+        do { report = try data.scrub() } catch { throw CommandFailure(error.description) }
+        print("checked \(report.checked) stored objects: \(report.damaged.count) damaged")
+        for id in report.damaged.prefix(20) { print("  removed damaged \(id)") }
+        if !report.damaged.isEmpty { throw ExitCode(1) }
     }
 }
