@@ -14,6 +14,12 @@ struct StoreOptions: ParsableArguments {
     @Option(name: .long, help: "Where the embedded manifest keeps the chunk store. Default: $INOS_DATA_DIR or ~/.inos.")
     var dataDir: String?
 
+    /// The pins of this data directory.
+    func pins() throws -> PinSet {
+        let folder = ((dataDir ?? defaultDataDirectory()) as NSString).appendingPathComponent("pins")
+        do { return try PinSet(folder: folder) } catch { throw CommandFailure(error.description) }
+    }
+
     /// Starts a host with the manifest's plugins and opens the data path on it.
     func open() throws -> (HostRuntime, ContentStore) {
         if let dataDir { try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true) }
@@ -74,13 +80,13 @@ struct Put: ParsableCommand {
         defer { host.shutdown() }
         let bar = ProgressBar("put")
         do {
-            let report = try data.put(file: file, options: options, progress: bar.update)
+            let report = try data.putPinned(file: file, pins: try store.pins(), options: options, progress: bar.update)
             if let manifest = report.manifest {
                 let stripes = manifest.erasure.map { " in \($0.stripeCount) stripes of \($0.dataShards)+\($0.parityShards)" } ?? ""
                 FileHandle.standardError.write(Data("stored \(manifest.size) bytes as \(manifest.chunks.count) chunks\(stripes); \(report.bytesStored) bytes on disk\n".utf8))
             }
             print(report.id)
-        } catch { throw CommandFailure(error.description) }
+        } catch { throw CommandFailure("\(error)") }
     }
 }
 
@@ -156,5 +162,46 @@ struct Verify: ParsableCommand {
         print("checked \(report.checked) stored objects: \(report.damaged.count) damaged")
         for id in report.damaged.prefix(20) { print("  removed damaged \(id)") }
         if !report.damaged.isEmpty { throw ExitCode(1) }
+    }
+}
+
+struct Pin: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Keep a resource through garbage collection (put pins what it stores).")
+    @Argument(help: "The resource ID.") var id: String
+    @OptionGroup var store: StoreOptions
+
+    func run() throws {
+        let cid: ContentID
+        do { cid = try ContentID(id) } catch { throw ValidationError(error.description) }
+        do { try store.pins().pin(cid) } catch { throw CommandFailure("\(error)") }
+        print("pinned \(cid)")
+    }
+}
+
+struct Unpin: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Let garbage collection remove a resource.")
+    @Argument(help: "The resource ID.") var id: String
+    @OptionGroup var store: StoreOptions
+
+    func run() throws {
+        let cid: ContentID
+        do { cid = try ContentID(id) } catch { throw ValidationError(error.description) }
+        guard try store.pins().unpin(cid) else { throw CommandFailure("\(cid) was not pinned") }
+        print("unpinned \(cid); run inos gc to free its space")
+    }
+}
+
+struct GC: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gc", abstract: "Remove stored chunks that no pinned resource needs.")
+    @OptionGroup var store: StoreOptions
+
+    func run() throws {
+        let (host, data) = try store.open()
+        defer { host.shutdown() }
+        do {
+            let report = try data.collectGarbage(pins: try store.pins())
+            print("\(report.pinned) pinned resources; kept \(report.kept) objects, removed \(report.removed), freed \(report.bytesFreed) bytes")
+        } catch { throw CommandFailure("\(error)") }
     }
 }
