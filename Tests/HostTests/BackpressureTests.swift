@@ -42,13 +42,15 @@ struct BackpressureTests {
         reactor.start()
         var sawPause = false
         let record = [UInt8](repeating: 1, count: 56)
-        for _ in 0..<2000 {
+        // A transport delivering 600 frames: it stops reading while the flag is up.
+        var delivered = 0
+        while delivered < 600 {
             if host.arena.switchboard.isBackpressured {
                 sawPause = true
-                usleep(100)  // a transport would stop reading here
+                usleep(100)
                 continue
             }
-            _ = record.withUnsafeBytes { host.inbox.push(type: 1, $0) }
+            if record.withUnsafeBytes({ host.inbox.push(type: 1, $0) }) == INOS_OK { delivered += 1 } else { usleep(10) }
         }
         let deadline = Date().addingTimeInterval(10)
         while Date() < deadline && (host.arena.inbox.usedBytes > 0 || host.arena.switchboard.isBackpressured) { usleep(1000) }

@@ -189,6 +189,11 @@ public final class HostRuntime: Sendable {
 
     // MARK: Event loop
 
+    /// Records handled between two looks at the inbox fill.
+    static let reactorBatch = 64
+    /// Records handled before the reactor checks its timers again.
+    static let reactorBurst = 4096
+
     /// Runs the reactor until ``requestStop()``: sleeps on the switchboard (no CPU while idle), hands inbox
     /// records to `onInbox`, keeps the backpressure flag current, and calls `onTick` every `tick`.
     public func run(
@@ -201,10 +206,16 @@ public final class HostRuntime: Sendable {
             let now = sysMonotonicNanoseconds()
             let bits = arena.switchboard.wait(timeoutNanoseconds: now >= nextTick ? 0 : Int64(nextTick - now))
             if bits & UInt32(INOS_SIGNAL_INBOX) != 0 || arena.inbox.usedBytes > 0 {
-                // Judge the fill before draining (the peak producers reached) and after (what is left), so
-                // transports pause at the high watermark and resume only once the backlog is under the low one.
-                arena.switchboard.updateBackpressure(fill: arena.inbox.fill)
-                inbox.drain(limit: 4096, onInbox)
+                // Drain in small batches and judge the inbox fill around each one, so the backpressure flag
+                // follows the backlog even while a slow handler works through a long burst: transports pause
+                // at the high watermark and resume only once the backlog is under the low one.
+                var drained = 0
+                repeat {
+                    arena.switchboard.updateBackpressure(fill: arena.inbox.fill)
+                    let batch = inbox.drain(limit: Self.reactorBatch, onInbox)
+                    drained += batch
+                    if batch < Self.reactorBatch || stopRequested.load(ordering: .acquiring) { break }
+                } while drained < Self.reactorBurst
                 arena.switchboard.updateBackpressure(fill: arena.inbox.fill)
                 if arena.inbox.usedBytes > 0 { arena.switchboard.signal(UInt32(INOS_SIGNAL_INBOX)) }
             }
