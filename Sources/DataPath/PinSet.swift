@@ -13,7 +13,11 @@ public final class PinSet: Sendable {
 
     public init(folder: String) throws(DataPathError) {
         self.folder = folder
-        if mkdir(folder, 0o755) != 0 && errno != EEXIST { throw FileHandle.error("cannot create \(folder)") }
+        var prefix = folder.hasPrefix("/") ? "" : "."
+        for component in folder.split(separator: "/") {  // mkdir -p
+            prefix += "/" + component
+            if mkdir(prefix, 0o755) != 0 && errno != EEXIST { throw FileHandle.error("cannot create \(prefix)") }
+        }
     }
 
     public func pin(_ id: ContentID) throws(DataPathError) {

@@ -50,6 +50,7 @@ INOS_ASSERT_OFFSET(inos_ring, config, 0);
 INOS_ASSERT_OFFSET(inos_ring, tail, 128);
 INOS_ASSERT_OFFSET(inos_ring, head, 256);
 INOS_ASSERT_OFFSET(inos_ring, producer_cached_head, 384);
+INOS_ASSERT_OFFSET(inos_ring, producer_position, 392);
 INOS_ASSERT_OFFSET(inos_ring, consumer_cached_tail, 512);
 _Static_assert(sizeof(inos_ring) == 640, "ring header is five 128-byte lines");
 

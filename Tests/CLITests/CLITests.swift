@@ -18,7 +18,9 @@ struct CLITests {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: inos)
         process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        // Never the user's own ~/.inos: each run of the tests gets a data directory of its own.
+        let dataDirectory = ["INOS_DATA_DIR": PluginFixtures.directory.appendingPathComponent("cli-data").path]
+        process.environment = ProcessInfo.processInfo.environment.merging(dataDirectory) { $1 }.merging(environment) { $1 }
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe

@@ -28,16 +28,23 @@ final class FileStore {
         self.root = root
         self.capacity = capacity
         pthread_mutex_init(&lock, nil)
-        for dir in ["", "/chunks", "/tmp", "/quarantine"] {
-            if mkdir(root + dir, 0o755) != 0 && errno != EEXIST {
-                throw StoreError(code: INOS_ERR_IO, "cannot create \(root + dir): \(String(cString: strerror(errno)))")
-            }
-        }
+        for dir in [root, root + "/chunks", root + "/tmp", root + "/quarantine"] { try Self.makeDirectories(dir) }
         removeLeftovers()
         try scan()
     }
 
     deinit { pthread_mutex_destroy(&lock) }
+
+    /// `mkdir -p`: creates `path` and any missing parents.
+    static func makeDirectories(_ path: String) throws(StoreError) {
+        var prefix = path.hasPrefix("/") ? "" : "."
+        for component in path.split(separator: "/") {
+            prefix += "/" + component
+            if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
+                throw StoreError(code: INOS_ERR_IO, "cannot create \(prefix): \(String(cString: strerror(errno)))")
+            }
+        }
+    }
 
     private func withLock<R>(_ body: () throws(StoreError) -> R) throws(StoreError) -> R {
         pthread_mutex_lock(&lock)

@@ -42,11 +42,16 @@ public struct Ring: @unchecked Sendable {  // a borrowed address; thread rules a
         RingStatus(inos_ring_try_write(raw, type, bytes.baseAddress, UInt32(bytes.count)))
     }
 
-    /// Claims space for a record and lets `body` write its payload in place, then publishes it.
-    /// Returns ``RingStatus/full`` without calling `body` when there is no room. Producer thread only.
+    /// Claims space for a record and lets `body` write its payload in place. With `publish` (the default)
+    /// the record is visible at once; without it, it becomes visible at the next ``publish()`` — write a
+    /// batch and publish once to save a cache-line transfer per record. Returns ``RingStatus/full``
+    /// without calling `body` when there is no room (pending records are published then, so a batch
+    /// never waits on itself). Producer thread only.
     /// - warning: the buffer is valid only inside `body`.
     @inlinable
-    public func tryWrite(type: Int32, length: Int, _ body: (UnsafeMutableRawBufferPointer) -> Void) -> RingStatus {
+    public func tryWrite(
+        type: Int32, length: Int, publish: Bool = true, _ body: (UnsafeMutableRawBufferPointer) -> Void
+    ) -> RingStatus {
         var next: UInt64 = 0
         var status: Int32 = 0
         guard let payload = inos_ring_try_claim(raw, type, UInt32(length), &next, &status) else {
@@ -54,8 +59,13 @@ public struct Ring: @unchecked Sendable {  // a borrowed address; thread rules a
         }
         body(UnsafeMutableRawBufferPointer(start: payload, count: length))
         inos_ring_commit(raw, next)
+        if publish { inos_ring_publish(raw) }
         return .ok
     }
+
+    /// Makes every record written with `publish: false` visible to the consumer. Producer thread only.
+    @inlinable
+    public func publish() { inos_ring_publish(raw) }
 
     // MARK: Consumer
 

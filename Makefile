@@ -1,0 +1,17 @@
+# SPDX-License-Identifier: Apache-2.0
+# Convenience targets. The quick start needs none of them: see README.md.
+.PHONY: demo test bench bench-ordo
+
+demo:
+	./scripts/demo.sh
+
+test:
+	./scripts/test.sh
+
+# Benchmarks print each figure next to a baseline measured in the same run; results: docs/benchmarks.md.
+bench:
+	cd Benchmarks && swift build -c release --product RingBench && ./.build/release/RingBench
+
+# Allocation and instruction counts with ordo-one/benchmark.
+bench-ordo:
+	cd Benchmarks && swift package benchmark
