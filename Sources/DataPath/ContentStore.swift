@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 import Content
+import Dispatch
+import Foundation
 import Host
+import Synchronization
 
 /// The node's local data path: put a file as content-addressed, compressed, erasure-protected chunks; get
 /// it back, rebuilding lost or corrupt chunks from parity; verify it; collect garbage.
@@ -11,12 +14,14 @@ import Host
 /// blocks, stored the same way. The resource manifest is stored last, so a resource is visible only
 /// once all its chunks are durable. A resource of one chunk is named by that chunk's raw CID (the same ID
 /// IPFS gives the same bytes); a larger one by its manifest's ID.
-public final class ContentStore {
+public final class ContentStore: Sendable {
     public struct Options: Sendable {
         /// Bytes per chunk. Default 1 MiB.
         public var chunkSize: Int = 1 << 20
         /// Reed-Solomon data and parity shards per stripe; nil for no parity. Default 10+2 (20%).
         public var erasure: (dataShards: Int, parityShards: Int)? = (10, 2)
+        /// Stripes processed in parallel (each needs its own arena working set). Default: one per core.
+        public var workers: Int = ProcessInfo.processInfo.activeProcessorCount
         public init() {}
     }
 
@@ -77,57 +82,133 @@ public final class ContentStore {
         let chunkCount = max(1, (size + chunkSize - 1) / chunkSize)
         let erasure = chunkCount > 1 ? options.erasure : nil
         let shardCount = erasure.map { $0.dataShards + $0.parityShards } ?? 1
-        let work = try WorkingSet(
-            arena: host.arena, shardCount: shardCount, chunkSize: chunkSize,
-            storedCapacity: try calls.maxCompressedSize(chunkSize))
-        var stored = 0
-
-        func storeChunk(_ bytes: UnsafeRawBufferPointer) throws(DataPathError) -> ResourceManifest.Chunk {
-            let id = ContentID(hashing: bytes)
-            let (encoding, length) = try calls.compress(bytes, into: work.storedBuffer)
-            let form = encoding == .raw ? bytes : UnsafeRawBufferPointer(rebasing: work.storedBuffer[0..<length])
-            try calls.put(id, form)
-            stored += form.count
-            return .init(id: id, length: UInt64(bytes.count), encoding: encoding, storedLength: UInt64(form.count))
-        }
+        let storedCapacity = try calls.maxCompressedSize(chunkSize)
+        let work = try WorkingSet(arena: host.arena, shardCount: shardCount, chunkSize: chunkSize, storedCapacity: storedCapacity)
 
         if chunkCount == 1 {
             let length = try file.read(into: work.shard(0), at: 0)
-            let chunk = try storeChunk(UnsafeRawBufferPointer(rebasing: work.shard(0)[0..<length]))
+            let chunk = try storeChunk(UnsafeRawBufferPointer(rebasing: work.shard(0)[0..<length]), work: work)
             progress(Progress(bytesDone: size, bytesTotal: size))
-            return PutReport(id: chunk.id, manifest: nil, bytesStored: stored)
+            return PutReport(id: chunk.id, manifest: nil, bytesStored: chunk.stored)
         }
 
+        // Stripes are independent: each worker takes every n-th stripe with a working set of its own
+        // (as many as the arena holds, at least one), and the results are put back in stripe order.
         let stripeWidth = erasure?.dataShards ?? 1
-        var chunks: [ResourceManifest.Chunk] = []
-        var parity: [ResourceManifest.Chunk] = []
-        chunks.reserveCapacity(chunkCount)
-        for stripeStart in stride(from: 0, to: chunkCount, by: stripeWidth) {
-            let count = min(stripeWidth, chunkCount - stripeStart)
-            for position in 0..<count {
-                let shard = work.shard(position)
-                let length = try file.read(into: shard, at: (stripeStart + position) * chunkSize)
-                guard length > 0 else {
-                    throw DataPathError(.io, "\(path) shrank while it was being stored")
-                }
-                if erasure != nil && length < chunkSize { shard[length...].initializeMemory(as: UInt8.self, repeating: 0) }
-                chunks.append(try storeChunk(UnsafeRawBufferPointer(rebasing: shard[0..<length])))
-            }
-            if let (k, m) = erasure {
-                for position in count..<k { work.shard(position).initializeMemory(as: UInt8.self, repeating: 0) }
-                try calls.encode(
-                    k: k, m: m, shardLength: chunkSize, data: (0..<k).map(work.shardPointer),
-                    parity: (k..<k + m).map(work.shardPointer))
-                for p in 0..<m { parity.append(try storeChunk(UnsafeRawBufferPointer(work.shard(k + p)))) }
-            }
-            progress(Progress(bytesDone: min(size, (stripeStart + count) * chunkSize), bytesTotal: size))
+        let stripeCount = (chunkCount + stripeWidth - 1) / stripeWidth
+        var sets = [work]
+        while sets.count < min(options.workers, stripeCount),
+            let extra = try? WorkingSet(arena: host.arena, shardCount: shardCount, chunkSize: chunkSize, storedCapacity: storedCapacity)
+        {
+            sets.append(extra)
         }
+        let shared = Mutex(PutProgress(stripes: [StripeResult?](repeating: nil, count: stripeCount)))
+        let job = StripeJob(file: file, path: path, size: size, chunkSize: chunkSize, chunkCount: chunkCount, width: stripeWidth, erasure: erasure)
+        let workers = sets
+        @Sendable func run(_ worker: Int, report: (Int) -> Void) {
+            for index in stride(from: worker, to: stripeCount, by: workers.count) {
+                guard shared.withLock({ $0.failure == nil }) else { return }
+                do throws(DataPathError) {
+                    let result = try self.process(job, index: index, work: workers[worker])
+                    let done = shared.withLock {
+                        $0.stripes[index] = result
+                        $0.bytesDone += result.chunks.reduce(0) { $0 + Int($1.length) }
+                        return $0.bytesDone
+                    }
+                    report(done)
+                } catch {
+                    shared.withLock { $0.failure = $0.failure ?? error }
+                    return
+                }
+            }
+        }
+        // Workers 1… on threads of their own; worker 0 on this thread, which also reports progress.
+        let group = DispatchGroup()
+        for worker in 1..<workers.count {
+            group.enter()
+            Thread {
+                run(worker) { _ in }
+                group.leave()
+            }.start()
+        }
+        run(0) { done in progress(Progress(bytesDone: done, bytesTotal: size)) }
+        group.wait()
+        let outcome = shared.withLock { $0 }
+        if let failure = outcome.failure { throw failure }
+        progress(Progress(bytesDone: size, bytesTotal: size))
+        let results = outcome.stripes.map { $0! }
+        let chunks = results.flatMap(\.chunks)
+        let parity = results.flatMap(\.parity)
+        let stored = results.reduce(0) { $0 + $1.stored }
         let manifest = ResourceManifest(
             size: UInt64(size), chunkSize: UInt64(chunkSize), chunks: chunks,
             erasure: erasure.map { .init(dataShards: $0.dataShards, parityShards: $0.parityShards, parity: parity) })
         let encoded = manifest.encoded()
         try withBytes(encoded) { (raw) throws(DataPathError) in try calls.put(manifest.id, raw) }
         return PutReport(id: manifest.id, manifest: manifest, bytesStored: stored + encoded.count)
+    }
+
+    struct StripeJob: Sendable {
+        let file: FileHandle
+        let path: String
+        let size: Int
+        let chunkSize: Int
+        let chunkCount: Int
+        let width: Int
+        let erasure: (dataShards: Int, parityShards: Int)?
+    }
+
+    struct StripeResult: Sendable {
+        var chunks: [ResourceManifest.Chunk] = []
+        var parity: [ResourceManifest.Chunk] = []
+        var stored = 0
+    }
+
+    struct PutProgress: Sendable {
+        var stripes: [StripeResult?]
+        var bytesDone = 0
+        var failure: DataPathError?
+    }
+
+    /// Reads, hashes, compresses and stores one stripe's chunks, then its parity, in `work`'s blocks.
+    private func process(_ job: StripeJob, index: Int, work: WorkingSet) throws(DataPathError) -> StripeResult {
+        var result = StripeResult()
+        let start = index * job.width
+        let count = min(job.width, job.chunkCount - start)
+        for position in 0..<count {
+            let shard = work.shard(position)
+            let length = try job.file.read(into: shard, at: (start + position) * job.chunkSize)
+            guard length == min(job.chunkSize, job.size - (start + position) * job.chunkSize) else {
+                throw DataPathError(.io, "\(job.path) changed while it was being stored")
+            }
+            if job.erasure != nil && length < job.chunkSize { shard[length...].initializeMemory(as: UInt8.self, repeating: 0) }
+            let chunk = try storeChunk(UnsafeRawBufferPointer(rebasing: shard[0..<length]), work: work)
+            result.chunks.append(chunk.chunk)
+            result.stored += chunk.stored
+        }
+        if let (k, m) = job.erasure {
+            for position in count..<k { work.shard(position).initializeMemory(as: UInt8.self, repeating: 0) }
+            try calls.encode(
+                k: k, m: m, shardLength: job.chunkSize, data: (0..<k).map(work.shardPointer),
+                parity: (k..<k + m).map(work.shardPointer))
+            for p in 0..<m {
+                let chunk = try storeChunk(UnsafeRawBufferPointer(work.shard(k + p)), work: work)
+                result.parity.append(chunk.chunk)
+                result.stored += chunk.stored
+            }
+        }
+        return result
+    }
+
+    /// Hashes bytes in place, compresses them into the working set's stored block, stores the smaller form.
+    private func storeChunk(_ bytes: UnsafeRawBufferPointer, work: WorkingSet) throws(DataPathError)
+        -> (chunk: ResourceManifest.Chunk, stored: Int, id: ContentID)
+    {
+        let id = ContentID(hashing: bytes)
+        let (encoding, length) = try calls.compress(bytes, into: work.storedBuffer)
+        let form = encoding == .raw ? bytes : UnsafeRawBufferPointer(rebasing: work.storedBuffer[0..<length])
+        try calls.put(id, form)
+        return (.init(id: id, length: UInt64(bytes.count), encoding: encoding, storedLength: UInt64(form.count)), form.count, id)
     }
 
     // MARK: Get and verify

@@ -5,7 +5,7 @@ import Glibc
 
 /// An open file the data path owns; closed when it goes away.
 /// The corresponding C functions are `open`, `pread`, `pwrite`, `fdatasync`, `rename`, `close`.
-final class FileHandle {
+final class FileHandle: Sendable {  // an fd and a path; pread/pwrite are safe from any thread
     let fd: Int32
     let path: String
 

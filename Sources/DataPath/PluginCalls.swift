@@ -5,7 +5,7 @@ import PluginABI
 
 /// The data path's calls into its plugins, each through its slot (so a hot swap never breaks a call), with
 /// ABI statuses turned into ``DataPathError``s.
-struct PluginCalls {
+struct PluginCalls: Sendable {
     let store: PluginSlot
     let compression: PluginSlot?
     let erasure: PluginSlot?

@@ -5,7 +5,7 @@ import Host
 /// the stored (compressed) form. Allocated once per operation and reused for every stripe, so a 10 GB file
 /// is processed in the same few MiB as a 10 MB one, with no per-chunk allocation or heap copy: the file is
 /// read straight into arena blocks, hashed and compressed in place, and the store writes from the arena.
-final class WorkingSet {
+final class WorkingSet: Sendable {
     let arena: Arena
     let shards: [Int]      // arena offsets, k + m of them
     let stored: Int        // arena offset of the compressed/stored-form block
