@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 # Convenience targets. The quick start needs none of them: see README.md.
-.PHONY: demo test bench bench-ordo
+.PHONY: demo test bench bench-ordo bench-datapath
 
 demo:
 	./scripts/demo.sh
@@ -15,3 +15,8 @@ bench:
 # Allocation and instruction counts with ordo-one/benchmark.
 bench-ordo:
 	cd Benchmarks && swift package benchmark
+
+# Data path: pipeline, erasure encode and durable put against raw libraries and dd (needs ~3 GiB of tmpfs/RAM).
+bench-datapath:
+	swift build -c release
+	cd Benchmarks && swift build -c release --product DataPathBench && INOS_PLUGIN_DIR=$(CURDIR)/.build/release ./.build/release/DataPathBench

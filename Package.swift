@@ -15,7 +15,10 @@ let package = Package(
     products: [
         .executable(name: "inos", targets: ["inos"]),
         .library(name: "Host", targets: ["Host"]),
+        .library(name: "PluginABI", targets: ["PluginABI"]),
         .library(name: "PluginKit", targets: ["PluginKit"]),
+        .library(name: "Content", targets: ["Content"]),
+        .library(name: "DataPath", targets: ["DataPath"]),
         // Plugins: each a shared object the host dlopen()s (libInosLZ4.so, ...).
         .library(name: "InosLZ4", type: .dynamic, targets: ["InosLZ4"]),
         .library(name: "InosErasure", type: .dynamic, targets: ["InosErasure"]),

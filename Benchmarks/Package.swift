@@ -13,6 +13,7 @@ let package = Package(
     dependencies: [
         .package(name: "inos-mesh", path: ".."),
         .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.0", traits: ["MallocInterposer"]),
     ],
     targets: [
@@ -23,6 +24,21 @@ let package = Package(
                 .product(name: "DequeModule", package: "swift-collections"),
             ],
             path: "Sources/RingBench"
+        ),
+        // Raw libraries, for the baselines the data path is compared with in the same run.
+        .systemLibrary(name: "BenchLZ4", path: "Sources/BenchLZ4"),
+        .systemLibrary(name: "BenchISAL", path: "Sources/BenchISAL"),
+        .executableTarget(
+            name: "DataPathBench",
+            dependencies: [
+                .product(name: "Host", package: "inos-mesh"),
+                .product(name: "DataPath", package: "inos-mesh"),
+                .product(name: "Content", package: "inos-mesh"),
+                .product(name: "PluginABI", package: "inos-mesh"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                "BenchLZ4", "BenchISAL",
+            ],
+            path: "Sources/DataPathBench"
         ),
         .executableTarget(
             name: "HostBenchmarks",
