@@ -182,7 +182,7 @@ public final class ContentStore: Sendable {
                 throw DataPathError(.io, "\(job.path) changed while it was being stored")
             }
             if job.erasure != nil && length < job.chunkSize { shard[length...].initializeMemory(as: UInt8.self, repeating: 0) }
-            let chunk = try storeChunk(UnsafeRawBufferPointer(rebasing: shard[0..<length]), work: work)
+            let chunk = try storeChunk(UnsafeRawBufferPointer(rebasing: shard[0..<length]), work: work, staged: true)
             result.chunks.append(chunk.chunk)
             result.stored += chunk.stored
         }
@@ -192,22 +192,25 @@ public final class ContentStore: Sendable {
                 k: k, m: m, shardLength: job.chunkSize, data: (0..<k).map(work.shardPointer),
                 parity: (k..<k + m).map(work.shardPointer))
             for p in 0..<m {
-                let chunk = try storeChunk(UnsafeRawBufferPointer(work.shard(k + p)), work: work)
+                let chunk = try storeChunk(UnsafeRawBufferPointer(work.shard(k + p)), work: work, staged: true)
                 result.parity.append(chunk.chunk)
                 result.stored += chunk.stored
             }
         }
+        // One flush for the stripe's chunks and parity (group commit), instead of two per chunk.
+        try calls.commit()
         return result
     }
 
     /// Hashes bytes in place, compresses them into the working set's stored block, stores the smaller form.
-    private func storeChunk(_ bytes: UnsafeRawBufferPointer, work: WorkingSet) throws(DataPathError)
+    /// With `staged`, the chunk is durable only after the next ``PluginCalls/commit()``.
+    private func storeChunk(_ bytes: UnsafeRawBufferPointer, work: WorkingSet, staged: Bool = false) throws(DataPathError)
         -> (chunk: ResourceManifest.Chunk, stored: Int, id: ContentID)
     {
         let id = ContentID(hashing: bytes)
         let (encoding, length) = try calls.compress(bytes, into: work.storedBuffer)
         let form = encoding == .raw ? bytes : UnsafeRawBufferPointer(rebasing: work.storedBuffer[0..<length])
-        try calls.put(id, form)
+        if staged { try calls.stage(id, form) } else { try calls.put(id, form) }
         return (.init(id: id, length: UInt64(bytes.count), encoding: encoding, storedLength: UInt64(form.count)), form.count, id)
     }
 

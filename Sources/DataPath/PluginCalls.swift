@@ -99,6 +99,36 @@ struct PluginCalls: Sendable {
         }
     }
 
+    /// Stores `bytes` without waiting for durability: the store's group commit (`stage`), made durable by
+    /// ``commit()``. A store without group commit gets a plain durable `put`.
+    func stage(_ id: ContentID, _ bytes: UnsafeRawBufferPointer) throws(DataPathError) {
+        let key = id.bytes
+        let (status, message) = try using(store, inos_store_v1.self, "stage") { table, instance, error in
+            guard table.struct_size >= UInt32(MemoryLayout<inos_store_v1>.offset(of: \.commit)! + 8), let stage = table.stage else {
+                return (table.put(instance, key, UInt32(key.count), bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(bytes.count), &error),
+                        Self.message(error))
+            }
+            return (stage(instance, key, UInt32(key.count), bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(bytes.count), &error),
+                    Self.message(error))
+        }
+        guard status == INOS_OK else {
+            throw DataPathError(status == INOS_ERR_IO ? .io : .plugin, "storing \(id) failed: \(StatusCode(status)): \(message)", chunks: [id])
+        }
+    }
+
+    /// Makes every staged chunk durable and visible (one flush for the batch).
+    func commit() throws(DataPathError) {
+        let (status, message) = try using(store, inos_store_v1.self, "commit") { table, instance, error in
+            guard table.struct_size >= UInt32(MemoryLayout<inos_store_v1>.offset(of: \.commit)! + 8), let commit = table.commit else {
+                return (INOS_OK, "")
+            }
+            return (commit(instance, &error), Self.message(error))
+        }
+        guard status == INOS_OK else {
+            throw DataPathError(status == INOS_ERR_IO ? .io : .plugin, "committing staged chunks failed: \(StatusCode(status)): \(message)")
+        }
+    }
+
     /// Reads a stored chunk into `dst`. `nil` when absent or corrupt (the store quarantines corrupt ones);
     /// other failures throw.
     func get(_ id: ContentID, into dst: UnsafeMutableRawBufferPointer) throws(DataPathError) -> Int? {

@@ -34,6 +34,8 @@ INOS_ASSERT_OFFSET(inos_compression_v1, compress, 16);
 INOS_ASSERT_OFFSET(inos_erasure_v1, reconstruct, 16);
 INOS_ASSERT_OFFSET(inos_store_v1, stats, 32);
 INOS_ASSERT_OFFSET(inos_store_v1, list, 40);
+INOS_ASSERT_OFFSET(inos_store_v1, stage, 48);
+INOS_ASSERT_OFFSET(inos_store_v1, commit, 56);
 INOS_ASSERT_OFFSET(inos_transport_v1, close, 32);
 INOS_ASSERT_OFFSET(inos_allocator_v1, place, 8);
 INOS_ASSERT_OFFSET(inos_job_runner_v1, run, 8);

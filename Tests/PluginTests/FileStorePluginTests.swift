@@ -94,6 +94,30 @@ struct FileStorePluginTests {
         #expect(small.length == 700_000)
     }
 
+    @Test("group commit: staged chunks are invisible until commit, duplicates count once, uncommitted ones vanish")
+    func groupCommit() throws {
+        do {
+            let (host, store) = try open()
+            let a = Self.bytes(3000, seed: 1), b = Self.bytes(4000, seed: 2)
+            #expect(store.stage([1], a).status == INOS_OK)
+            #expect(store.stage([2], b).status == INOS_OK)
+            #expect(store.stage([2], b).status == INOS_OK)  // the same chunk twice in one batch
+            #expect(store.get([1]).status == INOS_ERR_NOT_FOUND)  // not visible before commit
+            #expect(store.commit().status == INOS_OK)
+            #expect(store.get([1]).bytes == a)
+            #expect(store.get([2]).bytes == b)
+            #expect(store.stats().chunk_count == 2)
+            #expect(store.stats().used_bytes == UInt64(3000 + 4000 + 2 * 16))
+            #expect(store.commit().status == INOS_OK)  // an empty commit is fine
+            #expect(store.stage([3], Self.bytes(10, seed: 3)).status == INOS_OK)  // never committed
+            host.shutdown()
+        }
+        let (_, store) = try open()
+        #expect(store.get([3]).status == INOS_ERR_NOT_FOUND)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: "\(folder)/tmp").isEmpty)
+        #expect(store.stats().chunk_count == 2)
+    }
+
     @Test("bad keys and a missing path are clear errors")
     func badInput() throws {
         let (_, store) = try open()
@@ -140,6 +164,14 @@ struct Store {
             let status = table.get(instance, key, UInt32(key.count), &buffer, UInt64(capacity), &length, &error)
             return Outcome(status: status, bytes: status == INOS_OK ? Array(buffer.prefix(Int(length))) : [], length: length)
         }
+    }
+
+    func stage(_ key: [UInt8], _ data: [UInt8]) -> Outcome {
+        call { table, instance, error in Outcome(status: table.stage(instance, key, UInt32(key.count), data, UInt64(data.count), &error)) }
+    }
+
+    func commit() -> Outcome {
+        call { table, instance, error in Outcome(status: table.commit(instance, &error)) }
     }
 
     func remove(_ key: [UInt8]) -> Outcome {

@@ -28,12 +28,17 @@ final class FileStore {
         self.root = root
         self.capacity = capacity
         pthread_mutex_init(&lock, nil)
+        pthread_mutex_init(&commitLock, nil)
         for dir in [root, root + "/chunks", root + "/tmp", root + "/quarantine"] { try Self.makeDirectories(dir) }
         removeLeftovers()
         try scan()
     }
 
-    deinit { pthread_mutex_destroy(&lock) }
+    deinit {
+        for staged in pending { unlink(staged.temporary) }  // staged but never committed: not kept
+        pthread_mutex_destroy(&lock)
+        pthread_mutex_destroy(&commitLock)
+    }
 
     /// `mkdir -p`: creates `path` and any missing parents.
     static func makeDirectories(_ path: String) throws(StoreError) {
@@ -71,38 +76,119 @@ final class FileStore {
     // MARK: Operations
 
     func put(key: String, data: UnsafeRawBufferPointer) throws(StoreError) {
-        let (dir, file) = path(for: key)
-        if access(file, F_OK) == 0 { return }  // content-addressed: same key, same bytes
+        guard let staged = try writeTemporary(key: key, data: data) else { return }
+        do throws(StoreError) {
+            try sync(staged.temporary)
+            try publish(staged)
+        } catch {
+            unlink(staged.temporary)
+            release(staged.bytes)
+            throw error
+        }
+    }
+
+    /// A chunk written to tmp/ and not yet renamed into place.
+    struct Staged {
+        var key: String
+        var temporary: String
+        var bytes: UInt64
+    }
+
+    private var pending: [Staged] = []
+    private var commitLock = pthread_mutex_t()
+
+    /// Writes a chunk to tmp/ without flushing; it becomes durable and visible at the next ``commit()``.
+    func stage(key: String, data: UnsafeRawBufferPointer) throws(StoreError) {
+        guard let staged = try writeTemporary(key: key, data: data) else { return }
+        try withLock { () throws(StoreError) in pending.append(staged) }
+    }
+
+    /// Makes every chunk staged so far durable (one `syncfs`), renames them into place, and makes the renames
+    /// durable (a second `syncfs`). Serialised: one commit at a time.
+    func commit() throws(StoreError) {
+        pthread_mutex_lock(&commitLock)
+        defer { pthread_mutex_unlock(&commitLock) }
+        let batch = try withLock { () throws(StoreError) -> [Staged] in
+            defer { pending.removeAll(keepingCapacity: true) }
+            return pending
+        }
+        guard !batch.isEmpty else { return }
+        do throws(StoreError) {
+            try syncFileSystem()
+            for staged in batch { try publish(staged, syncDirectory: false) }
+            try syncFileSystem()
+        } catch {
+            for staged in batch where access(staged.temporary, F_OK) == 0 {
+                unlink(staged.temporary)
+                release(staged.bytes)
+            }
+            throw error
+        }
+    }
+
+    /// Writes header and payload to a new file in tmp/. Nil when the chunk is already stored.
+    private func writeTemporary(key: String, data: UnsafeRawBufferPointer) throws(StoreError) -> Staged? {
+        if access(path(for: key).file, F_OK) == 0 { return nil }  // content-addressed: same key, same bytes
         let total = UInt64(data.count + Self.headerSize)
-        try withLock { () throws(StoreError) in
+        let serial = try withLock { () throws(StoreError) -> UInt64 in
             guard used + total <= capacity else {
                 throw StoreError(code: INOS_ERR_FULL, "store full: \(used) of \(capacity) bytes used, chunk needs \(total)")
             }
-            used += total  // reserve; released below on failure
+            used += total  // reserved; released on failure
             tmpCounter += 1
+            return tmpCounter
         }
-        let tmp = "\(root)/tmp/\(key).\(getpid()).\(tmpCounter)"
+        let temporary = "\(root)/tmp/\(key).\(getpid()).\(serial)"
         do throws(StoreError) {
-            try writeDurably(tmp, data: data)
-            if mkdir(dir, 0o755) != 0 && errno != EEXIST { throw StoreError.io("mkdir \(dir)") }
-            guard rename(tmp, file) == 0 else { throw StoreError.io("rename into \(file)") }
-            try syncDirectory(dir)
+            try writeFile(temporary, data: data)
         } catch {
-            unlink(tmp)
-            _ = try? withLock { () throws(StoreError) in used -= total }
+            unlink(temporary)
+            release(total)
             throw error
         }
+        return Staged(key: key, temporary: temporary, bytes: total)
+    }
+
+    /// Renames a durable temporary file into place (or drops it if an identical chunk got there first).
+    private func publish(_ staged: Staged, syncDirectory sync: Bool = true) throws(StoreError) {
+        let (dir, file) = path(for: staged.key)
+        if access(file, F_OK) == 0 {
+            unlink(staged.temporary)
+            release(staged.bytes)
+            return
+        }
+        if mkdir(dir, 0o755) != 0 && errno != EEXIST { throw StoreError.io("mkdir \(dir)") }
+        guard rename(staged.temporary, file) == 0 else { throw StoreError.io("rename into \(file)") }
+        if sync { try syncDirectory(dir) }
         _ = try? withLock { () throws(StoreError) in count += 1 }
     }
 
-    private func writeDurably(_ path: String, data: UnsafeRawBufferPointer) throws(StoreError) {
+    private func release(_ bytes: UInt64) {
+        _ = try? withLock { () throws(StoreError) in used -= min(used, bytes) }
+    }
+
+    private func sync(_ path: String) throws(StoreError) {
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw StoreError.io("open \(path)") }
+        defer { close(fd) }
+        guard fdatasync(fd) == 0 else { throw StoreError.io("fdatasync \(path)") }
+    }
+
+    /// The corresponding system call is `syncfs(2)`: flushes the file system holding the store, once.
+    private func syncFileSystem() throws(StoreError) {
+        let fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw StoreError.io("open \(root)") }
+        defer { close(fd) }
+        guard syncfs(fd) == 0 else { throw StoreError.io("syncfs \(root)") }
+    }
+
+    private func writeFile(_ path: String, data: UnsafeRawBufferPointer) throws(StoreError) {
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw StoreError.io("create \(path)") }
         defer { close(fd) }
         var header = (Self.magic, UInt32(data.count), crc(data))
         try withUnsafeBytes(of: &header) { (raw) throws(StoreError) in try writeAll(fd, UnsafeRawBufferPointer(rebasing: raw[0..<Self.headerSize])) }
         try writeAll(fd, data)
-        guard fdatasync(fd) == 0 else { throw StoreError.io("fdatasync \(path)") }
     }
 
     private func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws(StoreError) {

@@ -80,6 +80,20 @@ nonisolated(unsafe) private let storeTable: UnsafePointer<inos_store_v1> = {
         }
         return INOS_OK
     }
+    table.pointee.stage = { instance, keyBytes, keyLength, data, length, errorOut in
+        guard let name = key(keyBytes, keyLength, errorOut) else { return INOS_ERR_INVALID_ARGUMENT }
+        guard data != nil || length == 0 else { return fail(errorOut, INOS_ERR_INVALID_ARGUMENT, "null data") }
+        do throws(StoreError) {
+            try store(instance).stage(key: name, data: UnsafeRawBufferPointer(start: data, count: Int(length)))
+            return INOS_OK
+        } catch { return report(error, errorOut) }
+    }
+    table.pointee.commit = { instance, errorOut in
+        do throws(StoreError) {
+            try store(instance).commit()
+            return INOS_OK
+        } catch { return report(error, errorOut) }
+    }
     return UnsafePointer(table)
 }()
 

@@ -300,6 +300,15 @@ typedef struct inos_store_v1 {
     inos_status (*list)(void *instance, int32_t (*visit)(void *context, const uint8_t *key, uint32_t key_length,
                                                           uint64_t stored_bytes),
                         void *context, inos_error *error);
+    /**
+     * Group commit (optional: NULL if unsupported, and absent when struct_size is smaller). stage writes a
+     * chunk like put but returns before it is durable, and it is not visible until commit; commit makes
+     * every chunk staged before it was called durable and visible, with one flush for the whole batch. A
+     * crash before commit returns leaves each staged chunk absent or whole, never half-written.
+     */
+    inos_status (*stage)(void *instance, const uint8_t *key, uint32_t key_length, const uint8_t *data,
+                         uint64_t length, inos_error *error);
+    inos_status (*commit)(void *instance, inos_error *error);
 } inos_store_v1;
 
 /* ---------------------------------------------------------------------------------------------------- */
