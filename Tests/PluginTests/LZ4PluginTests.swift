@@ -46,7 +46,7 @@ struct LZ4PluginTests {
     }
 
     static func text(_ count: Int, seed: UInt64) -> [UInt8] {
-        var generator = SeededGenerator(seed: seed)
+        var generator = SeededRandom(seed: seed)
         let words = ["mesh ", "chunk ", "replica ", "node ", "gossip\n"].map { Array($0.utf8) }
         var out: [UInt8] = []
         out.reserveCapacity(count)
@@ -71,7 +71,7 @@ struct LZ4PluginTests {
 
     @Test("random data is reported incompressible (early, by the probe, for big inputs)", arguments: [1000, 1 << 20])
     func incompressible(size: Int) {
-        var generator = SeededGenerator(seed: 7)
+        var generator = SeededRandom(seed: 7)
         let input = (0..<size).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
         #expect(compress(input).0 == INOS_ERR_INCOMPRESSIBLE)
     }
@@ -90,7 +90,7 @@ struct LZ4PluginTests {
         #expect(truncated.2.contains("truncated") || truncated.2.contains("valid"))
         #expect(decompress(Array("not lz4 at all".utf8), capacity: 100).0 == INOS_ERR_CORRUPT)
         #expect(decompress([], capacity: 100).0 == INOS_ERR_CORRUPT)
-        var rng = SeededGenerator(seed: 11)
+        var rng = SeededRandom(seed: 11)
         for _ in 0..<200 {  // random garbage with a valid magic
             let garbage = [0x04, 0x22, 0x4D, 0x18] + (0..<Int(rng.next() % 300)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
             let status = decompress(garbage, capacity: 4096).0
@@ -144,18 +144,5 @@ struct LZ4PluginTests {
         let error = #expect(throws: PluginLoadError.self) { try host.start() }
         #expect(error?.code == .initFailed)
         #expect(error?.message.contains("config level \"fast\" must be 0...12") == true)
-    }
-}
-
-/// SplitMix64, so test data is the same on every run.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
