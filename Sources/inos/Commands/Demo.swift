@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import ArgumentParser
+import DataPath
 import Foundation
 import Host
 import Logging
@@ -83,7 +84,9 @@ struct Demo: ParsableCommand {
         while completed < total {
             // Submit while fewer than `window` chunks are in flight, the heap has room and the inbox accepts;
             // the window leaves heap room for the codec's output blocks.
-            while submitted < total, submitted - completed < Self.window, let offset = host.arena.heap.allocate(Self.chunkSize) {
+            // Until the swap, stop a few chunks past half-way, so that some are in flight while it happens.
+            let limit = swapped ? total : min(total, total / 2 + Self.window / 2)
+            while submitted < limit, submitted - completed < Self.window, let offset = host.arena.heap.allocate(Self.chunkSize) {
                 host.arena.withBytes(at: offset, length: Self.chunkSize) { fill($0, chunk: submitted) }
                 var request = Request(id: UInt64(submitted), offset: UInt64(offset), length: UInt64(Self.chunkSize))
                 if withUnsafeBytes(of: &request, { host.inbox.push(type: Self.requestType, $0) }) != INOS_OK {
@@ -150,6 +153,56 @@ struct Demo: ParsableCommand {
             """)
         host.shutdown()
         guard heap.bytesInUse == 0, completed == total else { throw ExitCode(1) }
+        try dataPathDemo()
+    }
+
+    /// Part two: the data path on the same plugins plus ISA-L and the file store, in a temporary data
+    /// directory. Store a file with 10+2 parity, lose two chunks of one stripe, read it back rebuilt.
+    func dataPathDemo() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("inos-demo-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let host = try HostRuntime(manifest: embeddedManifest(dataDirectory: folder), logger: Logger(label: "inos.demo", factory: { _ in SwiftLogNoOpLogHandler() }))
+        do { try host.start() } catch { throw CommandFailure("cannot start the data path: \(error)") }
+        defer { host.shutdown() }
+        let store: ContentStore
+        do { store = try ContentStore(host: host) } catch { throw CommandFailure("\(error)") }
+
+        let input = folder + "/input.bin"
+        let size = mebibytes << 20
+        FileManager.default.createFile(atPath: input, contents: nil)
+        let writer = try FileHandle(forWritingTo: URL(fileURLWithPath: input))
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.chunkSize, alignment: 64)
+        defer { chunk.deallocate() }
+        for index in 0..<mebibytes {
+            fill(chunk, chunk: index)
+            writer.write(Data(chunk))
+        }
+        try writer.close()
+
+        print("\ndata path: put \(mebibytes) MiB with Reed-Solomon 10+2 into \(folder)/store")
+        do {
+            let report = try store.put(file: input)
+            guard let manifest = report.manifest, let erasure = manifest.erasure else { return }
+            print("  \(report.id)")
+            print("  \(manifest.chunks.count) chunks (\(manifest.chunks.filter { $0.encoding == .lz4Frame }.count) LZ4-compressed) in \(erasure.stripeCount) stripes, \(erasure.parity.count) parity shards, \(report.bytesStored >> 20) MiB stored")
+            // Lose two data chunks of the first stripe: as much as 10+2 parity can rebuild.
+            for lost in manifest.chunks.prefix(2) {
+                let hex = lost.id.bytes.map { String(format: "%02x", $0) }.joined()
+                try FileManager.default.removeItem(atPath: "\(folder)/store/chunks/\(hex.prefix(2))/\(hex)")
+                print("  deleted chunk \(lost.id)")
+            }
+            let health = try store.verify(report.id)
+            print("  verify: \(health.damaged.count) damaged, \(health.repairable.count) repairable, \(health.lost.count) lost")
+            let output = folder + "/output.bin"
+            let got = try store.get(report.id, to: output)
+            let same = FileManager.default.contentsEqual(atPath: input, andPath: output)
+            print("  get: \(got.size) bytes, \(got.repaired.count) chunks rebuilt from parity and stored again; identical to the input: \(same ? "yes" : "NO")")
+            print("  verify after get: \(try store.verify(report.id).isHealthy ? "healthy" : "damaged")")
+            guard same else { throw ExitCode(1) }
+        } catch let error as DataPathError {
+            throw CommandFailure(error.description)
+        }
     }
 
     /// Chunks alternate between text-like (compressible) and random (incompressible) content; each chunk's
