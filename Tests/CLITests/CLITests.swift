@@ -97,6 +97,19 @@ struct CLITests {
         #expect(result.output.contains("inos.compression.lz4  compression  1.0.0"))
     }
 
+    @Test("the quick-start demo verifies every chunk, swaps the codec mid-stream and rebuilds lost chunks")
+    func demo() throws {
+        let result = try Self.run(["demo", "--mebibytes", "12"])
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.output.contains("12/12 chunks verified in"))
+        #expect(result.output.contains("hot swap after"))
+        #expect(result.output.contains("gen 2:"))
+        #expect(result.output.contains("0 bytes leaked"))
+        #expect(result.output.contains("verify: 2 damaged, 2 repairable, 0 lost"))
+        #expect(result.output.contains("2 chunks rebuilt from parity and stored again; identical to the input: yes"))
+        #expect(result.output.contains("verify after get: healthy"))
+    }
+
     @Test("node starts on embedded defaults and stops cleanly")
     func nodeRunsAndStops() throws {
         let result = try Self.run(["node", "--run-for", "0.5"])
