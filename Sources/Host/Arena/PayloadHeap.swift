@@ -97,9 +97,10 @@ public final class PayloadHeap: Sendable {
     /// counted in ``Statistics/invalidFrees`` and otherwise ignored; returns `false` in that case.
     @discardableResult
     public func free(_ offset: Int) -> Bool {
-        let relative = offset - heapOffset
+        // Overflow-checked: any foreign offset, Int.min included, is an invalid free and never a trap.
+        let (relative, overflow) = offset.subtractingReportingOverflow(heapOffset)
         return state.withLock { state -> Bool in
-            guard relative >= 0, relative < heapSize, relative % Self.minimumBlock == 0,
+            guard !overflow, relative >= 0, relative < heapSize, relative % Self.minimumBlock == 0,
                 state.orderOf[relative / Self.minimumBlock] >= 0
             else {
                 state.statistics.invalidFrees += 1
@@ -124,8 +125,8 @@ public final class PayloadHeap: Sendable {
 
     /// The usable size of the live block at `offset`, or `nil` if there is none.
     public func blockSize(at offset: Int) -> Int? {
-        let relative = offset - heapOffset
-        guard relative >= 0, relative < heapSize, relative % Self.minimumBlock == 0 else { return nil }
+        let (relative, overflow) = offset.subtractingReportingOverflow(heapOffset)
+        guard !overflow, relative >= 0, relative < heapSize, relative % Self.minimumBlock == 0 else { return nil }
         return state.withLock { state in
             let order = state.orderOf[relative / Self.minimumBlock]
             return order >= 0 ? Self.minimumBlock << Int(order) : nil
