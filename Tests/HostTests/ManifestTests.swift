@@ -1,0 +1,263 @@
+// SPDX-License-Identifier: Apache-2.0
+import Foundation
+import Testing
+
+@testable import Host
+
+@Suite("Manifest")
+struct ManifestTests {
+    /// The problems `text` is refused with (empty, with an issue recorded, if it parses).
+    static func problems(_ text: String, sourceLocation: SourceLocation = #_sourceLocation) -> [String] {
+        do {
+            _ = try Manifest.parse(text, file: "node.toml", relativeTo: "/etc/inos")
+            Issue.record("parsed, but should have been refused", sourceLocation: sourceLocation)
+            return []
+        } catch {
+            return error.problems
+        }
+    }
+
+    static let complete = """
+        [node]
+        name = "n1"
+        plugin_paths = ["plugins", "/opt/inos", "lib/x"]
+
+        [arena]
+        size_mib = 64
+        inbox_kib = 256
+        outbox_kib = 1024
+        high_watermark = 0.8
+        low_watermark = 0.2
+
+        [[plugins]]
+        name = "InosLZ4"
+        kind = "compression"
+        id = "inos.compression.lz4"
+        slot = "codec"
+        required = true
+        enabled = true
+        [plugins.config]
+        level = 4
+        checksum = true
+        fast = false
+        ratio = 0.5
+        text = "x y"
+        negative = -3
+
+        [[plugins]]
+        path = "lib/libT.so"
+        required = false
+        enabled = false
+
+        [[plugins]]
+        path = "/abs/libU.so"
+        kind = "store"
+        """
+
+    @Test("a complete manifest parses, with relative paths resolved against its folder")
+    func complete() throws {
+        let manifest = try Manifest.parse(Self.complete, file: "node.toml", relativeTo: "/etc/inos")
+        #expect(manifest.nodeName == "n1")
+        #expect(manifest.pluginPaths == ["/etc/inos/plugins", "/opt/inos", "/etc/inos/lib/x"])
+        #expect(
+            manifest.arena
+                == ArenaConfiguration(
+                    totalSize: 64 << 20, inboxCapacity: 256 << 10, outboxCapacity: 1 << 20, highWatermark: 0.8,
+                    lowWatermark: 0.2))
+        #expect(manifest.plugins.count == 3)
+
+        let lz4 = manifest.plugins[0]
+        #expect(lz4.location == .name("InosLZ4"))
+        #expect(lz4.displayName == "InosLZ4")
+        #expect(lz4.kind == .compressionCodec)
+        #expect(lz4.id == "inos.compression.lz4")
+        #expect(lz4.explicitSlot == "codec")
+        #expect(lz4.required && lz4.enabled)
+        #expect(
+            lz4.config == [
+                "level": "4", "checksum": "true", "fast": "false", "ratio": "0.5", "text": "x y", "negative": "-3",
+            ])
+
+        let local = manifest.plugins[1]
+        #expect(local.location == .path("/etc/inos/lib/libT.so"))
+        #expect(!local.required && !local.enabled)
+        #expect(local.kind == nil && local.id == nil && local.explicitSlot == nil && local.config.isEmpty)
+
+        #expect(manifest.plugins[2].location == .path("/abs/libU.so"))
+        #expect(manifest.plugins[2].kind == .store)
+        #expect(manifest.plugins[2].required && manifest.plugins[2].enabled, "required and enabled by default")
+    }
+
+    @Test("an empty manifest is the default; a partial one keeps the other defaults")
+    func defaults() throws {
+        #expect(try Manifest.parse("") == Manifest())
+        #expect(try Manifest.parse("# nothing but a comment\n") == Manifest())
+        let partial = try Manifest.parse("[node]\nname = \"edge\"\n[arena]\nhigh_watermark = 1\n")
+        #expect(partial.nodeName == "edge")
+        #expect(partial.pluginPaths.isEmpty && partial.plugins.isEmpty)
+        #expect(partial.arena == ArenaConfiguration(highWatermark: 1.0), "an integer watermark is a number too")
+    }
+
+    @Test("every plugin kind is spelled as the manifest documents", arguments: PluginKind.allCases)
+    func kinds(kind: PluginKind) throws {
+        let manifest = try Manifest.parse("[[plugins]]\nname = \"P\"\nkind = \"\(kind)\"\n")
+        #expect(manifest.plugins.first?.kind == kind)
+        #expect(PluginKind(manifestName: kind.description) == kind)
+    }
+
+    @Test("Manifest.load reads a file and resolves paths against the file's folder")
+    func loadFromFile() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("inos-manifest-\(UUID())")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let file = folder.appendingPathComponent("node.toml").path
+        try Self.complete.write(toFile: file, atomically: true, encoding: .utf8)
+        let manifest = try Manifest.load(path: file)
+        #expect(manifest.pluginPaths.first == folder.path + "/plugins")
+        #expect(manifest.plugins[1].location == .path(folder.path + "/lib/libT.so"))
+
+        try "[arena]\nsize_mb = 1\n".write(toFile: file, atomically: true, encoding: .utf8)
+        let error = #expect(throws: ManifestError.self) { try Manifest.load(path: file) }
+        #expect(error?.file == file, "errors name the file")
+    }
+
+    @Test("a missing file is a clear error naming the file")
+    func missingFile() {
+        let path = "/nonexistent/inos-\(UUID())/node.toml"
+        let error = #expect(throws: ManifestError.self) { try Manifest.load(path: path) }
+        #expect(error?.file == path)
+        #expect(error?.problems.count == 1)
+        #expect(error?.problems.first?.hasPrefix("cannot read the file") == true, "\(String(describing: error))")
+        #expect(error?.description.hasPrefix("manifest \(path) is invalid:\n  - cannot read the file") == true)
+    }
+
+    @Test("a TOML syntax error names its line", arguments: [
+        ("[node]\nname = \"x\"\nname = = 3\n", 3),
+        ("[node]\nname = \"unterminated\n", 2),
+        ("[arena\nsize_mib = 4\n", 1),
+        ("[node]\nname = \"a\"\n\n\nname = \"b\"\n", 5),  // a duplicate key is a syntax error in TOML
+    ])
+    func syntaxError(text: String, line: Int) {
+        let problems = Self.problems(text)
+        #expect(problems.count == 1)
+        #expect(problems.first?.contains("line \(line)") == true, "\(problems)")
+    }
+
+    @Test("an unknown key, such as a typo, is reported with the keys that are known", arguments: [
+        ("[arena]\nsize_mb = 48\n",
+         "unknown key \"size_mb\" in [arena] (known: high_watermark, inbox_kib, low_watermark, outbox_kib, size_mib)"),
+        ("[node]\nnmae = \"x\"\n", "unknown key \"nmae\" in [node] (known: name, plugin_paths)"),
+        ("colour = \"blue\"\n", "unknown key \"colour\" in the top level (known: arena, node, plugins)"),
+        ("[[plugins]]\nname = \"A\"\nrequird = true\n",
+         "unknown key \"requird\" in plugins[0] (known: config, enabled, id, kind, name, path, required, slot)"),
+    ])
+    func unknownKey(text: String, problem: String) {
+        #expect(Self.problems(text) == [problem])
+    }
+
+    @Test("a value of the wrong type is reported with the type wanted", arguments: [
+        ("[arena]\nsize_mib = \"48\"\n", "[arena].size_mib must be an integer"),
+        ("[arena]\nsize_mib = 4.5\n", "[arena].size_mib must be an integer"),
+        ("[arena]\nhigh_watermark = \"high\"\n", "[arena].high_watermark must be a number"),
+        ("[node]\nname = 5\n", "[node].name must be a string"),
+        ("[node]\nplugin_paths = \"x\"\n", "[node].plugin_paths must be an array of strings"),
+        ("[node]\nplugin_paths = [\"a\", 1]\n", "[node].plugin_paths[1] must be a string"),
+        ("node = \"x\"\n", "node in the top level must be a table"),
+        ("arena = 3\n", "arena in the top level must be a table"),
+        ("[[plugins]]\nname = \"A\"\nrequired = \"yes\"\n", "plugins[0].required must be true or false"),
+        ("[[plugins]]\nname = \"A\"\nenabled = 1\n", "plugins[0].enabled must be true or false"),
+        ("[[plugins]]\nname = \"A\"\nkind = 3\n", "plugins[0].kind must be a string"),
+        ("[[plugins]]\nname = \"A\"\nid = true\n", "plugins[0].id must be a string"),
+        ("[[plugins]]\nname = \"A\"\nconfig = 3\n", "config in plugins[0] must be a table"),
+        ("[[plugins]]\nname = \"A\"\n[plugins.config]\nlist = [1]\n",
+         "plugins[0].config.list must be a string, number or boolean"),
+        ("plugins = [1]\n", "plugins[0] must be a table"),
+    ])
+    func wrongType(text: String, problem: String) {
+        #expect(Self.problems(text) == [problem])
+    }
+
+    @Test("a plugin needs exactly one of name and path, and a name is not a path", arguments: [
+        ("[[plugins]]\nname = \"A\"\npath = \"/b.so\"\n", "plugins[0] has both name and path: give one"),
+        ("[[plugins]]\nkind = \"store\"\n", "plugins[0] needs name = \"Library\" or path = \"/path/to/libX.so\""),
+        ("[[plugins]]\nname = \"dir/lib\"\n", "plugins[0].name must be a library name without '/'; use path = for a file"),
+        ("[[plugins]]\nname = \"\"\n", "plugins[0].name must be a library name without '/'; use path = for a file"),
+        ("[[plugins]]\nname = \"A\"\n[[plugins]]\n", "plugins[1] needs name = \"Library\" or path = \"/path/to/libX.so\""),
+    ])
+    func nameOrPath(text: String, problem: String) {
+        #expect(Self.problems(text) == [problem])
+    }
+
+    @Test("an unknown kind lists the kinds there are")
+    func unknownKind() {
+        #expect(
+            Self.problems("[[plugins]]\nname = \"x\"\nkind = \"gpu\"\n") == [
+                "plugins[0].kind \"gpu\" is not a plugin kind (one of: transport, erasure, compression, allocator, job_runner, store)"
+            ])
+    }
+
+    @Test("plugins written as one table instead of [[plugins]] are explained")
+    func pluginsAsTable() {
+        #expect(
+            Self.problems("[plugins]\nname = \"x\"\n") == ["plugins must be an array of tables: write each as [[plugins]]"])
+    }
+
+    @Test("arena numbers out of range, or that make no arena, are refused", arguments: [
+        ("[arena]\nsize_mib = 0\n", "[arena].size_mib = 0 is out of range 1...65536"),
+        ("[arena]\nsize_mib = -48\n", "[arena].size_mib = -48 is out of range 1...65536"),
+        ("[arena]\nsize_mib = 65537\n", "[arena].size_mib = 65537 is out of range 1...65536"),
+        ("[arena]\ninbox_kib = 0\n", "[arena].inbox_kib = 0 is out of range 1...1048576"),
+        ("[arena]\noutbox_kib = 1048577\n", "[arena].outbox_kib = 1048577 is out of range 1...1048576"),
+        ("[arena]\ninbox_kib = 3\n", "[arena]: inbox ring capacity 3072 must be a power of two of at least 1024 bytes"),
+        ("[arena]\nsize_mib = 1\n", "[arena]: arena size 1048576 is too small for its rings"),
+        ("[arena]\nhigh_watermark = 0.2\nlow_watermark = 0.8\n",
+         "[arena]: watermarks must satisfy 0 < low < high <= 1 (low 0.8, high 0.2)"),
+        ("[arena]\nhigh_watermark = 1.5\n", "[arena]: watermarks must satisfy 0 < low < high <= 1 (low 0.25, high 1.5)"),
+    ])
+    func arenaRanges(text: String, problem: String) {
+        #expect(Self.problems(text) == [problem])
+    }
+
+    @Test("every problem of a manifest is reported in one go, in order")
+    func allProblemsAtOnce() {
+        let text = """
+            colour = "blue"
+            [node]
+            name = 7
+            [arena]
+            size_mb = 48
+            inbox_kib = 1000
+            high_watermark = "high"
+            [[plugins]]
+            kind = "compressor"
+            [[plugins]]
+            name = "A"
+            path = "/b.so"
+            [[plugins]]
+            name = "dir/lib"
+            [[plugins]]
+            name = "B"
+            kind = "gpu"
+            required = "yes"
+            requird = true
+            """
+        let expected = [
+            "unknown key \"colour\" in the top level (known: arena, node, plugins)",
+            "[node].name must be a string",
+            "unknown key \"size_mb\" in [arena] (known: high_watermark, inbox_kib, low_watermark, outbox_kib, size_mib)",
+            "[arena].high_watermark must be a number",
+            "[arena]: inbox ring capacity 1024000 must be a power of two of at least 1024 bytes",
+            "plugins[0] needs name = \"Library\" or path = \"/path/to/libX.so\"",
+            "plugins[1] has both name and path: give one",
+            "plugins[2].name must be a library name without '/'; use path = for a file",
+            "unknown key \"requird\" in plugins[3] (known: config, enabled, id, kind, name, path, required, slot)",
+            "plugins[3].kind \"gpu\" is not a plugin kind (one of: transport, erasure, compression, allocator, job_runner, store)",
+            "plugins[3].required must be true or false",
+        ]
+        let error = #expect(throws: ManifestError.self) { try Manifest.parse(text, file: "node.toml") }
+        #expect(error?.problems.count == expected.count)
+        #expect(error?.problems == expected)
+        #expect(error?.file == "node.toml")
+        #expect(error?.description == "manifest node.toml is invalid:\n" + expected.map { "  - " + $0 }.joined(separator: "\n"))
+    }
+}
