@@ -56,14 +56,10 @@ struct ArenaTests {
         #expect(withUnsafeBytes(of: INOS_RING_MAGIC.littleEndian) { String(decoding: $0, as: UTF8.self) } == "RING")
         #expect(withUnsafeBytes(of: INOS_PLUGIN_MAGIC.littleEndian) { String(decoding: $0, as: UTF8.self) } == "INOS")
 
-        // Bug: INOS_ARENA_MAGIC 0x4E4552414F534E49 is "INSOAREN" in little-endian byte order, not the
-        // "INOSAREN" its comment promises (that would be 0x4E455241534F4E49).
         let arena = try makeArena()
         let inMemory = UnsafeRawBufferPointer(start: arena.base, count: 8)
         #expect(arena.header.magic == INOS_ARENA_MAGIC)
-        withKnownIssue("INOS_ARENA_MAGIC spells INSOAREN") {
-            #expect(String(decoding: inMemory, as: UTF8.self) == "INOSAREN")
-        }
+        #expect(String(decoding: inMemory, as: UTF8.self) == "INOSAREN")
     }
 
     @Test("the total size rounds up to whole pages; the smallest arena has a one-page heap")
@@ -174,15 +170,14 @@ struct ArenaTests {
 
     @Test("configurations too large for the address space are refused, not trapped on")
     func hugeConfiguration() async {
-        // Bug: ArenaConfiguration.problems() (through ArenaLayout.init) adds and rounds sizes with trapping
-        // arithmetic, so a totalSize near Int.max, or two rings of 2^62 bytes, crash instead of throwing.
-        await withKnownIssue("ArenaLayout overflows on sizes near Int.max") {
-            await #expect(processExitsWith: .success) {
-                _ = ArenaConfiguration(totalSize: .max).problems()
-            }
-            await #expect(processExitsWith: .success) {
-                _ = ArenaConfiguration(inboxCapacity: 1 << 62, outboxCapacity: 1 << 62).problems()
-            }
+        await #expect(processExitsWith: .success) {
+            _ = ArenaConfiguration(totalSize: .max).problems()
         }
+        await #expect(processExitsWith: .success) {
+            _ = ArenaConfiguration(inboxCapacity: 1 << 62, outboxCapacity: 1 << 62).problems()
+        }
+        #expect(ArenaConfiguration(totalSize: .max).problems() == ["arena size \(Int.max) exceeds the maximum of 1099511627776 bytes"])
+        #expect(ArenaConfiguration(inboxCapacity: 1 << 62).problems() == ["inbox ring capacity 4611686018427387904 exceeds the maximum of 1073741824 bytes"])
+        #expect(throws: ArenaError.self) { try Arena(configuration: ArenaConfiguration(totalSize: .max)) }
     }
 }

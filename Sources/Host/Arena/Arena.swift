@@ -73,7 +73,7 @@ public final class Arena: @unchecked Sendable {
 
         self.switchboard = Switchboard(
             base.advanced(by: layout.switchboardOffset).assumingMemoryBound(to: inos_switchboard.self),
-            highWatermark: configuration.highWatermark, lowWatermark: configuration.lowWatermark)
+            highPermille: configuration.watermarksPermille.high, lowPermille: configuration.watermarksPermille.low)
         self.inbox = Ring(
             initializing: base.advanced(by: layout.inboxOffset).assumingMemoryBound(to: inos_ring.self),
             capacity: configuration.inboxCapacity)

@@ -24,20 +24,35 @@ public struct ArenaConfiguration: Sendable, Hashable {
         self.lowWatermark = lowWatermark
     }
 
+    /// The largest arena and ring this host accepts (far beyond any machine's memory, far below overflow).
+    public static let maximumTotalSize = 1 << 40
+    public static let maximumRingCapacity = 1 << 30
+
+    /// The watermarks as the switchboard stores them: rounded to thousandths.
+    var watermarksPermille: (high: Int, low: Int) {
+        guard highWatermark.isFinite, lowWatermark.isFinite else { return (-1, -1) }
+        return (Int((min(max(highWatermark, -1), 2) * 1000).rounded()), Int((min(max(lowWatermark, -1), 2) * 1000).rounded()))
+    }
+
     /// Checks the numbers and returns every problem found, in words a user can act on.
     public func problems() -> [String] {
         var problems: [String] = []
         for (name, capacity) in [("inbox", inboxCapacity), ("outbox", outboxCapacity)] {
             if capacity < 1024 || capacity & (capacity - 1) != 0 {
                 problems.append("\(name) ring capacity \(capacity) must be a power of two of at least 1024 bytes")
+            } else if capacity > Self.maximumRingCapacity {
+                problems.append("\(name) ring capacity \(capacity) exceeds the maximum of \(Self.maximumRingCapacity) bytes")
             }
         }
+        let (high, low) = watermarksPermille
         if !(0 < lowWatermark && lowWatermark < highWatermark && highWatermark <= 1) {
-            problems.append(
-                "watermarks must satisfy 0 < low < high <= 1 (low \(lowWatermark), high \(highWatermark))")
+            problems.append("watermarks must satisfy 0 < low < high <= 1 (low \(lowWatermark), high \(highWatermark))")
+        } else if !(low < high) {
+            // The switchboard keeps them in per mille: marks that round together would be one mark.
+            problems.append("watermarks low \(lowWatermark) and high \(highWatermark) must differ by at least 0.001")
         }
-        if problems.isEmpty, let layout = ArenaLayout(self), layout.heapSize < PayloadHeap.minimumBlock * 16 {
-            problems.append("arena size \(totalSize) leaves no room for the payload heap")
+        if totalSize > Self.maximumTotalSize {
+            problems.append("arena size \(totalSize) exceeds the maximum of \(Self.maximumTotalSize) bytes")
         } else if problems.isEmpty, ArenaLayout(self) == nil {
             problems.append("arena size \(totalSize) is too small for its rings")
         }
@@ -60,6 +75,11 @@ struct ArenaLayout: Hashable {
     static let regionAlignment = 4096
 
     init?(_ configuration: ArenaConfiguration) {
+        // Bounded first, so the arithmetic below cannot overflow whatever a caller passes.
+        for size in [configuration.inboxCapacity, configuration.outboxCapacity] where !(0...ArenaConfiguration.maximumRingCapacity).contains(size) {
+            return nil
+        }
+        guard (0...ArenaConfiguration.maximumTotalSize).contains(configuration.totalSize) else { return nil }
         func align(_ n: Int) -> Int { (n + Self.regionAlignment - 1) & ~(Self.regionAlignment - 1) }
         let headerSize = align(MemoryLayout<inos_arena_header>.size)
         switchboardOffset = headerSize

@@ -11,11 +11,12 @@ import Synchronization
 public struct Switchboard: @unchecked Sendable {  // a borrowed address into the arena; all access is atomic
     public let raw: UnsafeMutablePointer<inos_switchboard>
 
-    init(_ raw: UnsafeMutablePointer<inos_switchboard>, highWatermark: Double, lowWatermark: Double) {
+    /// The watermarks in per mille, as validated by ``ArenaConfiguration/problems()``.
+    init(_ raw: UnsafeMutablePointer<inos_switchboard>, highPermille: Int, lowPermille: Int) {
         self.raw = raw
         raw.pointee = inos_switchboard()
-        raw.pointee.high_watermark_permille = UInt32((highWatermark * 1000).rounded())
-        raw.pointee.low_watermark_permille = UInt32((lowWatermark * 1000).rounded())
+        raw.pointee.high_watermark_permille = UInt32(highPermille)
+        raw.pointee.low_watermark_permille = UInt32(lowPermille)
     }
 
     private var eventSeq: UnsafeMutablePointer<UInt32> { pointer(\.event_seq) }

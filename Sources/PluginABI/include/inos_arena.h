@@ -45,7 +45,7 @@ extern "C" {
 #endif
 
 /** "INOSAREN" as a little-endian uint64. */
-#define INOS_ARENA_MAGIC 0x4E4552414F534E49ull
+#define INOS_ARENA_MAGIC 0x4E455241534F4E49ull
 #define INOS_ARENA_LAYOUT_VERSION 1u
 #define INOS_ARENA_REGION_ALIGNMENT 4096u
 #define INOS_CACHE_LINE 128
