@@ -9,14 +9,6 @@ import PluginKit
 import Glibc
 #endif
 
-private func configValue(_ host: UnsafePointer<inos_host_api>, _ key: String) -> String? {
-    var length: UInt32 = 0
-    guard host.pointee.config_get(host.pointee.ctx, key, nil, 0, &length) == INOS_ERR_BUFFER_TOO_SMALL else { return nil }
-    var buffer = [CChar](repeating: 0, count: Int(length) + 1)
-    guard host.pointee.config_get(host.pointee.ctx, key, &buffer, UInt32(buffer.count), &length) == INOS_OK else { return nil }
-    return String(decoding: buffer.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-}
-
 private func store(_ instance: UnsafeMutableRawPointer?) -> FileStore {
     Unmanaged<FileStore>.fromOpaque(instance!).takeUnretainedValue()
 }

@@ -30,14 +30,6 @@ final class LZ4Codec {
 /// Bytes of input compressed by the incompressibility probe.
 private let probeSize: UInt64 = 64 << 10
 
-private func configValue(_ host: UnsafePointer<inos_host_api>, _ key: String) -> String? {
-    var buffer = [CChar](repeating: 0, count: 64)
-    var length: UInt32 = 0
-    let status = host.pointee.config_get(host.pointee.ctx, key, &buffer, UInt32(buffer.count), &length)
-    guard status == INOS_OK else { return nil }
-    return String(decoding: buffer.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-}
-
 // nonisolated(unsafe): written once by the lazy initialiser, then only read.
 nonisolated(unsafe) private let compressionTable: UnsafePointer<inos_compression_v1> = {
     let table = UnsafeMutablePointer<inos_compression_v1>.allocate(capacity: 1)
