@@ -23,6 +23,7 @@ let package = Package(
         .library(name: "InosLZ4", type: .dynamic, targets: ["InosLZ4"]),
         .library(name: "InosErasure", type: .dynamic, targets: ["InosErasure"]),
         .library(name: "InosFileStore", type: .dynamic, targets: ["InosFileStore"]),
+        .library(name: "InosPackStore", type: .dynamic, targets: ["InosPackStore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -77,9 +78,18 @@ let package = Package(
             name: "InosErasure", dependencies: ["PluginABI", "PluginKit", "CISAL"],
             path: "Plugins/Storage/Erasure"
         ),
+        // What the store plugins share: keys, errors, file calls and the inos.store/1 table.
         .target(
-            name: "InosFileStore", dependencies: ["PluginABI", "PluginKit", "CISAL"],
+            name: "InosStoreKit", dependencies: ["PluginABI", "PluginKit", "CISAL"],
+            path: "Plugins/Storage/StoreKit"
+        ),
+        .target(
+            name: "InosFileStore", dependencies: ["PluginABI", "PluginKit", "InosStoreKit"],
             path: "Plugins/Storage/FileStore"
+        ),
+        .target(
+            name: "InosPackStore", dependencies: ["PluginABI", "PluginKit", "InosStoreKit"],
+            path: "Plugins/Storage/PackStore"
         ),
 
         // MARK: Tests

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-import CISAL
+import InosStoreKit
 import PluginABI
 
 #if canImport(Glibc)
@@ -8,11 +8,12 @@ import Glibc
 
 /// An on-disk, content-addressed chunk store: one file per chunk under `chunks/<2 hex>/<key hex>`.
 ///
-/// Crash safety: a chunk is written to `tmp/`, `fdatasync`ed, renamed into place and its directory
-/// `fsync`ed, so after a crash a chunk is either absent or whole; leftovers in `tmp/` are removed at start.
-/// Integrity: each file starts with a header (magic, payload length, CRC32C of the payload); a read checks
-/// both, and a chunk that fails is moved to `quarantine/` and reported as corrupt, never returned.
-final class FileStore {
+/// Simple to inspect and repair by hand; the pack store (`inos.store.pack`) writes faster. Crash safety: a
+/// chunk is written to `tmp/`, `fdatasync`ed, renamed into place and its directory `fsync`ed, so after a
+/// crash a chunk is either absent or whole; leftovers in `tmp/` are removed at start. Integrity: each file
+/// starts with a header (magic, payload length, CRC32C of the payload); a read checks both, and a chunk that
+/// fails is moved to `quarantine/` and reported as corrupt, never returned.
+final class FileStore: ChunkStore {
     static let magic: UInt64 = 0x314B_4843_534F_4E49  // "INOSCHK1"
     static let headerSize = 16
 
@@ -23,15 +24,32 @@ final class FileStore {
     private var count: UInt64 = 0
     private var quarantined: UInt64 = 0
     private var tmpCounter: UInt64 = 0
+    private var pending: [Staged] = []
+    private var commitLock = pthread_mutex_t()
+
+    /// A chunk written to tmp/ and not yet renamed into place.
+    struct Staged {
+        var key: ChunkKey
+        var temporary: String
+        var bytes: UInt64
+    }
 
     init(root: String, capacity: UInt64) throws(StoreError) {
         self.root = root
         self.capacity = capacity
         pthread_mutex_init(&lock, nil)
         pthread_mutex_init(&commitLock, nil)
-        for dir in [root, root + "/chunks", root + "/tmp", root + "/quarantine"] { try Self.makeDirectories(dir) }
-        removeLeftovers()
-        try scan()
+        for dir in [root, root + "/chunks", root + "/tmp", root + "/quarantine"] { try StoreFiles.makeDirectories(dir) }
+        for name in StoreFiles.list("\(root)/tmp") { unlink("\(root)/tmp/\(name)") }  // a crash's leftovers
+        var used: UInt64 = 0, count: UInt64 = 0
+        forEach { _, size in
+            used += size
+            count += 1
+            return true
+        }
+        self.used = used
+        self.count = count
+        quarantined = UInt64(StoreFiles.list("\(root)/quarantine").count)
     }
 
     deinit {
@@ -40,45 +58,33 @@ final class FileStore {
         pthread_mutex_destroy(&commitLock)
     }
 
-    /// `mkdir -p`: creates `path` and any missing parents.
-    static func makeDirectories(_ path: String) throws(StoreError) {
-        var prefix = path.hasPrefix("/") ? "" : "."
-        for component in path.split(separator: "/") {
-            prefix += "/" + component
-            if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
-                throw StoreError(code: INOS_ERR_IO, "cannot create \(prefix): \(String(cString: strerror(errno)))")
-            }
-        }
-    }
-
     private func withLock<R>(_ body: () throws(StoreError) -> R) throws(StoreError) -> R {
         pthread_mutex_lock(&lock)
         defer { pthread_mutex_unlock(&lock) }
         return try body()
     }
 
-    static func hex(_ key: UnsafeBufferPointer<UInt8>) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out = [UInt8]()
-        out.reserveCapacity(key.count * 2)
-        for byte in key {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 15)])
-        }
-        return String(decoding: out, as: UTF8.self)
+    private func locked<R>(_ body: () -> R) -> R {
+        pthread_mutex_lock(&lock)
+        defer { pthread_mutex_unlock(&lock) }
+        return body()
     }
 
-    func path(for hex: String) -> (dir: String, file: String) {
+    func path(for key: ChunkKey) -> (dir: String, file: String) {
+        let hex = key.hex
         let dir = "\(root)/chunks/\(hex.prefix(2))"
         return (dir, "\(dir)/\(hex)")
     }
 
-    // MARK: Operations
+    // MARK: Writing
 
-    func put(key: String, data: UnsafeRawBufferPointer) throws(StoreError) {
-        guard let staged = try writeTemporary(key: key, data: data) else { return }
+    func put(_ key: ChunkKey, _ data: UnsafeRawBufferPointer) throws(StoreError) {
+        guard let staged = try writeTemporary(key, data) else { return }
         do throws(StoreError) {
-            try sync(staged.temporary)
+            let fd = open(staged.temporary, O_WRONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw StoreError.io("open \(staged.temporary)") }
+            defer { close(fd) }
+            try StoreFiles.syncData(fd, staged.temporary)
             try publish(staged)
         } catch {
             unlink(staged.temporary)
@@ -87,20 +93,9 @@ final class FileStore {
         }
     }
 
-    /// A chunk written to tmp/ and not yet renamed into place.
-    struct Staged {
-        var key: String
-        var temporary: String
-        var bytes: UInt64
-    }
-
-    private var pending: [Staged] = []
-    private var commitLock = pthread_mutex_t()
-
-    /// Writes a chunk to tmp/ without flushing; it becomes durable and visible at the next ``commit()``.
-    func stage(key: String, data: UnsafeRawBufferPointer) throws(StoreError) {
-        guard let staged = try writeTemporary(key: key, data: data) else { return }
-        try withLock { () throws(StoreError) in pending.append(staged) }
+    func stage(_ key: ChunkKey, _ data: UnsafeRawBufferPointer) throws(StoreError) {
+        guard let staged = try writeTemporary(key, data) else { return }
+        locked { pending.append(staged) }
     }
 
     /// Makes every chunk staged so far durable (one `syncfs`), renames them into place, and makes the renames
@@ -108,15 +103,15 @@ final class FileStore {
     func commit() throws(StoreError) {
         pthread_mutex_lock(&commitLock)
         defer { pthread_mutex_unlock(&commitLock) }
-        let batch = try withLock { () throws(StoreError) -> [Staged] in
+        let batch = locked {
             defer { pending.removeAll(keepingCapacity: true) }
             return pending
         }
         guard !batch.isEmpty else { return }
         do throws(StoreError) {
-            try syncFileSystem()
+            try StoreFiles.syncFileSystem(root)
             for staged in batch { try publish(staged, syncDirectory: false) }
-            try syncFileSystem()
+            try StoreFiles.syncFileSystem(root)
         } catch {
             for staged in batch where access(staged.temporary, F_OK) == 0 {
                 unlink(staged.temporary)
@@ -127,7 +122,7 @@ final class FileStore {
     }
 
     /// Writes header and payload to a new file in tmp/. Nil when the chunk is already stored.
-    private func writeTemporary(key: String, data: UnsafeRawBufferPointer) throws(StoreError) -> Staged? {
+    private func writeTemporary(_ key: ChunkKey, _ data: UnsafeRawBufferPointer) throws(StoreError) -> Staged? {
         if access(path(for: key).file, F_OK) == 0 { return nil }  // content-addressed: same key, same bytes
         let total = UInt64(data.count + Self.headerSize)
         let serial = try withLock { () throws(StoreError) -> UInt64 in
@@ -138,9 +133,16 @@ final class FileStore {
             tmpCounter += 1
             return tmpCounter
         }
-        let temporary = "\(root)/tmp/\(key).\(getpid()).\(serial)"
+        let temporary = "\(root)/tmp/\(key.hex).\(getpid()).\(serial)"
         do throws(StoreError) {
-            try writeFile(temporary, data: data)
+            let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw StoreError.io("create \(temporary)") }
+            defer { close(fd) }
+            var header = (Self.magic, UInt32(data.count), StoreFiles.crc32c(data))
+            try withUnsafeBytes(of: &header) { (raw) throws(StoreError) in
+                try StoreFiles.write(fd, UnsafeRawBufferPointer(rebasing: raw[0..<Self.headerSize]), temporary)
+            }
+            try StoreFiles.write(fd, data, temporary)
         } catch {
             unlink(temporary)
             release(total)
@@ -159,70 +161,30 @@ final class FileStore {
         }
         if mkdir(dir, 0o755) != 0 && errno != EEXIST { throw StoreError.io("mkdir \(dir)") }
         guard rename(staged.temporary, file) == 0 else { throw StoreError.io("rename into \(file)") }
-        if sync { try syncDirectory(dir) }
-        _ = try? withLock { () throws(StoreError) in count += 1 }
+        if sync { try StoreFiles.syncDirectory(dir) }
+        locked { count += 1 }
     }
 
     private func release(_ bytes: UInt64) {
-        _ = try? withLock { () throws(StoreError) in used -= min(used, bytes) }
+        locked { used -= min(used, bytes) }
     }
 
-    private func sync(_ path: String) throws(StoreError) {
-        let fd = open(path, O_WRONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw StoreError.io("open \(path)") }
-        defer { close(fd) }
-        guard fdatasync(fd) == 0 else { throw StoreError.io("fdatasync \(path)") }
-    }
+    // MARK: Reading and removing
 
-    /// The corresponding system call is `syncfs(2)`: flushes the file system holding the store, once.
-    private func syncFileSystem() throws(StoreError) {
-        let fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw StoreError.io("open \(root)") }
-        defer { close(fd) }
-        guard syncfs(fd) == 0 else { throw StoreError.io("syncfs \(root)") }
-    }
-
-    private func writeFile(_ path: String, data: UnsafeRawBufferPointer) throws(StoreError) {
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw StoreError.io("create \(path)") }
-        defer { close(fd) }
-        var header = (Self.magic, UInt32(data.count), crc(data))
-        try withUnsafeBytes(of: &header) { (raw) throws(StoreError) in try writeAll(fd, UnsafeRawBufferPointer(rebasing: raw[0..<Self.headerSize])) }
-        try writeAll(fd, data)
-    }
-
-    private func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws(StoreError) {
-        var offset = 0
-        while offset < bytes.count {
-            let n = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw StoreError.io("write")
-            }
-            offset += n
-        }
-    }
-
-    private func syncDirectory(_ dir: String) throws(StoreError) {
-        let fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw StoreError.io("open \(dir)") }
-        defer { close(fd) }
-        guard fsync(fd) == 0 else { throw StoreError.io("fsync \(dir)") }
-    }
-
-    /// Reads a chunk into `destination`; returns its length. Checks header, length and CRC32C.
-    func get(key: String, into destination: UnsafeMutableRawBufferPointer) throws(StoreError) -> Int {
+    func get(_ key: ChunkKey, into destination: UnsafeMutableRawBufferPointer) throws(StoreError) -> Int {
         let (_, file) = path(for: key)
         let fd = open(file, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
-            if errno == ENOENT { throw StoreError(code: INOS_ERR_NOT_FOUND, "no chunk \(key)") }
+            if errno == ENOENT { throw StoreError.notFound(key) }
             throw StoreError.io("open \(file)")
         }
         defer { close(fd) }
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw StoreError.io("stat \(file)") }
         var header = (UInt64(0), UInt32(0), UInt32(0))
-        let headerRead = withUnsafeMutableBytes(of: &header) { pread(fd, $0.baseAddress, Self.headerSize, 0) }
+        let headerRead = try withUnsafeMutableBytes(of: &header) { (raw) throws(StoreError) in
+            try StoreFiles.read(fd, into: raw, at: 0, file)
+        }
         guard headerRead == Self.headerSize, header.0 == Self.magic,
             Int(info.st_size) == Self.headerSize + Int(header.1)
         else {
@@ -230,116 +192,56 @@ final class FileStore {
         }
         let length = Int(header.1)
         guard destination.count >= length else {
-            throw StoreError(code: INOS_ERR_BUFFER_TOO_SMALL, "chunk \(key) has \(length) bytes; buffer holds \(destination.count)", detail: UInt64(length))
+            throw StoreError(code: INOS_ERR_BUFFER_TOO_SMALL, "chunk \(key.hex) has \(length) bytes; buffer holds \(destination.count)", detail: UInt64(length))
         }
-        var offset = 0
-        while offset < length {
-            let n = pread(fd, destination.baseAddress! + offset, length - offset, off_t(Self.headerSize + offset))
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { try quarantine(key, file, why: "short read") }
-            offset += n
+        let payload = UnsafeMutableRawBufferPointer(rebasing: destination[0..<length])
+        guard try StoreFiles.read(fd, into: payload, at: UInt64(Self.headerSize), file) == length else {
+            try quarantine(key, file, why: "short read")
         }
-        guard crc(UnsafeRawBufferPointer(rebasing: destination[0..<length])) == header.2 else {
+        guard StoreFiles.crc32c(UnsafeRawBufferPointer(payload)) == header.2 else {
             try quarantine(key, file, why: "CRC32C mismatch")
         }
         return length
     }
 
     /// Moves a corrupt chunk aside (kept for inspection) and reports it. Never returns.
-    private func quarantine(_ key: String, _ file: String, why: String) throws(StoreError) -> Never {
-        let target = "\(root)/quarantine/\(key)"
+    private func quarantine(_ key: ChunkKey, _ file: String, why: String) throws(StoreError) -> Never {
+        let target = "\(root)/quarantine/\(key.hex)"
         var info = stat()
         let size = lstat(file, &info) == 0 ? UInt64(info.st_size) : 0
         if rename(file, target) == 0 {
-            _ = try? withLock { () throws(StoreError) in
+            locked {
                 used -= min(used, size)
                 count -= min(count, 1)
                 quarantined += 1
             }
         }
-        throw StoreError(code: INOS_ERR_CORRUPT, "chunk \(key) is corrupt (\(why)); moved to \(target)")
+        throw StoreError(code: INOS_ERR_CORRUPT, "chunk \(key.hex) is corrupt (\(why)); moved to \(target)")
     }
 
-    func remove(key: String) throws(StoreError) {
+    func remove(_ key: ChunkKey) throws(StoreError) {
         let (_, file) = path(for: key)
         var info = stat()
-        guard lstat(file, &info) == 0 else { throw StoreError(code: INOS_ERR_NOT_FOUND, "no chunk \(key)") }
+        guard lstat(file, &info) == 0 else { throw StoreError.notFound(key) }
         guard unlink(file) == 0 else { throw StoreError.io("unlink \(file)") }
-        try withLock { () throws(StoreError) in
+        locked {
             used -= min(used, UInt64(info.st_size))
             count -= min(count, 1)
         }
     }
 
-    func statistics() -> (capacity: UInt64, used: UInt64, count: UInt64, quarantined: UInt64) {
-        (try? withLock { () throws(StoreError) in (capacity, used, count, quarantined) }) ?? (capacity, 0, 0, 0)
+    func statistics() -> StoreStatistics {
+        locked { StoreStatistics(capacity: capacity, used: used, count: count, quarantined: quarantined) }
     }
 
-    /// Calls `visit` with each stored key (hex) and file size; stops when it returns false.
-    func forEach(_ visit: (String, UInt64) -> Bool) {
-        for prefix in listDirectory("\(root)/chunks") {
-            for name in listDirectory("\(root)/chunks/\(prefix)") where !name.hasPrefix(".") {
+    func forEach(_ visit: (ChunkKey, UInt64) -> Bool) {
+        for prefix in StoreFiles.list("\(root)/chunks") {
+            for name in StoreFiles.list("\(root)/chunks/\(prefix)") {
+                guard let key = ChunkKey(hex: name) else { continue }  // not a chunk file
                 var info = stat()
                 guard lstat("\(root)/chunks/\(prefix)/\(name)", &info) == 0 else { continue }
-                if !visit(name, UInt64(info.st_size)) { return }
+                if !visit(key, UInt64(info.st_size)) { return }
             }
         }
-    }
-
-    // MARK: Start-up
-
-    private func removeLeftovers() {
-        for name in listDirectory("\(root)/tmp") { unlink("\(root)/tmp/\(name)") }
-    }
-
-    private func scan() throws(StoreError) {
-        var used: UInt64 = 0, count: UInt64 = 0
-        forEach { _, size in
-            used += size
-            count += 1
-            return true
-        }
-        let quarantined = UInt64(listDirectory("\(root)/quarantine").count)
-        try withLock { () throws(StoreError) in
-            self.used = used
-            self.count = count
-            self.quarantined = quarantined
-        }
-    }
-
-    private func listDirectory(_ path: String) -> [String] {
-        guard let dir = opendir(path) else { return [] }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names
-    }
-
-    private func crc(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
-        guard let base = bytes.baseAddress else { return 0 }
-        return crc32_iscsi(UnsafeMutablePointer(mutating: base.assumingMemoryBound(to: UInt8.self)), Int32(bytes.count), 0xFFFF_FFFF)
-    }
-}
-
-/// A store failure: an `inos_status` code and a message.
-struct StoreError: Error {
-    var code: Int32
-    var message: String
-    var detail: UInt64 = 0
-
-    init(code: Int32, _ message: String, detail: UInt64 = 0) {
-        self.code = code
-        self.message = message
-        self.detail = detail
-    }
-
-    static func io(_ what: String) -> StoreError {
-        let number = errno
-        return StoreError(code: INOS_ERR_IO, "\(what): \(String(cString: strerror(number)))", detail: UInt64(number))
     }
 }

@@ -186,11 +186,13 @@ struct Demo: ParsableCommand {
             guard let manifest = report.manifest, let erasure = manifest.erasure else { return }
             print("  \(report.id)")
             print("  \(manifest.chunks.count) chunks (\(manifest.chunks.filter { $0.encoding == .lz4Frame }.count) LZ4-compressed) in \(erasure.stripeCount) stripes, \(erasure.parity.count) parity shards, \(report.bytesStored >> 20) MiB stored")
-            // Lose two data chunks of the first stripe: as much as 10+2 parity can rebuild.
+            // Damage two data chunks of the first stripe, as a failing disk would: as much as 10+2 parity
+            // can rebuild. The store's CRC catches them; get rebuilds them from parity.
             for lost in manifest.chunks.prefix(2) {
-                let hex = lost.id.bytes.map { String(format: "%02x", $0) }.joined()
-                try FileManager.default.removeItem(atPath: "\(folder)/store/chunks/\(hex.prefix(2))/\(hex)")
-                print("  deleted chunk \(lost.id)")
+                guard try flipByte(ofChunk: lost.id.bytes, inPacksOf: "\(folder)/store") else {
+                    throw CommandFailure("demo: chunk \(lost.id) not found in the pack files")
+                }
+                print("  flipped one byte of chunk \(lost.id) on disk")
             }
             let health = try store.verify(report.id)
             print("  verify: \(health.damaged.count) damaged, \(health.repairable.count) repairable, \(health.lost.count) lost")
@@ -203,6 +205,21 @@ struct Demo: ParsableCommand {
         } catch let error as DataPathError {
             throw CommandFailure(error.description)
         }
+    }
+
+    /// Flips one payload byte of a chunk's record in the pack store's files (a record is a 16-byte header,
+    /// the key, then the payload). False if no pack holds the key.
+    func flipByte(ofChunk key: [UInt8], inPacksOf store: String) throws -> Bool {
+        let packs = (try FileManager.default.contentsOfDirectory(atPath: store + "/packs")).filter { $0.hasSuffix(".pack") }.sorted()
+        for name in packs {
+            let path = store + "/packs/" + name
+            var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+            guard let range = bytes.firstRange(of: Data(key)), range.upperBound + 100 < bytes.count else { continue }
+            bytes[range.upperBound + 100] ^= 0xFF
+            try bytes.write(to: URL(fileURLWithPath: path))
+            return true
+        }
+        return false
     }
 
     /// Chunks alternate between text-like (compressible) and random (incompressible) content; each chunk's

@@ -24,7 +24,7 @@ func embeddedManifest(dataDirectory: String = defaultDataDirectory()) -> Manifes
         plugins: [
             PluginSpec(location: .name("InosLZ4"), kind: .compressionCodec, id: "inos.compression.lz4"),
             PluginSpec(location: .name("InosErasure"), kind: .erasureCodec, required: false),
-            PluginSpec(location: .name("InosFileStore"), kind: .store, id: "inos.store.file",
+            PluginSpec(location: .name("InosPackStore"), kind: .store, id: "inos.store.pack",
                        config: ["path": (dataDirectory as NSString).appendingPathComponent("store")]),
         ])
 }
