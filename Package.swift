@@ -88,7 +88,7 @@ let package = Package(
             path: "Plugins/Storage/FileStore"
         ),
         .target(
-            name: "InosPackStore", dependencies: ["PluginABI", "PluginKit", "InosStoreKit"],
+            name: "InosPackStore", dependencies: ["PluginABI", "PluginKit", "InosStoreKit", "CISAL"],
             path: "Plugins/Storage/PackStore"
         ),
 

@@ -2,10 +2,15 @@
 //
 // The pack chunk store plugin: inos.store/1 over PackStore. Config: `path` (required: the store's folder),
 // `capacity_mib` (default: the free space of that file system when the store opens), `pack_mib` (size at
-// which a pack file is sealed and a new one started; default 1024).
+// which a pack file is sealed and a new one started; default 1024), `write_lanes` (packs appended to in
+// parallel; default: the number of CPUs, at most 16).
 import InosStoreKit
 import PluginABI
 import PluginKit
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 nonisolated(unsafe) private let descriptor = makeDescriptor(
     kind: UInt32(INOS_KIND_STORE), id: "inos.store.pack", name: "Pack chunk store", version: "1.0.0",
@@ -15,7 +20,8 @@ nonisolated(unsafe) private let descriptor = makeDescriptor(
         do throws(StoreError) {
             let config = try StoreConfiguration(host: host)
             let packMiB = try StoreConfiguration.positiveInteger(host, "pack_mib") ?? 1024
-            let store = try PackStore(root: config.path, capacity: config.capacity, packLimit: packMiB << 20)
+            let lanes = try StoreConfiguration.positiveInteger(host, "write_lanes") ?? UInt64(max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+            let store = try PackStore(root: config.path, capacity: config.capacity, packLimit: packMiB << 20, lanes: Int(min(lanes, 16)))
             outInstance.pointee = StoreInstance(store).opaque
             return INOS_OK
         } catch {
