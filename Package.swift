@@ -24,6 +24,8 @@ let package = Package(
         .library(name: "InosErasure", type: .dynamic, targets: ["InosErasure"]),
         .library(name: "InosFileStore", type: .dynamic, targets: ["InosFileStore"]),
         .library(name: "InosPackStore", type: .dynamic, targets: ["InosPackStore"]),
+        .library(name: "InosMemoryTransport", type: .dynamic, targets: ["InosMemoryTransport"]),
+        .library(name: "InosFaultTransport", type: .dynamic, targets: ["InosFaultTransport"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -92,6 +94,20 @@ let package = Package(
             path: "Plugins/Storage/PackStore"
         ),
 
+        // Transports: what they share (host link, inbound queue, the inos.transport/1 table), then each one.
+        .target(
+            name: "InosTransportKit", dependencies: ["PluginABI", "PluginKit"],
+            path: "Plugins/Transport/TransportKit"
+        ),
+        .target(
+            name: "InosMemoryTransport", dependencies: ["PluginABI", "PluginKit", "InosTransportKit"],
+            path: "Plugins/Transport/Memory"
+        ),
+        .target(
+            name: "InosFaultTransport", dependencies: ["PluginABI", "PluginKit", "InosTransportKit"],
+            path: "Plugins/Transport/Fault"
+        ),
+
         // MARK: Tests
         .target(name: "HostTestSupport", dependencies: ["Host", "PluginABI", .product(name: "Logging", package: "swift-log")], path: "Tests/HostTestSupport"),
         .testTarget(
@@ -108,6 +124,11 @@ let package = Package(
         .testTarget(
             name: "DataPathTests", dependencies: ["DataPath", "Content", "Host", "HostTestSupport"],
             path: "Tests/DataPathTests"
+        ),
+        .testTarget(
+            name: "TransportTests",
+            dependencies: ["Host", "HostTestSupport", "PluginABI"],
+            path: "Tests/TransportTests"
         ),
         .testTarget(
             name: "CLITests",

@@ -8,6 +8,7 @@
 
 #define INOS_ASSERT_OFFSET(type, field, value) \
     _Static_assert(offsetof(type, field) == (value), #type "." #field " moved: the plugin ABI is frozen")
+#define INOS_ASSERT_SIZE(type, value) _Static_assert(sizeof(type) == (value), #type " changed size")
 
 INOS_ASSERT_OFFSET(inos_plugin_descriptor, struct_size, 0);
 INOS_ASSERT_OFFSET(inos_plugin_descriptor, magic, 4);
@@ -37,6 +38,12 @@ INOS_ASSERT_OFFSET(inos_store_v1, list, 40);
 INOS_ASSERT_OFFSET(inos_store_v1, stage, 48);
 INOS_ASSERT_OFFSET(inos_store_v1, commit, 56);
 INOS_ASSERT_OFFSET(inos_transport_v1, close, 32);
+INOS_ASSERT_OFFSET(inos_transport_v1, local_address, 40);
+INOS_ASSERT_OFFSET(inos_transport_v1, wrap, 48);
+INOS_ASSERT_SIZE(inos_transport_v1, 56);
+INOS_ASSERT_OFFSET(inos_connection_record, event, 8);
+INOS_ASSERT_OFFSET(inos_connection_record, peer, 24);
+INOS_ASSERT_SIZE(inos_connection_record, 88);
 INOS_ASSERT_OFFSET(inos_allocator_v1, place, 8);
 INOS_ASSERT_OFFSET(inos_job_runner_v1, run, 8);
 INOS_ASSERT_OFFSET(inos_node_info, load, 32);

@@ -149,7 +149,7 @@ struct ManifestTests {
         ("[node]\nnmae = \"x\"\n", "unknown key \"nmae\" in [node] (known: name, plugin_paths)"),
         ("colour = \"blue\"\n", "unknown key \"colour\" in the top level (known: arena, node, plugins)"),
         ("[[plugins]]\nname = \"A\"\nrequird = true\n",
-         "unknown key \"requird\" in plugins[0] (known: config, enabled, id, kind, name, path, required, slot)"),
+         "unknown key \"requird\" in plugins[0] (known: config, enabled, id, kind, name, path, required, slot, wraps)"),
     ])
     func unknownKey(text: String, problem: String) {
         #expect(Self.problems(text) == [problem])
@@ -250,7 +250,7 @@ struct ManifestTests {
             "plugins[0] needs name = \"Library\" or path = \"/path/to/libX.so\"",
             "plugins[1] has both name and path: give one",
             "plugins[2].name must be a library name without '/'; use path = for a file",
-            "unknown key \"requird\" in plugins[3] (known: config, enabled, id, kind, name, path, required, slot)",
+            "unknown key \"requird\" in plugins[3] (known: config, enabled, id, kind, name, path, required, slot, wraps)",
             "plugins[3].kind \"gpu\" is not a plugin kind (one of: transport, erasure, compression, allocator, job_runner, store)",
             "plugins[3].required must be true or false",
         ]

@@ -17,7 +17,7 @@ struct LoaderMatrixTests {
         (.missingEntry, .missingEntry, "does not export inos_plugin_entry"),
         (.nullDescriptor, .missingEntry, "returned NULL"),
         (.badMagic, .badMagic, "0xdeadbeef"),
-        (.abiMajor, .abiVersionMismatch, "built for plugin ABI 2.0"),
+        (.abiMajor, .abiVersionMismatch, "built for plugin ABI 2."),
         (.abiMinorNewer, .abiVersionMismatch, "upgrade the host"),
         (.smallStruct, .descriptorTooSmall, "struct_size 40"),
         (.unknownKind, .invalidDescriptor, "unknown plugin kind 99"),

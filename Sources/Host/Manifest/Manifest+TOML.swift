@@ -103,7 +103,7 @@ private struct Reader {
 
     mutating func pluginSpec(_ table: TOMLTable, index: Int) -> PluginSpec? {
         let place = "plugins[\(index)]"
-        checkKeys(table, allowed: ["name", "path", "kind", "id", "slot", "required", "enabled", "config"], in: place)
+        checkKeys(table, allowed: ["name", "path", "kind", "id", "slot", "wraps", "required", "enabled", "config"], in: place)
         let name = string(table, "name", in: place)
         let path = string(table, "path", in: place)
         let location: PluginSpec.Location
@@ -133,6 +133,7 @@ private struct Reader {
         }
         spec.id = string(table, "id", in: place)
         spec.explicitSlot = string(table, "slot", in: place)
+        spec.wraps = string(table, "wraps", in: place)
         if let required = bool(table, "required", in: place) { spec.required = required }
         if let enabled = bool(table, "enabled", in: place) { spec.enabled = enabled }
         if let config = self.table(table, "config", in: place) {

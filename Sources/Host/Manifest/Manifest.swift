@@ -59,12 +59,16 @@ public struct PluginSpec: Sendable, Hashable {
     /// The manifest's `slot =`: where the plugin serves (hot swap replaces the plugin of a slot). When absent
     /// the slot is named after the kind — the manifest's `kind =`, else the kind the plugin declares.
     public var explicitSlot: String?
+    /// The manifest's `wraps =`: for a transport strategy (fault injection, batching), the slot of the
+    /// transport it delegates to. The host hands it that slot through `wrap` right after init.
+    public var wraps: String?
 
     public init(
         location: Location, kind: PluginKind? = nil, id: String? = nil, required: Bool = true,
-        enabled: Bool = true, config: [String: String] = [:], explicitSlot: String? = nil
+        enabled: Bool = true, config: [String: String] = [:], explicitSlot: String? = nil, wraps: String? = nil
     ) {
         self.explicitSlot = explicitSlot
+        self.wraps = wraps
         self.location = location
         self.kind = kind
         self.id = id

@@ -36,6 +36,10 @@ public final class LoadedPlugin: Sendable {
     nonisolated(unsafe) private let hostAPI: UnsafeMutablePointer<inos_host_api>
     private let inFlightCalls = Atomic<Int>(0)
     private let stateWord = Atomic<UInt8>(State.active.rawValue)
+    /// Host objects the plugin holds pointers to (a wrapped transport's forwarder); kept for the plugin's life.
+    private let attachments = Mutex<[any Sendable]>([])
+
+    func attach(_ object: any Sendable) { attachments.withLock { $0.append(object) } }
 
     init(
         spec: PluginSpec, path: String, handle: LibraryHandle, descriptor: UnsafePointer<inos_plugin_descriptor>,

@@ -15,6 +15,8 @@ public final class PluginSlot: Sendable {
     private struct State {
         var active: LoadedPlugin?
         var generation: Int
+        /// An ordered swap is under way: new calls wait until the old plugin has finished (see ``replace(with:ordered:)``).
+        var barrier = false
     }
 
     init(name: String, kind: PluginKind) {
@@ -31,9 +33,18 @@ public final class PluginSlot: Sendable {
     /// Runs `body` with the active plugin, holding it in flight so a concurrent swap waits for it.
     /// Returns `nil` when the slot is empty.
     public func withActive<R, E: Error>(_ body: (LoadedPlugin) throws(E) -> R) throws(E) -> R? {
-        let plugin = state.withLock { state -> LoadedPlugin? in
-            state.active?.enter()
-            return state.active
+        var plugin: LoadedPlugin?
+        while true {
+            let (barrier, active) = state.withLock { state -> (Bool, LoadedPlugin?) in
+                guard !state.barrier else { return (true, nil) }
+                state.active?.enter()
+                return (false, state.active)
+            }
+            if !barrier {
+                plugin = active
+                break
+            }
+            sysSleep(microseconds: 50)  // an ordered swap is finishing the old plugin's work
         }
         guard let plugin else { return nil }
         defer { plugin.leave() }
@@ -41,14 +52,22 @@ public final class PluginSlot: Sendable {
     }
 
     /// Routes new work to `plugin`; returns the previous one (now draining) for the caller to retire.
-    func replace(with plugin: LoadedPlugin?) -> LoadedPlugin? {
+    ///
+    /// With `ordered`, new calls wait until ``endOrderedSwap()`` — called once the old plugin is retired —
+    /// so nothing the old plugin still holds (a transport strategy's delayed frames, which its deinit sends)
+    /// can be overtaken by work of the new one. Without it, both run side by side while the old one drains.
+    func replace(with plugin: LoadedPlugin?, ordered: Bool = false) -> LoadedPlugin? {
         let old = state.withLock { state -> LoadedPlugin? in
             let old = state.active
             state.active = plugin
             state.generation += 1
             old?.markDraining()
+            if ordered && old != nil { state.barrier = true }
             return old
         }
         return old
     }
+
+    /// Lets calls through again after an ordered swap.
+    func endOrderedSwap() { state.withLock { $0.barrier = false } }
 }

@@ -87,11 +87,26 @@ public final class HostRuntime: Sendable {
                         registry.withLock { $0.history.append(plugin) }
                         throw error
                     }
+                    if let inner = spec.wraps {
+                        do throws(PluginLoadError) {
+                            try wrap(plugin, around: inner, slot: slotName)
+                        } catch {
+                            plugin.retire()
+                            registry.withLock { $0.history.append(plugin) }
+                            throw error
+                        }
+                    }
                     staged.append((slotName, plugin))
                 } catch where !spec.required {
                     logger.warning("optional plugin skipped: \(error)")
                     report.skipped.append(error)
                 }
+            }
+            for (_, plugin) in staged {
+                guard let inner = plugin.spec.wraps, !wanted.contains(inner) else { continue }
+                throw PluginLoadError(
+                    .initFailed, plugin: plugin.spec.displayName,
+                    "wraps slot \"\(inner)\", which no enabled plugin serves")
             }
         } catch {
             for (_, plugin) in staged { plugin.retire() }  // nothing was routed to them yet
@@ -100,14 +115,18 @@ public final class HostRuntime: Sendable {
         }
         // Commit: route new work to the staged plugins, then drain and retire what they replace.
         var replaced: [LoadedPlugin] = []
+        var orderedSlots: [PluginSlot] = []
         registry.withLock { registry in
             registry.manifest = manifest
             for (slotName, plugin) in staged {
                 let slot = registry.slots[slotName] ?? PluginSlot(name: slotName, kind: plugin.kind)
                 registry.slots[slotName] = slot
-                if let old = slot.replace(with: plugin) {
+                // Transports swap in order: frames a strategy still holds leave before the new one's.
+                let ordered = plugin.kind == .transport
+                if let old = slot.replace(with: plugin, ordered: ordered) {
                     replaced.append(old)
                     report.swapped.append(slotName)
+                    if ordered { orderedSlots.append(slot) }
                 }
                 registry.history.append(plugin)
                 report.loaded[slotName] = plugin
@@ -119,10 +138,34 @@ public final class HostRuntime: Sendable {
             }
         }
         for old in replaced { drainAndRetire(old) }
+        for slot in orderedSlots { slot.endOrderedSwap() }
         for (slotName, plugin) in report.loaded.sorted(by: { $0.key < $1.key }) {
             logger.info("plugin \(plugin.id) \(plugin.version) serving slot \(slotName)")
         }
         return report
+    }
+
+    /// Hands a transport strategy the slot it wraps (`wraps =`), through a forwarder that resolves the slot
+    /// on every call.
+    private func wrap(_ plugin: LoadedPlugin, around inner: String, slot: String) throws(PluginLoadError) {
+        let name = plugin.spec.displayName
+        guard plugin.kind == .transport else {
+            throw PluginLoadError(.invalidDescriptor, plugin: name, "wraps = is for transport strategies; this is a \(plugin.kind) plugin")
+        }
+        guard inner != slot else {
+            throw PluginLoadError(.initFailed, plugin: name, "a transport cannot wrap its own slot \"\(slot)\"")
+        }
+        let table = plugin.extensionTable(as: inos_transport_v1.self)
+        guard table.pointee.struct_size >= UInt32(MemoryLayout<inos_transport_v1>.size), let wrapFunction = table.pointee.wrap else {
+            throw PluginLoadError(.missingExtension, plugin: name, "it has no wrap function: a base transport cannot wrap \"\(inner)\"")
+        }
+        let forwarder = TransportForwarder(slotName: inner) { [weak self] in self?.slot(inner) }
+        plugin.attach(forwarder)
+        var error = inos_error.empty()
+        let status = wrapFunction(plugin.instance, TransportForwarder.table, forwarder.opaque, &error)
+        guard status == INOS_OK else {
+            throw PluginLoadError(.initFailed, plugin: name, "wrap around \"\(inner)\" failed: \(StatusCode(status)) \(error.text)")
+        }
     }
 
     /// Hot-swaps one slot to the plugin of `spec` without touching the rest of the manifest.

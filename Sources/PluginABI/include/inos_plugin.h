@@ -1,7 +1,7 @@
 /*
  * SPDX-License-Identifier: Apache-2.0
  *
- * inos_plugin.h — the INOS Mesh plugin ABI, version 1.0.
+ * inos_plugin.h — the INOS Mesh plugin ABI, version 1.1.
  *
  * This header is the whole contract between the INOS host and a plugin. Only C types cross it: a plugin
  * may be written in C, Swift (@_cdecl) or anything that can export a C function.
@@ -54,7 +54,7 @@ extern "C" {
 #endif
 
 #define INOS_ABI_MAJOR 1
-#define INOS_ABI_MINOR 0
+#define INOS_ABI_MINOR 1 /* 1.1: transport table completed (local_address, wrap), connection records */
 
 /** "INOS" read as a little-endian uint32. */
 #define INOS_PLUGIN_MAGIC 0x534F4E49u
@@ -313,12 +313,28 @@ typedef struct inos_store_v1 {
 
 /* ---------------------------------------------------------------------------------------------------- */
 /* inos.transport/1 — transports (kind INOS_KIND_TRANSPORT)                                             */
-/* A transport writes each received frame into an arena block (arena_alloc), pushes an INOS_RECORD_FRAME */
-/* record on the inbox ring and signals INOS_SIGNAL_INBOX. It stops reading sockets while               */
-/* host->backpressure() is 1 and resumes when it is 0 again.                                             */
+/*                                                                                                      */
+/* A transport moves messages ("frames") between nodes; it does not look inside them. On a byte stream  */
+/* each frame travels as a 4-byte little-endian length L followed by L bytes; L above the transport's   */
+/* max frame size closes that connection (reason INOS_ERR_CORRUPT), never the node.                      */
+/*                                                                                                      */
+/* Receiving: for each frame the transport takes an arena block (arena_alloc), reads the frame into it,  */
+/* pushes an INOS_RECORD_FRAME record on the inbox ring and signals INOS_SIGNAL_INBOX; the consumer     */
+/* frees the block. Connection changes are INOS_RECORD_CONNECTION records on the same ring, in order     */
+/* with the frames (OPENED before the first frame, CLOSED after the last). While host->backpressure()   */
+/* is 1, or when arena_alloc or ring_push return INOS_ERR_FULL, the transport stops reading sockets and */
+/* retries later (no frame is dropped); the kernel's buffers then fill and TCP slows the sender.        */
+/*                                                                                                      */
+/* Strategies: a transport may wrap another (fault injection, batching). The manifest names the slot   */
+/* it wraps (`wraps = "transport.tcp"`); right after init the host calls wrap() with a table that       */
+/* forwards to whatever plugin serves that slot now, so the inner transport keeps its connections while */
+/* strategies are hot-swapped above it. Base transports set wrap to NULL.                               */
+/*                                                                                                      */
+/* Threads: every function may be called from any thread, concurrently.                                 */
 /* ---------------------------------------------------------------------------------------------------- */
 
-#define INOS_RECORD_FRAME 1 /* payload: inos_frame_record */
+#define INOS_RECORD_FRAME 1      /* payload: inos_frame_record */
+#define INOS_RECORD_CONNECTION 2 /* payload: inos_connection_record (ABI 1.1) */
 
 typedef struct inos_frame_record {
     uint64_t connection; /* transport-assigned connection id */
@@ -326,17 +342,49 @@ typedef struct inos_frame_record {
     uint64_t length;
 } inos_frame_record;
 
+#define INOS_CONNECTION_OPENED 1
+#define INOS_CONNECTION_CLOSED 2
+#define INOS_PEER_ADDRESS_CAPACITY 64
+
+typedef struct inos_connection_record {
+    uint64_t connection;
+    uint32_t event;       /* INOS_CONNECTION_* */
+    inos_status reason;   /* CLOSED: INOS_OK for an orderly close, else why (INOS_ERR_CORRUPT, _IO, _TIMEOUT) */
+    uint32_t inbound;     /* 1 if accepted, 0 if dialed */
+    uint32_t reserved;
+    char peer[INOS_PEER_ADDRESS_CAPACITY]; /* "tcp://127.0.0.1:7000", NUL-terminated */
+} inos_connection_record;
+
 typedef struct inos_transport_v1 {
     uint32_t struct_size;
     uint32_t reserved;
-    /** Start accepting connections at an address such as "tcp://127.0.0.1:7000". */
+    /** Start accepting connections at an address such as "tcp://127.0.0.1:7000" (port 0: any free port). */
     inos_status (*listen)(void *instance, const char *address, inos_error *error);
-    /** Open a connection; *out_connection identifies it in records and send/close. */
+    /**
+     * Open a connection; *out_connection identifies it in records and send/close. Returns once the
+     * connection is established (or failed); its OPENED record is on the inbox before dial returns.
+     */
     inos_status (*dial)(void *instance, const char *address, uint64_t *out_connection, inos_error *error);
-    /** Queue bytes for sending; the transport copies or sends them before returning. */
+    /**
+     * Send one frame. The transport copies the bytes before returning. INOS_ERR_FULL when the
+     * connection's send queue is over its limit (the peer reads slower than we write): retry later.
+     * INOS_ERR_CLOSED when the connection is gone.
+     */
     inos_status (*send)(void *instance, uint64_t connection, const uint8_t *bytes, uint64_t length,
                         inos_error *error);
+    /** Close a connection after the frames already sent; its CLOSED record follows. */
     inos_status (*close)(void *instance, uint64_t connection);
+
+    /* --- ABI 1.1 (check struct_size) --- */
+
+    /** The address the transport listens on ("tcp://127.0.0.1:40123" after listening on port 0). */
+    inos_status (*local_address)(void *instance, char *buffer, uint32_t capacity, inos_error *error);
+    /**
+     * Strategies only (NULL for base transports): delegate to `inner`, a host-owned table and instance
+     * valid until this instance's deinit. Called once, right after init, before any other function.
+     */
+    inos_status (*wrap)(void *instance, const struct inos_transport_v1 *inner, void *inner_instance,
+                        inos_error *error);
 } inos_transport_v1;
 
 /* ---------------------------------------------------------------------------------------------------- */

@@ -1,0 +1,132 @@
+// SPDX-License-Identifier: Apache-2.0
+import Dispatch
+import PluginABI
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What a transport has received but the host has not taken yet: frames and connection events, in
+/// arrival order. A delivery thread offers them to the inbox; while the host pushes back (backpressure, a
+/// full arena or ring) it waits and retries, and nothing is dropped or reordered. Its byte count tells
+/// readers when to stop reading the network.
+package final class InboundQueue: Sendable {
+    package enum Item: Sendable {
+        case frame(connection: UInt64, bytes: [UInt8])
+        case opened(connection: UInt64, inbound: Bool, peer: String)
+        case closed(connection: UInt64, reason: Int32, inbound: Bool, peer: String)
+    }
+
+    private struct State {
+        var items: [Item] = []
+        var head = 0
+        var bytes = 0
+        var stopping = false
+        var thread: pthread_t?
+    }
+
+    private let link: HostLink
+    private let state = Mutex(State())
+    private let wakeup = DispatchSemaphore(value: 0)
+    /// Bytes queued above which readers should pause (they check ``shouldPause``).
+    package let pauseBytes: Int
+
+    package init(link: HostLink, pauseBytes: Int = 8 << 20) {
+        self.link = link
+        self.pauseBytes = pauseBytes
+    }
+
+    /// Bytes of frames waiting for the host.
+    package var queuedBytes: Int { state.withLock { $0.bytes } }
+
+    /// True while network reads should wait: the host pushes back or too much is queued here.
+    package var shouldPause: Bool { link.backpressure || queuedBytes >= pauseBytes }
+
+    package func append(_ item: Item) {
+        state.withLock { state in
+            state.items.append(item)
+            if case .frame(_, let bytes) = item { state.bytes += bytes.count }
+        }
+        wakeup.signal()
+    }
+
+    /// Delivers a received frame straight from the reader's buffer into the arena when nothing is waiting
+    /// ahead of it and the host takes it; otherwise queues a copy behind what is waiting.
+    package func appendFrame(connection: UInt64, _ bytes: UnsafeRawBufferPointer) {
+        let delivered = state.withLock { state -> Bool in
+            guard state.head == state.items.count, !link.backpressure else { return false }
+            return link.deliver(connection: connection, frame: bytes) == .delivered
+        }
+        if !delivered { append(.frame(connection: connection, bytes: Array(bytes))) }
+    }
+
+    /// Starts the delivery thread.
+    package func start() {
+        let box = Unmanaged.passRetained(self)
+        var thread = pthread_t()
+        let created = pthread_create(&thread, nil, { raw in
+            let queue = Unmanaged<InboundQueue>.fromOpaque(raw!).takeRetainedValue()
+            queue.deliverLoop()
+            return nil
+        }, box.toOpaque())
+        if created == 0 {
+            state.withLock { $0.thread = thread }
+        } else {
+            box.release()
+        }
+    }
+
+    /// Delivers what is queued (waiting out backpressure for at most `drainMilliseconds`), then stops the
+    /// delivery thread and joins it.
+    package func stop(drainMilliseconds: Int = 2_000) {
+        var waited = 0
+        while state.withLock({ $0.head < $0.items.count }) && waited < drainMilliseconds {
+            usleep(1_000)
+            waited += 1
+        }
+        let thread = state.withLock { state -> pthread_t? in
+            state.stopping = true
+            return state.thread
+        }
+        wakeup.signal()
+        if let thread { pthread_join(thread, nil) }
+    }
+
+    private func deliverLoop() {
+        while true {
+            let (next, stopping) = state.withLock { state -> (Item?, Bool) in
+                (state.head < state.items.count ? state.items[state.head] : nil, state.stopping)
+            }
+            if stopping { return }
+            guard let next else {
+                _ = wakeup.wait(timeout: .now() + .milliseconds(100))
+                continue
+            }
+            // Offered under the lock, so a frame taken by the direct path cannot overtake a queued one.
+            let delivered = state.withLock { state -> Bool in
+                guard !link.backpressure, offer(next) == .delivered else { return false }
+                if case .frame(_, let bytes) = state.items[state.head] { state.bytes -= bytes.count }
+                state.head += 1
+                if state.head > 1024 && state.head * 2 > state.items.count {
+                    state.items.removeFirst(state.head)
+                    state.head = 0
+                }
+                return true
+            }
+            if !delivered { usleep(500) }  // the host is behind: retry the same item, nothing is dropped
+        }
+    }
+
+    private func offer(_ item: Item) -> HostLink.Delivery {
+        switch item {
+        case .frame(let connection, let bytes):
+            bytes.withUnsafeBytes { link.deliver(connection: connection, frame: $0) }
+        case .opened(let connection, let inbound, let peer):
+            link.connectionEvent(connection, event: INOS_CONNECTION_OPENED, inbound: inbound, peer: peer)
+        case .closed(let connection, let reason, let inbound, let peer):
+            link.connectionEvent(connection, event: INOS_CONNECTION_CLOSED, reason: reason, inbound: inbound, peer: peer)
+        }
+    }
+}
+
