@@ -26,12 +26,14 @@ let package = Package(
         .library(name: "InosPackStore", type: .dynamic, targets: ["InosPackStore"]),
         .library(name: "InosMemoryTransport", type: .dynamic, targets: ["InosMemoryTransport"]),
         .library(name: "InosFaultTransport", type: .dynamic, targets: ["InosFaultTransport"]),
+        .library(name: "InosTCPTransport", type: .dynamic, targets: ["InosTCPTransport"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
     ],
     targets: [
         .target(name: "PluginABI", path: "Sources/PluginABI"),
@@ -102,6 +104,14 @@ let package = Package(
         .target(
             name: "InosMemoryTransport", dependencies: ["PluginABI", "PluginKit", "InosTransportKit"],
             path: "Plugins/Transport/Memory"
+        ),
+        .target(
+            name: "InosTCPTransport",
+            dependencies: [
+                "PluginABI", "PluginKit", "InosTransportKit",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Plugins/Transport/TCP"
         ),
         .target(
             name: "InosFaultTransport", dependencies: ["PluginABI", "PluginKit", "InosTransportKit"],
