@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 # Convenience targets. The quick start needs none of them: see README.md.
-.PHONY: demo test bench bench-ordo bench-datapath
+.PHONY: demo test bench bench-ordo bench-datapath bench-transport
 
 demo:
 	./scripts/demo.sh
@@ -20,3 +20,9 @@ bench-ordo:
 bench-datapath:
 	swift build -c release
 	cd Benchmarks && swift build -c release --product DataPathBench && INOS_PLUGIN_DIR=$(CURDIR)/.build/release ./.build/release/DataPathBench
+
+# 1 MiB frames node → node over loopback (TCP plugin) against iperf3 in the same run; request/response RTT.
+bench-transport:
+	command -v iperf3 >/dev/null || (apt-get install -y -qq iperf3 >/dev/null 2>&1 || sudo apt-get install -y -qq iperf3)
+	swift build -c release
+	cd Benchmarks && swift build -c release --product TransportBench && INOS_PLUGIN_DIR=$(CURDIR)/.build/release ./.build/release/TransportBench

@@ -41,6 +41,14 @@ let package = Package(
             path: "Sources/DataPathBench"
         ),
         .executableTarget(
+            name: "TransportBench",
+            dependencies: [
+                .product(name: "Host", package: "inos-mesh"),
+                .product(name: "PluginABI", package: "inos-mesh"),
+            ],
+            path: "Sources/TransportBench"
+        ),
+        .executableTarget(
             name: "HostBenchmarks",
             dependencies: [
                 .product(name: "Host", package: "inos-mesh"),

@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// Transport benchmark (issue 4): 1 MiB frames node → node over loopback through the TCP transport plugin,
+// against iperf3 (one stream) in the same run; and the round trip of a small request/response.
+// Run: make bench-transport (release build of the plugins first; needs iperf3, which the target installs).
+import Foundation
+import Host
+import Logging
+import PluginABI
+import Synchronization
+
+let environment = ProcessInfo.processInfo.environment
+let pluginDirectory = environment["INOS_PLUGIN_DIR"] ?? FileManager.default.currentDirectoryPath + "/../.build/release"
+let quiet = Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() }
+let frameSize = 1 << 20
+let totalMiB = Int(environment["TRANSPORT_BENCH_MIB"] ?? "2048")!
+
+func now() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+func node() throws -> HostRuntime {
+    let host = try HostRuntime(
+        manifest: Manifest(
+            arena: ArenaConfiguration(totalSize: 256 << 20, inboxCapacity: 1 << 20, outboxCapacity: 64 << 10),
+            plugins: [PluginSpec(location: .path(pluginDirectory + "/libInosTCPTransport.so"), kind: .transport)]),
+        logger: quiet)
+    try host.start()
+    return host
+}
+
+/// Drains a host's inbox on its own thread: frees every frame block, counts bytes, and in echo mode sends
+/// each frame back on its connection.
+final class Receiver: Sendable {
+    let host: HostRuntime
+    let bytes = Atomic<Int>(0)
+    let frames = Atomic<Int>(0)
+    let echo: Bool
+    private let running = Atomic<Bool>(true)
+
+    init(_ host: HostRuntime, echo: Bool) {
+        self.host = host
+        self.echo = echo
+        let transport = TransportHandle(slot: host.slot("transport")!)
+        Thread { [self] in
+            while running.load(ordering: .relaxed) {
+                let n = host.inbox.drain(limit: 256) { type, payload in
+                    guard case .frame(let connection, let offset, let length)? = TransportRecord(type: type, payload: payload) else { return }
+                    if echo {
+                        try? transport.send(connection, UnsafeRawBufferPointer(start: host.arena.base + offset, count: length))
+                    }
+                    _ = host.arena.heap.free(offset)
+                    bytes.add(length, ordering: .relaxed)
+                    frames.add(1, ordering: .releasing)
+                }
+                if n == 0 { sched_yield() }
+            }
+        }.start()
+    }
+
+    func stop() { running.store(false, ordering: .relaxed) }
+}
+
+/// One send; false when the connection's queue is full (retry), a crash on any other failure.
+func sendOnce(_ transport: TransportHandle, _ connection: UInt64, _ bytes: [UInt8]) -> Bool {
+    do {
+        try transport.send(connection, bytes)
+        return true
+    } catch {
+        guard error.status == INOS_ERR_FULL else { fatalError("send failed: \(error)") }
+        return false
+    }
+}
+
+func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+func format(_ v: Double, _ d: Int = 2) -> String { String(format: "%.\(d)f", v) }
+
+// MARK: Throughput: 1 MiB frames
+
+let a = try node(), b = try node()
+let toA = TransportHandle(slot: a.slot("transport")!), fromB = TransportHandle(slot: b.slot("transport")!)
+try toA.listen("tcp://127.0.0.1:0")
+let address = try toA.localAddress()
+let sink = Receiver(a, echo: false)
+let connection = try fromB.dial(address)
+let frame = [UInt8](repeating: 0x5A, count: frameSize)
+var throughput: [Double] = []
+for _ in 0..<3 {
+    let before = sink.bytes.load(ordering: .acquiring)
+    let start = now()
+    var sent = 0
+    while sent < totalMiB {
+        if sendOnce(fromB, connection, frame) { sent += 1 } else { sched_yield() }  // FULL: the peer is behind
+    }
+    while sink.bytes.load(ordering: .acquiring) - before < totalMiB * frameSize { sched_yield() }
+    throughput.append(Double(totalMiB * frameSize) / (now() - start) / 1e9)
+}
+sink.stop()
+
+// MARK: Round trip: 64-byte request, echoed
+
+let echoNode = try node(), client = try node()
+let echoTransport = TransportHandle(slot: echoNode.slot("transport")!), clientTransport = TransportHandle(slot: client.slot("transport")!)
+try echoTransport.listen("tcp://127.0.0.1:0")
+let echo = Receiver(echoNode, echo: true)
+let echoConnection = try clientTransport.dial(try echoTransport.localAddress())
+let request = [UInt8](repeating: 7, count: 64)
+var rtts: [Double] = []
+for i in 0..<20_000 {
+    let start = now()
+    try clientTransport.send(echoConnection, request)
+    var answered = false
+    while !answered {
+        _ = client.inbox.drain(limit: 16) { type, payload in
+            guard case .frame(_, let offset, _)? = TransportRecord(type: type, payload: payload) else { return }
+            _ = client.arena.heap.free(offset)
+            answered = true
+        }
+    }
+    if i >= 1000 { rtts.append((now() - start) * 1e6) }  // after a warm-up
+}
+echo.stop()
+rtts.sort()
+
+// MARK: Baseline: iperf3, one stream, same loopback
+
+func iperf(_ length: String) throws -> Double {
+    let port = 5201 + Int(getpid() % 1000)
+    let server = Process()
+    server.executableURL = URL(fileURLWithPath: "/usr/bin/iperf3")
+    server.arguments = ["-s", "-1", "-p", String(port)]
+    server.standardOutput = FileHandle.nullDevice
+    try server.run()
+    usleep(300_000)
+    let client = Process()
+    let pipe = Pipe()
+    client.executableURL = URL(fileURLWithPath: "/usr/bin/iperf3")
+    client.arguments = ["-c", "127.0.0.1", "-p", String(port), "-t", "5", "-l", length, "-J"]
+    client.standardOutput = pipe
+    try client.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    client.waitUntilExit()
+    server.waitUntilExit()
+    let json = try JSONSerialization.jsonObject(with: data) as! [String: Any]
+    let end = json["end"] as! [String: Any]
+    let received = end["sum_received"] as! [String: Any]
+    return (received["bits_per_second"] as! Double) / 8 / 1e9
+}
+let iperfDefault = try iperf("128K")
+let iperfMiB = try iperf("1M")
+
+print("INOS transport benchmark — TCP plugin (SwiftNIO), loopback, \(totalMiB) MiB of 1 MiB frames per run")
+print("")
+print("| measure | INOS | baseline | ratio | goal |")
+print("|---|---|---|---|---|")
+print("| 1 MiB frames node → node, plain, GB/s (median of 3) | \(format(median(throughput))) | iperf3 one stream, 128 KiB writes: \(format(iperfDefault)) | \(format(median(throughput) / iperfDefault * 100, 0))% | ≥ 50% |")
+print("| the same against iperf3 with 1 MiB writes | \(format(median(throughput))) | \(format(iperfMiB)) | \(format(median(throughput) / iperfMiB * 100, 0))% | |")
+print("| 64-byte request/response round trip, µs, p50 / p99 | \(format(rtts[rtts.count / 2], 1)) / \(format(rtts[rtts.count * 99 / 100], 1)) | | | < 100 µs |")
+print("")
+print("throughput runs, GB/s: \(throughput.map { format($0) }.joined(separator: " "))")
+a.shutdown(); b.shutdown(); echoNode.shutdown(); client.shutdown()
