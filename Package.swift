@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "PluginKit", targets: ["PluginKit"]),
         .library(name: "Content", targets: ["Content"]),
         .library(name: "DataPath", targets: ["DataPath"]),
+        .library(name: "Mesh", targets: ["Mesh"]),
         // Plugins: each a shared object the host dlopen()s (libInosLZ4.so, ...).
         .library(name: "InosLZ4", type: .dynamic, targets: ["InosLZ4"]),
         .library(name: "InosErasure", type: .dynamic, targets: ["InosErasure"]),
@@ -34,6 +35,7 @@ let package = Package(
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
     ],
     targets: [
         .target(name: "PluginABI", path: "Sources/PluginABI"),
@@ -55,10 +57,17 @@ let package = Package(
         ),
         // The local data path: chunking, compression, erasure coding and storage through plugins.
         .target(name: "DataPath", dependencies: ["Host", "Content", "PluginABI"], path: "Sources/DataPath"),
+        // The mesh above the host: connections and reconnects now; membership, DHT and anti-entropy later.
+        .target(
+            name: "Mesh",
+            dependencies: ["Host", "PluginABI", .product(name: "Logging", package: "swift-log")],
+            path: "Sources/Mesh"
+        ),
         .executableTarget(
             name: "inos",
             dependencies: [
-                "Host", "Content", "DataPath",
+                "Host", "Content", "DataPath", "Mesh",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -140,6 +149,7 @@ let package = Package(
             dependencies: ["Host", "HostTestSupport", "PluginABI"],
             path: "Tests/TransportTests"
         ),
+        .testTarget(name: "MeshTests", dependencies: ["Mesh", "Host", "HostTestSupport", "PluginABI"], path: "Tests/MeshTests"),
         .testTarget(
             name: "CLITests",
             dependencies: ["HostTestSupport"],

@@ -2,7 +2,7 @@
 import ArgumentParser
 
 @main
-struct Inos: ParsableCommand {
+struct Inos: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inos",
         abstract: "INOS Mesh: a plugin-based peer-to-peer storage and compute node.",

@@ -146,7 +146,7 @@ struct ManifestTests {
     @Test("an unknown key, such as a typo, is reported with the keys that are known", arguments: [
         ("[arena]\nsize_mb = 48\n",
          "unknown key \"size_mb\" in [arena] (known: high_watermark, inbox_kib, low_watermark, outbox_kib, size_mib)"),
-        ("[node]\nnmae = \"x\"\n", "unknown key \"nmae\" in [node] (known: name, plugin_paths)"),
+        ("[node]\nnmae = \"x\"\n", "unknown key \"nmae\" in [node] (known: bootstrap, listen, name, plugin_paths)"),
         ("colour = \"blue\"\n", "unknown key \"colour\" in the top level (known: arena, node, plugins)"),
         ("[[plugins]]\nname = \"A\"\nrequird = true\n",
          "unknown key \"requird\" in plugins[0] (known: config, enabled, id, kind, name, path, required, slot, wraps)"),
@@ -160,7 +160,7 @@ struct ManifestTests {
         ("[arena]\nsize_mib = 4.5\n", "[arena].size_mib must be an integer"),
         ("[arena]\nhigh_watermark = \"high\"\n", "[arena].high_watermark must be a number"),
         ("[node]\nname = 5\n", "[node].name must be a string"),
-        ("[node]\nplugin_paths = \"x\"\n", "[node].plugin_paths must be an array of strings"),
+        ("[node]\nplugin_paths = 5\n", "[node].plugin_paths must be an array of strings"),
         ("[node]\nplugin_paths = [\"a\", 1]\n", "[node].plugin_paths[1] must be a string"),
         ("node = \"x\"\n", "node in the top level must be a table"),
         ("arena = 3\n", "arena in the top level must be a table"),

@@ -16,6 +16,7 @@ struct MemoryTransportTests {
         #expect(try a.transport().localAddress() == name)
         let toA = try b.transport().dial(name)
         #expect(a.probe.wait { $0.openedConnections.count == 1 })
+        #expect(b.probe.wait { !$0.isEmpty })
         #expect(b.probe.all.first == .opened(connection: toA, inbound: false, peer: name))
         guard case .opened(let fromB, true, _) = a.probe.all.first else {
             Issue.record("no inbound OPENED record: \(a.probe.all)")

@@ -42,6 +42,7 @@ struct TCPTransportTests {
         defer { a.stop(); b.stop() }
         #expect(address.hasPrefix("tcp://127.0.0.1:") && !address.hasSuffix(":0"))
         let toA = try b.transport().dial(address)
+        #expect(b.probe.wait { !$0.isEmpty })
         #expect(b.probe.all.first == .opened(connection: toA, inbound: false, peer: address))
         #expect(a.probe.wait { $0.openedConnections.count == 1 })
         let fromB = a.probe.all.openedConnections[0]

@@ -9,7 +9,7 @@ import PluginKit
 /// Methods are called from any thread, concurrently.
 package protocol TransportEndpoint: AnyObject {
     func listen(_ address: String) throws(TransportError)
-    /// Returns once the connection is up, its OPENED record queued for the host.
+    /// Returns once the connection is up, its OPENED record queued for the host ahead of any frame of it.
     func dial(_ address: String) throws(TransportError) -> UInt64
     /// Sends one frame; the bytes are copied before returning.
     func send(_ connection: UInt64, _ bytes: UnsafeRawBufferPointer) throws(TransportError)

@@ -56,16 +56,14 @@ private struct Reader {
         var manifest = Manifest()
         checkKeys(root, allowed: ["node", "arena", "plugins"], in: "the top level")
         if let node = table(root, "node", in: "the top level") {
-            checkKeys(node, allowed: ["name", "plugin_paths"], in: "[node]")
+            checkKeys(node, allowed: ["name", "plugin_paths", "listen", "bootstrap"], in: "[node]")
             if let name = string(node, "name", in: "[node]") { manifest.nodeName = name }
-            if let paths = node["plugin_paths"] {
-                if let array = paths.array {
-                    for (index, element) in array.enumerated() {
-                        if let path = element.string { manifest.pluginPaths.append(resolve(path)) }
-                        else { problems.append("[node].plugin_paths[\(index)] must be a string") }
-                    }
-                } else {
-                    problems.append("[node].plugin_paths must be an array of strings")
+            manifest.pluginPaths = strings(node, "plugin_paths").map(resolve)
+            manifest.listen = strings(node, "listen")
+            manifest.bootstrap = strings(node, "bootstrap")
+            for (key, addresses) in [("listen", manifest.listen), ("bootstrap", manifest.bootstrap)] {
+                for address in addresses where !address.contains("://") {
+                    problems.append("[node].\(key) \"\(address)\" is not an address like tcp://127.0.0.1:7400")
                 }
             }
         }
@@ -153,6 +151,21 @@ private struct Reader {
 
     func resolve(_ path: String) -> String {
         path.hasPrefix("/") ? path : (folder as NSString).appendingPathComponent(path)
+    }
+
+    /// An array of strings (a single string is accepted as a one-element array); problems noted.
+    mutating func strings(_ table: TOMLTable, _ key: String) -> [String] {
+        guard let value = table[key] else { return [] }
+        if let text = value.string { return [text] }
+        guard let array = value.array else {
+            problems.append("[node].\(key) must be an array of strings")
+            return []
+        }
+        var out: [String] = []
+        for (index, element) in array.enumerated() {
+            if let text = element.string { out.append(text) } else { problems.append("[node].\(key)[\(index)] must be a string") }
+        }
+        return out
     }
 
     mutating func checkKeys(_ table: TOMLTable, allowed: Set<String>, in place: String) {

@@ -27,6 +27,11 @@ public struct Manifest: Sendable, Hashable {
     public var pluginPaths: [String]
     public var arena: ArenaConfiguration
     public var plugins: [PluginSpec]
+    /// `[node] listen`: addresses the node's transport listens on ("tcp://0.0.0.0:7400"). The host stores
+    /// them; the mesh layer acts on them.
+    public var listen: [String] = []
+    /// `[node] bootstrap`: peers dialed at start (and redialed with backoff) until the mesh knows others.
+    public var bootstrap: [String] = []
 
     public init(
         nodeName: String = "inos-node", pluginPaths: [String] = [], arena: ArenaConfiguration = .init(),

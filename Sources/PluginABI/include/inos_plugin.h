@@ -362,7 +362,7 @@ typedef struct inos_transport_v1 {
     inos_status (*listen)(void *instance, const char *address, inos_error *error);
     /**
      * Open a connection; *out_connection identifies it in records and send/close. Returns once the
-     * connection is established (or failed); its OPENED record is on the inbox before dial returns.
+     * connection is established (or failed); its OPENED record precedes every frame of it on the inbox.
      */
     inos_status (*dial)(void *instance, const char *address, uint64_t *out_connection, inos_error *error);
     /**

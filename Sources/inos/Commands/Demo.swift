@@ -169,8 +169,9 @@ struct Demo: ParsableCommand {
         do { store = try ContentStore(host: host) } catch { throw CommandFailure("\(error)") }
 
         let input = folder + "/input.bin"
-        let size = mebibytes << 20
-        FileManager.default.createFile(atPath: input, contents: nil)
+        guard FileManager.default.createFile(atPath: input, contents: nil) else {
+            throw CommandFailure("demo: cannot create \(input)")
+        }
         let writer = try FileHandle(forWritingTo: URL(fileURLWithPath: input))
         let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.chunkSize, alignment: 64)
         defer { chunk.deallocate() }

@@ -4,18 +4,28 @@ import Dispatch
 import Foundation
 import Host
 import Logging
+import Mesh
+import ServiceLifecycle
 
-struct Node: ParsableCommand {
+struct Node: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run a node: create the arena, load the manifest's plugins, react to the switchboard.",
+        abstract: "Run a node: load the manifest's plugins, listen, dial the bootstrap peers, react to the switchboard.",
         discussion: """
-            SIGHUP re-reads the manifest and applies it live: changed plugins are hot-swapped (new work goes \
-            to the new build, calls in flight drain on the old one), removed ones are retired. \
+            The manifest's [node] listen and bootstrap addresses (or --listen / --bootstrap) start the transport: \
+            the node listens, dials its bootstrap peers and redials them with backoff when they drop. \
+            SIGHUP re-reads the manifest and applies it live: changed plugins are hot-swapped (transport \
+            strategies above the transport keep its connections), removed ones are retired. \
             SIGINT or SIGTERM stops the node cleanly. An idle node sleeps on a futex and uses no CPU.
             """)
 
     @Option(name: .long, help: "The manifest (TOML). Without it the embedded defaults are used.")
     var manifest: String?
+
+    @Option(name: .long, help: "Listen on this address too, e.g. tcp://127.0.0.1:7400 (port 0: any free port). Repeatable.")
+    var listen: [String] = []
+
+    @Option(name: .long, help: "Dial this peer at start and redial it when it drops. Repeatable.")
+    var bootstrap: [String] = []
 
     @Option(name: .long, help: "Seconds between status lines (0: none).")
     var statusInterval: Double = 0
@@ -23,9 +33,13 @@ struct Node: ParsableCommand {
     @Option(name: .long, help: "Stop after this many seconds (0: run until a signal).")
     var runFor: Double = 0
 
-    func run() throws {
-        let logger = Logger(label: "inos.node")
-        let host = try HostRuntime(manifest: loadManifest(manifest), logger: logger)
+    func run() async throws {
+        var logger = Logger(label: "inos.node")
+        logger.logLevel = .info
+        var manifest = try loadManifest(self.manifest)
+        manifest.listen += listen
+        manifest.bootstrap += bootstrap
+        let host = try HostRuntime(manifest: manifest, logger: logger)
         do {
             try host.start()
         } catch {
@@ -33,41 +47,94 @@ struct Node: ParsableCommand {
         }
         logger.info("node \(host.manifest.nodeName) running: arena \(host.arena.size >> 20) MiB, \(host.slots.count) plugin slot(s); pid \(getpid())")
 
-        let signals = DispatchQueue(label: "inos.signals")
-        var sources: [DispatchSourceSignal] = []
-        for signalNumber in [SIGINT, SIGTERM, SIGHUP] {
-            signal(signalNumber, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: signals)
-            source.setEventHandler { [manifest] in
-                if signalNumber == SIGHUP {
-                    reload(host, manifest: manifest, logger: logger)
-                } else {
-                    logger.info("signal \(signalNumber): stopping")
-                    host.requestStop()
-                }
+        var peers: PeerManager?
+        if !manifest.listen.isEmpty || !manifest.bootstrap.isEmpty {
+            guard let slot = host.slot("transport") else {
+                host.shutdown()
+                throw ValidationError("listen/bootstrap addresses need a transport plugin in slot \"transport\" (see the manifest's [[plugins]])")
             }
-            source.resume()
-            sources.append(source)
-        }
-        if runFor > 0 {
-            signals.asyncAfter(deadline: .now() + runFor) { host.requestStop() }
+            let manager = PeerManager(transport: TransportHandle(slot: slot), logger: logger, seed: UInt64(getpid()))
+            do {
+                for address in try manager.start(listen: manifest.listen, bootstrap: manifest.bootstrap) {
+                    // On stdout, unbuffered, for scripts and tests that start nodes on port 0.
+                    FileHandle.standardOutput.write(Data("listening on \(address)\n".utf8))
+                }
+            } catch {
+                host.shutdown()
+                throw ValidationError("cannot listen: \(error)")
+            }
+            peers = manager
         }
 
-        let started = sysClock()
-        var lastStatus = started
-        host.run(
-            tickNanoseconds: 1_000_000_000,
-            onInbox: { type, bytes in logger.debug("inbox record type \(type), \(bytes.count) bytes") },
-            onTick: {
-                guard statusInterval > 0, sysClock() - lastStatus >= statusInterval else { return }
-                lastStatus = sysClock()
-                let heap = host.arena.heap.statistics
-                logger.info("status: heap \(heap.bytesInUse)/\(heap.capacity) bytes, inbox \(host.arena.inbox.usedBytes) bytes, backpressure \(host.arena.switchboard.isBackpressured)")
-            })
-        host.shutdown()
-        sources.forEach { $0.cancel() }
+        let service = NodeService(host: host, peers: peers, manifestPath: self.manifest, statusInterval: statusInterval, logger: logger)
+        let group = ServiceGroup(
+            configuration: .init(
+                // The reactor also ends on its own (--run-for): that is a clean stop, not a failure.
+                services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        if runFor > 0 {
+            DispatchQueue.global().asyncAfter(deadline: .now() + runFor) { host.requestStop() }
+        }
+        try await group.run()
         logger.info("node stopped")
     }
+}
+
+/// The node's reactor as a service: runs the host's event loop on a thread of its own until a graceful
+/// shutdown (SIGTERM/SIGINT, through the ServiceGroup) asks it to stop; then retires every plugin.
+struct NodeService: Service {
+    let host: HostRuntime
+    let peers: PeerManager?
+    let manifestPath: String?
+    let statusInterval: Double
+    let logger: Logger
+
+    func run() async throws {
+        let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        signal(SIGHUP, SIG_IGN)
+        hangup.setEventHandler { [host, manifestPath, logger] in reload(host, manifest: manifestPath, logger: logger) }
+        hangup.resume()
+        defer { hangup.cancel() }
+
+        await withGracefulShutdownHandler {
+            await withCheckedContinuation { (finished: CheckedContinuation<Void, Never>) in
+                Thread { [host, peers, statusInterval, logger] in
+                    reactor(host: host, peers: peers, statusInterval: statusInterval, logger: logger)
+                    finished.resume()
+                }.start()
+            }
+        } onGracefulShutdown: { [host, logger] in
+            logger.info("stopping")
+            host.requestStop()
+        }
+        peers?.stop()
+        host.shutdown()
+    }
+}
+
+/// The reactor loop: transport records go to the peer manager; frames are freed (the wire protocol that
+/// reads them comes with the secure session).
+private func reactor(host: HostRuntime, peers: PeerManager?, statusInterval: Double, logger: Logger) {
+    let started = sysClock()
+    var lastStatus = started
+    host.run(
+        tickNanoseconds: 1_000_000_000,
+        onInbox: { type, bytes in
+            guard let record = TransportRecord(type: type, payload: bytes) else {
+                logger.debug("inbox record type \(type), \(bytes.count) bytes")
+                return
+            }
+            let handled = peers?.handle(record, now: DispatchTime.now().uptimeNanoseconds) { _, offset, _ in
+                _ = host.arena.heap.free(offset)
+            }
+            if handled == nil, case .frame(_, let offset, _) = record { _ = host.arena.heap.free(offset) }
+        },
+        onTick: {
+            guard statusInterval > 0, sysClock() - lastStatus >= statusInterval else { return }
+            lastStatus = sysClock()
+            let heap = host.arena.heap.statistics
+            logger.info("status: \(peers?.peers.count ?? 0) connection(s), heap \(heap.bytesInUse)/\(heap.capacity) bytes, inbox \(host.arena.inbox.usedBytes) bytes, backpressure \(host.arena.switchboard.isBackpressured)")
+        })
 }
 
 private func reload(_ host: HostRuntime, manifest path: String?, logger: Logger) {

@@ -1,0 +1,86 @@
+// SPDX-License-Identifier: Apache-2.0
+import Foundation
+import HostTestSupport
+import Testing
+
+/// Real `inos node` processes talking over loopback TCP.
+@Suite("Node processes")
+struct NodeProcessTests {
+    final class NodeProcess {
+        let process = Process()
+        let output: OutputCollector
+
+        init(manifest: String, arguments: [String]) throws {
+            process.executableURL = URL(fileURLWithPath: CLITests.inos)
+            process.arguments = ["node", "--manifest", manifest] + arguments
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            process.standardError = pipe
+            output = OutputCollector(pipe)
+            try process.run()
+        }
+
+        /// The address printed as "listening on ADDRESS".
+        func address() throws -> String {
+            #expect(output.waitFor("listening on tcp://"), "\(output.text)")
+            let line = try #require(output.text.split(separator: "\n").first { $0.hasPrefix("listening on ") })
+            return String(line.dropFirst("listening on ".count))
+        }
+
+        func stop(_ signal: Int32 = SIGTERM) -> Int32 {
+            kill(process.processIdentifier, signal)
+            process.waitUntilExit()
+            return process.terminationStatus
+        }
+
+        func count(_ needle: String) -> Int { output.text.components(separatedBy: needle).count - 1 }
+    }
+
+    static func tcpManifest() throws -> String {
+        try CLITests.manifest("""
+            [[plugins]]
+            path = "\(try PluginFixtures.builtPlugin("InosTCPTransport"))"
+            slot = "transport"
+            [plugins.config]
+            connect_timeout_s = 2
+            """)
+    }
+
+    @Test("a node dials its bootstrap peer, redials with backoff after the peer is killed, and both stop cleanly on SIGTERM")
+    func bootstrapAndReconnect() throws {
+        let manifest = try Self.tcpManifest()
+        let a = try NodeProcess(manifest: manifest, arguments: ["--listen", "tcp://127.0.0.1:0"])
+        let address = try a.address()
+        let b = try NodeProcess(manifest: manifest, arguments: ["--bootstrap", address])
+        #expect(b.output.waitFor("connected to bootstrap peer \(address)"), "\(b.output.text)")
+        #expect(a.output.waitFor("from tcp://127.0.0.1:"), "\(a.output.text)")
+
+        #expect(a.stop(SIGKILL) != 0)  // the peer dies without a goodbye
+        #expect(b.output.waitFor("redialing bootstrap peer \(address)"), "\(b.output.text)")
+        #expect(b.output.waitFor("cannot reach bootstrap peer \(address)"), "\(b.output.text)")
+
+        // The peer comes back on the same port: the node finds it again on its own.
+        let port = address.split(separator: ":").last!
+        let again = try NodeProcess(manifest: manifest, arguments: ["--listen", "tcp://127.0.0.1:\(port)"])
+        #expect(try again.address() == address)
+        let deadline = Date().addingTimeInterval(40)
+        while b.count("connected to bootstrap peer") < 2 && Date() < deadline { usleep(50_000) }
+        #expect(b.count("connected to bootstrap peer") == 2, "\(b.output.text)")
+        #expect(again.output.waitFor("from tcp://127.0.0.1:"), "\(again.output.text)")
+
+        #expect(b.stop() == 0)
+        #expect(b.output.waitFor("node stopped"))
+        #expect(again.output.waitFor("closed"), "\(again.output.text)")
+        #expect(again.stop() == 0)
+    }
+
+    @Test("listen or bootstrap without a transport plugin, or on a bad address, is a clear error")
+    func misconfigured() throws {
+        let noTransport = try CLITests.run(["node", "--listen", "tcp://127.0.0.1:0", "--run-for", "1"])
+        #expect(noTransport.status != 0)
+        #expect(noTransport.output.contains("need a transport plugin in slot \"transport\""), "\(noTransport.output)")
+        let badAddress = try CLITests.run(["node", "--manifest", try Self.tcpManifest(), "--listen", "tcp://nowhere", "--run-for", "1"])
+        #expect(badAddress.status != 0)
+        #expect(badAddress.output.contains("needs a port"), "\(badAddress.output)")
+    }
+}
