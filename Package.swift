@@ -20,6 +20,9 @@ let package = Package(
         .library(name: "Content", targets: ["Content"]),
         .library(name: "DataPath", targets: ["DataPath"]),
         .library(name: "Mesh", targets: ["Mesh"]),
+        .library(name: "Identity", targets: ["Identity"]),
+        .library(name: "Wire", targets: ["Wire"]),
+        .library(name: "Session", targets: ["Session"]),
         // Plugins: each a shared object the host dlopen()s (libInosLZ4.so, ...).
         .library(name: "InosLZ4", type: .dynamic, targets: ["InosLZ4"]),
         .library(name: "InosErasure", type: .dynamic, targets: ["InosErasure"]),
@@ -57,6 +60,12 @@ let package = Package(
         ),
         // The local data path: chunking, compression, erasure coding and storage through plugins.
         .target(name: "DataPath", dependencies: ["Host", "Content", "PluginABI"], path: "Sources/DataPath"),
+        // Node identity (Ed25519 via libsodium) and the secure session.
+        .systemLibrary(name: "CSodium", path: "Sources/CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
+        .target(name: "Identity", dependencies: ["CSodium", "Content"], path: "Sources/Identity"),
+        // The wire protocol (frames inside transport frames) and the authenticated, encrypted session.
+        .target(name: "Wire", path: "Sources/Wire"),
+        .target(name: "Session", dependencies: ["CSodium", "Identity", "Wire"], path: "Sources/Session"),
         // The mesh above the host: connections and reconnects now; membership, DHT and anti-entropy later.
         .target(
             name: "Mesh",
@@ -66,7 +75,7 @@ let package = Package(
         .executableTarget(
             name: "inos",
             dependencies: [
-                "Host", "Content", "DataPath", "Mesh",
+                "Host", "Content", "DataPath", "Mesh", "Identity",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -149,6 +158,7 @@ let package = Package(
             dependencies: ["Host", "HostTestSupport", "PluginABI"],
             path: "Tests/TransportTests"
         ),
+        .testTarget(name: "SessionTests", dependencies: ["Identity", "Wire", "Session", "HostTestSupport"], path: "Tests/SessionTests"),
         .testTarget(name: "MeshTests", dependencies: ["Mesh", "Host", "HostTestSupport", "PluginABI"], path: "Tests/MeshTests"),
         .testTarget(
             name: "CLITests",

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 
 /// RFC 4648 base32, lower case, without padding — the alphabet of multibase prefix `b` used by CIDv1.
-enum Base32 {
+package enum Base32 {
     private static let alphabet = Array("abcdefghijklmnopqrstuvwxyz234567".utf8)
     private static let decodeTable: [Int8] = {
         var table = [Int8](repeating: -1, count: 256)
@@ -12,7 +12,7 @@ enum Base32 {
         return table
     }()
 
-    static func encode(_ bytes: some Collection<UInt8>) -> String {
+    package static func encode(_ bytes: some Collection<UInt8>) -> String {
         var output: [UInt8] = []
         output.reserveCapacity((bytes.count * 8 + 4) / 5)
         var buffer: UInt32 = 0
@@ -30,7 +30,7 @@ enum Base32 {
     }
 
     /// Decodes unpadded base32; `nil` for a character outside the alphabet or non-zero trailing bits.
-    static func decode(_ text: Substring) -> [UInt8]? {
+    package static func decode(_ text: Substring) -> [UInt8]? {
         var output: [UInt8] = []
         output.reserveCapacity(text.utf8.count * 5 / 8)
         var buffer: UInt32 = 0

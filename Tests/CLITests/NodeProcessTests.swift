@@ -74,6 +74,20 @@ struct NodeProcessTests {
         #expect(again.stop() == 0)
     }
 
+    @Test("inos id creates the identity once (mode 0600), prints the same ID after, and refuses a key others can read")
+    func identity() throws {
+        let directory = PluginFixtures.directory.appendingPathComponent("id-\(UUID().uuidString)").path
+        let first = try CLITests.run(["id", "--data-dir", directory])
+        #expect(first.status == 0)
+        let id = first.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(id.hasPrefix("n") && id.count == 53, "\(first.output)")
+        #expect(try CLITests.run(["id", "--data-dir", directory]).output.trimmingCharacters(in: .whitespacesAndNewlines) == id)
+        chmod(directory + "/identity.key", 0o644)
+        let refused = try CLITests.run(["id", "--data-dir", directory])
+        #expect(refused.status != 0)
+        #expect(refused.output.contains("readable by others"))
+    }
+
     @Test("listen or bootstrap without a transport plugin, or on a bad address, is a clear error")
     func misconfigured() throws {
         let noTransport = try CLITests.run(["node", "--listen", "tcp://127.0.0.1:0", "--run-for", "1"])

@@ -1,0 +1,131 @@
+// SPDX-License-Identifier: Apache-2.0
+import CSodium
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A node's Ed25519 key pair, kept in `<data-dir>/identity.key` (mode 0600): created on first start, loaded
+/// after. The file holds a magic, the 32-byte seed and a checksum; the key pair is derived from the seed.
+public struct NodeIdentity: Sendable {
+    public static let fileName = "identity.key"
+    static let magic = Array("INOSKEY1".utf8)
+    static let fileSize = 8 + 32 + 4
+
+    public let publicKey: [UInt8]
+    let secretKey: [UInt8]  // 64 bytes: seed ‖ public key, as libsodium keeps it
+    public var id: NodeID { NodeID(publicKey: publicKey) }
+
+    /// A fresh identity that is not stored anywhere (tests, simulations).
+    public static func ephemeral() -> NodeIdentity { NodeIdentity(seed: Sodium.random(32)) }
+
+    init(seed: [UInt8]) {
+        Sodium.ensureReady()
+        var publicKey = [UInt8](repeating: 0, count: Int(crypto_sign_PUBLICKEYBYTES))
+        var secretKey = [UInt8](repeating: 0, count: Int(crypto_sign_SECRETKEYBYTES))
+        crypto_sign_seed_keypair(&publicKey, &secretKey, seed)
+        self.publicKey = publicKey
+        self.secretKey = secretKey
+    }
+
+    /// Loads `<directory>/identity.key`, creating the directory and the key on first use.
+    public static func loadOrCreate(in directory: String) throws(IdentityError) -> NodeIdentity {
+        let path = directory + "/" + fileName
+        if access(path, F_OK) == 0 { return try load(path) }
+        try makeDirectories(directory)
+        let identity = NodeIdentity(seed: Sodium.random(32))
+        try identity.write(to: path)
+        return identity
+    }
+
+    /// Loads a key file, refusing one that others can read, or that is truncated or damaged.
+    public static func load(_ path: String) throws(IdentityError) -> NodeIdentity {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw .io("cannot open \(path)") }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw .io("cannot stat \(path)") }
+        let mode = info.st_mode & 0o777
+        guard mode & 0o077 == 0 else {
+            throw IdentityError(.insecure, "\(path) is readable by others (mode \(String(mode, radix: 8))): run chmod 600 \(path)")
+        }
+        var bytes = [UInt8](repeating: 0, count: fileSize + 1)
+        let count = read(fd, &bytes, bytes.count)
+        guard count == fileSize, Array(bytes[0..<8]) == magic else {
+            throw IdentityError(.malformed, "\(path) is not an INOS identity key (\(count) bytes; expected \(fileSize) starting with INOSKEY1)")
+        }
+        let seed = Array(bytes[8..<40])
+        let stored = bytes[40..<44].withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }
+        guard UInt32(littleEndian: stored) == checksum(seed) else {
+            throw IdentityError(.malformed, "\(path) is damaged (checksum mismatch)")
+        }
+        return NodeIdentity(seed: seed)
+    }
+
+    /// The first four bytes of the seed's SHA-256, to catch a damaged file.
+    static func checksum(_ seed: [UInt8]) -> UInt32 {
+        Sodium.sha256(seed).prefix(4).withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(as: UInt32.self)) }
+    }
+
+    /// Writes the key file atomically: a 0600 temporary file, fsync, rename, directory fsync.
+    func write(to path: String) throws(IdentityError) {
+        let temporary = path + ".tmp.\(getpid())"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw .io("cannot create \(temporary)") }
+        var bytes = Self.magic + Array(secretKey[0..<32])
+        withUnsafeBytes(of: Self.checksum(Array(secretKey[0..<32])).littleEndian) { bytes += $0 }
+        let written = Glibc.write(fd, bytes, bytes.count)
+        let synced = fsync(fd) == 0
+        close(fd)
+        guard written == bytes.count, synced, rename(temporary, path) == 0 else {
+            unlink(temporary)
+            throw .io("cannot write \(path)")
+        }
+        let parent = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
+        let directory = open(parent.isEmpty ? "/" : parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if directory >= 0 {
+            fsync(directory)
+            close(directory)
+        }
+    }
+
+    private static func makeDirectories(_ path: String) throws(IdentityError) {
+        var prefix = path.hasPrefix("/") ? "" : "."
+        for component in path.split(separator: "/") {
+            prefix += "/" + component
+            if mkdir(prefix, 0o700) != 0 && errno != EEXIST { throw .io("cannot create \(prefix)") }
+        }
+    }
+
+    /// An Ed25519 signature of `message`.
+    public func sign(_ message: [UInt8]) -> [UInt8] {
+        var signature = [UInt8](repeating: 0, count: Int(crypto_sign_BYTES))
+        crypto_sign_detached(&signature, nil, message, UInt64(message.count), secretKey)
+        return signature
+    }
+
+    /// True if `signature` is `publicKey`'s signature of `message`.
+    public static func verify(_ signature: [UInt8], of message: [UInt8], by publicKey: [UInt8]) -> Bool {
+        Sodium.ensureReady()
+        guard signature.count == Int(crypto_sign_BYTES), publicKey.count == Int(crypto_sign_PUBLICKEYBYTES) else { return false }
+        return crypto_sign_verify_detached(signature, message, UInt64(message.count), publicKey) == 0
+    }
+}
+
+/// Why an identity could not be loaded or stored.
+public struct IdentityError: Error, CustomStringConvertible {
+    public enum Code: Sendable { case io, insecure, malformed }
+    public var code: Code
+    public var message: String
+
+    init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    static func io(_ what: String) -> IdentityError {
+        IdentityError(.io, "\(what): \(String(cString: strerror(errno)))")
+    }
+
+    public var description: String { message }
+}
