@@ -69,7 +69,7 @@ let package = Package(
         // The mesh above the host: connections and reconnects now; membership, DHT and anti-entropy later.
         .target(
             name: "Mesh",
-            dependencies: ["Host", "PluginABI", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Host", "PluginABI", "Identity", "Session", "Wire", .product(name: "Logging", package: "swift-log")],
             path: "Sources/Mesh"
         ),
         .executableTarget(
@@ -159,7 +159,7 @@ let package = Package(
             path: "Tests/TransportTests"
         ),
         .testTarget(name: "SessionTests", dependencies: ["Identity", "Wire", "Session", "HostTestSupport"], path: "Tests/SessionTests"),
-        .testTarget(name: "MeshTests", dependencies: ["Mesh", "Host", "HostTestSupport", "PluginABI"], path: "Tests/MeshTests"),
+        .testTarget(name: "MeshTests", dependencies: ["Mesh", "Host", "HostTestSupport", "PluginABI", "Identity", "Wire"], path: "Tests/MeshTests"),
         .testTarget(
             name: "CLITests",
             dependencies: ["HostTestSupport"],

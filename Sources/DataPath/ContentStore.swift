@@ -29,6 +29,11 @@ public final class ContentStore: Sendable {
     public struct Progress: Sendable {
         public var bytesDone: Int
         public var bytesTotal: Int
+
+        public init(bytesDone: Int, bytesTotal: Int) {
+            self.bytesDone = bytesDone
+            self.bytesTotal = bytesTotal
+        }
     }
 
     public struct PutReport: Sendable {
@@ -413,7 +418,7 @@ public final class ContentStore: Sendable {
     }
 
     /// A whole stored object as bytes (manifests, single-chunk resources). Nil if absent or corrupt.
-    private func fetchWhole(_ id: ContentID) throws(DataPathError) -> [UInt8]? {
+    func fetchWhole(_ id: ContentID) throws(DataPathError) -> [UInt8]? {
         var capacity = 1 << 20
         while true {
             var buffer = [UInt8](repeating: 0, count: capacity)

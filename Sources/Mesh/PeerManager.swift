@@ -1,23 +1,61 @@
 // SPDX-License-Identifier: Apache-2.0
 import Dispatch
 import Host
+import Identity
 import Logging
 import PluginABI
+import Session
 import Synchronization
+import Wire
 
-/// The node's connections: listens on the manifest's addresses, dials its bootstrap peers and redials them
-/// with backoff when they drop, and keeps the table of open connections from the transport's records.
-/// Frames are handed to `onFrame`, which owns (and frees) the arena block.
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The node's connections and sessions: listens on the manifest's addresses, dials its bootstrap peers and
+/// redials them with backoff when they drop, runs the secure-session handshake on every connection, and
+/// then speaks the wire protocol — answering pings and chunk requests, matching responses to requests.
+///
+/// Every frame is read and freed here, on the reactor thread: sealed frames are decrypted in their arena
+/// block. A peer that sends anything malformed, fails the handshake or sends a frame that does not open is
+/// disconnected with a logged reason; nothing else on the node is affected.
 public final class PeerManager: Sendable {
     public struct Peer: Sendable, Equatable {
         public var connection: UInt64
         public var address: String
         public var inbound: Bool
         public var openedAt: UInt64
+        /// The peer's node ID once its session is up.
+        public var node: NodeID?
+    }
+
+    /// Serves chunk requests: the stored form of the object with that key, or nil.
+    public typealias ChunkSource = @Sendable ([UInt8]) -> [UInt8]?
+
+    /// One connection's session: the handshake until it completes, then the channel.
+    final class Link: Sendable {
+        let handshake: Mutex<Handshake?>
+        let channel = Mutex<SecureChannel?>(nil)
+        init(_ handshake: Handshake) { self.handshake = Mutex(handshake) }
+    }
+
+    final class Waiter: Sendable {
+        let done = DispatchSemaphore(value: 0)
+        let result = Mutex<Result<WireMessage, MeshError>?>(nil)
+        func finish(_ outcome: Result<WireMessage, MeshError>) {
+            let first = result.withLock { value -> Bool in
+                guard value == nil else { return false }
+                value = outcome
+                return true
+            }
+            if first { done.signal() }
+        }
     }
 
     private struct State {
         var peers: [UInt64: Peer] = [:]
+        var links: [UInt64: Link] = [:]
+        var pending: [UInt64: (connection: UInt64, waiter: Waiter)] = [:]
         /// Bootstrap address → the connection serving it (nil while redialing).
         var bootstrap: [String: UInt64?] = [:]
         var attempts: [String: Int] = [:]
@@ -27,17 +65,30 @@ public final class PeerManager: Sendable {
     }
 
     public let transport: TransportHandle
+    public let identity: NodeIdentity
+    let arena: Arena
     let logger: Logger
+    let chunkSource: ChunkSource?
     private let state: Mutex<State>
+    private let nextRequest = Atomic<UInt64>(1)
     private let dialer = DispatchQueue(label: "inos.mesh.dialer", attributes: .concurrent)
+    private let servers = DispatchQueue(label: "inos.mesh.serve", attributes: .concurrent)
     /// A connection that lived this long resets its address's backoff.
     static let healthySeconds: UInt64 = 10
 
-    public init(transport: TransportHandle, logger: Logger, seed: UInt64 = 1) {
+    public init(
+        host: HostRuntime, transport: TransportHandle, identity: NodeIdentity, logger: Logger, seed: UInt64 = 1,
+        chunkSource: ChunkSource? = nil
+    ) {
         self.transport = transport
+        self.identity = identity
+        self.arena = host.arena
         self.logger = logger
+        self.chunkSource = chunkSource
         state = Mutex(State(backoff: Backoff(seed: seed)))
     }
+
+    // MARK: Connections
 
     /// Listens on `listen` and starts dialing `bootstrap`. Listening failures are errors; a bootstrap peer
     /// that cannot be reached is retried in the background.
@@ -74,40 +125,224 @@ public final class PeerManager: Sendable {
         }
     }
 
-    /// Handles a transport record from the inbox. Frames go to `onFrame`; returns true if the record was a
-    /// transport record.
-    @discardableResult
-    public func handle(_ record: TransportRecord, now: UInt64, onFrame: (UInt64, Int, Int) -> Void) -> Bool {
+    /// Dials `address` now (not a bootstrap peer: no redial) and returns the connection once its session is
+    /// up. With `expecting`, a peer that proves to be another node is refused.
+    public func connect(_ address: String, expecting: NodeID? = nil, timeout: Double = 10) throws(MeshError) -> (UInt64, NodeID) {
+        let connection: UInt64
+        do throws(TransportCallError) { connection = try transport.dial(address) } catch {
+            throw MeshError("cannot connect to \(address): \(error.message)")
+        }
+        let peer = try waitForSession(connection, timeout: timeout)
+        if let expecting, peer != expecting {
+            transport.close(connection)
+            throw MeshError("\(address) proved to be node \(peer), not the expected \(expecting): refused")
+        }
+        return (connection, peer)
+    }
+
+    /// Waits until the connection's handshake has completed; the peer's node ID.
+    public func waitForSession(_ connection: UInt64, timeout: Double = 10) throws(MeshError) -> NodeID {
+        let deadline = DispatchTime.now() + timeout
+        while DispatchTime.now() < deadline {
+            if let peer = state.withLock({ $0.peers[connection]?.node }) { return peer }
+            usleep(1_000)
+        }
+        throw MeshError("no secure session on connection \(connection) within \(timeout) s")
+    }
+
+    // MARK: Records from the transport
+
+    /// Handles a transport record from the inbox (reactor thread). Frame blocks are freed here.
+    public func handle(_ record: TransportRecord, now: UInt64) {
         switch record {
         case .frame(let connection, let offset, let length):
-            onFrame(connection, offset, length)
+            let frame = UnsafeMutableRawBufferPointer(start: arena.base + offset, count: length)
+            receive(frame, on: connection)
+            _ = arena.heap.free(offset)
         case .opened(let connection, let inbound, let peer):
-            state.withLock { $0.peers[connection] = Peer(connection: connection, address: peer, inbound: inbound, openedAt: now) }
+            let link = Link(Handshake(identity: identity, role: inbound ? .responder : .initiator(expecting: nil)))
+            state.withLock { state in
+                state.peers[connection] = Peer(connection: connection, address: peer, inbound: inbound, openedAt: now)
+                state.links[connection] = link
+            }
             logger.info("connection \(connection) \(inbound ? "from" : "to") \(peer) open")
+            if !inbound {
+                let hello = link.handshake.withLock { $0!.start() }
+                sendPlain(hello, on: connection)
+            }
         case .closed(let connection, let reason, _, let peer):
-            let redial = state.withLock { state -> (String, Double)? in
+            let (redial, orphans) = state.withLock { state -> ((String, Double)?, [Waiter]) in
                 let closed = state.peers.removeValue(forKey: connection)
-                guard !state.stopped,
-                    let address = state.bootstrap.first(where: { $0.value == connection })?.key
-                else { return nil }
+                state.links[connection] = nil
+                let orphans = state.pending.filter { $0.value.connection == connection }
+                for id in orphans.keys { state.pending[id] = nil }
+                guard !state.stopped, let address = state.bootstrap.first(where: { $0.value == connection })?.key else {
+                    return (nil, orphans.values.map(\.waiter))
+                }
                 state.bootstrap[address] = .some(nil)
                 if let closed, now - closed.openedAt >= Self.healthySeconds * 1_000_000_000 { state.attempts[address] = 0 }
                 let attempt = state.attempts[address, default: 0]
                 state.attempts[address] = attempt + 1
-                return (address, state.backoff.delay(attempt: attempt))
+                return ((address, state.backoff.delay(attempt: attempt)), orphans.values.map(\.waiter))
             }
+            for waiter in orphans { waiter.finish(.failure(MeshError("connection \(connection) closed"))) }
             logger.info("connection \(connection) with \(peer) closed (\(StatusCode(reason)))")
             if let (address, wait) = redial {
                 logger.info("redialing bootstrap peer \(address) in \(String(format: "%.1f", wait)) s")
                 dial(address, after: wait)
             }
         }
-        return true
     }
+
+    private func receive(_ frame: UnsafeMutableRawBufferPointer, on connection: UInt64) {
+        guard let link = state.withLock({ $0.links[connection] }) else { return }
+        do throws(MeshError) {
+            if link.channel.withLock({ $0 == nil }) {
+                try advanceHandshake(link, Array(frame), on: connection)
+                return
+            }
+            // The inner message's range within the frame (decrypted in place, in its arena block).
+            let range = try link.channel.withLock { (channel) throws(MeshError) -> Range<Int> in
+                do throws(SessionError) {
+                    let inner = try channel!.openInPlace(frame)
+                    let start = inner.baseAddress! - frame.baseAddress!
+                    return start..<(start + inner.count)
+                } catch { throw MeshError(error.message) }
+            }
+            let inner = UnsafeMutableRawBufferPointer(rebasing: frame[range])
+            let message: WireMessage
+            do throws(WireError) { message = try WireMessage.decode(UnsafeRawBufferPointer(inner)) } catch {
+                throw MeshError("malformed message: \(error.message)")
+            }
+            try dispatch(message, on: connection)
+        } catch {
+            let address = state.withLock { $0.peers[connection]?.address } ?? "?"
+            logger.warning("closing connection \(connection) with \(address): \(error.message)")
+            transport.close(connection)
+        }
+    }
+
+    private func advanceHandshake(_ link: Link, _ bytes: [UInt8], on connection: UInt64) throws(MeshError) {
+        let step = try link.handshake.withLock { (handshake) throws(MeshError) -> Handshake.Step in
+            guard handshake != nil else { throw MeshError("handshake already finished") }
+            do throws(SessionError) { return try handshake!.receive(bytes) } catch { throw MeshError(error.message) }
+        }
+        switch step {
+        case .send(let reply):
+            sendPlain(reply, on: connection)
+        case .established(let channel, let reply):
+            if let reply { sendPlain(reply, on: connection) }
+            link.channel.withLock { $0 = channel }
+            link.handshake.withLock { $0 = nil }
+            state.withLock { $0.peers[connection]?.node = channel.peer }
+            logger.info("secure session with node \(channel.peer) on connection \(connection) (\(channel.suite))")
+        }
+    }
+
+    private func dispatch(_ message: WireMessage, on connection: UInt64) throws(MeshError) {
+        let id = message.header.requestID
+        switch message.header.type {
+        case .ping:
+            try send(WireMessage(.pong, requestID: id, payload: Array(message.payload.prefix(64))), on: connection)
+        case .chunkGet:
+            let key: [UInt8]
+            do throws(WireError) { key = try WirePayload.splitKey(message.payload).key } catch { throw MeshError(error.message) }
+            servers.async { [self] in
+                let reply = chunkSource?(key).map { WireMessage(.chunkData, requestID: id, payload: WirePayload.key(key, then: $0)) }
+                    ?? WireMessage(.chunkMissing, requestID: id, payload: WirePayload.key(key))
+                try? send(reply, on: connection)
+            }
+        case .pong, .chunkData, .chunkMissing, .error:
+            let waiter = state.withLock { $0.pending.removeValue(forKey: id)?.waiter }
+            waiter?.finish(.success(message))  // a late answer to a timed-out request is dropped
+        case .close:
+            transport.close(connection)
+        case .handshakeInit, .handshakeResponse, .handshakeFinish, .sealed:
+            throw MeshError("\(message.header.type) inside a sealed frame")
+        }
+    }
+
+    // MARK: Sending
+
+    private func sendPlain(_ bytes: [UInt8], on connection: UInt64) {
+        do throws(TransportCallError) { try transport.send(connection, bytes) } catch {
+            logger.warning("handshake on connection \(connection) failed to send: \(error.message)")
+            transport.close(connection)
+        }
+    }
+
+    /// Seals and sends a message; waits while the connection's send queue is full (up to 30 s).
+    public func send(_ message: WireMessage, on connection: UInt64) throws(MeshError) {
+        guard let link = state.withLock({ $0.links[connection] }) else { throw MeshError("connection \(connection) is closed") }
+        let inner = message.encoded
+        var frame = [UInt8](repeating: 0, count: inner.count + SecureChannel.overhead)
+        let sealed = frame.withUnsafeMutableBytes { raw -> Bool in
+            UnsafeMutableRawBufferPointer(rebasing: raw[WireHeader.size...]).copyMemory(from: UnsafeRawBufferPointer(start: inner, count: inner.count))
+            return link.channel.withLock { channel -> Bool in
+                guard channel != nil else { return false }
+                _ = channel!.sealInPlace(raw, messageLength: inner.count)
+                // Sent under the channel's lock: frames leave in counter order.
+                var attempts = 0
+                while true {
+                    do throws(TransportCallError) {
+                        try transport.send(connection, UnsafeRawBufferPointer(raw))
+                        return true
+                    } catch where error.status == INOS_ERR_FULL && attempts < 30_000 {
+                        attempts += 1
+                        usleep(1_000)
+                    } catch {
+                        return false
+                    }
+                }
+            }
+        }
+        guard sealed else { throw MeshError("cannot send on connection \(connection): no session or the connection failed") }
+    }
+
+    /// Sends a request and waits for the response with the same request id.
+    public func request(_ type: FrameType, payload: [UInt8], on connection: UInt64, timeout: Double = 30) throws(MeshError) -> WireMessage {
+        let id = nextRequest.wrappingAdd(1, ordering: .relaxed).oldValue
+        let waiter = Waiter()
+        state.withLock { $0.pending[id] = (connection, waiter) }
+        do throws(MeshError) {
+            try send(WireMessage(type, requestID: id, payload: payload), on: connection)
+        } catch {
+            state.withLock { _ = $0.pending.removeValue(forKey: id) }
+            throw error
+        }
+        if waiter.done.wait(timeout: .now() + timeout) == .timedOut {
+            state.withLock { _ = $0.pending.removeValue(forKey: id) }
+            waiter.finish(.failure(MeshError("no answer to request \(id) within \(timeout) s")))
+        }
+        return try waiter.result.withLock { $0! }.get()
+    }
+
+    /// Asks a peer for the stored form of an object; nil when the peer does not have it.
+    public func fetchChunk(_ key: [UInt8], from connection: UInt64, timeout: Double = 30) throws(MeshError) -> [UInt8]? {
+        let answer = try request(.chunkGet, payload: WirePayload.key(key), on: connection, timeout: timeout)
+        switch answer.header.type {
+        case .chunkData:
+            let (got, rest): ([UInt8], ArraySlice<UInt8>)
+            do throws(WireError) { (got, rest) = try WirePayload.splitKey(answer.payload) } catch { throw MeshError(error.message) }
+            guard got == key else { throw MeshError("the peer answered with another chunk") }
+            return Array(rest)
+        case .chunkMissing: return nil
+        default: throw MeshError("unexpected answer \(answer.header.type) to a chunk request")
+        }
+    }
+
+    // MARK: State
 
     public var peers: [Peer] { state.withLock { Array($0.peers.values).sorted { $0.connection < $1.connection } } }
     public var listening: [String] { state.withLock { $0.listening } }
 
     /// Stops redialing. Connections close when the transport plugin is retired.
     public func stop() { state.withLock { $0.stopped = true } }
+}
+
+/// A mesh operation that failed: a closed connection, a refused session, no answer.
+public struct MeshError: Error, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
 }

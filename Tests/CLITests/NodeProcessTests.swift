@@ -10,9 +10,9 @@ struct NodeProcessTests {
         let process = Process()
         let output: OutputCollector
 
-        init(manifest: String, arguments: [String]) throws {
+        init(manifest: String?, arguments: [String]) throws {
             process.executableURL = URL(fileURLWithPath: CLITests.inos)
-            process.arguments = ["node", "--manifest", manifest] + arguments
+            process.arguments = ["node"] + (manifest.map { ["--manifest", $0] } ?? []) + arguments
             let pipe = Pipe()
             process.standardOutput = pipe
             process.standardError = pipe
@@ -74,6 +74,38 @@ struct NodeProcessTests {
         #expect(again.stop() == 0)
     }
 
+    @Test("three processes exchange a resource over secure sessions: A serves, B fetches and serves, C fetches from B; a wrong node is refused")
+    func exchangeChunks() throws {
+        let root = PluginFixtures.directory.appendingPathComponent("mesh-\(UUID().uuidString)").path
+        let input = root + "/input.bin"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        var random = SeededRandom(seed: 4242)
+        try Data((0..<(12 << 20)).map { _ in UInt8(truncatingIfNeeded: random.next()) }).write(to: URL(fileURLWithPath: input))
+        let put = try CLITests.run(["put", input, "--data-dir", root + "/a"])
+        #expect(put.status == 0, "\(put.output)")
+        let id = try #require(put.output.split(separator: "\n").last.map(String.init))
+
+        let a = try NodeProcess(manifest: nil, arguments: ["--data-dir", root + "/a", "--listen", "tcp://127.0.0.1:0"])
+        defer { _ = a.stop() }
+        let fromA = try CLITests.run(["fetch", id, "--from", try a.address(), "--data-dir", root + "/b", "-o", root + "/b.out"])
+        #expect(fromA.status == 0, "\(fromA.output)")
+        #expect(fromA.output.contains("secure session with node"))
+        #expect(FileManager.default.contentsEqual(atPath: input, andPath: root + "/b.out"))
+
+        let b = try NodeProcess(manifest: nil, arguments: ["--data-dir", root + "/b", "--listen", "tcp://127.0.0.1:0"])
+        defer { _ = b.stop() }
+        let bID = try CLITests.run(["id", "--data-dir", root + "/b"]).output.trimmingCharacters(in: .whitespacesAndNewlines)
+        let fromB = try CLITests.run(["fetch", id, "--from", try b.address(), "--expect", bID, "--data-dir", root + "/c", "-o", root + "/c.out"])
+        #expect(fromB.status == 0, "\(fromB.output)")
+        #expect(FileManager.default.contentsEqual(atPath: input, andPath: root + "/c.out"))
+
+        // Dialing A while expecting B's identity: the session proves otherwise and nothing is fetched.
+        let impostor = try CLITests.run(["fetch", id, "--from", try a.address(), "--expect", bID, "--data-dir", root + "/d"])
+        #expect(impostor.status != 0)
+        #expect(impostor.output.contains("not the expected"), "\(impostor.output)")
+        #expect(b.output.waitFor("secure session with node"), "\(b.output.text)")
+    }
+
     @Test("inos id creates the identity once (mode 0600), prints the same ID after, and refuses a key others can read")
     func identity() throws {
         let directory = PluginFixtures.directory.appendingPathComponent("id-\(UUID().uuidString)").path
@@ -90,7 +122,8 @@ struct NodeProcessTests {
 
     @Test("listen or bootstrap without a transport plugin, or on a bad address, is a clear error")
     func misconfigured() throws {
-        let noTransport = try CLITests.run(["node", "--listen", "tcp://127.0.0.1:0", "--run-for", "1"])
+        let lz4Only = try CLITests.manifest("[[plugins]]\npath = \"\(try PluginFixtures.builtPlugin("InosLZ4"))\"\n")
+        let noTransport = try CLITests.run(["node", "--manifest", lz4Only, "--listen", "tcp://127.0.0.1:0", "--run-for", "1"])
         #expect(noTransport.status != 0)
         #expect(noTransport.output.contains("need a transport plugin in slot \"transport\""), "\(noTransport.output)")
         let badAddress = try CLITests.run(["node", "--manifest", try Self.tcpManifest(), "--listen", "tcp://nowhere", "--run-for", "1"])

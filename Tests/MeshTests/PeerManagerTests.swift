@@ -2,9 +2,11 @@
 import Foundation
 import Host
 import HostTestSupport
+import Identity
 import Mesh
 import PluginABI
 import Testing
+import Wire
 
 @Suite("Peer manager")
 struct PeerManagerTests {
@@ -22,6 +24,75 @@ struct PeerManagerTests {
         #expect((0..<12).map { other.delay(attempt: $0) } != delays)
     }
 
+    /// A host with the in-memory transport, a peer manager on it and a thread pumping its inbox into it.
+    final class MeshNode: Sendable {
+        let host: HostRuntime
+        let peers: PeerManager
+        let identity = NodeIdentity.ephemeral()
+
+        init(chunks: [[UInt8]: [UInt8]] = [:]) throws {
+            host = try HostRuntime(
+                manifest: Manifest(
+                    arena: ArenaConfiguration(totalSize: 16 << 20, inboxCapacity: 128 << 10, outboxCapacity: 64 << 10),
+                    plugins: [PluginSpec(location: .path(try PluginFixtures.builtPlugin("InosMemoryTransport")), kind: .transport)]),
+                logger: quietLogger)
+            try host.start()
+            peers = PeerManager(
+                host: host, transport: TransportHandle(slot: host.slot("transport")!), identity: identity, logger: quietLogger,
+                chunkSource: { chunks[$0] })
+            Thread { [host, peers] in
+                host.run(tickNanoseconds: 50_000_000, onInbox: { type, payload in
+                    if let record = TransportRecord(type: type, payload: payload) { peers.handle(record, now: DispatchTime.now().uptimeNanoseconds) }
+                })
+            }.start()
+        }
+
+        func stop() {
+            peers.stop()
+            host.requestStop()
+            usleep(20_000)
+            host.shutdown()
+        }
+    }
+
+    @Test("a secure session on every connection: ping, chunk fetch, a missing chunk, the peer's node ID")
+    func sessions() throws {
+        let key: [UInt8] = [0x12, 0x20] + Array(repeating: 7, count: 32)
+        let data = (0..<300_000).map { UInt8(truncatingIfNeeded: $0 * 31) }
+        let server = try MeshNode(chunks: [key: data]), client = try MeshNode()
+        defer { client.stop(); server.stop() }
+        let name = "mem://server-\(UUID().uuidString.prefix(8))"
+        _ = try server.peers.start(listen: [name], bootstrap: [])
+        let (connection, node) = try client.peers.connect(name, expecting: server.identity.id)
+        #expect(node == server.identity.id)
+        let pong = try client.peers.request(.ping, payload: [1, 2, 3], on: connection)
+        #expect(pong.header.type == .pong && pong.payload == [1, 2, 3])
+        #expect(try client.peers.fetchChunk(key, from: connection) == data)
+        #expect(try client.peers.fetchChunk([0x12, 0x20] + Array(repeating: 8, count: 32), from: connection) == nil)
+        let deadline = Date().addingTimeInterval(5)
+        while server.peers.peers.first?.node == nil && Date() < deadline { usleep(1_000) }
+        #expect(server.peers.peers.first?.node == client.identity.id)
+    }
+
+    @Test("a peer that is not the expected node is refused; garbage and plaintext after the handshake close only that connection")
+    func hostilePeers() throws {
+        let server = try MeshNode(), client = try MeshNode()
+        defer { client.stop(); server.stop() }
+        let name = "mem://guarded-\(UUID().uuidString.prefix(8))"
+        _ = try server.peers.start(listen: [name], bootstrap: [])
+        let refused = #expect(throws: MeshError.self) { _ = try client.peers.connect(name, expecting: NodeIdentity.ephemeral().id) }
+        #expect(refused?.message.contains("not the expected") == true)
+
+        // A raw connection that skips the handshake and sends junk: the server hangs up on it.
+        let (good, _) = try client.peers.connect(name)
+        let raw = try client.peers.transport.dial(name)
+        try client.peers.transport.send(raw, [UInt8](repeating: 0xEE, count: 40))
+        let deadline = Date().addingTimeInterval(5)
+        while server.peers.peers.count > 1 && Date() < deadline { usleep(1_000) }
+        #expect(server.peers.peers.count == 1)  // the junk connection is gone...
+        #expect(try client.peers.request(.ping, payload: [9], on: good).payload == [9])  // ...the good one works on
+    }
+
     @Test("a bootstrap peer that is not up yet is retried until it is, and redialed when it drops")
     func redial() throws {
         let node = try HostRuntime(
@@ -31,15 +102,14 @@ struct PeerManagerTests {
             logger: quietLogger)
         try node.start()
         defer { node.shutdown() }
-        let peers = PeerManager(transport: TransportHandle(slot: node.slot("transport")!), logger: quietLogger, seed: 3)
+        let peers = PeerManager(
+            host: node, transport: TransportHandle(slot: node.slot("transport")!), identity: NodeIdentity.ephemeral(), logger: quietLogger, seed: 3)
         let name = "mem://later-\(UUID().uuidString.prefix(8))"
         _ = try peers.start(listen: [], bootstrap: [name])
         let pump = Thread {
             while !Thread.current.isCancelled {
                 _ = node.inbox.drain { type, payload in
-                    if let record = TransportRecord(type: type, payload: payload) {
-                        peers.handle(record, now: DispatchTime.now().uptimeNanoseconds) { _, offset, _ in _ = node.arena.heap.free(offset) }
-                    }
+                    if let record = TransportRecord(type: type, payload: payload) { peers.handle(record, now: DispatchTime.now().uptimeNanoseconds) }
                 }
                 usleep(1_000)
             }

@@ -33,9 +33,10 @@ struct StoreOptions: ParsableArguments {
     }
 }
 
-/// A one-line progress bar on standard error, redrawn at most ten times a second.
-final class ProgressBar {
+/// A one-line progress bar on standard error, redrawn at most ten times a second. Thread-safe.
+final class ProgressBar: @unchecked Sendable {  // `last` is only touched under `lock`
     private let label: String
+    private let lock = NSLock()
     private var last = 0.0
     private let started = sysClock()
     private let enabled = isatty(STDERR_FILENO) != 0
@@ -44,6 +45,8 @@ final class ProgressBar {
 
     func update(_ progress: ContentStore.Progress) {
         guard enabled else { return }
+        lock.lock()
+        defer { lock.unlock() }
         let now = sysClock()
         guard now - last > 0.1 || progress.bytesDone == progress.bytesTotal else { return }
         last = now

@@ -2,7 +2,10 @@
 import ArgumentParser
 import Dispatch
 import Foundation
+import Content
+import DataPath
 import Host
+import Identity
 import Logging
 import Mesh
 import ServiceLifecycle
@@ -27,6 +30,9 @@ struct Node: AsyncParsableCommand {
     @Option(name: .long, help: "Dial this peer at start and redial it when it drops. Repeatable.")
     var bootstrap: [String] = []
 
+    @Option(name: .long, help: "The node's data directory (identity key; the embedded manifest's store). Default: $INOS_DATA_DIR or ~/.inos.")
+    var dataDir: String?
+
     @Option(name: .long, help: "Seconds between status lines (0: none).")
     var statusInterval: Double = 0
 
@@ -36,7 +42,7 @@ struct Node: AsyncParsableCommand {
     func run() async throws {
         var logger = Logger(label: "inos.node")
         logger.logLevel = .info
-        var manifest = try loadManifest(self.manifest)
+        var manifest = try loadManifest(self.manifest, dataDirectory: dataDir)
         manifest.listen += listen
         manifest.bootstrap += bootstrap
         let host = try HostRuntime(manifest: manifest, logger: logger)
@@ -53,7 +59,24 @@ struct Node: AsyncParsableCommand {
                 host.shutdown()
                 throw ValidationError("listen/bootstrap addresses need a transport plugin in slot \"transport\" (see the manifest's [[plugins]])")
             }
-            let manager = PeerManager(transport: TransportHandle(slot: slot), logger: logger, seed: UInt64(getpid()))
+            let identity: NodeIdentity
+            do { identity = try NodeIdentity.loadOrCreate(in: dataDir ?? defaultDataDirectory()) } catch {
+                host.shutdown()
+                throw ValidationError("node identity: \(error.message)")
+            }
+            logger.info("node id \(identity.id)")
+            // Peers may fetch what this node stores (verified on their side against the IDs they asked for).
+            let store = host.slot("store") != nil ? try? ContentStore(host: host) : nil
+            var source: PeerManager.ChunkSource?
+            if let store {
+                source = { key in
+                    guard let id = try? ContentID(bytes: key) else { return nil }
+                    return try? store.storedObject(id)
+                }
+            }
+            let manager = PeerManager(
+                host: host, transport: TransportHandle(slot: slot), identity: identity, logger: logger, seed: UInt64(getpid()),
+                chunkSource: source)
             do {
                 for address in try manager.start(listen: manifest.listen, bootstrap: manifest.bootstrap) {
                     // On stdout, unbuffered, for scripts and tests that start nodes on port 0.
@@ -124,10 +147,11 @@ private func reactor(host: HostRuntime, peers: PeerManager?, statusInterval: Dou
                 logger.debug("inbox record type \(type), \(bytes.count) bytes")
                 return
             }
-            let handled = peers?.handle(record, now: DispatchTime.now().uptimeNanoseconds) { _, offset, _ in
+            if let peers {
+                peers.handle(record, now: DispatchTime.now().uptimeNanoseconds)
+            } else if case .frame(_, let offset, _) = record {
                 _ = host.arena.heap.free(offset)
             }
-            if handled == nil, case .frame(_, let offset, _) = record { _ = host.arena.heap.free(offset) }
         },
         onTick: {
             guard statusInterval > 0, sysClock() - lastStatus >= statusInterval else { return }

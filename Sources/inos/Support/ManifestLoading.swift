@@ -24,6 +24,8 @@ func embeddedManifest(dataDirectory: String = defaultDataDirectory()) -> Manifes
         plugins: [
             PluginSpec(location: .name("InosLZ4"), kind: .compressionCodec, id: "inos.compression.lz4"),
             PluginSpec(location: .name("InosErasure"), kind: .erasureCodec, required: false),
+            // Optional: a node without it still stores and serves locally; `inos node --listen` then says so.
+            PluginSpec(location: .name("InosTCPTransport"), kind: .transport, id: "inos.transport.tcp", required: false),
             PluginSpec(location: .name("InosPackStore"), kind: .store, id: "inos.store.pack",
                        config: ["path": (dataDirectory as NSString).appendingPathComponent("store")]),
         ])

@@ -1,0 +1,25 @@
+// SPDX-License-Identifier: Apache-2.0
+import Content
+
+extension ContentStore {
+    /// The stored form of an object (a chunk, a parity shard, a manifest), to serve it to a peer. Nil when
+    /// this node does not hold it (or holds only a corrupt copy, which the store quarantines).
+    public func storedObject(_ id: ContentID) throws(DataPathError) -> [UInt8]? { try fetchWhole(id) }
+
+    /// Stores an object received from a peer after checking that it is what `id` names: its bytes, or the
+    /// bytes its LZ4 frame decodes to, must hash to `id`. Returns false, storing nothing, when they do not —
+    /// a peer cannot plant anything under a name it does not match.
+    public func importObject(_ id: ContentID, stored: [UInt8]) throws(DataPathError) -> Bool {
+        var matches = stored.withUnsafeBytes { id.matches($0) }
+        if !matches, let size = LZ4Frame.contentSize(stored), size <= 64 << 20 {
+            var decoded = [UInt8](repeating: 0, count: size)
+            let ok = stored.withUnsafeBytes { src in
+                decoded.withUnsafeMutableBytes { dst in (try? calls.decompress(src, into: dst, chunk: id)) == size }
+            }
+            matches = ok && decoded.withUnsafeBytes { id.matches($0) }
+        }
+        guard matches else { return false }
+        try withBytes(stored) { (raw) throws(DataPathError) in try calls.put(id, raw) }
+        return true
+    }
+}
