@@ -45,6 +45,10 @@ let package = Package(
             dependencies: [
                 .product(name: "Host", package: "inos-mesh"),
                 .product(name: "PluginABI", package: "inos-mesh"),
+                .product(name: "Mesh", package: "inos-mesh"),
+                .product(name: "Identity", package: "inos-mesh"),
+                .product(name: "Session", package: "inos-mesh"),
+                .product(name: "Wire", package: "inos-mesh"),
             ],
             path: "Sources/TransportBench"
         ),

@@ -55,7 +55,7 @@ public final class PeerManager: Sendable {
     private struct State {
         var peers: [UInt64: Peer] = [:]
         var links: [UInt64: Link] = [:]
-        var pending: [UInt64: (connection: UInt64, waiter: Waiter)] = [:]
+        var pending: [UInt64: (connection: UInt64, waiter: Waiter, key: [UInt8])] = [:]
         /// Bootstrap address → the connection serving it (nil while redialing).
         var bootstrap: [String: UInt64?] = [:]
         var attempts: [String: Int] = [:]
@@ -210,11 +210,29 @@ public final class PeerManager: Sendable {
                 } catch { throw MeshError(error.message) }
             }
             let inner = UnsafeMutableRawBufferPointer(rebasing: frame[range])
-            let message: WireMessage
-            do throws(WireError) { message = try WireMessage.decode(UnsafeRawBufferPointer(inner)) } catch {
+            let header: WireHeader
+            do throws(WireError) { header = try WireHeader.parse(UnsafeRawBufferPointer(inner)) } catch {
                 throw MeshError("malformed message: \(error.message)")
             }
-            try dispatch(message, on: connection)
+            let payload = UnsafeRawBufferPointer(rebasing: inner[WireHeader.size...])
+            if header.type == .chunkData {
+                // The hot path: check the key in place and copy only the chunk's bytes out of the arena block.
+                guard let length = payload.first.map(Int.init), (1...64).contains(length), payload.count > length else {
+                    throw MeshError("malformed chunk message")
+                }
+                let data = Array(payload[(1 + length)...])
+                let answer = WireMessage(.chunkData, requestID: header.requestID, payload: data)
+                let waiter = state.withLock { state -> Waiter? in
+                    guard let entry = state.pending[header.requestID],
+                        entry.key.elementsEqual(payload[1...length])
+                    else { return nil }
+                    state.pending[header.requestID] = nil
+                    return entry.waiter
+                }
+                waiter?.finish(.success(answer))  // a late or mismatched answer is dropped
+                return
+            }
+            try dispatch(WireMessage(header.type, requestID: header.requestID, payload: Array(payload)), on: connection)
         } catch {
             let address = state.withLock { $0.peers[connection]?.address } ?? "?"
             logger.warning("closing connection \(connection) with \(address): \(error.message)")
@@ -248,9 +266,14 @@ public final class PeerManager: Sendable {
             let key: [UInt8]
             do throws(WireError) { key = try WirePayload.splitKey(message.payload).key } catch { throw MeshError(error.message) }
             servers.async { [self] in
-                let reply = chunkSource?(key).map { WireMessage(.chunkData, requestID: id, payload: WirePayload.key(key, then: $0)) }
-                    ?? WireMessage(.chunkMissing, requestID: id, payload: WirePayload.key(key))
-                try? send(reply, on: connection)
+                let prefix = [UInt8(key.count)] + key
+                prefix.withUnsafeBytes { head in
+                    if let data = chunkSource?(key) {
+                        data.withUnsafeBytes { body in try? send(.chunkData, requestID: id, parts: [head, body], on: connection) }
+                    } else {
+                        try? send(.chunkMissing, requestID: id, parts: [head], on: connection)
+                    }
+                }
             }
         case .pong, .chunkData, .chunkMissing, .error:
             let waiter = state.withLock { $0.pending.removeValue(forKey: id)?.waiter }
@@ -273,14 +296,33 @@ public final class PeerManager: Sendable {
 
     /// Seals and sends a message; waits while the connection's send queue is full (up to 30 s).
     public func send(_ message: WireMessage, on connection: UInt64) throws(MeshError) {
+        var failure: MeshError?
+        message.payload.withUnsafeBytes { payload in
+            do throws(MeshError) {
+                try send(message.header.type, requestID: message.header.requestID, parts: [payload], on: connection)
+            } catch { failure = error }
+        }
+        if let failure { throw failure }
+    }
+
+    /// Seals and sends a message whose payload is `parts` in order. The parts are copied once, straight into
+    /// the frame that is then sealed in place — the hot path of serving chunks.
+    public func send(_ type: FrameType, requestID: UInt64, parts: [UnsafeRawBufferPointer], on connection: UInt64) throws(MeshError) {
         guard let link = state.withLock({ $0.links[connection] }) else { throw MeshError("connection \(connection) is closed") }
-        let inner = message.encoded
-        var frame = [UInt8](repeating: 0, count: inner.count + SecureChannel.overhead)
-        let sealed = frame.withUnsafeMutableBytes { raw -> Bool in
-            UnsafeMutableRawBufferPointer(rebasing: raw[WireHeader.size...]).copyMemory(from: UnsafeRawBufferPointer(start: inner, count: inner.count))
+        let innerLength = WireHeader.size + parts.reduce(0) { $0 + $1.count }
+        let frame = UnsafeMutableRawBufferPointer.allocate(byteCount: innerLength + SecureChannel.overhead, alignment: 16)
+        defer { frame.deallocate() }
+        WireHeader(type: type, requestID: requestID).write(into: UnsafeMutableRawBufferPointer(rebasing: frame[WireHeader.size...]))
+        var offset = 2 * WireHeader.size
+        for part in parts where !part.isEmpty {
+            UnsafeMutableRawBufferPointer(rebasing: frame[offset..<(offset + part.count)]).copyMemory(from: part)
+            offset += part.count
+        }
+        let sealed = { () -> Bool in
+            let raw = frame
             return link.channel.withLock { channel -> Bool in
                 guard channel != nil else { return false }
-                _ = channel!.sealInPlace(raw, messageLength: inner.count)
+                _ = channel!.sealInPlace(raw, messageLength: innerLength)
                 // Sent under the channel's lock: frames leave in counter order.
                 var attempts = 0
                 while true {
@@ -295,15 +337,20 @@ public final class PeerManager: Sendable {
                     }
                 }
             }
-        }
+        }()
         guard sealed else { throw MeshError("cannot send on connection \(connection): no session or the connection failed") }
     }
 
     /// Sends a request and waits for the response with the same request id.
     public func request(_ type: FrameType, payload: [UInt8], on connection: UInt64, timeout: Double = 30) throws(MeshError) -> WireMessage {
+        try request(type, payload: payload, on: connection, timeout: timeout, key: [])
+    }
+
+    /// `key`: for a chunk request, the key a CHUNK_DATA answer must carry (its payload is then the chunk alone).
+    func request(_ type: FrameType, payload: [UInt8], on connection: UInt64, timeout: Double, key: [UInt8]) throws(MeshError) -> WireMessage {
         let id = nextRequest.wrappingAdd(1, ordering: .relaxed).oldValue
         let waiter = Waiter()
-        state.withLock { $0.pending[id] = (connection, waiter) }
+        state.withLock { $0.pending[id] = (connection, waiter, key) }
         do throws(MeshError) {
             try send(WireMessage(type, requestID: id, payload: payload), on: connection)
         } catch {
@@ -319,13 +366,10 @@ public final class PeerManager: Sendable {
 
     /// Asks a peer for the stored form of an object; nil when the peer does not have it.
     public func fetchChunk(_ key: [UInt8], from connection: UInt64, timeout: Double = 30) throws(MeshError) -> [UInt8]? {
-        let answer = try request(.chunkGet, payload: WirePayload.key(key), on: connection, timeout: timeout)
+        let answer = try request(.chunkGet, payload: WirePayload.key(key), on: connection, timeout: timeout, key: key)
         switch answer.header.type {
         case .chunkData:
-            let (got, rest): ([UInt8], ArraySlice<UInt8>)
-            do throws(WireError) { (got, rest) = try WirePayload.splitKey(answer.payload) } catch { throw MeshError(error.message) }
-            guard got == key else { throw MeshError("the peer answered with another chunk") }
-            return Array(rest)
+            return answer.payload  // the key was checked on arrival; the payload is the chunk
         case .chunkMissing: return nil
         default: throw MeshError("unexpected answer \(answer.header.type) to a chunk request")
         }
