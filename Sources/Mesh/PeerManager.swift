@@ -27,6 +27,16 @@ public final class PeerManager: Sendable {
         public var openedAt: UInt64
         /// The peer's node ID once its session is up.
         public var node: NodeID?
+        /// Smoothed round-trip time of keepalive pings, in microseconds (nil before the first answer).
+        public var rttMicroseconds: Double?
+        /// When the peer last sent anything.
+        public var lastHeard: UInt64 = 0
+        var keepalive: KeepalivePing?
+    }
+
+    struct KeepalivePing: Sendable, Equatable {
+        var id: UInt64
+        var sentAt: UInt64
     }
 
     /// Serves chunk requests: the stored form of the object with that key, or nil.
@@ -76,10 +86,14 @@ public final class PeerManager: Sendable {
     /// A connection that lived this long resets its address's backoff.
     static let healthySeconds: UInt64 = 10
 
+    /// Seconds of silence after which a session is pinged; three intervals without an answer close it.
+    public let keepaliveSeconds: Double
+
     public init(
         host: HostRuntime, transport: TransportHandle, identity: NodeIdentity, logger: Logger, seed: UInt64 = 1,
-        chunkSource: ChunkSource? = nil
+        chunkSource: ChunkSource? = nil, keepaliveSeconds: Double = 15
     ) {
+        self.keepaliveSeconds = keepaliveSeconds
         self.transport = transport
         self.identity = identity
         self.arena = host.arena
@@ -157,7 +171,8 @@ public final class PeerManager: Sendable {
         switch record {
         case .frame(let connection, let offset, let length):
             let frame = UnsafeMutableRawBufferPointer(start: arena.base + offset, count: length)
-            receive(frame, on: connection)
+            state.withLock { $0.peers[connection]?.lastHeard = now }
+            receive(frame, on: connection, now: now)
             _ = arena.heap.free(offset)
         case .opened(let connection, let inbound, let peer):
             let link = Link(Handshake(identity: identity, role: inbound ? .responder : .initiator(expecting: nil)))
@@ -194,7 +209,7 @@ public final class PeerManager: Sendable {
         }
     }
 
-    private func receive(_ frame: UnsafeMutableRawBufferPointer, on connection: UInt64) {
+    private func receive(_ frame: UnsafeMutableRawBufferPointer, on connection: UInt64, now: UInt64) {
         guard let link = state.withLock({ $0.links[connection] }) else { return }
         do throws(MeshError) {
             if link.channel.withLock({ $0 == nil }) {
@@ -232,6 +247,7 @@ public final class PeerManager: Sendable {
                 waiter?.finish(.success(answer))  // a late or mismatched answer is dropped
                 return
             }
+            if header.type == .pong, keepaliveAnswered(header.requestID, on: connection, now: now) { return }
             try dispatch(WireMessage(header.type, requestID: header.requestID, payload: Array(payload)), on: connection)
         } catch {
             let address = state.withLock { $0.peers[connection]?.address } ?? "?"
@@ -282,6 +298,46 @@ public final class PeerManager: Sendable {
             transport.close(connection)
         case .handshakeInit, .handshakeResponse, .handshakeFinish, .sealed:
             throw MeshError("\(message.header.type) inside a sealed frame")
+        }
+    }
+
+    // MARK: Keepalive and round-trip times
+
+    /// Matches a PONG to this connection's keepalive ping; updates the round-trip estimate.
+    private func keepaliveAnswered(_ id: UInt64, on connection: UInt64, now: UInt64) -> Bool {
+        state.withLock { state in
+            guard let ping = state.peers[connection]?.keepalive, ping.id == id else { return false }
+            let sample = Double(now - ping.sentAt) / 1000
+            let previous = state.peers[connection]?.rttMicroseconds
+            state.peers[connection]?.rttMicroseconds = previous.map { 0.8 * $0 + 0.2 * sample } ?? sample
+            state.peers[connection]?.keepalive = nil
+            return true
+        }
+    }
+
+    /// Called periodically (the reactor's tick): pings sessions that have been quiet for a keepalive
+    /// interval and closes those that did not answer within three.
+    public func tick(now: UInt64) {
+        let interval = UInt64(keepaliveSeconds * 1e9)
+        var ping: [UInt64] = [], dead: [(UInt64, String)] = []
+        state.withLock { state in
+            for (connection, peer) in state.peers where peer.node != nil {
+                if let outstanding = peer.keepalive {
+                    if now - outstanding.sentAt > 3 * interval { dead.append((connection, peer.address)) }
+                } else if now - max(peer.lastHeard, peer.openedAt) >= interval {
+                    let id = nextRequest.wrappingAdd(1, ordering: .relaxed).oldValue
+                    state.peers[connection]?.keepalive = KeepalivePing(id: id, sentAt: now)
+                    ping.append(connection)
+                }
+            }
+        }
+        for connection in ping {
+            guard let id = state.withLock({ $0.peers[connection]?.keepalive?.id }) else { continue }
+            try? send(WireMessage(.ping, requestID: id), on: connection)
+        }
+        for (connection, address) in dead {
+            logger.warning("closing connection \(connection) with \(address): no answer to keepalive pings for \(3 * keepaliveSeconds) s")
+            transport.close(connection)
         }
     }
 

@@ -106,6 +106,53 @@ struct NodeProcessTests {
         #expect(b.output.waitFor("secure session with node"), "\(b.output.text)")
     }
 
+    @Test("SIGHUP swaps the transport strategy of a running node: its sessions stay up and keep working")
+    func strategySwapKeepsSessions() throws {
+        let root = PluginFixtures.directory.appendingPathComponent("swap-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        func manifest(_ strategy: String) -> String {
+            """
+            [[plugins]]
+            path = "\((try? PluginFixtures.builtPlugin("InosTCPTransport")) ?? "")"
+            slot = "transport.base"
+            [[plugins]]
+            path = "\((try? PluginFixtures.builtPlugin("InosFaultTransport")) ?? "")"
+            slot = "transport"
+            wraps = "transport.base"
+            [plugins.config]
+            \(strategy)
+            [[plugins]]
+            path = "\((try? PluginFixtures.builtPlugin("InosPackStore")) ?? "")"
+            [plugins.config]
+            path = "\(root)/a-store"
+            """
+        }
+        let path = root + "/a.toml"
+        try manifest("seed = 1").write(toFile: path, atomically: true, encoding: .utf8)
+        let a = try NodeProcess(manifest: path, arguments: ["--data-dir", root + "/a", "--listen", "tcp://127.0.0.1:0"])
+        defer { _ = a.stop() }
+        // B pings A every half second and reports the round trip in its status line.
+        let b = try NodeProcess(
+            manifest: nil, arguments: ["--data-dir", root + "/b", "--bootstrap", try a.address(), "--keepalive", "0.5", "--status-interval", "0.5"])
+        defer { _ = b.stop() }
+        #expect(a.output.waitFor("secure session with node"), "\(a.output.text)")
+        #expect(b.output.waitFor("secure session with node"), "\(b.output.text)")
+
+        try manifest("delay_ms = 2\nseed = 2").write(toFile: path, atomically: true, encoding: .utf8)
+        kill(a.process.processIdentifier, SIGHUP)
+        #expect(a.output.waitFor("manifest reloaded: swapped [\"transport\"]"), "\(a.output.text)")
+        usleep(300_000)
+        #expect(!a.output.text.contains(" closed ("), "\(a.output.text)")
+        #expect(!b.output.text.contains(" closed ("), "\(b.output.text)")
+        #expect(a.count("secure session with node") == 1)  // the same session, not a new one
+        // ...and it carries traffic through the new strategy: B's keepalive pings keep being answered.
+        let before = b.count(" µs]")
+        let deadline = Date().addingTimeInterval(10)
+        while b.count(" µs]") < before + 3 && Date() < deadline { usleep(50_000) }
+        #expect(b.count(" µs]") >= before + 3, "\(b.output.text)")
+        #expect(!b.output.text.contains("no answer to keepalive"))
+    }
+
     @Test("inos id creates the identity once (mode 0600), prints the same ID after, and refuses a key others can read")
     func identity() throws {
         let directory = PluginFixtures.directory.appendingPathComponent("id-\(UUID().uuidString)").path

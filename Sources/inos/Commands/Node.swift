@@ -33,6 +33,9 @@ struct Node: AsyncParsableCommand {
     @Option(name: .long, help: "The node's data directory (identity key; the embedded manifest's store). Default: $INOS_DATA_DIR or ~/.inos.")
     var dataDir: String?
 
+    @Option(name: .long, help: "Seconds of silence after which a peer is pinged; no answer for three intervals closes it.")
+    var keepalive: Double = 15
+
     @Option(name: .long, help: "Seconds between status lines (0: none).")
     var statusInterval: Double = 0
 
@@ -76,7 +79,7 @@ struct Node: AsyncParsableCommand {
             }
             let manager = PeerManager(
                 host: host, transport: TransportHandle(slot: slot), identity: identity, logger: logger, seed: UInt64(getpid()),
-                chunkSource: source)
+                chunkSource: source, keepaliveSeconds: max(keepalive, 0.1))
             do {
                 for address in try manager.start(listen: manifest.listen, bootstrap: manifest.bootstrap) {
                     // On stdout, unbuffered, for scripts and tests that start nodes on port 0.
@@ -141,7 +144,7 @@ private func reactor(host: HostRuntime, peers: PeerManager?, statusInterval: Dou
     let started = sysClock()
     var lastStatus = started
     host.run(
-        tickNanoseconds: 1_000_000_000,
+        tickNanoseconds: peers == nil ? 1_000_000_000 : 250_000_000,  // keepalives need a finer tick
         onInbox: { type, bytes in
             guard let record = TransportRecord(type: type, payload: bytes) else {
                 logger.debug("inbox record type \(type), \(bytes.count) bytes")
@@ -154,10 +157,14 @@ private func reactor(host: HostRuntime, peers: PeerManager?, statusInterval: Dou
             }
         },
         onTick: {
+            peers?.tick(now: DispatchTime.now().uptimeNanoseconds)
             guard statusInterval > 0, sysClock() - lastStatus >= statusInterval else { return }
             lastStatus = sysClock()
             let heap = host.arena.heap.statistics
-            logger.info("status: \(peers?.peers.count ?? 0) connection(s), heap \(heap.bytesInUse)/\(heap.capacity) bytes, inbox \(host.arena.inbox.usedBytes) bytes, backpressure \(host.arena.switchboard.isBackpressured)")
+            let sessions = (peers?.peers ?? []).compactMap { peer in
+                peer.node.map { "\($0.description.prefix(12))… rtt \(peer.rttMicroseconds.map { String(format: "%.0f µs", $0) } ?? "?")" }
+            }
+            logger.info("status: \(peers?.peers.count ?? 0) connection(s) [\(sessions.joined(separator: ", "))], heap \(heap.bytesInUse)/\(heap.capacity) bytes, inbox \(host.arena.inbox.usedBytes) bytes, backpressure \(host.arena.switchboard.isBackpressured)")
         })
 }
 
