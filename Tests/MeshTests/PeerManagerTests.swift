@@ -10,6 +10,15 @@ import Wire
 
 @Suite("Peer manager")
 struct PeerManagerTests {
+    /// A host with only the in-memory transport, not started.
+    static func memoryHost(arenaMiB: Int = 8) throws -> HostRuntime {
+        try HostRuntime(
+            manifest: Manifest(
+                arena: ArenaConfiguration(totalSize: arenaMiB << 20, inboxCapacity: 128 << 10, outboxCapacity: 64 << 10),
+                plugins: [PluginSpec(location: .path(try PluginFixtures.builtPlugin("InosMemoryTransport")), kind: .transport)]),
+            logger: quietLogger)
+    }
+
     @Test("backoff doubles from the base up to the cap, within the jitter, the same for the same seed")
     func backoff() {
         var a = Backoff(base: 0.5, cap: 30, jitter: 0.2, seed: 9), b = Backoff(base: 0.5, cap: 30, jitter: 0.2, seed: 9)
@@ -31,11 +40,7 @@ struct PeerManagerTests {
         let identity = NodeIdentity.ephemeral()
 
         init(chunks: [[UInt8]: [UInt8]] = [:]) throws {
-            host = try HostRuntime(
-                manifest: Manifest(
-                    arena: ArenaConfiguration(totalSize: 16 << 20, inboxCapacity: 128 << 10, outboxCapacity: 64 << 10),
-                    plugins: [PluginSpec(location: .path(try PluginFixtures.builtPlugin("InosMemoryTransport")), kind: .transport)]),
-                logger: quietLogger)
+            host = try PeerManagerTests.memoryHost(arenaMiB: 16)
             try host.start()
             peers = PeerManager(
                 host: host, transport: TransportHandle(slot: host.slot("transport")!), identity: identity, logger: quietLogger,
@@ -95,11 +100,7 @@ struct PeerManagerTests {
 
     @Test("a bootstrap peer that is not up yet is retried until it is, and redialed when it drops")
     func redial() throws {
-        let node = try HostRuntime(
-            manifest: Manifest(
-                arena: ArenaConfiguration(totalSize: 8 << 20, inboxCapacity: 64 << 10, outboxCapacity: 64 << 10),
-                plugins: [PluginSpec(location: .path(try PluginFixtures.builtPlugin("InosMemoryTransport")), kind: .transport)]),
-            logger: quietLogger)
+        let node = try Self.memoryHost()
         try node.start()
         defer { node.shutdown() }
         let peers = PeerManager(
@@ -119,11 +120,7 @@ struct PeerManagerTests {
         usleep(300_000)
         #expect(peers.peers.isEmpty)  // nobody listens yet: retrying
 
-        let server = try HostRuntime(
-            manifest: Manifest(
-                arena: ArenaConfiguration(totalSize: 8 << 20, inboxCapacity: 64 << 10, outboxCapacity: 64 << 10),
-                plugins: [PluginSpec(location: .path(try PluginFixtures.builtPlugin("InosMemoryTransport")), kind: .transport)]),
-            logger: quietLogger)
+        let server = try Self.memoryHost()
         try server.start()
         try TransportHandle(slot: server.slot("transport")!).listen(name)
         let deadline = Date().addingTimeInterval(15)
@@ -132,11 +129,7 @@ struct PeerManagerTests {
         let first = peers.peers.first?.connection
 
         server.shutdown()  // the peer goes away...
-        let back = try HostRuntime(
-            manifest: Manifest(
-                arena: ArenaConfiguration(totalSize: 8 << 20, inboxCapacity: 64 << 10, outboxCapacity: 64 << 10),
-                plugins: [PluginSpec(location: .path(try PluginFixtures.builtPlugin("InosMemoryTransport")), kind: .transport)]),
-            logger: quietLogger)
+        let back = try Self.memoryHost()
         try back.start()
         defer { back.shutdown() }
         try TransportHandle(slot: back.slot("transport")!).listen(name)  // ...and comes back

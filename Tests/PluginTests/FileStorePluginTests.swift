@@ -17,13 +17,7 @@ struct FileStorePluginTests {
     func open(capacityMiB: Int? = nil) throws -> (HostRuntime, Store) {
         var config = ["path": folder]
         if let capacityMiB { config["capacity_mib"] = String(capacityMiB) }
-        let host = try HostRuntime(
-            manifest: Manifest(
-                arena: ArenaConfiguration(totalSize: 4 << 20, inboxCapacity: 64 << 10, outboxCapacity: 64 << 10),
-                plugins: [PluginSpec(location: .path(try PluginFixtures.builtPlugin("InosFileStore")), kind: .store, config: config)]),
-            logger: quietLogger)
-        try host.start()
-        return (host, Store(slot: try #require(host.slot("store"))))
+        return try Store.open("InosFileStore", config: config)
     }
 
     static func bytes(_ n: Int, seed: UInt8) -> [UInt8] { (0..<n).map { UInt8(truncatingIfNeeded: $0 &* 7) &+ seed } }
@@ -136,6 +130,17 @@ struct FileStorePluginTests {
 /// Calls the store's ABI table.
 struct Store {
     let slot: PluginSlot
+
+    /// Starts a host with one store plugin and returns it with its slot.
+    static func open(_ plugin: String, config: [String: String]) throws -> (HostRuntime, Store) {
+        let host = try HostRuntime(
+            manifest: Manifest(
+                arena: ArenaConfiguration(totalSize: 4 << 20, inboxCapacity: 64 << 10, outboxCapacity: 64 << 10),
+                plugins: [PluginSpec(location: .path(try PluginFixtures.builtPlugin(plugin)), kind: .store, config: config)]),
+            logger: quietLogger)
+        try host.start()
+        return (host, Store(slot: try #require(host.slot("store"))))
+    }
 
     struct Outcome {
         var status: inos_status

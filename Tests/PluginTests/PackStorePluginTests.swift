@@ -18,13 +18,7 @@ struct PackStorePluginTests {
         var config = ["path": folder]
         if let capacityMiB { config["capacity_mib"] = String(capacityMiB) }
         if let packMiB { config["pack_mib"] = String(packMiB) }
-        let host = try HostRuntime(
-            manifest: Manifest(
-                arena: ArenaConfiguration(totalSize: 4 << 20, inboxCapacity: 64 << 10, outboxCapacity: 64 << 10),
-                plugins: [PluginSpec(location: .path(try PluginFixtures.builtPlugin("InosPackStore")), kind: .store, config: config)]),
-            logger: quietLogger)
-        try host.start()
-        return (host, Store(slot: try #require(host.slot("store"))))
+        return try Store.open("InosPackStore", config: config)
     }
 
     static func bytes(_ n: Int, seed: UInt8) -> [UInt8] { (0..<n).map { UInt8(truncatingIfNeeded: $0 &* 7) &+ seed } }

@@ -19,13 +19,13 @@ final class FileStore: ChunkStore {
 
     let root: String
     let capacity: UInt64
-    private var lock = pthread_mutex_t()
+    private let lock = StoreLock()
     private var used: UInt64 = 0
     private var count: UInt64 = 0
     private var quarantined: UInt64 = 0
     private var tmpCounter: UInt64 = 0
     private var pending: [Staged] = []
-    private var commitLock = pthread_mutex_t()
+    private let commitLock = StoreLock()
 
     /// A chunk written to tmp/ and not yet renamed into place.
     struct Staged {
@@ -37,8 +37,6 @@ final class FileStore: ChunkStore {
     init(root: String, capacity: UInt64) throws(StoreError) {
         self.root = root
         self.capacity = capacity
-        pthread_mutex_init(&lock, nil)
-        pthread_mutex_init(&commitLock, nil)
         for dir in [root, root + "/chunks", root + "/tmp", root + "/quarantine"] { try StoreFiles.makeDirectories(dir) }
         for name in StoreFiles.list("\(root)/tmp") { unlink("\(root)/tmp/\(name)") }  // a crash's leftovers
         var used: UInt64 = 0, count: UInt64 = 0
@@ -54,21 +52,9 @@ final class FileStore: ChunkStore {
 
     deinit {
         for staged in pending { unlink(staged.temporary) }  // staged but never committed: not kept
-        pthread_mutex_destroy(&lock)
-        pthread_mutex_destroy(&commitLock)
     }
 
-    private func withLock<R>(_ body: () throws(StoreError) -> R) throws(StoreError) -> R {
-        pthread_mutex_lock(&lock)
-        defer { pthread_mutex_unlock(&lock) }
-        return try body()
-    }
 
-    private func locked<R>(_ body: () -> R) -> R {
-        pthread_mutex_lock(&lock)
-        defer { pthread_mutex_unlock(&lock) }
-        return body()
-    }
 
     func path(for key: ChunkKey) -> (dir: String, file: String) {
         let hex = key.hex
@@ -95,15 +81,17 @@ final class FileStore: ChunkStore {
 
     func stage(_ key: ChunkKey, _ data: UnsafeRawBufferPointer) throws(StoreError) {
         guard let staged = try writeTemporary(key, data) else { return }
-        locked { pending.append(staged) }
+        lock.locked { pending.append(staged) }
     }
 
     /// Makes every chunk staged so far durable (one `syncfs`), renames them into place, and makes the renames
     /// durable (a second `syncfs`). Serialised: one commit at a time.
     func commit() throws(StoreError) {
-        pthread_mutex_lock(&commitLock)
-        defer { pthread_mutex_unlock(&commitLock) }
-        let batch = locked {
+        try commitLock.withLock { () throws(StoreError) in try commitSerialised() }
+    }
+
+    private func commitSerialised() throws(StoreError) {
+        let batch = lock.locked {
             defer { pending.removeAll(keepingCapacity: true) }
             return pending
         }
@@ -125,7 +113,7 @@ final class FileStore: ChunkStore {
     private func writeTemporary(_ key: ChunkKey, _ data: UnsafeRawBufferPointer) throws(StoreError) -> Staged? {
         if access(path(for: key).file, F_OK) == 0 { return nil }  // content-addressed: same key, same bytes
         let total = UInt64(data.count + Self.headerSize)
-        let serial = try withLock { () throws(StoreError) -> UInt64 in
+        let serial = try lock.withLock { () throws(StoreError) -> UInt64 in
             guard used + total <= capacity else {
                 throw StoreError(code: INOS_ERR_FULL, "store full: \(used) of \(capacity) bytes used, chunk needs \(total)")
             }
@@ -162,11 +150,11 @@ final class FileStore: ChunkStore {
         if mkdir(dir, 0o755) != 0 && errno != EEXIST { throw StoreError.io("mkdir \(dir)") }
         guard rename(staged.temporary, file) == 0 else { throw StoreError.io("rename into \(file)") }
         if sync { try StoreFiles.syncDirectory(dir) }
-        locked { count += 1 }
+        lock.locked { count += 1 }
     }
 
     private func release(_ bytes: UInt64) {
-        locked { used -= min(used, bytes) }
+        lock.locked { used -= min(used, bytes) }
     }
 
     // MARK: Reading and removing
@@ -210,7 +198,7 @@ final class FileStore: ChunkStore {
         var info = stat()
         let size = lstat(file, &info) == 0 ? UInt64(info.st_size) : 0
         if rename(file, target) == 0 {
-            locked {
+            lock.locked {
                 used -= min(used, size)
                 count -= min(count, 1)
                 quarantined += 1
@@ -224,14 +212,14 @@ final class FileStore: ChunkStore {
         var info = stat()
         guard lstat(file, &info) == 0 else { throw StoreError.notFound(key) }
         guard unlink(file) == 0 else { throw StoreError.io("unlink \(file)") }
-        locked {
+        lock.locked {
             used -= min(used, UInt64(info.st_size))
             count -= min(count, 1)
         }
     }
 
     func statistics() -> StoreStatistics {
-        locked { StoreStatistics(capacity: capacity, used: used, count: count, quarantined: quarantined) }
+        lock.locked { StoreStatistics(capacity: capacity, used: used, count: count, quarantined: quarantined) }
     }
 
     func forEach(_ visit: (ChunkKey, UInt64) -> Bool) {

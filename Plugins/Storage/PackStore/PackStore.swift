@@ -49,8 +49,8 @@ final class PackStore: ChunkStore {
         var uncommitted = 0
     }
 
-    private var lock = pthread_mutex_t()
-    private var commitLock = pthread_mutex_t()
+    private let lock = StoreLock()
+    private let commitLock = StoreLock()
     private var packsLock = pthread_rwlock_t()
 
     // Guarded by `lock`.
@@ -75,8 +75,6 @@ final class PackStore: ChunkStore {
         self.capacity = capacity
         self.packLimit = max(packLimit, 1 << 20)
         self.laneCount = min(max(lanes, 1), 16)
-        pthread_mutex_init(&lock, nil)
-        pthread_mutex_init(&commitLock, nil)
         pthread_rwlock_init(&packsLock, nil)
         for dir in [root, packsDirectory, root + "/quarantine"] { try StoreFiles.makeDirectories(dir) }
         try recover()
@@ -85,8 +83,6 @@ final class PackStore: ChunkStore {
     deinit {
         for pack in packs.values { close(pack.fd) }
         if indexFD >= 0 { close(indexFD) }
-        pthread_mutex_destroy(&lock)
-        pthread_mutex_destroy(&commitLock)
         pthread_rwlock_destroy(&packsLock)
     }
 
@@ -98,22 +94,10 @@ final class PackStore: ChunkStore {
         return "\(packsDirectory)/\(String(repeating: "0", count: max(0, 8 - digits.count)))\(digits).pack"
     }
 
-    private func withLock<R>(_ body: () throws(StoreError) -> R) throws(StoreError) -> R {
-        pthread_mutex_lock(&lock)
-        defer { pthread_mutex_unlock(&lock) }
-        return try body()
-    }
 
-    private func locked<R>(_ body: () -> R) -> R {
-        pthread_mutex_lock(&lock)
-        defer { pthread_mutex_unlock(&lock) }
-        return body()
-    }
 
     private func serialised<R>(_ body: () throws(StoreError) -> R) throws(StoreError) -> R {
-        pthread_mutex_lock(&commitLock)
-        defer { pthread_mutex_unlock(&commitLock) }
-        return try body()
+        try commitLock.withLock(body)
     }
 
     // MARK: Writing
@@ -123,7 +107,7 @@ final class PackStore: ChunkStore {
             try stage(key, data)
             try commit()
             enum State { case stored, elsewhere, lost }
-            let state: State = locked { index[key] != nil ? .stored : inFlight.contains(key) ? .elsewhere : .lost }
+            let state: State = lock.locked { index[key] != nil ? .stored : inFlight.contains(key) ? .elsewhere : .lost }
             switch state {
             case .stored: return
             case .elsewhere: usleep(200)  // another thread is writing the same chunk: wait for its commit
@@ -142,7 +126,7 @@ final class PackStore: ChunkStore {
         do throws(StoreError) {
             try writeRecord(fd, key: key, payload: data, at: location.offset)
         } catch {
-            locked {
+            lock.locked {
                 inFlight.remove(key)
                 packs[location.pack]?.uncommitted -= 1
                 lanes[lane].busy = false
@@ -152,7 +136,7 @@ final class PackStore: ChunkStore {
         // Start writing the record to disk now, in the background, so the flush at commit finds little left to
         // do and the disk works while the CPU hashes the next chunks (RocksDB's bytes_per_sync does the same).
         _ = sync_file_range(fd, Int64(location.offset), Int64(location.recordSize), INOS_SYNC_FILE_RANGE_WRITE)
-        locked {
+        lock.locked {
             pending.append((key, location))
             packs[location.pack]?.dirty = true
             lanes[lane].busy = false
@@ -164,7 +148,7 @@ final class PackStore: ChunkStore {
     /// (staging), nil when the key is already stored or being written; without it (compaction, which
     /// indexes its copies before any other commit can run), the reservation is not tracked.
     private func reserve(_ size: UInt64, key: ChunkKey, payloadLength: UInt32, deduplicate: Bool) throws(StoreError) -> (Int32, Location, Int)? {
-        try withLock { () throws(StoreError) -> (Int32, Location, Int)? in
+        try lock.withLock { () throws(StoreError) -> (Int32, Location, Int)? in
             if deduplicate {
                 if index[key] != nil || inFlight.contains(key) { return nil }
             }
@@ -236,7 +220,7 @@ final class PackStore: ChunkStore {
     }
 
     private func commitSerialised() throws(StoreError) {
-        let (batch, descriptors, syncDirectory) = locked {
+        let (batch, descriptors, syncDirectory) = lock.locked {
             let batch = pending
             pending.removeAll(keepingCapacity: true)
             var descriptors: [Int32] = []
@@ -253,7 +237,7 @@ final class PackStore: ChunkStore {
             if syncDirectory { try StoreFiles.syncDirectory(packsDirectory) }
             try appendEntries(batch.map { PackFormat.Entry(kind: .stored, key: $0.key, location: $0.location) })
         } catch {
-            locked {
+            lock.locked {
                 for (key, location) in batch {
                     inFlight.remove(key)
                     packs[location.pack]?.uncommitted -= 1
@@ -262,7 +246,7 @@ final class PackStore: ChunkStore {
             }
             throw error
         }
-        locked {
+        lock.locked {
             for (key, location) in batch {
                 index[key] = location
                 inFlight.remove(key)
@@ -295,7 +279,7 @@ final class PackStore: ChunkStore {
 
     func get(_ key: ChunkKey, into destination: UnsafeMutableRawBufferPointer) throws(StoreError) -> Int {
         pthread_rwlock_rdlock(&packsLock)
-        let found = locked { index[key].map { ($0, packs[$0.pack]?.fd) } }
+        let found = lock.locked { index[key].map { ($0, packs[$0.pack]?.fd) } }
         guard let (location, descriptor) = found else {
             pthread_rwlock_unlock(&packsLock)
             throw StoreError.notFound(key)
@@ -344,10 +328,10 @@ final class PackStore: ChunkStore {
     private func quarantine(_ key: ChunkKey, at location: Location, why: String) throws(StoreError) -> Never {
         let copy = "\(root)/quarantine/\(key.hex).\(location.pack).\(location.offset)"
         try serialised { () throws(StoreError) in
-            guard locked({ index[key] == location }) else { return }  // another reader got there first
+            guard lock.locked({ index[key] == location }) else { return }  // another reader got there first
             keepCopy(of: location, at: copy)
             try appendEntries([PackFormat.Entry(kind: .quarantined, key: key, location: location)])
-            locked {
+            lock.locked {
                 index[key] = nil
                 packs[location.pack]?.live -= location.recordSize
                 quarantined += 1
@@ -359,7 +343,7 @@ final class PackStore: ChunkStore {
 
     /// Best effort: copies a record's bytes (as far as they exist) to `path` for inspection.
     private func keepCopy(of location: Location, at path: String) {
-        let source = locked { packs[location.pack]?.fd }
+        let source = lock.locked { packs[location.pack]?.fd }
         let out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard out >= 0 else { return }
         defer { close(out) }
@@ -374,9 +358,9 @@ final class PackStore: ChunkStore {
 
     func remove(_ key: ChunkKey) throws(StoreError) {
         try serialised { () throws(StoreError) in
-            guard let location = locked({ index[key] }) else { throw StoreError.notFound(key) }
+            guard let location = lock.locked({ index[key] }) else { throw StoreError.notFound(key) }
             try appendEntries([PackFormat.Entry(kind: .removed, key: key, location: location)])
-            locked {
+            lock.locked {
                 index[key] = nil
                 packs[location.pack]?.live -= location.recordSize
             }
@@ -387,7 +371,7 @@ final class PackStore: ChunkStore {
     /// Compacts a sealed pack once less than half of it is live. A failure leaves the pack as it was (the
     /// chunks stay readable there) and is retried at the next removal. Called serialised.
     private func compactIfMostlyDead(_ number: UInt32) {
-        let worth = locked {
+        let worth = lock.locked {
             guard !lanes.contains(where: { $0.pack == number }), let pack = packs[number], pack.uncommitted == 0 else { return false }
             return pack.live * 2 < pack.size
         }
@@ -397,7 +381,7 @@ final class PackStore: ChunkStore {
     /// Copies the live records of pack `number` to a write lane's pack, indexes them there, then deletes the
     /// pack. Called serialised, so no commit or other compaction runs meanwhile.
     func compact(_ number: UInt32) throws(StoreError) {
-        let (moving, source) = locked { (index.filter { $0.value.pack == number }, packs[number]?.fd) }
+        let (moving, source) = lock.locked { (index.filter { $0.value.pack == number }, packs[number]?.fd) }
         guard let source else { return }
         var buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 64)
         defer { buffer.deallocate() }
@@ -421,19 +405,19 @@ final class PackStore: ChunkStore {
                 continue
             }
             guard let (fd, target, lane) = try reserve(UInt64(size), key: key, payloadLength: location.payloadLength, deduplicate: false) else { continue }
-            defer { locked { lanes[lane].busy = false } }
+            defer { lock.locked { lanes[lane].busy = false } }
             try StoreFiles.write(fd, UnsafeRawBufferPointer(record), at: target.offset, "pack")
             descriptors.insert(fd)
             entries.append(PackFormat.Entry(kind: .stored, key: key, location: target))
         }
         do throws(StoreError) {
             for fd in descriptors { try StoreFiles.syncData(fd, "pack") }
-            if locked({ directoryDirty }) { try StoreFiles.syncDirectory(packsDirectory) }
+            if lock.locked({ directoryDirty }) { try StoreFiles.syncDirectory(packsDirectory) }
             try appendEntries(entries)
         } catch {
             throw error  // the copies are dead bytes; the chunks stay readable in the old pack
         }
-        locked {
+        lock.locked {
             for entry in entries {
                 if entry.kind == .stored {
                     index[entry.key] = entry.location
@@ -445,25 +429,25 @@ final class PackStore: ChunkStore {
             }
         }
         pthread_rwlock_wrlock(&packsLock)
-        let removed = locked { packs.removeValue(forKey: number) }
+        let removed = lock.locked { packs.removeValue(forKey: number) }
         pthread_rwlock_unlock(&packsLock)
         if let removed {
             close(removed.fd)
-            locked { used -= min(used, removed.size) }
+            lock.locked { used -= min(used, removed.size) }
         }
         unlink(packPath(number))
         try StoreFiles.syncDirectory(packsDirectory)
-        if indexEntries > 2 * locked({ index.count }) + 4096 { try rewriteIndex() }
+        if indexEntries > 2 * lock.locked({ index.count }) + 4096 { try rewriteIndex() }
     }
 
     // MARK: Statistics and listing
 
     func statistics() -> StoreStatistics {
-        locked { StoreStatistics(capacity: capacity, used: used, count: UInt64(index.count), quarantined: quarantined) }
+        lock.locked { StoreStatistics(capacity: capacity, used: used, count: UInt64(index.count), quarantined: quarantined) }
     }
 
     func forEach(_ visit: (ChunkKey, UInt64) -> Bool) {
-        let snapshot = locked { index.map { ($0.key, $0.value.recordSize) } }
+        let snapshot = lock.locked { index.map { ($0.key, $0.value.recordSize) } }
         for (key, size) in snapshot where !visit(key, size) { return }
     }
 
@@ -560,7 +544,7 @@ final class PackStore: ChunkStore {
 
     /// Writes the live entries to a new log and renames it over the old one. Called serialised (or at start).
     private func rewriteIndex() throws(StoreError) {
-        let live = locked { index.map { PackFormat.Entry(kind: .stored, key: $0.key, location: $0.value) } }
+        let live = lock.locked { index.map { PackFormat.Entry(kind: .stored, key: $0.key, location: $0.value) } }
         let temporary = indexPath + ".tmp"
         let fd = open(temporary, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw StoreError.io("create \(temporary)") }

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import PluginABI
+import PluginKit
 
 /// The inner transport a strategy plugin wraps (see `wraps =` in the manifest and `wrap` in
 /// inos_plugin.h): an `inos_transport_v1` table whose calls go to whatever plugin serves the wrapped slot
@@ -30,18 +31,7 @@ final class TransportForwarder: Sendable {
     ) -> inos_status {
         let status = resolve()?.withActive { plugin in body(plugin.extensionTable(as: inos_transport_v1.self), plugin.instance) }
         if let status { return status }
-        return Self.fail(error, INOS_ERR_CLOSED, "no transport serves slot \(slotName)")
-    }
-
-    static func fail(_ error: UnsafeMutablePointer<inos_error>?, _ code: inos_status, _ message: String) -> inos_status {
-        guard let error else { return code }
-        error.pointee.code = code
-        withUnsafeMutableBytes(of: &error.pointee.message) { buffer in
-            let bytes = Array(message.utf8.prefix(buffer.count - 1))
-            buffer.copyBytes(from: bytes)
-            buffer[bytes.count] = 0
-        }
-        return code
+        return PluginKit.fail(error, INOS_ERR_CLOSED, "no transport serves slot \(slotName)")
     }
 
     /// The table handed to `wrap`; the same for every forwarder (the instance pointer tells them apart).
@@ -67,7 +57,7 @@ final class TransportForwarder: Sendable {
             from(instance).call(error) { inner, innerInstance in
                 guard inner.pointee.struct_size >= UInt32(MemoryLayout<inos_transport_v1>.offset(of: \.wrap)!),
                     let localAddress = inner.pointee.local_address
-                else { return fail(error, INOS_ERR_UNSUPPORTED, "the inner transport does not report its address") }
+                else { return PluginKit.fail(error, INOS_ERR_UNSUPPORTED, "the inner transport does not report its address") }
                 return localAddress(innerInstance, buffer, capacity, error)
             }
         }
