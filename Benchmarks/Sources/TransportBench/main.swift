@@ -157,7 +157,7 @@ for _ in 0..<3 {
     let remaining = Atomic<Int>(encryptedMiB)
     let group = DispatchGroup()
     let start = now()
-    for _ in 0..<4 {  // four requests in flight
+    for _ in 0..<(Int(environment["TRANSPORT_BENCH_INFLIGHT"] ?? "4") ?? 4) {  // requests in flight
         group.enter()
         Thread {
             while remaining.subtract(1, ordering: .relaxed).oldValue > 0 {

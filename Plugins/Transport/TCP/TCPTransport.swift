@@ -84,6 +84,10 @@ final class TCPTransport: TransportEndpoint, Sendable {
         }
     }
 
+    /// Reads grow up to 4 MiB, so a 1 MiB chunk frame usually arrives in one read and reaches the decoder
+    /// whole, instead of being gathered from 64 KiB reads into a growing buffer (a copy per read).
+    static let receiveBuffers = AdaptiveRecvByteBufferAllocator(minimum: 64 << 10, initial: 256 << 10, maximum: 4 << 20)
+
     /// TCP_KEEPIDLE: seconds of silence before the first keepalive probe.
     private var keepIdle: ChannelOptions.Types.SocketOption {
         ChannelOptions.Types.SocketOption(level: .tcp, name: .init(rawValue: 4 /* TCP_KEEPIDLE */))
@@ -100,6 +104,7 @@ final class TCPTransport: TransportEndpoint, Sendable {
             .childChannelOption(.socketOption(.so_keepalive), value: settings.keepaliveSeconds > 0 ? 1 : 0)
             .childChannelOption(keepIdle, value: SocketOptionValue(max(settings.keepaliveSeconds, 1)))
             .childChannelOption(.autoRead, value: true)
+            .childChannelOption(.recvAllocator, value: Self.receiveBuffers)
             .childChannelInitializer { [self] channel in
                 pipeline(for: channel, id: allocateID(), inbound: true, opened: nil)
             }
@@ -124,6 +129,7 @@ final class TCPTransport: TransportEndpoint, Sendable {
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(.socketOption(.so_keepalive), value: settings.keepaliveSeconds > 0 ? 1 : 0)
             .channelOption(keepIdle, value: SocketOptionValue(max(settings.keepaliveSeconds, 1)))
+            .channelOption(.recvAllocator, value: Self.receiveBuffers)
             .channelInitializer { [self] channel in pipeline(for: channel, id: id, inbound: false, opened: opened) }
         do {
             _ = try bootstrap.connect(host: parsed.host, port: parsed.port!).wait()
