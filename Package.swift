@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "Content", targets: ["Content"]),
         .library(name: "DataPath", targets: ["DataPath"]),
         .library(name: "Mesh", targets: ["Mesh"]),
+        .library(name: "MeshCore", targets: ["MeshCore"]),
         .library(name: "Identity", targets: ["Identity"]),
         .library(name: "Wire", targets: ["Wire"]),
         .library(name: "Session", targets: ["Session"]),
@@ -66,6 +67,8 @@ let package = Package(
         // The wire protocol (frames inside transport frames) and the authenticated, encrypted session.
         .target(name: "Wire", path: "Sources/Wire"),
         .target(name: "Session", dependencies: ["CSodium", "Identity", "Wire"], path: "Sources/Session"),
+        // The mesh's protocols as deterministic state machines (no I/O): Lamport time, SWIM, and the simulator.
+        .target(name: "MeshCore", path: "Sources/MeshCore"),
         // The mesh above the host: connections and reconnects now; membership, DHT and anti-entropy later.
         .target(
             name: "Mesh",
@@ -159,6 +162,7 @@ let package = Package(
             path: "Tests/TransportTests"
         ),
         .testTarget(name: "SessionTests", dependencies: ["Identity", "Wire", "Session", "HostTestSupport"], path: "Tests/SessionTests"),
+        .testTarget(name: "MeshCoreTests", dependencies: ["MeshCore"], path: "Tests/MeshCoreTests"),
         .testTarget(name: "MeshTests", dependencies: ["Mesh", "Host", "HostTestSupport", "PluginABI", "Identity", "Wire"], path: "Tests/MeshTests"),
         .testTarget(
             name: "CLITests",

@@ -1,0 +1,36 @@
+// SPDX-License-Identifier: Apache-2.0
+
+/// Lamport time: every mesh event and record carries one; causally later events carry larger ones.
+/// `tick()` before a local event or a send, `witness(_:)` on receipt (max + 1), so if a → b then L(a) < L(b).
+public struct LamportClock: Sendable, Equatable {
+    public private(set) var time: UInt64
+
+    public init(_ time: UInt64 = 0) { self.time = time }
+
+    /// A local event or a send: the new time.
+    @discardableResult
+    public mutating func tick() -> UInt64 {
+        time += 1
+        return time
+    }
+
+    /// A received timestamp: time becomes max(local, remote) + 1.
+    @discardableResult
+    public mutating func witness(_ remote: UInt64) -> UInt64 {
+        time = max(time, remote) + 1
+        return time
+    }
+}
+
+/// A total order that respects causality: Lamport time, then the node, to break ties.
+public struct LamportStamp: Sendable, Hashable, Comparable {
+    public var time: UInt64
+    public var node: UInt32
+
+    public init(time: UInt64, node: UInt32) {
+        self.time = time
+        self.node = node
+    }
+
+    public static func < (a: LamportStamp, b: LamportStamp) -> Bool { (a.time, a.node) < (b.time, b.node) }
+}
