@@ -78,7 +78,7 @@ let package = Package(
         .executableTarget(
             name: "inos",
             dependencies: [
-                "Host", "Content", "DataPath", "Mesh", "Identity",
+                "Host", "Content", "DataPath", "Mesh", "MeshCore", "Identity",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

@@ -16,7 +16,7 @@ public struct SwimConfiguration: Sendable {
     public var suspicionMaxMultiplier = 6.0
     /// Each update is piggybacked λ·⌈log10(N+1)⌉ times.
     public var retransmitMultiplier = 4
-    public var maxPiggyback = 8
+    public var maxPiggyback = 16
     /// Lifeguard's local health: 0 (healthy) to this.
     public var maxAwareness = 8
 
@@ -45,10 +45,10 @@ public final class SwimNode {
         case joined(MemberID, at: UInt64)
     }
 
+    /// 8 bytes: a 10,000-node simulation holds 10⁸ of them.
     struct Member {
         var status: MemberStatus
         var incarnation: UInt32
-        var suspicion: Suspicion?
     }
 
     struct Suspicion {
@@ -84,8 +84,8 @@ public final class SwimNode {
     public private(set) var events: [Event] = []
 
     var members: [MemberID: Member] = [:]
-    /// Members under suspicion, so expiring suspicions does not scan the whole table each tick.
-    private var suspects: Set<MemberID> = []
+    /// Members under suspicion, kept apart so expiring suspicions does not scan the whole table each tick.
+    private var suspicions: [MemberID: Suspicion] = [:]
     private var probeOrder: [MemberID] = []
     private var probeIndex = 0
     private var probe: Probe?
@@ -139,6 +139,9 @@ public final class SwimNode {
                 probe = nil
                 awareness = min(configuration.maxAwareness, awareness + 1)  // a missed ack: maybe we are the slow one
                 suspect(current.target, incarnation: members[current.target]?.incarnation ?? 0, by: id, now: now)
+                // Tell the suspect itself at once (the buddy system carries the suspicion): if only messages were
+                // lost, it refutes in its answer instead of after the suspicion has spread through the mesh.
+                out.append(Outbound(to: current.target, message: message(.ping(sequence: takeSequence()), to: current.target)))
             }
         }
         if now >= nextRound {
@@ -147,18 +150,17 @@ public final class SwimNode {
             if probe == nil, let target = nextTarget() {
                 let sequence = takeSequence()
                 probe = Probe(target: target, sequence: sequence, sentAt: now, roundEnd: nextRound)
-                out.append(Outbound(to: target, message: message(.ping(sequence: sequence))))
+                out.append(Outbound(to: target, message: message(.ping(sequence: sequence), to: target)))
             }
         }
-        for member in suspects {
+        for (member, suspicion) in suspicions {
             guard let state = members[member], state.status == .suspect else {
-                suspects.remove(member)
+                suspicions[member] = nil
                 continue
             }
-            guard let suspicion = state.suspicion, now >= suspicion.started + suspicionTimeout(confirmations: suspicion.confirmations.count) else { continue }
-            suspects.remove(member)
+            guard now >= suspicion.started + suspicionTimeout(confirmations: suspicion.confirmations.count) else { continue }
+            suspicions[member] = nil
             members[member]?.status = .dead
-            members[member]?.suspicion = nil
             events.append(.declaredDead(member, at: now))
             enqueue(MemberUpdate(member: member, status: .dead, incarnation: state.incarnation, lamport: clock.tick()))
         }
@@ -188,7 +190,7 @@ public final class SwimNode {
         case .pingRequest(let sequence, let target):
             let mine = takeSequence()
             relays[mine] = Relay(requester: sender, sequence: sequence, deadline: now + configuration.probeTimeout)
-            return [Outbound(to: target, message: message(.ping(sequence: mine)))]
+            return [Outbound(to: target, message: message(.ping(sequence: mine), to: target))]
         case .nack:
             break  // the relay is alive and answered: no penalty for our own health
         case .join:
@@ -217,26 +219,26 @@ public final class SwimNode {
             return
         }
         guard let known = members[update.member] else {
-            members[update.member] = Member(status: update.status, incarnation: update.incarnation,
-                                            suspicion: update.status == .suspect ? Suspicion(started: now, confirmations: [sender]) : nil)
+            members[update.member] = Member(status: update.status, incarnation: update.incarnation)
             if update.status == .suspect {
-                suspects.insert(update.member)
+                suspicions[update.member] = Suspicion(started: now, confirmations: [sender])
                 events.append(.suspected(update.member, at: now))
             }
             enqueue(update)
             return
         }
         if update.status == .suspect, known.status == .suspect, update.incarnation == known.incarnation {
-            members[update.member]?.suspicion?.confirmations.insert(sender)  // an independent confirmation
+            suspicions[update.member]?.confirmations.insert(sender)  // an independent confirmation
             return
         }
         guard update.overrides(known.status, known.incarnation) else { return }
         switch update.status {
         case .alive:
             members[update.member] = Member(status: .alive, incarnation: update.incarnation)
+            suspicions[update.member] = nil
         case .suspect:
-            members[update.member] = Member(status: .suspect, incarnation: update.incarnation, suspicion: Suspicion(started: now, confirmations: [sender]))
-            suspects.insert(update.member)
+            members[update.member] = Member(status: .suspect, incarnation: update.incarnation)
+            suspicions[update.member] = Suspicion(started: now, confirmations: [sender])
             events.append(.suspected(update.member, at: now))
         case .dead:
             members[update.member] = Member(status: .dead, incarnation: update.incarnation)
@@ -268,11 +270,16 @@ public final class SwimNode {
         configuration.retransmitMultiplier * Int(ceil(log10(Double(members.count + 1))))
     }
 
-    private func message(_ kind: SwimMessage.Kind, piggyback: Bool = true) -> SwimMessage {
+    /// A message with piggybacked updates, least-sent first. Lifeguard's buddy system: a message to a member we
+    /// suspect always carries that suspicion, so the member learns of it at once and can refute it.
+    private func message(_ kind: SwimMessage.Kind, piggyback: Bool = true, to target: MemberID? = nil) -> SwimMessage {
         var updates: [MemberUpdate] = []
+        if let target, let state = members[target], state.status == .suspect {
+            updates.append(MemberUpdate(member: target, status: .suspect, incarnation: state.incarnation, lamport: clock.time))
+        }
         if piggyback && !broadcasts.isEmpty {
             let limit = retransmitLimit
-            let chosen = broadcasts.values.sorted { $0.transmits < $1.transmits }.prefix(configuration.maxPiggyback)
+            let chosen = broadcasts.values.sorted { $0.transmits < $1.transmits }.prefix(configuration.maxPiggyback - updates.count)
             for broadcast in chosen {
                 updates.append(broadcast.update)
                 let transmits = broadcast.transmits + 1

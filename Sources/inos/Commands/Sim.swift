@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: Apache-2.0
+import ArgumentParser
+import Foundation
+import MeshCore
+
+struct Sim: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a deterministic simulation of the mesh's membership protocol; write CSV and an SVG plot.",
+        discussion: """
+            Scenarios: join (a node joins through one seed: how many know it, round by round), loss (a steady \
+            mesh under message loss: false death declarations), churn (a few nodes crash: how fast everyone \
+            knows), partition (the mesh splits, then heals). The same --seed replays the same run.
+            """)
+
+    enum Scenario: String, ExpressibleByArgument, CaseIterable { case join, loss, churn, partition }
+
+    @Argument(help: "join | loss | churn | partition") var scenario: Scenario
+    @Option(name: .long, help: "Simulated nodes.") var nodes = 1000
+    @Option(name: .long, help: "The random seed.") var seed: UInt64 = 1
+    @Option(name: .long, help: "Message loss probability (0...1).") var loss = 0.0
+    @Option(name: .long, help: "Simulated seconds.") var seconds = 60
+    @Option(name: .long, help: "Folder for SCENARIO.csv and SCENARIO.svg.") var out = "."
+
+    func validate() throws {
+        guard nodes >= 2, nodes <= 100_000 else { throw ValidationError("--nodes must be 2...100000") }
+        guard (0...1).contains(loss) else { throw ValidationError("--loss must be a probability 0...1") }
+        guard seconds >= 1, seconds <= 86_400 else { throw ValidationError("--seconds must be 1...86400") }
+    }
+
+    func run() throws {
+        var configuration = SwimSimulator.Configuration()
+        configuration.nodes = nodes
+        configuration.seed = seed
+        configuration.loss = loss
+        configuration.tickInterval = nodes > 2000 ? 100_000_000 : 50_000_000
+        let second: UInt64 = 1_000_000_000
+        let started = Date()
+        let sim = SwimSimulator(configuration)
+        var rows: [[Double]] = []
+        var header: [String]
+        var summary: [String] = []
+        switch scenario {
+        case .join:
+            header = ["round", "nodes_knowing_newcomer"]
+            sim.run(until: 2 * second)
+            let newcomer = sim.join(through: 0)
+            let start = sim.now
+            var reachedAll: Int?
+            for round in 0...seconds {
+                sim.run(until: start + UInt64(round) * second)
+                let known = sim.count(believing: .alive, about: newcomer)
+                rows.append([Double(round), Double(known)])
+                if known == nodes && reachedAll == nil { reachedAll = round }
+                if reachedAll != nil && round >= reachedAll! + 2 { break }
+            }
+            let bound = 2 * log2(Double(nodes))
+            summary.append("known to all \(nodes) nodes after \(reachedAll.map(String.init) ?? "more than \(seconds)") rounds (2·log2(N) = \(String(format: "%.1f", bound)))")
+        case .loss, .churn, .partition:
+            header = ["second", "messages", "lost", "false_deaths", "dead_declarations", "refutations"]
+            let crashed: [MemberID] = scenario == .churn ? (0..<max(1, nodes / 100)).map { MemberID($0 * 97 % nodes) } : []
+            for time in 0...seconds {
+                if scenario == .churn && time == 10 { crashed.forEach(sim.crash) }
+                if scenario == .partition && time == 10 { sim.partition { $0 < MemberID(nodes / 2) } }
+                if scenario == .partition && time == seconds / 2 { sim.heal() }
+                sim.run(until: UInt64(time) * second)
+                let m = sim.metrics
+                rows.append([Double(time), Double(m.messages), Double(m.lost), Double(m.falseDeaths), Double(m.declarations), Double(m.refutations)])
+            }
+            let m = sim.metrics
+            let pairs = Double(nodes) * Double(nodes - 1)
+            summary.append("\(m.messages) messages, \(m.lost) lost; false death declarations \(m.falseDeaths) of \(Int(pairs)) observer/member pairs (\(String(format: "%.4f", Double(m.falseDeaths) / pairs * 100))%); refutations \(m.refutations)")
+            if scenario == .churn {
+                let known = crashed.map { sim.count(believing: .dead, about: $0) }
+                summary.append("\(crashed.count) crashed nodes; each declared dead by \(known.min() ?? 0)...\(known.max() ?? 0) of \(nodes - crashed.count) live nodes")
+            }
+        }
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let csv = ([header.joined(separator: ",")] + rows.map { $0.map { $0 == $0.rounded() ? String(Int($0)) : String($0) }.joined(separator: ",") }).joined(separator: "\n") + "\n"
+        let csvPath = "\(out)/\(scenario.rawValue).csv", svgPath = "\(out)/\(scenario.rawValue).svg"
+        try csv.write(toFile: csvPath, atomically: true, encoding: .utf8)
+        let series: [SVGChart.Series] = scenario == .join
+            ? [SVGChart.Series(name: "nodes that know the newcomer", points: rows.map { ($0[0], $0[1]) })]
+            : [SVGChart.Series(name: "false death declarations", points: rows.map { ($0[0], $0[3]) }),
+               SVGChart.Series(name: "death declarations", points: rows.map { ($0[0], $0[4]) })]
+        let chart = SVGChart(
+            title: "inos sim \(scenario.rawValue): \(nodes) nodes, loss \(loss), seed \(seed)",
+            xLabel: scenario == .join ? "protocol round" : "simulated seconds", yLabel: scenario == .join ? "nodes" : "count",
+            series: series)
+        try chart.render().write(toFile: svgPath, atomically: true, encoding: .utf8)
+        for line in summary { print(line) }
+        print("wrote \(csvPath) and \(svgPath) (\(String(format: "%.1f", Date().timeIntervalSince(started))) s of wall time)")
+    }
+}
