@@ -9,12 +9,12 @@ struct Sim: ParsableCommand {
         discussion: """
             Scenarios: join (a node joins through one seed: how many know it, round by round), loss (a steady \
             mesh under message loss: false death declarations), churn (a few nodes crash: how fast everyone \
-            knows), partition (the mesh splits, then heals). The same --seed replays the same run.
+            knows), partition (the mesh splits, then heals), dht (Kademlia lookups, k = 20, α = 3: hops per lookup,             with --loss as the share of nodes down). The same --seed replays the same run.
             """)
 
-    enum Scenario: String, ExpressibleByArgument, CaseIterable { case join, loss, churn, partition }
+    enum Scenario: String, ExpressibleByArgument, CaseIterable { case join, loss, churn, partition, dht }
 
-    @Argument(help: "join | loss | churn | partition") var scenario: Scenario
+    @Argument(help: "join | loss | churn | partition | dht") var scenario: Scenario
     @Option(name: .long, help: "Simulated nodes.") var nodes = 1000
     @Option(name: .long, help: "The random seed.") var seed: UInt64 = 1
     @Option(name: .long, help: "Message loss probability (0...1).") var loss = 0.0
@@ -35,6 +35,7 @@ struct Sim: ParsableCommand {
         configuration.tickInterval = nodes > 2000 ? 100_000_000 : 50_000_000
         let second: UInt64 = 1_000_000_000
         let started = Date()
+        if scenario == .dht { return try runDHT(started: started) }
         let sim = SwimSimulator(configuration)
         var rows: [[Double]] = []
         var header: [String]
@@ -55,7 +56,7 @@ struct Sim: ParsableCommand {
             }
             let bound = 2 * log2(Double(nodes))
             summary.append("known to all \(nodes) nodes after \(reachedAll.map(String.init) ?? "more than \(seconds)") rounds (2·log2(N) = \(String(format: "%.1f", bound)))")
-        case .loss, .churn, .partition:
+        case .loss, .churn, .partition, .dht:
             header = ["second", "messages", "lost", "false_deaths", "dead_declarations", "refutations"]
             let crashed: [MemberID] = scenario == .churn ? (0..<max(1, nodes / 100)).map { MemberID($0 * 97 % nodes) } : []
             for time in 0...seconds {
@@ -88,6 +89,35 @@ struct Sim: ParsableCommand {
             series: series)
         try chart.render().write(toFile: svgPath, atomically: true, encoding: .utf8)
         for line in summary { print(line) }
+        print("wrote \(csvPath) and \(svgPath) (\(String(format: "%.1f", Date().timeIntervalSince(started))) s of wall time)")
+    }
+
+    /// Lookups between random nodes and keys: hops per lookup, and whether each found the true closest node.
+    private func runDHT(started: Date) throws {
+        let sim = DHTSimulator(nodes: nodes, seed: seed)
+        let downCount = Int(Double(nodes) * loss)
+        for i in 0..<downCount { sim.fail(sim.ids[(i * 7919) % nodes]) }
+        let live = sim.ids.filter { !sim.down.contains($0) }
+        var hops: [Int] = [], exact = 0
+        let lookups = 1000
+        for i in 0..<lookups {
+            let target = sim.randomKey()
+            let lookup = sim.lookup(from: live[(i * 104_729) % live.count], target: target)
+            hops.append(lookup.hops)
+            if lookup.result.first == sim.trulyClosest(to: target).first { exact += 1 }
+        }
+        let sorted = hops.sorted()
+        var histogram = [Int](repeating: 0, count: (sorted.last ?? 0) + 1)
+        for hop in hops { histogram[hop] += 1 }
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let csvPath = "\(out)/dht.csv", svgPath = "\(out)/dht.svg"
+        try (["hops,lookups"] + histogram.enumerated().map { "\($0.offset),\($0.element)" }).joined(separator: "\n").appending("\n")
+            .write(toFile: csvPath, atomically: true, encoding: .utf8)
+        let chart = SVGChart(
+            title: "inos sim dht: \(nodes) nodes, \(downCount) down, k = 20, α = 3, seed \(seed)", xLabel: "hops", yLabel: "lookups",
+            series: [SVGChart.Series(name: "lookups by hops", points: histogram.enumerated().map { (Double($0.offset), Double($0.element)) })])
+        try chart.render().write(toFile: svgPath, atomically: true, encoding: .utf8)
+        print("\(lookups) lookups: hops median \(sorted[sorted.count / 2]), p99 \(sorted[sorted.count * 99 / 100]), max \(sorted.last ?? 0); found the closest live node in \(exact) of \(lookups)")
         print("wrote \(csvPath) and \(svgPath) (\(String(format: "%.1f", Date().timeIntervalSince(started))) s of wall time)")
     }
 }

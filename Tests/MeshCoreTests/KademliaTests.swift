@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: Apache-2.0
+import MeshCore
+import Testing
+
+@Suite("Kademlia")
+struct KademliaTests {
+    @Test("XOR distance: zero to itself, symmetric, and the bucket of a key is 255 − its distance's leading zeros")
+    func distance() {
+        let a = Key256(1, 2, 3, 4), b = Key256(0x8000_0000_0000_0000, 2, 3, 4), c = Key256(1, 2, 3, 5)
+        #expect(a.distance(to: a) == Key256(0, 0, 0, 0))
+        #expect(a.distance(to: b) == b.distance(to: a))
+        let table = RoutingTable(owner: a)
+        #expect(table.bucket(of: b) == 255)  // differs in the top bit
+        #expect(table.bucket(of: c) == 0)  // differs in the lowest bit only (4 ^ 5 = 1)
+        #expect(table.bucket(of: a) == nil)
+        #expect(Key256(bytes: Array(repeating: 0xFF, count: 32)) == Key256(.max, .max, .max, .max))
+        #expect(Key256(bytes: [1]) == nil)
+    }
+
+    @Test("a full bucket keeps its old contacts; a failed contact is replaced by the newest candidate")
+    func buckets() {
+        let owner = Key256(0, 0, 0, 0)
+        var table = RoutingTable(owner: owner, k: 2)
+        let far = (1...4).map { Key256(0x8000_0000_0000_0000, 0, 0, UInt64($0)) }  // all in bucket 255
+        for contact in far { table.seen(contact) }
+        #expect(table.closest(to: far[0], count: 10) == [far[0], far[1]])
+        table.failed(far[0])
+        #expect(Set(table.closest(to: far[0], count: 10)) == [far[1], far[3]])
+        #expect(table.count == 2)
+    }
+
+    @Test("lookups in 2,000 nodes find the truly closest node, in few hops, also with 10% of the nodes down")
+    func lookups() {
+        let sim = DHTSimulator(nodes: 2000, seed: 7)
+        var hops: [Int] = []
+        for i in 0..<200 {
+            let from = sim.ids[(i * 37) % sim.ids.count], target = sim.randomKey()
+            let lookup = sim.lookup(from: from, target: target)
+            #expect(lookup.result.first == sim.trulyClosest(to: target).first)
+            #expect(Set(lookup.result).count == 20)
+            hops.append(lookup.hops)
+        }
+        hops.sort()
+        #expect(hops[hops.count / 2] <= 4 && hops[hops.count * 99 / 100] <= 6, "hops \(hops)")
+        for i in stride(from: 0, to: sim.ids.count, by: 10) { sim.fail(sim.ids[i]) }
+        for i in 0..<100 {
+            let target = sim.randomKey()
+            let lookup = sim.lookup(from: sim.ids[i * 10 + 1], target: target)
+            #expect(lookup.result.first == sim.trulyClosest(to: target).first)
+        }
+    }
+}
