@@ -9,12 +9,12 @@ struct Sim: ParsableCommand {
         discussion: """
             Scenarios: join (a node joins through one seed: how many know it, round by round), loss (a steady \
             mesh under message loss: false death declarations), churn (a few nodes crash: how fast everyone \
-            knows), partition (the mesh splits, then heals), dht (Kademlia lookups, k = 20, α = 3: hops per lookup,             with --loss as the share of nodes down). The same --seed replays the same run.
+            knows), partition (the mesh splits, then heals), dht (Kademlia lookups, k = 20, α = 3: hops per lookup,             with --loss as the share of nodes down), anti-entropy (two replicas of --nodes metadata items with 1%             differing: bytes moved against the differing items and against a full exchange). The same --seed             replays the same run.
             """)
 
-    enum Scenario: String, ExpressibleByArgument, CaseIterable { case join, loss, churn, partition, dht }
+    enum Scenario: String, ExpressibleByArgument, CaseIterable { case join, loss, churn, partition, dht, antientropy = "anti-entropy" }
 
-    @Argument(help: "join | loss | churn | partition | dht") var scenario: Scenario
+    @Argument(help: "join | loss | churn | partition | dht | anti-entropy") var scenario: Scenario
     @Option(name: .long, help: "Simulated nodes.") var nodes = 1000
     @Option(name: .long, help: "The random seed.") var seed: UInt64 = 1
     @Option(name: .long, help: "Message loss probability (0...1).") var loss = 0.0
@@ -36,6 +36,7 @@ struct Sim: ParsableCommand {
         let second: UInt64 = 1_000_000_000
         let started = Date()
         if scenario == .dht { return try runDHT(started: started) }
+        if scenario == .antientropy { return runAntiEntropy() }
         let sim = SwimSimulator(configuration)
         var rows: [[Double]] = []
         var header: [String]
@@ -56,7 +57,7 @@ struct Sim: ParsableCommand {
             }
             let bound = 2 * log2(Double(nodes))
             summary.append("known to all \(nodes) nodes after \(reachedAll.map(String.init) ?? "more than \(seconds)") rounds (2·log2(N) = \(String(format: "%.1f", bound)))")
-        case .loss, .churn, .partition, .dht:
+        case .loss, .churn, .partition, .dht, .antientropy:
             header = ["second", "messages", "lost", "false_deaths", "dead_declarations", "refutations"]
             let crashed: [MemberID] = scenario == .churn ? (0..<max(1, nodes / 100)).map { MemberID($0 * 97 % nodes) } : []
             for time in 0...seconds {
@@ -90,6 +91,31 @@ struct Sim: ParsableCommand {
         try chart.render().write(toFile: svgPath, atomically: true, encoding: .utf8)
         for line in summary { print(line) }
         print("wrote \(csvPath) and \(svgPath) (\(String(format: "%.1f", Date().timeIntervalSince(started))) s of wall time)")
+    }
+
+    /// Two replicas of `nodes` items (provider-record sized, 144 bytes) of which 1% differ.
+    private func runAntiEntropy() {
+        var a = MerkleReplica(depth: nodes > 200_000 ? 5 : 4, digest: fnv1a64), b = MerkleReplica(depth: nodes > 200_000 ? 5 : 4, digest: fnv1a64)
+        var state = seed | 1
+        func next() -> UInt64 { state ^= state << 13; state ^= state >> 7; state ^= state << 17; return state }
+        var differing = 0
+        for i in 0..<nodes {
+            let key = Key256(next(), next(), next(), next())
+            let value = (0..<144).map { _ in UInt8(truncatingIfNeeded: next()) }
+            if i % 100 == 0 {
+                var changed = value
+                changed[0] &+= 1
+                a.set(key, value)
+                b.set(key, changed)
+                differing += 32 + 144
+            } else {
+                a.set(key, value)
+                b.set(key, value)
+            }
+        }
+        let report = MerkleReplica.synchronize(&a, &b)
+        let full = nodes * (32 + 144)
+        print("\(nodes) items, \(nodes / 100) differing (\(differing) bytes): anti-entropy moved \(report.total) bytes (tree \(report.treeBytes), digests \(report.digestBytes), items \(report.itemBytes)) = \(String(format: "%.2f", Double(report.total) / Double(differing)))× the differing items, \(String(format: "%.2f", Double(report.total) / Double(full) * 100))% of a full exchange (\(full) bytes)")
     }
 
     /// Lookups between random nodes and keys: hops per lookup, and whether each found the true closest node.

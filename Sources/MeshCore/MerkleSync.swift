@@ -1,0 +1,155 @@
+// SPDX-License-Identifier: Apache-2.0
+
+/// Merkle anti-entropy over a node's mesh metadata (manifests it tracks, provider records, ledger entries):
+/// each replica keeps a fixed-shape tree over the key space — 16 children per node, `depth` levels, leaves
+/// by key prefix — and two replicas compare roots, walk down only where hashes differ, and then exchange only
+/// the items of differing leaves. As in Cassandra's and Dynamo's anti-entropy, the work grows with the
+/// difference, not with the data.
+///
+/// Hashes are 8 bytes (a digest of the item's key and value, combined up the tree); `digest` is supplied
+/// by the caller — SHA-256 in the node, anything fast in the simulator.
+public struct MerkleReplica: Sendable {
+    public let depth: Int
+    public let digest: @Sendable ([UInt8]) -> UInt64
+    /// key → value
+    public private(set) var items: [Key256: [UInt8]] = [:]
+    /// levels[l][i]: hash of node i at level l (level 0 is the root, level `depth` the leaves).
+    private var levels: [[UInt64]]
+    private var dirty = true
+
+    public init(depth: Int = 4, digest: @escaping @Sendable ([UInt8]) -> UInt64) {
+        precondition((1...6).contains(depth), "depth 1...6 (16^6 leaves at most)")
+        self.depth = depth
+        self.digest = digest
+        levels = (0...depth).map { Array(repeating: 0, count: 1 << (4 * $0)) }
+    }
+
+    public mutating func set(_ key: Key256, _ value: [UInt8]) {
+        items[key] = value
+        dirty = true
+    }
+
+    public mutating func remove(_ key: Key256) {
+        items[key] = nil
+        dirty = true
+    }
+
+    /// The leaf of a key: its top 4·depth bits.
+    func leaf(of key: Key256) -> Int { Int(key.words.0 >> UInt64(64 - 4 * depth)) }
+
+    private func itemHash(_ key: Key256, _ value: [UInt8]) -> UInt64 {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(32 + value.count)
+        for word in [key.words.0, key.words.1, key.words.2, key.words.3] {
+            for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: word >> UInt64(shift))) }
+        }
+        return digest(bytes + value)
+    }
+
+    /// Recomputes the tree (leaves: the sum of their items' hashes, so order does not matter; inner nodes: a
+    /// digest of their 16 children).
+    private mutating func rebuild() {
+        guard dirty else { return }
+        levels[depth] = Array(repeating: 0, count: 1 << (4 * depth))
+        for (key, value) in items { levels[depth][leaf(of: key)] &+= itemHash(key, value) }
+        for level in stride(from: depth - 1, through: 0, by: -1) {
+            for node in 0..<(1 << (4 * level)) {
+                var bytes: [UInt8] = []
+                bytes.reserveCapacity(128)
+                for child in 0..<16 {
+                    let hash = levels[level + 1][node * 16 + child]
+                    for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: hash >> UInt64(shift))) }
+                }
+                levels[level][node] = digest(bytes)
+            }
+        }
+        dirty = false
+    }
+
+    public mutating func root() -> UInt64 {
+        rebuild()
+        return levels[0][0]
+    }
+
+    /// The hashes of a node's 16 children (what a replica sends when asked about a differing node).
+    public mutating func children(level: Int, node: Int) -> [UInt64] {
+        rebuild()
+        return (0..<16).map { levels[level + 1][node * 16 + $0] }
+    }
+
+    /// The items of a leaf.
+    public func items(inLeaf leaf: Int) -> [(Key256, [UInt8])] {
+        items.filter { self.leaf(of: $0.key) == leaf }.map { ($0.key, $0.value) }
+    }
+
+    /// Everything the two replicas would send each other to converge, and the bytes it took.
+    public struct SyncReport: Sendable {
+        /// Bytes exchanged while walking the trees: per differing node, one side's 16 child hashes (8 bytes each)
+        /// and the other side's answer, a 2-byte bit set of the children that differ.
+        public var treeBytes = 0
+        /// Bytes of item digests exchanged for differing leaves (32-byte key + 8-byte hash per item).
+        public var digestBytes = 0
+        /// Bytes of items transferred (key + value), both directions.
+        public var itemBytes = 0
+        public var differingLeaves = 0
+        public var itemsTransferred = 0
+        public var total: Int { treeBytes + digestBytes + itemBytes }
+    }
+
+    /// Anti-entropy between two replicas: compare roots, walk the differing subtrees, exchange digests of the
+    /// differing leaves, then transfer only items one side lacks or holds differently. Both replicas end equal
+    /// (for a key both hold with different values, `merge` decides, e.g. the later Lamport stamp wins).
+    public static func synchronize(
+        _ a: inout MerkleReplica, _ b: inout MerkleReplica,
+        merge: ([UInt8], [UInt8]) -> [UInt8] = { x, y in x.lexicographicallyPrecedes(y) ? y : x }
+    ) -> SyncReport {
+        precondition(a.depth == b.depth)
+        var report = SyncReport()
+        report.treeBytes += 16  // the two roots
+        guard a.root() != b.root() else { return report }
+        var differing: [Int] = [0]
+        for level in 0..<a.depth {
+            var next: [Int] = []
+            for node in differing {
+                let left = a.children(level: level, node: node), right = b.children(level: level, node: node)
+                report.treeBytes += 16 * 8 + 2
+                for child in 0..<16 where left[child] != right[child] { next.append(node * 16 + child) }
+            }
+            differing = next
+        }
+        report.differingLeaves = differing.count
+        for leaf in differing {
+            let left = Dictionary(uniqueKeysWithValues: a.items(inLeaf: leaf)), right = Dictionary(uniqueKeysWithValues: b.items(inLeaf: leaf))
+            report.digestBytes += (left.count + right.count) * 40
+            for (key, value) in left where right[key] != value {
+                let merged = right[key].map { merge(value, $0) } ?? value
+                if right[key] != merged {
+                    b.set(key, merged)
+                    report.itemBytes += 32 + merged.count
+                    report.itemsTransferred += 1
+                }
+                if merged != value {
+                    a.set(key, merged)
+                    report.itemBytes += 32 + merged.count
+                    report.itemsTransferred += 1
+                }
+            }
+            for (key, value) in right where left[key] == nil {
+                a.set(key, value)
+                report.itemBytes += 32 + value.count
+                report.itemsTransferred += 1
+            }
+        }
+        return report
+    }
+}
+
+/// FNV-1a, 64-bit: a fast digest for simulations (not for hostile input; the node uses SHA-256).
+public func fnv1a64(_ bytes: [UInt8]) -> UInt64 {
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    for byte in bytes {
+        hash ^= UInt64(byte)
+        hash &*= 0x0000_0100_0000_01B3
+    }
+    return hash
+}
