@@ -1,0 +1,131 @@
+// SPDX-License-Identifier: Apache-2.0
+
+/// A message on a gossip topic. `id` is (origin << 32 | origin's sequence), so it is unique without
+/// coordination.
+public struct GossipMessage: Sendable, Equatable {
+    public var id: UInt64
+    public var topic: String
+    public var payload: [UInt8]
+    public var lamport: UInt64
+    public var hops: UInt8
+
+    public var origin: MemberID { MemberID(id >> 32) }
+}
+
+/// Topic-based gossip with bounded fan-out and duplicate suppression: a node forwards each message it has not
+/// seen to `fanout` random members (not the sender, not the origin) while it has hops left, and delivers it
+/// if subscribed. Each message costs at most N·fanout sends; with fanout ≥ ln N + 2 it reaches all but a tiny
+/// share of N nodes. The seen-set is bounded (oldest forgotten first).
+public final class GossipNode {
+    public struct Outbound: Sendable, Equatable {
+        public var to: MemberID
+        public var message: GossipMessage
+    }
+
+    public let id: MemberID
+    public let fanout: Int
+    public let maxHops: UInt8
+    public private(set) var subscriptions: Set<String> = []
+    public private(set) var clock = LamportClock()
+    private var sequence: UInt32 = 0
+    private var seen: Set<UInt64> = []
+    private var seenOrder: [UInt64] = []
+    private var seenHead = 0
+    private let seenCapacity: Int
+    private var random: UInt64
+    /// Members to gossip with, kept current by membership.
+    public var members: [MemberID] = []
+
+    public init(id: MemberID, fanout: Int = 8, maxHops: UInt8 = 12, seenCapacity: Int = 65_536, seed: UInt64) {
+        self.id = id
+        self.fanout = fanout
+        self.maxHops = maxHops
+        self.seenCapacity = seenCapacity
+        random = seed | 1
+    }
+
+    public func subscribe(_ topic: String) { subscriptions.insert(topic) }
+    public func unsubscribe(_ topic: String) { subscriptions.remove(topic) }
+
+    /// Publishes on `topic`; returns the sends (the publisher does not deliver to itself).
+    public func publish(_ topic: String, _ payload: [UInt8]) -> [Outbound] {
+        sequence &+= 1
+        let message = GossipMessage(id: UInt64(id) << 32 | UInt64(sequence), topic: topic, payload: payload, lamport: clock.tick(), hops: 0)
+        remember(message.id)
+        return forward(message, except: id)
+    }
+
+    /// Handles a message: `deliver` is it, if new and subscribed; `out` are the forwards.
+    public func receive(_ message: GossipMessage, from sender: MemberID) -> (deliver: GossipMessage?, out: [Outbound]) {
+        clock.witness(message.lamport)
+        guard !seen.contains(message.id) else { return (nil, []) }  // a duplicate: dropped
+        remember(message.id)
+        let out = message.hops < maxHops ? forward(message, except: sender) : []
+        return (subscriptions.contains(message.topic) ? message : nil, out)
+    }
+
+    private func forward(_ message: GossipMessage, except sender: MemberID) -> [Outbound] {
+        var next = message
+        next.hops += 1
+        next.lamport = clock.tick()
+        let candidates = members.filter { $0 != id && $0 != sender && $0 != message.origin }
+        var chosen: Set<MemberID> = []
+        if candidates.count <= fanout {
+            chosen = Set(candidates)
+        } else {
+            while chosen.count < fanout {
+                random ^= random << 13
+                random ^= random >> 7
+                random ^= random << 17
+                chosen.insert(candidates[Int(random % UInt64(candidates.count))])
+            }
+        }
+        return chosen.sorted().map { Outbound(to: $0, message: next) }
+    }
+
+    private func remember(_ id: UInt64) {
+        seen.insert(id)
+        if seenOrder.count < seenCapacity {
+            seenOrder.append(id)
+        } else {
+            seen.remove(seenOrder[seenHead])
+            seenOrder[seenHead] = id
+            seenHead = (seenHead + 1) % seenCapacity
+        }
+    }
+}
+
+/// What each node publishes on the `node-status` topic: the allocator's and router's inputs.
+public struct NodeStatus: Sendable, Equatable {
+    public var load: Double
+    public var capacityBytes: UInt64
+    public var freeBytes: UInt64
+    public var region: UInt32
+
+    public init(load: Double, capacityBytes: UInt64, freeBytes: UInt64, region: UInt32) {
+        self.load = load
+        self.capacityBytes = capacityBytes
+        self.freeBytes = freeBytes
+        self.region = region
+    }
+
+    public static let topic = "node-status"
+
+    /// 28 bytes, little-endian: load (f64 bits), capacity, free, region.
+    public var encoded: [UInt8] {
+        var out: [UInt8] = []
+        for word in [load.bitPattern, capacityBytes, freeBytes] { withUnsafeBytes(of: word.littleEndian) { out += $0 } }
+        withUnsafeBytes(of: region.littleEndian) { out += $0 }
+        return out
+    }
+
+    public init?(decoding bytes: [UInt8]) {
+        guard bytes.count == 28 else { return nil }
+        func word(_ i: Int) -> UInt64 { bytes[(8 * i)..<(8 * i + 8)].reversed().reduce(0) { $0 << 8 | UInt64($1) } }
+        load = Double(bitPattern: word(0))
+        capacityBytes = word(1)
+        freeBytes = word(2)
+        region = bytes[24..<28].reversed().reduce(0) { $0 << 8 | UInt32($1) }
+        guard load.isFinite, (0...1).contains(load) else { return nil }
+    }
+}

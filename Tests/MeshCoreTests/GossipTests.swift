@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: Apache-2.0
+import MeshCore
+import Testing
+
+@Suite("Gossip topics")
+struct GossipTests {
+    /// Delivers messages breadth-first between in-process nodes; returns deliveries per node and sends.
+    static func spread(_ nodes: [GossipNode], _ first: [GossipNode.Outbound], from origin: MemberID) -> (delivered: [Int], sends: Int) {
+        var delivered = [Int](repeating: 0, count: nodes.count)
+        var queue = first.map { ($0, origin) }
+        var sends = first.count
+        while !queue.isEmpty {
+            let (outbound, sender) = queue.removeFirst()
+            let (deliver, out) = nodes[Int(outbound.to)].receive(outbound.message, from: sender)
+            if deliver != nil { delivered[Int(outbound.to)] += 1 }
+            sends += out.count
+            queue += out.map { ($0, outbound.to) }
+        }
+        return (delivered, sends)
+    }
+
+    @Test("a message reaches every subscriber of 1,000 nodes at most once, for at most N·fanout sends")
+    func coverage() {
+        let n = 1000
+        let nodes = (0..<n).map { GossipNode(id: MemberID($0), fanout: 9, seed: UInt64($0) + 1) }
+        for node in nodes {
+            node.members = (0..<n).map(MemberID.init)
+            node.subscribe("news")
+        }
+        let (delivered, sends) = Self.spread(nodes, nodes[0].publish("news", [1, 2, 3]), from: 0)
+        #expect(delivered[0] == 0)  // no echo to the publisher
+        #expect(delivered.dropFirst().filter { $0 == 1 }.count >= 995)  // all but a tiny share
+        #expect(delivered.allSatisfy { $0 <= 1 })  // duplicates suppressed
+        #expect(sends <= n * 9)
+    }
+
+    @Test("unsubscribed nodes forward without delivering; hop limits stop forwarding")
+    func topicsAndHops() {
+        let nodes = (0..<50).map { GossipNode(id: MemberID($0), fanout: 4, maxHops: 2, seed: UInt64($0) + 9) }
+        for node in nodes { node.members = (0..<50).map(MemberID.init) }
+        nodes[3].subscribe("a")
+        let first = nodes[0].publish("a", [])
+        let (delivered, sends) = Self.spread(nodes, first, from: 0)
+        #expect(sends == 4 + 4 * 4)  // the publisher's 4, then each first-hop receiver's 4; second-hop receivers stop
+        #expect(delivered.enumerated().allSatisfy { $0.offset == 3 || $0.element == 0 })  // only the subscriber delivers
+        #expect(delivered[3] <= 1)
+    }
+
+    @Test("node status round-trips through its 28-byte encoding; bad loads are refused")
+    func status() {
+        let status = NodeStatus(load: 0.375, capacityBytes: 1 << 40, freeBytes: 123_456_789, region: 7)
+        #expect(NodeStatus(decoding: status.encoded) == status)
+        #expect(NodeStatus(decoding: NodeStatus(load: 2, capacityBytes: 1, freeBytes: 1, region: 0).encoded) == nil)
+        #expect(NodeStatus(decoding: [1, 2]) == nil)
+    }
+}
