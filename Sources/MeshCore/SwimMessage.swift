@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 
-/// A member's index in the mesh's member table (the mesh maps it to a NodeID and an address).
-public typealias MemberID = UInt32
+/// A member of the mesh: in a node, the first 8 bytes of its NodeID (big-endian) — collisions need about 2^32
+/// members; in the simulator, an index.
+public typealias MemberID = UInt64
 
 /// What SWIM says about a member.
 public enum MemberStatus: UInt8, Sendable, Comparable {
@@ -16,12 +17,15 @@ public struct MemberUpdate: Sendable, Equatable {
     public var incarnation: UInt32
     /// Lamport time of the update at its origin.
     public var lamport: UInt64
+    /// Where the member can be reached ("tcp://…"), when known; empty in the simulator.
+    public var address: String
 
-    public init(member: MemberID, status: MemberStatus, incarnation: UInt32, lamport: UInt64) {
+    public init(member: MemberID, status: MemberStatus, incarnation: UInt32, lamport: UInt64, address: String = "") {
         self.member = member
         self.status = status
         self.incarnation = incarnation
         self.lamport = lamport
+        self.address = address
     }
 
     /// SWIM's precedence: does this update override what is known (`status`, `incarnation`)?

@@ -82,6 +82,8 @@ public final class SwimNode {
     public private(set) var clock = LamportClock()
     public private(set) var awareness = 0
     public private(set) var events: [Event] = []
+    /// Where members can be reached, as updates told us (for the node to dial them).
+    public private(set) var addresses: [MemberID: String] = [:]
 
     var members: [MemberID: Member] = [:]
     /// Members under suspicion, kept apart so expiring suspicions does not scan the whole table each tick.
@@ -95,8 +97,9 @@ public final class SwimNode {
     private var nextRound: UInt64
     private var random: UInt64
 
-    public init(id: MemberID, configuration: SwimConfiguration = .init(), seed: UInt64, now: UInt64) {
+    public init(id: MemberID, configuration: SwimConfiguration = .init(), seed: UInt64, now: UInt64, address: String = "") {
         self.id = id
+        if !address.isEmpty { addresses[id] = address }
         self.configuration = configuration
         random = seed | 1
         nextRound = now
@@ -120,7 +123,15 @@ public final class SwimNode {
 
     /// Asks `seeds` to let this node in; their answers carry the member list.
     public func join(seeds: [MemberID], now: UInt64) -> [Outbound] {
-        seeds.filter { $0 != id }.map { Outbound(to: $0, message: message(.join, piggyback: false)) }
+        // The join carries this node's own record, so the seed learns where to reach it.
+        let me = MemberUpdate(member: id, status: .alive, incarnation: incarnation, lamport: clock.tick(), address: addresses[id] ?? "")
+        return seeds.filter { $0 != id }.map { Outbound(to: $0, message: SwimMessage(.join, lamport: clock.tick(), updates: [me])) }
+    }
+
+    /// Records where a member can be reached (a node learns it from the connection it came in on).
+    public func setAddress(_ address: String, of member: MemberID) {
+        guard member != id, !address.isEmpty else { return }
+        addresses[member] = address
     }
 
     /// Advances time: concludes probe rounds, starts new ones, expires suspicions and relays.
@@ -197,7 +208,9 @@ public final class SwimNode {
             members[sender] = Member(status: .alive, incarnation: members[sender]?.incarnation ?? 0)
             events.append(.joined(sender, at: now))
             enqueue(MemberUpdate(member: sender, status: .alive, incarnation: members[sender]!.incarnation, lamport: clock.tick()))
-            let snapshot = members.map { MemberUpdate(member: $0.key, status: $0.value.status, incarnation: $0.value.incarnation, lamport: clock.time) }
+            let snapshot = members.map {
+                MemberUpdate(member: $0.key, status: $0.value.status, incarnation: $0.value.incarnation, lamport: clock.time, address: addresses[$0.key] ?? "")
+            }
             return [Outbound(to: sender, message: message(.members(snapshot), piggyback: false))]
         case .members(let list):
             for update in list { apply(update, from: sender, now: now) }
@@ -208,6 +221,7 @@ public final class SwimNode {
     // MARK: Updates
 
     private func apply(_ update: MemberUpdate, from sender: MemberID, now: UInt64) {
+        if !update.address.isEmpty, update.member != id { addresses[update.member] = update.address }
         if update.member == id {
             // Somebody thinks we are suspect or dead: refute with a newer incarnation (Lifeguard: and slow down).
             guard update.status != .alive, update.incarnation >= incarnation else { return }
@@ -263,6 +277,8 @@ public final class SwimNode {
     // MARK: Dissemination
 
     private func enqueue(_ update: MemberUpdate) {
+        var update = update
+        if update.address.isEmpty, let address = addresses[update.member] { update.address = address }
         broadcasts[update.member] = Broadcast(update: update, transmits: 0)
     }
 
@@ -275,7 +291,7 @@ public final class SwimNode {
     private func message(_ kind: SwimMessage.Kind, piggyback: Bool = true, to target: MemberID? = nil) -> SwimMessage {
         var updates: [MemberUpdate] = []
         if let target, let state = members[target], state.status == .suspect {
-            updates.append(MemberUpdate(member: target, status: .suspect, incarnation: state.incarnation, lamport: clock.time))
+            updates.append(MemberUpdate(member: target, status: .suspect, incarnation: state.incarnation, lamport: clock.time, address: addresses[target] ?? ""))
         }
         if piggyback && !broadcasts.isEmpty {
             let limit = retransmitLimit

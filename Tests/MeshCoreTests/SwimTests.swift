@@ -123,3 +123,32 @@ struct SwimTests {
         #expect(a.metrics.declarations == b.metrics.declarations)
     }
 }
+
+@Suite("SWIM wire codec")
+struct SwimCodecTests {
+    @Test("every message kind round-trips with its updates and addresses; junk decodes to nil, never a trap")
+    func codec() {
+        let updates = [
+            MemberUpdate(member: 0xDEAD_BEEF_0000_0001, status: .suspect, incarnation: 7, lamport: 99, address: "tcp://127.0.0.1:7400"),
+            MemberUpdate(member: 2, status: .dead, incarnation: 1, lamport: 3),
+        ]
+        let kinds: [SwimMessage.Kind] = [.ping(sequence: 1), .ack(sequence: 2), .pingRequest(sequence: 3, target: 42), .nack(sequence: 4), .join]
+        for kind in kinds {
+            let message = SwimMessage(kind, lamport: 12, updates: updates)
+            #expect(SwimCodec.decode(SwimCodec.encode(message)) == message)
+        }
+        let list = SwimMessage(.members(updates), lamport: 5)
+        #expect(SwimCodec.decode(SwimCodec.encode(list)) == list)
+        var state: UInt64 = 77
+        var decoded = 0
+        for round in 0..<50_000 {
+            state ^= state << 13; state ^= state >> 7; state ^= state << 17
+            var bytes = SwimCodec.encode(SwimMessage(kinds[round % kinds.count], lamport: state, updates: updates))
+            if round % 2 == 0 { bytes[Int(state % UInt64(bytes.count))] ^= UInt8(truncatingIfNeeded: state >> 8) | 1 }
+            else { bytes = Array(bytes.prefix(Int(state % UInt64(bytes.count)))) }
+            if SwimCodec.decode(bytes) != nil { decoded += 1 }
+        }
+        #expect(decoded < 50_000)
+        #expect(SwimCodec.decode([]) == nil && SwimCodec.decode([9]) == nil)
+    }
+}
