@@ -72,7 +72,7 @@ let package = Package(
         // The mesh above the host: connections and reconnects now; membership, DHT and anti-entropy later.
         .target(
             name: "Mesh",
-            dependencies: ["Host", "PluginABI", "Identity", "Session", "Wire", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Host", "PluginABI", "Identity", "Session", "Wire", "MeshCore", .product(name: "Logging", package: "swift-log")],
             path: "Sources/Mesh"
         ),
         .executableTarget(

@@ -3,6 +3,7 @@ import Dispatch
 import Host
 import Identity
 import Logging
+import MeshCore
 import PluginABI
 import Session
 import Synchronization
@@ -88,6 +89,9 @@ public final class PeerManager: Sendable {
 
     /// Seconds of silence after which a session is pinged; three intervals without an answer close it.
     public let keepaliveSeconds: Double
+    /// SWIM membership over the sessions, once ``enableMembership(advertise:now:)`` was called.
+    private let membershipBox = Mutex<Membership?>(nil)
+    public var membership: Membership? { membershipBox.withLock { $0 } }
 
     public init(
         host: HostRuntime, transport: TransportHandle, identity: NodeIdentity, logger: Logger, seed: UInt64 = 1,
@@ -102,6 +106,11 @@ public final class PeerManager: Sendable {
         state = Mutex(State(backoff: Backoff(seed: seed)))
     }
 
+    /// Runs SWIM membership over the sessions, advertising `address` as where this node can be dialed.
+    public func enableMembership(advertise address: String, now: UInt64, configuration: SwimConfiguration = .init()) {
+        membershipBox.withLock { $0 = Membership(identity: identity, advertise: address, logger: logger, now: now, configuration: configuration) }
+    }
+
     // MARK: Connections
 
     /// Listens on `listen` and starts dialing `bootstrap`. Listening failures are errors; a bootstrap peer
@@ -112,7 +121,7 @@ public final class PeerManager: Sendable {
             try transport.listen(address)
             bound.append((try? transport.localAddress()) ?? address)
         }
-        state.withLock { $0.listening = bound }
+        state.withLock { $0.listening += bound }
         for address in bootstrap {
             state.withLock { $0.bootstrap[address] = .some(nil) }
             dial(address, after: 0)
@@ -201,6 +210,7 @@ public final class PeerManager: Sendable {
                 return ((address, state.backoff.delay(attempt: attempt)), orphans.values.map(\.waiter))
             }
             for waiter in orphans { waiter.finish(.failure(MeshError("connection \(connection) closed"))) }
+            membership?.sessionDown(connection)
             logger.info("connection \(connection) with \(peer) closed (\(StatusCode(reason)))")
             if let (address, wait) = redial {
                 logger.info("redialing bootstrap peer \(address) in \(String(format: "%.1f", wait)) s")
@@ -268,8 +278,17 @@ public final class PeerManager: Sendable {
             if let reply { sendPlain(reply, on: connection) }
             link.channel.withLock { $0 = channel }
             link.handshake.withLock { $0 = nil }
-            state.withLock { $0.peers[connection]?.node = channel.peer }
+            let (peer, bootstrap) = state.withLock { state -> (Peer?, Bool) in
+                state.peers[connection]?.node = channel.peer
+                return (state.peers[connection], state.bootstrap.values.contains(connection))
+            }
             logger.info("secure session with node \(channel.peer) on connection \(connection) (\(channel.suite))")
+            if let membership, let peer {
+                membership.sessionUp(
+                    channel.peer, connection: connection, dialedAddress: peer.inbound ? nil : peer.address, bootstrap: bootstrap,
+                    now: DispatchTime.now().uptimeNanoseconds
+                ) { connection, bytes in try? send(WireMessage(.membership, payload: bytes), on: connection) }
+            }
         }
     }
 
@@ -296,6 +315,10 @@ public final class PeerManager: Sendable {
             waiter?.finish(.success(message))  // a late answer to a timed-out request is dropped
         case .close:
             transport.close(connection)
+        case .membership:
+            guard let membership, let node = state.withLock({ $0.peers[connection]?.node }) else { return }
+            let out = try membership.receive(message.payload, from: node, now: DispatchTime.now().uptimeNanoseconds)
+            sendMembership(out)
         case .handshakeInit, .handshakeResponse, .handshakeFinish, .sealed:
             throw MeshError("\(message.header.type) inside a sealed frame")
         }
@@ -315,9 +338,26 @@ public final class PeerManager: Sendable {
         }
     }
 
-    /// Called periodically (the reactor's tick): pings sessions that have been quiet for a keepalive
-    /// interval and closes those that did not answer within three.
+    /// Sends SWIM's messages over the sessions to their members, dialing members without a session (the
+    /// message itself is dropped then: SWIM tolerates loss, and the next one finds the session).
+    private func sendMembership(_ out: [SwimNode.Outbound]) {
+        guard let membership else { return }
+        for message in out {
+            let connection = membership.route(message.to) { address in
+                dialer.async { [self] in
+                    do throws(TransportCallError) { _ = try transport.dial(address) } catch {
+                        membership.dialFailed(address)
+                    }
+                }
+            }
+            if let connection { try? send(WireMessage(.membership, payload: SwimCodec.encode(message.message)), on: connection) }
+        }
+    }
+
+    /// Called periodically (the reactor's tick): runs membership's timers, pings sessions that have been
+    /// quiet for a keepalive interval and closes those that did not answer within three.
     public func tick(now: UInt64) {
+        if let membership { sendMembership(membership.tick(now: now)) }
         let interval = UInt64(keepaliveSeconds * 1e9)
         var ping: [UInt64] = [], dead: [(UInt64, String)] = []
         state.withLock { state in

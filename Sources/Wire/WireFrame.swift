@@ -18,6 +18,8 @@ public enum FrameType: UInt8, Sendable, CaseIterable {
     case chunkMissing = 0x32
     case error = 0x3F
     case close = 0x40
+    /// A SWIM membership message (MeshCore.SwimCodec), inside a sealed frame.
+    case membership = 0x50
 }
 
 public struct WireHeader: Equatable, Sendable {

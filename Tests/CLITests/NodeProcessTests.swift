@@ -153,6 +153,30 @@ struct NodeProcessTests {
         #expect(!b.output.text.contains("no answer to keepalive"))
     }
 
+    @Test("membership: four nodes find each other through one bootstrap peer; a killed one is declared dead by the rest")
+    func membership() throws {
+        let root = PluginFixtures.directory.appendingPathComponent("swim-\(UUID().uuidString)").path
+        let a = try NodeProcess(manifest: nil, arguments: ["--data-dir", root + "/a", "--listen", "tcp://127.0.0.1:0", "--status-interval", "0.5"])
+        defer { _ = a.stop() }
+        let seed = try a.address()
+        var others: [NodeProcess] = []
+        for name in ["b", "c", "d"] {
+            others.append(try NodeProcess(
+                manifest: nil, arguments: ["--data-dir", root + "/" + name, "--listen", "tcp://127.0.0.1:0", "--bootstrap", seed, "--status-interval", "0.5"]))
+        }
+        defer { for node in others { _ = node.stop() } }
+        // Each learns of all the others, though it only dialed A: membership spreads addresses and sessions follow.
+        for node in [a] + others {
+            #expect(node.output.waitFor("members 3 alive, 0 suspect, 0 dead", seconds: 30), "\(node.output.text)")
+        }
+        #expect(others[2].stop(SIGKILL) != 0)
+        for node in [a, others[0], others[1]] {
+            #expect(node.output.waitFor("members 2 alive, 0 suspect, 1 dead", seconds: 60), "\(node.output.text)")
+        }
+        // At least one declared it dead on its own suspicion timeout; the others may have heard it by gossip.
+        #expect([a, others[0], others[1]].contains { $0.output.text.contains("declared dead") })
+    }
+
     @Test("inos id creates the identity once (mode 0600), prints the same ID after, and refuses a key others can read")
     func identity() throws {
         let directory = PluginFixtures.directory.appendingPathComponent("id-\(UUID().uuidString)").path

@@ -33,6 +33,9 @@ struct Node: AsyncParsableCommand {
     @Option(name: .long, help: "The node's data directory (identity key; the embedded manifest's store). Default: $INOS_DATA_DIR or ~/.inos.")
     var dataDir: String?
 
+    @Option(name: .long, help: "The address other members should dial to reach this node (default: the first --listen address).")
+    var advertise: String?
+
     @Option(name: .long, help: "Seconds of silence after which a peer is pinged; no answer for three intervals closes it.")
     var keepalive: Double = 15
 
@@ -81,10 +84,15 @@ struct Node: AsyncParsableCommand {
                 host: host, transport: TransportHandle(slot: slot), identity: identity, logger: logger, seed: UInt64(getpid()),
                 chunkSource: source, keepaliveSeconds: max(keepalive, 0.1))
             do {
-                for address in try manager.start(listen: manifest.listen, bootstrap: manifest.bootstrap) {
+                // Listen, start membership advertising where this node listens, then dial the bootstrap peers —
+                // so their sessions already carry membership.
+                let bound = try manager.start(listen: manifest.listen, bootstrap: [])
+                manager.enableMembership(advertise: advertise ?? bound.first ?? "", now: DispatchTime.now().uptimeNanoseconds)
+                for address in bound {
                     // On stdout, unbuffered, for scripts and tests that start nodes on port 0.
                     FileHandle.standardOutput.write(Data("listening on \(address)\n".utf8))
                 }
+                _ = try manager.start(listen: [], bootstrap: manifest.bootstrap)
             } catch {
                 host.shutdown()
                 throw ValidationError("cannot listen: \(error)")
@@ -164,7 +172,9 @@ private func reactor(host: HostRuntime, peers: PeerManager?, statusInterval: Dou
             let sessions = (peers?.peers ?? []).compactMap { peer in
                 peer.node.map { "\($0.description.prefix(12))… rtt \(peer.rttMicroseconds.map { String(format: "%.0f µs", $0) } ?? "?")" }
             }
-            logger.info("status: \(peers?.peers.count ?? 0) connection(s) [\(sessions.joined(separator: ", "))], heap \(heap.bytesInUse)/\(heap.capacity) bytes, inbox \(host.arena.inbox.usedBytes) bytes, backpressure \(host.arena.switchboard.isBackpressured)")
+            let members = peers?.membership?.summary
+            let memberText = members.map { "members \($0.alive) alive, \($0.suspect) suspect, \($0.dead) dead; " } ?? ""
+            logger.info("status: \(memberText)\(peers?.peers.count ?? 0) connection(s) [\(sessions.joined(separator: ", "))], heap \(heap.bytesInUse)/\(heap.capacity) bytes, inbox \(host.arena.inbox.usedBytes) bytes, backpressure \(host.arena.switchboard.isBackpressured)")
         })
 }
 

@@ -1,0 +1,120 @@
+// SPDX-License-Identifier: Apache-2.0
+import Dispatch
+import Identity
+import Logging
+import MeshCore
+import Synchronization
+import Wire
+
+/// SWIM membership running over the peer manager's secure sessions: the state machine is MeshCore's
+/// `SwimNode`; this class feeds it the MEMBERSHIP frames that arrive, sends what it answers over the session
+/// to each member (dialing a member's advertised address when there is no session yet), ticks it, and logs
+/// what it concludes. Thread-safe: the SWIM state is behind one lock.
+public final class Membership: Sendable {
+    public struct Summary: Sendable, Equatable {
+        public var alive = 0, suspect = 0, dead = 0
+    }
+
+    let self_: MemberID
+    let logger: Logger
+    private let swim: Mutex<SwimNode>
+    private let state = Mutex(State())
+
+    private struct State {
+        var connections: [MemberID: UInt64] = [:]
+        var dialing: Set<MemberID> = []
+        var reported = 0
+    }
+
+    /// A member's ID: the first 8 bytes of its node ID.
+    public static func member(_ node: NodeID) -> MemberID {
+        node.bytes.prefix(8).reduce(0) { $0 << 8 | MemberID($1) }
+    }
+
+    init(identity: NodeIdentity, advertise address: String, logger: Logger, now: UInt64, configuration: SwimConfiguration = .init()) {
+        self_ = Self.member(identity.id)
+        self.logger = logger
+        swim = Mutex(SwimNode(id: self_, configuration: configuration, seed: self_, now: now, address: address))
+    }
+
+    public var summary: Summary {
+        swim.withLock { swim in
+            var summary = Summary()
+            for (member, status) in swim.view where member != swim.id {
+                switch status {
+                case .alive: summary.alive += 1
+                case .suspect: summary.suspect += 1
+                case .dead: summary.dead += 1
+                }
+            }
+            return summary
+        }
+    }
+
+    public func status(of node: NodeID) -> MemberStatus? { swim.withLock { $0.status(of: Self.member(node)) } }
+
+    // MARK: From the peer manager
+
+    /// A session is up with `node` on `connection`; `dialedAddress` when we dialed it (where it listens).
+    func sessionUp(_ node: NodeID, connection: UInt64, dialedAddress: String?, bootstrap: Bool, now: UInt64, send: (UInt64, [UInt8]) -> Void) {
+        let member = Self.member(node)
+        state.withLock { state in
+            state.connections[member] = connection
+            state.dialing.remove(member)
+        }
+        let out = swim.withLock { swim -> [SwimNode.Outbound] in
+            if let dialedAddress { swim.setAddress(dialedAddress, of: member) }
+            return bootstrap ? swim.join(seeds: [member], now: now) : []
+        }
+        for message in out { send(connection, SwimCodec.encode(message.message)) }
+    }
+
+    func sessionDown(_ connection: UInt64) {
+        state.withLock { state in
+            for (member, known) in state.connections where known == connection { state.connections[member] = nil }
+        }
+    }
+
+    /// A MEMBERSHIP frame from the member on `connection`.
+    func receive(_ payload: [UInt8], from node: NodeID, now: UInt64) throws(MeshError) -> [SwimNode.Outbound] {
+        guard let message = SwimCodec.decode(payload) else { throw MeshError("malformed membership message") }
+        return swim.withLock { $0.receive(message, from: Self.member(node), now: now) }
+    }
+
+    func tick(now: UInt64) -> [SwimNode.Outbound] {
+        let (out, events) = swim.withLock { swim -> ([SwimNode.Outbound], [SwimNode.Event]) in
+            let out = swim.tick(now: now)
+            let events = swim.events
+            return (out, events)
+        }
+        let fresh = state.withLock { state -> ArraySlice<SwimNode.Event> in
+            defer { state.reported = events.count }
+            return events.count > state.reported ? events[state.reported...] : []
+        }
+        for event in fresh {
+            switch event {
+            case .suspected(let member, _): logger.info("member \(hex(member)) suspected")
+            case .declaredDead(let member, _): logger.warning("member \(hex(member)) declared dead")
+            case .refuted(let incarnation, _): logger.info("refuted a suspicion about this node (incarnation \(incarnation))")
+            case .joined(let member, _): logger.info("member \(hex(member)) joined")
+            }
+        }
+        return out
+    }
+
+    /// Where to send a member's messages: its session, or nil after starting a dial to its address.
+    func route(_ member: MemberID, dial: (String) -> Void) -> UInt64? {
+        if let connection = state.withLock({ $0.connections[member] }) { return connection }
+        guard let address = swim.withLock({ $0.addresses[member] }) else { return nil }
+        let start = state.withLock { $0.dialing.insert(member).inserted }
+        if start { dial(address) }
+        return nil
+    }
+
+    func dialFailed(_ address: String) {
+        let member = swim.withLock { swim in swim.addresses.first { $0.value == address }?.key }
+        if let member { state.withLock { _ = $0.dialing.remove(member) } }
+    }
+
+    private func hex(_ member: MemberID) -> String { String(member, radix: 16) }
+}
