@@ -23,3 +23,11 @@ extension ContentStore {
         return true
     }
 }
+
+extension ContentStore {
+    /// The store's capacity and the bytes it uses (for the node-status topic and the allocator).
+    public func capacity() -> (total: UInt64, used: UInt64)? {
+        guard let stats = try? calls.stats() else { return nil }
+        return (stats.capacity_bytes, stats.used_bytes)
+    }
+}

@@ -53,6 +53,11 @@ public final class Membership: Sendable {
 
     public func status(of node: NodeID) -> MemberStatus? { swim.withLock { $0.status(of: Self.member(node)) } }
 
+    /// Members believed alive, this node excluded.
+    var aliveMembers: [MemberID] { swim.withLock { swim in swim.view.filter { $0.key != swim.id && $0.value == .alive }.map(\.key).sorted() } }
+
+    var memberID: MemberID { self_ }
+
     // MARK: From the peer manager
 
     /// A session is up with `node` on `connection`; `dialedAddress` when we dialed it (where it listens).

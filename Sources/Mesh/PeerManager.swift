@@ -92,6 +92,11 @@ public final class PeerManager: Sendable {
     /// SWIM membership over the sessions, once ``enableMembership(advertise:now:)`` was called.
     private let membershipBox = Mutex<Membership?>(nil)
     public var membership: Membership? { membershipBox.withLock { $0 } }
+    private let gossipBox = Mutex<StatusGossip?>(nil)
+    /// The node-status topic (with membership).
+    public var gossip: StatusGossip? { gossipBox.withLock { $0 } }
+    /// What this node publishes on the node-status topic, and how often.
+    private let statusSource = Mutex<(provider: @Sendable () -> NodeStatus, every: UInt64, last: UInt64)?>(nil)
 
     public init(
         host: HostRuntime, transport: TransportHandle, identity: NodeIdentity, logger: Logger, seed: UInt64 = 1,
@@ -108,7 +113,14 @@ public final class PeerManager: Sendable {
 
     /// Runs SWIM membership over the sessions, advertising `address` as where this node can be dialed.
     public func enableMembership(advertise address: String, now: UInt64, configuration: SwimConfiguration = .init()) {
-        membershipBox.withLock { $0 = Membership(identity: identity, advertise: address, logger: logger, now: now, configuration: configuration) }
+        let membership = Membership(identity: identity, advertise: address, logger: logger, now: now, configuration: configuration)
+        membershipBox.withLock { $0 = membership }
+        gossipBox.withLock { $0 = StatusGossip(member: membership.memberID, seed: membership.memberID) }
+    }
+
+    /// Publishes `provider()` on the node-status topic every `seconds` (needs membership).
+    public func publishStatus(every seconds: Double, _ provider: @escaping @Sendable () -> NodeStatus) {
+        statusSource.withLock { $0 = (provider, UInt64(seconds * 1e9), 0) }
     }
 
     // MARK: Connections
@@ -319,6 +331,9 @@ public final class PeerManager: Sendable {
             guard let membership, let node = state.withLock({ $0.peers[connection]?.node }) else { return }
             let out = try membership.receive(message.payload, from: node, now: DispatchTime.now().uptimeNanoseconds)
             sendMembership(out)
+        case .gossip:
+            guard let gossip, let node = state.withLock({ $0.peers[connection]?.node }) else { return }
+            sendGossip(try gossip.receive(message.payload, from: Membership.member(node)))
         case .handshakeInit, .handshakeResponse, .handshakeFinish, .sealed:
             throw MeshError("\(message.header.type) inside a sealed frame")
         }
@@ -354,10 +369,34 @@ public final class PeerManager: Sendable {
         }
     }
 
-    /// Called periodically (the reactor's tick): runs membership's timers, pings sessions that have been
-    /// quiet for a keepalive interval and closes those that did not answer within three.
+    private func sendGossip(_ out: [GossipNode.Outbound]) {
+        guard let membership else { return }
+        for message in out {
+            let connection = membership.route(message.to) { address in
+                dialer.async { [self] in
+                    do throws(TransportCallError) { _ = try transport.dial(address) } catch { membership.dialFailed(address) }
+                }
+            }
+            if let connection { try? send(WireMessage(.gossip, payload: GossipCodec.encode(message.message)), on: connection) }
+        }
+    }
+
+    /// Called periodically (the reactor's tick): runs membership's timers, publishes this node's status when
+    /// due, pings sessions that have been quiet for a keepalive interval and closes those that did not answer
+    /// within three.
     public func tick(now: UInt64) {
-        if let membership { sendMembership(membership.tick(now: now)) }
+        if let membership {
+            sendMembership(membership.tick(now: now))
+            if let gossip {
+                gossip.setMembers(membership.aliveMembers)
+                let due = statusSource.withLock { source -> NodeStatus? in
+                    guard let current = source, now - current.last >= current.every else { return nil }
+                    source?.last = now
+                    return current.provider()
+                }
+                if let due { sendGossip(gossip.publish(due)) }
+            }
+        }
         let interval = UInt64(keepaliveSeconds * 1e9)
         var ping: [UInt64] = [], dead: [(UInt64, String)] = []
         state.withLock { state in

@@ -1,15 +1,30 @@
 // SPDX-License-Identifier: Apache-2.0
 
-/// A message on a gossip topic. `id` is (origin << 32 | origin's sequence), so it is unique without
+/// A message on a gossip topic, named by its origin and the origin's sequence number — unique without
 /// coordination.
 public struct GossipMessage: Sendable, Equatable {
-    public var id: UInt64
+    public init(origin: MemberID, sequence: UInt32, topic: String, payload: [UInt8], lamport: UInt64, hops: UInt8) {
+        self.origin = origin
+        self.sequence = sequence
+        self.topic = topic
+        self.payload = payload
+        self.lamport = lamport
+        self.hops = hops
+    }
+
+    public var origin: MemberID
+    public var sequence: UInt32
     public var topic: String
     public var payload: [UInt8]
     public var lamport: UInt64
     public var hops: UInt8
 
-    public var origin: MemberID { MemberID(id >> 32) }
+    struct Key: Hashable {
+        var origin: MemberID
+        var sequence: UInt32
+    }
+
+    var key: Key { Key(origin: origin, sequence: sequence) }
 }
 
 /// Topic-based gossip with bounded fan-out and duplicate suppression: a node forwards each message it has not
@@ -28,8 +43,8 @@ public final class GossipNode {
     public private(set) var subscriptions: Set<String> = []
     public private(set) var clock = LamportClock()
     private var sequence: UInt32 = 0
-    private var seen: Set<UInt64> = []
-    private var seenOrder: [UInt64] = []
+    private var seen: Set<GossipMessage.Key> = []
+    private var seenOrder: [GossipMessage.Key] = []
     private var seenHead = 0
     private let seenCapacity: Int
     private var random: UInt64
@@ -50,16 +65,16 @@ public final class GossipNode {
     /// Publishes on `topic`; returns the sends (the publisher does not deliver to itself).
     public func publish(_ topic: String, _ payload: [UInt8]) -> [Outbound] {
         sequence &+= 1
-        let message = GossipMessage(id: UInt64(id) << 32 | UInt64(sequence), topic: topic, payload: payload, lamport: clock.tick(), hops: 0)
-        remember(message.id)
+        let message = GossipMessage(origin: id, sequence: sequence, topic: topic, payload: payload, lamport: clock.tick(), hops: 0)
+        remember(message.key)
         return forward(message, except: id)
     }
 
     /// Handles a message: `deliver` is it, if new and subscribed; `out` are the forwards.
     public func receive(_ message: GossipMessage, from sender: MemberID) -> (deliver: GossipMessage?, out: [Outbound]) {
         clock.witness(message.lamport)
-        guard !seen.contains(message.id) else { return (nil, []) }  // a duplicate: dropped
-        remember(message.id)
+        guard !seen.contains(message.key) else { return (nil, []) }  // a duplicate: dropped
+        remember(message.key)
         let out = message.hops < maxHops ? forward(message, except: sender) : []
         return (subscriptions.contains(message.topic) ? message : nil, out)
     }
@@ -83,7 +98,7 @@ public final class GossipNode {
         return chosen.sorted().map { Outbound(to: $0, message: next) }
     }
 
-    private func remember(_ id: UInt64) {
+    private func remember(_ id: GossipMessage.Key) {
         seen.insert(id)
         if seenOrder.count < seenCapacity {
             seenOrder.append(id)
@@ -127,5 +142,33 @@ public struct NodeStatus: Sendable, Equatable {
         freeBytes = word(2)
         region = bytes[24..<28].reversed().reduce(0) { $0 << 8 | UInt32($1) }
         guard load.isFinite, (0...1).contains(load) else { return nil }
+    }
+}
+
+/// The binary form of a gossip message inside a sealed GOSSIP frame (little-endian): origin (u64) ‖ sequence
+/// (u32) ‖ Lamport (u64) ‖ hops (u8) ‖ topic length (u8) ‖ topic ‖ payload length (u32) ‖ payload. Decoding
+/// never traps.
+public enum GossipCodec {
+    public static let maximumPayload = 1 << 20
+
+    public static func encode(_ message: GossipMessage) -> [UInt8] {
+        var out: [UInt8] = []
+        func put<T: FixedWidthInteger>(_ value: T) { withUnsafeBytes(of: value.littleEndian) { out += $0 } }
+        let topic = Array(message.topic.utf8.prefix(255))
+        put(message.origin); put(message.sequence); put(message.lamport); put(message.hops)
+        put(UInt8(topic.count)); out += topic
+        put(UInt32(message.payload.count)); out += message.payload
+        return out
+    }
+
+    public static func decode(_ bytes: [UInt8]) -> GossipMessage? {
+        var reader = SwimCodec.Reader(bytes: bytes)
+        guard let origin: UInt64 = reader.read(), let sequence: UInt32 = reader.read(), let lamport: UInt64 = reader.read(),
+            let hops: UInt8 = reader.read(),
+            let topicLength: UInt8 = reader.read(), let topic = reader.bytes(Int(topicLength)),
+            let length: UInt32 = reader.read(), Int(length) <= maximumPayload, let payload = reader.bytes(Int(length)), reader.atEnd
+        else { return nil }
+        return GossipMessage(
+            origin: origin, sequence: sequence, topic: String(decoding: topic, as: UTF8.self), payload: Array(payload), lamport: lamport, hops: hops)
     }
 }

@@ -68,7 +68,7 @@ public enum SwimCodec {
         return SwimMessage(kind, lamport: lamport, updates: updates)
     }
 
-    struct Reader {
+    package struct Reader {
         let bytes: [UInt8]
         var offset = 0
         var atEnd: Bool { offset == bytes.count }

@@ -20,6 +20,8 @@ public enum FrameType: UInt8, Sendable, CaseIterable {
     case close = 0x40
     /// A SWIM membership message (MeshCore.SwimCodec), inside a sealed frame.
     case membership = 0x50
+    /// A gossip message (MeshCore.GossipCodec), inside a sealed frame.
+    case gossip = 0x51
 }
 
 public struct WireHeader: Equatable, Sendable {

@@ -169,6 +169,10 @@ struct NodeProcessTests {
         for node in [a] + others {
             #expect(node.output.waitFor("members 3 alive, 0 suspect, 0 dead", seconds: 30), "\(node.output.text)")
         }
+        // Each publishes its status on the node-status gossip topic; each hears the other three.
+        for node in [a] + others {
+            #expect(node.output.waitFor("dead, status from 3;", seconds: 30), "\(node.output.text)")
+        }
         #expect(others[2].stop(SIGKILL) != 0)
         for node in [a, others[0], others[1]] {
             #expect(node.output.waitFor("members 2 alive, 0 suspect, 1 dead", seconds: 60), "\(node.output.text)")

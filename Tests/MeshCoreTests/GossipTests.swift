@@ -53,4 +53,16 @@ struct GossipTests {
         #expect(NodeStatus(decoding: NodeStatus(load: 2, capacityBytes: 1, freeBytes: 1, region: 0).encoded) == nil)
         #expect(NodeStatus(decoding: [1, 2]) == nil)
     }
+
+    @Test("gossip messages round-trip through their codec; truncated or oversized ones decode to nil")
+    func codec() {
+        let message = GossipMessage(origin: 0xFFEE_DDCC_BBAA_9988, sequence: 7, topic: NodeStatus.topic, payload: [1, 2, 3], lamport: 42, hops: 3)
+        let bytes = GossipCodec.encode(message)
+        #expect(GossipCodec.decode(bytes) == message)
+        for cut in 0..<bytes.count { #expect(GossipCodec.decode(Array(bytes.prefix(cut))) == nil) }
+        var huge = bytes
+        huge.replaceSubrange((bytes.count - 7)..<(bytes.count - 3), with: [0xFF, 0xFF, 0xFF, 0x7F])  // a 2 GiB payload length
+        #expect(GossipCodec.decode(huge) == nil)
+        #expect(GossipCodec.decode(bytes + [0]) == nil)
+    }
 }

@@ -8,6 +8,7 @@ import Host
 import Identity
 import Logging
 import Mesh
+import MeshCore
 import ServiceLifecycle
 
 struct Node: AsyncParsableCommand {
@@ -35,6 +36,9 @@ struct Node: AsyncParsableCommand {
 
     @Option(name: .long, help: "The address other members should dial to reach this node (default: the first --listen address).")
     var advertise: String?
+
+    @Option(name: .long, help: "The region number this node publishes in its status (for placement).")
+    var region: UInt32 = 0
 
     @Option(name: .long, help: "Seconds of silence after which a peer is pinged; no answer for three intervals closes it.")
     var keepalive: Double = 15
@@ -88,6 +92,14 @@ struct Node: AsyncParsableCommand {
                 // so their sessions already carry membership.
                 let bound = try manager.start(listen: manifest.listen, bootstrap: [])
                 manager.enableMembership(advertise: advertise ?? bound.first ?? "", now: DispatchTime.now().uptimeNanoseconds)
+                // Load = the share of the arena's payload heap in use (work in flight); capacity from the store.
+                manager.publishStatus(every: 2) { [region] in
+                    let heap = host.arena.heap.statistics
+                    let space = store?.capacity()
+                    return NodeStatus(
+                        load: heap.capacity > 0 ? Double(heap.bytesInUse) / Double(heap.capacity) : 0,
+                        capacityBytes: space?.total ?? 0, freeBytes: space.map { $0.total - min($0.total, $0.used) } ?? 0, region: region)
+                }
                 for address in bound {
                     // On stdout, unbuffered, for scripts and tests that start nodes on port 0.
                     FileHandle.standardOutput.write(Data("listening on \(address)\n".utf8))
@@ -173,7 +185,8 @@ private func reactor(host: HostRuntime, peers: PeerManager?, statusInterval: Dou
                 peer.node.map { "\($0.description.prefix(12))… rtt \(peer.rttMicroseconds.map { String(format: "%.0f µs", $0) } ?? "?")" }
             }
             let members = peers?.membership?.summary
-            let memberText = members.map { "members \($0.alive) alive, \($0.suspect) suspect, \($0.dead) dead; " } ?? ""
+            let statuses = peers?.gossip?.known.count ?? 0
+            let memberText = members.map { "members \($0.alive) alive, \($0.suspect) suspect, \($0.dead) dead, status from \(statuses); " } ?? ""
             logger.info("status: \(memberText)\(peers?.peers.count ?? 0) connection(s) [\(sessions.joined(separator: ", "))], heap \(heap.bytesInUse)/\(heap.capacity) bytes, inbox \(host.arena.inbox.usedBytes) bytes, backpressure \(host.arena.switchboard.isBackpressured)")
         })
 }
