@@ -58,6 +58,12 @@ public final class Membership: Sendable {
 
     var memberID: MemberID { self_ }
 
+    /// Where this node told the mesh it can be dialed.
+    var advertisedAddress: String? { swim.withLock { $0.addresses[$0.id] } }
+
+    /// The member whose advertised address this is.
+    func member(at address: String) -> MemberID? { swim.withLock { swim in swim.addresses.first { $0.value == address }?.key } }
+
     // MARK: From the peer manager
 
     /// A session is up with `node` on `connection`; `dialedAddress` when we dialed it (where it listens).

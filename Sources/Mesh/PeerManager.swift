@@ -73,6 +73,8 @@ public final class PeerManager: Sendable {
         var stopped = false
         var listening: [String] = []
         var backoff: Backoff
+        /// When we last asked a member, through the mesh, to dial us back.
+        var offers: [UInt64: UInt64] = [:]
     }
 
     public let transport: TransportHandle
@@ -92,9 +94,9 @@ public final class PeerManager: Sendable {
     /// SWIM membership over the sessions, once ``enableMembership(advertise:now:)`` was called.
     private let membershipBox = Mutex<Membership?>(nil)
     public var membership: Membership? { membershipBox.withLock { $0 } }
-    private let gossipBox = Mutex<StatusGossip?>(nil)
+    private let gossipBox = Mutex<MeshGossip?>(nil)
     /// The node-status topic (with membership).
-    public var gossip: StatusGossip? { gossipBox.withLock { $0 } }
+    public var gossip: MeshGossip? { gossipBox.withLock { $0 } }
     /// What this node publishes on the node-status topic, and how often.
     private let statusSource = Mutex<(provider: @Sendable () -> NodeStatus, every: UInt64, last: UInt64)?>(nil)
 
@@ -115,7 +117,7 @@ public final class PeerManager: Sendable {
     public func enableMembership(advertise address: String, now: UInt64, configuration: SwimConfiguration = .init()) {
         let membership = Membership(identity: identity, advertise: address, logger: logger, now: now, configuration: configuration)
         membershipBox.withLock { $0 = membership }
-        gossipBox.withLock { $0 = StatusGossip(member: membership.memberID, seed: membership.memberID) }
+        gossipBox.withLock { $0 = MeshGossip(member: membership.memberID, seed: membership.memberID) }
     }
 
     /// Publishes `provider()` on the node-status topic every `seconds` (needs membership).
@@ -333,7 +335,9 @@ public final class PeerManager: Sendable {
             sendMembership(out)
         case .gossip:
             guard let gossip, let node = state.withLock({ $0.peers[connection]?.node }) else { return }
-            sendGossip(try gossip.receive(message.payload, from: Membership.member(node)))
+            let (out, offer) = try gossip.receive(message.payload, from: Membership.member(node))
+            sendGossip(out)
+            if let offer { answer(offer) }
         case .handshakeInit, .handshakeResponse, .handshakeFinish, .sealed:
             throw MeshError("\(message.header.type) inside a sealed frame")
         }
@@ -359,11 +363,7 @@ public final class PeerManager: Sendable {
         guard let membership else { return }
         for message in out {
             let connection = membership.route(message.to) { address in
-                dialer.async { [self] in
-                    do throws(TransportCallError) { _ = try transport.dial(address) } catch {
-                        membership.dialFailed(address)
-                    }
-                }
+                dialer.async { [self] in dialMember(at: address, membership: membership) }
             }
             if let connection { try? send(WireMessage(.membership, payload: SwimCodec.encode(message.message)), on: connection) }
         }
@@ -373,11 +373,39 @@ public final class PeerManager: Sendable {
         guard let membership else { return }
         for message in out {
             let connection = membership.route(message.to) { address in
-                dialer.async { [self] in
-                    do throws(TransportCallError) { _ = try transport.dial(address) } catch { membership.dialFailed(address) }
-                }
+                dialer.async { [self] in dialMember(at: address, membership: membership) }
             }
             if let connection { try? send(WireMessage(.gossip, payload: GossipCodec.encode(message.message)), on: connection) }
+        }
+    }
+
+    /// Dials a member's advertised address; when that fails, asks the member through the mesh (the signaling
+    /// topic) to dial back — it may reach us where we cannot reach it.
+    private func dialMember(at address: String, membership: Membership) {
+        do throws(TransportCallError) {
+            _ = try transport.dial(address)
+        } catch {
+            membership.dialFailed(address)
+            guard let gossip, let target = membership.member(at: address), let mine = membership.advertisedAddress, !mine.isEmpty else { return }
+            let due = state.withLock { state -> Bool in
+                let now = DispatchTime.now().uptimeNanoseconds
+                guard now - (state.offers[target] ?? 0) > 10_000_000_000 || state.offers[target] == nil else { return false }
+                state.offers[target] = now
+                return true
+            }
+            guard due else { return }
+            logger.info("cannot dial member \(String(target, radix: 16)) at \(address); asking it through the mesh to dial \(mine)")
+            sendGossip(gossip.offer(MeshGossip.Offer(target: target, address: mine)))
+        }
+    }
+
+    /// A member that cannot reach us asked us to dial it.
+    private func answer(_ offer: MeshGossip.Offer) {
+        logger.info("relayed connection offer: dialing \(offer.address)")
+        dialer.async { [self] in
+            do throws(TransportCallError) { _ = try transport.dial(offer.address) } catch {
+                logger.warning("cannot answer a connection offer from \(offer.address): \(error.message)")
+            }
         }
     }
 

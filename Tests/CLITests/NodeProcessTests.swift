@@ -181,6 +181,33 @@ struct NodeProcessTests {
         #expect([a, others[0], others[1]].contains { $0.output.text.contains("declared dead") })
     }
 
+    @Test("relayed signaling: A cannot dial C, asks it through the mesh, and C dials A back")
+    func relayedSignaling() throws {
+        let root = PluginFixtures.directory.appendingPathComponent("signal-\(UUID().uuidString)").path
+        let b = try NodeProcess(manifest: nil, arguments: ["--data-dir", root + "/b", "--listen", "tcp://127.0.0.1:0", "--status-interval", "0.5"])
+        defer { _ = b.stop() }
+        let seed = try b.address()
+        // C is "behind a NAT": the address it advertises cannot be dialed; it can still dial out.
+        let c = try NodeProcess(manifest: nil, arguments: [
+            "--data-dir", root + "/c", "--listen", "tcp://127.0.0.1:0", "--advertise", "tcp://127.0.0.1:1", "--bootstrap", seed,
+            "--status-interval", "0.5",
+        ])
+        defer { _ = c.stop() }
+        #expect(b.output.waitFor("members 1 alive"), "\(b.output.text)")
+        let a = try NodeProcess(manifest: nil, arguments: ["--data-dir", root + "/a", "--listen", "tcp://127.0.0.1:0", "--bootstrap", seed, "--status-interval", "0.5"])
+        defer { _ = a.stop() }
+        let aAddress = try a.address()
+        #expect(a.output.waitFor("asking it through the mesh to dial \(aAddress)", seconds: 30), "\(a.output.text)")
+        #expect(c.output.waitFor("relayed connection offer: dialing \(aAddress)", seconds: 30), "\(c.output.text)")
+        // A now has a session with C that C opened, and both see all members alive.
+        #expect(a.output.waitFor("members 2 alive, 0 suspect, 0 dead", seconds: 30), "\(a.output.text)")
+        #expect(c.output.waitFor("members 2 alive, 0 suspect, 0 dead", seconds: 30), "\(c.output.text)")
+        // The session C opened to A (C dialed out, which works where dialing C does not).
+        let aID = try CLITests.run(["id", "--data-dir", root + "/a"]).output.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(c.output.waitFor("to \(aAddress) open"), "\(c.output.text)")
+        #expect(c.output.waitFor("secure session with node \(aID)"), "\(c.output.text)")
+    }
+
     @Test("inos id creates the identity once (mode 0600), prints the same ID after, and refuses a key others can read")
     func identity() throws {
         let directory = PluginFixtures.directory.appendingPathComponent("id-\(UUID().uuidString)").path

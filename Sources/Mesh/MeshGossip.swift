@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: Apache-2.0
+import MeshCore
+import Synchronization
+
+/// Gossip topics over the sessions. `node-status`: each node publishes its load, capacity, free storage and
+/// region for the allocator and the router; the latest status per member is kept (by Lamport time).
+/// `signaling`: connection offers — a node that cannot dial a member asks it, through the mesh, to dial back.
+public final class MeshGossip: Sendable {
+    /// A request to dial `address` (the sender's), meant for `target`.
+    public struct Offer: Sendable, Equatable {
+        public var target: MemberID
+        public var address: String
+
+        public static let topic = "signaling"
+
+        var encoded: [UInt8] {
+            var out: [UInt8] = []
+            withUnsafeBytes(of: target.littleEndian) { out += $0 }
+            let bytes = Array(address.utf8.prefix(255))
+            return out + [UInt8(bytes.count)] + bytes
+        }
+
+        init(target: MemberID, address: String) {
+            self.target = target
+            self.address = address
+        }
+
+        init?(decoding bytes: [UInt8]) {
+            guard bytes.count >= 9, bytes.count == 9 + Int(bytes[8]) else { return nil }
+            target = bytes[0..<8].reversed().reduce(0) { $0 << 8 | MemberID($1) }
+            address = String(decoding: bytes[9...], as: UTF8.self)
+        }
+    }
+
+    private let node: Mutex<GossipNode>
+    let member: MemberID
+    private let statuses = Mutex<[MemberID: (status: NodeStatus, lamport: UInt64)]>([:])
+
+    init(member: MemberID, seed: UInt64) {
+        let gossip = GossipNode(id: member, fanout: 6, seed: seed)
+        gossip.subscribe(NodeStatus.topic)
+        gossip.subscribe(Offer.topic)
+        node = Mutex(gossip)
+        self.member = member
+    }
+
+    /// The latest status heard from each member.
+    public var known: [MemberID: NodeStatus] { statuses.withLock { $0.mapValues(\.status) } }
+
+    func setMembers(_ members: [MemberID]) { node.withLock { $0.members = members } }
+
+    func publish(_ status: NodeStatus) -> [GossipNode.Outbound] {
+        node.withLock { $0.publish(NodeStatus.topic, status.encoded) }
+    }
+
+    func offer(_ offer: Offer) -> [GossipNode.Outbound] {
+        node.withLock { $0.publish(Offer.topic, offer.encoded) }
+    }
+
+    /// Handles a gossip message; returns the forwards, and an offer addressed to this node if it was one.
+    func receive(_ payload: [UInt8], from sender: MemberID) throws(MeshError) -> (out: [GossipNode.Outbound], offer: Offer?) {
+        guard let message = GossipCodec.decode(payload) else { throw MeshError("malformed gossip message") }
+        let (deliver, out) = node.withLock { $0.receive(message, from: sender) }
+        if let deliver, deliver.topic == Offer.topic, let offer = Offer(decoding: deliver.payload), offer.target == member {
+            return (out, offer)
+        }
+        if let deliver, deliver.topic == NodeStatus.topic, let status = NodeStatus(decoding: deliver.payload) {
+            statuses.withLock { statuses in
+                if (statuses[deliver.origin]?.lamport ?? 0) < deliver.lamport { statuses[deliver.origin] = (status, deliver.lamport) }
+            }
+        }
+        return (out, nil)
+    }
+}
