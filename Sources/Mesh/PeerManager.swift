@@ -234,7 +234,10 @@ public final class PeerManager: Sendable {
     }
 
     private func receive(_ frame: UnsafeMutableRawBufferPointer, on connection: UInt64, now: UInt64) {
-        guard let link = state.withLock({ $0.links[connection] }) else { return }
+        guard let link = state.withLock({ $0.links[connection] }) else {
+            logger.debug("frame on connection \(connection), which has no session state: dropped")
+            return
+        }
         do throws(MeshError) {
             if link.channel.withLock({ $0 == nil }) {
                 try advanceHandshake(link, Array(frame), on: connection)

@@ -3,6 +3,7 @@ import Foundation
 import Host
 import HostTestSupport
 import PluginABI
+import Synchronization
 import Testing
 
 @Suite("In-memory transport")
@@ -87,5 +88,44 @@ struct MemoryTransportTests {
         #expect(b.probe.wait { $0.closedConnections.map(\.0) == [toA] })
         #expect(b.probe.all.closedConnections.first?.1 == INOS_ERR_CLOSED)
         #expect(throws: TransportCallError.self) { try b.transport().dial(name) }  // no longer listening
+    }
+
+    @Test("a frame sent the moment the dialer sees OPENED still reaches the acceptor after the acceptor's OPENED")
+    func openedBeforeFirstFrame() throws {
+        let acceptor = try TransportNode.memory()
+        defer { acceptor.stop() }
+        let dialer = try HostRuntime(
+            manifest: Manifest(
+                arena: ArenaConfiguration(totalSize: 8 << 20, inboxCapacity: 64 << 10, outboxCapacity: 64 << 10),
+                plugins: [PluginSpec(location: .path(try PluginFixtures.builtPlugin("InosMemoryTransport")), kind: .transport)]),
+            logger: quietLogger)
+        try dialer.start()
+        defer { dialer.shutdown() }
+        let transport = TransportHandle(slot: dialer.slot("transport")!)
+        let name = TransportNode.uniqueName("order")
+        try acceptor.transport().listen(name)
+        // The dialer's side answers its own OPENED at once, on another thread, as a node's reactor does.
+        let running = Atomic<Bool>(true)
+        let reactor = Thread {
+            while running.load(ordering: .acquiring) {
+                _ = dialer.inbox.drain { type, payload in
+                    if case .opened(let connection, false, _)? = TransportRecord(type: type, payload: payload) {
+                        try? transport.send(connection, [1])
+                    }
+                }
+            }
+        }
+        reactor.start()
+        for _ in 0..<200 { _ = try transport.dial(name) }
+        #expect(acceptor.probe.wait { $0.frameCount == 200 })
+        running.store(false, ordering: .releasing)
+        var opened: Set<UInt64> = []
+        for event in acceptor.probe.all {
+            switch event {
+            case .opened(let connection, _, _): opened.insert(connection)
+            case .frame(let connection, _): #expect(opened.contains(connection), "a frame on \(connection) came before its OPENED")
+            default: break
+            }
+        }
     }
 }

@@ -91,8 +91,10 @@ final class MemoryTransport: TransportEndpoint, Sendable {
             throw TransportError(INOS_ERR_IO, "connection refused: \(address) is shutting down")
         }
         state.withLock { $0.connections[local]?.remoteConnection = remoteID }
-        inbound.append(.opened(connection: local, inbound: false, peer: address))
+        // The acceptor's OPENED first: once ours is out, our host may send at once, and its first frame must
+        // not reach the acceptor ahead of the acceptor's own OPENED record.
         remote.inbound.append(.opened(connection: remoteID, inbound: true, peer: self.address))
+        inbound.append(.opened(connection: local, inbound: false, peer: address))
         return local
     }
 
