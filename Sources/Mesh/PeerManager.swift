@@ -97,6 +97,13 @@ public final class PeerManager: Sendable {
     private let gossipBox = Mutex<MeshGossip?>(nil)
     /// The node-status topic (with membership).
     public var gossip: MeshGossip? { gossipBox.withLock { $0 } }
+    /// Provider records this node keeps for others (the DHT's storage).
+    public let providerStore = ProviderStore()
+    /// Keys this node provides, republished every interval to the members closest to each.
+    private let provided = Mutex<(keys: @Sendable () -> [[UInt8]], every: UInt64, last: UInt64, ttl: UInt32)?>(nil)
+    private let lastEpoch = Atomic<UInt64>(0)
+    /// How many members keep each provider record (Kademlia's k).
+    public static let replication = 20
     /// What this node publishes on the node-status topic, and how often.
     private let statusSource = Mutex<(provider: @Sendable () -> NodeStatus, every: UInt64, last: UInt64)?>(nil)
 
@@ -118,6 +125,51 @@ public final class PeerManager: Sendable {
         let membership = Membership(identity: identity, advertise: address, logger: logger, now: now, configuration: configuration)
         membershipBox.withLock { $0 = membership }
         gossipBox.withLock { $0 = MeshGossip(member: membership.memberID, seed: membership.memberID) }
+    }
+
+    /// Announces `keys()` as provided by this node to the members closest to each key, every `seconds`
+    /// (records live `ttl` seconds, so a provider that stops is forgotten).
+    public func provide(every seconds: Double, ttl: UInt32, _ keys: @escaping @Sendable () -> [[UInt8]]) {
+        provided.withLock { $0 = (keys, UInt64(seconds * 1e9), 0, ttl) }
+    }
+
+    /// The members closest to `key` by XOR on the first 64 bits (member IDs are the first 8 bytes of node IDs,
+    /// keys are content digests): where its provider records live. This node included.
+    func closestMembers(to key: [UInt8], count: Int = PeerManager.replication) -> [MemberID] {
+        guard let membership else { return [] }
+        let target = key.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        return (membership.aliveMembers + [membership.memberID]).sorted { ($0 ^ target) < ($1 ^ target) }.prefix(count).map { $0 }
+    }
+
+    private func announce(_ key: [UInt8], ttl: UInt32, now: UInt64) {
+        guard let membership, let address = membership.advertisedAddress else { return }
+        let record = ProviderRecord(member: membership.memberID, address: address, ttl: ttl)
+        let payload = ProviderRecord.encode(key: key, record)
+        for member in closestMembers(to: key) {
+            if member == membership.memberID {
+                providerStore.add(key, record, now: now)
+                continue
+            }
+            let connection = membership.route(member) { address in dialer.async { [self] in dialMember(at: address, membership: membership) } }
+            if let connection { try? send(WireMessage(.provide, payload: payload), on: connection) }
+        }
+    }
+
+    /// Asks the peer on `connection` for the providers of `key`; with `recursive`, the peer also asks the members
+    /// closest to the key and merges what they know.
+    public func findProviders(_ key: [UInt8], on connection: UInt64, recursive: Bool = true, timeout: Double = 10) throws(MeshError) -> [ProviderRecord] {
+        let answer = try request(.findProviders, payload: [recursive ? 1 : 0] + key, on: connection, timeout: timeout)
+        guard answer.header.type == .providers else { throw MeshError("unexpected answer \(answer.header.type) to a provider request") }
+        return Self.decodeProviders(answer.payload[...])
+    }
+
+    static func decodeProviders(_ payload: ArraySlice<UInt8>) -> [ProviderRecord] {
+        var rest = payload, out: [ProviderRecord] = []
+        while let (_, record, next) = ProviderRecord.decode(rest) {
+            out.append(record)
+            rest = next
+        }
+        return out
     }
 
     /// Publishes `provider()` on the node-status topic every `seconds` (needs membership).
@@ -336,6 +388,33 @@ public final class PeerManager: Sendable {
             guard let membership, let node = state.withLock({ $0.peers[connection]?.node }) else { return }
             let out = try membership.receive(message.payload, from: node, now: DispatchTime.now().uptimeNanoseconds)
             sendMembership(out)
+        case .provide:
+            guard let node = state.withLock({ $0.peers[connection]?.node }),
+                let (key, record, _) = ProviderRecord.decode(message.payload[...])
+            else { throw MeshError("malformed provider record") }
+            // A node announces only itself: a record naming another member is refused.
+            guard record.member == Membership.member(node) else { throw MeshError("provider record for another node") }
+            providerStore.add(key, record, now: DispatchTime.now().uptimeNanoseconds)
+        case .findProviders:
+            guard message.payload.count == 33 else { throw MeshError("malformed provider request") }
+            let recursive = message.payload[0] == 1, key = Array(message.payload[1...])
+            let requester = state.withLock { $0.peers[connection]?.node }.map(Membership.member)
+            servers.async { [self] in
+                var found: [MemberID: ProviderRecord] = [:]
+                for record in providerStore.providers(of: key, now: DispatchTime.now().uptimeNanoseconds) { found[record.member] = record }
+                if recursive, let membership {
+                    // Ask the members closest to the key (α = 3 at a time would be Kademlia's; they are few).
+                    for member in closestMembers(to: key) where member != membership.memberID && member != requester {
+                        guard let route = membership.route(member, dial: { _ in }) else { continue }
+                        for record in (try? findProviders(key, on: route, recursive: false, timeout: 3)) ?? [] { found[record.member] = record }
+                    }
+                }
+                let payload = found.values.sorted { $0.member < $1.member }.flatMap { ProviderRecord.encode(key: key, $0) }
+                try? send(WireMessage(.providers, requestID: id, payload: payload), on: connection)
+            }
+        case .providers:
+            let waiter = state.withLock { $0.pending.removeValue(forKey: id)?.waiter }
+            waiter?.finish(.success(message))
         case .gossip:
             guard let gossip, let node = state.withLock({ $0.peers[connection]?.node }) else { return }
             let (out, offer) = try gossip.receive(message.payload, from: Membership.member(node))
@@ -416,6 +495,17 @@ public final class PeerManager: Sendable {
     /// due, pings sessions that have been quiet for a keepalive interval and closes those that did not answer
     /// within three.
     public func tick(now: UInt64) {
+        // The epoch: once a second, expire provider records and republish what this node provides when due.
+        if now - lastEpoch.load(ordering: .relaxed) >= 1_000_000_000 {
+            lastEpoch.store(now, ordering: .relaxed)
+            providerStore.expire(now: now)
+            let due = provided.withLock { current -> (keys: @Sendable () -> [[UInt8]], ttl: UInt32)? in
+                guard let value = current, now - value.last >= value.every || value.last == 0 else { return nil }
+                current?.last = now
+                return (value.keys, value.ttl)
+            }
+            if let due { for key in due.keys() where key.count == 32 { announce(key, ttl: due.ttl, now: now) } }
+        }
         if let membership {
             sendMembership(membership.tick(now: now))
             if let gossip {

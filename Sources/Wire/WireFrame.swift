@@ -22,6 +22,10 @@ public enum FrameType: UInt8, Sendable, CaseIterable {
     case membership = 0x50
     /// A gossip message (MeshCore.GossipCodec), inside a sealed frame.
     case gossip = 0x51
+    /// DHT provider records: PROVIDE stores one at a node; FIND_PROVIDERS asks for those of a key; PROVIDERS answers.
+    case provide = 0x52
+    case findProviders = 0x53
+    case providers = 0x54
 }
 
 public struct WireHeader: Equatable, Sendable {

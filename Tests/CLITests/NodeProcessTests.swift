@@ -153,16 +153,22 @@ struct NodeProcessTests {
         #expect(!b.output.text.contains("no answer to keepalive"))
     }
 
-    @Test("membership: four nodes find each other through one bootstrap peer; a killed one is declared dead by the rest")
+    @Test("membership and DHT: four nodes find each other through one bootstrap peer, inos find locates a resource's holder, a killed node is declared dead")
     func membership() throws {
         let root = PluginFixtures.directory.appendingPathComponent("swim-\(UUID().uuidString)").path
-        let a = try NodeProcess(manifest: nil, arguments: ["--data-dir", root + "/a", "--listen", "tcp://127.0.0.1:0", "--status-interval", "0.5"])
+        // D holds a resource; every node announces what it pins to the DHT each second.
+        let input = root + "/d-input.bin"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        try Data((0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 131) }).write(to: URL(fileURLWithPath: input))
+        let put = try CLITests.run(["put", input, "--data-dir", root + "/d"])
+        let id = try #require(put.output.split(separator: "\n").last.map(String.init))
+        let common = ["--listen", "tcp://127.0.0.1:0", "--status-interval", "0.5", "--provide-interval", "1"]
+        let a = try NodeProcess(manifest: nil, arguments: ["--data-dir", root + "/a"] + common)
         defer { _ = a.stop() }
         let seed = try a.address()
         var others: [NodeProcess] = []
         for name in ["b", "c", "d"] {
-            others.append(try NodeProcess(
-                manifest: nil, arguments: ["--data-dir", root + "/" + name, "--listen", "tcp://127.0.0.1:0", "--bootstrap", seed, "--status-interval", "0.5"]))
+            others.append(try NodeProcess(manifest: nil, arguments: ["--data-dir", root + "/" + name, "--bootstrap", seed] + common))
         }
         defer { for node in others { _ = node.stop() } }
         // Each learns of all the others, though it only dialed A: membership spreads addresses and sessions follow.
@@ -171,8 +177,20 @@ struct NodeProcessTests {
         }
         // Each publishes its status on the node-status gossip topic; each hears the other three.
         for node in [a] + others {
-            #expect(node.output.waitFor("dead, status from 3;", seconds: 30), "\(node.output.text)")
+            #expect(node.output.waitFor("dead, status from 3,", seconds: 30), "\(node.output.text)")
         }
+        // The DHT finds D as the holder, asked through A.
+        let dAddress = try others[2].address()
+        var found = ""
+        let deadline = Date().addingTimeInterval(20)
+        repeat {
+            found = try CLITests.run(["find", id, "--from", seed, "--data-dir", root + "/e"]).output
+            if found.contains(dAddress) { break }
+            usleep(300_000)
+        } while Date() < deadline
+        #expect(found.contains(dAddress), "\(found)")
+        let unknown = try CLITests.run(["find", "bafkreihwwd62dc7a7o4g4iki5jtwb5jmgw7mszhsh7rtgotihfez4tf6ke", "--from", seed, "--data-dir", root + "/e"])
+        #expect(unknown.status != 0 && unknown.output.contains("no provider records"))
         #expect(others[2].stop(SIGKILL) != 0)
         for node in [a, others[0], others[1]] {
             #expect(node.output.waitFor("members 2 alive, 0 suspect, 1 dead", seconds: 60), "\(node.output.text)")

@@ -37,6 +37,9 @@ struct Node: AsyncParsableCommand {
     @Option(name: .long, help: "The address other members should dial to reach this node (default: the first --listen address).")
     var advertise: String?
 
+    @Option(name: .long, help: "Seconds between announcements of this node's pinned resources to the DHT.")
+    var provideInterval: Double = 60
+
     @Option(name: .long, help: "The region number this node publishes in its status (for placement).")
     var region: UInt32 = 0
 
@@ -92,6 +95,12 @@ struct Node: AsyncParsableCommand {
                 // so their sessions already carry membership.
                 let bound = try manager.start(listen: manifest.listen, bootstrap: [])
                 manager.enableMembership(advertise: advertise ?? bound.first ?? "", now: DispatchTime.now().uptimeNanoseconds)
+                // Provider records for every pinned resource, at the members closest to its ID; they expire
+                // unless republished, so a node that leaves is forgotten.
+                let pins = try? PinSet(folder: ((dataDir ?? defaultDataDirectory()) as NSString).appendingPathComponent("pins"))
+                manager.provide(every: provideInterval, ttl: UInt32(min(86_400, max(30, 3 * provideInterval)))) {
+                    (pins?.pinned ?? []).map { Array($0.bytes.suffix(32)) }
+                }
                 // Load = the share of the arena's payload heap in use (work in flight); capacity from the store.
                 manager.publishStatus(every: 2) { [region] in
                     let heap = host.arena.heap.statistics
@@ -186,7 +195,8 @@ private func reactor(host: HostRuntime, peers: PeerManager?, statusInterval: Dou
             }
             let members = peers?.membership?.summary
             let statuses = peers?.gossip?.known.count ?? 0
-            let memberText = members.map { "members \($0.alive) alive, \($0.suspect) suspect, \($0.dead) dead, status from \(statuses); " } ?? ""
+            let records = peers?.providerStore.count ?? 0
+            let memberText = members.map { "members \($0.alive) alive, \($0.suspect) suspect, \($0.dead) dead, status from \(statuses), \(records) provider record(s); " } ?? ""
             logger.info("status: \(memberText)\(peers?.peers.count ?? 0) connection(s) [\(sessions.joined(separator: ", "))], heap \(heap.bytesInUse)/\(heap.capacity) bytes, inbox \(host.arena.inbox.usedBytes) bytes, backpressure \(host.arena.switchboard.isBackpressured)")
         })
 }

@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: Apache-2.0
+import ArgumentParser
+import Content
+import Dispatch
+import Foundation
+import Host
+import Identity
+import Logging
+import Mesh
+
+struct Find: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print the nodes that hold a resource, from the mesh's DHT.",
+        discussion: """
+            Asks the peer at --from, over a secure session, for the provider records of the resource; the peer \
+            asks the members closest to the resource's ID, where nodes announce what they pin. Prints one line \
+            per holder: its member ID and the address it can be fetched from (inos fetch ID --from ADDRESS).
+            """)
+
+    @Argument(help: "The resource ID (b…).") var id: String
+    @Option(name: .long, help: "A node of the mesh, e.g. tcp://127.0.0.1:7400.") var from: String
+    @OptionGroup var store: StoreOptions
+
+    func run() throws {
+        let cid: ContentID
+        do { cid = try ContentID(id) } catch { throw ValidationError(error.description) }
+        let (host, _) = try store.open()
+        defer { host.shutdown() }
+        guard let slot = host.slot("transport") else { throw CommandFailure("no transport plugin in slot \"transport\"") }
+        let identity: NodeIdentity
+        do { identity = try NodeIdentity.loadOrCreate(in: store.dataDir ?? defaultDataDirectory()) } catch { throw CommandFailure(error.message) }
+        let peers = PeerManager(host: host, transport: TransportHandle(slot: slot), identity: identity, logger: Logger(label: "inos.find") { _ in SwiftLogNoOpLogHandler() })
+        let reactor = Thread { host.run(tickNanoseconds: 100_000_000, onInbox: { type, payload in
+            if let record = TransportRecord(type: type, payload: payload) { peers.handle(record, now: DispatchTime.now().uptimeNanoseconds) }
+        }) }
+        reactor.start()
+        defer { host.requestStop() }
+        do {
+            let (connection, _) = try peers.connect(from)
+            let holders = try peers.findProviders(Array(cid.bytes.suffix(32)), on: connection)
+            guard !holders.isEmpty else { throw CommandFailure("no provider records for \(cid)") }
+            for holder in holders { print("\(String(holder.member, radix: 16)) \(holder.address)") }
+        } catch let error as MeshError {
+            throw CommandFailure(error.message)
+        }
+    }
+}
