@@ -102,6 +102,8 @@ public final class PeerManager: Sendable {
     /// Keys this node provides, republished every interval to the members closest to each.
     private let provided = Mutex<(keys: @Sendable () -> [[UInt8]], every: UInt64, last: UInt64, ttl: UInt32)?>(nil)
     private let lastEpoch = Atomic<UInt64>(0)
+    /// This node's Lamport clock for the records it originates (provider announcements).
+    private let clock = Mutex(LamportClock())
     /// How many members keep each provider record (Kademlia's k).
     public static let replication = 20
     /// What this node publishes on the node-status topic, and how often.
@@ -143,7 +145,7 @@ public final class PeerManager: Sendable {
 
     private func announce(_ key: [UInt8], ttl: UInt32, now: UInt64) {
         guard let membership, let address = membership.advertisedAddress else { return }
-        let record = ProviderRecord(member: membership.memberID, address: address, ttl: ttl)
+        let record = ProviderRecord(member: membership.memberID, address: address, ttl: ttl, lamport: clock.withLock { $0.tick() })
         let payload = ProviderRecord.encode(key: key, record)
         for member in closestMembers(to: key) {
             if member == membership.memberID {
@@ -161,6 +163,45 @@ public final class PeerManager: Sendable {
         let answer = try request(.findProviders, payload: [recursive ? 1 : 0] + key, on: connection, timeout: timeout)
         guard answer.header.type == .providers else { throw MeshError("unexpected answer \(answer.header.type) to a provider request") }
         return Self.decodeProviders(answer.payload[...])
+    }
+
+    /// Anti-entropy with the peer on `connection`: compares the provider-record Merkle trees from the root down,
+    /// only where they differ, and pulls the records of differing leaves (a record replaces the one kept only if
+    /// it is a later announcement). The peer pulls from us the same way on its own schedule. Returns the records
+    /// that changed here.
+    @discardableResult
+    public func syncProviders(on connection: UInt64, timeout: Double = 5) throws(MeshError) -> Int {
+        func ask(_ op: UInt8, level: Int = 0, node: Int = 0) throws(MeshError) -> [UInt8] {
+            var payload: [UInt8] = [op, UInt8(level)]
+            withUnsafeBytes(of: UInt32(node).littleEndian) { payload += $0 }
+            return try request(.merkle, payload: payload, on: connection, timeout: timeout).payload
+        }
+        func hashes(_ bytes: [UInt8]) -> [UInt64] {
+            stride(from: 0, to: bytes.count - bytes.count % 8, by: 8).map { i in bytes[i..<(i + 8)].reversed().reduce(0) { $0 << 8 | UInt64($1) } }
+        }
+        let depth = providerStore.tree.withLock { $0.depth }
+        guard hashes(try ask(0)).first != providerStore.tree.withLock({ $0.root() }) else { return 0 }
+        var differing = [0]
+        for level in 0..<depth {
+            var next: [Int] = []
+            for node in differing {
+                let remote = hashes(try ask(1, level: level, node: node))
+                guard remote.count == 16 else { throw MeshError("malformed anti-entropy answer") }
+                let local = providerStore.tree.withLock { $0.children(level: level, node: node) }
+                for child in 0..<16 where remote[child] != local[child] { next.append(node * 16 + child) }
+            }
+            differing = next
+        }
+        var changed = 0
+        let now = DispatchTime.now().uptimeNanoseconds
+        for leaf in differing {
+            var rest = try ask(2, node: leaf)[...]
+            while let (key, record, next) = ProviderRecord.decode(rest) {
+                if providerStore.add(key, record, now: now) { changed += 1 }
+                rest = next
+            }
+        }
+        return changed
     }
 
     static func decodeProviders(_ payload: ArraySlice<UInt8>) -> [ProviderRecord] {
@@ -394,6 +435,7 @@ public final class PeerManager: Sendable {
             else { throw MeshError("malformed provider record") }
             // A node announces only itself: a record naming another member is refused.
             guard record.member == Membership.member(node) else { throw MeshError("provider record for another node") }
+            clock.withLock { $0.witness(record.lamport) }
             providerStore.add(key, record, now: DispatchTime.now().uptimeNanoseconds)
         case .findProviders:
             guard message.payload.count == 33 else { throw MeshError("malformed provider request") }
@@ -412,9 +454,23 @@ public final class PeerManager: Sendable {
                 let payload = found.values.sorted { $0.member < $1.member }.flatMap { ProviderRecord.encode(key: key, $0) }
                 try? send(WireMessage(.providers, requestID: id, payload: payload), on: connection)
             }
-        case .providers:
+        case .providers, .merkleReply:
             let waiter = state.withLock { $0.pending.removeValue(forKey: id)?.waiter }
             waiter?.finish(.success(message))
+        case .merkle:
+            guard message.payload.count == 6, let op = message.payload.first, op <= 2 else { throw MeshError("malformed anti-entropy question") }
+            let level = Int(message.payload[1])
+            let node = message.payload[2...].reversed().reduce(0) { $0 << 8 | Int($1) }
+            let reply: [UInt8] = providerStore.tree.withLock { tree in
+                func bytes(_ hashes: [UInt64]) -> [UInt8] { hashes.flatMap { hash in withUnsafeBytes(of: hash.littleEndian) { Array($0) } } }
+                switch op {
+                case 0: return bytes([tree.root()])
+                case 1 where level < tree.depth && node < 1 << (4 * level): return bytes(tree.children(level: level, node: node))
+                case 2 where node < 1 << (4 * tree.depth): return tree.items(inLeaf: node).flatMap(\.1)
+                default: return []
+                }
+            }
+            try send(WireMessage(.merkleReply, requestID: id, payload: reply), on: connection)
         case .gossip:
             guard let gossip, let node = state.withLock({ $0.peers[connection]?.node }) else { return }
             let (out, offer) = try gossip.receive(message.payload, from: Membership.member(node))
@@ -505,6 +561,21 @@ public final class PeerManager: Sendable {
                 return (value.keys, value.ttl)
             }
             if let due { for key in due.keys() where key.count == 32 { announce(key, ttl: due.ttl, now: now) } }
+            // Every fifth epoch, anti-entropy of provider records with one session peer, chosen in turn.
+            if membership != nil, (now / 1_000_000_000) % 5 == 0 {
+                let sessions = state.withLock { $0.peers.values.filter { $0.node != nil }.map(\.connection).sorted() }
+                if !sessions.isEmpty {
+                    let connection = sessions[Int((now / 5_000_000_000) % UInt64(sessions.count))]
+                    servers.async { [self] in
+                        do throws(MeshError) {
+                            let changed = try syncProviders(on: connection)
+                            if changed > 0 { logger.info("anti-entropy with connection \(connection): \(changed) provider record(s) updated") }
+                        } catch {
+                            logger.debug("anti-entropy with connection \(connection) failed: \(error.message)")
+                        }
+                    }
+                }
+            }
         }
         if let membership {
             sendMembership(membership.tick(now: now))

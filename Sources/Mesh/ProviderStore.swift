@@ -8,51 +8,72 @@ public struct ProviderRecord: Sendable, Equatable {
     public var address: String
     /// Seconds the record stays valid; the provider republishes well before.
     public var ttl: UInt32
+    /// The provider's Lamport time when it announced: a later announcement replaces an earlier one everywhere.
+    public var lamport: UInt64
 
-    public init(member: MemberID, address: String, ttl: UInt32) {
+    public init(member: MemberID, address: String, ttl: UInt32, lamport: UInt64 = 0) {
         self.member = member
         self.address = address
         self.ttl = ttl
+        self.lamport = lamport
     }
 
-    /// key (32) ‖ member (u64) ‖ ttl (u32) ‖ address length (u8) ‖ address
+    /// key (32) ‖ member (u64) ‖ ttl (u32) ‖ lamport (u64) ‖ address length (u8) ‖ address
     static func encode(key: [UInt8], _ record: ProviderRecord) -> [UInt8] {
         var out = key
         withUnsafeBytes(of: record.member.littleEndian) { out += $0 }
         withUnsafeBytes(of: record.ttl.littleEndian) { out += $0 }
+        withUnsafeBytes(of: record.lamport.littleEndian) { out += $0 }
         let address = Array(record.address.utf8.prefix(255))
         return out + [UInt8(address.count)] + address
     }
 
     static func decode(_ bytes: ArraySlice<UInt8>) -> (key: [UInt8], record: ProviderRecord, rest: ArraySlice<UInt8>)? {
-        guard bytes.count >= 45 else { return nil }
+        guard bytes.count >= 53 else { return nil }
         let start = bytes.startIndex
         let key = Array(bytes[start..<(start + 32)])
         let member = bytes[(start + 32)..<(start + 40)].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         let ttl = bytes[(start + 40)..<(start + 44)].reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
-        let length = Int(bytes[start + 44])
-        guard bytes.count >= 45 + length else { return nil }
-        let address = String(decoding: bytes[(start + 45)..<(start + 45 + length)], as: UTF8.self)
-        return (key, ProviderRecord(member: member, address: address, ttl: ttl), bytes[(start + 45 + length)...])
+        let lamport = bytes[(start + 44)..<(start + 52)].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        let length = Int(bytes[start + 52])
+        guard bytes.count >= 53 + length else { return nil }
+        let address = String(decoding: bytes[(start + 53)..<(start + 53 + length)], as: UTF8.self)
+        return (key, ProviderRecord(member: member, address: address, ttl: ttl, lamport: lamport), bytes[(start + 53 + length)...])
     }
 }
 
 /// The provider records this node keeps for the keys it is among the closest members to, with expiry (swept
-/// by the node's epoch tick).
+/// by the node's epoch tick), mirrored in a Merkle tree for anti-entropy with other members.
 public final class ProviderStore: Sendable {
     private let records = Mutex<[[UInt8]: [MemberID: (record: ProviderRecord, expires: UInt64)]]>([:])
+    /// The same records as Merkle items: key = the resource key's first 24 bytes ‖ the member, value = the record.
+    let tree = Mutex(MerkleReplica(digest: fnv1a64))
+
+    static func itemKey(_ key: [UInt8], _ member: MemberID) -> Key256 {
+        func word(_ i: Int) -> UInt64 { key[(8 * i)..<(8 * i + 8)].reduce(0) { $0 << 8 | UInt64($1) } }
+        return Key256(word(0), word(1), word(2), member)
+    }
     /// Providers kept per key; more are refused (a hostile peer cannot grow the table without bound).
     public static let maximumPerKey = 64
 
     public init() {}
 
-    public func add(_ key: [UInt8], _ record: ProviderRecord, now: UInt64) {
-        records.withLock { records in
+    /// Adds or refreshes a record; an older announcement (smaller Lamport time) than the one kept is ignored.
+    /// Returns whether anything changed.
+    @discardableResult
+    public func add(_ key: [UInt8], _ record: ProviderRecord, now: UInt64) -> Bool {
+        guard key.count == 32 else { return false }
+        let changed = records.withLock { records -> Bool in
             var entries = records[key, default: [:]]
-            guard entries[record.member] != nil || entries.count < Self.maximumPerKey else { return }
+            guard entries[record.member] != nil || entries.count < Self.maximumPerKey else { return false }
+            let kept = entries[record.member]?.record
+            if let kept, kept.lamport > record.lamport { return false }
             entries[record.member] = (record, now + UInt64(record.ttl) * 1_000_000_000)
             records[key] = entries
+            return kept != record  // the same announcement again only refreshes its expiry
         }
+        if changed { tree.withLock { $0.set(Self.itemKey(key, record.member), ProviderRecord.encode(key: key, record)) } }
+        return changed
     }
 
     public func providers(of key: [UInt8], now: UInt64) -> [ProviderRecord] {
@@ -69,6 +90,7 @@ public final class ProviderStore: Sendable {
             for (key, entries) in records {
                 let live = entries.filter { $0.value.expires > now }
                 dropped += entries.count - live.count
+                for member in entries.keys where live[member] == nil { tree.withLock { $0.remove(Self.itemKey(key, member)) } }
                 records[key] = live.isEmpty ? nil : live
             }
             return dropped

@@ -26,6 +26,9 @@ public enum FrameType: UInt8, Sendable, CaseIterable {
     case provide = 0x52
     case findProviders = 0x53
     case providers = 0x54
+    /// Merkle anti-entropy of provider records: a question (root, a node's children, a leaf's records) and its answer.
+    case merkle = 0x55
+    case merkleReply = 0x56
 }
 
 public struct WireHeader: Equatable, Sendable {

@@ -110,6 +110,23 @@ struct SwimTests {
         #expect(sim.nodes[Int(newcomer)]!.aliveCount == 257)  // and it knows everyone
     }
 
+    @Test("degraded awareness: a node cut off misses acks and slows itself down; healthy nodes do not; it recovers after healing")
+    func awareness() {
+        var configuration = SwimSimulator.Configuration()
+        configuration.nodes = 16
+        configuration.seed = 13
+        let sim = SwimSimulator(configuration)
+        sim.run(until: 2 * Self.second)
+        sim.partition { $0 == 5 }
+        sim.run(until: 6 * Self.second)
+        #expect(sim.nodes[5]!.awareness >= 2)  // its probes go unanswered: it suspects its own health
+        #expect(sim.nodes.enumerated().filter { $0.offset != 5 }.allSatisfy { ($0.element?.awareness ?? 0) <= 1 })
+        sim.heal()
+        sim.run(until: 60 * Self.second)
+        #expect(sim.nodes[5]!.awareness == 0)  // successful probes bring it back
+        #expect(sim.count(believing: .alive, about: 5) == 15)
+    }
+
     @Test("the same seed replays the same run")
     func deterministic() {
         var configuration = SwimSimulator.Configuration()

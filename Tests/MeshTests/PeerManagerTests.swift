@@ -138,4 +138,36 @@ struct PeerManagerTests {
         #expect(peers.peers.count == 1)
         #expect(peers.peers.first?.connection != first)
     }
+
+    @Test("anti-entropy of provider records: a node pulls only what differs; later announcements win; equal trees cost one question")
+    func providerAntiEntropy() throws {
+        let server = try MeshNode(), client = try MeshNode()
+        defer { client.stop(); server.stop() }
+        let name = "mem://records-\(UUID().uuidString.prefix(8))"
+        _ = try server.peers.start(listen: [name], bootstrap: [])
+        func key(_ i: Int) -> [UInt8] {
+            var x = UInt64(i + 1) &* 0x9E37_79B9_7F4A_7C15
+            return (0..<32).map { _ in
+                x ^= x << 13; x ^= x >> 7; x ^= x << 17
+                return UInt8(truncatingIfNeeded: x)
+            }
+        }
+        for i in 0..<300 {
+            server.peers.providerStore.add(key(i), ProviderRecord(member: UInt64(i % 7), address: "tcp://10.0.0.\(i % 7):7400", ttl: 600, lamport: 1), now: 0)
+        }
+        for i in 0..<297 {  // the client already has all but three
+            client.peers.providerStore.add(key(i), ProviderRecord(member: UInt64(i % 7), address: "tcp://10.0.0.\(i % 7):7400", ttl: 600, lamport: 1), now: 0)
+        }
+        let (connection, _) = try client.peers.connect(name)
+        #expect(try client.peers.syncProviders(on: connection) == 3)
+        #expect(client.peers.providerStore.count == 300)
+        #expect(try client.peers.syncProviders(on: connection) == 0)  // the roots agree now
+
+        // A later announcement replaces the kept one; an older one does not.
+        server.peers.providerStore.add(key(5), ProviderRecord(member: 5, address: "tcp://10.9.9.9:7400", ttl: 600, lamport: 9), now: 0)
+        #expect(try client.peers.syncProviders(on: connection) == 1)
+        let now = DispatchTime.now().uptimeNanoseconds
+        #expect(client.peers.providerStore.providers(of: key(5), now: now).first?.address == "tcp://10.9.9.9:7400")
+        #expect(!client.peers.providerStore.add(key(5), ProviderRecord(member: 5, address: "tcp://old:1", ttl: 600, lamport: 2), now: now))
+    }
 }
