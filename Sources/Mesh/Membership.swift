@@ -61,6 +61,9 @@ public final class Membership: Sendable {
     /// Where this node told the mesh it can be dialed.
     var advertisedAddress: String? { swim.withLock { $0.addresses[$0.id] } }
 
+    /// Where a member said it can be dialed.
+    func address(of member: MemberID) -> String? { swim.withLock { $0.addresses[member] } }
+
     /// The member whose advertised address this is.
     func member(at address: String) -> MemberID? { swim.withLock { swim in swim.addresses.first { $0.value == address }?.key } }
 

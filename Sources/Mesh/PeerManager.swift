@@ -204,6 +204,61 @@ public final class PeerManager: Sendable {
         return changed
     }
 
+    /// Asks the peer on `connection` for the members closest to `key`, with their addresses (FIND_NODE).
+    public func findNodes(_ key: [UInt8], on connection: UInt64, timeout: Double = 5) throws(MeshError) -> [(MemberID, String)] {
+        let answer = try request(.findNode, payload: key, on: connection, timeout: timeout)
+        var out: [(MemberID, String)] = []
+        var bytes = answer.payload[...]
+        while bytes.count >= 9 {
+            let start = bytes.startIndex
+            let member = bytes[start..<(start + 8)].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            let length = Int(bytes[start + 8])
+            guard bytes.count >= 9 + length else { break }
+            out.append((member, String(decoding: bytes[(start + 9)..<(start + 9 + length)], as: UTF8.self)))
+            bytes = bytes[(start + 9 + length)...]
+        }
+        return out
+    }
+
+    /// Kademlia's iterative lookup over the network, starting from the peer on `connection`: each round asks
+    /// α = 3 of the closest members not yet asked for their closest members (FIND_NODE) and for the key's
+    /// provider records (FIND_PROVIDERS), until a round brings nothing closer. Returns the providers found, the
+    /// rounds it took and the members asked.
+    public func lookupProviders(_ key: [UInt8], from connection: UInt64, timeout: Double = 5)
+        throws(MeshError) -> (providers: [ProviderRecord], rounds: Int, asked: Int)
+    {
+        func point(_ member: MemberID) -> Key256 { Key256(member, 0, 0, 0) }
+        let target = Key256(key.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }, 0, 0, 0)
+        var addresses: [Key256: String] = [:]
+        var found: [MemberID: ProviderRecord] = [:]
+        for (member, address) in try findNodes(key, on: connection, timeout: timeout) { addresses[point(member)] = address }
+        for record in (try? findProviders(key, on: connection, recursive: false, timeout: timeout)) ?? [] { found[record.member] = record }
+        var lookup = Lookup(target: target, start: Array(addresses.keys), k: Self.replication, alpha: 3)
+        var asked = 1
+        var sessions: [String: UInt64] = [:]
+        while true {
+            let round = lookup.nextRound()
+            if round.isEmpty { break }
+            for contact in round {
+                guard let address = addresses[contact] else { lookup.answer(from: contact, nil); continue }
+                asked += 1
+                do throws(MeshError) {
+                    let session: UInt64
+                    if let known = sessions[address] { session = known } else { session = try connect(address, timeout: timeout).0 }
+                    sessions[address] = session
+                    let nodes = try findNodes(key, on: session, timeout: timeout)
+                    for (member, address) in nodes where addresses[point(member)] == nil { addresses[point(member)] = address }
+                    lookup.answer(from: contact, nodes.map { point($0.0) })
+                    for record in try findProviders(key, on: session, recursive: false, timeout: timeout) { found[record.member] = record }
+                } catch {
+                    lookup.answer(from: contact, nil)
+                }
+            }
+        }
+        for session in sessions.values { transport.close(session) }
+        return (found.values.sorted { $0.member < $1.member }, lookup.rounds, asked)
+    }
+
     static func decodeProviders(_ payload: ArraySlice<UInt8>) -> [ProviderRecord] {
         var rest = payload, out: [ProviderRecord] = []
         while let (_, record, next) = ProviderRecord.decode(rest) {
@@ -454,7 +509,19 @@ public final class PeerManager: Sendable {
                 let payload = found.values.sorted { $0.member < $1.member }.flatMap { ProviderRecord.encode(key: key, $0) }
                 try? send(WireMessage(.providers, requestID: id, payload: payload), on: connection)
             }
-        case .providers, .merkleReply:
+        case .findNode:
+            guard message.payload.count == 32, let membership else { throw MeshError("malformed node request") }
+            var reply: [UInt8] = []
+            for member in closestMembers(to: message.payload) {
+                guard let address = member == membership.memberID ? membership.advertisedAddress : membership.address(of: member),
+                    !address.isEmpty
+                else { continue }
+                withUnsafeBytes(of: member.littleEndian) { reply += $0 }
+                let bytes = Array(address.utf8.prefix(255))
+                reply += [UInt8(bytes.count)] + bytes
+            }
+            try send(WireMessage(.nodes, requestID: id, payload: reply), on: connection)
+        case .providers, .merkleReply, .nodes:
             let waiter = state.withLock { $0.pending.removeValue(forKey: id)?.waiter }
             waiter?.finish(.success(message))
         case .merkle:

@@ -29,6 +29,9 @@ public enum FrameType: UInt8, Sendable, CaseIterable {
     /// Merkle anti-entropy of provider records: a question (root, a node's children, a leaf's records) and its answer.
     case merkle = 0x55
     case merkleReply = 0x56
+    /// Kademlia: FIND_NODE asks for the members closest to a key; NODES answers.
+    case findNode = 0x57
+    case nodes = 0x58
 }
 
 public struct WireHeader: Equatable, Sendable {

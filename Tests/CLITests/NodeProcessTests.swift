@@ -189,6 +189,7 @@ struct NodeProcessTests {
             usleep(300_000)
         } while Date() < deadline
         #expect(found.contains(dAddress), "\(found)")
+        #expect(found.contains("lookup: ") && found.contains("member(s) asked"), "\(found)")  // an iterative lookup ran
         let unknown = try CLITests.run(["find", "bafkreihwwd62dc7a7o4g4iki5jtwb5jmgw7mszhsh7rtgotihfez4tf6ke", "--from", seed, "--data-dir", root + "/e"])
         #expect(unknown.status != 0 && unknown.output.contains("no provider records"))
         #expect(others[2].stop(SIGKILL) != 0)

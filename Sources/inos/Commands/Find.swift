@@ -12,9 +12,10 @@ struct Find: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print the nodes that hold a resource, from the mesh's DHT.",
         discussion: """
-            Asks the peer at --from, over a secure session, for the provider records of the resource; the peer \
-            asks the members closest to the resource's ID, where nodes announce what they pin. Prints one line \
-            per holder: its member ID and the address it can be fetched from (inos fetch ID --from ADDRESS).
+            A Kademlia lookup (α = 3) starting at the peer at --from, over secure sessions: it asks members ever \
+            closer to the resource's ID for their closest members and for the provider records they keep — \
+            nodes announce what they pin to the members closest to it. Prints one line per holder: its member \
+            ID and the address it can be fetched from (inos fetch ID --from ADDRESS).
             """)
 
     @Argument(help: "The resource ID (b…).") var id: String
@@ -37,7 +38,8 @@ struct Find: ParsableCommand {
         defer { host.requestStop() }
         do {
             let (connection, _) = try peers.connect(from)
-            let holders = try peers.findProviders(Array(cid.bytes.suffix(32)), on: connection)
+            let (holders, rounds, asked) = try peers.lookupProviders(Array(cid.bytes.suffix(32)), from: connection)
+            FileHandle.standardError.write(Data("lookup: \(rounds) round(s), \(asked) member(s) asked\n".utf8))
             guard !holders.isEmpty else { throw CommandFailure("no provider records for \(cid)") }
             for holder in holders { print("\(String(holder.member, radix: 16)) \(holder.address)") }
         } catch let error as MeshError {
