@@ -40,6 +40,7 @@ public final class MeshGossip: Sendable {
         let gossip = GossipNode(id: member, fanout: 6, seed: seed)
         gossip.subscribe(NodeStatus.topic)
         gossip.subscribe(Offer.topic)
+        gossip.subscribe(Self.rootTopic)
         node = Mutex(gossip)
         self.member = member
     }
@@ -53,22 +54,37 @@ public final class MeshGossip: Sendable {
         node.withLock { $0.publish(NodeStatus.topic, status.encoded) }
     }
 
+    /// Anti-entropy: members publish the root of their provider-record tree; a member whose root differs is
+    /// worth a sync.
+    static let rootTopic = "anti-entropy"
+
+    func publishRoot(_ root: UInt64) -> [GossipNode.Outbound] {
+        node.withLock { $0.publish(Self.rootTopic, withUnsafeBytes(of: root.littleEndian) { Array($0) }) }
+    }
+
     func offer(_ offer: Offer) -> [GossipNode.Outbound] {
         node.withLock { $0.publish(Offer.topic, offer.encoded) }
     }
 
-    /// Handles a gossip message; returns the forwards, and an offer addressed to this node if it was one.
-    func receive(_ payload: [UInt8], from sender: MemberID) throws(MeshError) -> (out: [GossipNode.Outbound], offer: Offer?) {
+    /// Handles a gossip message; returns the forwards, an offer addressed to this node if it was one, and a
+    /// member's published tree root if it was one.
+    func receive(_ payload: [UInt8], from sender: MemberID) throws(MeshError)
+        -> (out: [GossipNode.Outbound], offer: Offer?, root: (member: MemberID, root: UInt64)?)
+    {
         guard let message = GossipCodec.decode(payload) else { throw MeshError("malformed gossip message") }
         let (deliver, out) = node.withLock { $0.receive(message, from: sender) }
         if let deliver, deliver.topic == Offer.topic, let offer = Offer(decoding: deliver.payload), offer.target == member {
-            return (out, offer)
+            return (out, offer, nil)
+        }
+        if let deliver, deliver.topic == Self.rootTopic, deliver.payload.count == 8 {
+            let root = deliver.payload.reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            return (out, nil, (deliver.origin, root))
         }
         if let deliver, deliver.topic == NodeStatus.topic, let status = NodeStatus(decoding: deliver.payload) {
             statuses.withLock { statuses in
                 if (statuses[deliver.origin]?.lamport ?? 0) < deliver.lamport { statuses[deliver.origin] = (status, deliver.lamport) }
             }
         }
-        return (out, nil)
+        return (out, nil, nil)
     }
 }

@@ -220,6 +220,19 @@ public final class PeerManager: Sendable {
         return out
     }
 
+    /// Pulls differing provider records from `member`, over its session, on a worker thread.
+    private func antiEntropy(with member: MemberID) {
+        guard let membership, let connection = membership.route(member, dial: { _ in }) else { return }
+        servers.async { [self] in
+            do throws(MeshError) {
+                let changed = try syncProviders(on: connection)
+                if changed > 0 { logger.info("anti-entropy with member \(String(member, radix: 16)): \(changed) provider record(s) updated") }
+            } catch {
+                logger.debug("anti-entropy with member \(String(member, radix: 16)) failed: \(error.message)")
+            }
+        }
+    }
+
     /// Kademlia's iterative lookup over the network, starting from the peer on `connection`: each round asks
     /// α = 3 of the closest members not yet asked for their closest members (FIND_NODE) and for the key's
     /// provider records (FIND_PROVIDERS), until a round brings nothing closer. Returns the providers found, the
@@ -540,9 +553,10 @@ public final class PeerManager: Sendable {
             try send(WireMessage(.merkleReply, requestID: id, payload: reply), on: connection)
         case .gossip:
             guard let gossip, let node = state.withLock({ $0.peers[connection]?.node }) else { return }
-            let (out, offer) = try gossip.receive(message.payload, from: Membership.member(node))
+            let (out, offer, root) = try gossip.receive(message.payload, from: Membership.member(node))
             sendGossip(out)
             if let offer { answer(offer) }
+            if let root, root.root != providerStore.tree.withLock({ $0.root() }) { antiEntropy(with: root.member) }
         case .handshakeInit, .handshakeResponse, .handshakeFinish, .sealed:
             throw MeshError("\(message.header.type) inside a sealed frame")
         }
@@ -628,20 +642,10 @@ public final class PeerManager: Sendable {
                 return (value.keys, value.ttl)
             }
             if let due { for key in due.keys() where key.count == 32 { announce(key, ttl: due.ttl, now: now) } }
-            // Every fifth epoch, anti-entropy of provider records with one session peer, chosen in turn.
-            if membership != nil, (now / 1_000_000_000) % 5 == 0 {
-                let sessions = state.withLock { $0.peers.values.filter { $0.node != nil }.map(\.connection).sorted() }
-                if !sessions.isEmpty {
-                    let connection = sessions[Int((now / 5_000_000_000) % UInt64(sessions.count))]
-                    servers.async { [self] in
-                        do throws(MeshError) {
-                            let changed = try syncProviders(on: connection)
-                            if changed > 0 { logger.info("anti-entropy with connection \(connection): \(changed) provider record(s) updated") }
-                        } catch {
-                            logger.debug("anti-entropy with connection \(connection) failed: \(error.message)")
-                        }
-                    }
-                }
+            // Every fifth epoch, publish the root of the provider-record tree; members whose root differs sync
+            // with us (and we with them when theirs arrives).
+            if let gossip, membership != nil, (now / 1_000_000_000) % 5 == 0 {
+                sendGossip(gossip.publishRoot(providerStore.tree.withLock { $0.root() }))
             }
         }
         if let membership {

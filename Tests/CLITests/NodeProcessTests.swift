@@ -227,6 +227,30 @@ struct NodeProcessTests {
         #expect(c.output.waitFor("secure session with node \(aID)"), "\(c.output.text)")
     }
 
+    @Test("anti-entropy: a node that joins later gets the provider records it missed by comparing Merkle roots, not by a republish")
+    func antiEntropy() throws {
+        let root = PluginFixtures.directory.appendingPathComponent("merkle-\(UUID().uuidString)").path
+        let input = root + "/input.bin"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        try Data((0..<100_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }).write(to: URL(fileURLWithPath: input))
+        #expect(try CLITests.run(["put", input, "--data-dir", root + "/d"]).status == 0)
+        // D starts alone and announces its resource while it knows nobody: the record stays with D, and the next
+        // announcement is an hour away.
+        let d = try NodeProcess(manifest: nil, arguments: [
+            "--data-dir", root + "/d", "--listen", "tcp://127.0.0.1:0", "--provide-interval", "3600", "--status-interval", "0.5",
+        ])
+        defer { _ = d.stop() }
+        let dAddress = try d.address()
+        #expect(d.output.waitFor("1 provider record(s)"), "\(d.output.text)")
+        let a = try NodeProcess(manifest: nil, arguments: [
+            "--data-dir", root + "/a", "--listen", "tcp://127.0.0.1:0", "--bootstrap", dAddress, "--provide-interval", "3600",
+            "--status-interval", "0.5",
+        ])
+        defer { _ = a.stop() }
+        #expect(a.output.waitFor("provider record(s) updated", seconds: 30), "\(a.output.text)")
+        #expect(a.output.waitFor("status from 1, 1 provider record(s)", seconds: 10), "\(a.output.text)")
+    }
+
     @Test("inos id creates the identity once (mode 0600), prints the same ID after, and refuses a key others can read")
     func identity() throws {
         let directory = PluginFixtures.directory.appendingPathComponent("id-\(UUID().uuidString)").path
