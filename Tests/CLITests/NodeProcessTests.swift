@@ -198,6 +198,11 @@ struct NodeProcessTests {
         }
         // At least one declared it dead on its own suspicion timeout; the others may have heard it by gossip.
         #expect([a, others[0], others[1]].contains { $0.output.text.contains("declared dead") })
+        // After first contact no single node is required: without the bootstrap peer, B and C go on together.
+        #expect(a.stop(SIGKILL) != 0)
+        for node in [others[0], others[1]] {
+            #expect(node.output.waitFor("members 1 alive, 0 suspect, 2 dead", seconds: 60), "\(node.output.text)")
+        }
     }
 
     @Test("relayed signaling: A cannot dial C, asks it through the mesh, and C dials A back")
