@@ -6,6 +6,14 @@ import Testing
 struct SwimTests {
     static let second: UInt64 = 1_000_000_000
 
+    static func simulator(nodes: Int, seed: UInt64, loss: Double = 0) -> SwimSimulator {
+        var configuration = SwimSimulator.Configuration()
+        configuration.nodes = nodes
+        configuration.seed = seed
+        configuration.loss = loss
+        return SwimSimulator(configuration)
+    }
+
     @Test("Lamport time: a receive moves past the sender's time, so causally later events carry larger stamps")
     func lamport() {
         var a = LamportClock(), b = LamportClock()
@@ -35,10 +43,7 @@ struct SwimTests {
 
     @Test("a crashed node is suspected, then declared dead by every live node; no live node is declared dead")
     func crashDetection() {
-        var configuration = SwimSimulator.Configuration()
-        configuration.nodes = 64
-        configuration.seed = 11
-        let sim = SwimSimulator(configuration)
+        let sim = Self.simulator(nodes: 64, seed: 11)
         sim.run(until: 5 * Self.second)
         sim.crash(7)
         sim.run(until: 60 * Self.second)
@@ -49,10 +54,7 @@ struct SwimTests {
 
     @Test("refute: a node suspected while cut off takes a newer incarnation and is alive again everywhere")
     func refute() {
-        var configuration = SwimSimulator.Configuration()
-        configuration.nodes = 32
-        configuration.seed = 5
-        let sim = SwimSimulator(configuration)
+        let sim = Self.simulator(nodes: 32, seed: 5)
         sim.run(until: 3 * Self.second)
         sim.partition { $0 == 3 }  // node 3 alone on one side
         // Long enough to be suspected by many, too short to be declared dead (suspicion ≥ 4·log10(32)·1 s ≈ 6 s).
@@ -67,10 +69,7 @@ struct SwimTests {
 
     @Test("partition: each side declares the other dead, and keeps its own members alive")
     func partitionHeal() {
-        var configuration = SwimSimulator.Configuration()
-        configuration.nodes = 20
-        configuration.seed = 3
-        let sim = SwimSimulator(configuration)
+        let sim = Self.simulator(nodes: 20, seed: 3)
         sim.run(until: 2 * Self.second)
         sim.partition { $0 < 10 }
         sim.run(until: 90 * Self.second)
@@ -81,11 +80,7 @@ struct SwimTests {
 
     @Test("dogpile: with 5% message loss, 200 nodes declare nobody dead falsely over 120 s")
     func lossWithoutFalsePositives() {
-        var configuration = SwimSimulator.Configuration()
-        configuration.nodes = 200
-        configuration.seed = 99
-        configuration.loss = 0.05
-        let sim = SwimSimulator(configuration)
+        let sim = Self.simulator(nodes: 200, seed: 99, loss: 0.05)
         sim.run(until: 120 * Self.second)
         #expect(sim.metrics.lost > 0)
         #expect(sim.metrics.falseDeaths == 0, "false deaths: \(sim.metrics.falseDeaths) of \(sim.metrics.declarations)")
@@ -93,10 +88,7 @@ struct SwimTests {
 
     @Test("a join through one seed is known to every node within 2·log2(N) protocol rounds")
     func joinSpread() {
-        var configuration = SwimSimulator.Configuration()
-        configuration.nodes = 256
-        configuration.seed = 21
-        let sim = SwimSimulator(configuration)
+        let sim = Self.simulator(nodes: 256, seed: 21)
         sim.run(until: 2 * Self.second)
         let newcomer = sim.join(through: 0)
         let start = sim.now
@@ -112,10 +104,7 @@ struct SwimTests {
 
     @Test("degraded awareness: a node cut off misses acks and slows itself down; healthy nodes do not; it recovers after healing")
     func awareness() {
-        var configuration = SwimSimulator.Configuration()
-        configuration.nodes = 16
-        configuration.seed = 13
-        let sim = SwimSimulator(configuration)
+        let sim = Self.simulator(nodes: 16, seed: 13)
         sim.run(until: 2 * Self.second)
         sim.partition { $0 == 5 }
         sim.run(until: 6 * Self.second)
@@ -129,11 +118,7 @@ struct SwimTests {
 
     @Test("the same seed replays the same run")
     func deterministic() {
-        var configuration = SwimSimulator.Configuration()
-        configuration.nodes = 50
-        configuration.seed = 8
-        configuration.loss = 0.1
-        let a = SwimSimulator(configuration), b = SwimSimulator(configuration)
+        let a = Self.simulator(nodes: 50, seed: 8, loss: 0.1), b = Self.simulator(nodes: 50, seed: 8, loss: 0.1)
         a.run(until: 20 * Self.second)
         b.run(until: 20 * Self.second)
         #expect(a.metrics.messages == b.metrics.messages && a.metrics.lost == b.metrics.lost)
