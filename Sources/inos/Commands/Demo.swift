@@ -14,13 +14,16 @@ import PluginABI
 /// the plugin file) with another compression level. Every chunk is verified by decompressing it.
 struct Demo: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the local demo: chunks through arena, rings and the LZ4 plugin, with a live hot swap.")
+        abstract: "Run the local demo: the arena, rings and a live codec hot swap; the data path with parity rebuild; a mesh of three node processes.")
 
     @Option(name: .long, help: "MiB of generated data (half text-like, half random).")
     var mebibytes: Int = 64
 
     @Flag(name: .long, help: "Log at debug level.")
     var verbose = false
+
+    @Flag(name: .long, help: "Skip part three, the mesh of node processes on loopback.")
+    var noMesh = false
 
     static let chunkSize = 1 << 20
     static let window = 8
@@ -206,6 +209,8 @@ struct Demo: ParsableCommand {
         } catch let error as DataPathError {
             throw CommandFailure(error.description)
         }
+        host.shutdown()
+        if !noMesh { try meshDemo(file: input, folder: folder + "/mesh") }
     }
 
     /// Flips one payload byte of a chunk's record in the pack store's files (a record is a 16-byte header,
