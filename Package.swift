@@ -32,6 +32,7 @@ let package = Package(
         .library(name: "InosMemoryTransport", type: .dynamic, targets: ["InosMemoryTransport"]),
         .library(name: "InosFaultTransport", type: .dynamic, targets: ["InosFaultTransport"]),
         .library(name: "InosTCPTransport", type: .dynamic, targets: ["InosTCPTransport"]),
+        .library(name: "InosExampleJobs", type: .dynamic, targets: ["InosExampleJobs"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -78,7 +79,7 @@ let package = Package(
         .executableTarget(
             name: "inos",
             dependencies: [
-                "Host", "Content", "DataPath", "Mesh", "MeshCore", "Identity",
+                "Host", "Content", "DataPath", "Mesh", "MeshCore", "Identity", "Compute",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -138,6 +139,10 @@ let package = Package(
             name: "InosFaultTransport", dependencies: ["PluginABI", "PluginKit", "InosTransportKit"],
             path: "Plugins/Transport/Fault"
         ),
+
+        // Compute: the host side of jobs (through the rings) and the job runners.
+        .target(name: "Compute", dependencies: ["Host", "PluginABI"], path: "Sources/Compute"),
+        .target(name: "InosExampleJobs", dependencies: ["PluginABI", "PluginKit"], path: "Plugins/Compute/Examples"),
 
         // MARK: Tests
         .target(name: "HostTestSupport", dependencies: ["Host", "PluginABI", .product(name: "Logging", package: "swift-log")], path: "Tests/HostTestSupport"),

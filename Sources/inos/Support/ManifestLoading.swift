@@ -26,6 +26,7 @@ func embeddedManifest(dataDirectory: String = defaultDataDirectory()) -> Manifes
             PluginSpec(location: .name("InosErasure"), kind: .erasureCodec, required: false),
             // Optional: a node without it still stores and serves locally; `inos node --listen` then says so.
             PluginSpec(location: .name("InosTCPTransport"), kind: .transport, id: "inos.transport.tcp", required: false),
+            PluginSpec(location: .name("InosExampleJobs"), kind: .jobRunner, id: "inos.jobs.examples", required: false),
             PluginSpec(location: .name("InosPackStore"), kind: .store, id: "inos.store.pack",
                        config: ["path": (dataDirectory as NSString).appendingPathComponent("store")]),
         ])

@@ -1,0 +1,49 @@
+// SPDX-License-Identifier: Apache-2.0
+import Foundation
+import HostTestSupport
+import Testing
+
+@Suite("Compute jobs")
+struct JobTests {
+    @Test("inos job run: word-count, grep and checksum over stored resources, through the rings; results and job records stored")
+    func runJobs() throws {
+        let root = PluginFixtures.directory.appendingPathComponent("jobs-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        let text = "mesh node one\nchunk two three\nnode four\n"
+        try text.write(toFile: root + "/a.txt", atomically: true, encoding: .utf8)
+        let put = try CLITests.run(["put", root + "/a.txt", "--data-dir", root + "/d"])
+        let id = try #require(put.output.split(separator: "\n").last.map(String.init))
+
+        let count = try CLITests.run(["job", "run", "word-count", "--input", id, "--data-dir", root + "/d", "-o", root + "/count"])
+        #expect(count.status == 0, "\(count.output)")
+        #expect(try String(contentsOfFile: root + "/count", encoding: .utf8) == "3 8 40\n")
+        let grep = try CLITests.run(["job", "run", "grep", "--parameters", "node", "--input", id, "--input", id, "--data-dir", root + "/d", "-o", root + "/grep"])
+        #expect(try String(contentsOfFile: root + "/grep", encoding: .utf8) == String(repeating: "mesh node one\nnode four\n", count: 2), "\(grep.output)")
+        let checksum = try CLITests.run(["job", "run", "checksum", "--input", id, "--data-dir", root + "/d", "-o", root + "/sum"])
+        #expect(checksum.status == 0)
+        #expect(try String(contentsOfFile: root + "/sum", encoding: .utf8).hasSuffix(" 40\n"))
+
+        // Content-addressed: the same job gives the same result ID; the job record names inputs and result.
+        let again = try CLITests.run(["job", "run", "word-count", "--input", id, "--data-dir", root + "/d", "-o", root + "/count2"])
+        let resultID = { (output: String) in output.split(separator: " ").drop { $0 != "result" }.dropFirst().first.map(String.init) }
+        #expect(resultID(count.output) != nil && resultID(count.output) == resultID(again.output), "\(count.output) / \(again.output)")
+        let recordID = try #require(count.output.components(separatedBy: "job record ").last?.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(try CLITests.run(["get", recordID, "-o", root + "/record", "--data-dir", root + "/d"]).status == 0)
+        let record = try String(contentsOfFile: root + "/record", encoding: .utf8)
+        #expect(record.contains("\"function\": \"word-count\"") && record.contains(id) && record.contains(resultID(count.output)!), "\(record)")
+    }
+
+    @Test("an unknown function, a missing input and grep without a pattern are clear errors")
+    func badJobs() throws {
+        let root = PluginFixtures.directory.appendingPathComponent("badjobs-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        try "x\n".write(toFile: root + "/x.txt", atomically: true, encoding: .utf8)
+        let id = try #require(try CLITests.run(["put", root + "/x.txt", "--data-dir", root + "/d"]).output.split(separator: "\n").last.map(String.init))
+        let unknown = try CLITests.run(["job", "run", "nope", "--input", id, "--data-dir", root + "/d"])
+        #expect(unknown.status != 0 && unknown.output.contains("no function \"nope\""), "\(unknown.output)")
+        let missing = try CLITests.run(["job", "run", "word-count", "--input", "bafkreihwwd62dc7a7o4g4iki5jtwb5jmgw7mszhsh7rtgotihfez4tf6ke", "--data-dir", root + "/d"])
+        #expect(missing.status != 0 && missing.output.contains("input bafkrei"), "\(missing.output)")
+        let grep = try CLITests.run(["job", "run", "grep", "--input", id, "--data-dir", root + "/d"])
+        #expect(grep.status != 0 && grep.output.contains("grep needs a pattern"), "\(grep.output)")
+    }
+}
