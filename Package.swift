@@ -33,6 +33,7 @@ let package = Package(
         .library(name: "InosFaultTransport", type: .dynamic, targets: ["InosFaultTransport"]),
         .library(name: "InosTCPTransport", type: .dynamic, targets: ["InosTCPTransport"]),
         .library(name: "InosExampleJobs", type: .dynamic, targets: ["InosExampleJobs"]),
+        .library(name: "InosJobTemplateC", type: .dynamic, targets: ["InosJobTemplateC"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -141,7 +142,9 @@ let package = Package(
         ),
 
         // Compute: the host side of jobs (through the rings) and the job runners.
-        .target(name: "Compute", dependencies: ["Host", "PluginABI"], path: "Sources/Compute"),
+        .systemLibrary(name: "CFFI", path: "Sources/CFFI", pkgConfig: "libffi", providers: [.apt(["libffi-dev"])]),
+        .target(name: "Compute", dependencies: ["Host", "PluginABI", "CFFI"], path: "Sources/Compute"),
+        .target(name: "InosJobTemplateC", dependencies: ["PluginABI"], path: "Plugins/Compute/TemplateC"),
         .target(name: "InosExampleJobs", dependencies: ["PluginABI", "PluginKit"], path: "Plugins/Compute/Examples"),
 
         // MARK: Tests
@@ -167,6 +170,7 @@ let package = Package(
             path: "Tests/TransportTests"
         ),
         .testTarget(name: "SessionTests", dependencies: ["Identity", "Wire", "Session", "HostTestSupport"], path: "Tests/SessionTests"),
+        .testTarget(name: "ComputeTests", dependencies: ["Compute"], path: "Tests/ComputeTests"),
         .testTarget(name: "MeshCoreTests", dependencies: ["MeshCore"], path: "Tests/MeshCoreTests"),
         .testTarget(name: "MeshTests", dependencies: ["Mesh", "Host", "HostTestSupport", "PluginABI", "Identity", "Wire"], path: "Tests/MeshTests"),
         .testTarget(

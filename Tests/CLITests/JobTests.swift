@@ -46,4 +46,27 @@ struct JobTests {
         let grep = try CLITests.run(["job", "run", "grep", "--input", id, "--data-dir", root + "/d"])
         #expect(grep.status != 0 && grep.output.contains("grep needs a pattern"), "\(grep.output)")
     }
+
+    @Test("inos job call: plain C functions of the C template, by declared signature through libffi; mismatches refused")
+    func foreignCalls() throws {
+        let root = PluginFixtures.directory.appendingPathComponent("ffi-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        let bytes = (0..<1000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        try Data(bytes).write(to: URL(fileURLWithPath: root + "/b.bin"))
+        let id = try #require(try CLITests.run(["put", root + "/b.bin", "--data-dir", root + "/d"]).output.split(separator: "\n").last.map(String.init))
+        func call(_ arguments: [String]) throws -> CLITests.Run { try CLITests.run(["job", "call"] + arguments + ["--data-dir", root + "/d"]) }
+        let sum = try call(["inos_template_sum(buffer, length) -> i64", "--input", id])
+        #expect(sum.output.trimmingCharacters(in: .whitespacesAndNewlines) == String(bytes.reduce(0) { $0 + Int($1) }), "\(sum.output)")
+        let count = try call(["inos_template_count(buffer, length, i64) -> u64", "--input", id, "--arg", "7"])
+        #expect(count.output.trimmingCharacters(in: .whitespacesAndNewlines) == String(bytes.filter { $0 == 7 }.count))
+        let scale = try call(["inos_template_scale(f64, i32) -> f64", "--arg", "2.5", "--arg", "4"])
+        #expect(scale.output.trimmingCharacters(in: .whitespacesAndNewlines) == "10.0")
+
+        let missingBuffer = try call(["inos_template_sum(buffer, length) -> i64"])
+        #expect(missingBuffer.status != 0 && missingBuffer.output.contains("takes 1 buffer(s); 0 input(s) given"))
+        let badNumber = try call(["inos_template_scale(f64, i32) -> f64", "--arg", "x", "--arg", "4"])
+        #expect(badNumber.status != 0 && badNumber.output.contains("is not an f64"))
+        let unknown = try call(["no_such_function(i64) -> i64", "--arg", "1"])
+        #expect(unknown.status != 0 && unknown.output.contains("no loaded job plugin exports no_such_function"))
+    }
 }

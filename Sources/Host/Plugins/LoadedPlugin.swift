@@ -41,6 +41,10 @@ public final class LoadedPlugin: Sendable {
 
     func attach(_ object: any Sendable) { attachments.withLock { $0.append(object) } }
 
+    /// The address of a C function or variable the plugin exports (for calls by declared signature through
+    /// libffi); nil if it exports no such symbol. Valid for the life of the process (images stay mapped).
+    public func symbol(_ name: String) -> UnsafeMutableRawPointer? { sysDlsym(handle, name) }
+
     init(
         spec: PluginSpec, path: String, handle: LibraryHandle, descriptor: UnsafePointer<inos_plugin_descriptor>,
         kind: PluginKind, services: HostServices, logger: Logger

@@ -8,7 +8,7 @@ import Host
 
 struct Job: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Compute jobs.", subcommands: [JobRun.self])
+        abstract: "Compute jobs.", subcommands: [JobRun.self, JobCall.self])
 }
 
 struct JobRun: ParsableCommand {
@@ -79,5 +79,57 @@ struct JobRun: ParsableCommand {
 
     private func escape(_ text: String) -> String {
         text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+    }
+}
+
+struct JobCall: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "call",
+        abstract: "Call a plain C function that a job plugin exports, by a signature you declare (libffi).",
+        discussion: """
+            Example: inos job call "inos_template_sum(buffer, length) -> i64" --input b… — each buffer argument \
+            points at the next input's arena slot, length is that buffer's size, i32/i64/u64/f32/f64 arguments \
+            come from --arg in order. The function is looked up in the loaded job-runner plugins (the embedded \
+            manifest loads the C template, libInosJobTemplateC). A declaration that does not match what is \
+            given is refused before the call.
+            """)
+
+    @Argument(help: "NAME(type, …) -> type") var signature: String
+    @Option(name: .long, help: "A stored resource for the next buffer argument (b…). Repeatable.") var input: [String] = []
+    @Option(name: .long, help: "A number for the next numeric argument. Repeatable.") var arg: [String] = []
+    @OptionGroup var store: StoreOptions
+
+    func run() throws {
+        let declared: ForeignSignature
+        do { declared = try ForeignSignature(parsing: signature) } catch { throw ValidationError(error.message) }
+        let ids: [ContentID]
+        do { ids = try input.map { id throws(ContentIDError) in try ContentID(id) } } catch { throw ValidationError(error.description) }
+        let (host, data) = try store.open()
+        defer { host.shutdown() }
+        let runners = host.slots.values.filter { $0.kind == .jobRunner }.compactMap(\.active)
+        guard let (plugin, function) = runners.lazy.compactMap({ plugin in plugin.symbol(declared.name).map { (plugin, $0) } }).first else {
+            throw CommandFailure("no loaded job plugin exports \(declared.name) (looked in: \(runners.map(\.id).joined(separator: ", ")))")
+        }
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("inos-call-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        // Inputs go into arena slots; the function reads them in place.
+        var blocks: [Int] = []
+        defer { for block in blocks { _ = host.arena.heap.free(block) } }
+        var buffers: [UnsafeRawBufferPointer] = []
+        for (index, id) in ids.enumerated() {
+            let path = "\(scratch)/input-\(index)"
+            do { _ = try data.get(id, to: path) } catch { throw CommandFailure("input \(id): \(error.description)") }
+            let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+            guard let block = host.arena.heap.allocate(max(bytes.count, 1)) else { throw CommandFailure("input \(id) does not fit the arena") }
+            blocks.append(block)
+            bytes.withUnsafeBytes { UnsafeMutableRawBufferPointer(start: host.arena.base + block, count: bytes.count).copyMemory(from: $0) }
+            buffers.append(UnsafeRawBufferPointer(start: host.arena.base + block, count: bytes.count))
+        }
+        do {
+            print(try callForeign(function, declared, buffers: buffers, literals: arg))
+        } catch {
+            throw CommandFailure("\(declared.name) in \(plugin.id): \(error.message)")
+        }
     }
 }

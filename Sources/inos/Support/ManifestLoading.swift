@@ -27,6 +27,8 @@ func embeddedManifest(dataDirectory: String = defaultDataDirectory()) -> Manifes
             // Optional: a node without it still stores and serves locally; `inos node --listen` then says so.
             PluginSpec(location: .name("InosTCPTransport"), kind: .transport, id: "inos.transport.tcp", required: false),
             PluginSpec(location: .name("InosExampleJobs"), kind: .jobRunner, id: "inos.jobs.examples", required: false),
+            PluginSpec(location: .name("InosJobTemplateC"), kind: .jobRunner, id: "inos.jobs.template-c", required: false,
+                       explicitSlot: "job_runner.c"),
             PluginSpec(location: .name("InosPackStore"), kind: .store, id: "inos.store.pack",
                        config: ["path": (dataDirectory as NSString).appendingPathComponent("store")]),
         ])
