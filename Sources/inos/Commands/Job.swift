@@ -36,15 +36,9 @@ struct JobRun: ParsableCommand {
         guard let slot = host.slot("job_runner") else {
             throw CommandFailure("no job-runner plugin loaded (slot \"job_runner\"); the embedded manifest loads libInosExampleJobs")
         }
-        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("inos-job-\(getpid())").path
-        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        let scratch = try makeScratch("inos-job")
         defer { try? FileManager.default.removeItem(atPath: scratch) }
-        var inputs: [[UInt8]] = []
-        for (index, id) in ids.enumerated() {
-            let path = "\(scratch)/input-\(index)"
-            do { _ = try data.get(id, to: path) } catch { throw CommandFailure("input \(id): \(error.description)") }
-            inputs.append(Array(try Data(contentsOf: URL(fileURLWithPath: path))))
-        }
+        let inputs = try readInputs(ids, from: data, scratch: scratch)
         let jobs = JobService(host: host, slot: slot)
         defer { jobs.stop() }
         let result: [UInt8]
@@ -110,17 +104,13 @@ struct JobCall: ParsableCommand {
         guard let (plugin, function) = runners.lazy.compactMap({ plugin in plugin.symbol(declared.name).map { (plugin, $0) } }).first else {
             throw CommandFailure("no loaded job plugin exports \(declared.name) (looked in: \(runners.map(\.id).joined(separator: ", ")))")
         }
-        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("inos-call-\(getpid())").path
-        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        let scratch = try makeScratch("inos-call")
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         // Inputs go into arena slots; the function reads them in place.
         var blocks: [Int] = []
         defer { for block in blocks { _ = host.arena.heap.free(block) } }
         var buffers: [UnsafeRawBufferPointer] = []
-        for (index, id) in ids.enumerated() {
-            let path = "\(scratch)/input-\(index)"
-            do { _ = try data.get(id, to: path) } catch { throw CommandFailure("input \(id): \(error.description)") }
-            let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+        for (id, bytes) in zip(ids, try readInputs(ids, from: data, scratch: scratch)) {
             guard let block = host.arena.heap.allocate(max(bytes.count, 1)) else { throw CommandFailure("input \(id) does not fit the arena") }
             blocks.append(block)
             bytes.withUnsafeBytes { UnsafeMutableRawBufferPointer(start: host.arena.base + block, count: bytes.count).copyMemory(from: $0) }
@@ -131,5 +121,21 @@ struct JobCall: ParsableCommand {
         } catch {
             throw CommandFailure("\(declared.name) in \(plugin.id): \(error.message)")
         }
+    }
+}
+
+/// A private scratch folder for one command run.
+private func makeScratch(_ prefix: String) throws -> String {
+    let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(getpid())").path
+    try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+    return scratch
+}
+
+/// Reads stored resources whole (verified and rebuilt from parity as `inos get` does), in order.
+private func readInputs(_ ids: [ContentID], from data: ContentStore, scratch: String) throws -> [[UInt8]] {
+    try ids.enumerated().map { index, id in
+        let path = "\(scratch)/input-\(index)"
+        do { _ = try data.get(id, to: path) } catch { throw CommandFailure("input \(id): \(error)") }
+        return Array(try Data(contentsOf: URL(fileURLWithPath: path)))
     }
 }
