@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 # Convenience targets. The quick start needs none of them: see README.md.
-.PHONY: demo test bench bench-ordo bench-datapath bench-transport
+.PHONY: demo test bench bench-ordo bench-datapath bench-transport bench-compute
 
 demo:
 	./scripts/demo.sh
@@ -26,3 +26,8 @@ bench-transport:
 	command -v iperf3 >/dev/null || (apt-get install -y -qq iperf3 >/dev/null 2>&1 || sudo apt-get install -y -qq iperf3)
 	swift build -c release
 	cd Benchmarks && swift build -c release --product TransportBench && INOS_PLUGIN_DIR=$(CURDIR)/.build/release ./.build/release/TransportBench
+
+# The empty job's round trip through the rings, and libffi calls against direct calls, in one run.
+bench-compute:
+	swift build -c release
+	cd Benchmarks && swift build -c release --product ComputeBench && INOS_PLUGIN_DIR=$(CURDIR)/.build/release ./.build/release/ComputeBench

@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "DataPath", targets: ["DataPath"]),
         .library(name: "Mesh", targets: ["Mesh"]),
         .library(name: "MeshCore", targets: ["MeshCore"]),
+        .library(name: "Compute", targets: ["Compute"]),
         .library(name: "Identity", targets: ["Identity"]),
         .library(name: "Wire", targets: ["Wire"]),
         .library(name: "Session", targets: ["Session"]),

@@ -53,6 +53,15 @@ let package = Package(
             path: "Sources/TransportBench"
         ),
         .executableTarget(
+            name: "ComputeBench",
+            dependencies: [
+                .product(name: "Host", package: "inos-mesh"),
+                .product(name: "Compute", package: "inos-mesh"),
+                .product(name: "PluginABI", package: "inos-mesh"),
+            ],
+            path: "Sources/ComputeBench"
+        ),
+        .executableTarget(
             name: "HostBenchmarks",
             dependencies: [
                 .product(name: "Host", package: "inos-mesh"),

@@ -144,3 +144,40 @@ public func callForeign(_ function: UnsafeMutableRawPointer, _ signature: Foreig
         }
     }
 }
+
+/// A C function with numeric arguments prepared once for many calls (ffi_prep_cif done up front): what a
+/// job runner calling the same function per record uses, and what the ffi overhead benchmark measures.
+public final class PreparedForeignCall {
+    private var cif = ffi_cif()
+    private var types: [UnsafeMutablePointer<ffi_type>?]
+    private let entry: @convention(c) () -> Void
+    public let signature: ForeignSignature
+
+    /// Only numeric argument and return types (no buffers); nil if libffi cannot prepare the call.
+    public init?(_ function: UnsafeMutableRawPointer, _ signature: ForeignSignature) {
+        func code(_ kind: ForeignSignature.Kind) -> Int32? {
+            switch kind {
+            case .void: 0
+            case .i32: 1
+            case .i64: 2
+            case .u64: 3
+            case .f32: 4
+            case .f64: 5
+            default: nil
+            }
+        }
+        guard let result = code(signature.returns), signature.arguments.allSatisfy({ code($0) != nil }) else { return nil }
+        self.signature = signature
+        types = signature.arguments.map { inos_ffi_type(code($0)!) }
+        entry = unsafeBitCast(function, to: (@convention(c) () -> Void).self)
+        let status = types.withUnsafeMutableBufferPointer { list in
+            ffi_prep_cif(&cif, inos_ffi_default_abi(), UInt32(list.count), inos_ffi_type(result), list.baseAddress)
+        }
+        guard status == FFI_OK else { return nil }
+    }
+
+    /// Calls with argument values already laid out (one pointer per argument) and a result buffer.
+    public func call(_ arguments: UnsafeMutablePointer<UnsafeMutableRawPointer?>, result: UnsafeMutableRawPointer) {
+        ffi_call(&cif, entry, result, arguments)
+    }
+}

@@ -73,10 +73,13 @@ public final class JobService: Sendable {
         guard pushed == INOS_OK else { throw Failure(status: pushed, message: "the inbox is full") }
         host.arena.switchboard.signal(UInt32(INOS_SIGNAL_INBOX))
         let deadline = DispatchTime.now() + timeout
+        var spins = 0
         while DispatchTime.now() < deadline {
             if let result = results.withLock({ $0.removeValue(forKey: id) }) { return try result.get() }
             collectResults()
-            usleep(200)
+            // Spin briefly (short jobs answer in microseconds), then back off to sleeping.
+            spins += 1
+            if spins < 2000 { sched_yield() } else { usleep(100) }
         }
         throw Failure(status: INOS_ERR_TIMEOUT, message: "job \(id) did not finish within \(timeout) s")
     }
@@ -102,6 +105,7 @@ public final class JobService: Sendable {
 
     /// The job worker: takes JOB records off the inbox and runs them on the slot's plugin.
     private func worker() {
+        var idleSince: UInt64 = 0
         while running.load(ordering: .acquiring) {
             let count = host.inbox.drain(limit: 16) { type, payload in
                 guard type == Self.jobRecord, payload.count == 24 else { return }
@@ -122,7 +126,13 @@ public final class JobService: Sendable {
                 while result.withUnsafeBytes({ host.outbox.push(type: Self.resultRecord, $0) }) == INOS_ERR_FULL { usleep(100) }
                 host.arena.switchboard.signal(UInt32(INOS_SIGNAL_OUTBOX))
             }
-            if count == 0 { _ = host.arena.switchboard.wait(timeoutNanoseconds: 10_000_000) }
+            if count > 0 {
+                idleSince = DispatchTime.now().uptimeNanoseconds
+            } else if DispatchTime.now().uptimeNanoseconds - idleSince < 200_000 {
+                sched_yield()  // jobs come in bursts: stay awake for 200 µs before sleeping on the switchboard
+            } else {
+                _ = host.arena.switchboard.wait(timeoutNanoseconds: 10_000_000)
+            }
         }
         finished.signal()
     }
