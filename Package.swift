@@ -35,6 +35,7 @@ let package = Package(
         .library(name: "InosTCPTransport", type: .dynamic, targets: ["InosTCPTransport"]),
         .library(name: "InosExampleJobs", type: .dynamic, targets: ["InosExampleJobs"]),
         .library(name: "InosJobTemplateC", type: .dynamic, targets: ["InosJobTemplateC"]),
+        .library(name: "InosAdaptiveAllocator", type: .dynamic, targets: ["InosAdaptiveAllocator"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -147,6 +148,9 @@ let package = Package(
         .target(name: "Compute", dependencies: ["Host", "PluginABI", "CFFI"], path: "Sources/Compute"),
         .target(name: "InosJobTemplateC", dependencies: ["PluginABI"], path: "Plugins/Compute/TemplateC"),
         .target(name: "InosExampleJobs", dependencies: ["PluginABI", "PluginKit"], path: "Plugins/Compute/Examples"),
+
+        // Allocators: replica counts, strategies and placement (inos.allocator/1).
+        .target(name: "InosAdaptiveAllocator", dependencies: ["PluginABI", "PluginKit"], path: "Plugins/Allocator/Adaptive"),
 
         // MARK: Tests
         .target(name: "HostTestSupport", dependencies: ["Host", "PluginABI", .product(name: "Logging", package: "swift-log")], path: "Tests/HostTestSupport"),

@@ -63,7 +63,10 @@ public struct TransportHandle: Sendable {
 }
 
 /// A failed transport call: the plugin's status and message.
-public struct TransportCallError: Error, CustomStringConvertible {
+/// A plugin call that failed: the status and the plugin's message.
+public typealias TransportCallError = PluginCallError
+
+public struct PluginCallError: Error, CustomStringConvertible {
     public var status: Int32
     public var message: String
     public var description: String { message }

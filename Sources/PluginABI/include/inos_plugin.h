@@ -1,7 +1,7 @@
 /*
  * SPDX-License-Identifier: Apache-2.0
  *
- * inos_plugin.h — the INOS Mesh plugin ABI, version 1.1.
+ * inos_plugin.h — the INOS Mesh plugin ABI, version 1.2.
  *
  * This header is the whole contract between the INOS host and a plugin. Only C types cross it: a plugin
  * may be written in C, Swift (@_cdecl) or anything that can export a C function.
@@ -54,7 +54,8 @@ extern "C" {
 #endif
 
 #define INOS_ABI_MAJOR 1
-#define INOS_ABI_MINOR 1 /* 1.1: transport table completed (local_address, wrap), connection records */
+#define INOS_ABI_MINOR 2 /* 1.1: transport table completed (local_address, wrap), connection records;
+                          1.2: allocator plan() and placement keys */
 
 /** "INOS" read as a little-endian uint32. */
 #define INOS_PLUGIN_MAGIC 0x534F4E49u
@@ -405,19 +406,56 @@ typedef struct inos_node_info {
 typedef struct inos_placement_request {
     uint32_t struct_size;
     uint32_t reserved;
-    uint64_t resource_size;
-    double demand_score;      /* 0.0 .. 1.0 */
-    uint64_t credit_budget;
+    uint64_t resource_size;   /* bytes of the whole resource (what the size tiers look at) */
+    double demand_score;      /* 0.0 .. 1.0: the decayed request rate, normalised */
+    uint64_t credit_budget;   /* credits per hour the owner offers */
     uint64_t required_capabilities;
+    /* 1.2 */
+    uint8_t key[32];          /* what is placed (a resource, chunk or shard digest): same key and nodes, same holders */
+    uint32_t replicas;        /* place(): holders wanted; 0 = as many as plan() would give */
+    uint32_t piece_bytes;     /* place(): bytes each holder will store for this key (for the load check) */
 } inos_placement_request;
+
+#define INOS_PLACEMENT_REQUEST_V1_SIZE 40
+
+/* Strategies by size class (the seed's "Scaling Strategy"). */
+#define INOS_STRATEGY_FULL 1         /* < 1 MB: the whole resource on every holder */
+#define INOS_STRATEGY_CHUNKED 2      /* 1–100 MB: each 1 MiB chunk on its own set of holders */
+#define INOS_STRATEGY_ERASURE 3      /* 100 MB–10 GB: chunks + Reed-Solomon parity, one shard per node per stripe */
+#define INOS_STRATEGY_HIERARCHICAL 4 /* > 10 GB: seeds hold all, regional hubs a subset + parity, edges cache */
+
+typedef struct inos_placement_plan {
+    uint32_t struct_size;
+    uint32_t strategy;         /* INOS_STRATEGY_* */
+    uint32_t replicas;         /* nodes the resource is spread over, after demand, budget, capacity and clamp */
+    uint32_t ideal_replicas;   /* size tier × demand × budget, before capacity limits and clamp */
+    uint32_t copies;           /* holders of each piece (chunk or shard) */
+    uint32_t data_shards;      /* erasure / hierarchical: k of each stripe (0: no parity) */
+    uint32_t parity_shards;    /* m of each stripe */
+    uint32_t seeds;            /* hierarchical: nodes that hold every chunk */
+    uint32_t hubs_per_region;  /* hierarchical: nodes per region holding that region's subset */
+    uint32_t usable_nodes;     /* healthy, capable nodes that stay under the maximum load */
+    double hub_fraction;       /* hierarchical: the share of chunks each region's hubs hold */
+    double expected_load;      /* mean load of the chosen nodes after placement */
+} inos_placement_plan;
 
 typedef struct inos_allocator_v1 {
     uint32_t struct_size;
     uint32_t reserved;
-    /** Choose holders: writes up to out_capacity indices into `nodes` to out_indices, count to *out_count. */
+    /**
+     * Choose holders for request->key: writes up to out_capacity indices into `nodes` to out_indices, in
+     * order of preference, and the count to *out_count. The same key, nodes and weights always give the same
+     * holders, and a node joining, leaving or changing weight moves only the keys it gains or loses.
+     * Never chooses an unhealthy node, one without the required capabilities, or one this piece would push
+     * past the allocator's maximum load; may return fewer than asked (sparse network).
+     */
     inos_status (*place)(void *instance, const inos_placement_request *request, const inos_node_info *nodes,
                          uint32_t node_count, uint32_t *out_indices, uint32_t out_capacity,
                          uint32_t *out_count, inos_error *error);
+    /* 1.2 */
+    /** Decide how a resource is stored: strategy, replica count, copies per piece, stripe geometry. */
+    inos_status (*plan)(void *instance, const inos_placement_request *request, const inos_node_info *nodes,
+                        uint32_t node_count, inos_placement_plan *out_plan, inos_error *error);
 } inos_allocator_v1;
 
 /* ---------------------------------------------------------------------------------------------------- */

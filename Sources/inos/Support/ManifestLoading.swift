@@ -29,6 +29,8 @@ func embeddedManifest(dataDirectory: String = defaultDataDirectory()) -> Manifes
             PluginSpec(location: .name("InosExampleJobs"), kind: .jobRunner, id: "inos.jobs.examples", required: false),
             PluginSpec(location: .name("InosJobTemplateC"), kind: .jobRunner, id: "inos.jobs.template-c", required: false,
                        explicitSlot: "job_runner.c"),
+            // Replica counts, strategies and holders for resources put into the mesh.
+            PluginSpec(location: .name("InosAdaptiveAllocator"), kind: .allocator, id: "inos.allocator.adaptive", required: false),
             PluginSpec(location: .name("InosPackStore"), kind: .store, id: "inos.store.pack",
                        config: ["path": (dataDirectory as NSString).appendingPathComponent("store")]),
         ])
