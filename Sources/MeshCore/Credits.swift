@@ -1,0 +1,144 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// The seed's economic model: storage is priced per GB-hour with diminishing returns per replica, an owner's
+// budget caps the replicas it buys, and every node keeps a ledger of what it earned and spent.
+
+/// Storage prices: credits per hour for a resource of some size held by some number of replicas.
+///
+/// The seed gives both a formula (tiers of marginal weight: replicas 1–7 at 1.0, 8–50 at 0.5, 51–500 at 0.2,
+/// 501–700 at 0.1) and an example table (1 GB × 5 replicas = 100, × 50 = 350, × 500 = 1,200 credits/hour).
+/// The two disagree — the formula's weights give 570 and 2,370 — so INOS keeps the formula's tier boundaries
+/// and base rate (20 credits per GB-hour per full-price replica) and sets the marginal weights so that the
+/// table holds: 1 for replicas 1–7, 21/86 for 8–50, 17/180 for 51–500, 17/360 for 501 and up. Every extra
+/// replica still costs something, and less than the one before its tier.
+public struct Pricing: Sendable, Equatable {
+    /// Credits per GB-hour for one full-price replica.
+    public var baseRate: UInt64 = 20
+
+    public init(baseRate: UInt64 = 20) { self.baseRate = baseRate }
+
+    static let gb: Double = 1_073_741_824
+
+    /// The replication factor: how many full-price replicas `replicas` cost.
+    public static func replicationFactor(_ replicas: Int) -> Double {
+        let r = Double(max(replicas, 0))
+        let first = min(r, 7)
+        let second = min(max(r - 7, 0), 43) * 21 / 86
+        let third = min(max(r - 50, 0), 450) * 17 / 180
+        let fourth = max(r - 500, 0) * 17 / 360
+        return first + second + third + fourth
+    }
+
+    /// Credits per hour for `size` bytes held by `replicas` nodes (rounded to the nearest credit; a
+    /// non-empty resource costs at least one).
+    public func creditsPerHour(size: UInt64, replicas: Int) -> UInt64 {
+        guard size > 0, replicas > 0 else { return 0 }
+        let cost = Double(size) / Self.gb * Double(baseRate) * Self.replicationFactor(replicas)
+        return max(1, UInt64(cost.rounded()))
+    }
+
+    /// The most replicas (up to `wanted`) a budget of `budget` credits per hour pays for.
+    public func affordableReplicas(size: UInt64, wanted: Int, budget: UInt64) -> Int {
+        var low = 0, high = max(wanted, 0)
+        while low < high {
+            let mid = (low + high + 1) / 2
+            if creditsPerHour(size: size, replicas: mid) <= budget { low = mid } else { high = mid - 1 }
+        }
+        return low
+    }
+}
+
+/// A signed ledger entry: `payer` pays `payee` `amount` credits for holding `resource` (`bytes` of it)
+/// during one accounting period. Issued and signed by the payer; ordered by the payer's Lamport time.
+/// The encoding is what is signed (everything but the signature).
+public struct LedgerEntry: Sendable, Hashable {
+    public var payer: [UInt8]      // 32-byte node ID
+    public var payee: [UInt8]      // 32-byte node ID
+    public var lamport: UInt64
+    public var amount: UInt64      // credits (milli-credits would be finer; periods are short enough)
+    public var resource: [UInt8]   // 32-byte digest
+    public var bytes: UInt64
+    public var payerKey: [UInt8]   // the payer's Ed25519 public key (its ID is SHA-256 of it)
+    public var signature: [UInt8]  // 64 bytes, over `signedBytes`
+
+    public init(payer: [UInt8], payee: [UInt8], lamport: UInt64, amount: UInt64, resource: [UInt8], bytes: UInt64,
+                payerKey: [UInt8], signature: [UInt8] = []) {
+        self.payer = payer
+        self.payee = payee
+        self.lamport = lamport
+        self.amount = amount
+        self.resource = resource
+        self.bytes = bytes
+        self.payerKey = payerKey
+        self.signature = signature
+    }
+
+    /// The entry's identity in the ledger: one entry per payer and Lamport time.
+    public var key: [UInt8] { payer + withUnsafeBytes(of: lamport.bigEndian) { Array($0) } }
+
+    public var signedBytes: [UInt8] {
+        var out = Array("inos-ledger-v1".utf8) + payer + payee
+        for word in [lamport, amount, bytes] { withUnsafeBytes(of: word.littleEndian) { out += $0 } }
+        return out + resource + payerKey
+    }
+
+    public static let encodedSize = 14 + 32 + 32 + 24 + 32 + 32 + 64
+
+    public var encoded: [UInt8] { signedBytes + signature }
+
+    public init?(decoding bytes: ArraySlice<UInt8>) {
+        guard bytes.count == Self.encodedSize, bytes.prefix(14).elementsEqual("inos-ledger-v1".utf8) else { return nil }
+        let b = Array(bytes)
+        func word(_ at: Int) -> UInt64 { b[at..<(at + 8)].reversed().reduce(0) { $0 << 8 | UInt64($1) } }
+        payer = Array(b[14..<46])
+        payee = Array(b[46..<78])
+        lamport = word(78)
+        amount = word(86)
+        self.bytes = word(94)
+        resource = Array(b[102..<134])
+        payerKey = Array(b[134..<166])
+        signature = Array(b[166..<230])
+    }
+}
+
+/// A node's view of the ledger: entries by key, a balance per node, and a Merkle tree over the entries so
+/// two nodes reconcile by comparing roots and pulling only differing leaves (anti-entropy). Entries are
+/// immutable: the same key with different content is a forgery or a bug and is refused.
+public struct Ledger: Sendable {
+    public private(set) var entries: [[UInt8]: LedgerEntry] = [:]
+    public private(set) var tree = MerkleReplica(depth: 2, digest: fnv1a64)
+
+    public init() {}
+
+    public enum Insert: Equatable { case added, known, conflicting }
+
+    /// Adds a verified entry (the caller checks the signature).
+    @discardableResult
+    public mutating func add(_ entry: LedgerEntry) -> Insert {
+        if let existing = entries[entry.key] { return existing == entry ? .known : .conflicting }
+        entries[entry.key] = entry
+        tree.set(Self.treeKey(entry), entry.encoded)
+        return .added
+    }
+
+    /// Where an entry sits in the tree: the payer's first 24 bytes, then its Lamport time.
+    public static func treeKey(_ entry: LedgerEntry) -> Key256 {
+        func word(_ at: Int) -> UInt64 { entry.payer[at..<(at + 8)].reduce(0) { $0 << 8 | UInt64($1) } }
+        return Key256(word(0), word(8), word(16), entry.lamport)
+    }
+
+    /// Credits earned and spent by `node`.
+    public func balance(of node: [UInt8]) -> (earned: UInt64, spent: UInt64) {
+        var earned: UInt64 = 0, spent: UInt64 = 0
+        for entry in entries.values {
+            if entry.payee == node { earned += entry.amount }
+            if entry.payer == node { spent += entry.amount }
+        }
+        return (earned, spent)
+    }
+
+    /// Entries in causal order: by the payer's Lamport time, then payer.
+    public var ordered: [LedgerEntry] {
+        entries.values.sorted { $0.lamport != $1.lamport ? $0.lamport < $1.lamport : $0.payer.lexicographicallyPrecedes($1.payer) }
+    }
+}

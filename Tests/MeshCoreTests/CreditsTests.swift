@@ -1,0 +1,88 @@
+// SPDX-License-Identifier: Apache-2.0
+import MeshCore
+import Testing
+
+@Suite("Credits, ledger and demand")
+struct CreditsTests {
+    static let gb: UInt64 = 1 << 30
+
+    @Test("the seed's price table: 1 GB × 5 = 100, × 50 = 350, × 500 = 1,200 credits/hour")
+    func seedPrices() {
+        let pricing = Pricing()
+        #expect(pricing.creditsPerHour(size: Self.gb, replicas: 5) == 100)
+        #expect(pricing.creditsPerHour(size: Self.gb, replicas: 50) == 350)
+        #expect(pricing.creditsPerHour(size: Self.gb, replicas: 500) == 1200)
+        // Diminishing returns: every replica costs something, and never more than the one before it.
+        var previous = 0.0, marginal = Double.infinity
+        for r in 1...700 {
+            let factor = Pricing.replicationFactor(r)
+            #expect(factor - previous > 0 && factor - previous <= marginal + 1e-12)
+            marginal = factor - previous
+            previous = factor
+        }
+        #expect(pricing.creditsPerHour(size: 2 * Self.gb, replicas: 5) == 200, "linear in size")
+        #expect(pricing.creditsPerHour(size: 1, replicas: 5) == 1, "a non-empty resource costs at least a credit")
+        #expect(pricing.creditsPerHour(size: 0, replicas: 5) == 0)
+    }
+
+    @Test("a budget caps the replicas it pays for")
+    func budgets() {
+        let pricing = Pricing()
+        #expect(pricing.affordableReplicas(size: Self.gb, wanted: 700, budget: 350) == 50)
+        #expect(pricing.affordableReplicas(size: Self.gb, wanted: 30, budget: 350) == 30)
+        #expect(pricing.affordableReplicas(size: Self.gb, wanted: 700, budget: 1200) == 500)
+        #expect(pricing.affordableReplicas(size: Self.gb, wanted: 10, budget: 19) == 0)
+    }
+
+    static func entry(payer: UInt8, payee: UInt8, lamport: UInt64, amount: UInt64) -> LedgerEntry {
+        LedgerEntry(
+            payer: Array(repeating: payer, count: 32), payee: Array(repeating: payee, count: 32), lamport: lamport, amount: amount,
+            resource: Array(repeating: 7, count: 32), bytes: 1 << 20, payerKey: Array(repeating: payer ^ 0xFF, count: 32),
+            signature: Array(repeating: 9, count: 64))
+    }
+
+    @Test("ledger entries round-trip, balances add up, a forged duplicate is refused")
+    func ledger() throws {
+        var ledger = Ledger()
+        let a = Self.entry(payer: 1, payee: 2, lamport: 4, amount: 30)
+        #expect(LedgerEntry(decoding: a.encoded[...]) == a)
+        #expect(LedgerEntry(decoding: a.encoded.dropLast()) == nil)
+        #expect(ledger.add(a) == .added)
+        #expect(ledger.add(a) == .known)
+        var forged = a
+        forged.amount = 3000
+        #expect(ledger.add(forged) == .conflicting)
+        ledger.add(Self.entry(payer: 2, payee: 3, lamport: 2, amount: 10))
+        #expect(ledger.balance(of: Array(repeating: 2, count: 32)) == (30, 10))
+        #expect(ledger.ordered.map(\.lamport) == [2, 4])
+    }
+
+    @Test("two ledgers reconcile by Merkle anti-entropy, transferring only what differs")
+    func reconcile() {
+        var left = Ledger(), right = Ledger()
+        for n in 0..<500 {
+            let e = Self.entry(payer: UInt8(n % 7), payee: UInt8(n % 5), lamport: UInt64(n), amount: UInt64(n))
+            left.add(e)
+            if n % 50 != 0 { right.add(e) }
+        }
+        var l = left.tree, r = right.tree
+        #expect(l.root() != r.root())
+        let report = MerkleReplica.synchronize(&l, &r) { a, _ in a }
+        #expect(l.root() == r.root())
+        #expect(report.itemsTransferred == 10)
+    }
+
+    @Test("demand decays with its half-life and maps 1/hour → 0, 1000/s → 1")
+    func demand() {
+        var tracker = DemandTracker(halfLife: 60)
+        let key: [UInt8] = [1, 2, 3]
+        for second in 0..<600 { tracker.record(key, now: Double(second), count: 10) }
+        #expect(abs(tracker.rate(key, now: 600) - 10) < 1, "a steady 10/s reads as about 10/s")
+        #expect(abs(tracker.rate(key, now: 660) - tracker.rate(key, now: 600) / 2) < 0.01, "halves in a half-life")
+        #expect(DemandTracker.score(rate: 1.0 / 3600) == 0)
+        #expect(DemandTracker.score(rate: 1000) == 1)
+        #expect(DemandTracker.score(rate: 10) > 0.6 && DemandTracker.score(rate: 10) < 0.8)
+        tracker.prune(now: 60 * 60 * 24)
+        #expect(tracker.keys.isEmpty)
+    }
+}
