@@ -79,10 +79,17 @@ let package = Package(
             dependencies: ["Host", "PluginABI", "Identity", "Session", "Wire", "MeshCore", .product(name: "Logging", package: "swift-log")],
             path: "Sources/Mesh"
         ),
+        // Replication over the mesh: placement maps, puts acknowledged after durable copies, routed multi-source
+        // reads, repair, demand and the credit ledger.
+        .target(
+            name: "Replication",
+            dependencies: ["Host", "Content", "DataPath", "Mesh", "MeshCore", "Identity", "Wire", .product(name: "Logging", package: "swift-log")],
+            path: "Sources/Replication"
+        ),
         .executableTarget(
             name: "inos",
             dependencies: [
-                "Host", "Content", "DataPath", "Mesh", "MeshCore", "Identity", "Compute",
+                "Host", "Content", "DataPath", "Mesh", "MeshCore", "Identity", "Compute", "Replication",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

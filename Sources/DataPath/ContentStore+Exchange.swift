@@ -31,3 +31,25 @@ extension ContentStore {
         return (stats.capacity_bytes, stats.used_bytes)
     }
 }
+
+extension ContentStore {
+    /// True if the store holds `id` (without reading it; a damaged copy is found out when it is read).
+    public func contains(_ id: ContentID) -> Bool {
+        var probe = [UInt8](repeating: 0, count: 1)
+        let result = try? withMutableBytes(&probe) { (raw) throws(DataPathError) in try calls.getReportingSize(id, into: raw) }
+        switch result {
+        case .found, .needs: return true
+        default: return false
+        }
+    }
+
+    /// Deletes a stored object (a piece this node no longer has to keep).
+    public func remove(_ id: ContentID) { calls.remove(id) }
+
+    /// The objects a resource consists of, in the order replication numbers them: its chunks, then its parity
+    /// shards — or the resource itself when it is a single chunk (no manifest).
+    public func pieces(of id: ContentID) throws(DataPathError) -> [(id: ContentID, storedLength: UInt64)] {
+        guard let manifest = try manifest(for: id) else { return [(id, 0)] }
+        return (manifest.chunks + (manifest.erasure?.parity ?? [])).map { ($0.id, $0.storedLength) }
+    }
+}

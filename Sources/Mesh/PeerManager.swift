@@ -106,6 +106,11 @@ public final class PeerManager: Sendable {
     private let clock = Mutex(LamportClock())
     /// How many members keep each provider record (Kademlia's k).
     public static let replication = 20
+    /// Handlers for requests served above the peer manager (replication), by frame type.
+    public typealias Handler = @Sendable (_ payload: [UInt8], _ peer: NodeID, _ connection: UInt64) -> (FrameType, [UInt8])?
+    private let handlers = Mutex<[FrameType: Handler]>([:])
+    /// Merkle trees kept in sync by anti-entropy besides the provider records (tree 0): the ledger (tree 1).
+    private let trees = Mutex<[UInt8: MerkleTreeAccess]>([:])
     /// What this node publishes on the node-status topic, and how often.
     private let statusSource = Mutex<(provider: @Sendable () -> NodeStatus, every: UInt64, last: UInt64)?>(nil)
 
@@ -120,6 +125,18 @@ public final class PeerManager: Sendable {
         self.logger = logger
         self.chunkSource = chunkSource
         state = Mutex(State(backoff: Backoff(seed: seed)))
+    }
+
+    /// Serves requests of `type` (STORE, HAVE, RELEASE, LEDGER) with `handler`, on a worker thread; what it
+    /// returns is sent back with the request's id. A handler that throws nothing and returns nil answers nothing.
+    public func serve(_ type: FrameType, _ handler: @escaping Handler) {
+        handlers.withLock { $0[type] = handler }
+    }
+
+    /// Adds a Merkle tree to anti-entropy under `id` (1…255; 0 is the provider records).
+    public func synchronize(tree id: UInt8, _ access: MerkleTreeAccess) {
+        precondition(id != 0)
+        trees.withLock { $0[id] = access }
     }
 
     /// Runs SWIM membership over the sessions, advertising `address` as where this node can be dialed.
@@ -171,37 +188,105 @@ public final class PeerManager: Sendable {
     /// that changed here.
     @discardableResult
     public func syncProviders(on connection: UInt64, timeout: Double = 5) throws(MeshError) -> Int {
+        try syncTree(0, on: connection, timeout: timeout)
+    }
+
+    /// The local side of tree `id`: the provider records, or a tree added with ``synchronize(tree:_:)``.
+    private func access(_ id: UInt8) -> MerkleTreeAccess? {
+        if id != 0 { return trees.withLock { $0[id] } }
+        return MerkleTreeAccess(
+            depth: providerStore.tree.withLock { $0.depth },
+            root: { [providerStore] in providerStore.tree.withLock { $0.root() } },
+            children: { [providerStore] level, node in providerStore.tree.withLock { $0.children(level: level, node: node) } },
+            leaf: { [providerStore] node in providerStore.tree.withLock { $0.items(inLeaf: node).flatMap(\.1) } },
+            apply: { [providerStore] bytes in
+                var changed = 0, rest = bytes[...]
+                let now = DispatchTime.now().uptimeNanoseconds
+                while let (key, record, next) = ProviderRecord.decode(rest) {
+                    if providerStore.add(key, record, now: now) { changed += 1 }
+                    rest = next
+                }
+                return changed
+            })
+    }
+
+    /// Anti-entropy of tree `id` with the peer on `connection`; returns the items that changed here.
+    @discardableResult
+    public func syncTree(_ id: UInt8, on connection: UInt64, timeout: Double = 5) throws(MeshError) -> Int {
+        guard let tree = access(id) else { throw MeshError("no tree \(id) to synchronize") }
         func ask(_ op: UInt8, level: Int = 0, node: Int = 0) throws(MeshError) -> [UInt8] {
             var payload: [UInt8] = [op, UInt8(level)]
             withUnsafeBytes(of: UInt32(node).littleEndian) { payload += $0 }
+            if id != 0 { payload.append(id) }
             return try request(.merkle, payload: payload, on: connection, timeout: timeout).payload
         }
         func hashes(_ bytes: [UInt8]) -> [UInt64] {
             stride(from: 0, to: bytes.count - bytes.count % 8, by: 8).map { i in bytes[i..<(i + 8)].reversed().reduce(0) { $0 << 8 | UInt64($1) } }
         }
-        let depth = providerStore.tree.withLock { $0.depth }
-        guard hashes(try ask(0)).first != providerStore.tree.withLock({ $0.root() }) else { return 0 }
+        guard hashes(try ask(0)).first != tree.root() else { return 0 }
         var differing = [0]
-        for level in 0..<depth {
+        for level in 0..<tree.depth {
             var next: [Int] = []
             for node in differing {
                 let remote = hashes(try ask(1, level: level, node: node))
                 guard remote.count == 16 else { throw MeshError("malformed anti-entropy answer") }
-                let local = providerStore.tree.withLock { $0.children(level: level, node: node) }
+                let local = tree.children(level, node)
                 for child in 0..<16 where remote[child] != local[child] { next.append(node * 16 + child) }
             }
             differing = next
         }
         var changed = 0
-        let now = DispatchTime.now().uptimeNanoseconds
-        for leaf in differing {
-            var rest = try ask(2, node: leaf)[...]
-            while let (key, record, next) = ProviderRecord.decode(rest) {
-                if providerStore.add(key, record, now: now) { changed += 1 }
-                rest = next
-            }
-        }
+        for leaf in differing { changed += tree.apply(try ask(2, node: leaf)) }
         return changed
+    }
+
+    /// The root members compare on the anti-entropy topic: one hash over every synchronized tree's root, so a
+    /// difference in any of them starts a sync (each tree then compares its own root first).
+    public func metadataRoot() -> UInt64 {
+        var bytes: [UInt8] = []
+        let ids = [UInt8(0)] + trees.withLock { Array($0.keys) }.sorted()
+        for id in ids { if let tree = access(id) { withUnsafeBytes(of: tree.root().littleEndian) { bytes += $0 } } }
+        return ids.count == 1 ? (access(0)?.root() ?? 0) : fnv1a64(bytes)
+    }
+
+    /// The alive members (this node first) with their addresses and last published status (MEMBERS).
+    public func memberList() -> [MemberInfo] {
+        guard let membership else { return [] }
+        let statuses = gossip?.known ?? [:]
+        var out = [MemberInfo(member: membership.memberID, address: membership.advertisedAddress ?? "", status: statusSource.withLock { $0?.provider() })]
+        for member in membership.aliveMembers {
+            out.append(MemberInfo(member: member, address: membership.address(of: member) ?? "", status: statuses[member]))
+        }
+        return out
+    }
+
+    /// This node's member ID (nil before membership is enabled).
+    public var memberID: MemberID? { membership?.memberID }
+
+    /// A session with `member`, if one is up; otherwise starts dialing its advertised address and returns nil.
+    public func session(with member: MemberID) -> UInt64? {
+        guard let membership else { return nil }
+        return membership.route(member) { address in dialer.async { [self] in dialMember(at: address, membership: membership) } }
+    }
+
+    /// Announces `key` as provided by this node now (besides the periodic republishing).
+    public func announceNow(_ key: [UInt8]) {
+        guard key.count == 32, let ttl = provided.withLock({ $0?.ttl }) else { return }
+        announce(key, ttl: ttl, now: DispatchTime.now().uptimeNanoseconds)
+    }
+
+    /// The provider records this node keeps for `key` (a node close to the key keeps them all).
+    public func localProviders(_ key: [UInt8]) -> [ProviderRecord] {
+        providerStore.providers(of: key, now: DispatchTime.now().uptimeNanoseconds)
+    }
+
+    /// Asks the peer on `connection` for its member list (MEMBERS).
+    public func members(on connection: UInt64, timeout: Double = 5) throws(MeshError) -> [MemberInfo] {
+        let answer = try request(.members, payload: [], on: connection, timeout: timeout)
+        guard answer.header.type == .membersReply, let list = MemberInfo.decodeList(answer.payload[...]) else {
+            throw MeshError("malformed member list")
+        }
+        return list
     }
 
     /// Asks the peer on `connection` for the members closest to `key`, with their addresses (FIND_NODE).
@@ -227,6 +312,10 @@ public final class PeerManager: Sendable {
             do throws(MeshError) {
                 let changed = try syncProviders(on: connection)
                 if changed > 0 { logger.info("anti-entropy with member \(String(member, radix: 16)): \(changed) provider record(s) updated") }
+                for id in trees.withLock({ Array($0.keys) }).sorted() {
+                    let items = try syncTree(id, on: connection)
+                    if items > 0 { logger.info("anti-entropy with member \(String(member, radix: 16)): \(items) item(s) of tree \(id) added") }
+                }
             } catch {
                 logger.debug("anti-entropy with member \(String(member, radix: 16)) failed: \(error.message)")
             }
@@ -538,25 +627,46 @@ public final class PeerManager: Sendable {
             let waiter = state.withLock { $0.pending.removeValue(forKey: id)?.waiter }
             waiter?.finish(.success(message))
         case .merkle:
-            guard message.payload.count == 6, let op = message.payload.first, op <= 2 else { throw MeshError("malformed anti-entropy question") }
+            guard message.payload.count == 6 || message.payload.count == 7, let op = message.payload.first, op <= 2 else {
+                throw MeshError("malformed anti-entropy question")
+            }
             let level = Int(message.payload[1])
-            let node = message.payload[2...].reversed().reduce(0) { $0 << 8 | Int($1) }
-            let reply: [UInt8] = providerStore.tree.withLock { tree in
+            let node = message.payload[2..<6].reversed().reduce(0) { $0 << 8 | Int($1) }
+            let reply: [UInt8]
+            if let tree = access(message.payload.count == 7 ? message.payload[6] : 0) {
                 func bytes(_ hashes: [UInt64]) -> [UInt8] { hashes.flatMap { hash in withUnsafeBytes(of: hash.littleEndian) { Array($0) } } }
                 switch op {
-                case 0: return bytes([tree.root()])
-                case 1 where level < tree.depth && node < 1 << (4 * level): return bytes(tree.children(level: level, node: node))
-                case 2 where node < 1 << (4 * tree.depth): return tree.items(inLeaf: node).flatMap(\.1)
-                default: return []
+                case 0: reply = bytes([tree.root()])
+                case 1 where level < tree.depth && node < 1 << (4 * level): reply = bytes(tree.children(level, node))
+                case 2 where node < 1 << (4 * tree.depth): reply = tree.leaf(node)
+                default: reply = []
                 }
+            } else {
+                reply = []
             }
             try send(WireMessage(.merkleReply, requestID: id, payload: reply), on: connection)
+        case .members:
+            try send(WireMessage(.membersReply, requestID: id, payload: MemberInfo.encodeList(memberList())), on: connection)
+        case .store, .have, .release, .ledger:
+            guard let handler = handlers.withLock({ $0[message.header.type] }), let node = state.withLock({ $0.peers[connection]?.node }) else {
+                if message.header.type != .ledger {
+                    try send(WireMessage(.error, requestID: id, payload: Array("this node does not serve \(message.header.type)".utf8)), on: connection)
+                }
+                return
+            }
+            servers.async { [self] in
+                guard let (type, reply) = handler(message.payload, node, connection) else { return }
+                try? send(WireMessage(type, requestID: id, payload: reply), on: connection)
+            }
+        case .stored, .haveReply, .membersReply:
+            let waiter = state.withLock { $0.pending.removeValue(forKey: id)?.waiter }
+            waiter?.finish(.success(message))
         case .gossip:
             guard let gossip, let node = state.withLock({ $0.peers[connection]?.node }) else { return }
             let (out, offer, root) = try gossip.receive(message.payload, from: Membership.member(node))
             sendGossip(out)
             if let offer { answer(offer) }
-            if let root, root.root != providerStore.tree.withLock({ $0.root() }) { antiEntropy(with: root.member) }
+            if let root, root.root != metadataRoot() { antiEntropy(with: root.member) }
         case .handshakeInit, .handshakeResponse, .handshakeFinish, .sealed:
             throw MeshError("\(message.header.type) inside a sealed frame")
         }
@@ -645,7 +755,7 @@ public final class PeerManager: Sendable {
             // Every fifth epoch, publish the root of the provider-record tree; members whose root differs sync
             // with us (and we with them when theirs arrives).
             if let gossip, membership != nil, (now / 1_000_000_000) % 5 == 0 {
-                sendGossip(gossip.publishRoot(providerStore.tree.withLock { $0.root() }))
+                sendGossip(gossip.publishRoot(metadataRoot()))
             }
         }
         if let membership {

@@ -121,6 +121,11 @@ public struct Ledger: Sendable {
         return .added
     }
 
+    /// The tree's root, a node's children and a leaf's entries (encoded), for anti-entropy.
+    public mutating func root() -> UInt64 { tree.root() }
+    public mutating func children(level: Int, node: Int) -> [UInt64] { tree.children(level: level, node: node) }
+    public func leaf(_ node: Int) -> [UInt8] { tree.items(inLeaf: node).flatMap(\.1) }
+
     /// Where an entry sits in the tree: the payer's first 24 bytes, then its Lamport time.
     public static func treeKey(_ entry: LedgerEntry) -> Key256 {
         func word(_ at: Int) -> UInt64 { entry.payer[at..<(at + 8)].reduce(0) { $0 << 8 | UInt64($1) } }

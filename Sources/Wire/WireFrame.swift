@@ -32,6 +32,19 @@ public enum FrameType: UInt8, Sendable, CaseIterable {
     /// Kademlia: FIND_NODE asks for the members closest to a key; NODES answers.
     case findNode = 0x57
     case nodes = 0x58
+    /// Replication (docs/wire.md): STORE asks a node to hold a piece of a resource durably, STORED answers
+    /// once it is on disk (or says why not); HAVE asks which of a resource's pieces a node holds (with its
+    /// load and demand), HAVE_REPLY answers; RELEASE lets a holder drop pieces it no longer needs to keep.
+    case store = 0x60
+    case stored = 0x61
+    case have = 0x62
+    case haveReply = 0x63
+    case release = 0x64
+    /// A signed ledger entry for the receiving node (one-way).
+    case ledger = 0x65
+    /// MEMBERS asks for the alive members with their addresses and last node status; MEMBERS_REPLY answers.
+    case members = 0x66
+    case membersReply = 0x67
 }
 
 public struct WireHeader: Equatable, Sendable {

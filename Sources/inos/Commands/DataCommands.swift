@@ -68,8 +68,13 @@ struct Put: ParsableCommand {
     @OptionGroup var store: StoreOptions
     @Option(name: .long, help: "Reed-Solomon data+parity shards per stripe, or 'none'.") var parity = "10+2"
     @Option(name: .long, help: "Chunk size in KiB.") var chunkKib = 1024
+    @Option(name: .long, help: "Put into the mesh through the member at this address: the allocator places the pieces, the put returns once they are durable elsewhere (parity is then the allocator's choice).")
+    var mesh: String?
+    @Option(name: .long, help: "With --mesh: credits per hour offered (free < 100 ≤ standard < 1000 ≤ premium < 10000 ≤ enterprise); it caps the replicas.")
+    var budget: UInt64 = 500
 
     func run() throws {
+        if let mesh { return try putIntoMesh(mesh) }
         var options = ContentStore.Options()
         options.chunkSize = chunkKib << 10
         if parity == "none" {
@@ -99,11 +104,14 @@ struct Get: ParsableCommand {
 
     @Argument(help: "The resource ID (b…).") var id: String
     @Option(name: .shortAndLong, help: "The file to write.") var output: String
+    @Option(name: .long, help: "Read from the mesh through the member at this address (several holders at once).")
+    var mesh: String?
     @OptionGroup var store: StoreOptions
 
     func run() throws {
         let cid: ContentID
         do { cid = try ContentID(id) } catch { throw ValidationError(error.description) }
+        if let mesh { return try getFromMesh(cid, entry: mesh) }
         let (host, data) = try store.open()
         defer { host.shutdown() }
         do {

@@ -9,7 +9,9 @@ import Identity
 import Logging
 import Mesh
 import MeshCore
+import Replication
 import ServiceLifecycle
+import Synchronization
 
 struct Node: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -49,6 +51,12 @@ struct Node: AsyncParsableCommand {
     @Option(name: .long, help: "Seconds between status lines (0: none).")
     var statusInterval: Double = 0
 
+    @Option(name: .long, help: "Seconds between repair rounds (census of the resources this node leads; missing copies pushed).")
+    var repairInterval: Double = 10
+
+    @Option(name: .long, help: "Bytes per second repair may push (foreground reads keep the rest).")
+    var repairRate: Double = 32 * 1_048_576
+
     @Option(name: .long, help: "Stop after this many seconds (0: run until a signal).")
     var runFor: Double = 0
 
@@ -67,6 +75,7 @@ struct Node: AsyncParsableCommand {
         logger.info("node \(host.manifest.nodeName) running: arena \(host.arena.size >> 20) MiB, \(host.slots.count) plugin slot(s); pid \(getpid())")
 
         var peers: PeerManager?
+        var replicaBoxOut: ReplicaBox?
         if !manifest.listen.isEmpty || !manifest.bootstrap.isEmpty {
             guard let slot = host.slot("transport") else {
                 host.shutdown()
@@ -81,9 +90,11 @@ struct Node: AsyncParsableCommand {
             // Peers may fetch what this node stores (verified on their side against the IDs they asked for).
             let store = host.slot("store") != nil ? try? ContentStore(host: host) : nil
             var source: PeerManager.ChunkSource?
+            let replicaBox = ReplicaBox()
             if let store {
                 source = { key in
                     guard let id = try? ContentID(bytes: key) else { return nil }
+                    replicaBox.service?.served(key)
                     return try? store.storedObject(id)
                 }
             }
@@ -101,13 +112,29 @@ struct Node: AsyncParsableCommand {
                 manager.provide(every: provideInterval, ttl: UInt32(min(86_400, max(30, 3 * provideInterval)))) {
                     (pins?.pinned ?? []).map { Array($0.bytes.suffix(32)) }
                 }
-                // Load = the share of the arena's payload heap in use (work in flight); capacity from the store.
-                manager.publishStatus(every: 2) { [region] in
+                // Load = the larger of the share of the arena's payload heap in use (work in flight) and the share
+                // of the store's capacity in use; capacity and free bytes from the store.
+                let status: @Sendable () -> NodeStatus = { [region] in
                     let heap = host.arena.heap.statistics
                     let space = store?.capacity()
+                    let work = heap.capacity > 0 ? Double(heap.bytesInUse) / Double(heap.capacity) : 0
+                    let storage = space.map { $0.total > 0 ? Double($0.used) / Double($0.total) : 0 } ?? 0
                     return NodeStatus(
-                        load: heap.capacity > 0 ? Double(heap.bytesInUse) / Double(heap.capacity) : 0,
+                        load: min(1, max(work, storage)),
                         capacityBytes: space?.total ?? 0, freeBytes: space.map { $0.total - min($0.total, $0.used) } ?? 0, region: region)
+                }
+                manager.publishStatus(every: 2, status)
+                // Replication: hold what others store here, answer censuses, repair what this node leads.
+                if let store, let pins {
+                    var options = ReplicaService.Options()
+                    options.repairInterval = max(repairInterval, 0.5)
+                    options.repairBytesPerSecond = max(repairRate, 65_536)
+                    let service = ReplicaService(
+                        peers: manager, store: store, pins: pins, identity: identity,
+                        allocator: host.slot("allocator").map(AllocatorHandle.init(slot:)), dataDirectory: dataDir ?? defaultDataDirectory(),
+                        logger: logger, options: options, status: status)
+                    service.start()
+                    replicaBox.service = service
                 }
                 for address in bound {
                     // On stdout, unbuffered, for scripts and tests that start nodes on port 0.
@@ -119,9 +146,10 @@ struct Node: AsyncParsableCommand {
                 throw ValidationError("cannot listen: \(error)")
             }
             peers = manager
+            replicaBoxOut = replicaBox
         }
 
-        let service = NodeService(host: host, peers: peers, manifestPath: self.manifest, statusInterval: statusInterval, logger: logger)
+        let service = NodeService(host: host, peers: peers, replicas: replicaBoxOut?.service, manifestPath: self.manifest, statusInterval: statusInterval, logger: logger)
         let group = ServiceGroup(
             configuration: .init(
                 // The reactor also ends on its own (--run-for): that is a clean stop, not a failure.
@@ -140,6 +168,7 @@ struct Node: AsyncParsableCommand {
 struct NodeService: Service {
     let host: HostRuntime
     let peers: PeerManager?
+    let replicas: ReplicaService?
     let manifestPath: String?
     let statusInterval: Double
     let logger: Logger
@@ -153,8 +182,8 @@ struct NodeService: Service {
 
         await withGracefulShutdownHandler {
             await withCheckedContinuation { (finished: CheckedContinuation<Void, Never>) in
-                Thread { [host, peers, statusInterval, logger] in
-                    reactor(host: host, peers: peers, statusInterval: statusInterval, logger: logger)
+                Thread { [host, peers, replicas, statusInterval, logger] in
+                    reactor(host: host, peers: peers, replicas: replicas, statusInterval: statusInterval, logger: logger)
                     finished.resume()
                 }.start()
             }
@@ -162,6 +191,7 @@ struct NodeService: Service {
             logger.info("stopping")
             host.requestStop()
         }
+        replicas?.stop()
         peers?.stop()
         host.shutdown()
     }
@@ -169,7 +199,7 @@ struct NodeService: Service {
 
 /// The reactor loop: transport records go to the peer manager; frames are freed (the wire protocol that
 /// reads them comes with the secure session).
-private func reactor(host: HostRuntime, peers: PeerManager?, statusInterval: Double, logger: Logger) {
+private func reactor(host: HostRuntime, peers: PeerManager?, replicas: ReplicaService?, statusInterval: Double, logger: Logger) {
     let started = sysClock()
     var lastStatus = started
     host.run(
@@ -197,7 +227,11 @@ private func reactor(host: HostRuntime, peers: PeerManager?, statusInterval: Dou
             let statuses = peers?.gossip?.known.count ?? 0
             let records = peers?.providerStore.count ?? 0
             let memberText = members.map { "members \($0.alive) alive, \($0.suspect) suspect, \($0.dead) dead, status from \(statuses), \(records) provider record(s); " } ?? ""
-            logger.info("status: \(memberText)\(peers?.peers.count ?? 0) connection(s) [\(sessions.joined(separator: ", "))], heap \(heap.bytesInUse)/\(heap.capacity) bytes, inbox \(host.arena.inbox.usedBytes) bytes, backpressure \(host.arena.switchboard.isBackpressured)")
+            let replicaText = replicas.map { r -> String in
+                let s = r.summary
+                return "replicas: \(s.resources) resource(s) held, \(s.underReplicated) under target, \(s.repairedPieces) piece(s) repaired, \(s.releasedPieces) released; ledger \(s.ledgerEntries) entr\(s.ledgerEntries == 1 ? "y" : "ies"), earned \(s.earned) spent \(s.spent) credits; "
+            } ?? ""
+            logger.info("status: \(memberText)\(replicaText)\(peers?.peers.count ?? 0) connection(s) [\(sessions.joined(separator: ", "))], heap \(heap.bytesInUse)/\(heap.capacity) bytes, inbox \(host.arena.inbox.usedBytes) bytes, backpressure \(host.arena.switchboard.isBackpressured)")
         })
 }
 
@@ -218,4 +252,13 @@ func sysClock() -> Double {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+/// Lets the chunk source (made before the replica service) count demand once the service exists.
+final class ReplicaBox: Sendable {
+    private let value = Mutex<ReplicaService?>(nil)
+    var service: ReplicaService? {
+        get { value.withLock { $0 } }
+        set { value.withLock { $0 = newValue } }
+    }
 }

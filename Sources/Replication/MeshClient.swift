@@ -1,0 +1,229 @@
+// SPDX-License-Identifier: Apache-2.0
+import Content
+import DataPath
+import Dispatch
+import Foundation
+import Host
+import Identity
+import Logging
+import Mesh
+import MeshCore
+import Synchronization
+import Wire
+
+/// Puts resources into the mesh and reads them back, from any process with a peer manager and a local store
+/// (the CLI, a node): the put follows the allocator's plan and is acknowledged only once every piece is
+/// durably stored on enough other nodes; the read goes to healthy, not overloaded, lowest-latency holders,
+/// several at once, and asks a second holder for pieces that lag (long-tail cancellation: the first answer
+/// wins).
+public final class MeshClient: Sendable {
+    public let peers: PeerManager
+    public let store: ContentStore
+    public let identity: NodeIdentity
+    let allocator: AllocatorHandle?
+    let logger: Logger
+    private let sessions = Mutex<[String: (connection: UInt64, node: NodeID)]>([:])
+    /// The allocator's minimum replicas: a put of full or chunked replication is acknowledged once every
+    /// piece has this many durable copies (or all of its copies, in a sparse network).
+    public static let minimumReplicas = 5
+
+    public init(peers: PeerManager, store: ContentStore, identity: NodeIdentity, allocator: AllocatorHandle?, logger: Logger) {
+        self.peers = peers
+        self.store = store
+        self.identity = identity
+        self.allocator = allocator
+        self.logger = logger
+    }
+
+    /// A session with the node at `address` (reused), checked to be `member` when given.
+    public func session(_ address: String, member: MemberID? = nil) throws(ReplicationError) -> (connection: UInt64, node: NodeID) {
+        if let known = sessions.withLock({ $0[address] }), peers.peers.contains(where: { $0.connection == known.connection }) { return known }
+        let opened: (UInt64, NodeID)
+        do { opened = try peers.connect(address, timeout: 10) } catch { throw ReplicationError(error.message) }
+        if let member, Membership.member(opened.1) != member {
+            peers.transport.close(opened.0)
+            throw ReplicationError("\(address) is node \(opened.1), not member \(String(member, radix: 16))")
+        }
+        sessions.withLock { $0[address] = (opened.0, opened.1) }
+        return (opened.0, opened.1)
+    }
+
+    public func closeSessions() {
+        for session in sessions.withLock({ Array($0.values) }) { peers.transport.close(session.connection) }
+        sessions.withLock { $0.removeAll() }
+    }
+
+    // MARK: Put
+
+    public struct Holder: Sendable {
+        public var member: MemberID
+        public var address: String
+        public var node: NodeID?
+        public var pieces: Int
+        public var bytes: UInt64
+        public var failures: [String]
+    }
+
+    public struct PutReport: Sendable {
+        public var id: ContentID
+        public var size: UInt64
+        public var plan: PlacementPlan
+        /// Replicas before the budget capped them (equal when it did not).
+        public var wantedReplicas: Int
+        public var creditsPerHour: UInt64
+        public var holders: [Holder]
+        /// Durable copies of each piece (chunks, then parity shards).
+        public var copies: [Int]
+        public var quorum: [Int]
+        public var acknowledgedAfter: Double?
+        public var seconds: Double
+        public var pieceCount: Int { copies.count }
+    }
+
+    /// Stores `file` locally (pinned), plans its placement over the members the node at `entry` knows, pushes
+    /// every piece to its holders and returns once all pushes ended. Throws unless the put is acknowledged:
+    /// every piece durably on at least `quorum` other nodes.
+    public func put(file: String, entry: String, budget: UInt64, pins: PinSet, progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in })
+        throws(ReplicationError) -> PutReport
+    {
+        guard let allocator else { throw ReplicationError("no allocator plugin (slot \"allocator\"): the manifest must load one to put into the mesh") }
+        let started = DispatchTime.now().uptimeNanoseconds
+        let (connection, _) = try session(entry)
+        let members: [MemberInfo]
+        do { members = try peers.members(on: connection).filter { !$0.address.isEmpty } } catch { throw ReplicationError("members of \(entry): \(error.message)") }
+        let nodes = members.map(\.placementNode)
+        let size: UInt64
+        do { size = (try FileManager.default.attributesOfItem(atPath: file)[.size] as? NSNumber)?.uint64Value ?? 0 } catch {
+            throw ReplicationError("cannot read \(file): \(error.localizedDescription)")
+        }
+        let request = PlacementRequest(resourceSize: size, creditBudget: budget)
+        var plan: PlacementPlan
+        do { plan = try allocator.plan(request, nodes: nodes) } catch { throw ReplicationError(error.message) }
+        let wanted = plan.replicas
+        // The budget caps replicas: the most the owner's credits per hour pay for.
+        let pricing = Pricing()
+        let affordable = pricing.affordableReplicas(size: size, wanted: plan.replicas, budget: budget)
+        if affordable < plan.replicas {
+            plan.replicas = affordable
+            plan.copies = plan.strategy == .erasure ? max(1, affordable / max(plan.dataShards + plan.parityShards, 1)) : min(plan.copies, affordable)
+            if plan.strategy == .hierarchical { plan.seeds = min(plan.seeds, affordable) }
+        }
+        guard plan.replicas > 0, plan.copies > 0 else {
+            if affordable == 0 {
+                throw ReplicationError("a budget of \(budget) credits/hour does not pay for one replica of \(size) bytes (\(pricing.creditsPerHour(size: size, replicas: 1)) credits/hour)")
+            }
+            throw ReplicationError("no member can hold \(size) bytes without passing the maximum load (\(members.count) member(s), \(plan.usableNodes) usable)")
+        }
+
+        var options = ContentStore.Options()
+        options.erasure = plan.dataShards > 0 && plan.parityShards > 0 ? (plan.dataShards, plan.parityShards) : nil
+        let id: ContentID
+        let pieces: [(id: ContentID, storedLength: UInt64)]
+        let chunkCount: Int
+        do {
+            id = try store.putPinned(file: file, pins: pins, options: options).id
+            pieces = try store.pieces(of: id)
+            chunkCount = try store.manifest(for: id)?.chunks.count ?? 1
+        } catch { throw ReplicationError(error.description) }
+
+        var placementRequest = request
+        placementRequest.key = Array(id.bytes.suffix(32))
+        let map: PlacementMap
+        do {
+            map = try PlacementMap.build(resource: id, pieces: pieces, chunkCount: chunkCount, plan: plan, request: placementRequest, nodes: nodes, allocator: allocator)
+        } catch { throw ReplicationError(error.message) }
+        let quorum = pieces.indices.map { i in
+            plan.strategy == .erasure && i < pieces.count ? 1 : min(map.holders[i].count, Self.minimumReplicas)
+        }
+        let isManifest = try? store.manifest(for: id) != nil
+
+        // Push: one worker per holder, the manifest first (with the policy), then its pieces, 4 in flight.
+        struct Tally: Sendable {
+            var copies: [Int]
+            var acknowledged: UInt64?
+            var holders: [Holder]
+            var done = 0
+        }
+        let holderIndices = map.allHolders
+        let tally = Mutex(Tally(copies: Array(repeating: 0, count: pieces.count), holders: holderIndices.map {
+            Holder(member: members[$0].member, address: members[$0].address, pieces: 0, bytes: 0, failures: [])
+        }))
+        let totalPushes = map.holders.reduce(0) { $0 + $1.count }
+        let policy = ReplicationWire.Policy(budget: budget, size: size)
+        let group = DispatchGroup()
+        for (slot, h) in holderIndices.enumerated() {
+            let mine = pieces.indices.filter { map.holders[$0].contains(h) }
+            group.enter()
+            Thread { [self] in
+                defer { group.leave() }
+                @Sendable func failed(_ why: String) { tally.withLock { $0.holders[slot].failures.append(why) } }
+                let target: (connection: UInt64, node: NodeID)
+                do throws(ReplicationError) { target = try session(members[h].address, member: members[h].member) } catch {
+                    failed(error.message)
+                    return
+                }
+                tally.withLock { $0.holders[slot].node = target.node }
+                if isManifest == true {
+                    guard let manifest = try? store.storedObject(id) else { return failed("the manifest is not readable here") }
+                    do throws(ReplicationError) {
+                        _ = try peers.storePiece(id, of: id, policy: policy, data: manifest, on: target.connection)
+                    } catch { return failed("manifest: \(error.message)") }
+                }
+                let gate = DispatchSemaphore(value: 4)
+                let inner = DispatchGroup()
+                for i in mine {
+                    gate.wait()
+                    inner.enter()
+                    DispatchQueue.global().async { [self] in
+                        defer { gate.signal(); inner.leave() }
+                        guard let data = try? store.storedObject(pieces[i].id) else { return failed("piece \(i) is not readable here") }
+                        do throws(ReplicationError) {
+                            _ = try peers.storePiece(pieces[i].id, of: id, policy: isManifest == true ? nil : policy, data: data, on: target.connection)
+                            let done = tally.withLock { t -> Int in
+                                t.copies[i] += 1
+                                t.holders[slot].pieces += 1
+                                t.holders[slot].bytes += UInt64(data.count)
+                                if t.acknowledged == nil, zip(t.copies, quorum).allSatisfy({ $0 >= $1 }) { t.acknowledged = DispatchTime.now().uptimeNanoseconds }
+                                t.done += 1
+                                return t.done
+                            }
+                            progress(done, totalPushes)
+                        } catch { failed("piece \(i): \(error.message)") }
+                    }
+                }
+                inner.wait()
+            }.start()
+        }
+        group.wait()
+        let result = tally.withLock { $0 }
+        let cost = pricing.creditsPerHour(size: size, replicas: plan.replicas)
+        pay(for: id, holders: result.holders, creditsPerHour: cost)
+        let report = PutReport(
+            id: id, size: size, plan: plan, wantedReplicas: wanted, creditsPerHour: cost, holders: result.holders, copies: result.copies,
+            quorum: quorum, acknowledgedAfter: result.acknowledged.map { Double($0 - started) / 1e9 },
+            seconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
+        guard report.acknowledgedAfter != nil else {
+            let short = zip(result.copies, quorum).enumerated().filter { $0.element.0 < $0.element.1 }
+            let failures = result.holders.flatMap { holder in holder.failures.prefix(2).map { "\(holder.address): \($0)" } }
+            throw ReplicationError(
+                "put NOT acknowledged: \(short.count) of \(pieces.count) piece(s) have fewer durable copies than \(quorum.max() ?? 0) (the data stays pinned here; retry). \(failures.prefix(4).joined(separator: "; "))")
+        }
+        return report
+    }
+
+    /// The owner pays each holder its share of the first hour, by bytes held: signed ledger entries sent to
+    /// the holders, which spread them by anti-entropy.
+    private func pay(for id: ContentID, holders: [Holder], creditsPerHour: UInt64) {
+        let total = holders.reduce(UInt64(0)) { $0 + $1.bytes }
+        guard total > 0 else { return }
+        for holder in holders where holder.bytes > 0 {
+            guard let node = holder.node, let (connection, _) = try? session(holder.address) else { continue }
+            let amount = max(1, UInt64((Double(creditsPerHour) * Double(holder.bytes) / Double(total)).rounded()))
+            var entry = LedgerEntry(
+                payer: identity.id.bytes, payee: node.bytes, lamport: Ledgers.nextLamport(), amount: amount,
+                resource: Array(id.bytes.suffix(32)), bytes: holder.bytes, payerKey: identity.publicKey)
+            entry.signature = identity.sign(entry.signedBytes)
+            try? peers.send(WireMessage(.ledger, payload: entry.encoded), on: connection)
+        }
+    }
+}

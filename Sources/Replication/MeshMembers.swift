@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: Apache-2.0
+import Content
+import Dispatch
+import Host
+import Identity
+import Mesh
+import MeshCore
+import Wire
+
+/// Members as the allocator sees them. Placement identifies nodes by member ID (the first 8 bytes of the
+/// node ID), so every node computes the same holders from the same member list.
+extension MemberInfo {
+    public var placementNode: PlacementNode {
+        PlacementNode(
+            id: Self.placementKey(member), load: status?.load ?? 0, capacityBytes: status?.capacityBytes ?? 0,
+            freeBytes: status?.freeBytes ?? 0, region: status?.region ?? 0,
+            // A member that has not published its status yet is not offered anything.
+            healthy: status != nil && !address.isEmpty)
+    }
+
+    public static func placementKey(_ member: MemberID) -> [UInt8] {
+        withUnsafeBytes(of: member.bigEndian) { Array($0) } + [UInt8](repeating: 0, count: 24)
+    }
+}
+
+/// A replication failure with a clear message.
+public struct ReplicationError: Error, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+extension PeerManager {
+    /// Asks the node on `connection` to store `piece` (its stored bytes `data`) of `resource` durably.
+    public func storePiece(_ piece: ContentID, of resource: ContentID, policy: ReplicationWire.Policy?, data: [UInt8],
+                           on connection: UInt64, timeout: Double = 60) throws(ReplicationError) -> ReplicationWire.Status {
+        let payload = ReplicationWire.store(resource: resource, policy: policy, piece: piece) + data
+        let answer: WireMessage
+        do { answer = try request(.store, payload: payload, on: connection, timeout: timeout) } catch { throw ReplicationError(error.message) }
+        guard answer.header.type == .stored, let (status, message) = ReplicationWire.decodeStored(answer.payload) else {
+            throw ReplicationError("unexpected answer \(answer.header.type) to STORE: \(String(decoding: answer.payload.prefix(200), as: UTF8.self))")
+        }
+        if status != .stored, !message.isEmpty { throw ReplicationError("\(status): \(message)") }
+        return status
+    }
+
+    /// Which pieces of `resource` the node on `connection` holds, its load and demand; and the round trip.
+    public func holding(_ resource: ContentID, on connection: UInt64, timeout: Double = 5) throws(ReplicationError)
+        -> (holding: ReplicationWire.Holding, rttMicroseconds: Double)
+    {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let answer: WireMessage
+        do { answer = try request(.have, payload: ReplicationWire.have(resource), on: connection, timeout: timeout) } catch {
+            throw ReplicationError(error.message)
+        }
+        guard answer.header.type == .haveReply, let holding = ReplicationWire.decodeHaveReply(answer.payload) else {
+            throw ReplicationError("malformed answer to HAVE")
+        }
+        return (holding, Double(DispatchTime.now().uptimeNanoseconds - start) / 1000)
+    }
+}

@@ -1,0 +1,284 @@
+// SPDX-License-Identifier: Apache-2.0
+import Content
+import DataPath
+import Dispatch
+import Foundation
+import Mesh
+import Synchronization
+
+extension MeshClient {
+    public struct Source: Sendable {
+        public var address: String
+        public var rttMicroseconds: Double
+        public var load: Double
+        public var pieces: Int
+        /// Pieces this source delivered first.
+        public var served = 0
+    }
+
+    public struct GetReport: Sendable {
+        public var id: ContentID
+        public var sources: [Source]
+        public var fetched: Int
+        public var bytes: Int
+        /// Pieces asked of a second holder because the first was slow; and how often the second won.
+        public var hedged: Int
+        public var hedgeWins: Int
+        public var unreachable: [ContentID]
+        public var rebuilt: Int
+        public var seconds: Double
+    }
+
+    /// Finds the holders of `id` through the node at `entry` (DHT providers), asks each what it holds, and
+    /// fetches every missing piece from several holders at once: each piece from a holder that answered, with
+    /// load below 0.8 when one exists, preferring the lowest round trip and spreading pieces by expected
+    /// finish time. A holder that runs out of its own pieces takes pending ones from others, then re-asks pieces
+    /// in flight for more than 3× the median fetch time elsewhere; the first copy wins. Every piece is checked
+    /// against its ID. Chunks no holder has are rebuilt from parity when the file is written.
+    public func get(_ id: ContentID, entry: String, output: String?, pins: PinSet, window: Int = 4,
+                    progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in }) throws(ReplicationError) -> GetReport {
+        let started = DispatchTime.now().uptimeNanoseconds
+        let key = Array(id.bytes.suffix(32))
+        let (entryConnection, _) = try session(entry)
+        var records: [ProviderRecord]
+        do { records = try peers.findProviders(key, on: entryConnection, recursive: true) } catch { throw ReplicationError(error.message) }
+        if records.isEmpty, let found = try? peers.lookupProviders(key, from: entryConnection) { records = found.providers }
+        guard !records.isEmpty else { throw ReplicationError("no member provides \(id)") }
+
+        // Sessions and HAVE with every holder, in parallel.
+        struct Candidate: Sendable {
+            var address: String
+            var connection: UInt64
+            var rtt: Double
+            var load: Double
+            var pieces: [Bool]
+        }
+        let found = Mutex<[Candidate]>([])
+        let providers = records
+        DispatchQueue.concurrentPerform(iterations: providers.count) { i in
+            let record = providers[i]
+            guard let (connection, _) = try? session(record.address, member: record.member),
+                let (holding, rtt) = try? peers.holding(id, on: connection)
+            else { return }
+            found.withLock { $0.append(Candidate(address: record.address, connection: connection, rtt: rtt, load: holding.load, pieces: holding.pieces)) }
+        }
+        var holders = found.withLock { $0 }.sorted { $0.rtt < $1.rtt }
+        guard !holders.isEmpty else { throw ReplicationError("none of the \(records.count) provider(s) of \(id) answered") }
+
+        // The manifest (or the single chunk) from the fastest holder that has it.
+        if !store.contains(id) {
+            var stored = false
+            for holder in holders {
+                guard let bytes = try? peers.fetchChunk(id.bytes, from: holder.connection), (try? store.importObject(id, stored: bytes)) == true else { continue }
+                stored = true
+                break
+            }
+            guard stored else { throw ReplicationError("no holder delivered \(id) (or none matched its ID)") }
+        }
+        let pieces: [(id: ContentID, storedLength: UInt64)]
+        let chunkCount: Int
+        do {
+            pieces = try store.pieces(of: id)
+            chunkCount = try store.manifest(for: id)?.chunks.count ?? 1
+        } catch { throw ReplicationError(error.description) }
+        if holders.contains(where: { $0.pieces.count != pieces.count }) {
+            // A holder without the manifest answers with no pieces; one with a different count is ignored.
+            holders = holders.filter { $0.pieces.count == pieces.count }
+        }
+
+        // Data chunks first; parity only for stripes that lose a chunk.
+        let wanted = (0..<min(chunkCount, pieces.count)).filter { !store.contains(pieces[$0].id) }
+        let state = Mutex(Scheduler(holders: holders.map { ($0.rtt, $0.load, $0.pieces) }, wanted: wanted))
+        let totalBytes = wanted.reduce(0) { $0 + Int(pieces[$1].storedLength) }
+        let group = DispatchGroup()
+        for (h, holder) in holders.enumerated() {
+            for _ in 0..<max(1, window) {
+                group.enter()
+                Thread { [self] in
+                    defer { group.leave() }
+                    while true {
+                        let step = state.withLock { $0.step(for: h, now: DispatchTime.now().uptimeNanoseconds) }
+                        guard case .fetch(let piece, let hedge) = step else {
+                            if case .finished = step { return }
+                            usleep(2_000)
+                            continue
+                        }
+                        let begun = DispatchTime.now().uptimeNanoseconds
+                        let bytes = try? peers.fetchChunk(pieces[piece].id.bytes, from: holder.connection)
+                        let stored = bytes.map { (try? store.importObject(pieces[piece].id, stored: $0)) == true } ?? false
+                        let done = state.withLock { s in
+                            s.finish(piece, by: h, ok: stored, bytes: bytes?.count ?? 0, hedge: hedge, nanoseconds: DispatchTime.now().uptimeNanoseconds - begun)
+                        }
+                        progress(min(done, totalBytes), totalBytes)
+                    }
+                }.start()
+            }
+        }
+        group.wait()
+        var result = state.withLock { $0 }
+
+        // Chunks nobody delivered: fetch their stripes' parity (same scheduler), then rebuild while writing.
+        if !result.unreachable.isEmpty, let manifest = try? store.manifest(for: id), let erasure = manifest.erasure, erasure.parityShards > 0 {
+            let stripes = Set(result.unreachable.map { $0 / erasure.dataShards })
+            let parity = stripes.flatMap { s in (0..<erasure.parityShards).map { chunkCount + s * erasure.parityShards + $0 } }.filter { $0 < pieces.count && !store.contains(pieces[$0].id) }
+            let second = Mutex(Scheduler(holders: holders.map { ($0.rtt, $0.load, $0.pieces) }, wanted: parity))
+            let parityGroup = DispatchGroup()
+            for (h, holder) in holders.enumerated() {
+                parityGroup.enter()
+                Thread { [self] in
+                    defer { parityGroup.leave() }
+                    while true {
+                        let step = second.withLock { $0.step(for: h, now: DispatchTime.now().uptimeNanoseconds) }
+                        guard case .fetch(let piece, let hedge) = step else {
+                            if case .finished = step { return }
+                            usleep(2_000)
+                            continue
+                        }
+                        let begun = DispatchTime.now().uptimeNanoseconds
+                        let bytes = try? peers.fetchChunk(pieces[piece].id.bytes, from: holder.connection)
+                        let stored = bytes.map { (try? store.importObject(pieces[piece].id, stored: $0)) == true } ?? false
+                        _ = second.withLock { $0.finish(piece, by: h, ok: stored, bytes: bytes?.count ?? 0, hedge: hedge, nanoseconds: DispatchTime.now().uptimeNanoseconds - begun) }
+                    }
+                }.start()
+            }
+            parityGroup.wait()
+            let extra = second.withLock { $0 }
+            result.fetched += extra.fetched
+            result.bytes += extra.bytes
+        }
+        var rebuilt = 0
+        do {
+            try pins.pin(id)
+            if let output {
+                let report = try store.get(id, to: output)
+                rebuilt = report.repaired.count
+            }
+        } catch { throw ReplicationError(error.description) }
+        let sources = holders.enumerated().map { h, holder in
+            Source(address: holder.address, rttMicroseconds: holder.rtt, load: holder.load, pieces: holder.pieces.filter { $0 }.count, served: result.served[h])
+        }
+        return GetReport(
+            id: id, sources: sources, fetched: result.fetched, bytes: result.bytes, hedged: result.hedged, hedgeWins: result.hedgeWins,
+            unreachable: result.unreachable.map { pieces[$0].id }.filter { !store.contains($0) }, rebuilt: rebuilt,
+            seconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
+    }
+}
+
+/// Who fetches which piece: the routing and long-tail rules of ``MeshClient/get(_:entry:output:pins:window:progress:)``,
+/// as a plain state machine (under one lock).
+struct Scheduler: Sendable {
+    struct HolderState: Sendable {
+        var rtt: Double
+        var load: Double
+        var has: [Bool]
+        var queue: [Int] = []
+        var inFlight = 0
+    }
+    var holders: [HolderState]
+    var done: Set<Int> = []
+    var inFlight: [Int: (holder: Int, since: UInt64, hedger: Int?)] = [:]
+    var failed: [Int: Set<Int>] = [:]  // piece → holders that failed it
+    var unreachable: [Int] = []
+    var durations: [UInt64] = []
+    var fetched = 0, bytes = 0, hedged = 0, hedgeWins = 0
+    var served: [Int]
+    static let overloaded = 0.8
+
+    init(holders: [(rtt: Double, load: Double, has: [Bool])], wanted: [Int]) {
+        self.holders = holders.map { HolderState(rtt: max($0.rtt, 1), load: $0.load, has: $0.has) }
+        served = Array(repeating: 0, count: holders.count)
+        // Each piece to the candidate that would finish it first: healthy (answered), load < 0.8 when any
+        // candidate is, then the lowest (queued pieces + 1) × round trip.
+        for piece in wanted {
+            let candidates = self.holders.indices.filter { piece < self.holders[$0].has.count && self.holders[$0].has[piece] }
+            let light = candidates.filter { self.holders[$0].load < Self.overloaded }
+            guard let best = (light.isEmpty ? candidates : light).min(by: { cost($0) < cost($1) }) else {
+                unreachable.append(piece)
+                continue
+            }
+            self.holders[best].queue.append(piece)
+        }
+    }
+
+    func cost(_ h: Int) -> Double { Double(holders[h].queue.count + 1) * holders[h].rtt }
+
+    /// The next piece for holder `h`: its own queue, else a pending piece of another holder it also has, else a
+    /// lagging piece in flight elsewhere (a hedge). Nil when there is nothing left for it.
+    mutating func next(for h: Int, now: UInt64) -> (Int, Bool)? {
+        while let piece = holders[h].queue.first {
+            holders[h].queue.removeFirst()
+            if done.contains(piece) || inFlight[piece] != nil { continue }
+            inFlight[piece] = (h, now, nil)
+            return (piece, false)
+        }
+        // Steal from the longest queue among pieces this holder has.
+        for other in holders.indices.sorted(by: { holders[$0].queue.count > holders[$1].queue.count }) where other != h {
+            if let index = holders[other].queue.lastIndex(where: { has(h, $0) && failed[$0]?.contains(h) != true }) {
+                let piece = holders[other].queue.remove(at: index)
+                if done.contains(piece) || inFlight[piece] != nil { continue }
+                inFlight[piece] = (h, now, nil)
+                return (piece, false)
+            }
+        }
+        // Hedge: a piece in flight elsewhere for more than 3× the median fetch time (at least 20 ms).
+        let sorted = durations.sorted()
+        let median = sorted.isEmpty ? 50_000_000 : sorted[sorted.count / 2]
+        let threshold = max(3 * median, 20_000_000)
+        if let (piece, flight) = inFlight.first(where: {
+            $0.value.holder != h && $0.value.hedger == nil && has(h, $0.key) && failed[$0.key]?.contains(h) != true && now - $0.value.since > threshold
+        }) {
+            inFlight[piece] = (flight.holder, flight.since, h)
+            hedged += 1
+            return (piece, true)
+        }
+        return nil
+    }
+
+    enum Step { case fetch(Int, hedge: Bool), wait, finished }
+
+    /// What holder `h`'s worker does next: fetch, wait for pieces in flight (one may fail and come back), or stop.
+    mutating func step(for h: Int, now: UInt64) -> Step {
+        if let (piece, hedge) = next(for: h, now: now) { return .fetch(piece, hedge: hedge) }
+        return inFlight.isEmpty && holders.allSatisfy({ $0.queue.isEmpty }) ? .finished : .wait
+    }
+
+    func has(_ h: Int, _ piece: Int) -> Bool { piece < holders[h].has.count && holders[h].has[piece] }
+
+    /// Records an answer; returns the bytes fetched so far.
+    mutating func finish(_ piece: Int, by h: Int, ok: Bool, bytes count: Int, hedge: Bool, nanoseconds: UInt64) -> Int {
+        if ok {
+            if !done.contains(piece) {
+                done.insert(piece)
+                fetched += 1
+                bytes += count
+                served[h] += 1
+                durations.append(nanoseconds)
+                if hedge { hedgeWins += 1 }
+            }
+            inFlight[piece] = nil
+            return bytes
+        }
+        failed[piece, default: []].insert(h)
+        guard !done.contains(piece) else { return bytes }
+        // The other request for this piece, if any, is still out: it decides.
+        if let flight = inFlight[piece] {
+            if flight.holder == h, let hedger = flight.hedger, hedger != h {
+                inFlight[piece] = (hedger, flight.since, hedger)
+                return bytes
+            }
+            if flight.hedger == h, flight.holder != h {
+                inFlight[piece] = (flight.holder, flight.since, h)  // not hedged again by the one that failed
+                return bytes
+            }
+            inFlight[piece] = nil
+        }
+        // Back to the best remaining candidate, or unreachable.
+        let candidates = holders.indices.filter { has($0, piece) && failed[piece]?.contains($0) != true }
+        if let best = candidates.min(by: { cost($0) < cost($1) }) {
+            holders[best].queue.append(piece)
+        } else {
+            unreachable.append(piece)
+        }
+        return bytes
+    }
+}

@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: Apache-2.0
+import Content
+import DataPath
+import Dispatch
+import Foundation
+import Host
+import Mesh
+import MeshCore
+
+extension ReplicaService {
+    func repairLoop() {
+        var round = 0
+        while runningFlag {
+            // Jitter, so holders of the same resource do not all census at the same moment.
+            let wait = options.repairInterval * Double.random(in: 0.8...1.2)
+            let deadline = Date().addingTimeInterval(wait)
+            while runningFlag, Date() < deadline { usleep(100_000) }
+            guard runningFlag else { return }
+            round += 1
+            repairRound()
+        }
+    }
+
+    /// One census and repair of every resource this node holds and leads. Public for tests and `inos`.
+    public func repairRound() {
+        guard let me = peers.memberID, let allocator else { return }
+        let members = peers.memberList()
+        let alive = Set(members.map(\.member))
+        let resources = pins.pinned.filter { store.contains($0) }
+        setCounter { $0.resources = resources.count }
+        var under = 0
+        for resource in resources {
+            let key = Array(resource.bytes.suffix(32))
+            var records = peers.localProviders(key)
+            if records.count < 2, let other = members.first(where: { $0.member != me }), let connection = peers.session(with: other.member),
+                let found = try? peers.findProviders(key, on: connection, recursive: true, timeout: 3)
+            {
+                records += found
+            }
+            let holders = Set(records.map(\.member)).union([me]).filter { alive.contains($0) }
+            // One leader per resource: the alive holder with the lowest member ID. If it dies, the next takes over.
+            guard holders.min() == me else { continue }
+            if let missing = repair(resource, holders: holders.sorted(), members: members, allocator: allocator), missing > 0 { under += 1 }
+        }
+        setCounter { $0.underReplicated = under }
+    }
+
+    /// Census and repair of one resource; returns how many pieces were below target at the start.
+    private func repair(_ resource: ContentID, holders: [MemberID], members: [MemberInfo], allocator: AllocatorHandle) -> Int? {
+        guard let me = peers.memberID, let pieces = try? store.pieces(of: resource) else { return nil }
+        let chunkCount = (try? store.manifest(for: resource))?.chunks.count ?? 1
+        let hasManifest = pieces.first?.id != resource
+        // Census: who holds which piece (this node from its store; the others by HAVE), and the demand they see.
+        var have = [Set<MemberID>](repeating: [], count: pieces.count)
+        var withManifest: Set<MemberID> = [me]
+        var demandRate = 0.0
+        let local = holding(resource)
+        demandRate += local.demand
+        for (i, held) in local.pieces.enumerated() where held { have[i].insert(me) }
+        for member in holders where member != me {
+            guard let connection = peers.session(with: member), let (holding, _) = try? peers.holding(resource, on: connection),
+                holding.pieces.count == pieces.count
+            else { continue }
+            withManifest.insert(member)
+            demandRate += holding.demand
+            for (i, held) in holding.pieces.enumerated() where held { have[i].insert(member) }
+        }
+        // Where the allocator wants them now (demand raises replicas; the budget caps them).
+        let policy = policy(for: resource) ?? .init(budget: 500, size: pieces.reduce(0) { $0 + $1.storedLength })
+        let nodes = members.map(\.placementNode)
+        var request = PlacementRequest(resourceSize: policy.size, demandScore: DemandTracker.score(rate: demandRate), creditBudget: policy.budget)
+        request.key = Array(resource.bytes.suffix(32))
+        guard var plan = try? allocator.plan(request, nodes: nodes) else { return nil }
+        let affordable = Pricing().affordableReplicas(size: policy.size, wanted: plan.replicas, budget: policy.budget)
+        if affordable < plan.replicas {
+            plan.replicas = affordable
+            plan.copies = plan.strategy == .erasure ? max(1, affordable / max(plan.dataShards + plan.parityShards, 1)) : min(plan.copies, affordable)
+        }
+        // The stripe geometry is the stored one, whatever the network looks like now.
+        if let erasure = (try? store.manifest(for: resource))?.erasure {
+            plan.dataShards = erasure.dataShards
+            plan.parityShards = erasure.parityShards
+            if plan.strategy != .erasure && plan.strategy != .hierarchical { plan.strategy = .erasure; plan.copies = max(1, plan.copies / (erasure.dataShards + erasure.parityShards)) }
+        }
+        guard let map = try? PlacementMap.build(resource: resource, pieces: pieces, chunkCount: chunkCount, plan: plan, request: request, nodes: nodes, allocator: allocator) else { return nil }
+        let policyToSend = hasManifest ? policy : nil
+        var below = 0
+        for (i, piece) in pieces.enumerated() {
+            let desired = map.holders[i].map { members[$0].member }
+            let target = desired.count
+            let current = have[i]
+            if current.count < target {
+                below += 1
+                for member in desired where !current.contains(member) && member != me {
+                    guard have[i].count < target else { break }
+                    guard let data = localCopy(piece.id, of: resource, from: current) else {
+                        logger.warning("repair: no copy of piece \(i) of \(resource) reachable")
+                        break
+                    }
+                    guard let connection = peers.session(with: member) else { continue }  // dialing; next round
+                    throttle(data.count)
+                    do throws(ReplicationError) {
+                        if hasManifest && !withManifest.contains(member), let manifest = try? store.storedObject(resource) {
+                            _ = try peers.storePiece(resource, of: resource, policy: policyToSend, data: manifest, on: connection)
+                            withManifest.insert(member)
+                        }
+                        _ = try peers.storePiece(piece.id, of: resource, policy: hasManifest ? nil : policy, data: data, on: connection)
+                        have[i].insert(member)
+                        setCounter { $0.repairedPieces += 1; $0.repairedBytes += UInt64(data.count) }
+                        logger.info("repair: piece \(i) of \(resource) → member \(String(member, radix: 16)) (\(have[i].count)/\(target) copies)")
+                    } catch {
+                        logger.warning("repair: pushing piece \(i) of \(resource) to member \(String(member, radix: 16)) failed: \(error.message)")
+                    }
+                }
+            } else if current.count > target + 1 {
+                // Demand fell (or the budget shrank): release the least preferred surplus copies, keeping target.
+                let surplus = current.filter { !desired.contains($0) }.sorted().prefix(current.count - target)
+                for member in surplus where member != me {
+                    guard let connection = peers.session(with: member) else { continue }
+                    var flags = [Bool](repeating: false, count: pieces.count)
+                    flags[i] = true
+                    if (try? peers.request(.release, payload: ReplicationWire.release(resource, pieces: flags), on: connection, timeout: 5)) != nil {
+                        have[i].remove(member)
+                    }
+                }
+            }
+        }
+        return below
+    }
+
+    /// The stored bytes of `piece`: from this node's store, else fetched (and kept) from a holder.
+    private func localCopy(_ piece: ContentID, of resource: ContentID, from holders: Set<MemberID>) -> [UInt8]? {
+        if let bytes = try? store.storedObject(piece) { return bytes }
+        for member in holders {
+            guard let connection = peers.session(with: member), let bytes = try? peers.fetchChunk(piece.bytes, from: connection),
+                (try? store.importObject(piece, stored: bytes)) == true
+            else { continue }
+            return bytes
+        }
+        // No copy anywhere: rebuild it from its stripe's other pieces if they are here (Reed-Solomon).
+        if (try? store.verify(resource, repair: true)) != nil, let bytes = try? store.storedObject(piece) { return bytes }
+        return nil
+    }
+
+    /// Token bucket: repair pushes at most `repairBytesPerSecond` on average (bursts of one second).
+    private func throttle(_ bytes: Int) {
+        while true {
+            let wait = withTokens { tokens -> Double in
+                let now = DispatchTime.now().uptimeNanoseconds
+                let rate = options.repairBytesPerSecond
+                tokens.available = min(rate, tokens.available + Double(now - tokens.at) / 1e9 * rate)
+                tokens.at = now
+                if tokens.available >= Double(bytes) || tokens.available >= rate {
+                    tokens.available -= Double(bytes)
+                    return 0
+                }
+                return (Double(bytes) - tokens.available) / rate
+            }
+            if wait <= 0 { return }
+            usleep(UInt32(min(wait, 1) * 1e6))
+        }
+    }
+}

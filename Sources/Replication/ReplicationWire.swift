@@ -1,0 +1,127 @@
+// SPDX-License-Identifier: Apache-2.0
+import Content
+
+/// Payloads of the replication frames (docs/wire.md, 0x60–0x65). Every decoder checks lengths and returns
+/// nil for anything malformed; a peer that sends one gets a STORED "malformed" answer or is ignored.
+public enum ReplicationWire {
+    /// How a STORE ended.
+    public enum Status: UInt8, Sendable, CustomStringConvertible {
+        case stored = 0, mismatch = 1, noSpace = 2, failed = 3, malformed = 4
+        public var description: String {
+            switch self {
+            case .stored: "stored durably"
+            case .mismatch: "refused: the bytes do not match their ID"
+            case .noSpace: "refused: no space"
+            case .failed: "failed"
+            case .malformed: "malformed request"
+            }
+        }
+    }
+
+    /// What the owner asks of holders for the whole resource (sent with the first piece).
+    public struct Policy: Sendable, Equatable {
+        /// Credits per hour the owner pays (caps replicas).
+        public var budget: UInt64
+        /// Bytes of the resource.
+        public var size: UInt64
+        public init(budget: UInt64, size: UInt64) {
+            self.budget = budget
+            self.size = size
+        }
+        var encoded: [UInt8] { le(budget) + le(size) }
+    }
+
+    static func le(_ value: UInt64) -> [UInt8] { withUnsafeBytes(of: value.littleEndian) { Array($0) } }
+    static func word(_ bytes: ArraySlice<UInt8>, _ at: Int) -> UInt64 {
+        bytes[(bytes.startIndex + at)..<(bytes.startIndex + at + 8)].reversed().reduce(0) { $0 << 8 | UInt64($1) }
+    }
+    static func id(_ bytes: ArraySlice<UInt8>) -> (ContentID, ArraySlice<UInt8>)? {
+        guard let length = bytes.first.map(Int.init), bytes.count > length, length > 0,
+            let id = try? ContentID(bytes: Array(bytes[(bytes.startIndex + 1)...(bytes.startIndex + length)]))
+        else { return nil }
+        return (id, bytes[(bytes.startIndex + 1 + length)...])
+    }
+    static func encode(_ id: ContentID) -> [UInt8] { let b = id.bytes; return [UInt8(b.count)] + b }
+
+    // STORE: flags (bit 0: policy follows) ‖ resource ‖ [policy: budget u64, size u64] ‖ piece ‖ stored bytes
+    public static func store(resource: ContentID, policy: Policy?, piece: ContentID) -> [UInt8] {
+        [policy == nil ? 0 : 1] + encode(resource) + (policy?.encoded ?? []) + encode(piece)
+    }
+
+    public static func decodeStore(_ payload: [UInt8]) -> (resource: ContentID, policy: Policy?, piece: ContentID, data: ArraySlice<UInt8>)? {
+        guard let flags = payload.first, flags <= 1, let (resource, rest) = id(payload[1...]) else { return nil }
+        var tail = rest
+        var policy: Policy?
+        if flags == 1 {
+            guard tail.count >= 16 else { return nil }
+            policy = Policy(budget: word(tail, 0), size: word(tail, 8))
+            tail = tail.dropFirst(16)
+        }
+        guard let (piece, data) = id(tail) else { return nil }
+        return (resource, policy, piece, data)
+    }
+
+    public static func stored(_ status: Status, _ message: String = "") -> [UInt8] { [status.rawValue] + Array(message.utf8.prefix(200)) }
+
+    public static func decodeStored(_ payload: [UInt8]) -> (Status, String)? {
+        guard let first = payload.first, let status = Status(rawValue: first) else { return nil }
+        return (status, String(decoding: payload.dropFirst(), as: UTF8.self))
+    }
+
+    // HAVE: resource → HAVE_REPLY: load (f64) ‖ demand, requests/s (f64) ‖ piece count (u32) ‖ bit set
+    public static func have(_ resource: ContentID) -> [UInt8] { encode(resource) }
+    public static func decodeHave(_ payload: [UInt8]) -> ContentID? {
+        guard let (resource, rest) = id(payload[...]), rest.isEmpty else { return nil }
+        return resource
+    }
+
+    public struct Holding: Sendable, Equatable {
+        public var load: Double
+        public var demand: Double
+        public var pieces: [Bool]
+        public init(load: Double, demand: Double, pieces: [Bool]) {
+            self.load = load
+            self.demand = demand
+            self.pieces = pieces
+        }
+    }
+
+    public static func haveReply(_ holding: Holding) -> [UInt8] {
+        var out = le(holding.load.bitPattern) + le(holding.demand.bitPattern)
+        out += withUnsafeBytes(of: UInt32(holding.pieces.count).littleEndian) { Array($0) }
+        out += bitSet(holding.pieces)
+        return out
+    }
+
+    public static func decodeHaveReply(_ payload: [UInt8]) -> Holding? {
+        guard payload.count >= 20 else { return nil }
+        let bytes = payload[...]
+        let load = Double(bitPattern: word(bytes, 0)), demand = Double(bitPattern: word(bytes, 8))
+        let count = Int(payload[16..<20].reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) })
+        guard load.isFinite, demand.isFinite, demand >= 0, count <= 1 << 24, payload.count == 20 + (count + 7) / 8 else { return nil }
+        return Holding(load: load, demand: demand, pieces: bits(payload[20...], count: count))
+    }
+
+    // RELEASE: resource ‖ piece count (u32) ‖ bit set of pieces the holder may drop
+    public static func release(_ resource: ContentID, pieces: [Bool]) -> [UInt8] {
+        encode(resource) + withUnsafeBytes(of: UInt32(pieces.count).littleEndian) { Array($0) } + bitSet(pieces)
+    }
+
+    public static func decodeRelease(_ payload: [UInt8]) -> (ContentID, [Bool])? {
+        guard let (resource, rest) = id(payload[...]), rest.count >= 4 else { return nil }
+        let count = Int(rest.prefix(4).reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) })
+        guard count <= 1 << 24, rest.count == 4 + (count + 7) / 8 else { return nil }
+        return (resource, bits(rest.dropFirst(4), count: count))
+    }
+
+    static func bitSet(_ flags: [Bool]) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: (flags.count + 7) / 8)
+        for (i, flag) in flags.enumerated() where flag { out[i / 8] |= 1 << UInt8(i % 8) }
+        return out
+    }
+
+    static func bits(_ bytes: ArraySlice<UInt8>, count: Int) -> [Bool] {
+        let base = bytes.startIndex
+        return (0..<count).map { bytes[base + $0 / 8] & (1 << UInt8($0 % 8)) != 0 }
+    }
+}

@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: Apache-2.0
+import ArgumentParser
+import Content
+import DataPath
+import Dispatch
+import Foundation
+import Host
+import Identity
+import Logging
+import Mesh
+import Replication
+
+/// A process that talks to the mesh without being a member (the CLI): its host, store, peer manager (with a
+/// reactor thread) and a mesh client.
+struct MeshClientProcess {
+    let host: HostRuntime
+    let store: ContentStore
+    let client: MeshClient
+
+    init(_ options: StoreOptions, label: String) throws {
+        let (host, data) = try options.open()
+        guard let slot = host.slot("transport") else {
+            host.shutdown()
+            throw CommandFailure("no transport plugin in slot \"transport\"")
+        }
+        let identity: NodeIdentity
+        do { identity = try NodeIdentity.loadOrCreate(in: options.dataDir ?? defaultDataDirectory()) } catch {
+            host.shutdown()
+            throw CommandFailure(error.message)
+        }
+        let peers = PeerManager(
+            host: host, transport: TransportHandle(slot: slot), identity: identity,
+            logger: Logger(label: label) { _ in SwiftLogNoOpLogHandler() })
+        Thread {
+            host.run(tickNanoseconds: 100_000_000, onInbox: { type, payload in
+                if let record = TransportRecord(type: type, payload: payload) { peers.handle(record, now: DispatchTime.now().uptimeNanoseconds) }
+            })
+        }.start()
+        self.host = host
+        self.store = data
+        self.client = MeshClient(
+            peers: peers, store: data, identity: identity, allocator: host.slot("allocator").map(AllocatorHandle.init(slot:)),
+            logger: Logger(label: label))
+    }
+
+    func close() {
+        client.closeSessions()
+        host.requestStop()
+        usleep(50_000)
+        host.shutdown()
+    }
+}
+
+extension Put {
+    /// `inos put FILE --mesh ADDR`: store here, place by the allocator, push to the holders, wait for durable acks.
+    func putIntoMesh(_ entry: String) throws {
+        let process = try MeshClientProcess(store, label: "inos.put")
+        defer { process.close() }
+        let bar = ProgressBar("replicate")
+        let report: MeshClient.PutReport
+        do {
+            report = try process.client.put(file: file, entry: entry, budget: budget, pins: try store.pins()) { done, total in
+                bar.update(ContentStore.Progress(bytesDone: done, bytesTotal: total))
+            }
+        } catch { throw CommandFailure("\(error)") }
+        let plan = report.plan
+        var lines = ["resource \(report.id): \(report.size) bytes, \(report.pieceCount) piece(s)"]
+        var strategy = "strategy: \(plan.strategy); \(plan.replicas) replica(s) (ideal \(plan.idealReplicas)"
+        if report.wantedReplicas != plan.replicas { strategy += "; the budget of \(budget) credits/hour capped \(report.wantedReplicas)" }
+        strategy += "), \(plan.copies) cop\(plan.copies == 1 ? "y" : "ies") per piece"
+        if plan.dataShards > 0 { strategy += ", Reed-Solomon \(plan.dataShards)+\(plan.parityShards) per stripe" }
+        lines.append(strategy + "; \(report.creditsPerHour) credits/hour")
+        for holder in report.holders.sorted(by: { $0.address < $1.address }) {
+            let failures = holder.failures.isEmpty ? "" : " — \(holder.failures.count) failure(s): \(holder.failures[0])"
+            lines.append("  \(holder.address) (member \(String(holder.member, radix: 16))): \(holder.pieces) piece(s), \(holder.bytes) bytes\(failures)")
+        }
+        let minimum = report.copies.min() ?? 0
+        lines.append(String(format: "acknowledged after %.2f s (every piece durable on ≥ %d other node(s)); all pushes done after %.2f s; fewest copies of a piece: %d",
+                            report.acknowledgedAfter ?? 0, report.quorum.min() ?? 0, report.seconds, minimum))
+        FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8))
+        print(report.id)
+    }
+}
+
+extension Get {
+    /// `inos get ID --mesh ADDR -o FILE`: routed, multi-source read with long-tail re-asks; verified.
+    func getFromMesh(_ cid: ContentID, entry: String) throws {
+        let process = try MeshClientProcess(store, label: "inos.get")
+        defer { process.close() }
+        let bar = ProgressBar("get")
+        let report: MeshClient.GetReport
+        do {
+            report = try process.client.get(cid, entry: entry, output: output, pins: try store.pins()) { done, total in
+                bar.update(ContentStore.Progress(bytesDone: done, bytesTotal: total))
+            }
+        } catch { throw CommandFailure("\(error)") }
+        var lines: [String] = []
+        for source in report.sources.sorted(by: { $0.address < $1.address }) {
+            lines.append(String(format: "  source %@: rtt %.0f µs, load %.2f, holds %d piece(s), delivered %d", source.address, source.rttMicroseconds, source.load, source.pieces, source.served))
+        }
+        lines.append(String(format: "fetched %d piece(s), %d bytes from %d holder(s) in %.2f s; %d re-asked (long tail), %d of them answered first by the second holder; %d rebuilt from parity",
+                            report.fetched, report.bytes, report.sources.count, report.seconds, report.hedged, report.hedgeWins, report.rebuilt))
+        if !report.unreachable.isEmpty { lines.append("\(report.unreachable.count) piece(s) no holder had") }
+        lines.append("wrote \(output)")
+        FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8))
+    }
+}
