@@ -195,6 +195,37 @@ public final class MeshClient: Sendable {
             }.start()
         }
         group.wait()
+        // Holders that failed (down, full, unreachable): their pieces go to the next nodes the allocator ranks,
+        // so one dead node does not leave a put unacknowledged.
+        let short = pieces.indices.filter { i in tally.withLock { $0.copies[i] } < map.holders[i].count }
+        if !short.isEmpty {
+            let failedMembers = Set(tally.withLock { t in t.holders.filter { !$0.failures.isEmpty }.map(\.member) })
+            for i in short {
+                var fallbackRequest = placementRequest
+                fallbackRequest.key = Array(pieces[i].id.bytes.suffix(32))
+                fallbackRequest.replicas = min(nodes.count, map.holders[i].count + failedMembers.count + 2)
+                fallbackRequest.pieceBytes = max(pieces[i].storedLength, 1)
+                guard let ranked = try? allocator.place(fallbackRequest, nodes: nodes), let data = try? store.storedObject(pieces[i].id) else { continue }
+                for h in ranked where !map.holders[i].contains(h) && !failedMembers.contains(members[h].member) {
+                    guard tally.withLock({ $0.copies[i] }) < map.holders[i].count else { break }
+                    guard let target = try? session(members[h].address, member: members[h].member) else { continue }
+                    if isManifest == true, let manifest = try? store.storedObject(id),
+                        (try? peers.storePiece(id, of: id, policy: policy, data: manifest, on: target.connection)) == nil { continue }
+                    guard (try? peers.storePiece(pieces[i].id, of: id, policy: isManifest == true ? nil : policy, data: data, on: target.connection)) != nil else { continue }
+                    tally.withLock { t in
+                        t.copies[i] += 1
+                        if let slot = t.holders.firstIndex(where: { $0.member == members[h].member }) {
+                            t.holders[slot].pieces += 1
+                            t.holders[slot].bytes += UInt64(data.count)
+                        } else {
+                            t.holders.append(Holder(member: members[h].member, address: members[h].address, node: target.node, pieces: 1, bytes: UInt64(data.count), failures: []))
+                        }
+                        if t.acknowledged == nil, zip(t.copies, quorum).allSatisfy({ $0 >= $1 }) { t.acknowledged = DispatchTime.now().uptimeNanoseconds }
+                    }
+                    logger.info("piece \(i) re-placed on \(members[h].address) after a holder failed")
+                }
+            }
+        }
         let result = tally.withLock { $0 }
         let cost = pricing.creditsPerHour(size: size, replicas: plan.replicas)
         pay(for: id, holders: result.holders, creditsPerHour: cost)

@@ -4,6 +4,7 @@ import DataPath
 import Dispatch
 import Foundation
 import Mesh
+import MeshCore
 import Synchronization
 
 extension MeshClient {
@@ -280,5 +281,35 @@ struct Scheduler: Sendable {
             unreachable.append(piece)
         }
         return bytes
+    }
+}
+
+extension MeshClient {
+    /// Where a resource's pieces are: its providers (through the member at `entry`) asked by HAVE.
+    public struct Census: Sendable {
+        public var holders: [(address: String, member: MemberID, pieces: [Bool], load: Double)]
+        public var pieceCount: Int
+        /// Copies of each piece among the holders that answered.
+        public var copies: [Int]
+        public var unanswered: [String]
+    }
+
+    public func census(_ id: ContentID, entry: String) throws(ReplicationError) -> Census {
+        let key = Array(id.bytes.suffix(32))
+        let (connection, _) = try session(entry)
+        let records: [ProviderRecord]
+        do { records = try peers.findProviders(key, on: connection, recursive: true) } catch { throw ReplicationError(error.message) }
+        var holders: [(address: String, member: MemberID, pieces: [Bool], load: Double)] = []
+        var unanswered: [String] = []
+        for record in records.sorted(by: { $0.address < $1.address }) {
+            guard let (session, _) = try? session(record.address, member: record.member), let (holding, _) = try? peers.holding(id, on: session) else {
+                unanswered.append(record.address)
+                continue
+            }
+            holders.append((record.address, record.member, holding.pieces, holding.load))
+        }
+        let count = holders.map(\.pieces.count).max() ?? 0
+        let copies = (0..<count).map { i in holders.filter { i < $0.pieces.count && $0.pieces[i] }.count }
+        return Census(holders: holders, pieceCount: count, copies: copies, unanswered: unanswered)
     }
 }

@@ -1,0 +1,31 @@
+// SPDX-License-Identifier: Apache-2.0
+import ArgumentParser
+import Content
+import Foundation
+import Replication
+
+struct Locate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show where a resource's pieces are in the mesh: its holders and the copies of every piece.",
+        discussion: "Finds the resource's providers through the member at --mesh and asks each which pieces it holds (HAVE).")
+
+    @Argument(help: "The resource ID (b…).") var id: String
+    @Option(name: .long, help: "A member's address, e.g. tcp://127.0.0.1:7400.") var mesh: String
+    @OptionGroup var store: StoreOptions
+
+    func run() throws {
+        let cid: ContentID
+        do { cid = try ContentID(id) } catch { throw ValidationError(error.description) }
+        let process = try MeshClientProcess(store, label: "inos.locate")
+        defer { process.close() }
+        let census: MeshClient.Census
+        do { census = try process.client.census(cid, entry: mesh) } catch { throw CommandFailure(error.message) }
+        for holder in census.holders {
+            let map = holder.pieces.map { $0 ? "#" : "." }.joined()
+            print("\(holder.address) member \(String(holder.member, radix: 16)): \(holder.pieces.filter { $0 }.count)/\(census.pieceCount) pieces [\(map)]")
+        }
+        for address in census.unanswered { print("\(address): provider record, but no answer (down?)") }
+        let copies = census.copies
+        print("copies per piece: \(copies.map(String.init).joined(separator: " ")) — fewest \(copies.min() ?? 0), most \(copies.max() ?? 0)")
+    }
+}

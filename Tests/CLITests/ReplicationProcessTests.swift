@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: Apache-2.0
+import Foundation
+import HostTestSupport
+import Testing
+
+/// Replication across real node processes on loopback: acknowledged puts, reads after node loss, repair.
+@Suite("Replication across node processes", .serialized)
+struct ReplicationProcessTests {
+    typealias NodeProcess = NodeProcessTests.NodeProcess
+
+    static func mesh(_ count: Int, root: String) throws -> [NodeProcess] {
+        let common = ["--listen", "tcp://127.0.0.1:0", "--status-interval", "0.5", "--provide-interval", "1", "--repair-interval", "1"]
+        let seed = try NodeProcess(manifest: nil, arguments: ["--data-dir", root + "/n0"] + common)
+        let address = try seed.address()
+        var nodes = [seed]
+        for i in 1..<count {
+            nodes.append(try NodeProcess(manifest: nil, arguments: ["--data-dir", root + "/n\(i)", "--bootstrap", address] + common))
+        }
+        for node in nodes {
+            #expect(node.output.waitFor("members \(count - 1) alive, 0 suspect, 0 dead, status from \(count - 1),", seconds: 60), "\(node.output.text)")
+        }
+        return nodes
+    }
+
+    static func randomFile(_ path: String, bytes: Int, seed: UInt64) throws {
+        var generator = SeededRandom(seed: seed)
+        var data = [UInt8](repeating: 0, count: bytes)
+        for i in stride(from: 0, to: bytes, by: 8) {
+            withUnsafeBytes(of: generator.next()) { for (j, b) in $0.enumerated() where i + j < bytes { data[i + j] = b } }
+        }
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try Data(data).write(to: URL(fileURLWithPath: path))
+    }
+
+    static func fewestCopies(_ id: String, mesh: String, root: String) throws -> (Int, String) {
+        let census = try CLITests.run(["locate", id, "--mesh", mesh, "--data-dir", root + "/locator"]).output
+        let line = census.split(separator: "\n").first { $0.hasPrefix("copies per piece") } ?? ""
+        let fewest = line.components(separatedBy: "fewest ").last.flatMap { Int($0.split(separator: ",").first ?? "") } ?? -1
+        return (fewest, census)
+    }
+
+    @Test("a put is acknowledged once every chunk has 5 durable copies; two holders die; the file still reads; repair restores 5 copies")
+    func putKillReadRepair() throws {
+        let root = PluginFixtures.directory.appendingPathComponent("replicate-\(UUID().uuidString)").path
+        let nodes = try Self.mesh(7, root: root)
+        defer { for node in nodes { _ = node.stop(SIGKILL) } }
+        let seed = try nodes[0].address()
+        let input = root + "/input.bin"
+        try Self.randomFile(input, bytes: 5_000_000, seed: 11)
+        // The free tier (budget 50) halves the 10 replicas of a 1–10 MB resource: 5 copies of each chunk, spread.
+        let put = try CLITests.run(["put", input, "--mesh", seed, "--budget", "50", "--data-dir", root + "/client"])
+        #expect(put.status == 0, "\(put.output)")
+        #expect(put.output.contains("strategy: chunked replication; 5 replica(s)") && put.output.contains("acknowledged after"), "\(put.output)")
+        let id = try #require(put.output.split(separator: "\n").last.map(String.init))
+        var (fewest, census) = try Self.fewestCopies(id, mesh: seed, root: root)
+        #expect(fewest >= 5, "\(census)")
+        #expect(census.split(separator: "\n").filter { $0.contains(" member ") }.count > 5, "chunks spread over more nodes than copies: \(census)")
+
+        // Two holders die (not the entry node).
+        #expect(nodes[3].stop(SIGKILL) != 0)
+        #expect(nodes[5].stop(SIGKILL) != 0)
+        let output = root + "/read.bin"
+        let get = try CLITests.run(["get", id, "--mesh", seed, "-o", output, "--data-dir", root + "/reader"])
+        #expect(get.status == 0, "\(get.output)")
+        #expect(FileManager.default.contentsEqual(atPath: input, andPath: output))
+        #expect(get.output.contains("source tcp://"), "\(get.output)")
+
+        // Repair: the leader of the resource finds the pieces the dead nodes held and copies them elsewhere.
+        let deadline = Date().addingTimeInterval(90)
+        repeat {
+            (fewest, census) = try Self.fewestCopies(id, mesh: seed, root: root)
+            if fewest >= 5 && !census.contains("no answer") { break }
+            usleep(500_000)
+        } while Date() < deadline
+        #expect(fewest >= 5, "\(census)")
+        #expect(nodes.contains { $0.output.text.contains("repair: piece") }, "no node logged a repair")
+        // The holders were paid: ledger entries reached them and spread by anti-entropy.
+        #expect(nodes[0].output.waitFor("ledger ", seconds: 5))
+    }
+
+    @Test("a holder killed in the middle of a put: the put is acknowledged only if every chunk is durable, and then it reads")
+    func killDuringPut() throws {
+        let root = PluginFixtures.directory.appendingPathComponent("midput-\(UUID().uuidString)").path
+        let nodes = try Self.mesh(6, root: root)
+        defer { for node in nodes { _ = node.stop(SIGKILL) } }
+        let seed = try nodes[0].address()
+        let input = root + "/input.bin"
+        try Self.randomFile(input, bytes: 40_000_000, seed: 12)
+        let victim = nodes[4].process.processIdentifier
+        DispatchQueue.global().asyncAfter(deadline: .now() + 0.3) { kill(victim, SIGKILL) }
+        let put = try CLITests.run(["put", input, "--mesh", seed, "--budget", "50", "--data-dir", root + "/client"])
+        if put.status == 0 {
+            #expect(put.output.contains("acknowledged after"), "\(put.output)")
+            let id = try #require(put.output.split(separator: "\n").last.map(String.init))
+            // Acknowledged means durable elsewhere: lose one more node and it still reads, byte for byte.
+            #expect(nodes[2].stop(SIGKILL) != 0)
+            let output = root + "/read.bin"
+            let get = try CLITests.run(["get", id, "--mesh", seed, "-o", output, "--data-dir", root + "/reader"])
+            #expect(get.status == 0, "\(get.output)")
+            #expect(FileManager.default.contentsEqual(atPath: input, andPath: output))
+        } else {
+            #expect(put.output.contains("NOT acknowledged"), "a failed put must say so: \(put.output)")
+        }
+    }
+
+    @Test("a budget too small for one replica is refused with the price")
+    func budgetTooSmall() throws {
+        let root = PluginFixtures.directory.appendingPathComponent("budget-\(UUID().uuidString)").path
+        let nodes = try Self.mesh(2, root: root)
+        defer { for node in nodes { _ = node.stop(SIGKILL) } }
+        let input = root + "/big.bin"
+        try Self.randomFile(input, bytes: 100, seed: 1)
+        // A sparse mesh: a put still works, with as many replicas as there are usable members.
+        let put = try CLITests.run(["put", input, "--mesh", try nodes[0].address(), "--budget", "0", "--data-dir", root + "/client"])
+        #expect(put.status != 0 && put.output.contains("does not pay for one replica"), "\(put.output)")
+    }
+}

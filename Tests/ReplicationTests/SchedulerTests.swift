@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: Apache-2.0
+import Content
+import Testing
+
+@testable import Replication
+
+/// The read path's routing rules as a state machine: which holder gets which piece, when a piece is re-asked
+/// of a second holder, what happens when a holder fails.
+@Suite("Chunk routing and long-tail scheduling")
+struct SchedulerTests {
+    @Test("pieces go to healthy holders under 0.8 load, lowest round trip first, spread by expected finish time")
+    func routing() {
+        let all = [Bool](repeating: true, count: 12)
+        // Holder 0: fast but overloaded; 1: 1 ms; 2: 2 ms; 3: has nothing.
+        let scheduler = Scheduler(holders: [(100, 0.95, all), (1000, 0.2, all), (2000, 0.3, all), (50, 0.1, [Bool](repeating: false, count: 12))], wanted: Array(0..<12))
+        #expect(scheduler.holders[0].queue.isEmpty, "an overloaded holder gets nothing while others can serve")
+        #expect(scheduler.holders[3].queue.isEmpty, "a holder without the pieces gets nothing")
+        #expect(scheduler.holders[1].queue.count == 8 && scheduler.holders[2].queue.count == 4, "twice as fast, twice the pieces")
+        #expect(scheduler.unreachable.isEmpty)
+        // When every holder is overloaded, they still serve: better slow than never.
+        let busy = Scheduler(holders: [(100, 0.9, all), (200, 0.85, all)], wanted: [0, 1, 2])
+        #expect(busy.holders[0].queue.count + busy.holders[1].queue.count == 3)
+        // Pieces nobody holds are unreachable (the reader turns to parity).
+        let missing = Scheduler(holders: [(100, 0.1, [true, false])], wanted: [0, 1])
+        #expect(missing.unreachable == [1])
+    }
+
+    @Test("an idle holder steals pending pieces, then re-asks a lagging one; the first answer wins")
+    func longTail() {
+        let all = [Bool](repeating: true, count: 4)
+        var s = Scheduler(holders: [(100, 0.1, all), (5000, 0.1, all)], wanted: [0, 1, 2, 3])
+        let t0: UInt64 = 1_000_000_000
+        // Holder 1 takes its own piece; holder 0 drains its queue and then steals.
+        guard case .fetch(let slow, false) = s.step(for: 1, now: t0) else { Issue.record("holder 1 had a piece"); return }
+        var fast: [Int] = []
+        while case .fetch(let piece, false) = s.step(for: 0, now: t0) {
+            fast.append(piece)
+            _ = s.finish(piece, by: 0, ok: true, bytes: 10, hedge: false, nanoseconds: 1_000_000)
+        }
+        #expect(Set(fast + [slow]) == [0, 1, 2, 3], "holder 0 took everything that was not in flight")
+        // Not yet lagging (median 1 ms → threshold 20 ms): holder 0 waits.
+        guard case .wait = s.step(for: 0, now: t0 + 5_000_000) else { Issue.record("should wait"); return }
+        // 25 ms later the piece in flight at holder 1 is re-asked of holder 0, once.
+        guard case .fetch(let hedged, true) = s.step(for: 0, now: t0 + 25_000_000) else { Issue.record("should hedge"); return }
+        #expect(hedged == slow && s.hedged == 1)
+        guard case .wait = s.step(for: 0, now: t0 + 26_000_000) else { Issue.record("hedges once"); return }
+        _ = s.finish(slow, by: 0, ok: true, bytes: 10, hedge: true, nanoseconds: 1_000_000)
+        #expect(s.hedgeWins == 1 && s.done.count == 4)
+        // The slow answer arrives later: counted once, nothing changes.
+        _ = s.finish(slow, by: 1, ok: true, bytes: 10, hedge: false, nanoseconds: 30_000_000)
+        #expect(s.fetched == 4 && s.served == [4, 0])
+        guard case .finished = s.step(for: 1, now: t0 + 40_000_000) else { Issue.record("should be finished"); return }
+    }
+
+    @Test("a failed piece goes back to another holder; with none left it is unreachable")
+    func failures() {
+        var s = Scheduler(holders: [(100, 0.1, [true, true]), (200, 0.1, [true, false])], wanted: [0, 1])
+        guard case .fetch(let first, false) = s.step(for: 0, now: 1) else { Issue.record("a piece"); return }
+        _ = s.finish(first, by: 0, ok: false, bytes: 0, hedge: false, nanoseconds: 1)
+        if first == 0 {
+            #expect(s.holders[1].queue == [0], "piece 0 moves to the other holder")
+        } else {
+            #expect(s.unreachable == [1], "only holder 0 had piece 1")
+        }
+    }
+}
+
+@Suite("Replication wire payloads")
+struct ReplicationWireTests {
+    static let id = ContentID(hashing: Array("resource".utf8))
+    static let piece = ContentID(hashing: Array("piece".utf8))
+
+    @Test("payloads round-trip")
+    func roundTrip() throws {
+        let store = ReplicationWire.store(resource: Self.id, policy: .init(budget: 500, size: 1 << 20), piece: Self.piece) + [1, 2, 3]
+        let decoded = try #require(ReplicationWire.decodeStore(store))
+        #expect(decoded.resource == Self.id && decoded.piece == Self.piece && decoded.policy == .init(budget: 500, size: 1 << 20) && Array(decoded.data) == [1, 2, 3])
+        let holding = ReplicationWire.Holding(load: 0.25, demand: 3.5, pieces: [true, false, true, true, false, false, false, false, true])
+        #expect(ReplicationWire.decodeHaveReply(ReplicationWire.haveReply(holding)) == holding)
+        let release = try #require(ReplicationWire.decodeRelease(ReplicationWire.release(Self.id, pieces: [false, true, true])))
+        #expect(release.0 == Self.id && release.1 == [false, true, true])
+        #expect(ReplicationWire.decodeStored(ReplicationWire.stored(.mismatch, "no"))! == (.mismatch, "no"))
+    }
+
+    @Test("malformed and random payloads are refused, never trap")
+    func hostile() {
+        var generator = SystemRandomNumberGenerator()
+        let valid = ReplicationWire.store(resource: Self.id, policy: nil, piece: Self.piece) + [9]
+        for n in 0..<20_000 {
+            var bytes: [UInt8]
+            if n % 2 == 0 {
+                bytes = (0..<Int.random(in: 0...80, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            } else {
+                bytes = valid
+                for _ in 0..<3 { bytes[Int.random(in: 0..<bytes.count, using: &generator)] = UInt8.random(in: 0...255, using: &generator) }
+                bytes = Array(bytes.prefix(Int.random(in: 0...bytes.count, using: &generator)))
+            }
+            _ = ReplicationWire.decodeStore(bytes)
+            _ = ReplicationWire.decodeHave(bytes)
+            _ = ReplicationWire.decodeHaveReply(bytes)
+            _ = ReplicationWire.decodeRelease(bytes)
+            _ = ReplicationWire.decodeStored(bytes)
+        }
+        #expect(ReplicationWire.decodeStore([2] + valid.dropFirst()) == nil, "unknown flags")
+        #expect(ReplicationWire.decodeHaveReply(Array(ReplicationWire.haveReply(.init(load: .nan, demand: 0, pieces: [])))) == nil)
+        var huge = ReplicationWire.haveReply(.init(load: 0, demand: 0, pieces: [true]))
+        huge[16] = 0xFF; huge[17] = 0xFF; huge[18] = 0xFF; huge[19] = 0x7F
+        #expect(ReplicationWire.decodeHaveReply(huge) == nil, "a count the bytes do not back")
+    }
+}
