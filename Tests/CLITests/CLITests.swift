@@ -100,7 +100,7 @@ struct CLITests {
         #expect(result.output.contains("inos.store.pack"))
     }
 
-    @Test("the quick-start demo verifies every chunk, swaps the codec mid-stream, rebuilds lost chunks and runs a three-node mesh")
+    @Test("the quick-start demo verifies every chunk, swaps the codec mid-stream, rebuilds lost chunks, replicates across seven nodes and repairs")
     func demo() throws {
         let result = try Self.run(["demo", "--mebibytes", "12"])
         #expect(result.status == 0, "\(result.output)")
@@ -111,11 +111,12 @@ struct CLITests {
         #expect(result.output.contains("verify: 2 damaged, 2 repairable, 0 lost"))
         #expect(result.output.contains("2 chunks rebuilt from parity and stored again; identical to the input: yes"))
         #expect(result.output.contains("verify after get: healthy"))
-        // Part three: the mesh of node processes.
-        #expect(result.output.components(separatedBy: "2 other members alive").count == 4, "\(result.output)")
-        #expect(result.output.contains("inos find (asked C):") && result.output.contains("lookup:"))
-        #expect(result.output.contains("every object checked against its ID; identical to the input: yes"))
-        #expect(result.output.components(separatedBy: "A declared dead by the membership protocol").count == 3)
+        // Part three: the mesh of node processes, replication and repair.
+        #expect(result.output.contains("all 7 nodes know the other 6"), "\(result.output)")
+        #expect(result.output.contains("put: strategy: chunked replication; 5 replica(s)"), "\(result.output)")
+        #expect(result.output.contains("put: acknowledged after"))
+        #expect(result.output.contains("identical to the input: yes"))
+        #expect(result.output.contains("repair: ") && result.output.contains("fewest 5"), "\(result.output)")
     }
 
     @Test("node starts on embedded defaults and stops cleanly")

@@ -57,45 +57,84 @@ extension Demo {
         return child.output
     }
 
-    /// Part three: a mesh of three node processes on loopback. One holds the file; the three find each other
-    /// through one bootstrap peer (SWIM over secure sessions); a fourth data directory finds the holder through
-    /// the DHT, fetches the file over a secure session and checks it; the holder is killed and the others
-    /// declare it dead.
+    /// Part three: a mesh of seven node processes on loopback. They find each other through one bootstrap
+    /// peer (SWIM over secure sessions); a client puts the file into the mesh — the allocator places five
+    /// copies of every chunk, the put returns once they are durable — and `locate` shows where they went; two
+    /// holders are killed; the file is read back from the others, several at once, and checked; the holder
+    /// leading the resource's repair restores five copies of every chunk.
     func meshDemo(file input: String, folder: String) throws {
-        print("\nmesh: three node processes on loopback")
-        let put = try Self.inos(["put", input, "--data-dir", folder + "/a", "--parity", "10+2"])
-        guard let id = put.split(separator: "\n").last.map(String.init) else { throw CommandFailure("demo: no ID from put") }
-        let common = ["--listen", "tcp://127.0.0.1:0", "--status-interval", "0.5", "--provide-interval", "1"]
+        let names = ["A", "B", "C", "D", "E", "F", "G"]
+        print("\nmesh: \(names.count) node processes on loopback, adaptive replication and repair")
+        let common = ["--listen", "tcp://127.0.0.1:0", "--status-interval", "0.5", "--provide-interval", "1", "--repair-interval", "1"]
         let a = try Child(["node", "--data-dir", folder + "/a"] + common)
-        defer { a.stop() }
+        var nodes = [a]
+        defer { for node in nodes { node.stop() } }
         let seed = String(try a.wait(for: "listening on ").split(separator: " ").last!)
-        let b = try Child(["node", "--data-dir", folder + "/b", "--bootstrap", seed] + common)
-        defer { b.stop() }
-        let c = try Child(["node", "--data-dir", folder + "/c", "--bootstrap", seed] + common)
-        defer { c.stop() }
-        let cAddress = String(try c.wait(for: "listening on ").split(separator: " ").last!)
-        for (name, node) in [("A", a), ("B", b), ("C", c)] {
-            _ = try node.wait(for: "members 2 alive, 0 suspect, 0 dead")
-            let id = try Self.inos(["id", "--data-dir", folder + "/" + name.lowercased()]).trimmingCharacters(in: .whitespacesAndNewlines)
-            print("  node \(name) \(id.prefix(14))…: 2 other members alive (B and C dialed only A; SWIM told them of each other)")
+        for name in names.dropFirst() {
+            nodes.append(try Child(["node", "--data-dir", folder + "/" + name.lowercased(), "--bootstrap", seed] + common))
         }
-        let found = try Self.inos(["find", id, "--from", cAddress, "--data-dir", folder + "/client"])
-        let holder = found.split(separator: "\n").first { $0.contains("tcp://") }.map(String.init) ?? "?"
-        let lookup = found.split(separator: "\n").first { $0.hasPrefix("lookup:") }.map(String.init) ?? ""
-        print("  inos find (asked C): \(id.prefix(16))… is held by \(holder) — \(lookup)")
-        let holderAddress = String(holder.split(separator: " ").last ?? "")
-        let output = folder + "/fetched.bin"
-        let fetched = try Self.inos(["fetch", id, "--from", holderAddress, "--data-dir", folder + "/client", "-o", output])
-        let session = fetched.split(separator: "\n").first { $0.hasPrefix("secure session") }.map(String.init) ?? ""
+        var addresses: [String: String] = [:]
+        for (name, node) in zip(names, nodes) {
+            _ = try node.wait(for: "members \(names.count - 1) alive, 0 suspect, 0 dead, status from \(names.count - 1),", seconds: 60)
+            addresses[String(try node.wait(for: "listening on ").split(separator: " ").last!)] = name
+        }
+        print("  all \(names.count) nodes know the other \(names.count - 1) (each dialed only A) and hear their load and capacity by gossip")
+        func named(_ text: String) -> String {
+            var text = text
+            for (address, name) in addresses { text = text.replacingOccurrences(of: address, with: "node \(name)") }
+            return text
+        }
+
+        // Put into the mesh through A: 5 MB (the 1–10 MB tier: 10 replicas, halved by the free tier's budget
+        // of 50 credits/hour) — 5 copies of every chunk, spread over the 7 nodes.
+        let sample = folder + "/mesh-input.bin"
+        guard let whole = FileManager.default.contents(atPath: input) else { throw CommandFailure("demo: cannot read \(input)") }
+        FileManager.default.createFile(atPath: sample, contents: whole.prefix(5_000_000))
+        let input = sample
+        let put = try Self.inos(["put", input, "--mesh", seed, "--budget", "50", "--data-dir", folder + "/client"])
+        let lines = put.split(separator: "\n").map(String.init)
+        guard let id = lines.last else { throw CommandFailure("demo: no ID from the mesh put") }
+        for line in lines where line.hasPrefix("strategy:") || line.hasPrefix("acknowledged") || line.hasPrefix("  tcp://") {
+            print("  put: " + named(line.trimmingCharacters(in: .whitespaces)).replacingOccurrences(of: #" \(member [0-9a-f]+\)"#, with: "", options: .regularExpression))
+        }
+        func locate() throws -> String {
+            try Self.inos(["locate", id, "--mesh", seed, "--data-dir", folder + "/locator"])
+        }
+        let census = try locate()
+        for line in census.split(separator: "\n") where line.contains(" member ") || line.hasPrefix("copies") {
+            print("  locate: " + named(String(line)).replacingOccurrences(of: #" member [0-9a-f]+"#, with: "", options: .regularExpression))
+        }
+
+        // Two holders die without a goodbye.
+        nodes[3].stop(SIGKILL)
+        nodes[5].stop(SIGKILL)
+        print("  killed nodes D and F (SIGKILL)")
+        let output = folder + "/read.bin"
+        let got = try Self.inos(["get", id, "--mesh", seed, "-o", output, "--data-dir", folder + "/reader"])
+        for line in got.split(separator: "\n") where line.contains("source") || line.hasPrefix("fetched") {
+            print("  get: " + named(line.trimmingCharacters(in: .whitespaces)))
+        }
         let same = FileManager.default.contentsEqual(atPath: input, andPath: output)
-        print("  inos fetch: \(session); every object checked against its ID; identical to the input: \(same ? "yes" : "NO")")
+        print("  read back from the surviving holders, every piece checked against its ID; identical to the input: \(same ? "yes" : "NO")")
         guard same else { throw ExitCode(1) }
-        a.stop(SIGKILL)
-        print("  killed node A (SIGKILL)")
-        for (name, node) in [("B", b), ("C", c)] {
-            _ = try node.wait(for: "members 1 alive, 0 suspect, 1 dead", seconds: 60)
-            print("  node \(name): A declared dead by the membership protocol; B and C go on without their bootstrap peer")
+
+        // Repair: the alive holder with the lowest member ID leads; it re-places what D and F held.
+        let deadline = Date().addingTimeInterval(90)
+        var after = ""
+        while Date() < deadline {
+            after = try locate()
+            let fewest = after.components(separatedBy: "fewest ").last.flatMap { Int($0.split(separator: ",").first ?? "") } ?? 0
+            if fewest >= 5 && !after.contains("no answer") { break }
+            usleep(500_000)
         }
-        print("  (replicating the file to B and C before A goes, and repairing after, comes with adaptive replication)")
+        let repairs = nodes.map { $0.output.components(separatedBy: "repair: piece").count - 1 }.reduce(0, +)
+        print("  repair: \(repairs) piece cop\(repairs == 1 ? "y" : "ies") pushed by the resource's leader (rate-limited), then:")
+        for line in after.split(separator: "\n") where line.contains(" member ") || line.hasPrefix("copies") {
+            print("  locate: " + named(String(line)).replacingOccurrences(of: #" member [0-9a-f]+"#, with: "", options: .regularExpression))
+        }
+        let ledger = nodes[0].output.split(separator: "\n").last { $0.contains("ledger ") }.map { String($0) } ?? ""
+        if let range = ledger.range(of: "ledger ") {
+            print("  node A's view of the credit ledger (signed entries, spread by anti-entropy): " + ledger[range.lowerBound...].prefix { $0 != ";" })
+        }
     }
 }
