@@ -115,3 +115,22 @@ struct ReplicationProcessTests {
         #expect(put.status != 0 && put.output.contains("does not pay for one replica"), "\(put.output)")
     }
 }
+
+@Suite("Placement simulation")
+struct PlacementSimulationTests {
+    @Test("inos sim placement: the seed's replica tiers, and loads that stay in 25–50% up to the 37.5% target")
+    func placement() throws {
+        let out = PluginFixtures.directory.appendingPathComponent("sim-\(UUID().uuidString)").path
+        let result = try CLITests.run(["sim", "placement", "--nodes", "100", "--out", out])
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.output.contains("| 512 KB | full replication | 5 | 10 |"), "\(result.output)")
+        #expect(result.output.contains("| 5 MB | chunked replication | 10 | 20 |"))
+        let load = try String(contentsOfFile: out + "/placement-load.csv", encoding: .utf8).split(separator: "\n").dropFirst()
+        let last = try #require(load.last).split(separator: ",").compactMap { Double($0) }
+        #expect(last.count == 8)
+        #expect(last[2] >= 0.375, "the run goes to the target mean")
+        #expect(last[6] <= 0.5, "no node above 50%")
+        #expect(last[7] >= 0.95, "nearly every node in the 25–50% band")
+        for row in load { #expect(Double(row.split(separator: ",")[6])! <= 0.5) }
+    }
+}

@@ -9,12 +9,12 @@ struct Sim: ParsableCommand {
         discussion: """
             Scenarios: join (a node joins through one seed: how many know it, round by round), loss (a steady \
             mesh under message loss: false death declarations), churn (a few nodes crash: how fast everyone \
-            knows), partition (the mesh splits, then heals), dht (Kademlia lookups, k = 20, α = 3: hops per lookup,             with --loss as the share of nodes down), anti-entropy (two replicas of --nodes metadata items with 1%             differing: bytes moved against the differing items and against a full exchange). The same --seed             replays the same run.
+            knows), partition (the mesh splits, then heals), dht (Kademlia lookups, k = 20, α = 3: hops per lookup,             with --loss as the share of nodes down), anti-entropy (two replicas of --nodes metadata items with 1%             differing: bytes moved against the differing items and against a full exchange), placement (the allocator plugin over --nodes nodes: the seed's replica table and node loads while a workload is placed up to the 37.5% target). The same --seed             replays the same run.
             """)
 
-    enum Scenario: String, ExpressibleByArgument, CaseIterable { case join, loss, churn, partition, dht, antientropy = "anti-entropy" }
+    enum Scenario: String, ExpressibleByArgument, CaseIterable { case join, loss, churn, partition, dht, antientropy = "anti-entropy", placement }
 
-    @Argument(help: "join | loss | churn | partition | dht | anti-entropy") var scenario: Scenario
+    @Argument(help: "join | loss | churn | partition | dht | anti-entropy | placement") var scenario: Scenario
     @Option(name: .long, help: "Simulated nodes.") var nodes = 1000
     @Option(name: .long, help: "The random seed.") var seed: UInt64 = 1
     @Option(name: .long, help: "Message loss probability (0...1).") var loss = 0.0
@@ -37,6 +37,7 @@ struct Sim: ParsableCommand {
         let started = Date()
         if scenario == .dht { return try runDHT(started: started) }
         if scenario == .antientropy { return runAntiEntropy() }
+        if scenario == .placement { return try runPlacement() }
         let sim = SwimSimulator(configuration)
         var rows: [[Double]] = []
         var header: [String]
@@ -57,7 +58,7 @@ struct Sim: ParsableCommand {
             }
             let bound = 2 * log2(Double(nodes))
             summary.append("known to all \(nodes) nodes after \(reachedAll.map(String.init) ?? "more than \(seconds)") rounds (2·log2(N) = \(String(format: "%.1f", bound)))")
-        case .loss, .churn, .partition, .dht, .antientropy:
+        case .loss, .churn, .partition, .dht, .antientropy, .placement:
             header = ["second", "messages", "lost", "false_deaths", "dead_declarations", "refutations"]
             let crashed: [MemberID] = scenario == .churn ? (0..<max(1, nodes / 100)).map { MemberID($0 * 97 % nodes) } : []
             for time in 0...seconds {
