@@ -91,7 +91,13 @@ extension ReplicaService {
             let current = have[i]
             if current.count < target {
                 below += 1
-                for member in desired where !current.contains(member) && member != me {
+                // The leader itself may be a desired holder that lacks the piece: it fetches (or rebuilds) it.
+                if desired.contains(me) && !current.contains(me), localCopy(piece.id, of: resource, from: current) != nil {
+                    have[i].insert(me)
+                    setCounter { $0.repairedPieces += 1; $0.repairedBytes += piece.storedLength }
+                    logger.info("repair: piece \(i) of \(resource) → this node (\(have[i].count)/\(target) copies)")
+                }
+                for member in desired where !have[i].contains(member) && member != me {
                     guard have[i].count < target else { break }
                     guard let data = localCopy(piece.id, of: resource, from: current) else {
                         logger.warning("repair: no copy of piece \(i) of \(resource) reachable")

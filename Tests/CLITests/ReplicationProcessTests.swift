@@ -72,7 +72,8 @@ struct ReplicationProcessTests {
             if fewest >= 5 && !census.contains("no answer") { break }
             usleep(500_000)
         } while Date() < deadline
-        #expect(fewest >= 5, "\(census)")
+        let repairLog = nodes.flatMap { $0.output.text.split(separator: "\n").filter { $0.contains("repair") || $0.contains("Replication") } }.suffix(40)
+        #expect(fewest >= 5, "\(census)\n\(repairLog.joined(separator: "\n"))")
         #expect(nodes.contains { $0.output.text.contains("repair: piece") }, "no node logged a repair")
         // The holders were paid: ledger entries reached them and spread by anti-entropy.
         #expect(nodes[0].output.waitFor("ledger ", seconds: 5))

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# Issue 6's benchmark: a file fetched by PEERS local clients from one source, INOS against aria2 (BitTorrent)
+# doing the same on loopback, in the same script, on the same machine. Prints each side's completion time (the
+# last client to finish) and the ratio. Usage: Benchmarks/swarm/swarm.sh [SIZE_MIB=1024] [PEERS=8]
+set -euo pipefail
+SIZE_MIB=${1:-1024}
+PEERS=${2:-8}
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+if ! command -v aria2c >/dev/null; then
+    if [ "$(id -u)" = 0 ]; then apt-get install -y -q aria2 >/dev/null; else echo "aria2c is missing: apt-get install aria2" >&2; exit 2; fi
+fi
+(cd "$ROOT" && swift build -c release >/dev/null)
+INOS="$ROOT/.build/release/inos"
+W=$(mktemp -d /tmp/inos-swarm.XXXXXX)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$W"; }
+trap cleanup EXIT
+now() { date +%s.%N; }
+
+head -c $((SIZE_MIB << 20)) /dev/urandom > "$W/file.bin"
+# Warm the page cache and guest memory (Firecracker returns freed pages to the host; see docs/benchmarks.md).
+cat "$W/file.bin" > /dev/null
+
+# --- INOS: one source node; PEERS clients read it through the mesh (secure sessions, every piece verified).
+"$INOS" put "$W/file.bin" --parity none --data-dir "$W/src" > "$W/id.txt" 2>/dev/null
+ID=$(tail -1 "$W/id.txt")
+"$INOS" node --data-dir "$W/src" --listen tcp://127.0.0.1:0 --provide-interval 1 > "$W/src.log" 2>&1 &
+PIDS+=($!)
+until grep -q "listening on" "$W/src.log"; do sleep 0.1; done
+SRC=$(grep -m1 "listening on" "$W/src.log" | awk '{print $3}')
+until "$INOS" find "$ID" --from "$SRC" --data-dir "$W/finder" 2>/dev/null | grep -q tcp://; do sleep 0.3; done
+start=$(now)
+GETS=()
+for i in $(seq 1 "$PEERS"); do
+    "$INOS" get "$ID" --mesh "$SRC" -o "$W/inos-$i.bin" --data-dir "$W/r$i" > "$W/get-$i.log" 2>&1 &
+    GETS+=($!)
+done
+for p in "${GETS[@]}"; do wait "$p"; done
+inos_seconds=$(echo "$(now) - $start" | bc)
+for i in $(seq 1 "$PEERS"); do cmp -s "$W/file.bin" "$W/inos-$i.bin" || { echo "INOS client $i: output differs" >&2; exit 1; }; done
+kill -9 "${PIDS[@]}" 2>/dev/null || true
+PIDS=()
+rm -rf "$W"/r* "$W"/inos-*.bin "$W/src"
+
+# --- aria2: one seeder; PEERS leechers in a swarm (they upload to each other), tracker on loopback.
+PORT=$((20000 + RANDOM % 20000))
+python3 "$ROOT/Benchmarks/swarm/torrent_tools.py" make "$W/file.bin" "http://127.0.0.1:$PORT/announce" "$W/file.torrent"
+python3 "$ROOT/Benchmarks/swarm/torrent_tools.py" tracker "$PORT" &
+PIDS+=($!)
+sleep 0.5
+COMMON=(--enable-dht=false --enable-peer-exchange=true --bt-enable-lpd=false --bt-max-peers=0 --file-allocation=none
+        --console-log-level=warn --summary-interval=0 --bt-tracker-interval=1 --bt-min-crypto-level=plain --bt-require-crypto=false
+        --disk-cache=64M --max-overall-upload-limit=0)
+mkdir -p "$W/seed" && cp "$W/file.bin" "$W/seed/"
+aria2c "${COMMON[@]}" --dir="$W/seed" --seed-ratio=0.0 --check-integrity=true --listen-port=$((PORT + 1)) "$W/file.torrent" > "$W/seed.log" 2>&1 &
+PIDS+=($!)
+until grep -q "SEED\|seeding\|Seeding" "$W/seed.log" 2>/dev/null || [ -f "$W/seed-ready" ]; do sleep 0.2; [ $(( $(date +%s) % 1 )) = 0 ] || true; break; done
+sleep 2
+start=$(now)
+LEECH=()
+for i in $(seq 1 "$PEERS"); do
+    mkdir -p "$W/l$i"
+    # Leechers keep seeding after they finish (so the others can still use them) and write when they finished.
+    aria2c "${COMMON[@]}" --dir="$W/l$i" --seed-ratio=0.0 --listen-port=$((PORT + 1 + i)) \
+        --on-bt-download-complete="$ROOT/Benchmarks/swarm/done.sh" "$W/file.torrent" > "$W/leech-$i.log" 2>&1 &
+    LEECH+=($!)
+    PIDS+=($!)
+done
+until [ "$(ls "$W"/l*/done 2>/dev/null | wc -l)" -ge "$PEERS" ]; do sleep 0.05; done
+aria2_seconds=$(echo "$(now) - $start" | bc)
+for i in $(seq 1 "$PEERS"); do cmp -s "$W/file.bin" "$W/l$i/file.bin" || { echo "aria2 leecher $i: output differs" >&2; exit 1; }; done
+
+printf "swarm benchmark: %d MiB to %d clients from one source on loopback (2 cores shared by every process)\n" "$SIZE_MIB" "$PEERS"
+printf "  INOS (secure sessions, SHA-256 verified, stored): %.2f s\n" "$inos_seconds"
+printf "  aria2 %s (BitTorrent, SHA-1 verified, written):   %.2f s\n" "$(aria2c --version | head -1 | awk '{print $3}')" "$aria2_seconds"
+printf "  ratio INOS / aria2: %.2f (goal: <= 1)\n" "$(echo "$inos_seconds / $aria2_seconds" | bc -l)"
