@@ -9,7 +9,10 @@ extension ContentStore {
     /// Stores an object received from a peer after checking that it is what `id` names: its bytes, or the
     /// bytes its LZ4 frame decodes to, must hash to `id`. Returns false, storing nothing, when they do not —
     /// a peer cannot plant anything under a name it does not match.
-    public func importObject(_ id: ContentID, stored: [UInt8]) throws(DataPathError) -> Bool {
+    ///
+    /// With `durable: false` the object is staged: written but neither durable nor visible until ``commit()``
+    /// (one flush for a whole batch — what a reader fetching many pieces wants).
+    public func importObject(_ id: ContentID, stored: [UInt8], durable: Bool = true) throws(DataPathError) -> Bool {
         var matches = stored.withUnsafeBytes { id.matches($0) }
         if !matches, let size = LZ4Frame.contentSize(stored), size <= 64 << 20 {
             var decoded = [UInt8](repeating: 0, count: size)
@@ -19,9 +22,12 @@ extension ContentStore {
             matches = ok && decoded.withUnsafeBytes { id.matches($0) }
         }
         guard matches else { return false }
-        try withBytes(stored) { (raw) throws(DataPathError) in try calls.put(id, raw) }
+        try withBytes(stored) { (raw) throws(DataPathError) in durable ? try calls.put(id, raw) : try calls.stage(id, raw) }
         return true
     }
+
+    /// Makes every object staged with `importObject(_:stored:durable: false)` durable and visible.
+    public func commit() throws(DataPathError) { try calls.commit() }
 }
 
 extension ContentStore {

@@ -421,10 +421,18 @@ public final class ContentStore: Sendable {
     func fetchWhole(_ id: ContentID) throws(DataPathError) -> [UInt8]? {
         var capacity = 1 << 20
         while true {
-            var buffer = [UInt8](repeating: 0, count: capacity)
-            let result = try withMutableBytes(&buffer) { (raw) throws(DataPathError) in try calls.getReportingSize(id, into: raw) }
-            switch result {
-            case .found(let length): return Array(buffer.prefix(length))
+            // Read straight into the array's storage: no zero-fill and no second copy (this serves peers).
+            var outcome: PluginCalls.Fetch = .missing
+            var failure: DataPathError?
+            let buffer = [UInt8](unsafeUninitializedCapacity: capacity) { raw, count in
+                do throws(DataPathError) {
+                    outcome = try calls.getReportingSize(id, into: UnsafeMutableRawBufferPointer(raw))
+                } catch { failure = error }
+                if case .found(let length) = outcome { count = length } else { count = 0 }
+            }
+            if let failure { throw failure }
+            switch outcome {
+            case .found: return buffer
             case .missing: return nil
             case .needs(let size):
                 guard size > capacity, size <= 1 << 30 else { return nil }
@@ -432,6 +440,7 @@ public final class ContentStore: Sendable {
             }
         }
     }
+
 }
 
 /// Reads the content size an LZ4 frame header declares (the codec plugin always writes it).

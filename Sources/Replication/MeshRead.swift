@@ -106,7 +106,8 @@ extension MeshClient {
                         }
                         let begun = DispatchTime.now().uptimeNanoseconds
                         let bytes = try? peers.fetchChunk(pieces[piece].id.bytes, from: holder.connection)
-                        let stored = bytes.map { (try? store.importObject(pieces[piece].id, stored: $0)) == true } ?? false
+                        // Staged: one flush for the whole resource, when every piece is in.
+                        let stored = bytes.map { (try? store.importObject(pieces[piece].id, stored: $0, durable: false)) == true } ?? false
                         let done = state.withLock { s in
                             s.finish(piece, by: h, ok: stored, bytes: bytes?.count ?? 0, hedge: hedge, nanoseconds: DispatchTime.now().uptimeNanoseconds - begun)
                         }
@@ -116,6 +117,7 @@ extension MeshClient {
             }
         }
         group.wait()
+        do { try store.commit() } catch { throw ReplicationError(error.description) }
         var result = state.withLock { $0 }
 
         // Chunks nobody delivered: fetch their stripes' parity (same scheduler), then rebuild while writing.

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import ArgumentParser
+import Host
 
 @main
 struct Inos: AsyncParsableCommand {
@@ -7,4 +8,20 @@ struct Inos: AsyncParsableCommand {
         commandName: "inos",
         abstract: "INOS Mesh: a plugin-based peer-to-peer storage and compute node.",
         subcommands: [Demo.self, Node.self, Id.self, Fetch.self, Find.self, Sim.self, Job.self, Put.self, Get.self, Locate.self, Verify.self, Pin.self, Unpin.self, GC.self, Plugins.self])
+
+    static func main() async {
+        tuneAllocator()
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
+
+    static func tuneAllocator() { sysTuneAllocatorForChunks() }
 }

@@ -24,4 +24,10 @@ int cinos_futex_wake(uint32_t *word, int32_t count);
 /** Thread CPU time consumed by this process so far, in nanoseconds (CLOCK_PROCESS_CPUTIME_ID). */
 uint64_t cinos_process_cpu_ns(void);
 
+/**
+ * Keeps blocks up to mmap_threshold bytes in the malloc heap (not mmap/munmap per allocation) and trims the heap
+ * only beyond trim_threshold free bytes: chunk-sized buffers are then reused instead of faulted in again.
+ */
+void cinos_tune_allocator(int mmap_threshold, int trim_threshold);
+
 #endif

@@ -106,3 +106,11 @@ package struct DynamicLoaderError: Error {
 package func sysSleep(microseconds: UInt32) {
     _ = usleep(microseconds)
 }
+
+/// Chunks are 1 MiB buffers allocated and freed by the thousand. glibc serves blocks that large with mmap and
+/// returns them with munmap (and trims its heap), so every chunk would fault its pages in again — system time
+/// that, on VMs that hand freed memory back to the host, costs more than hashing the chunk. This keeps blocks up
+/// to 32 MiB in the heap and trims only beyond 256 MiB of free space. Call once at process start.
+public func sysTuneAllocatorForChunks() {
+    cinos_tune_allocator(32 << 20, 256 << 20)
+}

@@ -103,7 +103,7 @@ struct Get: ParsableCommand {
         abstract: "Write a stored resource to a file, rebuilding lost chunks from parity.")
 
     @Argument(help: "The resource ID (b…).") var id: String
-    @Option(name: .shortAndLong, help: "The file to write.") var output: String
+    @Option(name: .shortAndLong, help: "The file to write (optional with --mesh: then the resource is only fetched, stored and pinned).") var output: String?
     @Option(name: .long, help: "Read from the mesh through the member at this address (several holders at once).")
     var mesh: String?
     @OptionGroup var store: StoreOptions
@@ -112,6 +112,7 @@ struct Get: ParsableCommand {
         let cid: ContentID
         do { cid = try ContentID(id) } catch { throw ValidationError(error.description) }
         if let mesh { return try getFromMesh(cid, entry: mesh) }
+        guard let output else { throw ValidationError("-o FILE: where to write the resource") }
         let (host, data) = try store.open()
         defer { host.shutdown() }
         do {

@@ -101,7 +101,7 @@ extension Get {
         lines.append(String(format: "fetched %d piece(s), %d bytes from %d holder(s) in %.2f s; %d re-asked (long tail), %d of them answered first by the second holder; %d rebuilt from parity",
                             report.fetched, report.bytes, report.sources.count, report.seconds, report.hedged, report.hedgeWins, report.rebuilt))
         if !report.unreachable.isEmpty { lines.append("\(report.unreachable.count) piece(s) no holder had") }
-        lines.append("wrote \(output)")
+        lines.append(output.map { "wrote \($0)" } ?? "stored and pinned \(cid) in the local store")
         FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8))
     }
 }
