@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 # Convenience targets. The quick start needs none of them: see README.md.
-.PHONY: demo test bench bench-ordo bench-datapath bench-transport bench-compute
+.PHONY: demo test bench bench-ordo bench-datapath bench-transport bench-compute bench-swarm
 
 demo:
 	./scripts/demo.sh
@@ -31,3 +31,7 @@ bench-transport:
 bench-compute:
 	swift build -c release
 	cd Benchmarks && swift build -c release --product ComputeBench && INOS_PLUGIN_DIR=$(CURDIR)/.build/release ./.build/release/ComputeBench
+
+# Issue 6: SIZE_MIB fetched by PEERS local clients from one source node, against aria2 (BitTorrent) on loopback.
+bench-swarm:
+	bash Benchmarks/swarm/swarm.sh $${SIZE_MIB:-1024} $${PEERS:-8}
