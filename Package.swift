@@ -70,7 +70,7 @@ let package = Package(
         .target(name: "Identity", dependencies: ["CSodium", "Content"], path: "Sources/Identity"),
         // The wire protocol (frames inside transport frames) and the authenticated, encrypted session.
         .target(name: "Wire", path: "Sources/Wire"),
-        .target(name: "Session", dependencies: ["CSodium", "Identity", "Wire"], path: "Sources/Session"),
+        .target(name: "Session", dependencies: ["CSodium", "Identity", "Wire", .product(name: "Crypto", package: "swift-crypto")], path: "Sources/Session"),
         // The mesh's protocols as deterministic state machines (no I/O): Lamport time, SWIM, and the simulator.
         .target(name: "MeshCore", path: "Sources/MeshCore"),
         // The mesh above the host: connections and reconnects now; membership, DHT and anti-entropy later.
@@ -181,7 +181,7 @@ let package = Package(
             dependencies: ["Host", "HostTestSupport", "PluginABI"],
             path: "Tests/TransportTests"
         ),
-        .testTarget(name: "SessionTests", dependencies: ["Identity", "Wire", "Session", "HostTestSupport"], path: "Tests/SessionTests"),
+        .testTarget(name: "SessionTests", dependencies: ["Identity", "Wire", "Session", "HostTestSupport", "CSodium"], path: "Tests/SessionTests"),
         .testTarget(name: "ComputeTests", dependencies: ["Compute"], path: "Tests/ComputeTests"),
         .testTarget(name: "ReplicationTests", dependencies: ["Replication", "Content"], path: "Tests/ReplicationTests"),
         .testTarget(name: "MeshCoreTests", dependencies: ["MeshCore"], path: "Tests/MeshCoreTests"),
