@@ -2,11 +2,13 @@
 # SPDX-License-Identifier: Apache-2.0
 #
 # Issue 6's benchmark: a file fetched by PEERS local clients from one source, INOS against aria2 (BitTorrent)
-# doing the same on loopback, in the same script, on the same machine. Prints each side's completion time (the
-# last client to finish) and the ratio. Usage: Benchmarks/swarm/swarm.sh [SIZE_MIB=1024] [PEERS=8]
+# doing the same on loopback, in the same script, on the same machine, in ROUNDS alternating rounds. Prints each
+# side's median completion time (the last client to finish) and the ratio.
+# Usage: Benchmarks/swarm/swarm.sh [SIZE_MIB=1024] [PEERS=8] [ROUNDS=3]
 set -euo pipefail
 SIZE_MIB=${1:-1024}
 PEERS=${2:-8}
+ROUNDS=${3:-3}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 if ! command -v aria2c >/dev/null; then
     if [ "$(id -u)" = 0 ]; then apt-get install -y -q aria2 >/dev/null; else echo "aria2c is missing: apt-get install aria2" >&2; exit 2; fi
@@ -23,6 +25,7 @@ head -c $((SIZE_MIB << 20)) /dev/urandom > "$W/file.bin"
 # Warm the page cache and guest memory (Firecracker returns freed pages to the host; see docs/benchmarks.md).
 cat "$W/file.bin" > /dev/null
 
+inos_round() {
 # --- INOS: one source node; PEERS clients read it through the mesh (secure sessions, every piece verified).
 "$INOS" put "$W/file.bin" --parity none --data-dir "$W/src" > "$W/id.txt" 2>/dev/null
 ID=$(tail -1 "$W/id.txt")
@@ -39,7 +42,7 @@ for i in $(seq 1 "$PEERS"); do
     GETS+=($!)
 done
 for p in "${GETS[@]}"; do wait "$p"; done
-inos_seconds=$(python3 -c "print($(now) - $start)")
+INOS_TIMES+=("$(python3 -c "print($(now) - $start)")")
 # Untimed: every client wrote the whole resource into its store.
 for i in $(seq 1 "$PEERS"); do
     "$INOS" get "$ID" -o "$W/inos-$i.bin" --data-dir "$W/r$i" > /dev/null 2>&1 && cmp -s "$W/file.bin" "$W/inos-$i.bin" || { echo "INOS client $i: incomplete or different" >&2; cat "$W/get-$i.log" >&2; exit 1; }
@@ -49,8 +52,12 @@ kill -9 "${PIDS[@]}" 2>/dev/null || true
 PIDS=()
 rm -rf "$W"/r* "$W"/inos-*.bin "$W/src"
 
+}
+
+aria2_round() {
 # --- aria2: one seeder; PEERS leechers in a swarm (they upload to each other), tracker on loopback.
 PORT=$((20000 + RANDOM % 20000))
+rm -rf "$W"/seed "$W"/l* "$W/file.torrent"
 python3 "$ROOT/Benchmarks/swarm/torrent_tools.py" make "$W/file.bin" "http://127.0.0.1:$PORT/announce" "$W/file.torrent"
 python3 "$ROOT/Benchmarks/swarm/torrent_tools.py" tracker "$PORT" &
 PIDS+=($!)
@@ -74,10 +81,26 @@ for i in $(seq 1 "$PEERS"); do
     PIDS+=($!)
 done
 until [ "$(ls "$W"/l*/done 2>/dev/null | wc -l)" -ge "$PEERS" ]; do sleep 0.05; done
-aria2_seconds=$(python3 -c "print($(now) - $start)")
+ARIA_TIMES+=("$(python3 -c "print($(now) - $start)")")
 for i in $(seq 1 "$PEERS"); do cmp -s "$W/file.bin" "$W/l$i/file.bin" || { echo "aria2 leecher $i: output differs" >&2; exit 1; }; done
 
-printf "swarm benchmark: %d MiB to %d clients from one source on loopback (2 cores shared by every process)\n" "$SIZE_MIB" "$PEERS"
-printf "  INOS (secure sessions, SHA-256 verified, stored): %.2f s\n" "$inos_seconds"
-printf "  aria2 %s (BitTorrent, SHA-1 verified, written):   %.2f s\n" "$(aria2c --version | head -1 | awk '{print $3}')" "$aria2_seconds"
+kill -9 "${PIDS[@]}" 2>/dev/null || true
+wait 2>/dev/null || true
+PIDS=()
+rm -rf "$W"/seed "$W"/l*
+}
+
+INOS_TIMES=()
+ARIA_TIMES=()
+for round in $(seq 1 "$ROUNDS"); do
+    inos_round
+    aria2_round
+    echo "round $round: INOS ${INOS_TIMES[-1]} s, aria2 ${ARIA_TIMES[-1]} s" >&2
+done
+median() { printf "%s\n" "$@" | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+inos_seconds=$(median "${INOS_TIMES[@]}")
+aria2_seconds=$(median "${ARIA_TIMES[@]}")
+printf "swarm benchmark: %d MiB to %d clients from one source on loopback (2 cores shared by every process), median of %d alternating rounds\n" "$SIZE_MIB" "$PEERS" "$ROUNDS"
+printf "  INOS (secure sessions, SHA-256 verified, stored durably): %.2f s  (rounds: %s)\n" "$inos_seconds" "${INOS_TIMES[*]}"
+printf "  aria2 %s (BitTorrent, SHA-1 verified, synced):        %.2f s  (rounds: %s)\n" "$(aria2c --version | head -1 | awk '{print $3}')" "$aria2_seconds" "${ARIA_TIMES[*]}"
 printf "  ratio INOS / aria2: %.2f (goal: <= 1)\n" "$(python3 -c "print($inos_seconds / $aria2_seconds)")"
