@@ -121,10 +121,19 @@ extension ReplicaService {
             } else if current.count > target + 1 {
                 // Demand fell (or the budget shrank): release the least preferred surplus copies, keeping target.
                 let surplus = current.filter { !desired.contains($0) }.sorted().prefix(current.count - target)
-                for member in surplus where member != me {
+                var flags = [Bool](repeating: false, count: pieces.count)
+                flags[i] = true
+                for member in surplus {
+                    if member == me {
+                        // The leader's own copy is surplus: it drops it here (and stops leading if it holds nothing).
+                        if let dropped = try? release(resource, flags), dropped > 0 {
+                            have[i].remove(me)
+                            logger.info("released piece \(i) of \(resource) here: demand fell")
+                        }
+                        if !store.contains(resource) { return below }  // no longer a holder: no longer the leader
+                        continue
+                    }
                     guard let connection = peers.session(with: member) else { continue }
-                    var flags = [Bool](repeating: false, count: pieces.count)
-                    flags[i] = true
                     if (try? peers.request(.release, payload: ReplicationWire.release(resource, pieces: flags), on: connection, timeout: 5)) != nil {
                         have[i].remove(member)
                     }

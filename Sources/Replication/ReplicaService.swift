@@ -189,26 +189,34 @@ public final class ReplicaService: Sendable {
     }
 
     private func handleRelease(_ payload: [UInt8], from peer: NodeID) -> [UInt8] {
-        guard let (resource, flags) = ReplicationWire.decodeRelease(payload), let pieces = try? store.pieces(of: resource), flags.count == pieces.count else {
-            return ReplicationWire.stored(.malformed)
+        guard let (resource, flags) = ReplicationWire.decodeRelease(payload) else { return ReplicationWire.stored(.malformed) }
+        do {
+            let dropped = try release(resource, flags)
+            logger.info("released \(dropped) piece(s) of \(resource) at the request of \(peer)")
+            return ReplicationWire.stored(.stored)
+        } catch { return ReplicationWire.stored(.failed, error.description) }
+    }
+
+    /// Drops the flagged pieces of `resource` (never its manifest while a piece is kept); a node left with no
+    /// piece unpins the resource and stops announcing it. Returns the pieces dropped.
+    func release(_ resource: ContentID, _ flags: [Bool]) throws(DataPathError) -> Int {
+        guard let pieces = try? store.pieces(of: resource), flags.count == pieces.count else {
+            throw DataPathError(.invalidArgument, "release of \(resource): \(flags.count) flags for a resource this node does not know that way")
         }
         var dropped = 0
-        do {
-            try pins.withLock(exclusive: true) { () throws(DataPathError) in
-                for (i, drop) in flags.enumerated() where drop && pieces[i].id != resource && store.contains(pieces[i].id) {
-                    store.remove(pieces[i].id)
-                    dropped += 1
-                }
-                // Holding nothing more of it: stop keeping (and announcing) the resource.
-                if !pieces.contains(where: { $0.id != resource && store.contains($0.id) }) {
-                    pins.unpin(resource)
-                    store.remove(resource)
-                }
+        try pins.withLock(exclusive: true) { () throws(DataPathError) in
+            for (i, drop) in flags.enumerated() where drop && pieces[i].id != resource && store.contains(pieces[i].id) {
+                store.remove(pieces[i].id)
+                dropped += 1
             }
-        } catch { return ReplicationWire.stored(.failed, error.description) }
+            // Holding nothing more of it: stop keeping (and announcing) the resource.
+            if !pieces.contains(where: { $0.id != resource && store.contains($0.id) }) {
+                pins.unpin(resource)
+                store.remove(resource)
+            }
+        }
         counters.withLock { $0.releasedPieces += dropped }
-        logger.info("released \(dropped) piece(s) of \(resource) at the request of \(peer)")
-        return ReplicationWire.stored(.stored)
+        return dropped
     }
 
     /// Verifies and keeps a ledger entry: signed by its payer, whose ID is the hash of the key it carries.

@@ -32,6 +32,11 @@ struct ReplicationProcessTests {
         try Data(data).write(to: URL(fileURLWithPath: path))
     }
 
+    /// The largest number of copies any piece has.
+    static func mostCopies(_ census: String) -> Int {
+        census.components(separatedBy: "most ").last.flatMap { Int($0.prefix { $0.isNumber }) } ?? -1
+    }
+
     static func fewestCopies(_ id: String, mesh: String, root: String) throws -> (Int, String) {
         let census = try CLITests.run(["locate", id, "--mesh", mesh, "--data-dir", root + "/locator"]).output
         let line = census.split(separator: "\n").first { $0.hasPrefix("copies per piece") } ?? ""
@@ -133,5 +138,47 @@ struct PlacementSimulationTests {
         #expect(last[6] <= 0.5, "no node above 50%")
         #expect(last[7] >= 0.95, "nearly every node in the 25–50% band")
         for row in load { #expect(Double(row.split(separator: ",")[6])! <= 0.5) }
+    }
+}
+
+@Suite("Demand across node processes", .serialized)
+struct DemandProcessTests {
+    @Test("a hot resource gains replicas (demand × the allocator's plan), and gives them back when demand falls")
+    func hotResource() throws {
+        let root = PluginFixtures.directory.appendingPathComponent("demand-\(UUID().uuidString)").path
+        let common = ["--listen", "tcp://127.0.0.1:0", "--status-interval", "0.5", "--provide-interval", "1", "--repair-interval", "1", "--demand-half-life", "4"]
+        let seed = try NodeProcessTests.NodeProcess(manifest: nil, arguments: ["--data-dir", root + "/n0"] + common)
+        let address = try seed.address()
+        var nodes = [seed]
+        for i in 1..<7 { nodes.append(try NodeProcessTests.NodeProcess(manifest: nil, arguments: ["--data-dir", root + "/n\(i)", "--bootstrap", address] + common)) }
+        defer { for node in nodes { _ = node.stop(SIGKILL) } }
+        for node in nodes { #expect(node.output.waitFor("members 6 alive, 0 suspect, 0 dead, status from 6,", seconds: 60), "\(node.output.text)") }
+        let input = root + "/input.bin"
+        try ReplicationProcessTests.randomFile(input, bytes: 3_000_000, seed: 21)
+        let put = try CLITests.run(["put", input, "--mesh", address, "--budget", "50", "--data-dir", root + "/client"])
+        #expect(put.status == 0, "\(put.output)")
+        let id = try #require(put.output.split(separator: "\n").last.map(String.init))
+        #expect(try ReplicationProcessTests.fewestCopies(id, mesh: address, root: root).0 == 5)
+        // Readers hammer it: the holders' decayed request rates rise, the repair leader sums them and re-plans.
+        var most = 0, census = ""
+        let deadline = Date().addingTimeInterval(60)
+        var reads = 0
+        repeat {
+            for _ in 0..<4 {
+                _ = try CLITests.run(["get", id, "--mesh", address, "--data-dir", root + "/reader-\(reads)"])
+                reads += 1
+            }
+            (most, census) = try ReplicationProcessTests.fewestCopies(id, mesh: address, root: root)  // fewest: every piece
+        } while most < 7 && Date() < deadline
+        #expect(most == 7, "demand should raise the copies to every node: \(census)")
+        // Demand falls (half-life 4 s): surplus copies are released, back to the plan's 5.
+        let quiet = Date().addingTimeInterval(90)
+        repeat {
+            usleep(1_000_000)
+            census = try ReplicationProcessTests.fewestCopies(id, mesh: address, root: root).1
+            most = ReplicationProcessTests.mostCopies(census)
+        } while most > 5 && Date() < quiet
+        #expect(most == 5, "\(census)")
+        #expect(nodes.contains { $0.output.text.contains("released ") }, "a holder released its surplus copy")
     }
 }

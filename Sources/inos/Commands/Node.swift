@@ -57,6 +57,9 @@ struct Node: AsyncParsableCommand {
     @Option(name: .long, help: "Bytes per second repair may push (foreground reads keep the rest).")
     var repairRate: Double = 32 * 1_048_576
 
+    @Option(name: .long, help: "Half-life in seconds of the demand estimate that raises replicas of hot resources.")
+    var demandHalfLife: Double = 600
+
     @Option(name: .long, help: "Stop after this many seconds (0: run until a signal).")
     var runFor: Double = 0
 
@@ -129,6 +132,7 @@ struct Node: AsyncParsableCommand {
                     var options = ReplicaService.Options()
                     options.repairInterval = max(repairInterval, 0.5)
                     options.repairBytesPerSecond = max(repairRate, 65_536)
+                    options.demandHalfLife = max(demandHalfLife, 1)
                     let service = ReplicaService(
                         peers: manager, store: store, pins: pins, identity: identity,
                         allocator: host.slot("allocator").map(AllocatorHandle.init(slot:)), dataDirectory: dataDir ?? defaultDataDirectory(),
