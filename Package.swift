@@ -183,7 +183,7 @@ let package = Package(
         ),
         .testTarget(name: "SessionTests", dependencies: ["Identity", "Wire", "Session", "HostTestSupport", "CSodium"], path: "Tests/SessionTests"),
         .testTarget(name: "ComputeTests", dependencies: ["Compute"], path: "Tests/ComputeTests"),
-        .testTarget(name: "ReplicationTests", dependencies: ["Replication", "Content"], path: "Tests/ReplicationTests"),
+        .testTarget(name: "ReplicationTests", dependencies: ["Replication", "Content", "Host", "Mesh", "HostTestSupport"], path: "Tests/ReplicationTests"),
         .testTarget(name: "MeshCoreTests", dependencies: ["MeshCore"], path: "Tests/MeshCoreTests"),
         .testTarget(name: "MeshTests", dependencies: ["Mesh", "Host", "HostTestSupport", "PluginABI", "Identity", "Wire"], path: "Tests/MeshTests"),
         .testTarget(

@@ -62,7 +62,8 @@ public struct PlacementMap: Sendable {
             holders = holders.map { _ in seeds }
             let regions = Set(nodes.map(\.region)).sorted()
             for region in regions {
-                let subset = nodes.indices.filter { nodes[$0].region == region }
+                // Hubs are other nodes than the seeds (a seed already holds everything).
+                let subset = nodes.indices.filter { nodes[$0].region == region && !seeds.contains($0) }
                 var regionKey = digest(resource)
                 withUnsafeBytes(of: region.littleEndian) { for (i, b) in $0.enumerated() { regionKey[i] ^= b } }
                 let subsetBytes = UInt64(Double(total) * plan.hubFraction) + 1
