@@ -89,63 +89,21 @@ extension MeshClient {
 
         // Data chunks first; parity only for stripes that lose a chunk.
         let wanted = (0..<min(chunkCount, pieces.count)).filter { !store.contains(pieces[$0].id) }
-        let state = Mutex(Scheduler(holders: holders.map { ($0.rtt, $0.load, $0.pieces) }, wanted: wanted))
         let totalBytes = wanted.reduce(0) { $0 + Int(pieces[$1].storedLength) }
-        let group = DispatchGroup()
-        for (h, holder) in holders.enumerated() {
-            for _ in 0..<max(1, window) {
-                group.enter()
-                Thread { [self] in
-                    defer { group.leave() }
-                    while true {
-                        let step = state.withLock { $0.step(for: h, now: DispatchTime.now().uptimeNanoseconds) }
-                        guard case .fetch(let piece, let hedge) = step else {
-                            if case .finished = step { return }
-                            usleep(2_000)
-                            continue
-                        }
-                        let begun = DispatchTime.now().uptimeNanoseconds
-                        let bytes = try? peers.fetchChunk(pieces[piece].id.bytes, from: holder.connection)
-                        // Staged: one flush for the whole resource, when every piece is in.
-                        let stored = bytes.map { (try? store.importObject(pieces[piece].id, stored: $0, durable: false)) == true } ?? false
-                        let done = state.withLock { s in
-                            s.finish(piece, by: h, ok: stored, bytes: bytes?.count ?? 0, hedge: hedge, nanoseconds: DispatchTime.now().uptimeNanoseconds - begun)
-                        }
-                        progress(min(done, totalBytes), totalBytes)
-                    }
-                }.start()
-            }
+        let connections = holders.map(\.connection)
+        let schedule = Scheduler(holders: holders.map { ($0.rtt, $0.load, $0.pieces) }, wanted: wanted)
+        var result = fetch(schedule, pieces: pieces.map(\.id), from: connections, window: window) { done in
+            progress(min(done, totalBytes), totalBytes)
         }
-        group.wait()
         do { try store.commit() } catch { throw ReplicationError(error.description) }
-        var result = state.withLock { $0 }
 
         // Chunks nobody delivered: fetch their stripes' parity (same scheduler), then rebuild while writing.
         if !result.unreachable.isEmpty, let manifest = try? store.manifest(for: id), let erasure = manifest.erasure, erasure.parityShards > 0 {
             let stripes = Set(result.unreachable.map { $0 / erasure.dataShards })
             let parity = stripes.flatMap { s in (0..<erasure.parityShards).map { chunkCount + s * erasure.parityShards + $0 } }.filter { $0 < pieces.count && !store.contains(pieces[$0].id) }
-            let second = Mutex(Scheduler(holders: holders.map { ($0.rtt, $0.load, $0.pieces) }, wanted: parity))
-            let parityGroup = DispatchGroup()
-            for (h, holder) in holders.enumerated() {
-                parityGroup.enter()
-                Thread { [self] in
-                    defer { parityGroup.leave() }
-                    while true {
-                        let step = second.withLock { $0.step(for: h, now: DispatchTime.now().uptimeNanoseconds) }
-                        guard case .fetch(let piece, let hedge) = step else {
-                            if case .finished = step { return }
-                            usleep(2_000)
-                            continue
-                        }
-                        let begun = DispatchTime.now().uptimeNanoseconds
-                        let bytes = try? peers.fetchChunk(pieces[piece].id.bytes, from: holder.connection)
-                        let stored = bytes.map { (try? store.importObject(pieces[piece].id, stored: $0)) == true } ?? false
-                        _ = second.withLock { $0.finish(piece, by: h, ok: stored, bytes: bytes?.count ?? 0, hedge: hedge, nanoseconds: DispatchTime.now().uptimeNanoseconds - begun) }
-                    }
-                }.start()
-            }
-            parityGroup.wait()
-            let extra = second.withLock { $0 }
+            let second = Scheduler(holders: holders.map { ($0.rtt, $0.load, $0.pieces) }, wanted: parity)
+            let extra = fetch(second, pieces: pieces.map(\.id), from: connections, window: 1) { _ in }
+            do { try store.commit() } catch { throw ReplicationError(error.description) }
             result.fetched += extra.fetched
             result.bytes += extra.bytes
         }
@@ -164,6 +122,42 @@ extension MeshClient {
             id: id, sources: sources, fetched: result.fetched, bytes: result.bytes, hedged: result.hedged, hedgeWins: result.hedgeWins,
             unreachable: result.unreachable.map { pieces[$0].id }.filter { !store.contains($0) }, rebuilt: rebuilt,
             seconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
+    }
+}
+
+extension MeshClient {
+    /// Runs `schedule` to the end: `window` workers per holder fetch the pieces it hands them, check each
+    /// against its ID and stage it (the caller commits). Returns the final scheduler state.
+    func fetch(_ schedule: Scheduler, pieces: [ContentID], from connections: [UInt64], window: Int,
+               progress: @escaping @Sendable (Int) -> Void) -> Scheduler {
+        let state = Mutex(schedule)
+        let group = DispatchGroup()
+        for (h, connection) in connections.enumerated() {
+            for _ in 0..<max(1, window) {
+                group.enter()
+                Thread { [self] in
+                    defer { group.leave() }
+                    while true {
+                        let step = state.withLock { $0.step(for: h, now: DispatchTime.now().uptimeNanoseconds) }
+                        guard case .fetch(let piece, let hedge) = step else {
+                            if case .finished = step { return }
+                            usleep(2_000)
+                            continue
+                        }
+                        let begun = DispatchTime.now().uptimeNanoseconds
+                        let bytes = try? peers.fetchChunk(pieces[piece].bytes, from: connection)
+                        // Staged: one flush for the whole resource, when every piece is in.
+                        let stored = bytes.map { (try? store.importObject(pieces[piece], stored: $0, durable: false)) == true } ?? false
+                        let done = state.withLock { s in
+                            s.finish(piece, by: h, ok: stored, bytes: bytes?.count ?? 0, hedge: hedge, nanoseconds: DispatchTime.now().uptimeNanoseconds - begun)
+                        }
+                        progress(done)
+                    }
+                }.start()
+            }
+        }
+        group.wait()
+        return state.withLock { $0 }
     }
 }
 
