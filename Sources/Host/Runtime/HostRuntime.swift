@@ -94,6 +94,11 @@ public final class HostRuntime: Sendable {
                     do throws(PluginLoadError) {
                         try claim(slotName, for: spec, in: &wanted)
                         try checkUniqueID(plugin, replacingSlot: slotName, staged: staged.map(\.plugin))
+                        if spec.isolation != .none && plugin.kind != .jobRunner {
+                            throw PluginLoadError(
+                                .kindMismatch, plugin: spec.displayName,
+                                "isolation = \"\(spec.isolation.rawValue)\" is for job_runner plugins; this is a \(plugin.kind) plugin")
+                        }
                     } catch {
                         plugin.retire()
                         registry.withLock { $0.history.append(plugin) }
