@@ -2,14 +2,20 @@
 import Host
 import PluginABI
 
-/// The records jobs travel in, host-internal, on the arena's inbox and outbox.
+/// The records jobs travel in. The in-process worker uses JOB and JOB_RESULT on the arena's inbox and
+/// outbox; an isolated runner uses all four on its own channel's rings (see ``JobChannel``).
 ///
 /// - JOB (300): job id (u64), spec offset (u64), spec length (u64). The spec is in an arena block.
 /// - JOB_RESULT (301): job id (u64), status (i32), 4 bytes of padding, result offset (u64), result length
 ///   (u64), then — on failure — the runner's message, NUL-terminated.
+/// - RELEASE (302, channel only): the offset (u64) of a result block the node has copied out; the runner's
+///   process frees it in its lease.
+/// - STOP (303, channel only): no payload; the runner's process retires its plugin and exits.
 enum JobRecord {
     static let job: Int32 = 300
     static let result: Int32 = 301
+    static let release: Int32 = 302
+    static let stop: Int32 = 303
 }
 
 /// A JOB record.
@@ -81,7 +87,8 @@ struct JobOutcome: Hashable {
 }
 
 /// A job's inputs and spec, copied once into blocks of the node's payload heap. The blocks are freed when
-/// this value is destroyed.
+/// this value is destroyed, which the caller arranges to happen only after the runner is done with them:
+/// its result is back, or its process is gone.
 ///
 /// The spec: input count (u32), then per input its arena offset and length (u64 each), then the function
 /// and the parameters, each NUL-terminated.
@@ -129,6 +136,7 @@ struct StagedJob: ~Copyable {
 }
 
 /// Runs one job on a slot's job runner: decodes the spec and calls `run` with the input slots in place.
+/// The same code serves the in-process worker and an isolated runner's process.
 enum JobExecution {
     /// The outcome has no job id; the caller adds it.
     static func execute(_ spec: UnsafeRawBufferPointer, on slot: PluginSlot) -> JobOutcome {

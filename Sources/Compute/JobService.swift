@@ -5,9 +5,18 @@ import PluginABI
 import Synchronization
 
 /// Runs compute jobs through the arena and the rings: the job's inputs are copied into arena blocks once,
-/// its spec (function, parameters, input slots) goes to the job worker as an inbox record, the worker calls
-/// the job-runner plugin with the input slots in place, and the result comes back as an outbox record naming
-/// the arena block the runner filled (see ``JobRecord``).
+/// its spec (function, parameters, input slots) goes to the job worker as a record, the worker calls the
+/// job-runner plugin with the input slots in place, and the result comes back as a record naming the
+/// arena block the runner filled (see ``JobRecord``).
+///
+/// Two ways to run the plugin:
+/// - **in process** (the default): a worker thread of this process takes JOB records off the inbox and
+///   answers JOB_RESULT records on the outbox. Fastest; a job that crashes takes the process with it, and
+///   one that hangs cannot be stopped.
+/// - **isolated** (`isolated: true`, or `isolation = "process"` in the plugin's manifest entry): the plugin
+///   runs in a child process (`inos-job-worker`) that maps the same arena, on a channel of its own. A job
+///   that crashes fails with the signal named and one that overruns its time-out has the child killed;
+///   either way the child is restarted for the next job (see ``IsolatedRunner``).
 public final class JobService: Sendable {
     public static let jobRecord: Int32 = JobRecord.job
     public static let resultRecord: Int32 = JobRecord.result
@@ -16,31 +25,75 @@ public final class JobService: Sendable {
     public struct Failure: Error, CustomStringConvertible {
         public var status: Int32
         public var message: String
+        /// The signal that ended an isolated runner's process during the job (`SIGSEGV`, `SIGABRT`, …);
+        /// `nil` otherwise.
+        public var signal: Int32? = nil
         public var description: String { message }
+    }
+
+    /// Settings of isolated runners.
+    public struct IsolationOptions: Sendable {
+        /// The `inos-job-worker` executable. `nil`: `$INOS_JOB_WORKER`, else next to this program, else
+        /// next to the plugin's file (where `swift build` puts both).
+        public var workerPath: String?
+        /// Bytes of the payload heap lent to the runner's process for the blocks its plugin allocates
+        /// (results, scratch), rounded up to a power of two. `nil`: a quarter of the heap's largest block,
+        /// between 1 MiB and 64 MiB. A result must fit in it.
+        public var leaseBytes: Int?
+        /// How long the runner's process may take to start and initialise its plugin, in seconds.
+        public var startTimeout: Double
+
+        public init(workerPath: String? = nil, leaseBytes: Int? = nil, startTimeout: Double = 10) {
+            self.workerPath = workerPath
+            self.leaseBytes = leaseBytes
+            self.startTimeout = startTimeout
+        }
     }
 
     let host: HostRuntime
     let slot: PluginSlot
+    /// The runner's process supervisor when isolated; `nil` in process.
+    let isolated: IsolatedRunner?
     private let nextJob = Atomic<UInt64>(1)
     private let running = Atomic<Bool>(true)
     private let results = Mutex<[UInt64: Result<[UInt8], Failure>]>([:])
     private let finished = DispatchSemaphore(value: 0)
 
-    /// Starts the job worker on `slot` (a job-runner plugin's slot).
-    public init(host: HostRuntime, slot: PluginSlot) {
+    /// Serves jobs with the plugin in `slot` (a job-runner plugin's slot).
+    /// - Parameter isolated: run the plugin in a child process; `nil` follows the slot's manifest entry
+    ///   (`isolation = "process"`). In process, a worker thread starts here; isolated, the child starts with
+    ///   the first job.
+    public init(host: HostRuntime, slot: PluginSlot, isolated: Bool? = nil, options: IsolationOptions = IsolationOptions()) {
         self.host = host
         self.slot = slot
-        Thread { [self] in worker() }.start()
+        let isolate = isolated ?? (slot.active?.spec.isolation == .process)
+        self.isolated = isolate ? IsolatedRunner(host: host, slot: slot, options: options) : nil
+        if !isolate { Thread { [self] in worker() }.start() }
     }
 
+    /// Whether jobs run in a child process.
+    public var isIsolated: Bool { isolated != nil }
+
+    /// Stops serving. In process it waits for the job in flight; isolated it waits for the running job
+    /// (bounded by its time-out), then stops the runner's process and returns what it was lent to the heap.
     public func stop() {
+        if let isolated {
+            isolated.stop()
+            return
+        }
         running.store(false, ordering: .releasing)
         host.arena.switchboard.signal(UInt32(INOS_SIGNAL_INBOX))
         finished.wait()
     }
 
     /// Runs `function` over `inputs` with `parameters` and returns its output.
+    ///
+    /// `timeout` (seconds) bounds the whole call. Isolated, a job still running at its deadline has its
+    /// runner's process killed; in process it runs on, since a thread cannot be stopped safely.
     public func run(function: String, parameters: String, inputs: [[UInt8]], timeout: Double = 600) throws(Failure) -> [UInt8] {
+        if let isolated {
+            return try isolated.run(function: function, parameters: parameters, inputs: inputs, timeout: timeout)
+        }
         let staged = try StagedJob(arena: host.arena, function: function, parameters: parameters, inputs: inputs)
         let id = nextJob.wrappingAdd(1, ordering: .relaxed).oldValue
         let request = JobRequest(id: id, specOffset: UInt64(staged.specOffset), specLength: UInt64(staged.specLength))
