@@ -8,12 +8,15 @@ import PackageDescription
 //   Sources/Host        the minimal host: arena, switchboard, rings, heap, loader, manifest, hot swap
 //   Sources/PluginKit   helpers for writing plugins in Swift (linked into each plugin, never crosses the ABI)
 //   Sources/inos        the CLI / daemon
+//   Sources/inos-job-worker  an isolated job runner's process, started by Compute's JobService
 //   Plugins/*           plugins, each a dynamic library loaded with dlopen through the C ABI
 let package = Package(
     name: "inos-mesh",
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "inos", targets: ["inos"]),
+        // An isolated job runner's process, started by JobService; found next to inos or the plugin.
+        .executable(name: "inos-job-worker", targets: ["inos-job-worker"]),
         .library(name: "Host", targets: ["Host"]),
         .library(name: "PluginABI", targets: ["PluginABI"]),
         .library(name: "PluginKit", targets: ["PluginKit"]),
@@ -152,7 +155,13 @@ let package = Package(
 
         // Compute: the host side of jobs (through the rings) and the job runners.
         .systemLibrary(name: "CFFI", path: "Sources/CFFI", pkgConfig: "libffi", providers: [.apt(["libffi-dev"])]),
-        .target(name: "Compute", dependencies: ["Host", "PluginABI", "CFFI"], path: "Sources/Compute"),
+        .target(
+            name: "Compute",
+            dependencies: ["Host", "PluginABI", "CFFI", .product(name: "Logging", package: "swift-log")],
+            path: "Sources/Compute"
+        ),
+        // The isolated job runner: maps the node's arena and serves one job-runner plugin in its own process.
+        .executableTarget(name: "inos-job-worker", dependencies: ["Compute"], path: "Sources/inos-job-worker"),
         .target(name: "InosJobTemplateC", dependencies: ["PluginABI"], path: "Plugins/Compute/TemplateC"),
         .target(name: "InosExampleJobs", dependencies: ["PluginABI", "PluginKit"], path: "Plugins/Compute/Examples"),
 
@@ -182,7 +191,10 @@ let package = Package(
             path: "Tests/TransportTests"
         ),
         .testTarget(name: "SessionTests", dependencies: ["Identity", "Wire", "Session", "HostTestSupport", "CSodium"], path: "Tests/SessionTests"),
-        .testTarget(name: "ComputeTests", dependencies: ["Compute"], path: "Tests/ComputeTests"),
+        .testTarget(
+            name: "ComputeTests", dependencies: ["Compute", "Host", "HostTestSupport", "PluginABI"],
+            path: "Tests/ComputeTests"
+        ),
         .testTarget(name: "ReplicationTests", dependencies: ["Replication", "Content", "Host", "Mesh", "HostTestSupport"], path: "Tests/ReplicationTests"),
         .testTarget(name: "MeshCoreTests", dependencies: ["MeshCore"], path: "Tests/MeshCoreTests"),
         .testTarget(name: "MeshTests", dependencies: ["Mesh", "Host", "HostTestSupport", "PluginABI", "Identity", "Wire"], path: "Tests/MeshTests"),

@@ -4,7 +4,10 @@
 
 #include <errno.h>
 #include <malloc.h>
+#include <fcntl.h>
 #include <linux/futex.h>
+#include <signal.h>
+#include <spawn.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -37,4 +40,55 @@ uint64_t cinos_process_cpu_ns(void) {
 void cinos_tune_allocator(int mmap_threshold, int trim_threshold) {
     mallopt(M_MMAP_THRESHOLD, mmap_threshold);
     mallopt(M_TRIM_THRESHOLD, trim_threshold);
+}
+
+int cinos_pipe_cloexec(int ends[2]) { return pipe2(ends, O_CLOEXEC); }
+
+int cinos_spawn(const char *path, char *const argv[], char *const envp[], const int *fds, int fd_count,
+                int first_target, int32_t *out_pid) {
+    for (int i = 0; i < fd_count; i++) {
+        if (fds[i] < 0 || fds[i] >= first_target) {
+            errno = EINVAL;
+            return -1;
+        }
+    }
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attributes;
+    int rc = posix_spawn_file_actions_init(&actions);
+    if (rc != 0) {
+        errno = rc;
+        return -1;
+    }
+    rc = posix_spawnattr_init(&attributes);
+    if (rc != 0) {
+        posix_spawn_file_actions_destroy(&actions);
+        errno = rc;
+        return -1;
+    }
+    sigset_t all, none;
+    sigfillset(&all);
+    sigemptyset(&none);
+    if (rc == 0) rc = posix_spawnattr_setsigdefault(&attributes, &all);
+    if (rc == 0) rc = posix_spawnattr_setsigmask(&attributes, &none);
+    if (rc == 0) rc = posix_spawnattr_setpgroup(&attributes, 0);
+    if (rc == 0)
+        rc = posix_spawnattr_setflags(&attributes,
+                                      POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP);
+    if (rc == 0) rc = posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    if (rc == 0) rc = posix_spawn_file_actions_adddup2(&actions, 2, 1);
+    /* dup2 clears close-on-exec on the target, so the sources may (and should) be O_CLOEXEC. */
+    for (int i = 0; rc == 0 && i < fd_count; i++) rc = posix_spawn_file_actions_adddup2(&actions, fds[i], first_target + i);
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+    if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&actions, first_target + fd_count);
+#endif
+    pid_t pid = 0;
+    if (rc == 0) rc = posix_spawn(&pid, path, &actions, &attributes, argv, envp);
+    posix_spawnattr_destroy(&attributes);
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0) {
+        errno = rc;
+        return -1;
+    }
+    *out_pid = (int32_t)pid;
+    return 0;
 }

@@ -5,71 +5,99 @@ import PluginABI
 import Synchronization
 
 /// Runs compute jobs through the arena and the rings: the job's inputs are copied into arena blocks once,
-/// its spec (function, parameters, input slots) goes to the job worker as an inbox record, the worker calls
-/// the job-runner plugin with the input slots in place, and the result comes back as an outbox record naming
-/// the arena block the runner filled.
+/// its spec (function, parameters, input slots) goes to the job worker as a record, the worker calls the
+/// job-runner plugin with the input slots in place, and the result comes back as a record naming the
+/// arena block the runner filled (see ``JobRecord``).
 ///
-/// Records (host-internal, on the inbox and outbox rings): JOB = job id, spec offset, spec length;
-/// JOB_RESULT = job id, status, result offset, result length, and the runner's message on failure.
+/// Two ways to run the plugin:
+/// - **in process** (the default): a worker thread of this process takes JOB records off the inbox and
+///   answers JOB_RESULT records on the outbox. Fastest; a job that crashes takes the process with it, and
+///   one that hangs cannot be stopped.
+/// - **isolated** (`isolated: true`, or `isolation = "process"` in the plugin's manifest entry): the plugin
+///   runs in a child process (`inos-job-worker`) that maps the same arena, on a channel of its own. A job
+///   that crashes fails with the signal named and one that overruns its time-out has the child killed;
+///   either way the child is restarted for the next job (see ``IsolatedRunner``).
 public final class JobService: Sendable {
-    public static let jobRecord: Int32 = 300
-    public static let resultRecord: Int32 = 301
+    public static let jobRecord: Int32 = JobRecord.job
+    public static let resultRecord: Int32 = JobRecord.result
 
+    /// Why a job failed: the runner's status and message, or what happened to its process.
     public struct Failure: Error, CustomStringConvertible {
         public var status: Int32
         public var message: String
+        /// The signal that ended an isolated runner's process during the job (`SIGSEGV`, `SIGABRT`, …);
+        /// `nil` otherwise.
+        public var signal: Int32? = nil
         public var description: String { message }
+    }
+
+    /// Settings of isolated runners.
+    public struct IsolationOptions: Sendable {
+        /// The `inos-job-worker` executable. `nil`: `$INOS_JOB_WORKER`, else next to this program, else
+        /// next to the plugin's file (where `swift build` puts both).
+        public var workerPath: String?
+        /// Bytes of the payload heap lent to the runner's process for the blocks its plugin allocates
+        /// (results, scratch), rounded up to a power of two. `nil`: a quarter of the heap's largest block,
+        /// between 1 MiB and 64 MiB. A result must fit in it.
+        public var leaseBytes: Int?
+        /// How long the runner's process may take to start and initialise its plugin, in seconds.
+        public var startTimeout: Double
+
+        public init(workerPath: String? = nil, leaseBytes: Int? = nil, startTimeout: Double = 10) {
+            self.workerPath = workerPath
+            self.leaseBytes = leaseBytes
+            self.startTimeout = startTimeout
+        }
     }
 
     let host: HostRuntime
     let slot: PluginSlot
+    /// The runner's process supervisor when isolated; `nil` in process.
+    let isolated: IsolatedRunner?
     private let nextJob = Atomic<UInt64>(1)
     private let running = Atomic<Bool>(true)
     private let results = Mutex<[UInt64: Result<[UInt8], Failure>]>([:])
     private let finished = DispatchSemaphore(value: 0)
 
-    /// Starts the job worker on `slot` (a job-runner plugin's slot).
-    public init(host: HostRuntime, slot: PluginSlot) {
+    /// Serves jobs with the plugin in `slot` (a job-runner plugin's slot).
+    /// - Parameter isolated: run the plugin in a child process; `nil` follows the slot's manifest entry
+    ///   (`isolation = "process"`). In process, a worker thread starts here; isolated, the child starts with
+    ///   the first job.
+    public init(host: HostRuntime, slot: PluginSlot, isolated: Bool? = nil, options: IsolationOptions = IsolationOptions()) {
         self.host = host
         self.slot = slot
-        Thread { [self] in worker() }.start()
+        let isolate = isolated ?? (slot.active?.spec.isolation == .process)
+        self.isolated = isolate ? IsolatedRunner(host: host, slot: slot, options: options) : nil
+        if !isolate { Thread { [self] in worker() }.start() }
     }
 
+    /// Whether jobs run in a child process.
+    public var isIsolated: Bool { isolated != nil }
+
+    /// Stops serving. In process it waits for the job in flight; isolated it waits for the running job
+    /// (bounded by its time-out), then stops the runner's process and returns what it was lent to the heap.
     public func stop() {
+        if let isolated {
+            isolated.stop()
+            return
+        }
         running.store(false, ordering: .releasing)
         host.arena.switchboard.signal(UInt32(INOS_SIGNAL_INBOX))
         finished.wait()
     }
 
     /// Runs `function` over `inputs` with `parameters` and returns its output.
+    ///
+    /// `timeout` (seconds) bounds the whole call. Isolated, a job still running at its deadline has its
+    /// runner's process killed; in process it runs on, since a thread cannot be stopped safely.
     public func run(function: String, parameters: String, inputs: [[UInt8]], timeout: Double = 600) throws(Failure) -> [UInt8] {
-        let heap = host.arena.heap
-        var blocks: [Int] = []
-        defer { for block in blocks { _ = heap.free(block) } }
-        var refs: [(offset: Int, length: Int)] = []
-        for input in inputs {
-            guard let block = heap.allocate(max(input.count, 1)) else {
-                throw Failure(status: INOS_ERR_FULL, message: "an input of \(input.count) bytes does not fit the arena (\(heap.statistics.capacity) bytes)")
-            }
-            blocks.append(block)
-            input.withUnsafeBytes { UnsafeMutableRawBufferPointer(start: host.arena.base + block, count: input.count).copyMemory(from: $0) }
-            refs.append((block, input.count))
+        if let isolated {
+            return try isolated.run(function: function, parameters: parameters, inputs: inputs, timeout: timeout)
         }
-        // The spec: input count (u32), refs (u64 offset, u64 length each), function NUL, parameters NUL.
-        var spec: [UInt8] = []
-        withUnsafeBytes(of: UInt32(refs.count).littleEndian) { spec += $0 }
-        for ref in refs {
-            withUnsafeBytes(of: UInt64(ref.offset).littleEndian) { spec += $0 }
-            withUnsafeBytes(of: UInt64(ref.length).littleEndian) { spec += $0 }
-        }
-        spec += Array(function.utf8) + [0] + Array(parameters.utf8) + [0]
-        guard let specBlock = heap.allocate(spec.count) else { throw Failure(status: INOS_ERR_FULL, message: "no arena space for the job spec") }
-        blocks.append(specBlock)
-        spec.withUnsafeBytes { UnsafeMutableRawBufferPointer(start: host.arena.base + specBlock, count: spec.count).copyMemory(from: $0) }
-
+        let staged = try StagedJob(arena: host.arena, function: function, parameters: parameters, inputs: inputs)
         let id = nextJob.wrappingAdd(1, ordering: .relaxed).oldValue
-        var record = (id, UInt64(specBlock), UInt64(spec.count))
-        let pushed = withUnsafeBytes(of: &record) { host.inbox.push(type: Self.jobRecord, $0) }
+        let request = JobRequest(id: id, specOffset: UInt64(staged.specOffset), specLength: UInt64(staged.specLength))
+        let pushed = request.withPayload { host.inbox.push(type: JobRecord.job, $0) }
         guard pushed == INOS_OK else { throw Failure(status: pushed, message: "the inbox is full") }
         host.arena.switchboard.signal(UInt32(INOS_SIGNAL_INBOX))
         let deadline = DispatchTime.now() + timeout
@@ -87,19 +115,15 @@ public final class JobService: Sendable {
     /// Takes JOB_RESULT records off the outbox: copies each result out of its arena block and frees it.
     private func collectResults() {
         _ = host.outbox.drain(limit: 64) { type, payload in
-            guard type == Self.resultRecord, payload.count >= 32 else { return }
-            let id = payload.loadUnaligned(fromByteOffset: 0, as: UInt64.self)
-            let status = payload.loadUnaligned(fromByteOffset: 8, as: Int32.self)
-            let offset = Int(payload.loadUnaligned(fromByteOffset: 16, as: UInt64.self))
-            let length = Int(payload.loadUnaligned(fromByteOffset: 24, as: UInt64.self))
-            let outcome: Result<[UInt8], Failure>
-            if status == INOS_OK {
-                outcome = .success(Array(UnsafeRawBufferPointer(start: host.arena.base + offset, count: length)))
-                _ = host.arena.heap.free(offset)
+            guard type == JobRecord.result, let outcome = JobOutcome(decoding: payload) else { return }
+            let result: Result<[UInt8], Failure>
+            if outcome.status == INOS_OK {
+                result = .success(Array(UnsafeRawBufferPointer(start: host.arena.base + Int(outcome.offset), count: Int(outcome.length))))
+                _ = host.arena.heap.free(Int(outcome.offset))
             } else {
-                outcome = .failure(Failure(status: status, message: String(decoding: payload[32...].prefix { $0 != 0 }, as: UTF8.self)))
+                result = .failure(Failure(status: outcome.status, message: outcome.message))
             }
-            results.withLock { $0[id] = outcome }
+            results.withLock { $0[outcome.id] = result }
         }
     }
 
@@ -108,22 +132,12 @@ public final class JobService: Sendable {
         var idleSince: UInt64 = 0
         while running.load(ordering: .acquiring) {
             let count = host.inbox.drain(limit: 16) { type, payload in
-                guard type == Self.jobRecord, payload.count == 24 else { return }
-                let id = payload.loadUnaligned(fromByteOffset: 0, as: UInt64.self)
-                let spec = UnsafeRawBufferPointer(
-                    start: host.arena.base + Int(payload.loadUnaligned(fromByteOffset: 8, as: UInt64.self)),
-                    count: Int(payload.loadUnaligned(fromByteOffset: 16, as: UInt64.self)))
-                var result = [UInt8](repeating: 0, count: 32)
-                var status: Int32 = INOS_OK, offset: UInt64 = 0, length: UInt64 = 0, message = ""
-                execute(spec, status: &status, offset: &offset, length: &length, message: &message)
-                result.withUnsafeMutableBytes { raw in
-                    raw.storeBytes(of: id, toByteOffset: 0, as: UInt64.self)
-                    raw.storeBytes(of: status, toByteOffset: 8, as: Int32.self)
-                    raw.storeBytes(of: offset, toByteOffset: 16, as: UInt64.self)
-                    raw.storeBytes(of: length, toByteOffset: 24, as: UInt64.self)
-                }
-                result += Array(message.utf8.prefix(200)) + [0]
-                while result.withUnsafeBytes({ host.outbox.push(type: Self.resultRecord, $0) }) == INOS_ERR_FULL { usleep(100) }
+                guard type == JobRecord.job, let request = JobRequest(decoding: payload) else { return }
+                let spec = UnsafeRawBufferPointer(start: host.arena.base + Int(request.specOffset), count: Int(request.specLength))
+                var outcome = JobExecution.execute(spec, on: slot)
+                outcome.id = request.id
+                let record = outcome.encoded
+                while record.withUnsafeBytes({ host.outbox.push(type: JobRecord.result, $0) }) == INOS_ERR_FULL { usleep(100) }
                 host.arena.switchboard.signal(UInt32(INOS_SIGNAL_OUTBOX))
             }
             if count > 0 {
@@ -135,39 +149,5 @@ public final class JobService: Sendable {
             }
         }
         finished.signal()
-    }
-
-    /// Decodes a spec and calls the runner with its input slots.
-    private func execute(_ spec: UnsafeRawBufferPointer, status: inout Int32, offset: inout UInt64, length: inout UInt64, message: inout String) {
-        guard spec.count >= 4 else { status = INOS_ERR_INVALID_ARGUMENT; message = "malformed job spec"; return }
-        let count = Int(spec.loadUnaligned(fromByteOffset: 0, as: UInt32.self))
-        guard spec.count >= 4 + 16 * count + 2 else { status = INOS_ERR_INVALID_ARGUMENT; message = "malformed job spec"; return }
-        var refs: [inos_buffer_ref] = (0..<count).map { i in
-            inos_buffer_ref(offset: spec.loadUnaligned(fromByteOffset: 4 + 16 * i, as: UInt64.self),
-                            length: spec.loadUnaligned(fromByteOffset: 12 + 16 * i, as: UInt64.self))
-        }
-        let strings = Array(spec[(4 + 16 * count)...]).split(separator: 0, omittingEmptySubsequences: false)
-        let function = strings.first.map { String(decoding: $0, as: UTF8.self) } ?? ""
-        let parameters = strings.dropFirst().first.map { String(decoding: $0, as: UTF8.self) } ?? ""
-        let outcome = slot.withActive { plugin -> (Int32, inos_buffer_ref, String) in
-            var error = inos_error()
-            var out = inos_buffer_ref()
-            let table = plugin.extensionTable(as: inos_job_runner_v1.self)
-            let code = function.withCString { f in
-                parameters.withCString { p in
-                    refs.withUnsafeMutableBufferPointer { inputs in
-                        var job = inos_job(struct_size: UInt32(MemoryLayout<inos_job>.size), input_count: UInt32(count), function: f, parameters: p, inputs: inputs.baseAddress)
-                        return table.pointee.run(plugin.instance, &job, &out, &error)
-                    }
-                }
-            }
-            let text = withUnsafeBytes(of: error.message) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            return (code, out, text)
-        }
-        guard let (code, out, text) = outcome else { status = INOS_ERR_CLOSED; message = "no job runner in slot \(slot.name)"; return }
-        status = code
-        offset = out.offset
-        length = out.length
-        message = text
     }
 }

@@ -47,6 +47,68 @@ struct JobTests {
         #expect(grep.status != 0 && grep.output.contains("grep needs a pattern"), "\(grep.output)")
     }
 
+    @Test("inos job run --isolated: a crashing job fails with its signal named and inos exits normally; a hanging one times out")
+    func isolatedJobs() throws {
+        let root = PluginFixtures.directory.appendingPathComponent("isolated-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        let text = "mesh node one\nchunk two three\nnode four\n"
+        try text.write(toFile: root + "/a.txt", atomically: true, encoding: .utf8)
+        func manifest(isolation: String?) throws -> String {
+            try CLITests.manifest("""
+                [[plugins]]
+                name = "InosLZ4"
+                kind = "compression"
+                [[plugins]]
+                name = "InosPackStore"
+                kind = "store"
+                [plugins.config]
+                path = "\(root)/store"
+                [[plugins]]
+                path = "\(try PluginFixtures.faultJobRunner())"
+                kind = "job_runner"
+                \(isolation.map { "isolation = \"\($0)\"" } ?? "")
+                """)
+        }
+        let plain = try manifest(isolation: nil)
+        func job(_ arguments: [String], manifest: String) throws -> CLITests.Run {
+            try CLITests.run(["job", "run"] + arguments + ["--manifest", manifest, "--data-dir", root + "/d"])
+        }
+        let put = try CLITests.run(["put", root + "/a.txt", "--manifest", plain, "--data-dir", root + "/d"])
+        let id = try #require(put.output.split(separator: "\n").last.map(String.init), "\(put.output)")
+
+        // inos itself ends with its own error status (1), not by the job's signal.
+        let crash = try job(["crash", "--isolated", "--input", id], manifest: plain)
+        #expect(crash.status == 1, "\(crash.output)")
+        #expect(crash.output.contains("Error: job crash failed: INOS_ERR_INTERNAL job \"crash\" crashed its job runner process"), "\(crash.output)")
+        #expect(crash.output.contains("SIGSEGV"), "\(crash.output)")
+        let abort = try job(["abort", "--isolated", "--input", id], manifest: plain)
+        #expect(abort.status == 1 && abort.output.contains("SIGABRT"), "\(abort.output)")
+
+        let hang = try job(["hang", "--isolated", "--timeout", "1", "--input", id], manifest: plain)
+        #expect(hang.status == 1, "\(hang.output)")
+        #expect(hang.output.contains("INOS_ERR_TIMEOUT job \"hang\" did not finish within 1.0 s") && hang.output.contains("killed with SIGKILL"), "\(hang.output)")
+
+        // A well-behaved job through the same path; the manifest's isolation = "process" isolates without the flag.
+        let echo = try job(["echo", "--isolated", "--input", id, "-o", root + "/echo"], manifest: plain)
+        #expect(echo.status == 0, "\(echo.output)")
+        #expect(try String(contentsOfFile: root + "/echo", encoding: .utf8) == text)
+        let byManifest = try job(["crash", "--input", id], manifest: try manifest(isolation: "process"))
+        #expect(byManifest.status == 1 && byManifest.output.contains("SIGSEGV"), "\(byManifest.output)")
+        let invalid = try job(["echo", "--input", id], manifest: try manifest(isolation: "thread"))
+        #expect(invalid.status != 0 && invalid.output.contains("isolation \"thread\" is not an isolation mode"), "\(invalid.output)")
+
+        // In process nothing can stop a hung job: inos reports the time-out and leaves at once.
+        let stuck = try job(["hang", "--timeout", "1", "--input", id], manifest: plain)
+        #expect(stuck.status == 1 && stuck.output.contains("--isolated runs it in a process that can be killed"), "\(stuck.output)")
+
+        // The example runner of the embedded manifest gives the same answer isolated.
+        let count = try CLITests.run(["job", "run", "word-count", "--isolated", "--input", try #require(
+            try CLITests.run(["put", root + "/a.txt", "--data-dir", root + "/e"]).output.split(separator: "\n").last.map(String.init)),
+            "--data-dir", root + "/e", "-o", root + "/count"])
+        #expect(count.status == 0, "\(count.output)")
+        #expect(try String(contentsOfFile: root + "/count", encoding: .utf8) == "3 8 40\n")
+    }
+
     @Test("inos job call: plain C functions of the C template, by declared signature through libffi; mismatches refused")
     func foreignCalls() throws {
         let root = PluginFixtures.directory.appendingPathComponent("ffi-\(UUID().uuidString)").path

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
 import Host
+import Synchronization
 
 /// Builds the test fixture plugins (Tests/Fixtures/fixture_plugin.c) on demand, one shared object per
 /// variant, with the C compiler that comes with the Swift toolchain (or $CC), and finds the package's
@@ -50,6 +51,23 @@ public enum PluginFixtures {
              source, "-o", output])
         return output
     }
+
+    /// The misbehaving job runner (Tests/Fixtures/fault_jobs.c, id `test.jobs.faults`): jobs that crash,
+    /// abort, exit, hang or write outside their lease, for the isolation tests. Compiled once per process.
+    public static func faultJobRunner() throws -> String {
+        let output = directory.appendingPathComponent("libfault_jobs.so").path
+        try faultJobsBuild.withLock { _ in
+            if FileManager.default.fileExists(atPath: output) { return }
+            let source = repositoryRoot.appendingPathComponent("Tests/Fixtures/fault_jobs.c").path
+            let include = repositoryRoot.appendingPathComponent("Sources/PluginABI/include").path
+            let partial = output + ".\(UUID().uuidString)"
+            try run(compiler(), ["-shared", "-fPIC", "-O1", "-I", include, source, "-o", partial])
+            try FileManager.default.moveItem(atPath: partial, toPath: output)
+        }
+        return output
+    }
+
+    private static let faultJobsBuild = Mutex(())
 
     /// A file that is not a shared object at all.
     public static func garbageLibrary() throws -> String {

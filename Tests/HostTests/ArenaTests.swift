@@ -180,4 +180,46 @@ struct ArenaTests {
         #expect(ArenaConfiguration(inboxCapacity: 1 << 62).problems() == ["inbox ring capacity 4611686018427387904 exceeds the maximum of 1073741824 bytes"])
         #expect(throws: ArenaError.self) { try Arena(configuration: ArenaConfiguration(totalSize: .max)) }
     }
+
+    @Test("attaching another process' arena checks its header, borrows its rings and allocates only in its lease")
+    func attach() throws {
+        let arena = try makeArena(totalSize: 4 << 20, inbox: 8192, outbox: 2048)
+        let lease = try #require(arena.heap.allocate(64 << 10))
+        let leaseRange = lease..<(lease + 64 << 10)
+        let attached = try Arena(attaching: fcntl(arena.fileDescriptor, F_DUPFD_CLOEXEC, 0), writable: [leaseRange], heapLease: leaseRange)
+        #expect(attached.base != arena.base && attached.size == arena.size)
+        #expect(attached.configuration == arena.configuration)
+        #expect(attached.inbox.capacity == 8192 && attached.outbox.capacity == 2048)
+        #expect(attached.heap.statistics.capacity == 64 << 10)
+        // The attached heap hands out blocks of the lease only; what is written there the creator reads.
+        var blocks: [Int] = []
+        while let block = attached.heap.allocate(4096) { blocks.append(block) }
+        #expect(blocks.count == 16 && blocks.allSatisfy { leaseRange.contains($0) })
+        attached.withBytes(at: blocks[3], length: 4) { $0.copyBytes(from: [1, 2, 3, 4]) }
+        #expect(arena.withBytes(at: blocks[3], length: 4) { Array($0) } == [1, 2, 3, 4])
+        // Records the creator writes, the attached side reads in place.
+        #expect(arena.inbox.tryWrite(type: 7, UnsafeRawBufferPointer(start: nil, count: 0)) == .ok)
+        #expect(attached.inbox.usedBytes == arena.inbox.usedBytes && attached.inbox.usedBytes > 0)
+    }
+
+    @Test("attaching refuses what is not an arena, and writable ranges that are not page-aligned parts of the heap")
+    func attachRefused() throws {
+        let other = try sysMemfdCreate("not-an-arena")
+        try sysFtruncate(other, 1 << 20)
+        let notArena = #expect(throws: ArenaError.self) { try Arena(attaching: other, writable: [], heapLease: 0..<256) }
+        #expect(notArena?.description.contains("is not an INOS arena") == true, "\(notArena?.description ?? "")")
+
+        let arena = try makeArena()
+        let heapStart = Int(arena.header.heap_offset)
+        for (writable, lease) in [
+            ([(heapStart + 256)..<(heapStart + 8192)], (heapStart + 256)..<(heapStart + 512)),  // not page-aligned
+            ([0..<4096], 0..<256),  // the header, not the heap
+            ([heapStart..<(heapStart + 4096)], (heapStart + 8192)..<(heapStart + 8448)),  // lease outside the writable range
+        ] {
+            let error = #expect(throws: ArenaError.self) {
+                try Arena(attaching: fcntl(arena.fileDescriptor, F_DUPFD_CLOEXEC, 0), writable: writable, heapLease: lease)
+            }
+            #expect(error != nil, "\(writable) \(lease)")
+        }
+    }
 }

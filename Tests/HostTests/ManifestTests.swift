@@ -149,7 +149,7 @@ struct ManifestTests {
         ("[node]\nnmae = \"x\"\n", "unknown key \"nmae\" in [node] (known: bootstrap, listen, name, plugin_paths)"),
         ("colour = \"blue\"\n", "unknown key \"colour\" in the top level (known: arena, node, plugins)"),
         ("[[plugins]]\nname = \"A\"\nrequird = true\n",
-         "unknown key \"requird\" in plugins[0] (known: config, enabled, id, kind, name, path, required, slot, wraps)"),
+         "unknown key \"requird\" in plugins[0] (known: config, enabled, id, isolation, kind, name, path, required, slot, wraps)"),
     ])
     func unknownKey(text: String, problem: String) {
         #expect(Self.problems(text) == [problem])
@@ -218,6 +218,30 @@ struct ManifestTests {
         #expect(Self.problems(text) == [problem])
     }
 
+    @Test("a job runner entry may ask for isolation in a process; other values and other kinds are refused")
+    func isolation() throws {
+        let manifest = try Manifest.parse("""
+            [[plugins]]
+            name = "Jobs"
+            kind = "job_runner"
+            isolation = "process"
+            [[plugins]]
+            name = "Other"
+            kind = "job_runner"
+            isolation = "none"
+            [[plugins]]
+            name = "Third"
+            """)
+        #expect(manifest.plugins.map(\.isolation) == [.process, .none, .none])
+        #expect(Self.problems("[[plugins]]\nname = \"J\"\nkind = \"job_runner\"\nisolation = \"thread\"\n") == [
+            "plugins[0].isolation \"thread\" is not an isolation mode (\"none\" or \"process\")"
+        ])
+        #expect(Self.problems("[[plugins]]\nname = \"L\"\nkind = \"compression\"\nisolation = \"process\"\n") == [
+            "plugins[0].isolation is for job_runner plugins; this entry is kind \"compression\""
+        ])
+        #expect(Self.problems("[[plugins]]\nname = \"J\"\nisolation = true\n") == ["plugins[0].isolation must be a string"])
+    }
+
     @Test("every problem of a manifest is reported in one go, in order")
     func allProblemsAtOnce() {
         let text = """
@@ -250,7 +274,7 @@ struct ManifestTests {
             "plugins[0] needs name = \"Library\" or path = \"/path/to/libX.so\"",
             "plugins[1] has both name and path: give one",
             "plugins[2].name must be a library name without '/'; use path = for a file",
-            "unknown key \"requird\" in plugins[3] (known: config, enabled, id, kind, name, path, required, slot, wraps)",
+            "unknown key \"requird\" in plugins[3] (known: config, enabled, id, isolation, kind, name, path, required, slot, wraps)",
             "plugins[3].kind \"gpu\" is not a plugin kind (one of: transport, erasure, compression, allocator, job_runner, store)",
             "plugins[3].required must be true or false",
         ]

@@ -30,4 +30,19 @@ uint64_t cinos_process_cpu_ns(void);
  */
 void cinos_tune_allocator(int mmap_threshold, int trim_threshold);
 
+/** The corresponding system call is `pipe2(2)` with O_CLOEXEC: ends[0] reads, ends[1] writes. */
+int cinos_pipe_cloexec(int ends[2]);
+
+/**
+ * The corresponding C function is `posix_spawn(3)`, set up for a helper process of the node (an isolated
+ * job runner): every signal at its default disposition and none blocked, its own process group (so a
+ * terminal's Ctrl-C reaches the node, which decides), standard input from /dev/null, standard output sent
+ * to standard error (the node's standard output may carry a job's result), and `fds[i]` available in the
+ * child as descriptor `first_target + i`. Every other descriptor from `first_target + fd_count` up is closed.
+ * `first_target` must be above every entry of `fds`, so no mapping overwrites another's source.
+ * Returns 0 and the child's pid in *out_pid, or -1 with errno set.
+ */
+int cinos_spawn(const char *path, char *const argv[], char *const envp[], const int *fds, int fd_count,
+                int first_target, int32_t *out_pid);
+
 #endif

@@ -83,6 +83,22 @@ public final class Arena: @unchecked Sendable {
         self.heap = PayloadHeap(offset: layout.heapOffset, size: layout.heapSize)
     }
 
+    /// Takes over a mapping made elsewhere (``Arena/init(attaching:writable:heapLease:)``); owns it from here.
+    init(
+        mapped base: UnsafeMutableRawPointer, size: Int, fileDescriptor: Int32, configuration: ArenaConfiguration,
+        layout: ArenaLayout, heap: PayloadHeap, inbox: Ring, outbox: Ring, switchboard: Switchboard
+    ) {
+        self.base = base
+        self.size = size
+        self.fileDescriptor = fileDescriptor
+        self.configuration = configuration
+        self.layout = layout
+        self.heap = heap
+        self.inbox = inbox
+        self.outbox = outbox
+        self.switchboard = switchboard
+    }
+
     deinit {
         sysUnmap(base, size: size)
         sysClose(fileDescriptor)

@@ -101,7 +101,9 @@ private struct Reader {
 
     mutating func pluginSpec(_ table: TOMLTable, index: Int) -> PluginSpec? {
         let place = "plugins[\(index)]"
-        checkKeys(table, allowed: ["name", "path", "kind", "id", "slot", "wraps", "required", "enabled", "config"], in: place)
+        checkKeys(
+            table, allowed: ["name", "path", "kind", "id", "slot", "wraps", "required", "enabled", "isolation", "config"],
+            in: place)
         let name = string(table, "name", in: place)
         let path = string(table, "path", in: place)
         let location: PluginSpec.Location
@@ -132,6 +134,17 @@ private struct Reader {
         spec.id = string(table, "id", in: place)
         spec.explicitSlot = string(table, "slot", in: place)
         spec.wraps = string(table, "wraps", in: place)
+        if let isolation = string(table, "isolation", in: place) {
+            if let value = JobIsolation(rawValue: isolation) {
+                spec.isolation = value
+            } else {
+                let known = JobIsolation.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: " or ")
+                problems.append("\(place).isolation \"\(isolation)\" is not an isolation mode (\(known))")
+            }
+            if let kind = spec.kind, kind != .jobRunner, spec.isolation != .none {
+                problems.append("\(place).isolation is for job_runner plugins; this entry is kind \"\(kind)\"")
+            }
+        }
         if let required = bool(table, "required", in: place) { spec.required = required }
         if let enabled = bool(table, "enabled", in: place) { spec.enabled = enabled }
         if let config = self.table(table, "config", in: place) {

@@ -18,6 +18,7 @@
 /// name = "InosLZ4"          # resolved as libInosLZ4.so along plugin_paths; or path = "/x/libY.so"
 /// kind = "compression"      # checked against what the plugin declares
 /// required = true           # a failing required plugin stops start-up; an optional one is skipped
+/// isolation = "process"     # job runners only: run jobs in a child process ("none": on a node thread)
 /// [plugins.config]
 /// level = 1                 # handed to the plugin through the host's config_get
 /// ```
@@ -67,13 +68,17 @@ public struct PluginSpec: Sendable, Hashable {
     /// The manifest's `wraps =`: for a transport strategy (fault injection, batching), the slot of the
     /// transport it delegates to. The host hands it that slot through `wrap` right after init.
     public var wraps: String?
+    /// The manifest's `isolation =`, for job runners: where their jobs run (see ``JobIsolation``).
+    public var isolation: JobIsolation
 
     public init(
         location: Location, kind: PluginKind? = nil, id: String? = nil, required: Bool = true,
-        enabled: Bool = true, config: [String: String] = [:], explicitSlot: String? = nil, wraps: String? = nil
+        enabled: Bool = true, config: [String: String] = [:], explicitSlot: String? = nil, wraps: String? = nil,
+        isolation: JobIsolation = .none
     ) {
         self.explicitSlot = explicitSlot
         self.wraps = wraps
+        self.isolation = isolation
         self.location = location
         self.kind = kind
         self.id = id
@@ -89,6 +94,16 @@ public struct PluginSpec: Sendable, Hashable {
         case .name(let name): name
         }
     }
+}
+
+/// Where a job runner's jobs run: the manifest's `isolation =` of a `job_runner` entry.
+public enum JobIsolation: String, Sendable, Hashable, CaseIterable {
+    /// `"none"` (the default): on a worker thread of the node. Fastest; a job that crashes takes the node
+    /// down with it, and a job that hangs cannot be stopped.
+    case none
+    /// `"process"`: in a child process that maps the node's arena (inputs stay in place). A job that
+    /// crashes or overruns its time-out fails alone; the child is restarted for the next job.
+    case process
 }
 
 /// The plugin kinds of the ABI (`INOS_KIND_*`).

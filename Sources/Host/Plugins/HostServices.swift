@@ -7,9 +7,14 @@ final class HostServices: Sendable {
     let arena: Arena
     let inbox: SharedRing
     let outbox: SharedRing
+    /// In an isolated job runner's process: the arena is the node's, mapped read-only outside the runner's
+    /// lease. `ring_push` and `ring_pop` answer `INOS_ERR_UNSUPPORTED` (the rings have their consumers and
+    /// producers in the node, and their locks live in its memory) and `signal` does nothing.
+    let isolated: Bool
 
-    init(arena: Arena) {
+    init(arena: Arena, isolated: Bool = false) {
         self.arena = arena
+        self.isolated = isolated
         self.inbox = SharedRing(arena.inbox, signalBit: UInt32(INOS_SIGNAL_INBOX), switchboard: arena.switchboard)
         self.outbox = SharedRing(arena.outbox, signalBit: UInt32(INOS_SIGNAL_OUTBOX), switchboard: arena.switchboard)
     }

@@ -60,18 +60,23 @@ final class PluginContext: Sendable {
             return arena.base.assumingMemoryBound(to: UInt8.self)
         }
         api.ring_push = { ctx, ring, type, data, length in
+            if PluginContext.from(ctx).services.isolated { return INOS_ERR_UNSUPPORTED }
             guard let queue = PluginContext.from(ctx).services.ring(ring) else { return INOS_ERR_INVALID_ARGUMENT }
             if length > 0 && data == nil { return INOS_ERR_INVALID_ARGUMENT }
             return queue.push(type: type, UnsafeRawBufferPointer(start: data, count: Int(length)))
         }
         api.ring_pop = { ctx, ring, outType, buffer, capacity, outLength in
+            if PluginContext.from(ctx).services.isolated { return INOS_ERR_UNSUPPORTED }
             guard let queue = PluginContext.from(ctx).services.ring(ring), let outType, let outLength,
                 buffer != nil || capacity == 0
             else { return INOS_ERR_INVALID_ARGUMENT }
             return queue.pop(into: UnsafeMutableRawBufferPointer(start: buffer, count: Int(capacity)),
                              type: outType, length: outLength)
         }
-        api.signal = { ctx, bits in PluginContext.from(ctx).services.arena.switchboard.signal(bits) }
+        api.signal = { ctx, bits in
+            let services = PluginContext.from(ctx).services
+            if !services.isolated { services.arena.switchboard.signal(bits) }
+        }
         api.backpressure = { ctx in PluginContext.from(ctx).services.arena.switchboard.isBackpressured ? 1 : 0 }
         api.config_get = { ctx, key, buffer, capacity, outLength in
             guard let key else { return INOS_ERR_INVALID_ARGUMENT }

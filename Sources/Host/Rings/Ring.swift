@@ -13,10 +13,12 @@ public struct Ring: @unchecked Sendable {  // a borrowed address; thread rules a
     /// The ring header in the arena.
     public let raw: UnsafeMutablePointer<inos_ring>
 
-    init(initializing raw: UnsafeMutablePointer<inos_ring>, capacity: Int) {
+    /// Initialises a ring in place (the arena's own, or a channel's in a heap block).
+    /// - Precondition: `capacity` is a power of two of at least 1024.
+    package init(initializing raw: UnsafeMutablePointer<inos_ring>, capacity: Int) {
         self.raw = raw
         let status = inos_ring_init(raw, UInt64(capacity))
-        precondition(status == INOS_OK, "ring capacity validated by ArenaConfiguration")
+        precondition(status == INOS_OK, "ring capacity must be a power of two of at least 1024")
     }
 
     /// Borrows a ring that is already initialised (for another process or a test).

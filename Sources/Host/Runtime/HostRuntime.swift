@@ -27,6 +27,18 @@ public final class HostRuntime: Sendable {
         self.registry = Mutex(Registry(manifest: manifest))
     }
 
+    /// A host inside an isolated job runner's process, over the node's arena mapped with
+    /// ``Arena/init(attaching:writable:heapLease:)``: plugins get the same services, except that
+    /// `arena_alloc` allocates inside the runner's lease, `ring_push`/`ring_pop` answer
+    /// `INOS_ERR_UNSUPPORTED` and `signal` does nothing. Do not call ``run(tickNanoseconds:onInbox:onTick:)``
+    /// or ``requestStop()`` on it: the switchboard is the node's.
+    package init(attaching arena: Arena, manifest: Manifest, logger: Logger) {
+        self.arena = arena
+        self.logger = logger
+        self.services = HostServices(arena: arena, isolated: true)
+        self.registry = Mutex(Registry(manifest: manifest))
+    }
+
     /// The inbox ring, producer and consumer sides each safe for many threads.
     public var inbox: SharedRing { services.inbox }
     /// The outbox ring, producer and consumer sides each safe for many threads.
@@ -82,6 +94,11 @@ public final class HostRuntime: Sendable {
                     do throws(PluginLoadError) {
                         try claim(slotName, for: spec, in: &wanted)
                         try checkUniqueID(plugin, replacingSlot: slotName, staged: staged.map(\.plugin))
+                        if spec.isolation != .none && plugin.kind != .jobRunner {
+                            throw PluginLoadError(
+                                .kindMismatch, plugin: spec.displayName,
+                                "isolation = \"\(spec.isolation.rawValue)\" is for job_runner plugins; this is a \(plugin.kind) plugin")
+                        }
                     } catch {
                         plugin.retire()
                         registry.withLock { $0.history.append(plugin) }

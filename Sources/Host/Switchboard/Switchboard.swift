@@ -19,6 +19,18 @@ public struct Switchboard: @unchecked Sendable {  // a borrowed address into the
         raw.pointee.low_watermark_permille = UInt32(lowPermille)
     }
 
+    /// Borrows a switchboard that is already initialised (another process' — the node's, in an isolated
+    /// job runner — or a doorbell). Nothing is written.
+    package init(borrowing raw: UnsafeMutablePointer<inos_switchboard>) {
+        self.raw = raw
+    }
+
+    /// Initialises a switchboard used only for its event word: a doorbell between two processes (an
+    /// isolated job runner's channel). Its backpressure line stays unused.
+    package init(initializingDoorbell raw: UnsafeMutablePointer<inos_switchboard>) {
+        self.init(raw, highPermille: 750, lowPermille: 250)
+    }
+
     private var eventSeq: UnsafeMutablePointer<UInt32> { pointer(\.event_seq) }
     private var waiters: UnsafeMutablePointer<UInt32> { pointer(\.waiters) }
     private var pending: UnsafeMutablePointer<UInt32> { pointer(\.pending) }

@@ -114,3 +114,105 @@ package func sysSleep(microseconds: UInt32) {
 public func sysTuneAllocatorForChunks() {
     cinos_tune_allocator(32 << 20, 256 << 20)
 }
+
+// MARK: Mappings of another process' arena
+
+/// The corresponding C function is `mmap` with `PROT_READ` and `MAP_SHARED`.
+package func sysMapSharedReadOnly(fd: Int32, size: Int) throws(SystemError) -> UnsafeMutableRawPointer {
+    guard let address = mmap(nil, size, PROT_READ, MAP_SHARED, fd, 0), address != MAP_FAILED
+    else { throw SystemError(call: "mmap", errno: errno) }
+    return address
+}
+
+/// The corresponding C function is `mprotect` with `PROT_READ | PROT_WRITE`. `address` is page-aligned.
+package func sysProtectReadWrite(_ address: UnsafeMutableRawPointer, length: Int) throws(SystemError) {
+    guard mprotect(address, length, PROT_READ | PROT_WRITE) == 0 else {
+        throw SystemError(call: "mprotect", errno: errno)
+    }
+}
+
+/// The size of the file behind `fd` (`fstat`'s `st_size`).
+package func sysFileSize(_ fd: Int32) throws(SystemError) -> Int {
+    var info = stat()
+    _ = try retryingEINTR("fstat") { fstat(fd, &info) }
+    return Int(info.st_size)
+}
+
+/// The system's page size (`sysconf(_SC_PAGESIZE)`).
+package var sysPageSize: Int { Int(sysconf(Int32(_SC_PAGESIZE))) }
+
+// MARK: Helper processes
+
+/// The corresponding C function is `pipe2` with `O_CLOEXEC`. Returns (read end, write end).
+package func sysPipe() throws(SystemError) -> (read: Int32, write: Int32) {
+    var ends: [Int32] = [-1, -1]
+    _ = try retryingEINTR("pipe2") { cinos_pipe_cloexec(&ends) }
+    return (ends[0], ends[1])
+}
+
+/// The corresponding C function is `read`, retried on EINTR. Returns the bytes read (0 at end of file).
+package func sysRead(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer) throws(SystemError) -> Int {
+    try retryingEINTR("read") { read(fd, buffer.baseAddress, buffer.count) }
+}
+
+/// The corresponding C function is `posix_spawn`, set up as `cinos_spawn` describes: default signal
+/// dispositions, an own process group, stdin from /dev/null, stdout to stderr, and `fds[i]` as descriptor
+/// `firstTarget + i` in the child (every other descriptor from there on closed).
+package func sysSpawn(
+    _ path: String, arguments: [String], environment: [String: String], passing fds: [Int32], firstTarget: Int32
+) throws(SystemError) -> Int32 {
+    func cStrings(_ strings: [String]) -> [UnsafeMutablePointer<CChar>?] { strings.map { strdup($0) } + [nil] }
+    let argv = cStrings([path] + arguments)
+    let envp = cStrings(environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" })
+    defer { for pointer in argv + envp { free(pointer) } }
+    var pid: Int32 = 0
+    let status = fds.withUnsafeBufferPointer { list in
+        cinos_spawn(path, argv, envp, list.baseAddress, Int32(list.count), firstTarget, &pid)
+    }
+    guard status == 0 else { throw SystemError(call: "posix_spawn", errno: errno) }
+    return pid
+}
+
+/// How a child process ended.
+package enum ChildTermination: Hashable, Sendable {
+    case exited(Int32)
+    case signaled(Int32)
+}
+
+/// The corresponding C function is `waitpid`, retried on EINTR. With `blocking: false` (`WNOHANG`), `nil`
+/// means the child is still running.
+package func sysWaitChild(_ pid: Int32, blocking: Bool) throws(SystemError) -> ChildTermination? {
+    var status: Int32 = 0
+    let reaped = try retryingEINTR("waitpid") { waitpid(pid, &status, blocking ? 0 : WNOHANG) }
+    guard reaped == pid else { return nil }
+    // The W* macros of <sys/wait.h> are not imported into Swift; this is their glibc definition.
+    let signal = status & 0x7f
+    return signal == 0 ? .exited((status >> 8) & 0xff) : .signaled(signal)
+}
+
+/// The corresponding C function is `kill`. A process that is already gone is not an error.
+package func sysKill(_ pid: Int32, _ signal: Int32) {
+    _ = kill(pid, signal)
+}
+
+/// The corresponding C functions are `getpid` and `getppid`.
+package var sysProcessID: Int32 { getpid() }
+package var sysParentProcessID: Int32 { getppid() }
+
+/// The corresponding C function is `_exit`: ends the process at once, without atexit handlers.
+package func sysExitImmediately(_ status: Int32) -> Never {
+    _exit(status)
+}
+
+/// A signal as people read it: its name and the C library's description, e.g. "SIGSEGV (Segmentation fault)".
+/// The corresponding C function is `strsignal`.
+package func sysSignalDescription(_ signal: Int32) -> String {
+    let names: [Int32: String] = [
+        SIGHUP: "SIGHUP", SIGINT: "SIGINT", SIGQUIT: "SIGQUIT", SIGILL: "SIGILL", SIGTRAP: "SIGTRAP",
+        SIGABRT: "SIGABRT", SIGBUS: "SIGBUS", SIGFPE: "SIGFPE", SIGKILL: "SIGKILL", SIGUSR1: "SIGUSR1",
+        SIGSEGV: "SIGSEGV", SIGUSR2: "SIGUSR2", SIGPIPE: "SIGPIPE", SIGALRM: "SIGALRM", SIGTERM: "SIGTERM",
+        SIGXCPU: "SIGXCPU", SIGXFSZ: "SIGXFSZ", SIGSYS: "SIGSYS",
+    ]
+    let description = strsignal(signal).map { String(cString: $0) } ?? "unknown signal"
+    return "\(names[signal] ?? "signal \(signal)") (\(description))"
+}

@@ -460,6 +460,13 @@ typedef struct inos_allocator_v1 {
 
 /* ---------------------------------------------------------------------------------------------------- */
 /* inos.job_runner/1 — compute job runners (kind INOS_KIND_JOB_RUNNER)                                   */
+/*                                                                                                      */
+/* Isolation: a node may run a job runner in a child process (manifest isolation = "process"). The      */
+/* plugin gets the same host API over the node's arena, mapped at another address (use arena_base),     */
+/* with these differences: arena_alloc allocates in a lease the node lent the process (INOS_ERR_FULL    */
+/* when it is full; a result must fit in it); the arena outside the lease is read-only (inputs are read  */
+/* in place, never written); ring_push and ring_pop answer INOS_ERR_UNSUPPORTED; signal does nothing.   */
+/* Jobs reach an isolated runner one at a time. See docs/plugin-abi.md.                                  */
 /* ---------------------------------------------------------------------------------------------------- */
 
 typedef struct inos_buffer_ref {

@@ -5,6 +5,7 @@ import Content
 import DataPath
 import Foundation
 import Host
+import PluginABI
 
 struct Job: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -19,14 +20,26 @@ struct JobRun: ParsableCommand {
             The inputs are read into arena blocks and the job goes to the job-runner plugin through the rings; \
             the result is stored and pinned, and so is a job record naming the runner, the function, the \
             parameters, the inputs and the result, so the result can be re-checked. The example runner \
-            (libInosExampleJobs) has word-count, grep (pattern in --parameters) and checksum.
+            (libInosExampleJobs) has word-count, grep (pattern in --parameters) and checksum. With --isolated \
+            (or isolation = "process" in the runner's manifest entry) the runner works in a child process that \
+            maps the same arena: a job that crashes or overruns --timeout fails with a clear error, and inos \
+            itself carries on.
             """)
 
     @Argument(help: "The function, e.g. word-count.") var function: String
     @Option(name: .long, help: "A stored resource to use as input (b…). Repeatable.") var input: [String] = []
     @Option(name: .long, help: "Text handed to the function (for grep: the pattern).") var parameters = ""
     @Option(name: .shortAndLong, help: "Write the result here instead of to standard output.") var output: String?
+    @Flag(
+        inversion: .prefixedNo,
+        help: "Run the job runner in a child process, so a crash or hang fails the job, not inos. Default: as the runner's manifest entry says (isolation =).")
+    var isolated: Bool?
+    @Option(name: .long, help: "Fail the job after this many seconds; isolated, its runner process is killed.") var timeout: Double = 600
     @OptionGroup var store: StoreOptions
+
+    func validate() throws {
+        guard timeout > 0, timeout.isFinite else { throw ValidationError("--timeout must be a positive number of seconds") }
+    }
 
     func run() throws {
         let ids: [ContentID]
@@ -39,12 +52,19 @@ struct JobRun: ParsableCommand {
         let scratch = try makeScratch("inos-job")
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         let inputs = try readInputs(ids, from: data, scratch: scratch)
-        let jobs = JobService(host: host, slot: slot)
-        defer { jobs.stop() }
+        let jobs = JobService(host: host, slot: slot, isolated: isolated)
         let result: [UInt8]
-        do { result = try jobs.run(function: function, parameters: parameters, inputs: inputs) } catch {
+        do { result = try jobs.run(function: function, parameters: parameters, inputs: inputs, timeout: timeout) } catch {
+            if error.status == INOS_ERR_TIMEOUT && !jobs.isIsolated {
+                // The job still runs on a thread of this process, and nothing can stop it: waiting for it to
+                // shut down would wait forever, so leave at once.
+                FileHandle.standardError.write(Data("Error: job \(function) failed: \(StatusCode(error.status)) \(error.message) (it ran inside inos, which cannot stop it; --isolated runs it in a process that can be killed)\n".utf8))
+                Foundation.exit(1)
+            }
+            jobs.stop()
             throw CommandFailure("job \(function) failed: \(StatusCode(error.status)) \(error.message)")
         }
+        jobs.stop()
         let runner = slot.active.map { "\($0.id) \($0.version)" } ?? "?"
         let resultID = try storePinned(result, data: data, scratch: scratch, name: "result")
         let record = """
