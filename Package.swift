@@ -89,10 +89,16 @@ let package = Package(
             dependencies: ["Host", "Content", "DataPath", "Mesh", "MeshCore", "Identity", "Wire", .product(name: "Logging", package: "swift-log")],
             path: "Sources/Replication"
         ),
+        // Distributed jobs: the seed's work allocation (node tiers, data-local least-loaded placement, retries).
+        .target(
+            name: "WorkAllocation",
+            dependencies: ["Compute", "Content", "DataPath", "Mesh", "MeshCore", "Replication", "Wire", .product(name: "Logging", package: "swift-log")],
+            path: "Sources/WorkAllocation"
+        ),
         .executableTarget(
             name: "inos",
             dependencies: [
-                "Host", "Content", "DataPath", "Mesh", "MeshCore", "Identity", "Compute", "Replication",
+                "Host", "Content", "DataPath", "Mesh", "MeshCore", "Identity", "Compute", "Replication", "WorkAllocation",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -195,7 +201,7 @@ let package = Package(
             name: "ComputeTests", dependencies: ["Compute", "Host", "HostTestSupport", "PluginABI"],
             path: "Tests/ComputeTests"
         ),
-        .testTarget(name: "ReplicationTests", dependencies: ["Replication", "Content", "Host", "Mesh", "HostTestSupport"], path: "Tests/ReplicationTests"),
+        .testTarget(name: "ReplicationTests", dependencies: ["Replication", "WorkAllocation", "Content", "Host", "Mesh", "HostTestSupport"], path: "Tests/ReplicationTests"),
         .testTarget(name: "MeshCoreTests", dependencies: ["MeshCore"], path: "Tests/MeshCoreTests"),
         .testTarget(name: "MeshTests", dependencies: ["Mesh", "Host", "HostTestSupport", "PluginABI", "Identity", "Wire"], path: "Tests/MeshTests"),
         .testTarget(

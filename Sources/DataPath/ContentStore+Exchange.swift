@@ -59,3 +59,19 @@ extension ContentStore {
         return (manifest.chunks + (manifest.erasure?.parity ?? [])).map { ($0.id, $0.storedLength) }
     }
 }
+
+extension ContentStore {
+    /// The content of one chunk of a resource, decoded and checked against its ID; nil if absent or damaged.
+    public func chunkContent(_ chunk: ResourceManifest.Chunk) throws(DataPathError) -> [UInt8]? {
+        guard let stored = try fetchWhole(chunk.id) else { return nil }
+        var content = stored
+        if chunk.encoding == .lz4Frame {
+            content = [UInt8](repeating: 0, count: Int(chunk.length))
+            let decoded = stored.withUnsafeBytes { src in
+                content.withUnsafeMutableBytes { dst in try? calls.decompress(src, into: dst, chunk: chunk.id) }
+            }
+            guard decoded == Int(chunk.length) else { return nil }
+        }
+        return content.withUnsafeBytes { chunk.id.matches($0) } ? content : nil
+    }
+}

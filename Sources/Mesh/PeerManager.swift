@@ -127,7 +127,7 @@ public final class PeerManager: Sendable {
         state = Mutex(State(backoff: Backoff(seed: seed)))
     }
 
-    /// Serves requests of `type` (STORE, HAVE, RELEASE, LEDGER) with `handler`, on a worker thread; what it
+    /// Serves requests of `type` (STORE, HAVE, RELEASE, LEDGER, JOB_RUN) with `handler`, on a worker thread; what it
     /// returns is sent back with the request's id. A handler that throws nothing and returns nil answers nothing.
     public func serve(_ type: FrameType, _ handler: @escaping Handler) {
         handlers.withLock { $0[type] = handler }
@@ -647,7 +647,7 @@ public final class PeerManager: Sendable {
             try send(WireMessage(.merkleReply, requestID: id, payload: reply), on: connection)
         case .members:
             try send(WireMessage(.membersReply, requestID: id, payload: MemberInfo.encodeList(memberList())), on: connection)
-        case .store, .have, .release, .ledger:
+        case .store, .have, .release, .ledger, .jobRun:
             guard let handler = handlers.withLock({ $0[message.header.type] }), let node = state.withLock({ $0.peers[connection]?.node }) else {
                 if message.header.type != .ledger {
                     try send(WireMessage(.error, requestID: id, payload: Array("this node does not serve \(message.header.type)".utf8)), on: connection)
@@ -658,7 +658,7 @@ public final class PeerManager: Sendable {
                 guard let (type, reply) = handler(message.payload, node, connection) else { return }
                 try? send(WireMessage(type, requestID: id, payload: reply), on: connection)
             }
-        case .stored, .haveReply, .membersReply:
+        case .stored, .haveReply, .membersReply, .jobDone:
             let waiter = state.withLock { $0.pending.removeValue(forKey: id)?.waiter }
             waiter?.finish(.success(message))
         case .gossip:

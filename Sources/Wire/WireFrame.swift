@@ -45,6 +45,10 @@ public enum FrameType: UInt8, Sendable, CaseIterable {
     /// MEMBERS asks for the alive members with their addresses and last node status; MEMBERS_REPLY answers.
     case members = 0x66
     case membersReply = 0x67
+    /// Distributed jobs: JOB_RUN asks a node to run a function over some chunks of a resource it holds;
+    /// JOB_DONE answers with one result (or error) per chunk.
+    case jobRun = 0x68
+    case jobDone = 0x69
 }
 
 public struct WireHeader: Equatable, Sendable {

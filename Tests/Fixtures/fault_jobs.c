@@ -68,6 +68,21 @@ static inos_status run(void *instance, const inos_job *job, inos_buffer_ref *out
         out->length = total;
         return INOS_OK;
     }
+    if (strcmp(f, "slow-length") == 0) {
+        /* Sleeps `parameters` milliseconds, then answers the input's length as text: a job slow enough to kill a
+           node in the middle of it. */
+        usleep((useconds_t)atoi(job->parameters ? job->parameters : "0") * 1000);
+        uint64_t total = 0;
+        for (uint32_t i = 0; i < job->input_count; i++) total += job->inputs[i].length;
+        char text[32];
+        int length = snprintf(text, sizeof text, "%llu\n", (unsigned long long)total);
+        uint64_t offset = 0;
+        if (host->arena_alloc(host->ctx, (uint64_t)length, &offset) != INOS_OK) return fail(error, INOS_ERR_FULL, "no arena space");
+        memcpy(base + offset, text, (size_t)length);
+        out->offset = offset;
+        out->length = (uint64_t)length;
+        return INOS_OK;
+    }
     if (strcmp(f, "crash") == 0) {
         *(volatile int *)bad_address = 1;
         return fail(error, INOS_ERR_INTERNAL, "survived a bad pointer");
@@ -97,7 +112,7 @@ static inos_status run(void *instance, const inos_job *job, inos_buffer_ref *out
         int n = snprintf(text, sizeof text, "ring_push %d", (int)status);
         return reply(host, text, (uint64_t)n, out, error);
     }
-    return fail(error, INOS_ERR_NOT_FOUND, "no such function (echo, crash, abort, exit, hang, alloc-crash, scribble, host-rings)");
+    return fail(error, INOS_ERR_NOT_FOUND, "no such function (echo, slow-length, crash, abort, exit, hang, alloc-crash, scribble, host-rings)");
 }
 
 static const inos_job_runner_v1 table = {.struct_size = sizeof(inos_job_runner_v1), .run = run};

@@ -9,7 +9,7 @@ import PluginABI
 
 struct Job: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Compute jobs.", subcommands: [JobRun.self, JobCall.self])
+        abstract: "Compute jobs.", subcommands: [JobRun.self, JobSubmit.self, JobCall.self])
 }
 
 struct JobRun: ParsableCommand {
@@ -66,13 +66,8 @@ struct JobRun: ParsableCommand {
         }
         jobs.stop()
         let runner = slot.active.map { "\($0.id) \($0.version)" } ?? "?"
-        let resultID = try storePinned(result, data: data, scratch: scratch, name: "result")
-        let record = """
-            {"runner": "\(runner)", "function": "\(escape(function))", "parameters": "\(escape(parameters))", \
-            "inputs": [\(ids.map { "\"\($0)\"" }.joined(separator: ", "))], "result": "\(resultID)"}
-
-            """
-        let recordID = try storePinned(Array(record.utf8), data: data, scratch: scratch, name: "record")
+        let (resultID, recordID) = try storeJobResult(
+            result, runner: runner, function: function, parameters: parameters, inputs: ids, extra: nil, data: data, pins: try store.pins(), scratch: scratch)
         if let output {
             try Data(result).write(to: URL(fileURLWithPath: output))
         } else {
@@ -80,20 +75,31 @@ struct JobRun: ParsableCommand {
         }
         FileHandle.standardError.write(Data("result \(resultID) (\(result.count) bytes); job record \(recordID)\n".utf8))
     }
+}
 
-    private func storePinned(_ bytes: [UInt8], data: ContentStore, scratch: String, name: String) throws -> ContentID {
+/// Stores a job's result and a record of it — runner, function, parameters, input IDs, result ID and `extra`
+/// fields (JSON members) — both pinned, content-addressed, so the result can be re-checked later.
+func storeJobResult(_ result: [UInt8], runner: String, function: String, parameters: String, inputs: [ContentID], extra: String?,
+                    data: ContentStore, pins: PinSet, scratch: String) throws -> (result: ContentID, record: ContentID) {
+    func storePinned(_ bytes: [UInt8], name: String) throws -> ContentID {
         let path = "\(scratch)/\(name)"
         try Data(bytes).write(to: URL(fileURLWithPath: path))
         var options = ContentStore.Options()
         options.erasure = nil
-        do { return try data.putPinned(file: path, pins: try store.pins(), options: options).id } catch {
+        do { return try data.putPinned(file: path, pins: pins, options: options).id } catch {
             throw CommandFailure("storing the job's \(name): \(error)")
         }
     }
-
-    private func escape(_ text: String) -> String {
+    func escape(_ text: String) -> String {
         text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
     }
+    let resultID = try storePinned(result, name: "result")
+    let record = """
+        {"runner": "\(escape(runner))", "function": "\(escape(function))", "parameters": "\(escape(parameters))", \
+        "inputs": [\(inputs.map { "\"\($0)\"" }.joined(separator: ", "))], "result": "\(resultID)"\(extra.map { ", " + $0 } ?? "")}
+
+        """
+    return (resultID, try storePinned(Array(record.utf8), name: "record"))
 }
 
 struct JobCall: ParsableCommand {
@@ -145,7 +151,7 @@ struct JobCall: ParsableCommand {
 }
 
 /// A private scratch folder for one command run.
-private func makeScratch(_ prefix: String) throws -> String {
+func makeScratch(_ prefix: String) throws -> String {
     let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(getpid())").path
     try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
     return scratch

@@ -9,7 +9,9 @@ import Identity
 import Logging
 import Mesh
 import MeshCore
+import Compute
 import Replication
+import WorkAllocation
 import ServiceLifecycle
 import Synchronization
 
@@ -139,6 +141,12 @@ struct Node: AsyncParsableCommand {
                         logger: logger, options: options, status: status)
                     service.start()
                     replicaBox.service = service
+                }
+                // Distributed jobs: chunks this node holds, run by its job runner — isolated in a child process,
+                // so a job from the mesh that crashes or hangs fails alone.
+                if let store, let runner = host.slot("job_runner") {
+                    let jobs = JobService(host: host, slot: runner, isolated: true)
+                    ComputeService(jobs: jobs, store: store, logger: logger).start(on: manager)
                 }
                 for address in bound {
                     // On stdout, unbuffered, for scripts and tests that start nodes on port 0.

@@ -1,0 +1,142 @@
+// SPDX-License-Identifier: Apache-2.0
+import Content
+import DataPath
+import Dispatch
+import Foundation
+import Mesh
+import MeshCore
+import Replication
+import Synchronization
+import Wire
+
+/// Runs a data-parallel job over a stored resource on the mesh: the resource's chunks run where they already
+/// are (the holders HAVE says), on the least-loaded of them, as many nodes as the seed's size tiers ask for;
+/// a node that fails or does not answer has its chunks run elsewhere; per-chunk results are reduced in chunk
+/// order.
+public struct JobSubmitter: Sendable {
+    public let client: MeshClient
+
+    public init(client: MeshClient) { self.client = client }
+
+    public struct Part: Sendable {
+        public var address: String
+        public var member: MemberID
+        public var chunks: [Int]
+        public var failed: String?
+    }
+
+    public struct Report: Sendable {
+        public var resource: ContentID
+        public var result: [UInt8]
+        public var requiredNodes: Int
+        public var parts: [Part]
+        /// Chunks that ran again elsewhere after their node failed.
+        public var retried: Int
+        public var seconds: Double
+    }
+
+    public func submit(_ id: ContentID, function: String, parameters: String, reduce: WorkPlanner.Reduce, entry: String,
+                       timeout: Double = 600) throws(ReplicationError) -> Report {
+        let started = DispatchTime.now().uptimeNanoseconds
+        let census = try client.census(id, entry: entry)
+        guard !census.holders.isEmpty else { throw ReplicationError("no holder of \(id) answered") }
+        // The manifest: which chunks there are, and the job's size.
+        if !client.store.contains(id) {
+            for holder in census.holders {
+                guard let (connection, _) = try? client.session(holder.address, member: holder.member),
+                    let bytes = try? client.peers.fetchChunk(id.bytes, from: connection),
+                    (try? client.store.importObject(id, stored: bytes)) == true
+                else { continue }
+                break
+            }
+        }
+        let manifest: ResourceManifest
+        do {
+            guard let found = try client.store.manifest(for: id) else {
+                throw ReplicationError("\(id) is a single chunk (no manifest): run it where it is with inos job run")
+            }
+            manifest = found
+        } catch let error as ReplicationError { throw error } catch { throw ReplicationError("the manifest of \(id): \(error)") }
+        let chunkCount = manifest.chunks.count
+        let loads = Dictionary(((try? client.peers.members(on: try client.session(entry).connection)) ?? []).compactMap { info in
+            info.status.map { (info.member, $0.load) }
+        }) { a, _ in a }
+        let workers = census.holders.map { holder in
+            WorkPlanner.Worker(member: holder.member, load: loads[holder.member] ?? holder.load, holds: Array(holder.pieces.prefix(chunkCount)))
+        }
+        let required = WorkPlanner.requiredNodes(jobBytes: manifest.size)
+
+        var results = [[UInt8]?](repeating: nil, count: chunkCount)
+        var pending = Array(0..<chunkCount)
+        var excluded: Set<MemberID> = []
+        var parts: [Part] = []
+        var retried = 0
+        while !pending.isEmpty {
+            let (assignment, unplaced) = WorkPlanner.assign(chunks: pending, workers: workers, required: required, excluding: excluded)
+            guard unplaced.isEmpty else {
+                throw ReplicationError("chunk(s) \(unplaced.prefix(8).map(String.init).joined(separator: ", ")) of \(id) have no live holder left (failed: \(parts.compactMap(\.failed).joined(separator: "; ")))")
+            }
+            let round = Mutex<[(Int, Result<[JobWire.Outcome], ReplicationError>)]>([])
+            DispatchQueue.concurrentPerform(iterations: assignment.count) { i in
+                let (worker, chunks) = Array(assignment)[i]
+                let holder = census.holders[worker]
+                let outcome: Result<[JobWire.Outcome], ReplicationError>
+                do {
+                    let (connection, _) = try client.session(holder.address, member: holder.member)
+                    let payload = JobWire.encode(JobWire.Run(resource: id, function: function, parameters: parameters, chunks: chunks))
+                    let answer: WireMessage
+                    do throws(MeshError) { answer = try client.peers.request(.jobRun, payload: payload, on: connection, timeout: timeout) } catch {
+                        throw ReplicationError(error.message)
+                    }
+                    guard answer.header.type == .jobDone, let outcomes = JobWire.decodeDone(answer.payload) else {
+                        throw ReplicationError("unexpected answer \(answer.header.type) to JOB_RUN")
+                    }
+                    outcome = .success(outcomes)
+                } catch let error as ReplicationError {
+                    outcome = .failure(error)
+                } catch {
+                    outcome = .failure(ReplicationError("\(error)"))
+                }
+                round.withLock { $0.append((worker, outcome)) }
+            }
+            var next: [Int] = []
+            for (worker, outcome) in round.withLock({ $0 }) {
+                let holder = census.holders[worker]
+                let chunks = assignment[worker] ?? []
+                switch outcome {
+                case .failure(let error):
+                    // The node failed or did not answer: its part runs elsewhere.
+                    excluded.insert(holder.member)
+                    parts.append(Part(address: holder.address, member: holder.member, chunks: chunks, failed: error.message))
+                    next += chunks
+                case .success(let outcomes):
+                    var done: [Int] = []
+                    var trouble: String?
+                    for outcome in outcomes where chunks.contains(outcome.chunk) {
+                        switch outcome.result {
+                        case .success(let bytes):
+                            results[outcome.chunk] = bytes
+                            done.append(outcome.chunk)
+                        case .failure(let failure) where failure.retryable:
+                            // The node could not run it (chunk missing there, runner crashed or timed out).
+                            excluded.insert(holder.member)
+                            next.append(outcome.chunk)
+                            trouble = trouble ?? "chunk \(outcome.chunk): \(failure.message)"
+                        case .failure(let failure):
+                            throw ReplicationError("\(function) failed on chunk \(outcome.chunk) at \(holder.address): \(failure.message)")
+                        }
+                    }
+                    next += chunks.filter { chunk in !done.contains(chunk) && !next.contains(chunk) && results[chunk] == nil }
+                    parts.append(Part(address: holder.address, member: holder.member, chunks: done, failed: trouble))
+                }
+            }
+            retried += next.count
+            pending = next.sorted()
+        }
+        guard let reduced = WorkPlanner.reduce(results.map { $0 ?? [] }, reduce) else {
+            throw ReplicationError("the per-chunk results of \(function) are not whitespace-separated numbers of one shape: use --reduce concat")
+        }
+        return Report(resource: id, result: reduced, requiredNodes: required, parts: parts, retried: retried,
+                      seconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
+    }
+}
