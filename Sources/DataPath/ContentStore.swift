@@ -337,6 +337,22 @@ public final class ContentStore: Sendable {
                         result.verify.lost += ids
                     }
                 }
+                // Parity shards that are gone: with the stripe's data whole (read or rebuilt above), encode them
+                // again. The same data gives the same parity, so each must match the ID its manifest names.
+                let missingParity = (0..<m).filter { !present[k + $0] }
+                if repair, !missingParity.isEmpty, (0..<count).allSatisfy({ present[$0] }) || missing.allSatisfy({ result.verify.repaired.contains(manifest.chunks[stripeStart + $0].id) }) {
+                    for position in count..<k { work.shard(position).initializeMemory(as: UInt8.self, repeating: 0) }
+                    try calls.encode(k: k, m: m, shardLength: chunkSize, data: (0..<k).map(work.shardPointer), parity: (0..<m).map { work.shardPointer(k + $0) })
+                    for p in missingParity {
+                        let shard = erasure.parity[stripe * m + p]
+                        let bytes = UnsafeRawBufferPointer(rebasing: work.shard(k + p)[0..<Int(shard.length)])
+                        guard shard.id.matches(bytes) else {
+                            throw DataPathError(.corrupt, "parity shard \(shard.id) encoded again does not match its ID", chunks: [shard.id])
+                        }
+                        try restore(shard, bytes, work: work)
+                        result.verify.repaired.append(shard.id)
+                    }
+                }
             } else if present[0] == false {
                 result.verify.lost.append(manifest.chunks[stripeStart].id)
             }

@@ -92,14 +92,14 @@ extension ReplicaService {
             if current.count < target {
                 below += 1
                 // The leader itself may be a desired holder that lacks the piece: it fetches (or rebuilds) it.
-                if desired.contains(me) && !current.contains(me), localCopy(piece.id, of: resource, from: current) != nil {
+                if desired.contains(me) && !current.contains(me), localCopy(i, of: resource, pieces: pieces, have: have) != nil {
                     have[i].insert(me)
                     setCounter { $0.repairedPieces += 1; $0.repairedBytes += piece.storedLength }
                     logger.info("repair: piece \(i) of \(resource) → this node (\(have[i].count)/\(target) copies)")
                 }
                 for member in desired where !have[i].contains(member) && member != me {
                     guard have[i].count < target else { break }
-                    guard let data = localCopy(piece.id, of: resource, from: current) else {
+                    guard let data = localCopy(i, of: resource, pieces: pieces, have: have) else {
                         logger.warning("repair: no copy of piece \(i) of \(resource) reachable")
                         break
                     }
@@ -143,18 +143,31 @@ extension ReplicaService {
         return below
     }
 
-    /// The stored bytes of `piece`: from this node's store, else fetched (and kept) from a holder.
-    private func localCopy(_ piece: ContentID, of resource: ContentID, from holders: Set<MemberID>) -> [UInt8]? {
-        if let bytes = try? store.storedObject(piece) { return bytes }
-        for member in holders {
-            guard let connection = peers.session(with: member), let bytes = try? peers.fetchChunk(piece.bytes, from: connection),
-                (try? store.importObject(piece, stored: bytes)) == true
-            else { continue }
-            return bytes
+    /// The stored bytes of piece `index`: from this node's store, else fetched (and kept) from a holder, else —
+    /// when no copy is left — rebuilt from the other pieces of its Reed-Solomon stripe, fetched here first.
+    private func localCopy(_ index: Int, of resource: ContentID, pieces: [(id: ContentID, storedLength: UInt64)], have: [Set<MemberID>]) -> [UInt8]? {
+        func fetch(_ i: Int) -> [UInt8]? {
+            if let bytes = try? store.storedObject(pieces[i].id) { return bytes }
+            for member in have[i] where member != peers.memberID {
+                guard let connection = peers.session(with: member), let bytes = try? peers.fetchChunk(pieces[i].id.bytes, from: connection),
+                    (try? store.importObject(pieces[i].id, stored: bytes)) == true
+                else { continue }
+                return bytes
+            }
+            return nil
         }
-        // No copy anywhere: rebuild it from its stripe's other pieces if they are here (Reed-Solomon).
-        if (try? store.verify(resource, repair: true)) != nil, let bytes = try? store.storedObject(piece) { return bytes }
-        return nil
+        if let bytes = fetch(index) { return bytes }
+        guard let manifest = try? store.manifest(for: resource), let erasure = manifest.erasure, erasure.parityShards > 0 else { return nil }
+        let k = erasure.dataShards, m = erasure.parityShards, chunks = manifest.chunks.count
+        let stripe = index < chunks ? index / k : (index - chunks) / m
+        let members = Array((stripe * k)..<min((stripe + 1) * k, chunks)) + Array((chunks + stripe * m)..<min(chunks + (stripe + 1) * m, pieces.count))
+        for other in members where other != index { _ = fetch(other) }
+        // The stripe's surviving pieces are here now: a repairing verify rebuilds its missing data chunks from parity
+        // and encodes its missing parity shards again from the data.
+        _ = try? store.verify(resource, repair: true)
+        guard let bytes = try? store.storedObject(pieces[index].id) else { return nil }
+        logger.info("repair: piece \(index) of \(resource) rebuilt from its stripe (no copy was left)")
+        return bytes
     }
 
     /// Token bucket: repair pushes at most `repairBytesPerSecond` on average (bursts of one second).

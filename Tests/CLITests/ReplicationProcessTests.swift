@@ -120,6 +120,36 @@ struct ReplicationProcessTests {
         }
     }
 
+    @Test("erasure coding (≥ 100 MB): a stripe's shards on distinct nodes; one node dies; the file still reads (parity where no copy is left); repair re-creates every lost shard")
+    func erasureAcrossNodes() throws {
+        let root = PluginFixtures.directory.appendingPathComponent("erasure-\(UUID().uuidString)").path
+        let nodes = try Self.mesh(6, root: root)
+        defer { for node in nodes { _ = node.stop(SIGKILL) } }
+        let seed = try nodes[0].address()
+        let input = root + "/input.bin"
+        try Self.randomFile(input, bytes: 110_000_000, seed: 13)
+        let put = try CLITests.run(["put", input, "--mesh", seed, "--data-dir", root + "/client"])
+        #expect(put.status == 0, "\(put.output)")
+        // Six nodes: the 10+2 stripe shrinks to 5+1 so each shard of a stripe has a node of its own.
+        #expect(put.output.contains("strategy: chunks + Reed-Solomon") && put.output.contains("Reed-Solomon 5+1 per stripe"), "\(put.output)")
+        let id = try #require(put.output.split(separator: "\n").last.map(String.init))
+        #expect(nodes[4].stop(SIGKILL) != 0)
+        let output = root + "/read.bin"
+        let get = try CLITests.run(["get", id, "--mesh", seed, "-o", output, "--data-dir", root + "/reader"])
+        #expect(get.status == 0, "\(get.output)")
+        #expect(FileManager.default.contentsEqual(atPath: input, andPath: output))
+        // Repair: pieces whose only copy died are rebuilt from their stripes (data from parity, parity from data).
+        var (fewest, census) = (0, "")
+        let deadline = Date().addingTimeInterval(120)
+        repeat {
+            (fewest, census) = try Self.fewestCopies(id, mesh: seed, root: root)
+            if fewest >= 1 && !census.contains("no answer") { break }
+            usleep(1_000_000)
+        } while Date() < deadline
+        #expect(fewest >= 1, "\(census.suffix(600))")
+        #expect(nodes.contains { $0.output.text.contains("rebuilt from its stripe") }, "no piece was rebuilt")
+    }
+
     @Test("a budget too small for one replica is refused with the price")
     func budgetTooSmall() throws {
         let root = PluginFixtures.directory.appendingPathComponent("budget-\(UUID().uuidString)").path

@@ -61,10 +61,13 @@ struct DataPathTests {
         let got = try node.store.get(report.id, to: output)
         #expect(!got.repaired.isEmpty)
         #expect(try node.same(input, output))
-        // Rebuilt chunks were stored again: only the damaged parity shards remain to repair.
+        // Rebuilt chunks were stored again; the damaged parity shards remain, until a repair encodes them again.
+        #expect(try node.store.verify(report.id).damaged.filter { id in manifest.chunks.contains { $0.id == id } }.isEmpty)
+        let lostParity = try node.store.verify(report.id).damaged.filter { id in erasure.parity.contains { $0.id == id } }
         let after = try node.store.verify(report.id, repair: true)
         #expect(after.lost.isEmpty)
-        #expect(try node.store.verify(report.id).damaged.filter { id in manifest.chunks.contains { $0.id == id } }.isEmpty)
+        #expect(Set(lostParity).isSubset(of: Set(after.repaired)), "every missing parity shard encoded again")
+        #expect(try node.store.verify(report.id).isHealthy, "chunks and parity whole after the repair")
     }
 
     @Test("losing more than m shards of a stripe fails clearly, names the chunks, and writes no output")
