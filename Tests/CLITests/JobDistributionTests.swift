@@ -4,6 +4,7 @@ import HostTestSupport
 import Testing
 
 /// Distributed jobs across real node processes: data-local parts, results reduced, a node killed mid-job.
+extension MeshProcessTests {
 @Suite("Distributed jobs across node processes", .serialized)
 struct JobDistributionTests {
     /// A node manifest with the test runner (Tests/Fixtures/fault_jobs.c) as its job runner.
@@ -93,4 +94,5 @@ struct JobDistributionTests {
         let again = try CLITests.run(["job", "submit", "slow-length", "--parameters", "0", "--reduce", "sum", "--input", id, "--mesh", seed, "--data-dir", root + "/submitter"])
         #expect(again.status == 0 && again.output.hasPrefix("3000000\n"), "\(again.output)")
     }
+}
 }
