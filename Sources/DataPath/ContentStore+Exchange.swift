@@ -13,15 +13,8 @@ extension ContentStore {
     /// With `durable: false` the object is staged: written but neither durable nor visible until ``commit()``
     /// (one flush for a whole batch — what a reader fetching many pieces wants).
     public func importObject(_ id: ContentID, stored: [UInt8], durable: Bool = true) throws(DataPathError) -> Bool {
-        var matches = stored.withUnsafeBytes { id.matches($0) }
-        if !matches, let size = LZ4Frame.contentSize(stored), size <= 64 << 20 {
-            var decoded = [UInt8](repeating: 0, count: size)
-            let ok = stored.withUnsafeBytes { src in
-                decoded.withUnsafeMutableBytes { dst in (try? calls.decompress(src, into: dst, chunk: id)) == size }
-            }
-            matches = ok && decoded.withUnsafeBytes { id.matches($0) }
-        }
-        guard matches else { return false }
+        // A peer's frame may claim any size: decode at most 64 MiB.
+        guard content(ofStored: stored, id: id, limit: 64 << 20) != nil else { return false }
         try withBytes(stored) { (raw) throws(DataPathError) in durable ? try calls.put(id, raw) : try calls.stage(id, raw) }
         return true
     }
@@ -64,14 +57,6 @@ extension ContentStore {
     /// The content of one chunk of a resource, decoded and checked against its ID; nil if absent or damaged.
     public func chunkContent(_ chunk: ResourceManifest.Chunk) throws(DataPathError) -> [UInt8]? {
         guard let stored = try fetchWhole(chunk.id) else { return nil }
-        var content = stored
-        if chunk.encoding == .lz4Frame {
-            content = [UInt8](repeating: 0, count: Int(chunk.length))
-            let decoded = stored.withUnsafeBytes { src in
-                content.withUnsafeMutableBytes { dst in try? calls.decompress(src, into: dst, chunk: chunk.id) }
-            }
-            guard decoded == Int(chunk.length) else { return nil }
-        }
-        return content.withUnsafeBytes { chunk.id.matches($0) } ? content : nil
+        return content(ofStored: stored, id: chunk.id, limit: Int(chunk.length))
     }
 }

@@ -406,6 +406,18 @@ public final class ContentStore: Sendable {
         }
     }
 
+    /// What a stored object holds: the stored bytes themselves if they hash to `id`, else what their LZ4 frame
+    /// decodes to (at most `limit` bytes) if that does; nil if neither — the object is not what `id` names.
+    func content(ofStored stored: [UInt8], id: ContentID, limit: Int) -> [UInt8]? {
+        if stored.withUnsafeBytes({ id.matches($0) }) { return stored }
+        guard let size = LZ4Frame.contentSize(stored), size <= limit else { return nil }
+        var decoded = [UInt8](repeating: 0, count: size)
+        let ok = stored.withUnsafeBytes { src in
+            decoded.withUnsafeMutableBytes { dst in (try? calls.decompress(src, into: dst, chunk: id)) == size }
+        }
+        return ok && decoded.withUnsafeBytes({ id.matches($0) }) ? decoded : nil
+    }
+
     /// A single-chunk resource: its stored form is an LZ4 frame or the raw bytes; the hash decides.
     private func walkSingle(_ id: ContentID, output: FileHandle?) throws(DataPathError) -> Walk {
         var report = Walk(verify: VerifyReport(chunks: 1, parityShards: 0, damaged: [], repairable: [], lost: [], repaired: []))
@@ -414,15 +426,7 @@ public final class ContentStore: Sendable {
             report.verify.lost = [id]
             return report
         }
-        var content: [UInt8]? = stored.withUnsafeBytes { id.matches($0) } ? stored : nil
-        if content == nil, let size = LZ4Frame.contentSize(stored), size <= 1 << 30 {
-            var decoded = [UInt8](repeating: 0, count: size)
-            let ok = stored.withUnsafeBytes { src in
-                decoded.withUnsafeMutableBytes { dst in (try? calls.decompress(src, into: dst, chunk: id)) == size }
-            }
-            if ok && decoded.withUnsafeBytes({ id.matches($0) }) { content = decoded }
-        }
-        guard let content else {
+        guard let content = content(ofStored: stored, id: id, limit: 1 << 30) else {
             calls.remove(id)
             report.verify.damaged = [id]
             report.verify.lost = [id]
