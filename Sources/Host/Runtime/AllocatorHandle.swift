@@ -128,11 +128,7 @@ public struct AllocatorHandle: Sendable {
     private func call<R>(_ what: String, _ body: (UnsafePointer<inos_allocator_v1>, UnsafeMutableRawPointer?, inout inos_error) -> (inos_status, R))
         throws(PluginCallError) -> R
     {
-        var error = inos_error.empty()
-        guard let (status, result) = slot.withActive({ plugin in body(plugin.extensionTable(as: inos_allocator_v1.self), plugin.instance, &error) })
-        else { throw PluginCallError(status: INOS_ERR_CLOSED, message: "\(what): no allocator serves slot \(slot.name)") }
-        guard status == INOS_OK else { throw PluginCallError(status: status, message: "\(what): \(StatusCode(status)) \(error.text)") }
-        return result
+        try slot.call(inos_allocator_v1.self, what, serving: "allocator", body)
     }
 
     /// The plan for a resource over these nodes.

@@ -12,12 +12,7 @@ public struct TransportHandle: Sendable {
     private func call(_ what: String, _ body: (inos_transport_v1, UnsafeMutableRawPointer?, inout inos_error) -> inos_status)
         throws(TransportCallError)
     {
-        var error = inos_error.empty()
-        guard let status = slot.withActive({ plugin in body(plugin.extensionTable(as: inos_transport_v1.self).pointee, plugin.instance, &error) })
-        else { throw TransportCallError(status: INOS_ERR_CLOSED, message: "\(what): no transport serves slot \(slot.name)") }
-        guard status == INOS_OK else {
-            throw TransportCallError(status: status, message: "\(what): \(StatusCode(status)) \(error.text)")
-        }
+        try slot.call(inos_transport_v1.self, what, serving: "transport") { table, instance, error in (body(table.pointee, instance, &error), ()) }
     }
 
     public func listen(_ address: String) throws(TransportCallError) {
@@ -70,4 +65,17 @@ public struct PluginCallError: Error, CustomStringConvertible {
     public var status: Int32
     public var message: String
     public var description: String { message }
+}
+
+extension PluginSlot {
+    /// Calls the extension table of the plugin serving this slot at this moment. No plugin serving it, or a
+    /// status other than INOS_OK, becomes a ``PluginCallError`` naming `what` (and the plugin's message).
+    func call<Table, R>(_ table: Table.Type, _ what: String, serving kind: String,
+                        _ body: (UnsafePointer<Table>, UnsafeMutableRawPointer?, inout inos_error) -> (inos_status, R)) throws(PluginCallError) -> R {
+        var error = inos_error.empty()
+        guard let (status, result) = withActive({ plugin in body(plugin.extensionTable(as: Table.self), plugin.instance, &error) })
+        else { throw PluginCallError(status: INOS_ERR_CLOSED, message: "\(what): no \(kind) serves slot \(name)") }
+        guard status == INOS_OK else { throw PluginCallError(status: status, message: "\(what): \(StatusCode(status)) \(error.text)") }
+        return result
+    }
 }
