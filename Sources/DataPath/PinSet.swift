@@ -33,6 +33,9 @@ public final class PinSet: Sendable {
         }
     }
 
+    /// True if `id` is pinned (one file lookup, not a listing).
+    public func isPinned(_ id: ContentID) -> Bool { access("\(folder)/\(id)", F_OK) == 0 }
+
     /// Returns false if the ID was not pinned.
     @discardableResult
     public func unpin(_ id: ContentID) -> Bool { unlink("\(folder)/\(id)") == 0 }

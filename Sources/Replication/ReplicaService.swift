@@ -160,7 +160,7 @@ public final class ReplicaService: Sendable {
         do {
             let (accepted, newlyPinned) = try pins.withLock(exclusive: false) { () throws(DataPathError) -> (Bool, Bool) in
                 guard try store.importObject(piece, stored: Array(data)) else { return (false, false) }
-                let fresh = !pins.pinned.contains(resource)
+                let fresh = !pins.isPinned(resource)
                 try pins.pin(resource)
                 return (true, fresh)
             }
