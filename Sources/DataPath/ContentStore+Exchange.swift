@@ -48,7 +48,12 @@ extension ContentStore {
     /// The objects a resource consists of, in the order replication numbers them: its chunks, then its parity
     /// shards — or the resource itself when it is a single chunk (no manifest).
     public func pieces(of id: ContentID) throws(DataPathError) -> [(id: ContentID, storedLength: UInt64)] {
-        guard let manifest = try manifest(for: id) else { return [(id, 0)] }
+        Self.pieces(of: id, manifest: try manifest(for: id))
+    }
+
+    /// The same, from a manifest already read (nil: a single-chunk resource).
+    public static func pieces(of id: ContentID, manifest: ResourceManifest?) -> [(id: ContentID, storedLength: UInt64)] {
+        guard let manifest else { return [(id, 0)] }
         return (manifest.chunks + (manifest.erasure?.parity ?? [])).map { ($0.id, $0.storedLength) }
     }
 }

@@ -97,19 +97,14 @@ public final class MeshClient: Sendable {
             throw ReplicationError("cannot read \(file): \(error.localizedDescription)")
         }
         let request = PlacementRequest(resourceSize: size, creditBudget: budget)
-        var plan: PlacementPlan
-        do { plan = try allocator.plan(request, nodes: nodes) } catch { throw ReplicationError(error.message) }
-        let wanted = plan.replicas
+        let planned: PlacementPlan
+        do { planned = try allocator.plan(request, nodes: nodes) } catch { throw ReplicationError(error.message) }
+        let wanted = planned.replicas
         // The budget caps replicas: the most the owner's credits per hour pay for.
         let pricing = Pricing()
-        let affordable = pricing.affordableReplicas(size: size, wanted: plan.replicas, budget: budget)
-        if affordable < plan.replicas {
-            plan.replicas = affordable
-            plan.copies = plan.strategy == .erasure ? max(1, affordable / max(plan.dataShards + plan.parityShards, 1)) : min(plan.copies, affordable)
-            if plan.strategy == .hierarchical { plan.seeds = min(plan.seeds, affordable) }
-        }
+        let plan = planned.capped(byBudget: budget, size: size, pricing: pricing)
         guard plan.replicas > 0, plan.copies > 0 else {
-            if affordable == 0 {
+            if planned.replicas > 0 {
                 throw ReplicationError("a budget of \(budget) credits/hour does not pay for one replica of \(size) bytes (\(pricing.creditsPerHour(size: size, replicas: 1)) credits/hour)")
             }
             throw ReplicationError("no member can hold \(size) bytes without passing the maximum load (\(members.count) member(s), \(plan.usableNodes) usable)")
@@ -118,13 +113,17 @@ public final class MeshClient: Sendable {
         var options = ContentStore.Options()
         options.erasure = plan.dataShards > 0 && plan.parityShards > 0 ? (plan.dataShards, plan.parityShards) : nil
         let id: ContentID
-        let pieces: [(id: ContentID, storedLength: UInt64)]
-        let chunkCount: Int
+        let manifest: ResourceManifest?
         do {
-            id = try store.putPinned(file: file, pins: pins, options: options).id
-            pieces = try store.pieces(of: id)
-            chunkCount = try store.manifest(for: id)?.chunks.count ?? 1
+            let put = try store.putPinned(file: file, pins: pins, options: options)
+            (id, manifest) = (put.id, put.manifest)
         } catch { throw ReplicationError(error.description) }
+        let pieces = ContentStore.pieces(of: id, manifest: manifest)
+        let chunkCount = manifest?.chunks.count ?? 1
+        let isManifest = manifest != nil
+        // The manifest's stored form goes first to every holder (read once here).
+        let manifestBytes = isManifest ? (try? store.storedObject(id)) ?? [] : []
+        guard !isManifest || !manifestBytes.isEmpty else { throw ReplicationError("the manifest of \(id) is not readable here") }
 
         var placementRequest = request
         placementRequest.key = Array(id.bytes.suffix(32))
@@ -135,7 +134,6 @@ public final class MeshClient: Sendable {
         let quorum = pieces.indices.map { i in
             plan.strategy == .erasure && i < pieces.count ? 1 : min(map.holders[i].count, Self.minimumReplicas)
         }
-        let isManifest = try? store.manifest(for: id) != nil
 
         // Push: one worker per holder, the manifest first (with the policy), then its pieces, 4 in flight.
         struct Tally: Sendable {
@@ -143,6 +141,21 @@ public final class MeshClient: Sendable {
             var acknowledged: UInt64?
             var holders: [Holder]
             var done = 0
+
+            /// A durable copy of piece `i` on `holder`; notes the moment every piece reached its quorum. Returns the
+            /// copies stored so far.
+            mutating func stored(_ i: Int, on holder: Holder, bytes: Int, quorum: [Int]) -> Int {
+                copies[i] += 1
+                if let slot = holders.firstIndex(where: { $0.member == holder.member }) {
+                    holders[slot].pieces += 1
+                    holders[slot].bytes += UInt64(bytes)
+                } else {
+                    holders.append(Holder(member: holder.member, address: holder.address, node: holder.node, pieces: 1, bytes: UInt64(bytes), failures: []))
+                }
+                if acknowledged == nil, zip(copies, quorum).allSatisfy({ $0 >= $1 }) { acknowledged = DispatchTime.now().uptimeNanoseconds }
+                done += 1
+                return done
+            }
         }
         let holderIndices = map.allHolders
         let tally = Mutex(Tally(copies: Array(repeating: 0, count: pieces.count), holders: holderIndices.map {
@@ -163,10 +176,9 @@ public final class MeshClient: Sendable {
                     return
                 }
                 tally.withLock { $0.holders[slot].node = target.node }
-                if isManifest == true {
-                    guard let manifest = try? store.storedObject(id) else { return failed("the manifest is not readable here") }
+                if isManifest {
                     do throws(ReplicationError) {
-                        _ = try peers.storePiece(id, of: id, policy: policy, data: manifest, on: target.connection)
+                        _ = try peers.storePiece(id, of: id, policy: policy, data: manifestBytes, on: target.connection)
                     } catch { return failed("manifest: \(error.message)") }
                 }
                 let gate = DispatchSemaphore(value: 4)
@@ -178,15 +190,8 @@ public final class MeshClient: Sendable {
                         defer { gate.signal(); inner.leave() }
                         guard let data = try? store.storedObject(pieces[i].id) else { return failed("piece \(i) is not readable here") }
                         do throws(ReplicationError) {
-                            _ = try peers.storePiece(pieces[i].id, of: id, policy: isManifest == true ? nil : policy, data: data, on: target.connection)
-                            let done = tally.withLock { t -> Int in
-                                t.copies[i] += 1
-                                t.holders[slot].pieces += 1
-                                t.holders[slot].bytes += UInt64(data.count)
-                                if t.acknowledged == nil, zip(t.copies, quorum).allSatisfy({ $0 >= $1 }) { t.acknowledged = DispatchTime.now().uptimeNanoseconds }
-                                t.done += 1
-                                return t.done
-                            }
+                            _ = try peers.storePiece(pieces[i].id, of: id, policy: isManifest ? nil : policy, data: data, on: target.connection)
+                            let done = tally.withLock { $0.stored(i, on: $0.holders[slot], bytes: data.count, quorum: quorum) }
                             progress(done, totalPushes)
                         } catch { failed("piece \(i): \(error.message)") }
                     }
@@ -209,19 +214,10 @@ public final class MeshClient: Sendable {
                 for h in ranked where !map.holders[i].contains(h) && !failedMembers.contains(members[h].member) {
                     guard tally.withLock({ $0.copies[i] }) < map.holders[i].count else { break }
                     guard let target = try? session(members[h].address, member: members[h].member) else { continue }
-                    if isManifest == true, let manifest = try? store.storedObject(id),
-                        (try? peers.storePiece(id, of: id, policy: policy, data: manifest, on: target.connection)) == nil { continue }
-                    guard (try? peers.storePiece(pieces[i].id, of: id, policy: isManifest == true ? nil : policy, data: data, on: target.connection)) != nil else { continue }
-                    tally.withLock { t in
-                        t.copies[i] += 1
-                        if let slot = t.holders.firstIndex(where: { $0.member == members[h].member }) {
-                            t.holders[slot].pieces += 1
-                            t.holders[slot].bytes += UInt64(data.count)
-                        } else {
-                            t.holders.append(Holder(member: members[h].member, address: members[h].address, node: target.node, pieces: 1, bytes: UInt64(data.count), failures: []))
-                        }
-                        if t.acknowledged == nil, zip(t.copies, quorum).allSatisfy({ $0 >= $1 }) { t.acknowledged = DispatchTime.now().uptimeNanoseconds }
-                    }
+                    if isManifest, (try? peers.storePiece(id, of: id, policy: policy, data: manifestBytes, on: target.connection)) == nil { continue }
+                    guard (try? peers.storePiece(pieces[i].id, of: id, policy: isManifest ? nil : policy, data: data, on: target.connection)) != nil else { continue }
+                    let holder = Holder(member: members[h].member, address: members[h].address, node: target.node, pieces: 0, bytes: 0, failures: [])
+                    _ = tally.withLock { $0.stored(i, on: holder, bytes: data.count, quorum: quorum) }
                     logger.info("piece \(i) re-placed on \(members[h].address) after a holder failed")
                 }
             }

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import Content
+import DataPath
 import Dispatch
 import Host
 import Identity
@@ -31,6 +32,18 @@ public struct ReplicationError: Error, CustomStringConvertible {
 }
 
 extension PeerManager {
+    /// Fetches object `id` from the first of `connections` that has it and stores it in `store` — only if it is
+    /// what `id` names (staged when not `durable`). Returns its stored bytes; nil if no connection delivered a
+    /// matching copy.
+    public func fetchVerified(_ id: ContentID, into store: ContentStore, from connections: [UInt64], durable: Bool = true) -> [UInt8]? {
+        for connection in connections {
+            guard let bytes = try? fetchChunk(id.bytes, from: connection), (try? store.importObject(id, stored: bytes, durable: durable)) == true
+            else { continue }
+            return bytes
+        }
+        return nil
+    }
+
     /// Asks the node on `connection` to store `piece` (its stored bytes `data`) of `resource` durably.
     public func storePiece(_ piece: ContentID, of resource: ContentID, policy: ReplicationWire.Policy?, data: [UInt8],
                            on connection: UInt64, timeout: Double = 60) throws(ReplicationError) -> ReplicationWire.Status {

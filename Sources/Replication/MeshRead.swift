@@ -67,21 +67,13 @@ extension MeshClient {
         guard !holders.isEmpty else { throw ReplicationError("none of the \(records.count) provider(s) of \(id) answered") }
 
         // The manifest (or the single chunk) from the fastest holder that has it.
-        if !store.contains(id) {
-            var stored = false
-            for holder in holders {
-                guard let bytes = try? peers.fetchChunk(id.bytes, from: holder.connection), (try? store.importObject(id, stored: bytes)) == true else { continue }
-                stored = true
-                break
-            }
-            guard stored else { throw ReplicationError("no holder delivered \(id) (or none matched its ID)") }
+        if !store.contains(id), peers.fetchVerified(id, into: store, from: holders.map(\.connection)) == nil {
+            throw ReplicationError("no holder delivered \(id) (or none matched its ID)")
         }
-        let pieces: [(id: ContentID, storedLength: UInt64)]
-        let chunkCount: Int
-        do {
-            pieces = try store.pieces(of: id)
-            chunkCount = try store.manifest(for: id)?.chunks.count ?? 1
-        } catch { throw ReplicationError(error.description) }
+        let manifest: ResourceManifest?
+        do { manifest = try store.manifest(for: id) } catch { throw ReplicationError(error.description) }
+        let pieces = ContentStore.pieces(of: id, manifest: manifest)
+        let chunkCount = manifest?.chunks.count ?? 1
         if holders.contains(where: { $0.pieces.count != pieces.count }) {
             // A holder without the manifest answers with no pieces; one with a different count is ignored.
             holders = holders.filter { $0.pieces.count == pieces.count }
@@ -98,7 +90,7 @@ extension MeshClient {
         do { try store.commit() } catch { throw ReplicationError(error.description) }
 
         // Chunks nobody delivered: fetch their stripes' parity (same scheduler), then rebuild while writing.
-        if !result.unreachable.isEmpty, let manifest = try? store.manifest(for: id), let erasure = manifest.erasure, erasure.parityShards > 0 {
+        if !result.unreachable.isEmpty, let erasure = manifest?.erasure, erasure.parityShards > 0 {
             let stripes = Set(result.unreachable.map { $0 / erasure.dataShards })
             let parity = stripes.flatMap { s in (0..<erasure.parityShards).map { chunkCount + s * erasure.parityShards + $0 } }.filter { $0 < pieces.count && !store.contains(pieces[$0].id) }
             let second = Scheduler(holders: holders.map { ($0.rtt, $0.load, $0.pieces) }, wanted: parity)
@@ -145,11 +137,10 @@ extension MeshClient {
                             continue
                         }
                         let begun = DispatchTime.now().uptimeNanoseconds
-                        let bytes = try? peers.fetchChunk(pieces[piece].bytes, from: connection)
                         // Staged: one flush for the whole resource, when every piece is in.
-                        let stored = bytes.map { (try? store.importObject(pieces[piece], stored: $0, durable: false)) == true } ?? false
+                        let bytes = peers.fetchVerified(pieces[piece], into: store, from: [connection], durable: false)
                         let done = state.withLock { s in
-                            s.finish(piece, by: h, ok: stored, bytes: bytes?.count ?? 0, hedge: hedge, nanoseconds: DispatchTime.now().uptimeNanoseconds - begun)
+                            s.finish(piece, by: h, ok: bytes != nil, bytes: bytes?.count ?? 0, hedge: hedge, nanoseconds: DispatchTime.now().uptimeNanoseconds - begun)
                         }
                         progress(done)
                     }

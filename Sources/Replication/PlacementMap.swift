@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import Content
 import Host
+import MeshCore
 
 /// Where each piece of a resource should live, from the allocator's plan: one mechanism for the put and for
 /// repair (which compares it with where pieces are). Holders are indices into the node list given.
@@ -93,4 +94,18 @@ public struct PlacementMap: Sendable {
 
     /// The nodes holding at least one piece (each must also hold the manifest).
     public var allHolders: [Int] { Array(Set(holders.joined())).sorted() }
+}
+
+extension PlacementPlan {
+    /// The plan with its replicas cut to what `budget` credits per hour pay for (the seed's pricing): copies per
+    /// piece, erasure copies per shard and hierarchical seeds shrink with it. Unchanged when the budget suffices.
+    public func capped(byBudget budget: UInt64, size: UInt64, pricing: Pricing = Pricing()) -> PlacementPlan {
+        let affordable = pricing.affordableReplicas(size: size, wanted: replicas, budget: budget)
+        guard affordable < replicas else { return self }
+        var plan = self
+        plan.replicas = affordable
+        plan.copies = strategy == .erasure ? max(1, affordable / max(dataShards + parityShards, 1)) : min(copies, affordable)
+        if strategy == .hierarchical { plan.seeds = min(seeds, affordable) }
+        return plan
+    }
 }

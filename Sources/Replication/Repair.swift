@@ -47,9 +47,12 @@ extension ReplicaService {
 
     /// Census and repair of one resource; returns how many pieces were below target at the start.
     private func repair(_ resource: ContentID, holders: [MemberID], members: [MemberInfo], allocator: AllocatorHandle) -> Int? {
-        guard let me = peers.memberID, let pieces = try? store.pieces(of: resource) else { return nil }
-        let chunkCount = (try? store.manifest(for: resource))?.chunks.count ?? 1
-        let hasManifest = pieces.first?.id != resource
+        guard let me = peers.memberID else { return nil }
+        let manifest: ResourceManifest?  // nil: a single-chunk resource
+        do { manifest = try store.manifest(for: resource) } catch { return nil }
+        let pieces = ContentStore.pieces(of: resource, manifest: manifest)
+        let chunkCount = manifest?.chunks.count ?? 1
+        let hasManifest = manifest != nil
         // Census: who holds which piece (this node from its store; the others by HAVE), and the demand they see.
         var have = [Set<MemberID>](repeating: [], count: pieces.count)
         var withManifest: Set<MemberID> = [me]
@@ -70,14 +73,9 @@ extension ReplicaService {
         let nodes = members.map(\.placementNode)
         var request = PlacementRequest(resourceSize: policy.size, demandScore: DemandTracker.score(rate: demandRate), creditBudget: policy.budget)
         request.key = Array(resource.bytes.suffix(32))
-        guard var plan = try? allocator.plan(request, nodes: nodes) else { return nil }
-        let affordable = Pricing().affordableReplicas(size: policy.size, wanted: plan.replicas, budget: policy.budget)
-        if affordable < plan.replicas {
-            plan.replicas = affordable
-            plan.copies = plan.strategy == .erasure ? max(1, affordable / max(plan.dataShards + plan.parityShards, 1)) : min(plan.copies, affordable)
-        }
+        guard var plan = try? allocator.plan(request, nodes: nodes).capped(byBudget: policy.budget, size: policy.size) else { return nil }
         // The stripe geometry is the stored one, whatever the network looks like now.
-        if let erasure = (try? store.manifest(for: resource))?.erasure {
+        if let erasure = manifest?.erasure {
             plan.dataShards = erasure.dataShards
             plan.parityShards = erasure.parityShards
             if plan.strategy != .erasure && plan.strategy != .hierarchical { plan.strategy = .erasure; plan.copies = max(1, plan.copies / (erasure.dataShards + erasure.parityShards)) }
@@ -148,13 +146,8 @@ extension ReplicaService {
     private func localCopy(_ index: Int, of resource: ContentID, pieces: [(id: ContentID, storedLength: UInt64)], have: [Set<MemberID>]) -> [UInt8]? {
         func fetch(_ i: Int) -> [UInt8]? {
             if let bytes = try? store.storedObject(pieces[i].id) { return bytes }
-            for member in have[i] where member != peers.memberID {
-                guard let connection = peers.session(with: member), let bytes = try? peers.fetchChunk(pieces[i].id.bytes, from: connection),
-                    (try? store.importObject(pieces[i].id, stored: bytes)) == true
-                else { continue }
-                return bytes
-            }
-            return nil
+            let holders = have[i].filter { $0 != peers.memberID }.compactMap(peers.session(with:))
+            return peers.fetchVerified(pieces[i].id, into: store, from: holders)
         }
         if let bytes = fetch(index) { return bytes }
         guard let manifest = try? store.manifest(for: resource), let erasure = manifest.erasure, erasure.parityShards > 0 else { return nil }

@@ -42,13 +42,8 @@ public struct JobSubmitter: Sendable {
         guard !census.holders.isEmpty else { throw ReplicationError("no holder of \(id) answered") }
         // The manifest: which chunks there are, and the job's size.
         if !client.store.contains(id) {
-            for holder in census.holders {
-                guard let (connection, _) = try? client.session(holder.address, member: holder.member),
-                    let bytes = try? client.peers.fetchChunk(id.bytes, from: connection),
-                    (try? client.store.importObject(id, stored: bytes)) == true
-                else { continue }
-                break
-            }
+            let connections = census.holders.compactMap { try? client.session($0.address, member: $0.member).connection }
+            _ = client.peers.fetchVerified(id, into: client.store, from: connections)
         }
         let manifest: ResourceManifest
         do {
