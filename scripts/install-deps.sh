@@ -19,21 +19,26 @@ inos_install_deps() {
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
     done
     if [ "${#missing[@]}" -gt 0 ]; then
-        echo "==> installing missing Debian packages: ${missing[*]}"
-        if [ "$(id -u)" = 0 ]; then
-            apt-get update -qq
-            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-        elif command -v sudo >/dev/null 2>&1; then
-            sudo apt-get update -qq
-            sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-        else
-            echo "error: missing Debian packages: ${missing[*]}" >&2
-            echo "       install them as root: apt-get install ${missing[*]}" >&2
-            exit 1
-        fi
+        inos_install_packages "${missing[@]}"
     fi
     if ! command -v swift >/dev/null 2>&1; then
         echo "error: swift is not on PATH: install Swift 6.1 or newer (https://www.swift.org/install/linux/)" >&2
+        exit 1
+    fi
+}
+
+# Installs Debian packages by name: apt-get as root, through sudo otherwise, or names them and fails.
+inos_install_packages() {
+    echo "==> installing missing Debian packages: $*"
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo apt-get update -qq
+        sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+    else
+        echo "error: missing Debian packages: $*" >&2
+        echo "       install them as root: apt-get install $*" >&2
         exit 1
     fi
 }

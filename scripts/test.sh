@@ -2,13 +2,44 @@
 # SPDX-License-Identifier: Apache-2.0
 #
 # Quick start, command 2: install what is missing, build the package (plugins included), run every test.
+#
+#   ./scripts/test.sh                 every test (what CI runs)
+#   ./scripts/test.sh --stress        the multi-process suites while stress-ng keeps every core busy
+#   ./scripts/test.sh --filter NAME   one suite or test (any other arguments go to `swift test`)
+#
+# docs/testing.md describes the suites, what CI runs and the stress mode.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/install-deps.sh
+
+stress=0
+args=()
+for arg in "$@"; do
+    case "$arg" in
+        --stress) stress=1 ;;
+        *) args+=("$arg") ;;
+    esac
+done
+
 inos_install_deps
+if [ "$stress" = 1 ] && ! command -v stress-ng >/dev/null 2>&1; then
+    inos_install_packages stress-ng
+fi
 echo "==> building the package and its plugins"
 swift build
 echo "==> building the tests"
 swift build --build-tests
+
+if [ "$stress" = 1 ]; then
+    # Every core busy with CPU work for as long as the suites run: the nodes must still answer, SWIM must not
+    # suspect healthy members, repair must keep up. stress-ng ends with this script (trap), also on failure.
+    workers="$(nproc)"
+    echo "==> stress mode: stress-ng --cpu $workers (every core busy) while the multi-process suites run"
+    stress-ng --cpu "$workers" --cpu-method matrixprod --timeout 3600s --quiet &
+    stress_pid=$!
+    trap 'kill "$stress_pid" 2>/dev/null || true; wait "$stress_pid" 2>/dev/null || true' EXIT
+    [ "${#args[@]}" -gt 0 ] || args=(--filter "CLITests")
+fi
+
 echo "==> running the tests"
-swift test --skip-build "$@"
+swift test --skip-build ${args[@]+"${args[@]}"}

@@ -47,26 +47,58 @@ public final class PeerManager: Sendable {
     final class Link: Sendable {
         let handshake: Mutex<Handshake?>
         let channel = Mutex<SecureChannel?>(nil)
+        /// Sealed frames the transport had no room for, in order. Guarded by `channel`'s lock.
+        nonisolated(unsafe) var outbound = Outbound()
         init(_ handshake: Handshake) { self.handshake = Mutex(handshake) }
+        deinit { outbound.clear() }
     }
 
+    struct Outbound {
+        var frames: [UnsafeMutableRawBufferPointer] = []
+        var bytes = 0
+        /// When a frame last left (or the queue started).
+        var progressAt: UInt64 = 0
+        mutating func clear() {
+            for frame in frames { frame.deallocate() }
+            frames = []
+            bytes = 0
+        }
+    }
+
+    /// One request in flight: finished once, by its answer (reactor), its deadline (the tick's sweep) or its
+    /// connection's close. `completion` runs on the finishing thread: it must not wait.
     final class Waiter: Sendable {
         let done = DispatchSemaphore(value: 0)
         let result = Mutex<Result<WireMessage, MeshError>?>(nil)
+        let completion: (@Sendable (Result<WireMessage, MeshError>) -> Void)?
+        init(completion: (@Sendable (Result<WireMessage, MeshError>) -> Void)? = nil) { self.completion = completion }
         func finish(_ outcome: Result<WireMessage, MeshError>) {
             let first = result.withLock { value -> Bool in
                 guard value == nil else { return false }
                 value = outcome
                 return true
             }
-            if first { done.signal() }
+            guard first else { return }
+            completion?(outcome)
+            done.signal()
         }
+    }
+
+    struct Pending {
+        var connection: UInt64
+        var waiter: Waiter
+        /// For a chunk request, the key a CHUNK_DATA answer must carry.
+        var key: [UInt8]
+        var deadline: UInt64
+        var timeout: Double
     }
 
     private struct State {
         var peers: [UInt64: Peer] = [:]
         var links: [UInt64: Link] = [:]
-        var pending: [UInt64: (connection: UInt64, waiter: Waiter, key: [UInt8])] = [:]
+        var pending: [UInt64: Pending] = [:]
+        /// Requests from each connection being served off the reactor (queued or running in a worker pool).
+        var serving: [UInt64: Int] = [:]
         /// Bootstrap address → the connection serving it (nil while redialing).
         var bootstrap: [String: UInt64?] = [:]
         var attempts: [String: Int] = [:]
@@ -84,13 +116,37 @@ public final class PeerManager: Sendable {
     let chunkSource: ChunkSource?
     private let state: Mutex<State>
     private let nextRequest = Atomic<UInt64>(1)
+    /// Wakes the flusher when a connection's outbound queue gets its first frame.
+    private let flusher = DispatchSemaphore(value: 0)
     private let dialer = DispatchQueue(label: "inos.mesh.dialer", attributes: .concurrent)
-    private let servers = DispatchQueue(label: "inos.mesh.serve", attributes: .concurrent)
+    /// Where requests are served off the reactor, one pool per lane so that no lane starves another: small
+    /// answers from memory or one file lookup (HAVE, RELEASE, LEDGER), bulk chunk I/O (CHUNK_GET, STORE), jobs
+    /// (JOB_RUN, which may run for minutes), and background anti-entropy (one sync at a time).
+    let lanes: Lanes
+    public struct Lanes: Sendable {
+        public let control: WorkerPool
+        public let bulk: WorkerPool
+        public let compute: WorkerPool
+        public let background: WorkerPool
+        init() {
+            control = WorkerPool(name: "control", threads: 4, queueLimit: 1024)
+            bulk = WorkerPool(name: "bulk", threads: 8, queueLimit: 512)
+            compute = WorkerPool(name: "compute", threads: 4, queueLimit: 64)
+            background = WorkerPool(name: "background", threads: 1, queueLimit: 64)
+        }
+        func stop() { for pool in [control, bulk, compute, background] { pool.stop() } }
+    }
+    /// Requests one connection may have queued or running in the lanes; past it, more are answered "busy".
+    public static let servingLimit = 64
+    /// Members anti-entropy is queued or running with (a second trigger for the same member is dropped).
+    private let syncing = Mutex<Set<MemberID>>([])
     /// A connection that lived this long resets its address's backoff.
     static let healthySeconds: UInt64 = 10
 
     /// Seconds of silence after which a session is pinged; three intervals without an answer close it.
     public let keepaliveSeconds: Double
+    /// A connection whose outbound queue has not moved for this long is closed (its peer stopped reading).
+    public let stallSeconds: Double
     /// SWIM membership over the sessions, once ``enableMembership(advertise:now:)`` was called.
     private let membershipBox = Mutex<Membership?>(nil)
     public var membership: Membership? { membershipBox.withLock { $0 } }
@@ -116,15 +172,45 @@ public final class PeerManager: Sendable {
 
     public init(
         host: HostRuntime, transport: TransportHandle, identity: NodeIdentity, logger: Logger, seed: UInt64 = 1,
-        chunkSource: ChunkSource? = nil, keepaliveSeconds: Double = 15
+        chunkSource: ChunkSource? = nil, keepaliveSeconds: Double = 15, stallSeconds: Double = 10
     ) {
         self.keepaliveSeconds = keepaliveSeconds
+        self.stallSeconds = max(0.1, stallSeconds)
         self.transport = transport
         self.identity = identity
         self.arena = host.arena
         self.logger = logger
         self.chunkSource = chunkSource
         state = Mutex(State(backoff: Backoff(seed: seed)))
+        lanes = Lanes()
+        startThread(name: "inos.mesh.flush") { [self] in flushLoop() }
+    }
+
+    /// Runs `job` for the request `id` from `connection` in `pool`, off the reactor. A connection that already
+    /// has ``servingLimit`` requests being served, or a full pool, gets an error answer "busy" instead: the
+    /// reactor never waits, and one peer's flood cannot take every worker.
+    private func offload(_ pool: WorkerPool, request id: UInt64, from connection: UInt64, _ job: @escaping @Sendable () -> Void) {
+        let admitted = state.withLock { state -> Bool in
+            guard state.serving[connection, default: 0] < Self.servingLimit else { return false }
+            state.serving[connection, default: 0] += 1
+            return true
+        }
+        let queued = admitted && pool.submit { [self] in
+            job()
+            state.withLock { state in
+                let left = state.serving[connection, default: 1] - 1
+                state.serving[connection] = left > 0 ? left : nil
+            }
+        }
+        guard !queued else { return }
+        if admitted {
+            state.withLock { state in
+                let left = state.serving[connection, default: 1] - 1
+                state.serving[connection] = left > 0 ? left : nil
+            }
+        }
+        logger.debug("busy: request \(id) on connection \(connection) refused (\(pool.name) lane full or too many requests from this peer)")
+        try? send(WireMessage(.error, requestID: id, payload: Array("busy: too many requests in flight; retry later".utf8)), on: connection)
     }
 
     /// Serves requests of `type` (STORE, HAVE, RELEASE, LEDGER, JOB_RUN) with `handler`, on a worker thread; what it
@@ -308,7 +394,11 @@ public final class PeerManager: Sendable {
     /// Pulls differing provider records from `member`, over its session, on a worker thread.
     private func antiEntropy(with member: MemberID) {
         guard let membership, let connection = membership.route(member, dial: { _ in }) else { return }
-        servers.async { [self] in
+        // One sync per member at a time, in the background lane: a root that differs in every gossip round
+        // does not pile up syncs, and syncs never hold the workers that answer requests.
+        guard syncing.withLock({ $0.insert(member).inserted }) else { return }
+        let queued = lanes.background.submit { [self] in
+            defer { _ = syncing.withLock { $0.remove(member) } }
             do throws(MeshError) {
                 let changed = try syncProviders(on: connection)
                 if changed > 0 { logger.info("anti-entropy with member \(String(member, radix: 16)): \(changed) provider record(s) updated") }
@@ -320,6 +410,7 @@ public final class PeerManager: Sendable {
                 logger.debug("anti-entropy with member \(String(member, radix: 16)) failed: \(error.message)")
             }
         }
+        if !queued { _ = syncing.withLock { $0.remove(member) } }
     }
 
     /// Kademlia's iterative lookup over the network, starting from the peer on `connection`: each round asks
@@ -459,20 +550,22 @@ public final class PeerManager: Sendable {
                 sendPlain(hello, on: connection)
             }
         case .closed(let connection, let reason, _, let peer):
-            let (redial, orphans) = state.withLock { state -> ((String, Double)?, [Waiter]) in
+            let (redial, orphans, link) = state.withLock { state -> ((String, Double)?, [Waiter], Link?) in
                 let closed = state.peers.removeValue(forKey: connection)
-                state.links[connection] = nil
+                let link = state.links.removeValue(forKey: connection)
+                state.serving[connection] = nil
                 let orphans = state.pending.filter { $0.value.connection == connection }
                 for id in orphans.keys { state.pending[id] = nil }
                 guard !state.stopped, let address = state.bootstrap.first(where: { $0.value == connection })?.key else {
-                    return (nil, orphans.values.map(\.waiter))
+                    return (nil, orphans.values.map(\.waiter), link)
                 }
                 state.bootstrap[address] = .some(nil)
                 if let closed, now - closed.openedAt >= Self.healthySeconds * 1_000_000_000 { state.attempts[address] = 0 }
                 let attempt = state.attempts[address, default: 0]
                 state.attempts[address] = attempt + 1
-                return ((address, state.backoff.delay(attempt: attempt)), orphans.values.map(\.waiter))
+                return ((address, state.backoff.delay(attempt: attempt)), orphans.values.map(\.waiter), link)
             }
+            if let link { link.channel.withLock { _ in link.outbound.clear() } }
             for waiter in orphans { waiter.finish(.failure(MeshError("connection \(connection) closed"))) }
             membership?.sessionDown(connection)
             logger.info("connection \(connection) with \(peer) closed (\(StatusCode(reason)))")
@@ -567,7 +660,7 @@ public final class PeerManager: Sendable {
         case .chunkGet:
             let key: [UInt8]
             do throws(WireError) { key = try WirePayload.splitKey(message.payload).key } catch { throw MeshError(error.message) }
-            servers.async { [self] in
+            offload(lanes.bulk, request: id, from: connection) { [self] in
                 let prefix = [UInt8(key.count)] + key
                 prefix.withUnsafeBytes { head in
                     if let data = chunkSource?(key) {
@@ -598,18 +691,33 @@ public final class PeerManager: Sendable {
             guard message.payload.count == 33 else { throw MeshError("malformed provider request") }
             let recursive = message.payload[0] == 1, key = Array(message.payload[1...])
             let requester = state.withLock { $0.peers[connection]?.node }.map(Membership.member)
-            servers.async { [self] in
-                var found: [MemberID: ProviderRecord] = [:]
-                for record in providerStore.providers(of: key, now: DispatchTime.now().uptimeNanoseconds) { found[record.member] = record }
-                if recursive, let membership {
-                    // Ask the members closest to the key (α = 3 at a time would be Kademlia's; they are few).
-                    for member in closestMembers(to: key) where member != membership.memberID && member != requester {
-                        guard let route = membership.route(member, dial: { _ in }) else { continue }
-                        for record in (try? findProviders(key, on: route, recursive: false, timeout: 3)) ?? [] { found[record.member] = record }
-                    }
+            var local: [MemberID: ProviderRecord] = [:]
+            for record in providerStore.providers(of: key, now: DispatchTime.now().uptimeNanoseconds) { local[record.member] = record }
+            var routes: [UInt64] = []
+            if recursive, let membership {
+                for member in closestMembers(to: key) where member != membership.memberID && member != requester {
+                    if let route = membership.route(member, dial: { _ in }) { routes.append(route) }
                 }
+            }
+            // Ask the members closest to the key all at once and answer when the last one has (or its 3 s
+            // deadline passed): nothing waits on a thread, so slow members cost the asker time, not the node.
+            let gathered = Mutex((found: local, left: routes.count))
+            @Sendable func reply(_ found: [MemberID: ProviderRecord]) {
                 let payload = found.values.sorted { $0.member < $1.member }.flatMap { ProviderRecord.encode(key: key, $0) }
                 try? send(WireMessage(.providers, requestID: id, payload: payload), on: connection)
+            }
+            if routes.isEmpty { reply(local) }
+            for route in routes {
+                request(.findProviders, payload: [0] + key, on: route, timeout: 3) { outcome in
+                    let done = gathered.withLock { state -> [MemberID: ProviderRecord]? in
+                        if case .success(let answer) = outcome, answer.header.type == .providers {
+                            for record in Self.decodeProviders(answer.payload[...]) { state.found[record.member] = record }
+                        }
+                        state.left -= 1
+                        return state.left == 0 ? state.found : nil
+                    }
+                    if let done { reply(done) }
+                }
             }
         case .findNode:
             guard message.payload.count == 32, let membership else { throw MeshError("malformed node request") }
@@ -654,7 +762,13 @@ public final class PeerManager: Sendable {
                 }
                 return
             }
-            servers.async { [self] in
+            let lane: WorkerPool
+            switch message.header.type {
+            case .store: lane = lanes.bulk
+            case .jobRun: lane = lanes.compute
+            default: lane = lanes.control
+            }
+            offload(lane, request: id, from: connection) { [self] in
                 guard let (type, reply) = handler(message.payload, node, connection) else { return }
                 try? send(WireMessage(type, requestID: id, payload: reply), on: connection)
             }
@@ -742,6 +856,7 @@ public final class PeerManager: Sendable {
     /// due, pings sessions that have been quiet for a keepalive interval and closes those that did not answer
     /// within three.
     public func tick(now: UInt64) {
+        expireRequests(now: now)
         // The epoch: once a second, expire provider records and republish what this node provides when due.
         if now - lastEpoch.load(ordering: .relaxed) >= 1_000_000_000 {
             lastEpoch.store(now, ordering: .relaxed)
@@ -802,7 +917,7 @@ public final class PeerManager: Sendable {
         }
     }
 
-    /// Seals and sends a message; waits while the connection's send queue is full (up to 30 s).
+    /// Seals and sends a message. Never waits: see ``send(_:requestID:parts:on:)``.
     public func send(_ message: WireMessage, on connection: UInt64) throws(MeshError) {
         var failure: MeshError?
         message.payload.withUnsafeBytes { payload in
@@ -815,61 +930,163 @@ public final class PeerManager: Sendable {
 
     /// Seals and sends a message whose payload is `parts` in order. The parts are copied once, straight into
     /// the frame that is then sealed in place — the hot path of serving chunks.
+    ///
+    /// Never waits, so the reactor and the workers may call it: when the transport's queue for the connection is
+    /// full (the peer reads slower than we write), the sealed frame waits in the connection's own outbound queue
+    /// (frames keep their order: later ones queue behind it) and ``flushOutbound(now:)`` offers it again. A queue
+    /// over ``outboundLimitBytes``, or one that made no progress for ``stallSeconds``, closes the connection:
+    /// a peer that stops reading loses its connection, and nobody else waits for it.
     public func send(_ type: FrameType, requestID: UInt64, parts: [UnsafeRawBufferPointer], on connection: UInt64) throws(MeshError) {
         guard let link = state.withLock({ $0.links[connection] }) else { throw MeshError("connection \(connection) is closed") }
         let innerLength = WireHeader.size + parts.reduce(0) { $0 + $1.count }
         let frame = UnsafeMutableRawBufferPointer.allocate(byteCount: innerLength + SecureChannel.overhead, alignment: 16)
-        defer { frame.deallocate() }
         WireHeader(type: type, requestID: requestID).write(into: UnsafeMutableRawBufferPointer(rebasing: frame[WireHeader.size...]))
         var offset = 2 * WireHeader.size
         for part in parts where !part.isEmpty {
             UnsafeMutableRawBufferPointer(rebasing: frame[offset..<(offset + part.count)]).copyMemory(from: part)
             offset += part.count
         }
-        let sealed = { () -> Bool in
-            let raw = frame
-            return link.channel.withLock { channel -> Bool in
-                guard channel != nil else { return false }
-                _ = channel!.sealInPlace(raw, messageLength: innerLength)
-                // Sent under the channel's lock: frames leave in counter order.
-                var attempts = 0
-                while true {
-                    do throws(TransportCallError) {
-                        try transport.send(connection, UnsafeRawBufferPointer(raw))
-                        return true
-                    } catch where error.status == INOS_ERR_FULL && attempts < 30_000 {
-                        attempts += 1
-                        usleep(1_000)
-                    } catch {
-                        return false
-                    }
+        enum Outcome { case sent, queued(startedStall: Bool), noSession, failed(String), overflow }
+        let outcome = link.channel.withLock { channel -> Outcome in
+            guard channel != nil else { return .noSession }
+            _ = channel!.sealInPlace(frame, messageLength: innerLength)
+            // Sealed and sent (or queued) under the channel's lock: frames leave in counter order.
+            if link.outbound.frames.isEmpty {
+                do throws(TransportCallError) {
+                    try transport.send(connection, UnsafeRawBufferPointer(frame))
+                    return .sent
+                } catch where error.status == INOS_ERR_FULL {
+                    // fall through to the queue
+                } catch {
+                    return .failed(error.message)
                 }
             }
-        }()
-        guard sealed else { throw MeshError("cannot send on connection \(connection): no session or the connection failed") }
+            guard link.outbound.bytes + frame.count <= Self.outboundLimitBytes else { return .overflow }
+            let first = link.outbound.frames.isEmpty
+            link.outbound.frames.append(frame)
+            link.outbound.bytes += frame.count
+            if first { link.outbound.progressAt = DispatchTime.now().uptimeNanoseconds }
+            return .queued(startedStall: first)
+        }
+        switch outcome {
+        case .sent:
+            frame.deallocate()
+        case .queued(let first):
+            if first { flusher.signal() }
+        case .noSession:
+            frame.deallocate()
+            throw MeshError("cannot send on connection \(connection): no session")
+        case .failed(let why):
+            frame.deallocate()
+            throw MeshError("cannot send on connection \(connection): \(why)")
+        case .overflow:
+            frame.deallocate()
+            let address = state.withLock { $0.peers[connection]?.address } ?? "?"
+            logger.warning("closing connection \(connection) with \(address): more than \(Self.outboundLimitBytes >> 20) MiB waiting to be sent (the peer does not read)")
+            transport.close(connection)
+            throw MeshError("connection \(connection): the peer does not read; closed")
+        }
     }
 
-    /// Sends a request and waits for the response with the same request id.
+    /// Bytes of sealed frames one connection may have waiting in its outbound queue (beyond the transport's own).
+    public static let outboundLimitBytes = 32 << 20
+
+    /// Offers every waiting outbound frame to the transport again, in order, until the transport is full;
+    /// closes connections whose queue is stalled. Returns whether frames still wait.
+    @discardableResult
+    func flushOutbound(now: UInt64) -> Bool {
+        let links = state.withLock { state in state.links.map { ($0.key, $0.value, state.peers[$0.key]?.address ?? "?") } }
+        var waiting = false
+        for (connection, link, address) in links {
+            enum Result { case idle, drained, waiting, stalled, failed(String) }
+            let result = link.channel.withLock { _ -> Result in
+                guard !link.outbound.frames.isEmpty else { return .idle }
+                while let frame = link.outbound.frames.first {
+                    do throws(TransportCallError) {
+                        try transport.send(connection, UnsafeRawBufferPointer(frame))
+                    } catch where error.status == INOS_ERR_FULL {
+                        return now - link.outbound.progressAt > UInt64(stallSeconds * 1e9) ? .stalled : .waiting
+                    } catch {
+                        link.outbound.clear()
+                        return .failed(error.message)
+                    }
+                    link.outbound.frames.removeFirst()
+                    link.outbound.bytes -= frame.count
+                    link.outbound.progressAt = now
+                    frame.deallocate()
+                }
+                return .drained
+            }
+            switch result {
+            case .idle: break
+            case .drained: break
+            case .waiting: waiting = true
+            case .stalled:
+                link.channel.withLock { _ in link.outbound.clear() }
+                logger.warning("closing connection \(connection) with \(address): the peer read nothing for \(stallSeconds) s")
+                transport.close(connection)
+            case .failed(let why):
+                logger.warning("closing connection \(connection) with \(address): send failed: \(why)")
+                transport.close(connection)
+            }
+        }
+        return waiting
+    }
+
+    /// The flusher: sleeps until a connection's outbound queue has frames, then offers them every 2 ms until
+    /// every queue is empty (the transport has no "writable again" event to wait for).
+    private func flushLoop() {
+        while !state.withLock({ $0.stopped }) {
+            _ = flusher.wait(timeout: .now() + 1)
+            while flushOutbound(now: DispatchTime.now().uptimeNanoseconds), !state.withLock({ $0.stopped }) { usleep(2_000) }
+        }
+    }
+
+    /// Sends a request and waits for the response with the same request id. For callers on their own threads
+    /// (the CLI, repair); code on the reactor or in a worker lane uses the completion form.
     public func request(_ type: FrameType, payload: [UInt8], on connection: UInt64, timeout: Double = 30) throws(MeshError) -> WireMessage {
         try request(type, payload: payload, on: connection, timeout: timeout, key: [])
     }
 
     /// `key`: for a chunk request, the key a CHUNK_DATA answer must carry (its payload is then the chunk alone).
     func request(_ type: FrameType, payload: [UInt8], on connection: UInt64, timeout: Double, key: [UInt8]) throws(MeshError) -> WireMessage {
-        let id = nextRequest.wrappingAdd(1, ordering: .relaxed).oldValue
         let waiter = Waiter()
-        state.withLock { $0.pending[id] = (connection, waiter, key) }
+        start(type, payload: payload, on: connection, timeout: timeout, key: key, waiter: waiter)
+        // The tick's sweep finishes it at its deadline too; the wait's own bound is a second guard.
+        _ = waiter.done.wait(timeout: .now() + timeout + 1)
+        waiter.finish(.failure(MeshError("no answer to a \(type) request within \(timeout) s")))
+        return try waiter.result.withLock { $0! }.get()
+    }
+
+    /// Sends a request without waiting: `completion` gets the answer, or the failure when the connection closes
+    /// or `timeout` seconds pass (swept by the tick). It runs on the reactor or the tick's thread: it must not wait.
+    public func request(_ type: FrameType, payload: [UInt8], on connection: UInt64, timeout: Double,
+                        completion: @escaping @Sendable (Result<WireMessage, MeshError>) -> Void) {
+        start(type, payload: payload, on: connection, timeout: timeout, key: [], waiter: Waiter(completion: completion))
+    }
+
+    private func start(_ type: FrameType, payload: [UInt8], on connection: UInt64, timeout: Double, key: [UInt8], waiter: Waiter) {
+        let id = nextRequest.wrappingAdd(1, ordering: .relaxed).oldValue
+        let deadline = DispatchTime.now().uptimeNanoseconds &+ UInt64(max(0, min(timeout, 86_400)) * 1e9)
+        state.withLock { $0.pending[id] = Pending(connection: connection, waiter: waiter, key: key, deadline: deadline, timeout: timeout) }
         do throws(MeshError) {
             try send(WireMessage(type, requestID: id, payload: payload), on: connection)
         } catch {
             state.withLock { _ = $0.pending.removeValue(forKey: id) }
-            throw error
+            waiter.finish(.failure(error))
         }
-        if waiter.done.wait(timeout: .now() + timeout) == .timedOut {
-            state.withLock { _ = $0.pending.removeValue(forKey: id) }
-            waiter.finish(.failure(MeshError("no answer to request \(id) within \(timeout) s")))
+    }
+
+    /// Fails requests whose deadline passed (the tick).
+    private func expireRequests(now: UInt64) {
+        let expired = state.withLock { state -> [(UInt64, Pending)] in
+            let due = state.pending.filter { $0.value.deadline <= now }
+            for id in due.keys { state.pending[id] = nil }
+            return Array(due)
         }
-        return try waiter.result.withLock { $0! }.get()
+        for (id, entry) in expired {
+            entry.waiter.finish(.failure(MeshError("no answer to request \(id) within \(entry.timeout) s")))
+        }
     }
 
     /// Asks a peer for the stored form of an object; nil when the peer does not have it.
@@ -889,7 +1106,11 @@ public final class PeerManager: Sendable {
     public var listening: [String] { state.withLock { $0.listening } }
 
     /// Stops redialing. Connections close when the transport plugin is retired.
-    public func stop() { state.withLock { $0.stopped = true } }
+    public func stop() {
+        state.withLock { $0.stopped = true }
+        lanes.stop()
+        flusher.signal()
+    }
 }
 
 /// A mesh operation that failed: a closed connection, a refused session, no answer.

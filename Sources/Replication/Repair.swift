@@ -164,21 +164,22 @@ extension ReplicaService {
     }
 
     /// Token bucket: repair pushes at most `repairBytesPerSecond` on average (bursts of one second).
-    private func throttle(_ bytes: Int) {
+    func throttle(_ bytes: Int) {
+        RateLimiter.acquire(Double(bytes), bucket: { body in withTokens { body(&$0) } }, clock: { DispatchTime.now().uptimeNanoseconds },
+                            sleep: { seconds in usleep(UInt32(min(seconds, 1) * 1e6)) })
+    }
+}
+
+/// Waits on a token bucket: asks it, sleeps what it says, asks again. The clock and the sleep are parameters, so
+/// tests run it on virtual time.
+public enum RateLimiter {
+    public static func acquire(_ amount: Double, bucket: ((inout TokenBucket) -> Double) -> Double,
+                               clock: () -> UInt64, sleep: (Double) -> Void) {
         while true {
-            let wait = withTokens { tokens -> Double in
-                let now = DispatchTime.now().uptimeNanoseconds
-                let rate = options.repairBytesPerSecond
-                tokens.available = min(rate, tokens.available + Double(now - tokens.at) / 1e9 * rate)
-                tokens.at = now
-                if tokens.available >= Double(bytes) || tokens.available >= rate {
-                    tokens.available -= Double(bytes)
-                    return 0
-                }
-                return (Double(bytes) - tokens.available) / rate
-            }
+            let now = clock()
+            let wait = bucket { $0.take(amount, now: now) }
             if wait <= 0 { return }
-            usleep(UInt32(min(wait, 1) * 1e6))
+            sleep(wait)
         }
     }
 }

@@ -75,7 +75,7 @@ public final class ReplicaService: Sendable {
     private let owners = Mutex<[ContentID: ContentID]>([:])
     private let counters = Mutex(Summary())
     private let running = Atomic<Bool>(true)
-    private let tokens = Mutex<(available: Double, at: UInt64)>((0, 0))
+    private let tokens: Mutex<TokenBucket>
 
     public init(peers: PeerManager, store: ContentStore, pins: PinSet, identity: NodeIdentity, allocator: AllocatorHandle?,
                 dataDirectory: String, logger: Logger, options: Options = Options(), status: @escaping @Sendable () -> NodeStatus) {
@@ -90,6 +90,7 @@ public final class ReplicaService: Sendable {
         policyFolder = (dataDirectory as NSString).appendingPathComponent("replicas")
         try? FileManager.default.createDirectory(atPath: policyFolder, withIntermediateDirectories: true)
         demand = Mutex(DemandTracker(halfLife: options.demandHalfLife))
+        tokens = Mutex(TokenBucket(rate: max(1, options.repairBytesPerSecond), now: DispatchTime.now().uptimeNanoseconds))
     }
 
     /// Registers the handlers and the ledger tree, and starts the repair loop.
@@ -123,7 +124,7 @@ public final class ReplicaService: Sendable {
     public func stop() { running.store(false, ordering: .relaxed) }
     var runningFlag: Bool { running.load(ordering: .relaxed) }
     func setCounter(_ body: (inout Summary) -> Void) { counters.withLock { body(&$0) } }
-    func withTokens<R>(_ body: (inout (available: Double, at: UInt64)) -> R) -> R { tokens.withLock { body(&$0) } }
+    func withTokens<R>(_ body: (inout TokenBucket) -> R) -> R { tokens.withLock { body(&$0) } }
 
     public var summary: Summary {
         var summary = counters.withLock { $0 }

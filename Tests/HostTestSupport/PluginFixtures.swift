@@ -28,11 +28,20 @@ public enum PluginFixtures {
     static let repositoryRoot: URL = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    /// A fresh directory for this process' fixtures.
+    /// A fresh directory for this process' fixtures, removed when the process exits. Folders left by test
+    /// processes that died (killed, crashed) are removed when the next one starts.
     public static let directory: URL = {
-        let url = FileManager.default.temporaryDirectory
-            .appendingPathComponent("inos-fixtures-\(getpid())", isDirectory: true)
+        let temporary = FileManager.default.temporaryDirectory
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: temporary.path)) ?? [] where name.hasPrefix("inos-fixtures-") {
+            guard let pid = Int32(name.dropFirst("inos-fixtures-".count)), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            try? FileManager.default.removeItem(at: temporary.appendingPathComponent(name))
+        }
+        let url = temporary.appendingPathComponent("inos-fixtures-\(getpid())", isDirectory: true)
         try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        if ProcessInfo.processInfo.environment["INOS_KEEP_FIXTURES"] == nil {
+            fixtureFolder = strdup(url.path)
+            atexit { if let folder = fixtureFolder { try? FileManager.default.removeItem(atPath: String(cString: folder)) } }
+        }
         return url
     }()
 
@@ -121,6 +130,9 @@ public enum PluginFixtures {
         }
     }
 }
+
+/// The fixture folder, for the exit handler (a C function pointer cannot capture it).
+nonisolated(unsafe) private var fixtureFolder: UnsafeMutablePointer<CChar>?
 
 public struct FixtureError: Error, CustomStringConvertible {
     public var message: String

@@ -29,11 +29,13 @@ struct KademliaTests {
         #expect(table.count == 2)
     }
 
-    @Test("lookups in 2,000 nodes find the truly closest node, in few hops, also with 10% of the nodes down")
+    /// 500 nodes are enough for routing tables with many buckets and lookups of several hops; the 2,000- and
+    /// 100,000-node figures are `inos sim dht` benchmarks (docs/benchmarks.md), not tests.
+    @Test("lookups in 500 nodes find the truly closest node, in few hops, also with 10% of the nodes down")
     func lookups() {
-        let sim = DHTSimulator(nodes: 2000, seed: 7)
+        let sim = DHTSimulator(nodes: 500, seed: 7)
         var hops: [Int] = []
-        for i in 0..<200 {
+        for i in 0..<100 {
             let from = sim.ids[(i * 37) % sim.ids.count], target = sim.randomKey()
             let lookup = sim.lookup(from: from, target: target)
             #expect(lookup.result.first == sim.trulyClosest(to: target).first)
@@ -43,7 +45,7 @@ struct KademliaTests {
         hops.sort()
         #expect(hops[hops.count / 2] <= 4 && hops[hops.count * 99 / 100] <= 6, "hops \(hops)")
         for i in stride(from: 0, to: sim.ids.count, by: 10) { sim.fail(sim.ids[i]) }
-        for i in 0..<100 {
+        for i in 0..<40 {
             let target = sim.randomKey()
             let lookup = sim.lookup(from: sim.ids[i * 10 + 1], target: target)
             #expect(lookup.result.first == sim.trulyClosest(to: target).first)

@@ -11,11 +11,13 @@ import Wire
 @Suite("Peer manager")
 struct PeerManagerTests {
     /// A host with only the in-memory transport, not started.
-    static func memoryHost(arenaMiB: Int = 8) throws -> HostRuntime {
+    static func memoryHost(arenaMiB: Int = 8, sendLimitKiB: Int? = nil) throws -> HostRuntime {
         try HostRuntime(
             manifest: Manifest(
                 arena: ArenaConfiguration(totalSize: arenaMiB << 20, inboxCapacity: 128 << 10, outboxCapacity: 64 << 10),
-                plugins: [PluginSpec(location: .path(try PluginFixtures.builtPlugin("InosMemoryTransport")), kind: .transport)]),
+                plugins: [PluginSpec(
+                    location: .path(try PluginFixtures.builtPlugin("InosMemoryTransport")), kind: .transport,
+                    config: sendLimitKiB.map { ["send_limit_kib": String($0)] } ?? [:])]),
             logger: quietLogger)
     }
 
@@ -39,12 +41,16 @@ struct PeerManagerTests {
         let peers: PeerManager
         let identity = NodeIdentity.ephemeral()
 
-        init(chunks: [[UInt8]: [UInt8]] = [:]) throws {
-            host = try PeerManagerTests.memoryHost(arenaMiB: 16)
+        convenience init(chunks: [[UInt8]: [UInt8]] = [:]) throws {
+            try self.init(source: { chunks[$0] })
+        }
+
+        init(source: @escaping PeerManager.ChunkSource, sendLimitKiB: Int? = nil, stallSeconds: Double = 10) throws {
+            host = try PeerManagerTests.memoryHost(arenaMiB: 16, sendLimitKiB: sendLimitKiB)
             try host.start()
             peers = PeerManager(
                 host: host, transport: TransportHandle(slot: host.slot("transport")!), identity: identity, logger: quietLogger,
-                chunkSource: { chunks[$0] })
+                chunkSource: source, stallSeconds: stallSeconds)
             Thread { [host, peers] in
                 host.run(tickNanoseconds: 50_000_000, onInbox: { type, payload in
                     if let record = TransportRecord(type: type, payload: payload) { peers.handle(record, now: DispatchTime.now().uptimeNanoseconds) }

@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: Apache-2.0
+import Dispatch
+import Foundation
+import Synchronization
+
+/// A fixed set of threads owned by the node, with a bounded queue in front of them.
+///
+/// The node's request handlers used to run on a concurrent `DispatchQueue`. On Linux those share libdispatch's
+/// global pool, a few threads per core, so handlers that waited (a nested request to another member, a full send
+/// queue) held threads every other handler needed: on a busy two-core machine a small HAVE waited behind them for
+/// seconds. A `WorkerPool` is the node's own: its width does not depend on what else the process does, each lane
+/// of work (small control answers, bulk chunk I/O, background syncs) gets its own pool so one cannot starve
+/// another, and its queue is bounded — ``submit(_:)`` answers `false` when it is full, so a flood of requests
+/// is refused (the peer gets "busy") instead of growing memory without limit.
+///
+/// Jobs must not wait for other peers: requests whose answers they need are made with the completion-based
+/// ``PeerManager/request(_:payload:on:timeout:completion:)``.
+public final class WorkerPool: Sendable {
+    public let name: String
+    public let threads: Int
+    public let queueLimit: Int
+    private let queue = Mutex<(jobs: [@Sendable () -> Void], head: Int, stopped: Bool)>(([], 0, false))
+    private let available = DispatchSemaphore(value: 0)
+    private let busyCount = Atomic<Int>(0)
+    private let refusedCount = Atomic<Int>(0)
+
+    public init(name: String, threads: Int, queueLimit: Int) {
+        precondition(threads > 0 && queueLimit > 0)
+        self.name = name
+        self.threads = threads
+        self.queueLimit = queueLimit
+        for index in 0..<threads { startThread(name: "inos.\(name).\(index)") { [self] in work() } }
+    }
+
+    /// Queues `job`; false (and the job dropped) when the queue already holds ``queueLimit`` jobs or the pool stopped.
+    @discardableResult
+    public func submit(_ job: @escaping @Sendable () -> Void) -> Bool {
+        let accepted = queue.withLock { state -> Bool in
+            guard !state.stopped, state.jobs.count - state.head < queueLimit else { return false }
+            state.jobs.append(job)
+            return true
+        }
+        if accepted { available.signal() } else { refusedCount.add(1, ordering: .relaxed) }
+        return accepted
+    }
+
+    /// Jobs waiting (not yet running).
+    public var queued: Int { queue.withLock { $0.jobs.count - $0.head } }
+    /// Jobs running now.
+    public var running: Int { busyCount.load(ordering: .relaxed) }
+    /// Jobs refused because the queue was full, since start.
+    public var refused: Int { refusedCount.load(ordering: .relaxed) }
+
+    /// Lets the threads finish what is queued and end.
+    public func stop() {
+        queue.withLock { $0.stopped = true }
+        for _ in 0..<threads { available.signal() }
+    }
+
+    private func work() {
+        while true {
+            available.wait()
+            let next = queue.withLock { state -> (@Sendable () -> Void)?? in
+                guard state.head < state.jobs.count else { return state.stopped ? .some(nil) : nil }
+                let job = state.jobs[state.head]
+                state.head += 1
+                // Compact now and then, so the array does not grow with every job ever queued.
+                if state.head >= 64 && state.head * 2 >= state.jobs.count {
+                    state.jobs.removeFirst(state.head)
+                    state.head = 0
+                }
+                return .some(job)
+            }
+            switch next {
+            case .none: continue  // a wake-up for a job another thread took
+            case .some(.none): return  // stopped and drained
+            case .some(.some(let job)):
+                busyCount.add(1, ordering: .relaxed)
+                job()
+                busyCount.subtract(1, ordering: .relaxed)
+            }
+        }
+    }
+}
+
+/// Starts a named thread of the node's own (not one of libdispatch's shared pool).
+func startThread(name: String, _ body: @escaping @Sendable () -> Void) {
+    let thread = Thread(block: body)
+    thread.name = name
+    thread.start()
+}
