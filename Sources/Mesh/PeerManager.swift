@@ -107,6 +107,8 @@ public final class PeerManager: Sendable {
         var backoff: Backoff
         /// When we last asked a member, through the mesh, to dial us back.
         var offers: [UInt64: UInt64] = [:]
+        /// Offers answered in the last 10 s.
+        var answeredOffers: [(address: String, at: UInt64)] = []
     }
 
     public let transport: TransportHandle
@@ -138,6 +140,53 @@ public final class PeerManager: Sendable {
     }
     /// Requests one connection may have queued or running in the lanes; past it, more are answered "busy".
     public static let servingLimit = 64
+
+    /// The resource manager's bounds on connections (after libp2p's): strangers (connections whose handshake has
+    /// not completed) have their own budget, separate from established sessions, so a flood of silent
+    /// connections cannot lock members out.
+    public enum Limits {
+        /// A connection whose session is not up this long after it opened is closed.
+        public static let handshakeSeconds = 10.0
+        /// Frames accepted before the session is up (handshake messages are a few hundred bytes). The TCP
+        /// transport applies the same bound to a connection's first frames before it buffers them.
+        public static let handshakeFrameBytes = 4096
+        /// Inbound connections still in their handshake, in all and from one IP address.
+        public static let strangers = 64
+        public static let strangersPerAddress = 8
+        /// Established sessions (inbound and outbound).
+        public static let sessions = 512
+        /// Connection offers (relayed signaling) this node answers per 10 s, and per address.
+        public static let offersPer10Seconds = 4
+    }
+
+    /// Why an inbound connection from `address` is refused now, or nil.
+    private func admissionRefusal(_ state: State, address: String) -> String? {
+        let host = Self.host(of: address)
+        var strangers = 0, fromHost = 0, sessions = 0
+        for peer in state.peers.values {
+            if peer.node == nil {
+                if peer.inbound { strangers += 1 }
+                if peer.inbound && Self.host(of: peer.address) == host { fromHost += 1 }
+            } else {
+                sessions += 1
+            }
+        }
+        if strangers >= Limits.strangers { return "\(strangers) connections are already in their handshake (limit \(Limits.strangers))" }
+        if fromHost >= Limits.strangersPerAddress {
+            return "\(fromHost) connections from \(host) are already in their handshake (limit \(Limits.strangersPerAddress))"
+        }
+        if sessions >= Limits.sessions { return "\(sessions) sessions are up (limit \(Limits.sessions))" }
+        return nil
+    }
+
+    /// The host part of a transport address (`tcp://1.2.3.4:7400` → `1.2.3.4`, `[::1]:7400` → `::1`).
+    static func host(of address: String) -> String {
+        var rest = Substring(address)
+        if let scheme = rest.range(of: "://") { rest = rest[scheme.upperBound...] }
+        if rest.hasPrefix("["), let close = rest.firstIndex(of: "]") { return String(rest[rest.index(after: rest.startIndex)..<close]) }
+        if let colon = rest.lastIndex(of: ":") { return String(rest[..<colon]) }
+        return String(rest)
+    }
     /// Members anti-entropy is queued or running with (a second trigger for the same member is dropped).
     private let syncing = Mutex<Set<MemberID>>([])
     /// A connection that lived this long resets its address's backoff.
@@ -540,9 +589,16 @@ public final class PeerManager: Sendable {
             _ = arena.heap.free(offset)
         case .opened(let connection, let inbound, let peer):
             let link = Link(Handshake(identity: identity, role: inbound ? .responder : .initiator(expecting: nil)))
-            state.withLock { state in
+            let refusal = state.withLock { state -> String? in
+                if inbound, let why = admissionRefusal(state, address: peer) { return why }
                 state.peers[connection] = Peer(connection: connection, address: peer, inbound: inbound, openedAt: now)
                 state.links[connection] = link
+                return nil
+            }
+            if let refusal {
+                logger.warning("connection \(connection) from \(peer) refused: \(refusal)")
+                transport.close(connection)
+                return
             }
             logger.info("connection \(connection) \(inbound ? "from" : "to") \(peer) open")
             if !inbound {
@@ -583,6 +639,10 @@ public final class PeerManager: Sendable {
         }
         do throws(MeshError) {
             if link.channel.withLock({ $0 == nil }) {
+                // Before the session a peer is a stranger: its frames are handshake messages, a few hundred bytes.
+                guard frame.count <= Limits.handshakeFrameBytes else {
+                    throw MeshError("a \(frame.count)-byte frame before the session is up (at most \(Limits.handshakeFrameBytes))")
+                }
                 try advanceHandshake(link, Array(frame), on: connection)
                 return
             }
@@ -844,6 +904,25 @@ public final class PeerManager: Sendable {
 
     /// A member that cannot reach us asked us to dial it.
     private func answer(_ offer: MeshGossip.Offer) {
+        // Only to where a member said it can be reached, and only a few per 10 s: an offer must not turn this
+        // node into a tool that dials arbitrary addresses for whoever gossips.
+        guard let membership, membership.member(at: offer.address) != nil else {
+            logger.warning("relayed connection offer to \(offer.address) refused: no member is known at that address")
+            return
+        }
+        let due = state.withLock { state -> Bool in
+            let now = DispatchTime.now().uptimeNanoseconds
+            state.answeredOffers = state.answeredOffers.filter { now - $0.at < 10_000_000_000 }
+            guard state.answeredOffers.count < Limits.offersPer10Seconds, !state.answeredOffers.contains(where: { $0.address == offer.address }) else {
+                return false
+            }
+            state.answeredOffers.append((offer.address, now))
+            return true
+        }
+        guard due else {
+            logger.debug("relayed connection offer to \(offer.address) dropped: rate limit")
+            return
+        }
         logger.info("relayed connection offer: dialing \(offer.address)")
         dialer.async { [self] in
             do throws(TransportCallError) { _ = try transport.dial(offer.address) } catch {
@@ -886,8 +965,12 @@ public final class PeerManager: Sendable {
             }
         }
         let interval = UInt64(keepaliveSeconds * 1e9)
-        var ping: [UInt64] = [], dead: [(UInt64, String)] = []
+        let handshakeDeadline = UInt64(Limits.handshakeSeconds * 1e9)
+        var ping: [UInt64] = [], dead: [(UInt64, String)] = [], silent: [(UInt64, String)] = []
         state.withLock { state in
+            for (connection, peer) in state.peers where peer.node == nil && now > peer.openedAt && now - peer.openedAt > handshakeDeadline {
+                silent.append((connection, peer.address))
+            }
             for (connection, peer) in state.peers where peer.node != nil {
                 if let outstanding = peer.keepalive {
                     if now - outstanding.sentAt > 3 * interval { dead.append((connection, peer.address)) }
@@ -904,6 +987,10 @@ public final class PeerManager: Sendable {
         }
         for (connection, address) in dead {
             logger.warning("closing connection \(connection) with \(address): no answer to keepalive pings for \(3 * keepaliveSeconds) s")
+            transport.close(connection)
+        }
+        for (connection, address) in silent {
+            logger.warning("closing connection \(connection) with \(address): no secure session within \(Limits.handshakeSeconds) s")
             transport.close(connection)
         }
     }

@@ -162,7 +162,8 @@ public final class MeshClient: Sendable {
             Holder(member: members[$0].member, address: members[$0].address, pieces: 0, bytes: 0, failures: [])
         }))
         let totalPushes = map.holders.reduce(0) { $0 + $1.count }
-        let policy = ReplicationWire.Policy(budget: budget, size: size)
+        // The owner's ticket: holders store pieces of this resource only with it, and repair forwards it.
+        let ticket = OwnerTicket(resource: id, size: size, budget: budget, owner: identity)
         let group = DispatchGroup()
         for (slot, h) in holderIndices.enumerated() {
             let mine = pieces.indices.filter { map.holders[$0].contains(h) }
@@ -178,7 +179,7 @@ public final class MeshClient: Sendable {
                 tally.withLock { $0.holders[slot].node = target.node }
                 if isManifest {
                     do throws(ReplicationError) {
-                        _ = try peers.storePiece(id, of: id, policy: policy, data: manifestBytes, on: target.connection)
+                        _ = try peers.storePiece(id, of: id, ticket: ticket, data: manifestBytes, on: target.connection)
                     } catch { return failed("manifest: \(error.message)") }
                 }
                 let gate = DispatchSemaphore(value: 4)
@@ -190,7 +191,7 @@ public final class MeshClient: Sendable {
                         defer { gate.signal(); inner.leave() }
                         guard let data = try? store.storedObject(pieces[i].id) else { return failed("piece \(i) is not readable here") }
                         do throws(ReplicationError) {
-                            _ = try peers.storePiece(pieces[i].id, of: id, policy: isManifest ? nil : policy, data: data, on: target.connection)
+                            _ = try peers.storePiece(pieces[i].id, of: id, ticket: ticket, data: data, on: target.connection)
                             let done = tally.withLock { $0.stored(i, on: $0.holders[slot], bytes: data.count, quorum: quorum) }
                             progress(done, totalPushes)
                         } catch { failed("piece \(i): \(error.message)") }
@@ -214,8 +215,8 @@ public final class MeshClient: Sendable {
                 for h in ranked where !map.holders[i].contains(h) && !failedMembers.contains(members[h].member) {
                     guard tally.withLock({ $0.copies[i] }) < map.holders[i].count else { break }
                     guard let target = try? session(members[h].address, member: members[h].member) else { continue }
-                    if isManifest, (try? peers.storePiece(id, of: id, policy: policy, data: manifestBytes, on: target.connection)) == nil { continue }
-                    guard (try? peers.storePiece(pieces[i].id, of: id, policy: isManifest ? nil : policy, data: data, on: target.connection)) != nil else { continue }
+                    if isManifest, (try? peers.storePiece(id, of: id, ticket: ticket, data: manifestBytes, on: target.connection)) == nil { continue }
+                    guard (try? peers.storePiece(pieces[i].id, of: id, ticket: ticket, data: data, on: target.connection)) != nil else { continue }
                     let holder = Holder(member: members[h].member, address: members[h].address, node: target.node, pieces: 0, bytes: 0, failures: [])
                     _ = tally.withLock { $0.stored(i, on: holder, bytes: data.count, quorum: quorum) }
                     logger.info("piece \(i) re-placed on \(members[h].address) after a holder failed")
@@ -243,6 +244,9 @@ public final class MeshClient: Sendable {
     private func pay(for id: ContentID, holders: [Holder], creditsPerHour: UInt64) {
         let total = holders.reduce(UInt64(0)) { $0 + $1.bytes }
         guard total > 0 else { return }
+        // Each entry is a request the holder acknowledges once it kept the entry, so a CLI that exits right after
+        // the put does not lose payments still in its send queue. All holders at once.
+        let group = DispatchGroup()
         for holder in holders where holder.bytes > 0 {
             guard let node = holder.node, let (connection, _) = try? session(holder.address) else { continue }
             let amount = max(1, UInt64((Double(creditsPerHour) * Double(holder.bytes) / Double(total)).rounded()))
@@ -250,7 +254,13 @@ public final class MeshClient: Sendable {
                 payer: identity.id.bytes, payee: node.bytes, lamport: Ledgers.nextLamport(), amount: amount,
                 resource: Array(id.bytes.suffix(32)), bytes: holder.bytes, payerKey: identity.publicKey)
             entry.signature = identity.sign(entry.signedBytes)
-            try? peers.send(WireMessage(.ledger, payload: entry.encoded), on: connection)
+            group.enter()
+            let logger = logger
+            peers.request(.ledger, payload: entry.encoded, on: connection, timeout: 10) { outcome in
+                if case .failure(let error) = outcome { logger.warning("payment to \(holder.address) not confirmed: \(error.message)") }
+                group.leave()
+            }
         }
+        _ = group.wait(timeout: .now() + 11)
     }
 }

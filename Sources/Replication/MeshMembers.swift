@@ -45,9 +45,9 @@ extension PeerManager {
     }
 
     /// Asks the node on `connection` to store `piece` (its stored bytes `data`) of `resource` durably.
-    public func storePiece(_ piece: ContentID, of resource: ContentID, policy: ReplicationWire.Policy?, data: [UInt8],
+    public func storePiece(_ piece: ContentID, of resource: ContentID, ticket: OwnerTicket, data: [UInt8],
                            on connection: UInt64, timeout: Double = 60) throws(ReplicationError) -> ReplicationWire.Status {
-        let payload = ReplicationWire.store(resource: resource, policy: policy, piece: piece) + data
+        let payload = ReplicationWire.store(resource: resource, ticket: ticket, piece: piece) + data
         let answer: WireMessage
         do { answer = try request(.store, payload: payload, on: connection, timeout: timeout) } catch { throw ReplicationError(error.message) }
         guard answer.header.type == .stored, let (status, message) = ReplicationWire.decodeStored(answer.payload) else {

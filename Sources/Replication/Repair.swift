@@ -69,7 +69,12 @@ extension ReplicaService {
             for (i, held) in holding.pieces.enumerated() where held { have[i].insert(member) }
         }
         // Where the allocator wants them now (demand raises replicas; the budget caps them).
-        let policy = policy(for: resource) ?? .init(budget: 500, size: pieces.reduce(0) { $0 + $1.storedLength })
+        // Repair acts for the owner: without the owner's ticket there is nothing it may push or release.
+        guard let ticket = ticket(for: resource) else {
+            logger.debug("repair: no owner ticket for \(resource); skipped")
+            return nil
+        }
+        let policy = ticket.policy
         let nodes = members.map(\.placementNode)
         var request = PlacementRequest(resourceSize: policy.size, demandScore: DemandTracker.score(rate: demandRate), creditBudget: policy.budget)
         request.key = Array(resource.bytes.suffix(32))
@@ -81,7 +86,6 @@ extension ReplicaService {
             if plan.strategy != .erasure && plan.strategy != .hierarchical { plan.strategy = .erasure; plan.copies = max(1, plan.copies / (erasure.dataShards + erasure.parityShards)) }
         }
         guard let map = try? PlacementMap.build(resource: resource, pieces: pieces, chunkCount: chunkCount, plan: plan, request: request, nodes: nodes, allocator: allocator) else { return nil }
-        let policyToSend = hasManifest ? policy : nil
         var below = 0
         for (i, piece) in pieces.enumerated() {
             let desired = map.holders[i].map { members[$0].member }
@@ -105,10 +109,10 @@ extension ReplicaService {
                     throttle(data.count)
                     do throws(ReplicationError) {
                         if hasManifest && !withManifest.contains(member), let manifest = try? store.storedObject(resource) {
-                            _ = try peers.storePiece(resource, of: resource, policy: policyToSend, data: manifest, on: connection)
+                            _ = try peers.storePiece(resource, of: resource, ticket: ticket, data: manifest, on: connection)
                             withManifest.insert(member)
                         }
-                        _ = try peers.storePiece(piece.id, of: resource, policy: hasManifest ? nil : policy, data: data, on: connection)
+                        _ = try peers.storePiece(piece.id, of: resource, ticket: ticket, data: data, on: connection)
                         have[i].insert(member)
                         setCounter { $0.repairedPieces += 1; $0.repairedBytes += UInt64(data.count) }
                         logger.info("repair: piece \(i) of \(resource) → member \(String(member, radix: 16)) (\(have[i].count)/\(target) copies)")
@@ -132,7 +136,11 @@ extension ReplicaService {
                         continue
                     }
                     guard let connection = peers.session(with: member) else { continue }
-                    if (try? peers.request(.release, payload: ReplicationWire.release(resource, pieces: flags), on: connection, timeout: 5)) != nil {
+                    // The census goes with it: the holder checks those copies itself before it drops its own.
+                    let census = ReplicationWire.release(resource, pieces: flags, holders: Array(have[i].subtracting([member])))
+                    if let answer = try? peers.request(.release, payload: census, on: connection, timeout: 30),
+                        answer.header.type == .stored, ReplicationWire.decodeStored(answer.payload)?.0 == .stored
+                    {
                         have[i].remove(member)
                     }
                 }

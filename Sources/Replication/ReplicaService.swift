@@ -46,6 +46,15 @@ public final class ReplicaService: Sendable {
         public var repairBytesPerSecond: Double = 32 * 1_048_576
         /// Half-life of the demand estimate, seconds.
         public var demandHalfLife: Double = 600
+        /// Free space a STORE may not take: the larger of these.
+        public var reserveBytes: UInt64 = 64 << 20
+        public var reserveFraction = 0.05
+        /// The share of the store's capacity one owner's pieces may fill.
+        public var ownerShare = 0.5
+        /// Resources one owner may have here.
+        public var resourcesPerOwner = 10_000
+        /// Confirmed copies elsewhere a replicated piece must keep for a RELEASE not from its owner (erasure shards: 1).
+        public var releaseFloor = MeshClient.minimumReplicas
         public init() {}
     }
 
@@ -73,6 +82,8 @@ public final class ReplicaService: Sendable {
     private let demand: Mutex<DemandTracker>
     private let ledger = Mutex(Ledger())
     private let owners = Mutex<[ContentID: ContentID]>([:])
+    private let tickets = Mutex<[ContentID: OwnerTicket]>([:])
+    private let usage = Mutex<[NodeID: OwnerUsage]>([:])
     private let counters = Mutex(Summary())
     private let running = Atomic<Bool>(true)
     private let tokens: Mutex<TokenBucket>
@@ -96,15 +107,18 @@ public final class ReplicaService: Sendable {
     /// Registers the handlers and the ledger tree, and starts the repair loop.
     public func start() {
         for resource in pins.pinned { index(resource) }
+        countUsage()
         peers.serve(.store) { [self] payload, peer, _ in (.stored, handleStore(payload, from: peer)) }
         peers.serve(.have) { [self] payload, _, _ in
             guard let resource = ReplicationWire.decodeHave(payload) else { return (.haveReply, ReplicationWire.haveReply(.init(load: 0, demand: 0, pieces: []))) }
             return (.haveReply, ReplicationWire.haveReply(holding(resource)))
         }
         peers.serve(.release) { [self] payload, peer, _ in (.stored, handleRelease(payload, from: peer)) }
+        // LEDGER: kept if valid; answered STORED (kept or already known) or malformed/unauthorized, so payers know.
         peers.serve(.ledger) { [self] payload, _, _ in
-            if let entry = LedgerEntry(decoding: payload[...]) { accept(entry) }
-            return nil
+            guard let entry = LedgerEntry(decoding: payload[...]) else { return (.stored, ReplicationWire.stored(.malformed)) }
+            let known = ledger.withLock { $0.entries[entry.key] == entry }
+            return (.stored, ReplicationWire.stored(known || accept(entry) ? .stored : .unauthorized))
         }
         peers.synchronize(tree: 1, MerkleTreeAccess(
             depth: 2,
@@ -154,11 +168,40 @@ public final class ReplicaService: Sendable {
     // MARK: Handlers
 
     private func handleStore(_ payload: [UInt8], from peer: NodeID) -> [UInt8] {
-        guard let (resource, policy, piece, data) = ReplicationWire.decodeStore(payload) else { return ReplicationWire.stored(.malformed) }
-        if let space = store.capacity(), space.total > 0, space.total - min(space.total, space.used) < UInt64(data.count) {
-            return ReplicationWire.stored(.noSpace, "\(data.count) bytes do not fit")
+        guard let (resource, offered, piece, data) = ReplicationWire.decodeStore(payload) else { return ReplicationWire.stored(.malformed) }
+        // Authorization: the owner's signed ticket for this resource, and only the pieces it names.
+        guard let offered else { return ReplicationWire.stored(.unauthorized, "no owner ticket: a STORE must carry the owner's signed ticket") }
+        guard offered.resource == resource else { return ReplicationWire.stored(.unauthorized, "the owner ticket is for another resource") }
+        if let problem = offered.problem(now: UInt64(Date().timeIntervalSince1970)) { return ReplicationWire.stored(.unauthorized, problem) }
+        let kept = ticket(for: resource)
+        if let kept, kept.ownerKey != offered.ownerKey {
+            logger.warning("refused piece \(piece) from \(peer): \(resource) is held for owner \(kept.owner), the ticket names \(offered.owner)")
+            return ReplicationWire.stored(.unauthorized, "this resource is held for another owner")
+        }
+        if piece != resource {
+            // A chunk or parity shard: only one the resource's manifest lists (the manifest comes first).
+            guard let pieces = try? store.pieces(of: resource), pieces.contains(where: { $0.id == piece }) else {
+                return ReplicationWire.stored(.unauthorized, "piece \(piece) is not one of \(resource)'s pieces here (its manifest must be stored first)")
+            }
+        }
+        // Space: a reserve stays free for the node itself, and one owner may fill only its share.
+        if let space = store.capacity(), space.total > 0 {
+            let free = space.total - min(space.total, space.used)
+            let reserve = max(options.reserveBytes, UInt64(Double(space.total) * options.reserveFraction))
+            if free < UInt64(data.count) + reserve {
+                return ReplicationWire.stored(.noSpace, "\(data.count) bytes do not fit: \(free) bytes free, \(reserve) kept in reserve")
+            }
+            let quota = UInt64(Double(space.total) * options.ownerShare)
+            let used = usage.withLock { $0[offered.owner]?.bytes ?? 0 }
+            if !store.contains(piece), used + UInt64(data.count) > quota {
+                return ReplicationWire.stored(.noSpace, "owner \(offered.owner) has \(used) bytes here; its quota is \(quota)")
+            }
+        }
+        if kept == nil, usage.withLock({ $0[offered.owner]?.resources ?? 0 }) >= options.resourcesPerOwner {
+            return ReplicationWire.stored(.noSpace, "owner \(offered.owner) already has \(options.resourcesPerOwner) resources here")
         }
         do {
+            let present = store.contains(piece)
             let (accepted, newlyPinned) = try pins.withLock(exclusive: false) { () throws(DataPathError) -> (Bool, Bool) in
                 guard try store.importObject(piece, stored: Array(data)) else { return (false, false) }
                 let fresh = !pins.isPinned(resource)
@@ -169,7 +212,12 @@ public final class ReplicaService: Sendable {
                 logger.warning("refused piece \(piece) from \(peer): its bytes do not match its ID")
                 return ReplicationWire.stored(.mismatch)
             }
-            if let policy { savePolicy(policy, for: resource) }
+            // The stored policy changes only with a newer ticket from the same owner.
+            if kept == nil || offered.issued > kept!.issued { saveTicket(offered) }
+            usage.withLock { usage in
+                if kept == nil { usage[offered.owner, default: .init()].resources += 1 }
+                if !present { usage[offered.owner, default: .init()].bytes += UInt64(data.count) }
+            }
             if piece == resource { index(resource) } else { owners.withLock { $0[piece] = resource } }
             if newlyPinned { peers.announceNow(Array(resource.bytes.suffix(32))) }
             return ReplicationWire.stored(.stored)
@@ -189,11 +237,36 @@ public final class ReplicaService: Sendable {
         return .init(load: status.load, demand: rate, pieces: pieces.map { store.contains($0.id) })
     }
 
+    /// RELEASE: from the resource's owner, the flagged pieces go. From anyone else (the repair leader), only the
+    /// flagged pieces that keep at least ``Options/releaseFloor`` confirmed copies elsewhere: this node asks each
+    /// holder the sender's census names (HAVE) and counts only those that say they hold the piece.
     private func handleRelease(_ payload: [UInt8], from peer: NodeID) -> [UInt8] {
-        guard let (resource, flags) = ReplicationWire.decodeRelease(payload) else { return ReplicationWire.stored(.malformed) }
+        guard let (resource, flags, claimed) = ReplicationWire.decodeRelease(payload) else { return ReplicationWire.stored(.malformed) }
+        guard let kept = ticket(for: resource) else { return ReplicationWire.stored(.unauthorized, "no owner ticket is kept here for \(resource)") }
+        var allowed = flags
+        if kept.owner != peer {
+            let me = peers.memberID
+            let alive = Set(peers.memberList().map(\.member))
+            let others = Set(claimed).subtracting([me ?? 0]).filter { alive.contains($0) }
+            var confirmed = [Int](repeating: 0, count: flags.count)
+            for member in others.sorted().prefix(ReplicationWire.releaseHoldersLimit) {
+                guard let connection = peers.session(with: member), let (holding, _) = try? peers.holding(resource, on: connection, timeout: 3),
+                    holding.pieces.count == flags.count
+                else { continue }
+                for (i, held) in holding.pieces.enumerated() where held { confirmed[i] += 1 }
+            }
+            let erasure = (try? store.manifest(for: resource))?.erasure != nil
+            let floor = erasure ? 1 : options.releaseFloor
+            for i in flags.indices where flags[i] && confirmed[i] < floor { allowed[i] = false }
+            let refused = zip(flags, allowed).filter { $0.0 && !$0.1 }.count
+            if refused > 0 {
+                logger.warning("release of \(refused) piece(s) of \(resource) asked by \(peer) refused: fewer than \(floor) other holders confirm them")
+            }
+            guard allowed.contains(true) else { return ReplicationWire.stored(.unauthorized, "the census does not show enough other copies") }
+        }
         do {
-            let dropped = try release(resource, flags)
-            logger.info("released \(dropped) piece(s) of \(resource) at the request of \(peer)")
+            let dropped = try release(resource, allowed)
+            logger.info("released \(dropped) piece(s) of \(resource) at the request of \(peer)\(kept.owner == peer ? " (its owner)" : "")")
             return ReplicationWire.stored(.stored)
         } catch { return ReplicationWire.stored(.failed, error.description) }
     }
@@ -216,6 +289,15 @@ public final class ReplicaService: Sendable {
                 store.remove(resource)
             }
         }
+        if let owner = ticket(for: resource)?.owner {
+            let freed = flags.indices.filter { flags[$0] && pieces[$0].id != resource && !store.contains(pieces[$0].id) }.reduce(UInt64(0)) { $0 + pieces[$1].storedLength }
+            let gone = !store.contains(resource)
+            usage.withLock { usage in
+                usage[owner, default: .init()].bytes -= min(usage[owner]?.bytes ?? 0, freed)
+                if gone { usage[owner, default: .init()].resources -= min(usage[owner]?.resources ?? 0, 1) }
+            }
+            if gone { removeTicket(resource) }
+        }
         counters.withLock { $0.releasedPieces += dropped }
         return dropped
     }
@@ -235,22 +317,56 @@ public final class ReplicaService: Sendable {
         return result == .added
     }
 
-    // MARK: Policies
+    // MARK: Owner tickets and policies
 
-    private func savePolicy(_ policy: ReplicationWire.Policy, for resource: ContentID) {
-        let path = (policyFolder as NSString).appendingPathComponent(resource.description)
-        try? "budget \(policy.budget)\nsize \(policy.size)\n".write(toFile: path, atomically: true, encoding: .utf8)
-    }
+    private func ticketPath(_ resource: ContentID) -> String { (policyFolder as NSString).appendingPathComponent(resource.description + ".ticket") }
 
-    func policy(for resource: ContentID) -> ReplicationWire.Policy? {
-        let path = (policyFolder as NSString).appendingPathComponent(resource.description)
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
-        var values: [String: UInt64] = [:]
-        for line in text.split(separator: "\n") {
-            let parts = line.split(separator: " ")
-            if parts.count == 2, let value = UInt64(parts[1]) { values[String(parts[0])] = value }
+    /// Written to a temporary file, synced and renamed over the old one: a crash leaves the old or the new ticket.
+    private func saveTicket(_ ticket: OwnerTicket) {
+        let path = ticketPath(ticket.resource)
+        let partial = path + ".partial"
+        guard FileManager.default.createFile(atPath: partial, contents: Data(ticket.encoded)) else {
+            logger.error("cannot write the owner ticket of \(ticket.resource)")
+            return
         }
-        guard let budget = values["budget"], let size = values["size"] else { return nil }
-        return .init(budget: budget, size: size)
+        let fd = open(partial, O_RDONLY)
+        if fd >= 0 { _ = fsync(fd); close(fd) }
+        if rename(partial, path) != 0 { logger.error("cannot keep the owner ticket of \(ticket.resource): \(String(cString: strerror(errno)))") }
+        tickets.withLock { $0[ticket.resource] = ticket }
     }
+
+    private func removeTicket(_ resource: ContentID) {
+        tickets.withLock { $0[resource] = nil }
+        try? FileManager.default.removeItem(atPath: ticketPath(resource))
+    }
+
+    /// The owner ticket kept for `resource` (its first owner's newest), if any.
+    public func ticket(for resource: ContentID) -> OwnerTicket? {
+        if let known = tickets.withLock({ $0[resource] }) { return known }
+        guard let bytes = FileManager.default.contents(atPath: ticketPath(resource)), let (ticket, rest) = OwnerTicket.decode(Array(bytes)[...]),
+            rest.isEmpty, ticket.resource == resource, NodeIdentity.verify(ticket.signature, of: ticket.signedBytes, by: ticket.ownerKey)
+        else { return nil }
+        tickets.withLock { $0[resource] = ticket }
+        return ticket
+    }
+
+    /// The owner's policy for `resource`, from its ticket.
+    func policy(for resource: ContentID) -> ReplicationWire.Policy? { ticket(for: resource)?.policy }
+
+    /// Bytes and resources each owner has here, from the kept tickets and the pieces held (at start).
+    private func countUsage() {
+        var counted: [NodeID: OwnerUsage] = [:]
+        for resource in pins.pinned {
+            guard let ticket = ticket(for: resource) else { continue }
+            counted[ticket.owner, default: .init()].resources += 1
+            let held = ((try? store.pieces(of: resource)) ?? []).filter { $0.id != resource && store.contains($0.id) }
+            counted[ticket.owner, default: .init()].bytes += held.reduce(0) { $0 + $1.storedLength }
+        }
+        usage.withLock { $0 = counted }
+    }
+}
+
+struct OwnerUsage: Sendable {
+    var bytes: UInt64 = 0
+    var resources = 0
 }

@@ -6,9 +6,10 @@ import Content
 public enum ReplicationWire {
     /// How a STORE ended.
     public enum Status: UInt8, Sendable, CustomStringConvertible {
-        case stored = 0, mismatch = 1, noSpace = 2, failed = 3, malformed = 4
+        case stored = 0, mismatch = 1, noSpace = 2, failed = 3, malformed = 4, unauthorized = 5
         public var description: String {
             switch self {
+            case .unauthorized: "refused: not authorized by the resource's owner"
             case .stored: "stored durably"
             case .mismatch: "refused: the bytes do not match their ID"
             case .noSpace: "refused: no space"
@@ -41,24 +42,30 @@ public enum ReplicationWire {
         else { return nil }
         return (id, bytes[(bytes.startIndex + 1 + length)...])
     }
-    static func encode(_ id: ContentID) -> [UInt8] { let b = id.bytes; return [UInt8(b.count)] + b }
+    static func encode(_ id: ContentID) -> [UInt8] { let b = id.bytes; return [UInt8(truncatingIfNeeded: b.count)] + b }
 
-    // STORE: flags (bit 0: policy follows) ‖ resource ‖ [policy: budget u64, size u64] ‖ piece ‖ stored bytes
-    public static func store(resource: ContentID, policy: Policy?, piece: ContentID) -> [UInt8] {
-        [policy == nil ? 0 : 1] + encode(resource) + (policy?.encoded ?? []) + encode(piece)
+    // STORE: flags (bit 1: an owner ticket follows) ‖ resource ‖ [ticket] ‖ piece ‖ stored bytes.
+    // (Bit 0, a bare policy, was the format before owner tickets: such a STORE decodes with no ticket and is refused.)
+    public static func store(resource: ContentID, ticket: OwnerTicket, piece: ContentID) -> [UInt8] {
+        [2] + encode(resource) + ticket.encoded + encode(piece)
     }
 
-    public static func decodeStore(_ payload: [UInt8]) -> (resource: ContentID, policy: Policy?, piece: ContentID, data: ArraySlice<UInt8>)? {
-        guard let flags = payload.first, flags <= 1, let (resource, rest) = id(payload[1...]) else { return nil }
+    public static func decodeStore(_ payload: [UInt8]) -> (resource: ContentID, ticket: OwnerTicket?, piece: ContentID, data: ArraySlice<UInt8>)? {
+        guard let flags = payload.first, flags <= 2, let (resource, rest) = id(payload[1...]) else { return nil }
         var tail = rest
-        var policy: Policy?
-        if flags == 1 {
+        var ticket: OwnerTicket?
+        switch flags {
+        case 1:
             guard tail.count >= 16 else { return nil }
-            policy = Policy(budget: word(tail, 0), size: word(tail, 8))
             tail = tail.dropFirst(16)
+        case 2:
+            guard let (decoded, after) = OwnerTicket.decode(tail) else { return nil }
+            ticket = decoded
+            tail = after
+        default: break
         }
         guard let (piece, data) = id(tail) else { return nil }
-        return (resource, policy, piece, data)
+        return (resource, ticket, piece, data)
     }
 
     public static func stored(_ status: Status, _ message: String = "") -> [UInt8] { [status.rawValue] + Array(message.utf8.prefix(200)) }
@@ -102,16 +109,29 @@ public enum ReplicationWire {
         return Holding(load: load, demand: demand, pieces: bits(payload[20...], count: count))
     }
 
-    // RELEASE: resource ‖ piece count (u32) ‖ bit set of pieces the holder may drop
-    public static func release(_ resource: ContentID, pieces: [Bool]) -> [UInt8] {
-        encode(resource) + withUnsafeBytes(of: UInt32(pieces.count).littleEndian) { Array($0) } + bitSet(pieces)
+    // RELEASE: resource ‖ piece count (u32) ‖ bit set of pieces the holder may drop ‖ [holder count (u16) ‖ the
+    // member IDs (u64) the sender's census counted as holding them]. The receiver checks that census itself.
+    public static let releaseHoldersLimit = 256
+
+    public static func release(_ resource: ContentID, pieces: [Bool], holders: [UInt64] = []) -> [UInt8] {
+        let listed = Array(holders.prefix(releaseHoldersLimit))
+        return encode(resource) + withUnsafeBytes(of: UInt32(pieces.count).littleEndian) { Array($0) } + bitSet(pieces)
+            + withUnsafeBytes(of: UInt16(listed.count).littleEndian) { Array($0) } + listed.flatMap(le)
     }
 
-    public static func decodeRelease(_ payload: [UInt8]) -> (ContentID, [Bool])? {
+    public static func decodeRelease(_ payload: [UInt8]) -> (resource: ContentID, pieces: [Bool], holders: [UInt64])? {
         guard let (resource, rest) = id(payload[...]), rest.count >= 4 else { return nil }
         let count = Int(rest.prefix(4).reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) })
-        guard count <= 1 << 24, rest.count == 4 + (count + 7) / 8 else { return nil }
-        return (resource, bits(rest.dropFirst(4), count: count))
+        let setBytes = (count + 7) / 8
+        guard count <= 1 << 24, rest.count >= 4 + setBytes else { return nil }
+        let flags = bits(rest.dropFirst(4), count: count)
+        let tail = rest.dropFirst(4 + setBytes)
+        if tail.isEmpty { return (resource, flags, []) }
+        guard tail.count >= 2 else { return nil }
+        let listed = Int(tail.prefix(2).reversed().reduce(UInt16(0)) { $0 << 8 | UInt16($1) })
+        guard listed <= releaseHoldersLimit, tail.count == 2 + 8 * listed else { return nil }
+        let holders = (0..<listed).map { word(tail, 2 + 8 * $0) }
+        return (resource, flags, holders)
     }
 
     static func bitSet(_ flags: [Bool]) -> [UInt8] {

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import Content
+import Foundation
+import Identity
 import Testing
 
 @testable import Replication
@@ -69,23 +71,50 @@ struct SchedulerTests {
 struct ReplicationWireTests {
     static let id = ContentID(hashing: Array("resource".utf8))
     static let piece = ContentID(hashing: Array("piece".utf8))
+    static let owner = NodeIdentity.ephemeral()
+
+    @Test("an owner ticket is valid only as signed, before its expiry, by the key it carries")
+    func tickets() throws {
+        let now = Date()
+        let ticket = OwnerTicket(resource: Self.id, size: 5_000_000, budget: 50, owner: Self.owner, validity: 3600, now: now)
+        let seconds = UInt64(now.timeIntervalSince1970)
+        #expect(ticket.problem(now: seconds) == nil)
+        #expect(ticket.problem(now: seconds + 3601) == "the owner ticket expired")
+        var altered = ticket
+        altered.budget = 5_000
+        #expect(altered.problem(now: seconds) == "the owner ticket's signature is not valid", "a raised budget breaks the signature")
+        var stolen = ticket
+        stolen.ownerKey = NodeIdentity.ephemeral().publicKey
+        #expect(stolen.problem(now: seconds) != nil, "another key cannot claim the owner's signature")
+        let (decoded, rest) = try #require(OwnerTicket.decode(ticket.encoded[...]))
+        #expect(decoded == ticket && rest.isEmpty)
+        #expect(OwnerTicket.decode(ticket.encoded.dropLast()[...]) == nil)
+        let later = OwnerTicket(resource: Self.id, size: 5_000_000, budget: 500, owner: Self.owner, now: now.addingTimeInterval(1))
+        #expect(later.issued > ticket.issued, "a newer ticket orders after the older one")
+    }
 
     @Test("payloads round-trip")
     func roundTrip() throws {
-        let store = ReplicationWire.store(resource: Self.id, policy: .init(budget: 500, size: 1 << 20), piece: Self.piece) + [1, 2, 3]
+        let ticket = OwnerTicket(resource: Self.id, size: 1 << 20, budget: 500, owner: Self.owner)
+        let store = ReplicationWire.store(resource: Self.id, ticket: ticket, piece: Self.piece) + [1, 2, 3]
         let decoded = try #require(ReplicationWire.decodeStore(store))
-        #expect(decoded.resource == Self.id && decoded.piece == Self.piece && decoded.policy == .init(budget: 500, size: 1 << 20) && Array(decoded.data) == [1, 2, 3])
+        #expect(decoded.resource == Self.id && decoded.piece == Self.piece && decoded.ticket == ticket && Array(decoded.data) == [1, 2, 3])
+        #expect(decoded.ticket?.policy == .init(budget: 500, size: 1 << 20))
+        #expect(decoded.ticket?.owner == Self.owner.id)
         let holding = ReplicationWire.Holding(load: 0.25, demand: 3.5, pieces: [true, false, true, true, false, false, false, false, true])
         #expect(ReplicationWire.decodeHaveReply(ReplicationWire.haveReply(holding)) == holding)
         let release = try #require(ReplicationWire.decodeRelease(ReplicationWire.release(Self.id, pieces: [false, true, true])))
-        #expect(release.0 == Self.id && release.1 == [false, true, true])
+        #expect(release.0 == Self.id && release.1 == [false, true, true] && release.holders.isEmpty)
+        let census = try #require(ReplicationWire.decodeRelease(ReplicationWire.release(Self.id, pieces: [true], holders: [0, 7, .max])))
+        #expect(census.holders == [0, 7, .max])
+        #expect(ReplicationWire.decodeRelease(ReplicationWire.release(Self.id, pieces: [true], holders: [1]).dropLast()) == nil)
         #expect(ReplicationWire.decodeStored(ReplicationWire.stored(.mismatch, "no"))! == (.mismatch, "no"))
     }
 
     @Test("malformed and random payloads are refused, never trap")
     func hostile() {
         var generator = SystemRandomNumberGenerator()
-        let valid = ReplicationWire.store(resource: Self.id, policy: nil, piece: Self.piece) + [9]
+        let valid = ReplicationWire.store(resource: Self.id, ticket: OwnerTicket(resource: Self.id, size: 1, budget: 1, owner: Self.owner), piece: Self.piece) + [9]
         for n in 0..<20_000 {
             var bytes: [UInt8]
             if n % 2 == 0 {
@@ -101,7 +130,8 @@ struct ReplicationWireTests {
             _ = ReplicationWire.decodeRelease(bytes)
             _ = ReplicationWire.decodeStored(bytes)
         }
-        #expect(ReplicationWire.decodeStore([2] + valid.dropFirst()) == nil, "unknown flags")
+        #expect(ReplicationWire.decodeStore([3] + valid.dropFirst()) == nil, "unknown flags")
+        #expect(ReplicationWire.decodeStore([0] + valid.dropFirst())?.ticket == nil, "a STORE in the old format carries no ticket")
         #expect(ReplicationWire.decodeHaveReply(Array(ReplicationWire.haveReply(.init(load: .nan, demand: 0, pieces: [])))) == nil)
         var huge = ReplicationWire.haveReply(.init(load: 0, demand: 0, pieces: [true]))
         huge[16] = 0xFF; huge[17] = 0xFF; huge[18] = 0xFF; huge[19] = 0x7F

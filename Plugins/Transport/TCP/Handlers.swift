@@ -12,14 +12,22 @@ struct FrameTooLarge: Error, CustomStringConvertible {
 
 /// Splits the byte stream into frames: a 4-byte little-endian length, then that many bytes. Checks the
 /// length before buffering the frame, so a hostile length costs nothing.
+///
+/// The first `handshakeFrames` frames of a connection carry the session handshake (a few hundred bytes each):
+/// they may be at most `handshakeFrameBytes`, so a stranger cannot make the node buffer and copy a 16 MiB frame
+/// before it has proved who it is.
 struct FrameDecoder: ByteToMessageDecoder {
     typealias InboundOut = ByteBuffer
     let maxFrameBytes: Int
+    var handshakeFrameBytes = 0
+    var handshakeFrames = 0
 
     mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         guard let length = buffer.getInteger(at: buffer.readerIndex, endianness: .little, as: UInt32.self) else { return .needMoreData }
-        guard Int(length) <= maxFrameBytes else { throw FrameTooLarge(length: Int(length), maximum: maxFrameBytes) }
+        let limit = handshakeFrames > 0 && handshakeFrameBytes > 0 ? min(handshakeFrameBytes, maxFrameBytes) : maxFrameBytes
+        guard Int(length) <= limit else { throw FrameTooLarge(length: Int(length), maximum: limit) }
         guard buffer.readableBytes >= 4 + Int(length) else { return .needMoreData }
+        if handshakeFrames > 0 { handshakeFrames -= 1 }
         buffer.moveReaderIndex(forwardBy: 4)
         context.fireChannelRead(Self.wrapInboundOut(buffer.readSlice(length: Int(length))!))
         return .continue

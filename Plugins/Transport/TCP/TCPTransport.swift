@@ -17,6 +17,9 @@ struct TCPSettings: Sendable {
     var connectTimeoutSeconds: Int64 = 5
     /// TCP keepalive: first probe after this many idle seconds (0: off).
     var keepaliveSeconds = 30
+    /// For nodes, whose connections start with the session handshake: the first frames a connection receives
+    /// may be at most this many bytes each (0: no such bound, the transport carries any frames).
+    var handshakeFrameBytes = 0
 }
 
 /// The TCP transport on SwiftNIO: one event-loop thread, length-prefixed frames, received frames copied from
@@ -79,7 +82,10 @@ final class TCPTransport: TransportEndpoint, Sendable {
         channel.eventLoop.makeCompletedFuture {
             let sync = channel.pipeline.syncOperations
             try sync.addHandler(ReadGate(queue: self.inbound))
-            try sync.addHandler(ByteToMessageHandler(FrameDecoder(maxFrameBytes: settings.maxFrameBytes)))
+            // Inbound: INIT and FINISH arrive before the session is up; outbound: RESPONSE.
+            let decoder = FrameDecoder(
+                maxFrameBytes: settings.maxFrameBytes, handshakeFrameBytes: settings.handshakeFrameBytes, handshakeFrames: inbound ? 2 : 1)
+            try sync.addHandler(ByteToMessageHandler(decoder))
             try sync.addHandler(ConnectionHandler(transport: self, id: id, inbound: inbound, opened: opened))
         }
     }

@@ -25,7 +25,10 @@ func embeddedManifest(dataDirectory: String = defaultDataDirectory()) -> Manifes
             PluginSpec(location: .name("InosLZ4"), kind: .compressionCodec, id: "inos.compression.lz4"),
             PluginSpec(location: .name("InosErasure"), kind: .erasureCodec, required: false),
             // Optional: a node without it still stores and serves locally; `inos node --listen` then says so.
-            PluginSpec(location: .name("InosTCPTransport"), kind: .transport, id: "inos.transport.tcp", required: false),
+            // A node speaks the session protocol: a connection's first frames are handshake messages.
+            PluginSpec(
+                location: .name("InosTCPTransport"), kind: .transport, id: "inos.transport.tcp", required: false,
+                config: ["handshake_frame_kib": "4"]),
             PluginSpec(location: .name("InosExampleJobs"), kind: .jobRunner, id: "inos.jobs.examples", required: false),
             PluginSpec(location: .name("InosJobTemplateC"), kind: .jobRunner, id: "inos.jobs.template-c", required: false,
                        explicitSlot: "job_runner.c"),
