@@ -92,7 +92,7 @@ let package = Package(
         // Distributed jobs: the seed's work allocation (node tiers, data-local least-loaded placement, retries).
         .target(
             name: "WorkAllocation",
-            dependencies: ["Compute", "Content", "DataPath", "Mesh", "MeshCore", "Replication", "Wire", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Compute", "Content", "DataPath", "Identity", "Mesh", "MeshCore", "Replication", "Wire", .product(name: "Logging", package: "swift-log")],
             path: "Sources/WorkAllocation"
         ),
         .executableTarget(

@@ -3,22 +3,51 @@ import Compute
 import Content
 import DataPath
 import Logging
+import Identity
 import Mesh
+import Synchronization
+import Wire
 
 /// A node's side of distributed jobs: runs JOB_RUN requests — a function over chunks of a resource this node
 /// holds — through its job runner, one chunk per job, each chunk decoded and checked against its ID first.
 /// The runner runs isolated in a child process: a job from the mesh that crashes or hangs fails alone and
 /// never takes the node down.
+///
+/// Who may run jobs here is the node's ``Policy``; each request is bounded (``maxChunksPerRequest``, no chunk
+/// twice) and each peer runs at most ``jobsPerPeer`` requests at once.
 public final class ComputeService: Sendable {
+    /// `[compute] allow`: whose JOB_RUN requests this node runs.
+    public enum Policy: String, Sendable, CaseIterable {
+        /// Nobody's: the node runs no jobs from the mesh.
+        case none
+        /// Any member of the mesh (a peer SWIM knows as alive).
+        case members
+        /// The owner of the data only (the key that signed the resource's owner ticket). The default.
+        case owners
+    }
+
+    public static let maxChunksPerRequest = 1024
+    public static let jobsPerPeer = 2
+
     let jobs: JobService
     let store: ContentStore
+    let policy: Policy
+    /// The owner of a resource held here (its ticket's signer), or nil.
+    let owner: @Sendable (ContentID) -> NodeID?
+    /// Whether a node is an alive member of the mesh.
+    let isMember: @Sendable (NodeID) -> Bool
+    private let running = Mutex<[NodeID: Int]>([:])
     let logger: Logger
     /// Seconds one chunk's job may take.
     public let chunkTimeout: Double
 
-    public init(jobs: JobService, store: ContentStore, logger: Logger, chunkTimeout: Double = 120) {
+    public init(jobs: JobService, store: ContentStore, logger: Logger, chunkTimeout: Double = 120, policy: Policy = .owners,
+                owner: @escaping @Sendable (ContentID) -> NodeID? = { _ in nil }, isMember: @escaping @Sendable (NodeID) -> Bool = { _ in false }) {
         self.jobs = jobs
         self.store = store
+        self.policy = policy
+        self.owner = owner
+        self.isMember = isMember
         self.logger = logger
         self.chunkTimeout = chunkTimeout
     }
@@ -28,9 +57,36 @@ public final class ComputeService: Sendable {
             guard let run = JobWire.decodeRun(payload) else {
                 return (.jobDone, JobWire.encode([JobWire.Outcome(chunk: 0, result: .failure(.init("malformed JOB_RUN")))]))
             }
+            func refuse(_ why: String, retryable: Bool = false) -> (FrameType, [UInt8]) {
+                logger.warning("job \(run.function) over \(run.resource) from \(peer) refused: \(why)")
+                return (.jobDone, JobWire.encode([JobWire.Outcome(chunk: run.chunks.first ?? 0, result: .failure(.init(why, retryable: retryable)))]))
+            }
+            if let why = refusal(run, from: peer) { return refuse(why) }
+            let admitted = running.withLock { running -> Bool in
+                guard running[peer, default: 0] < Self.jobsPerPeer else { return false }
+                running[peer, default: 0] += 1
+                return true
+            }
+            guard admitted else { return refuse("busy: \(Self.jobsPerPeer) jobs of this peer are running here", retryable: true) }
+            defer { running.withLock { $0[peer] = ($0[peer] ?? 1) > 1 ? $0[peer]! - 1 : nil } }
             logger.info("job \(run.function) over \(run.chunks.count) chunk(s) of \(run.resource) for \(peer)")
             return (.jobDone, JobWire.encode(execute(run)))
         }
+    }
+
+    /// Why `run` from `peer` is not run here, or nil.
+    func refusal(_ run: JobWire.Run, from peer: NodeID) -> String? {
+        switch policy {
+        case .none: return "this node runs no jobs from the mesh ([compute] allow = \"none\")"
+        case .members: if !isMember(peer) { return "only members of the mesh may run jobs here" }
+        case .owners:
+            guard let owner = owner(run.resource) else { return "no owner is known here for \(run.resource)" }
+            if owner != peer { return "only the owner of \(run.resource) may run jobs over it here ([compute] allow = \"owners\")" }
+        }
+        if run.chunks.isEmpty { return "no chunks" }
+        if run.chunks.count > Self.maxChunksPerRequest { return "\(run.chunks.count) chunks in one request (at most \(Self.maxChunksPerRequest))" }
+        if Set(run.chunks).count != run.chunks.count { return "a chunk asked twice in one request" }
+        return nil
     }
 
     func execute(_ run: JobWire.Run) -> [JobWire.Outcome] {

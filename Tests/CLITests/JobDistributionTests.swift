@@ -53,7 +53,7 @@ struct JobDistributionTests {
         // Each chunk's job takes 500 ms and answers the chunk's length; the sum is the file's size.
         let submit = Process()
         submit.executableURL = URL(fileURLWithPath: CLITests.inos)
-        submit.arguments = ["job", "submit", "slow-length", "--parameters", "500", "--reduce", "sum", "--input", id, "--mesh", seed, "--data-dir", root + "/submitter"]
+        submit.arguments = ["job", "submit", "slow-length", "--parameters", "500", "--reduce", "sum", "--input", id, "--mesh", seed, "--data-dir", root + "/client"]
         let out = Pipe(), err = Pipe()
         submit.standardOutput = out
         submit.standardError = err
@@ -86,12 +86,12 @@ struct JobDistributionTests {
         try ReplicationProcessTests.randomFile(input, bytes: 3_000_000, seed: 32)
         let put = try CLITests.run(["put", input, "--mesh", seed, "--data-dir", root + "/client"])
         let id = try #require(put.output.split(separator: "\n").last.map(String.init))
-        let missing = try CLITests.run(["job", "submit", "no-such-function", "--input", id, "--mesh", seed, "--data-dir", root + "/submitter"])
+        let missing = try CLITests.run(["job", "submit", "no-such-function", "--input", id, "--mesh", seed, "--data-dir", root + "/client"])
         #expect(missing.status != 0 && missing.output.contains("no such function"), "\(missing.output)")
         // A crashing job: isolated on the node, it fails with the signal; the node stays up.
-        let crash = try CLITests.run(["job", "submit", "crash", "--input", id, "--mesh", seed, "--data-dir", root + "/submitter"])
+        let crash = try CLITests.run(["job", "submit", "crash", "--input", id, "--mesh", seed, "--data-dir", root + "/client"])
         #expect(crash.status != 0 && crash.output.contains("SIGSEGV"), "\(crash.output)")
-        let again = try CLITests.run(["job", "submit", "slow-length", "--parameters", "0", "--reduce", "sum", "--input", id, "--mesh", seed, "--data-dir", root + "/submitter"])
+        let again = try CLITests.run(["job", "submit", "slow-length", "--parameters", "0", "--reduce", "sum", "--input", id, "--mesh", seed, "--data-dir", root + "/client"])
         #expect(again.status == 0 && again.output.hasPrefix("3000000\n"), "\(again.output)")
     }
 }

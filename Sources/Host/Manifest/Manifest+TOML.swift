@@ -54,7 +54,17 @@ private struct Reader {
 
     mutating func manifest(_ root: TOMLTable) -> Manifest {
         var manifest = Manifest()
-        checkKeys(root, allowed: ["node", "arena", "plugins"], in: "the top level")
+        checkKeys(root, allowed: ["node", "arena", "plugins", "compute"], in: "the top level")
+        if let compute = table(root, "compute", in: "the top level") {
+            checkKeys(compute, allowed: ["allow"], in: "[compute]")
+            if let allow = string(compute, "allow", in: "[compute]") {
+                if ["none", "members", "owners"].contains(allow) {
+                    manifest.computeAllow = allow
+                } else {
+                    problems.append("[compute].allow \"\(allow)\" must be \"none\", \"members\" or \"owners\"")
+                }
+            }
+        }
         if let node = table(root, "node", in: "the top level") {
             checkKeys(node, allowed: ["name", "plugin_paths", "listen", "bootstrap"], in: "[node]")
             if let name = string(node, "name", in: "[node]") { manifest.nodeName = name }

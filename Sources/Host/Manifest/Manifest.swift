@@ -33,6 +33,8 @@ public struct Manifest: Sendable, Hashable {
     public var listen: [String] = []
     /// `[node] bootstrap`: peers dialed at start (and redialed with backoff) until the mesh knows others.
     public var bootstrap: [String] = []
+    /// `[compute] allow`: whose jobs the node runs — "none", "members" or "owners" (of the data; the default).
+    public var computeAllow = "owners"
 
     public init(
         nodeName: String = "inos-node", pluginPaths: [String] = [], arena: ArenaConfiguration = .init(),

@@ -62,6 +62,9 @@ struct Node: AsyncParsableCommand {
     @Option(name: .long, help: "Half-life in seconds of the demand estimate that raises replicas of hot resources.")
     var demandHalfLife: Double = 600
 
+    @Option(name: .long, help: "Whose jobs this node runs: none, members, or owners (of the data they read). Default: the manifest's [compute] allow, else owners.")
+    var computeAllow: String?
+
     @Option(name: .long, help: "Stop after this many seconds (0: run until a signal).")
     var runFor: Double = 0
 
@@ -69,6 +72,10 @@ struct Node: AsyncParsableCommand {
         var logger = Logger(label: "inos.node")
         logger.logLevel = .info
         var manifest = try loadManifest(self.manifest, dataDirectory: dataDir)
+        let allow = computeAllow ?? manifest.computeAllow
+        guard let policy = ComputeService.Policy(rawValue: allow) else {
+            throw ValidationError("--compute-allow \"\(allow)\" must be none, members or owners")
+        }
         manifest.listen += listen
         manifest.bootstrap += bootstrap
         let host = try HostRuntime(manifest: manifest, logger: logger)
@@ -146,7 +153,13 @@ struct Node: AsyncParsableCommand {
                 // so a job from the mesh that crashes or hangs fails alone.
                 if let store, let runner = host.slot("job_runner") {
                     let jobs = JobService(host: host, slot: runner, isolated: true)
-                    ComputeService(jobs: jobs, store: store, logger: logger).start(on: manager)
+                    let replicas = replicaBox
+                    let compute = ComputeService(
+                        jobs: jobs, store: store, logger: logger, policy: policy,
+                        owner: { replicas.service?.ticket(for: $0)?.owner },
+                        isMember: { [weak manager] node in manager?.memberList().contains { $0.member == Membership.member(node) } ?? false })
+                    compute.start(on: manager)
+                    logger.info("compute: jobs from the mesh run for \(policy == .owners ? "the owners of the data" : policy == .members ? "any member" : "nobody")")
                 }
                 for address in bound {
                     // On stdout, unbuffered, for scripts and tests that start nodes on port 0.
