@@ -98,7 +98,7 @@ let package = Package(
         .executableTarget(
             name: "inos",
             dependencies: [
-                "Host", "Content", "DataPath", "Mesh", "MeshCore", "Identity", "Compute", "Replication", "WorkAllocation",
+                "Host", "Content", "DataPath", "Mesh", "MeshCore", "Identity", "Session", "Compute", "Replication", "WorkAllocation",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

@@ -102,6 +102,8 @@ public final class PeerManager: Sendable {
         /// Bootstrap address → the connection serving it (nil while redialing).
         var bootstrap: [String: UInt64?] = [:]
         var attempts: [String: Int] = [:]
+        /// Dialed bootstrap connections pinned to a node ID (`tcp://host:port#n…`).
+        var pinned: [UInt64: NodeID] = [:]
         var stopped = false
         var listening: [String] = []
         var backoff: Backoff
@@ -113,6 +115,8 @@ public final class PeerManager: Sendable {
 
     public let transport: TransportHandle
     public let identity: NodeIdentity
+    /// The mesh keys and allowlist every handshake of this node admits peers by (``Admission/open``: any node).
+    public let admission: Admission
     let arena: Arena
     let logger: Logger
     let chunkSource: ChunkSource?
@@ -221,8 +225,9 @@ public final class PeerManager: Sendable {
 
     public init(
         host: HostRuntime, transport: TransportHandle, identity: NodeIdentity, logger: Logger, seed: UInt64 = 1,
-        chunkSource: ChunkSource? = nil, keepaliveSeconds: Double = 15, stallSeconds: Double = 10
+        chunkSource: ChunkSource? = nil, keepaliveSeconds: Double = 15, stallSeconds: Double = 10, admission: Admission = .open
     ) {
+        self.admission = admission
         self.keepaliveSeconds = keepaliveSeconds
         self.stallSeconds = max(0.1, stallSeconds)
         self.transport = transport
@@ -534,11 +539,15 @@ public final class PeerManager: Sendable {
     }
 
     private func dial(_ address: String, after seconds: Double) {
+        guard let target = PinnedAddress(address) else {
+            return logger.error("bootstrap address \(address): the part after # is not a node ID (n…, as the node prints it): not dialed")
+        }
         dialer.asyncAfter(deadline: .now() + seconds) { [self] in
             guard !state.withLock({ $0.stopped }) else { return }
             do throws(TransportCallError) {
-                let connection = try transport.dial(address)
+                let connection = try transport.dial(target.address)
                 state.withLock { $0.bootstrap[address] = connection }
+                if let node = target.node { pin(node, on: connection) }
                 logger.info("connected to bootstrap peer \(address) (connection \(connection))")
             } catch {
                 let wait = state.withLock { state -> Double in
@@ -555,8 +564,10 @@ public final class PeerManager: Sendable {
     /// Dials `address` now (not a bootstrap peer: no redial) and returns the connection once its session is
     /// up. With `expecting`, a peer that proves to be another node is refused.
     public func connect(_ address: String, expecting: NodeID? = nil, timeout: Double = 10) throws(MeshError) -> (UInt64, NodeID) {
+        guard let target = PinnedAddress(address) else { throw MeshError("\(address): the part after # is not a node ID (n…)") }
+        let expecting = expecting ?? target.node
         let connection: UInt64
-        do throws(TransportCallError) { connection = try transport.dial(address) } catch {
+        do throws(TransportCallError) { connection = try transport.dial(target.address) } catch {
             throw MeshError("cannot connect to \(address): \(error.message)")
         }
         let peer = try waitForSession(connection, timeout: timeout)
@@ -565,6 +576,23 @@ public final class PeerManager: Sendable {
             throw MeshError("\(address) proved to be node \(peer), not the expected \(expecting): refused")
         }
         return (connection, peer)
+    }
+
+    /// Pins a connection this node dialed to `node`: its handshake refuses any other identity. The transport
+    /// may report the connection (OPENED) before or after its dial returns, so the pin is kept for `.opened`
+    /// and applied to a handshake already under way; a session that came up first is checked when it does.
+    private func pin(_ node: NodeID, on connection: UInt64) {
+        let (link, established) = state.withLock { state in
+            state.pinned[connection] = node
+            return (state.links[connection], state.peers[connection]?.node)
+        }
+        link?.handshake.withLock { $0?.expect(node) }
+        if let established, established != node { refusePinned(connection, expected: node, peer: established) }
+    }
+
+    private func refusePinned(_ connection: UInt64, expected: NodeID, peer: NodeID) {
+        logger.warning("closing connection \(connection): expected node \(expected), but the peer proved to be \(peer)")
+        transport.close(connection)
     }
 
     /// Waits until the connection's handshake has completed; the peer's node ID.
@@ -588,15 +616,20 @@ public final class PeerManager: Sendable {
             receive(frame, on: connection, now: now)
             _ = arena.heap.free(offset)
         case .opened(let connection, let inbound, let peer):
-            let link = Link(Handshake(identity: identity, role: inbound ? .responder : .initiator(expecting: nil)))
-            let refusal = state.withLock { state -> String? in
-                if inbound, let why = admissionRefusal(state, address: peer) { return why }
+            var handshake = Handshake(identity: identity, role: inbound ? .responder : .initiator(expecting: nil), admission: admission)
+            let admitted = state.withLock { state -> Result<Link, MeshError> in
+                if inbound, let why = admissionRefusal(state, address: peer) { return .failure(MeshError(why)) }
+                if !inbound, let pinned = state.pinned[connection] { handshake.expect(pinned) }
+                let link = Link(handshake)
                 state.peers[connection] = Peer(connection: connection, address: peer, inbound: inbound, openedAt: now)
                 state.links[connection] = link
-                return nil
+                return .success(link)
             }
-            if let refusal {
-                logger.warning("connection \(connection) from \(peer) refused: \(refusal)")
+            let link: Link
+            switch admitted {
+            case .success(let admittedLink): link = admittedLink
+            case .failure(let refusal):
+                logger.warning("connection \(connection) from \(peer) refused: \(refusal.message)")
                 transport.close(connection)
                 return
             }
@@ -610,6 +643,7 @@ public final class PeerManager: Sendable {
                 let closed = state.peers.removeValue(forKey: connection)
                 let link = state.links.removeValue(forKey: connection)
                 state.serving[connection] = nil
+                state.pinned[connection] = nil
                 let orphans = state.pending.filter { $0.value.connection == connection }
                 for id in orphans.keys { state.pending[id] = nil }
                 guard !state.stopped, let address = state.bootstrap.first(where: { $0.value == connection })?.key else {
@@ -698,10 +732,12 @@ public final class PeerManager: Sendable {
             if let reply { sendPlain(reply, on: connection) }
             link.channel.withLock { $0 = channel }
             link.handshake.withLock { $0 = nil }
-            let (peer, bootstrap) = state.withLock { state -> (Peer?, Bool) in
+            let (peer, bootstrap, pinned) = state.withLock { state -> (Peer?, Bool, NodeID?) in
                 state.peers[connection]?.node = channel.peer
-                return (state.peers[connection], state.bootstrap.values.contains(connection))
+                return (state.peers[connection], state.bootstrap.values.contains(connection), state.pinned[connection])
             }
+            // A pin that came after RESPONSE (a dial that returned late) is checked here.
+            if let pinned, pinned != channel.peer { return refusePinned(connection, expected: pinned, peer: channel.peer) }
             logger.info("secure session with node \(channel.peer) on connection \(connection) (\(channel.suite))")
             if let membership, let peer {
                 membership.sessionUp(

@@ -5,6 +5,10 @@ import Wire
 public struct SessionError: Error, Equatable, CustomStringConvertible {
     public enum Code: Sendable, Equatable {
         case malformed, unexpected, badSignature, impersonation, weakKey, noCommonSuite, decryptFailed, outOfOrder
+        /// The peer does not hold this mesh's key (or this node has none and the peer's mesh requires one).
+        case notMember
+        /// The peer's node ID is not in this node's allowlist.
+        case notAllowed
     }
     public var code: Code
     public var message: String

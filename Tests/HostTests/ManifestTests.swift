@@ -147,7 +147,7 @@ struct ManifestTests {
         ("[arena]\nsize_mb = 48\n",
          "unknown key \"size_mb\" in [arena] (known: high_watermark, inbox_kib, low_watermark, outbox_kib, size_mib)"),
         ("[node]\nnmae = \"x\"\n", "unknown key \"nmae\" in [node] (known: bootstrap, listen, name, plugin_paths)"),
-        ("colour = \"blue\"\n", "unknown key \"colour\" in the top level (known: arena, node, plugins)"),
+        ("colour = \"blue\"\n", "unknown key \"colour\" in the top level (known: arena, mesh, node, plugins)"),
         ("[[plugins]]\nname = \"A\"\nrequird = true\n",
          "unknown key \"requird\" in plugins[0] (known: config, enabled, id, isolation, kind, name, path, required, slot, wraps)"),
     ])
@@ -266,7 +266,7 @@ struct ManifestTests {
             requird = true
             """
         let expected = [
-            "unknown key \"colour\" in the top level (known: arena, node, plugins)",
+            "unknown key \"colour\" in the top level (known: arena, mesh, node, plugins)",
             "[node].name must be a string",
             "unknown key \"size_mb\" in [arena] (known: high_watermark, inbox_kib, low_watermark, outbox_kib, size_mib)",
             "[arena].high_watermark must be a number",
@@ -283,5 +283,113 @@ struct ManifestTests {
         #expect(error?.problems == expected)
         #expect(error?.file == "node.toml")
         #expect(error?.description == "manifest node.toml is invalid:\n" + expected.map { "  - " + $0 }.joined(separator: "\n"))
+    }
+}
+
+@Suite("Manifest [mesh]")
+struct MeshManifestTests {
+    /// A fresh folder for key files.
+    static func folder() throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("mesh-keys-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    /// Writes a key file of `text` with `mode`.
+    static func keyFile(_ folder: String, _ name: String, _ text: String, mode: mode_t = 0o600) throws -> String {
+        let path = folder + "/" + name
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        chmod(path, mode)
+        return path
+    }
+
+    static let keyA = MeshKeyFile.encode(Array(repeating: 0xa1, count: 32), id: "aaaaaaaaaaaaaaaa")
+    static let keyB = MeshKeyFile.encode(Array(0..<32), id: "bbbbbbbbbbbbbbbb")
+    static let nodeID = "n" + String(repeating: "a", count: 52)
+
+    static func problems(_ text: String, in folder: String) -> [String] {
+        do {
+            _ = try Manifest.parse(text, file: "node.toml", relativeTo: folder)
+            Issue.record("parsed, but should have been refused")
+            return []
+        } catch {
+            return error.problems
+        }
+    }
+
+    @Test("key_file is read relative to the manifest's folder, and the allowlist is kept")
+    func keyFileAndAllow() throws {
+        let folder = try Self.folder()
+        _ = try Self.keyFile(folder, "mesh.key", Self.keyA)
+        let manifest = try Manifest.parse("[mesh]\nkey_file = \"mesh.key\"\nallow = [\"\(Self.nodeID)\"]\n", relativeTo: folder)
+        #expect(manifest.mesh.keyFiles == [folder + "/mesh.key"])
+        #expect(manifest.mesh.keys == [MeshSecret(Array(repeating: 0xa1, count: 32))])
+        #expect(manifest.mesh.allow == [Self.nodeID])
+        #expect(!"\(manifest.mesh)".contains("a1a1"), "a printed manifest must not show the key")
+        #expect(try Manifest.parse("").mesh == MeshSettings())  // no [mesh]: an open mesh
+    }
+
+    @Test("key_files lists keys in order: the first is proven, all are accepted")
+    func keyFiles() throws {
+        let folder = try Self.folder()
+        _ = try Self.keyFile(folder, "new.key", Self.keyB)
+        _ = try Self.keyFile(folder, "old.key", Self.keyA)
+        let manifest = try Manifest.parse("[mesh]\nkey_files = [\"new.key\", \"old.key\"]\n", relativeTo: folder)
+        #expect(manifest.mesh.keys.map(\.bytes) == [Array(0..<32), Array(repeating: 0xa1, count: 32)])
+        #expect(manifest.mesh.allow == nil)
+    }
+
+    @Test("a missing, too permissive, malformed or duplicated key file is refused with its reason")
+    func badKeyFiles() throws {
+        let folder = try Self.folder()
+        _ = try Self.keyFile(folder, "open.key", Self.keyA, mode: 0o644)
+        _ = try Self.keyFile(folder, "short.key", "# comment\nabcdef\n")
+        _ = try Self.keyFile(folder, "nothex.key", String(repeating: "zz", count: 32) + "\n")
+        _ = try Self.keyFile(folder, "empty.key", "# only a comment\n")
+        _ = try Self.keyFile(folder, "two.key", Self.keyA + Self.keyB)
+        _ = try Self.keyFile(folder, "a.key", Self.keyA)
+        _ = try Self.keyFile(folder, "a-again.key", Self.keyA)
+        let cases: [(String, String)] = [
+            ("missing.key", "mesh key file \(folder)/missing.key does not exist"),
+            ("open.key", "mesh key file \(folder)/open.key is readable by others (mode 644): run chmod 600 \(folder)/open.key"),
+            ("short.key", "has a key line of 6 characters (expected 64 hex digits)"),
+            ("nothex.key", "has a key line that is not hex"),
+            ("empty.key", "holds no key"),
+            ("two.key", "holds 2 lines besides comments"),
+        ]
+        for (file, message) in cases {
+            let problems = Self.problems("[mesh]\nkey_file = \"\(file)\"\n", in: folder)
+            #expect(problems.count == 1 && problems[0].hasPrefix("[mesh].key_file: ") && problems[0].contains(message), "\(file): \(problems)")
+        }
+        #expect(Self.problems("[mesh]\nkey_files = [\"a.key\", \"a-again.key\"]\n", in: folder) == [
+            "[mesh].key_files[1]: \(folder)/a-again.key holds the same key as an earlier file"
+        ])
+    }
+
+    @Test("[mesh] refuses unknown keys, both key_file and key_files, empty lists and allowlist entries that are not node IDs")
+    func badSettings() throws {
+        let folder = try Self.folder()
+        _ = try Self.keyFile(folder, "a.key", Self.keyA)
+        #expect(Self.problems("[mesh]\nkeyfile = \"a.key\"\n", in: folder) == ["unknown key \"keyfile\" in [mesh] (known: allow, key_file, key_files)"])
+        #expect(Self.problems("[mesh]\nkey_file = \"a.key\"\nkey_files = [\"a.key\"]\n", in: folder).contains {
+            $0.hasPrefix("[mesh] has both key_file and key_files: give one")
+        })
+        #expect(Self.problems("[mesh]\nkey_files = []\n", in: folder) == ["[mesh].key_files is empty: list at least one key file"])
+        #expect(Self.problems("[mesh]\nallow = []\n", in: folder).first?.hasPrefix("[mesh].allow is empty") == true)
+        #expect(Self.problems("[mesh]\nallow = [\"\(Self.nodeID)\", \"node-2\"]\n", in: folder) == [
+            "[mesh].allow[1] \"node-2\" is not a node ID (n and 52 base32 characters, as `inos id` prints it)"
+        ])
+        #expect(Self.problems("[mesh]\nkey_file = 7\n", in: folder) == ["[mesh].key_file must be a string"])
+        #expect(Self.problems("mesh = 1\n", in: folder) == ["mesh in the top level must be a table"])
+    }
+
+    @Test("a key file's text round-trips and carries a comment header with the key ID")
+    func keyFileText() throws {
+        let key = (0..<32).map { UInt8($0 * 7 & 0xff) }
+        let text = MeshKeyFile.encode(key, id: "0123456789abcdef")
+        #expect(text.hasPrefix("# inos mesh key"))
+        #expect(text.contains("# key id 0123456789abcdef\n"))
+        #expect(try MeshKeyFile.decode(text) == key)
+        #expect(try MeshKeyFile.decode(text.uppercased()) == key)  // upper-case hex
     }
 }

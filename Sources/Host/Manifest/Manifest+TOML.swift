@@ -54,7 +54,7 @@ private struct Reader {
 
     mutating func manifest(_ root: TOMLTable) -> Manifest {
         var manifest = Manifest()
-        checkKeys(root, allowed: ["node", "arena", "plugins", "compute"], in: "the top level")
+        checkKeys(root, allowed: ["node", "arena", "plugins", "compute", "mesh"], in: "the top level")
         if let compute = table(root, "compute", in: "the top level") {
             checkKeys(compute, allowed: ["allow"], in: "[compute]")
             if let allow = string(compute, "allow", in: "[compute]") {
@@ -79,6 +79,9 @@ private struct Reader {
         }
         if let arena = table(root, "arena", in: "the top level") {
             manifest.arena = arenaConfiguration(arena)
+        }
+        if let mesh = table(root, "mesh", in: "the top level") {
+            manifest.mesh = meshSettings(mesh)
         }
         if let plugins = root["plugins"] {
             guard let array = plugins.array else {
@@ -107,6 +110,53 @@ private struct Reader {
         if let low = double(table, "low_watermark", in: place) { configuration.lowWatermark = low }
         problems.append(contentsOf: configuration.problems().map { "\(place): \($0)" })
         return configuration
+    }
+
+    /// `[mesh]`: key files (read and checked now, so a bad one stops start-up with its reason) and the allowlist.
+    mutating func meshSettings(_ table: TOMLTable) -> MeshSettings {
+        var settings = MeshSettings()
+        let place = "[mesh]"
+        checkKeys(table, allowed: ["key_file", "key_files", "allow"], in: place)
+        var files: [(key: String, path: String)] = []
+        if let file = string(table, "key_file", in: place) { files.append(("key_file", file)) }
+        if table["key_files"] != nil {
+            let list = strings(table, "key_files", in: place)
+            if list.isEmpty, table["key_files"]?.array != nil { problems.append("\(place).key_files is empty: list at least one key file") }
+            files += list.enumerated().map { ("key_files[\($0.offset)]", $0.element) }
+        }
+        if table["key_file"] != nil, table["key_files"] != nil {
+            problems.append("\(place) has both key_file and key_files: give one (key_files = [\"new.key\", \"old.key\"] while rotating)")
+        }
+        for (key, file) in files {
+            let path = resolve(file)
+            do throws(MeshKeyFileError) {
+                let bytes = try MeshKeyFile.read(path)
+                if settings.keys.contains(MeshSecret(bytes)) {
+                    problems.append("\(place).\(key): \(path) holds the same key as an earlier file")
+                }
+                settings.keyFiles.append(path)
+                settings.keys.append(MeshSecret(bytes))
+            } catch {
+                problems.append("\(place).\(key): \(error.message)")
+            }
+        }
+        if table["allow"] != nil {
+            let allow = strings(table, "allow", in: place)
+            if allow.isEmpty, table["allow"]?.array != nil {
+                problems.append("\(place).allow is empty, which would refuse every node: remove it to admit any node (that holds the key)")
+            }
+            for (index, id) in allow.enumerated() where !Self.looksLikeNodeID(id) {
+                problems.append("\(place).allow[\(index)] \"\(id)\" is not a node ID (n and 52 base32 characters, as `inos id` prints it)")
+            }
+            settings.allow = allow
+        }
+        return settings
+    }
+
+    /// The text form of a node ID: `n` and 52 characters of lower-case base32 (32 bytes).
+    static func looksLikeNodeID(_ text: String) -> Bool {
+        let base32 = Set("abcdefghijklmnopqrstuvwxyz234567")
+        return text.count == 53 && text.first == "n" && text.dropFirst().allSatisfy { base32.contains($0) }
     }
 
     mutating func pluginSpec(_ table: TOMLTable, index: Int) -> PluginSpec? {
@@ -177,16 +227,16 @@ private struct Reader {
     }
 
     /// An array of strings (a single string is accepted as a one-element array); problems noted.
-    mutating func strings(_ table: TOMLTable, _ key: String) -> [String] {
+    mutating func strings(_ table: TOMLTable, _ key: String, in place: String = "[node]") -> [String] {
         guard let value = table[key] else { return [] }
         if let text = value.string { return [text] }
         guard let array = value.array else {
-            problems.append("[node].\(key) must be an array of strings")
+            problems.append("\(place).\(key) must be an array of strings")
             return []
         }
         var out: [String] = []
         for (index, element) in array.enumerated() {
-            if let text = element.string { out.append(text) } else { problems.append("[node].\(key)[\(index)] must be a string") }
+            if let text = element.string { out.append(text) } else { problems.append("\(place).\(key)[\(index)] must be a string") }
         }
         return out
     }

@@ -21,6 +21,10 @@
 /// isolation = "process"     # job runners only: run jobs in a child process ("none": on a node thread)
 /// [plugins.config]
 /// level = 1                 # handed to the plugin through the host's config_get
+///
+/// [mesh]
+/// key_file = "mesh.key"     # only holders of this key join (`inos key generate`); or key_files = [new, old]
+/// allow = ["n…", "n…"]      # optional: the only node IDs sessions are completed with
 /// ```
 public struct Manifest: Sendable, Hashable {
     public var nodeName: String
@@ -35,6 +39,8 @@ public struct Manifest: Sendable, Hashable {
     public var bootstrap: [String] = []
     /// `[compute] allow`: whose jobs the node runs — "none", "members" or "owners" (of the data; the default).
     public var computeAllow = "owners"
+    /// `[mesh]`: who may join — mesh keys and an optional allowlist. Empty: an open mesh.
+    public var mesh = MeshSettings()
 
     public init(
         nodeName: String = "inos-node", pluginPaths: [String] = [], arena: ArenaConfiguration = .init(),
@@ -45,6 +51,30 @@ public struct Manifest: Sendable, Hashable {
         self.arena = arena
         self.plugins = plugins
     }
+}
+
+/// The manifest's `[mesh]` section: admission to the mesh.
+public struct MeshSettings: Sendable, Hashable {
+    /// `key_file` or `key_files`, resolved against the manifest's folder. The first holds the key this node
+    /// proves with when it dials; every one is accepted from nodes that dial it (key rotation).
+    public var keyFiles: [String] = []
+    /// The keys read from ``keyFiles`` when the manifest was loaded, in the same order.
+    public var keys: [MeshSecret] = []
+    /// `allow`: when set, the only node IDs (`n…`, as `inos id` prints them) a handshake completes with.
+    public var allow: [String]?
+
+    public init(keyFiles: [String] = [], keys: [MeshSecret] = [], allow: [String]? = nil) {
+        self.keyFiles = keyFiles
+        self.keys = keys
+        self.allow = allow
+    }
+}
+
+/// A mesh key's 32 bytes as read from its file. Printing it shows a placeholder, never the key.
+public struct MeshSecret: Sendable, Hashable, CustomStringConvertible {
+    public let bytes: [UInt8]
+    public init(_ bytes: [UInt8]) { self.bytes = bytes }
+    public var description: String { "<mesh key>" }
 }
 
 /// One `[[plugins]]` entry.

@@ -66,6 +66,7 @@ struct Put: ParsableCommand {
 
     @Argument(help: "The file to store.") var file: String
     @OptionGroup var store: StoreOptions
+    @OptionGroup var meshKey: MeshKeyOptions
     @Option(name: .long, help: "Reed-Solomon data+parity shards per stripe, or 'none'.") var parity = "10+2"
     @Option(name: .long, help: "Chunk size in KiB.") var chunkKib = 1024
     @Option(name: .long, help: "Put into the mesh through the member at this address: the allocator places the pieces, the put returns once they are durable elsewhere (parity is then the allocator's choice).")
@@ -107,6 +108,7 @@ struct Get: ParsableCommand {
     @Option(name: .long, help: "Read from the mesh through the member at this address (several holders at once).")
     var mesh: String?
     @OptionGroup var store: StoreOptions
+    @OptionGroup var meshKey: MeshKeyOptions
 
     func run() throws {
         let cid: ContentID

@@ -25,6 +25,7 @@ struct Fetch: ParsableCommand {
     @Option(name: .shortAndLong, help: "Also write the resource to this file.") var output: String?
     @Option(name: .long, help: "Requests in flight at once.") var window = 8
     @OptionGroup var store: StoreOptions
+    @OptionGroup var meshKey: MeshKeyOptions
 
     func run() throws {
         let cid: ContentID
@@ -37,9 +38,10 @@ struct Fetch: ParsableCommand {
         let (host, data) = try store.open()
         defer { host.shutdown() }
         guard let slot = host.slot("transport") else { throw CommandFailure("no transport plugin in slot \"transport\"") }
+        let admission = try meshKey.admission(host.manifest.mesh)
         let identity: NodeIdentity
         do { identity = try NodeIdentity.loadOrCreate(in: store.dataDir ?? defaultDataDirectory()) } catch { throw CommandFailure(error.message) }
-        let peers = PeerManager(host: host, transport: TransportHandle(slot: slot), identity: identity, logger: Logger(label: "inos.fetch") { _ in SwiftLogNoOpLogHandler() })
+        let peers = PeerManager(host: host, transport: TransportHandle(slot: slot), identity: identity, logger: Logger(label: "inos.fetch") { _ in SwiftLogNoOpLogHandler() }, admission: admission)
         let reactor = Thread { host.run(tickNanoseconds: 100_000_000, onInbox: { type, payload in
             if let record = TransportRecord(type: type, payload: payload) { peers.handle(record, now: DispatchTime.now().uptimeNanoseconds) }
         }) }

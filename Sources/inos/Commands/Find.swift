@@ -21,6 +21,7 @@ struct Find: ParsableCommand {
     @Argument(help: "The resource ID (b…).") var id: String
     @Option(name: .long, help: "A node of the mesh, e.g. tcp://127.0.0.1:7400.") var from: String
     @OptionGroup var store: StoreOptions
+    @OptionGroup var meshKey: MeshKeyOptions
 
     func run() throws {
         let cid: ContentID
@@ -28,9 +29,10 @@ struct Find: ParsableCommand {
         let (host, _) = try store.open()
         defer { host.shutdown() }
         guard let slot = host.slot("transport") else { throw CommandFailure("no transport plugin in slot \"transport\"") }
+        let admission = try meshKey.admission(host.manifest.mesh)
         let identity: NodeIdentity
         do { identity = try NodeIdentity.loadOrCreate(in: store.dataDir ?? defaultDataDirectory()) } catch { throw CommandFailure(error.message) }
-        let peers = PeerManager(host: host, transport: TransportHandle(slot: slot), identity: identity, logger: Logger(label: "inos.find") { _ in SwiftLogNoOpLogHandler() })
+        let peers = PeerManager(host: host, transport: TransportHandle(slot: slot), identity: identity, logger: Logger(label: "inos.find") { _ in SwiftLogNoOpLogHandler() }, admission: admission)
         let reactor = Thread { host.run(tickNanoseconds: 100_000_000, onInbox: { type, payload in
             if let record = TransportRecord(type: type, payload: payload) { peers.handle(record, now: DispatchTime.now().uptimeNanoseconds) }
         }) }

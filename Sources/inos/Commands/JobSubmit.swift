@@ -26,12 +26,13 @@ struct JobSubmit: ParsableCommand {
     @Option(name: .long, help: "Seconds a node may take for its part before it counts as failed.") var timeout = 600.0
     @Option(name: .shortAndLong, help: "Write the result here instead of to standard output.") var output: String?
     @OptionGroup var store: StoreOptions
+    @OptionGroup var meshKey: MeshKeyOptions
 
     func run() throws {
         let id: ContentID
         do { id = try ContentID(input) } catch { throw ValidationError(error.description) }
         guard let mode = WorkPlanner.Reduce(rawValue: reduce) else { throw ValidationError("--reduce must be concat or sum") }
-        let process = try MeshClientProcess(store, label: "inos.submit")
+        let process = try MeshClientProcess(store, meshKey: meshKey, label: "inos.submit")
         defer { process.close() }
         let report: JobSubmitter.Report
         do {

@@ -12,11 +12,12 @@ struct Locate: ParsableCommand {
     @Argument(help: "The resource ID (b…).") var id: String
     @Option(name: .long, help: "A member's address, e.g. tcp://127.0.0.1:7400.") var mesh: String
     @OptionGroup var store: StoreOptions
+    @OptionGroup var meshKey: MeshKeyOptions
 
     func run() throws {
         let cid: ContentID
         do { cid = try ContentID(id) } catch { throw ValidationError(error.description) }
-        let process = try MeshClientProcess(store, label: "inos.locate")
+        let process = try MeshClientProcess(store, meshKey: meshKey, label: "inos.locate")
         defer { process.close() }
         let census: MeshClient.Census
         do { census = try process.client.census(cid, entry: mesh) } catch { throw CommandFailure(error.message) }

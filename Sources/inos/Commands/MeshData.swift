@@ -9,6 +9,7 @@ import Identity
 import Logging
 import Mesh
 import Replication
+import Session
 
 /// A process that talks to the mesh without being a member (the CLI): its host, store, peer manager (with a
 /// reactor thread) and a mesh client.
@@ -17,8 +18,13 @@ struct MeshClientProcess {
     let store: ContentStore
     let client: MeshClient
 
-    init(_ options: StoreOptions, label: String) throws {
+    init(_ options: StoreOptions, meshKey: MeshKeyOptions, label: String) throws {
         let (host, data) = try options.open()
+        let admission: Admission
+        do { admission = try meshKey.admission(host.manifest.mesh) } catch {
+            host.shutdown()
+            throw error
+        }
         guard let slot = host.slot("transport") else {
             host.shutdown()
             throw CommandFailure("no transport plugin in slot \"transport\"")
@@ -30,7 +36,7 @@ struct MeshClientProcess {
         }
         let peers = PeerManager(
             host: host, transport: TransportHandle(slot: slot), identity: identity,
-            logger: Logger(label: label) { _ in SwiftLogNoOpLogHandler() })
+            logger: Logger(label: label) { _ in SwiftLogNoOpLogHandler() }, admission: admission)
         Thread {
             host.run(tickNanoseconds: 100_000_000, onInbox: { type, payload in
                 if let record = TransportRecord(type: type, payload: payload) { peers.handle(record, now: DispatchTime.now().uptimeNanoseconds) }
@@ -54,7 +60,7 @@ struct MeshClientProcess {
 extension Put {
     /// `inos put FILE --mesh ADDR`: store here, place by the allocator, push to the holders, wait for durable acks.
     func putIntoMesh(_ entry: String) throws {
-        let process = try MeshClientProcess(store, label: "inos.put")
+        let process = try MeshClientProcess(store, meshKey: meshKey, label: "inos.put")
         defer { process.close() }
         let bar = ProgressBar("replicate")
         let report: MeshClient.PutReport
@@ -85,7 +91,7 @@ extension Put {
 extension Get {
     /// `inos get ID --mesh ADDR -o FILE`: routed, multi-source read with long-tail re-asks; verified.
     func getFromMesh(_ cid: ContentID, entry: String) throws {
-        let process = try MeshClientProcess(store, label: "inos.get")
+        let process = try MeshClientProcess(store, meshKey: meshKey, label: "inos.get")
         defer { process.close() }
         let bar = ProgressBar("get")
         let report: MeshClient.GetReport

@@ -13,6 +13,7 @@ import Compute
 import Replication
 import WorkAllocation
 import ServiceLifecycle
+import Session
 import Synchronization
 
 struct Node: AsyncParsableCommand {
@@ -32,8 +33,10 @@ struct Node: AsyncParsableCommand {
     @Option(name: .long, help: "Listen on this address too, e.g. tcp://127.0.0.1:7400 (port 0: any free port). Repeatable.")
     var listen: [String] = []
 
-    @Option(name: .long, help: "Dial this peer at start and redial it when it drops. Repeatable.")
+    @Option(name: .long, help: "Dial this peer at start and redial it when it drops; tcp://host:port#<node id> refuses any other node there. Repeatable.")
     var bootstrap: [String] = []
+
+    @OptionGroup var meshKey: MeshKeyOptions
 
     @Option(name: .long, help: "The node's data directory (identity key; the embedded manifest's store). Default: $INOS_DATA_DIR or ~/.inos.")
     var dataDir: String?
@@ -78,6 +81,10 @@ struct Node: AsyncParsableCommand {
         }
         manifest.listen += listen
         manifest.bootstrap += bootstrap
+        for address in manifest.bootstrap where PinnedAddress(address) == nil {
+            throw ValidationError("bootstrap address \(address): the part after # must be a node ID (n…, as the node prints it at start)")
+        }
+        let admission = try meshKey.admission(manifest.mesh)
         let host = try HostRuntime(manifest: manifest, logger: logger)
         do {
             try host.start()
@@ -99,6 +106,7 @@ struct Node: AsyncParsableCommand {
                 throw ValidationError("node identity: \(error.message)")
             }
             logger.info("node id \(identity.id)")
+            logAdmission(admission, logger: logger)
             // Peers may fetch what this node stores (verified on their side against the IDs they asked for).
             let store = host.slot("store") != nil ? try? ContentStore(host: host) : nil
             var source: PeerManager.ChunkSource?
@@ -112,7 +120,7 @@ struct Node: AsyncParsableCommand {
             }
             let manager = PeerManager(
                 host: host, transport: TransportHandle(slot: slot), identity: identity, logger: logger, seed: UInt64(getpid()),
-                chunkSource: source, keepaliveSeconds: max(keepalive, 0.1))
+                chunkSource: source, keepaliveSeconds: max(keepalive, 0.1), admission: admission)
             do {
                 // Listen, start membership advertising where this node listens, then dial the bootstrap peers —
                 // so their sessions already carry membership.
