@@ -147,7 +147,9 @@ struct ManifestTests {
         ("[arena]\nsize_mb = 48\n",
          "unknown key \"size_mb\" in [arena] (known: high_watermark, inbox_kib, low_watermark, outbox_kib, size_mib)"),
         ("[node]\nnmae = \"x\"\n", "unknown key \"nmae\" in [node] (known: bootstrap, listen, name, plugin_paths)"),
-        ("colour = \"blue\"\n", "unknown key \"colour\" in the top level (known: arena, mesh, node, plugins)"),
+        ("colour = \"blue\"\n", "unknown key \"colour\" in the top level (known: arena, compute, mesh, node, plugins)"),
+        ("[compute]\nallow = \"everyone\"\n", "[compute].allow \"everyone\" must be \"none\", \"members\" or \"owners\""),
+        ("[compute]\npolicy = \"none\"\n", "unknown key \"policy\" in [compute] (known: allow)"),
         ("[[plugins]]\nname = \"A\"\nrequird = true\n",
          "unknown key \"requird\" in plugins[0] (known: config, enabled, id, isolation, kind, name, path, required, slot, wraps)"),
     ])
@@ -266,7 +268,7 @@ struct ManifestTests {
             requird = true
             """
         let expected = [
-            "unknown key \"colour\" in the top level (known: arena, mesh, node, plugins)",
+            "unknown key \"colour\" in the top level (known: arena, compute, mesh, node, plugins)",
             "[node].name must be a string",
             "unknown key \"size_mb\" in [arena] (known: high_watermark, inbox_kib, low_watermark, outbox_kib, size_mib)",
             "[arena].high_watermark must be a number",
