@@ -63,7 +63,7 @@ let package = Package(
         .target(name: "PluginKit", dependencies: ["PluginABI"], path: "Sources/PluginKit"),
         // Content addressing: CIDv1 / multihash (SHA-256), resource manifests, Merkle roots, chunking.
         .target(
-            name: "Content", dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            name: "Content", dependencies: ["Wire", .product(name: "Crypto", package: "swift-crypto")],
             path: "Sources/Content"
         ),
         // The local data path: chunking, compression, erasure coding and storage through plugins.
@@ -75,7 +75,7 @@ let package = Package(
         .target(name: "Wire", path: "Sources/Wire"),
         .target(name: "Session", dependencies: ["CSodium", "Identity", "Wire", .product(name: "Crypto", package: "swift-crypto")], path: "Sources/Session"),
         // The mesh's protocols as deterministic state machines (no I/O): Lamport time, SWIM, and the simulator.
-        .target(name: "MeshCore", path: "Sources/MeshCore"),
+        .target(name: "MeshCore", dependencies: ["Wire"], path: "Sources/MeshCore"),
         // The mesh above the host: connections and reconnects now; membership, DHT and anti-entropy later.
         .target(
             name: "Mesh",

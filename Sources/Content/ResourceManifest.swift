@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+import Wire
 
 /// What a stored resource is made of: its size, how it was cut, the ID and stored form of every chunk, the
 /// erasure-coding stripes with their parity IDs, and a Merkle root over the chunk hashes.
@@ -104,31 +105,45 @@ public struct ResourceManifest: Hashable, Sendable {
         Varint.append(chunk.storedLength, to: &out)
     }
 
+    /// The fewest bytes a chunk entry takes (digest, one-byte lengths, encoding): what claimed chunk and parity
+    /// counts are checked against before anything is allocated for them.
+    static let minimumChunkEntrySize = 32 + 1 + 1 + 1
+
+    /// The largest stored form a chunk of `chunkSize` bytes can legitimately have: raw is its length, an LZ4
+    /// frame is kept only when smaller, and LZ4's worst case is well inside this.
+    static func maximumStoredLength(chunkSize: UInt64) -> UInt64 { chunkSize + chunkSize / 64 + 65_536 }
+
     /// Decodes and validates a manifest. `expected`, when given, must be the ID of these bytes.
+    ///
+    /// Never traps and never allocates for more than the bytes could hold, whatever they claim: counts are
+    /// checked against the bytes left (``ByteReader``), the chunk size is at most 2^30, erasure k + m at most 255,
+    /// a chunk's stored length at most ``maximumStoredLength(chunkSize:)`` and a parity shard's length at most
+    /// the chunk size.
     public init(decoding bytes: [UInt8], expected: ContentID? = nil) throws(ManifestDecodingError) {
         if let expected, ContentID(hashing: bytes, codec: .manifest) != expected {
             throw .init("manifest bytes do not hash to \(expected)")
         }
-        var reader = Reader(bytes: bytes)
         guard bytes.starts(with: Self.magic) else { throw .init("not an INOS resource manifest (bad magic)") }
-        reader.index = Self.magic.count
+        var reader = Reader(ByteReader(bytes[Self.magic.count...]))
         let version = try reader.varint("format version")
         guard version == Self.formatVersion else { throw .init("manifest format version \(version) is not supported") }
         size = try reader.varint("size")
         chunkSize = try reader.varint("chunk size")
         guard chunkSize > 0, chunkSize <= 1 << 30 else { throw .init("chunk size \(chunkSize) is out of range") }
-        let count = try reader.varint("chunk count")
-        guard count == (size + chunkSize - 1) / chunkSize else {
-            throw .init("\(count) chunks cannot hold \(size) bytes in \(chunkSize)-byte chunks")
+        let claimed = try reader.varint("chunk count")
+        let needed = size / chunkSize + (size % chunkSize == 0 ? 0 : 1)
+        guard claimed == needed else {
+            throw .init("\(claimed) chunks cannot hold \(size) bytes in \(chunkSize)-byte chunks")
         }
+        let count = try reader.count(claimed, "chunk")
+        let storedLimit = Self.maximumStoredLength(chunkSize: chunkSize)
         var chunks: [Chunk] = []
-        chunks.reserveCapacity(Int(count))
-        var total: UInt64 = 0
-        for index in 0..<Int(count) {
-            let chunk = try reader.chunk()
-            let expectedLength = index == Int(count) - 1 ? size - chunkSize * (count - 1) : chunkSize
+        chunks.reserveCapacity(count)
+        for index in 0..<count {
+            let chunk = try reader.chunk(storedLimit: storedLimit)
+            // count ≥ 1 here and chunkSize · (count − 1) < size, as count = ⌈size / chunkSize⌉.
+            let expectedLength = index == count - 1 ? size - chunkSize * UInt64(count - 1) : chunkSize
             guard chunk.length == expectedLength else { throw .init("chunk \(index) has length \(chunk.length), expected \(expectedLength)") }
-            total += chunk.length
             chunks.append(chunk)
         }
         self.chunks = chunks
@@ -138,44 +153,60 @@ public struct ResourceManifest: Hashable, Sendable {
         } else {
             let parityShards = try reader.varint("parity shards")
             let parityCount = try reader.varint("parity count")
-            guard parityShards > 0, dataShards + parityShards <= 255 else {
+            guard parityShards > 0, dataShards <= 255, parityShards <= 255 - dataShards else {
                 throw .init("erasure \(dataShards)+\(parityShards) is out of range (k+m ≤ 255)")
             }
-            let stripes = (count + dataShards - 1) / dataShards
+            let stripes = UInt64(count) / dataShards + (UInt64(count) % dataShards == 0 ? 0 : 1)
             guard parityCount == stripes * parityShards else {
                 throw .init("\(parityCount) parity shards do not match \(stripes) stripes of \(parityShards)")
             }
+            let parityTotal = try reader.count(parityCount, "parity shard")
             var parity: [Chunk] = []
-            for _ in 0..<parityCount { parity.append(try reader.chunk()) }
+            parity.reserveCapacity(parityTotal)
+            for index in 0..<parityTotal {
+                let shard = try reader.chunk(storedLimit: storedLimit)
+                guard shard.length <= chunkSize else { throw .init("parity shard \(index) has length \(shard.length), above the chunk size") }
+                parity.append(shard)
+            }
             erasure = Erasure(dataShards: Int(dataShards), parityShards: Int(parityShards), parity: parity)
         }
         let root = try reader.take(32, "Merkle root")
-        guard reader.index == bytes.count else { throw .init("\(bytes.count - reader.index) stray bytes after the manifest") }
+        guard reader.bytes.atEnd else { throw .init("\(reader.bytes.remaining) stray bytes after the manifest") }
         merkleRoot = MerkleTree.root(of: chunks.map(\.id.digest))
         guard root == merkleRoot else { throw .init("Merkle root does not match the chunk IDs") }
     }
 
+    /// ``ByteReader`` with the manifest's errors.
     private struct Reader {
-        let bytes: [UInt8]
-        var index = 0
+        var bytes: ByteReader
+
+        init(_ bytes: ByteReader) { self.bytes = bytes }
 
         mutating func varint(_ what: String) throws(ManifestDecodingError) -> UInt64 {
-            guard let value = Varint.read(bytes, at: &index) else { throw .init("truncated or malformed \(what)") }
+            guard let value = bytes.varint() else { throw .init("truncated or malformed \(what)") }
             return value
         }
 
-        mutating func take(_ count: Int, _ what: String) throws(ManifestDecodingError) -> [UInt8] {
-            guard bytes.count - index >= count else { throw .init("truncated \(what)") }
-            defer { index += count }
-            return Array(bytes[index..<index + count])
+        /// A claimed count of chunk entries, checked against the bytes left.
+        func count(_ claimed: UInt64, _ what: String) throws(ManifestDecodingError) -> Int {
+            guard let count = bytes.check(count: claimed, max: .max, elementSize: ResourceManifest.minimumChunkEntrySize) else {
+                throw .init("\(claimed) \(what) entries claimed, but only \(bytes.remaining) bytes follow")
+            }
+            return count
         }
 
-        mutating func chunk() throws(ManifestDecodingError) -> Chunk {
+        mutating func take(_ count: Int, _ what: String) throws(ManifestDecodingError) -> [UInt8] {
+            guard let taken = bytes.bytes(count) else { throw .init("truncated \(what)") }
+            return Array(taken)
+        }
+
+        mutating func chunk(storedLimit: UInt64) throws(ManifestDecodingError) -> Chunk {
             let digest = try take(32, "chunk ID")
             let length = try varint("chunk length")
             let flag = try take(1, "chunk encoding")[0]
             guard let encoding = Encoding(rawValue: flag) else { throw .init("unknown chunk encoding \(flag)") }
             let stored = try varint("stored length")
+            guard stored <= storedLimit else { throw .init("stored length \(stored) is out of range") }
             return Chunk(id: ContentID(codec: .raw, digest: digest), length: length, encoding: encoding, storedLength: stored)
         }
     }

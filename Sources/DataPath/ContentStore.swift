@@ -410,10 +410,15 @@ public final class ContentStore: Sendable {
     /// decodes to (at most `limit` bytes) if that does; nil if neither — the object is not what `id` names.
     func content(ofStored stored: [UInt8], id: ContentID, limit: Int) -> [UInt8]? {
         if stored.withUnsafeBytes({ id.matches($0) }) { return stored }
-        guard let size = LZ4Frame.contentSize(stored), size <= limit else { return nil }
-        var decoded = [UInt8](repeating: 0, count: size)
-        let ok = stored.withUnsafeBytes { src in
-            decoded.withUnsafeMutableBytes { dst in (try? calls.decompress(src, into: dst, chunk: id)) == size }
+        // The size is the frame's claim: check it against what these bytes could decode to before allocating
+        // (a 20-byte frame from a peer may claim 64 MiB), and do not zero what the decoder overwrites.
+        guard let size = LZ4Frame.contentSize(stored), size <= limit, size <= LZ4Frame.maximumContent(frameLength: stored.count) else {
+            return nil
+        }
+        var ok = false
+        let decoded = [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+            ok = stored.withUnsafeBytes { src in (try? calls.decompress(src, into: UnsafeMutableRawBufferPointer(buffer), chunk: id)) == size }
+            count = ok ? size : 0
         }
         return ok && decoded.withUnsafeBytes({ id.matches($0) }) ? decoded : nil
     }
@@ -471,6 +476,14 @@ enum LZ4Frame {
         guard flags & 0x08 != 0 else { return nil }
         var size: UInt64 = 0
         for i in 0..<8 { size |= UInt64(frame[6 + i]) << (8 * UInt64(i)) }
-        return size <= UInt64(Int.max) ? Int(size) : nil
+        return Int(exactly: size)
+    }
+
+    /// The most bytes a frame of `frameLength` bytes can decode to: an LZ4 sequence turns each byte of a match
+    /// length into at most 255 output bytes (its token and offset into at most 18), so no frame expands more
+    /// than 256 times.
+    static func maximumContent(frameLength: Int) -> Int {
+        let (bound, overflow) = frameLength.multipliedReportingOverflow(by: 256)
+        return overflow ? .max : bound
     }
 }

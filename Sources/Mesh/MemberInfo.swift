@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import MeshCore
+import Wire
 
 /// A member as MEMBERS describes it: its ID, where it listens, and the last status it published.
 public struct MemberInfo: Sendable, Equatable {
@@ -26,26 +27,20 @@ public struct MemberInfo: Sendable, Equatable {
     }
 
     public static func decodeList(_ bytes: ArraySlice<UInt8>) -> [MemberInfo]? {
-        var rest = bytes, out: [MemberInfo] = []
-        while !rest.isEmpty {
-            guard rest.count >= 10 else { return nil }
-            let start = rest.startIndex
-            let member = rest[start..<(start + 8)].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-            let length = Int(rest[start + 8])
-            guard rest.count >= 10 + length else { return nil }
-            let address = String(decoding: rest[(start + 9)..<(start + 9 + length)], as: UTF8.self)
-            var next = start + 9 + length
-            var status: NodeStatus?
-            if rest[next] == 1 {
-                guard rest.count >= next - start + 1 + 28, let decoded = NodeStatus(decoding: Array(rest[(next + 1)..<(next + 29)])) else { return nil }
-                status = decoded
-                next += 29
-            } else {
-                guard rest[next] == 0 else { return nil }
-                next += 1
+        var reader = ByteReader(bytes), out: [MemberInfo] = []
+        while !reader.atEnd {
+            guard let member = reader.read(UInt64.self), let address = reader.prefixed(UInt8.self), let flag = reader.read(UInt8.self) else {
+                return nil
             }
-            out.append(MemberInfo(member: member, address: address, status: status))
-            rest = rest[next...]
+            var status: NodeStatus?
+            switch flag {
+            case 0: status = nil
+            case 1:
+                guard let bytes = reader.bytes(28), let decoded = NodeStatus(decoding: Array(bytes)) else { return nil }
+                status = decoded
+            default: return nil
+            }
+            out.append(MemberInfo(member: member, address: String(decoding: address, as: UTF8.self), status: status))
         }
         return out
     }

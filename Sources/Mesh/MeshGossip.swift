@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import MeshCore
 import Synchronization
+import Wire
 
 /// Gossip topics over the sessions. `node-status`: each node publishes its load, capacity, free storage and
 /// region for the allocator and the router; the latest status per member is kept (by Lamport time).
@@ -26,9 +27,10 @@ public final class MeshGossip: Sendable {
         }
 
         init?(decoding bytes: [UInt8]) {
-            guard bytes.count >= 9, bytes.count == 9 + Int(bytes[8]) else { return nil }
-            target = bytes[0..<8].reversed().reduce(0) { $0 << 8 | MemberID($1) }
-            address = String(decoding: bytes[9...], as: UTF8.self)
+            var reader = ByteReader(bytes)
+            guard let target = reader.read(MemberID.self), let address = reader.prefixed(UInt8.self), reader.atEnd else { return nil }
+            self.target = target
+            self.address = String(decoding: address, as: UTF8.self)
         }
     }
 
@@ -77,8 +79,8 @@ public final class MeshGossip: Sendable {
             return (out, offer, nil)
         }
         if let deliver, deliver.topic == Self.rootTopic, deliver.payload.count == 8 {
-            let root = deliver.payload.reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-            return (out, nil, (deliver.origin, root))
+            var reader = ByteReader(deliver.payload)
+            if let root = reader.read(UInt64.self) { return (out, nil, (deliver.origin, root)) }
         }
         if let deliver, deliver.topic == NodeStatus.topic, let status = NodeStatus(decoding: deliver.payload) {
             statuses.withLock { statuses in

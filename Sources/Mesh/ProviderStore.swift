@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import MeshCore
 import Synchronization
+import Wire
 
 /// A DHT provider record: `member` (reachable at `address`) holds the resource or chunk named by a key.
 public struct ProviderRecord: Sendable, Equatable {
@@ -28,17 +29,16 @@ public struct ProviderRecord: Sendable, Equatable {
         return out + [UInt8(address.count)] + address
     }
 
+    /// One record and the bytes after it; nil if short or its Lamport time is above
+    /// ``WireLimits/maximumLamport`` (docs/wire.md, "Values from peers"). Every TTL is accepted: the expiry
+    /// it gives saturates (``ProviderStore/add(_:_:now:)``).
     static func decode(_ bytes: ArraySlice<UInt8>) -> (key: [UInt8], record: ProviderRecord, rest: ArraySlice<UInt8>)? {
-        guard bytes.count >= 53 else { return nil }
-        let start = bytes.startIndex
-        let key = Array(bytes[start..<(start + 32)])
-        let member = bytes[(start + 32)..<(start + 40)].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-        let ttl = bytes[(start + 40)..<(start + 44)].reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
-        let lamport = bytes[(start + 44)..<(start + 52)].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-        let length = Int(bytes[start + 52])
-        guard bytes.count >= 53 + length else { return nil }
-        let address = String(decoding: bytes[(start + 53)..<(start + 53 + length)], as: UTF8.self)
-        return (key, ProviderRecord(member: member, address: address, ttl: ttl, lamport: lamport), bytes[(start + 53 + length)...])
+        var reader = ByteReader(bytes)
+        guard let key = reader.bytes(32), let member = reader.read(UInt64.self), let ttl = reader.read(UInt32.self),
+            let lamport = reader.lamport(), let address = reader.prefixed(UInt8.self)
+        else { return nil }
+        let record = ProviderRecord(member: member, address: String(decoding: address, as: UTF8.self), ttl: ttl, lamport: lamport)
+        return (Array(key), record, reader.rest())
     }
 }
 
@@ -68,7 +68,7 @@ public final class ProviderStore: Sendable {
             guard entries[record.member] != nil || entries.count < Self.maximumPerKey else { return false }
             let kept = entries[record.member]?.record
             if let kept, kept.lamport > record.lamport { return false }
-            entries[record.member] = (record, now + UInt64(record.ttl) * 1_000_000_000)
+            entries[record.member] = (record, now.saturatingAdd(UInt64(record.ttl) * 1_000_000_000))  // ttl · 10^9 < 2^63; the sum saturates
             records[key] = entries
             return kept != record  // the same announcement again only refreshes its expiry
         }

@@ -2,6 +2,7 @@
 //
 // The seed's economic model: storage is priced per GB-hour with diminishing returns per replica, an owner's
 // budget caps the replicas it buys, and every node keeps a ledger of what it earned and spent.
+import Wire
 
 /// Storage prices: credits per hour for a resource of some size held by some number of replicas.
 ///
@@ -33,15 +34,17 @@ public struct Pricing: Sendable, Equatable {
     /// non-empty resource costs at least one).
     public func creditsPerHour(size: UInt64, replicas: Int) -> UInt64 {
         guard size > 0, replicas > 0 else { return 0 }
-        let cost = Double(size) / Self.gb * Double(baseRate) * Self.replicationFactor(replicas)
-        return max(1, UInt64(cost.rounded()))
+        let cost = (Double(size) / Self.gb * Double(baseRate) * Self.replicationFactor(replicas)).rounded()
+        // A size or rate a peer named can make the cost exceed UInt64: it saturates (no budget pays that).
+        guard cost < 0x1p64 else { return .max }
+        return max(1, UInt64(cost))
     }
 
     /// The most replicas (up to `wanted`) a budget of `budget` credits per hour pays for.
     public func affordableReplicas(size: UInt64, wanted: Int, budget: UInt64) -> Int {
         var low = 0, high = max(wanted, 0)
         while low < high {
-            let mid = (low + high + 1) / 2
+            let mid = high - (high - low) / 2  // ⌈(low + high) / 2⌉ without overflowing for wanted = Int.max
             if creditsPerHour(size: size, replicas: mid) <= budget { low = mid } else { high = mid - 1 }
         }
         return low
@@ -86,18 +89,23 @@ public struct LedgerEntry: Sendable, Hashable {
 
     public var encoded: [UInt8] { signedBytes + signature }
 
+    /// Decodes an entry (its signature is not checked here). Nil if the size or tag is wrong or its Lamport time
+    /// is above ``WireLimits/maximumLamport``; any amount is accepted (balances saturate).
     public init?(decoding bytes: ArraySlice<UInt8>) {
-        guard bytes.count == Self.encodedSize, bytes.prefix(14).elementsEqual("inos-ledger-v1".utf8) else { return nil }
-        let b = Array(bytes)
-        func word(_ at: Int) -> UInt64 { b[at..<(at + 8)].reversed().reduce(0) { $0 << 8 | UInt64($1) } }
-        payer = Array(b[14..<46])
-        payee = Array(b[46..<78])
-        lamport = word(78)
-        amount = word(86)
-        self.bytes = word(94)
-        resource = Array(b[102..<134])
-        payerKey = Array(b[134..<166])
-        signature = Array(b[166..<230])
+        var reader = ByteReader(bytes)
+        guard bytes.count == Self.encodedSize, let tag = reader.bytes(14), tag.elementsEqual("inos-ledger-v1".utf8),
+            let payer = reader.bytes(32), let payee = reader.bytes(32), let lamport = reader.lamport(),
+            let amount = reader.read(UInt64.self), let size = reader.read(UInt64.self), let resource = reader.bytes(32),
+            let payerKey = reader.bytes(32), let signature = reader.bytes(64), reader.atEnd
+        else { return nil }
+        self.payer = Array(payer)
+        self.payee = Array(payee)
+        self.lamport = lamport
+        self.amount = amount
+        self.bytes = size
+        self.resource = Array(resource)
+        self.payerKey = Array(payerKey)
+        self.signature = Array(signature)
     }
 }
 
@@ -132,12 +140,13 @@ public struct Ledger: Sendable {
         return Key256(word(0), word(8), word(16), entry.lamport)
     }
 
-    /// Credits earned and spent by `node`.
+    /// Credits earned and spent by `node`. Each sum saturates at `UInt64.max`: amounts are what payers signed,
+    /// and a hostile payer can sign any.
     public func balance(of node: [UInt8]) -> (earned: UInt64, spent: UInt64) {
         var earned: UInt64 = 0, spent: UInt64 = 0
         for entry in entries.values {
-            if entry.payee == node { earned += entry.amount }
-            if entry.payer == node { spent += entry.amount }
+            if entry.payee == node { earned = earned.saturatingAdd(entry.amount) }
+            if entry.payer == node { spent = spent.saturatingAdd(entry.amount) }
         }
         return (earned, spent)
     }

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+import Wire
 
 /// A message on a gossip topic, named by its origin and the origin's sequence number — unique without
 /// coordination.
@@ -135,19 +136,21 @@ public struct NodeStatus: Sendable, Equatable {
     }
 
     public init?(decoding bytes: [UInt8]) {
-        guard bytes.count == 28 else { return nil }
-        func word(_ i: Int) -> UInt64 { bytes[(8 * i)..<(8 * i + 8)].reversed().reduce(0) { $0 << 8 | UInt64($1) } }
-        load = Double(bitPattern: word(0))
-        capacityBytes = word(1)
-        freeBytes = word(2)
-        region = bytes[24..<28].reversed().reduce(0) { $0 << 8 | UInt32($1) }
-        guard load.isFinite, (0...1).contains(load) else { return nil }
+        var reader = ByteReader(bytes)
+        guard let load = reader.read(UInt64.self).map(Double.init(bitPattern:)), let capacity = reader.read(UInt64.self),
+            let free = reader.read(UInt64.self), let region = reader.read(UInt32.self), reader.atEnd,
+            load.isFinite, (0...1).contains(load)
+        else { return nil }
+        self.load = load
+        capacityBytes = capacity
+        freeBytes = free
+        self.region = region
     }
 }
 
 /// The binary form of a gossip message inside a sealed GOSSIP frame (little-endian): origin (u64) ‖ sequence
 /// (u32) ‖ Lamport (u64) ‖ hops (u8) ‖ topic length (u8) ‖ topic ‖ payload length (u32) ‖ payload. Decoding
-/// never traps.
+/// never traps; a Lamport time above ``WireLimits/maximumLamport`` makes the message malformed.
 public enum GossipCodec {
     public static let maximumPayload = 1 << 20
 
@@ -162,11 +165,10 @@ public enum GossipCodec {
     }
 
     public static func decode(_ bytes: [UInt8]) -> GossipMessage? {
-        var reader = SwimCodec.Reader(bytes: bytes)
-        guard let origin: UInt64 = reader.read(), let sequence: UInt32 = reader.read(), let lamport: UInt64 = reader.read(),
-            let hops: UInt8 = reader.read(),
-            let topicLength: UInt8 = reader.read(), let topic = reader.bytes(Int(topicLength)),
-            let length: UInt32 = reader.read(), Int(length) <= maximumPayload, let payload = reader.bytes(Int(length)), reader.atEnd
+        var reader = ByteReader(bytes)
+        guard let origin = reader.read(UInt64.self), let sequence = reader.read(UInt32.self), let lamport = reader.lamport(),
+            let hops = reader.read(UInt8.self), let topic = reader.prefixed(UInt8.self),
+            let payload = reader.prefixed(UInt32.self, max: maximumPayload), reader.atEnd
         else { return nil }
         return GossipMessage(
             origin: origin, sequence: sequence, topic: String(decoding: topic, as: UTF8.self), payload: Array(payload), lamport: lamport, hops: hops)

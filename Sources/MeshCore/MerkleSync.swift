@@ -71,8 +71,11 @@ public struct MerkleReplica: Sendable {
         return levels[0][0]
     }
 
-    /// The hashes of a node's 16 children (what a replica sends when asked about a differing node).
+    /// The hashes of a node's 16 children (what a replica sends when asked about a differing node); empty when
+    /// there is no such inner node (`level` outside 0..<depth, `node` outside 0..<16^level — a peer's question
+    /// may name any).
     public mutating func children(level: Int, node: Int) -> [UInt64] {
+        guard (0..<depth).contains(level), (0..<(1 << (4 * level))).contains(node) else { return [] }
         rebuild()
         return (0..<16).map { levels[level + 1][node * 16 + $0] }
     }

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+import Wire
 
 /// The binary form of a SWIM message inside a sealed MEMBERSHIP frame (little-endian):
 ///
@@ -7,7 +8,8 @@
 ///                  join: none; members: none (the updates are the list)
 ///     update: member (u64) ‖ status (u8) ‖ incarnation (u32) ‖ lamport (u64) ‖ address length (u8) ‖ address
 ///
-/// Decoding never traps; anything malformed is nil.
+/// Decoding never traps; anything malformed is nil — short input, an update count the bytes cannot hold, or a
+/// Lamport time above ``WireLimits/maximumLamport`` (docs/wire.md, "Values from peers").
 public enum SwimCodec {
     public static let maximumUpdates = 4096
 
@@ -38,27 +40,35 @@ public enum SwimCodec {
         return out
     }
 
+    /// The fewest bytes an update takes (an empty address): what a claimed update count is checked against.
+    static let minimumUpdateSize = 8 + 1 + 4 + 8 + 1
+
     public static func decode(_ bytes: some Collection<UInt8>) -> SwimMessage? {
-        var reader = Reader(bytes: Array(bytes))
-        guard let tag: UInt8 = reader.read() else { return nil }
+        var reader = ByteReader(Array(bytes))
+        guard let tag = reader.read(UInt8.self) else { return nil }
         let kind: SwimMessage.Kind
         switch tag {
-        case 1: guard let s: UInt32 = reader.read() else { return nil }; kind = .ping(sequence: s)
-        case 2: guard let s: UInt32 = reader.read() else { return nil }; kind = .ack(sequence: s)
+        case 1: guard let s = reader.read(UInt32.self) else { return nil }; kind = .ping(sequence: s)
+        case 2: guard let s = reader.read(UInt32.self) else { return nil }; kind = .ack(sequence: s)
         case 3:
-            guard let s: UInt32 = reader.read(), let t: UInt64 = reader.read() else { return nil }
+            guard let s = reader.read(UInt32.self), let t = reader.read(UInt64.self) else { return nil }
             kind = .pingRequest(sequence: s, target: t)
-        case 4: guard let s: UInt32 = reader.read() else { return nil }; kind = .nack(sequence: s)
+        case 4: guard let s = reader.read(UInt32.self) else { return nil }; kind = .nack(sequence: s)
         case 5: kind = .join
         case 6: kind = .members([])
         default: return nil
         }
-        guard let lamport: UInt64 = reader.read(), let count: UInt16 = reader.read(), Int(count) <= maximumUpdates else { return nil }
+        guard let lamport = reader.lamport(),
+            let count = reader.count(UInt16.self, max: maximumUpdates, elementSize: minimumUpdateSize)
+        else { return nil }
         var updates: [MemberUpdate] = []
+        updates.reserveCapacity(count)
         for _ in 0..<count {
-            guard let member: UInt64 = reader.read(), let statusByte: UInt8 = reader.read(),
-                let status = MemberStatus(rawValue: statusByte), let incarnation: UInt32 = reader.read(),
-                let stamp: UInt64 = reader.read(), let length: UInt8 = reader.read(), let address = reader.bytes(Int(length))
+            // Every incarnation is accepted (UInt32.max included: SwimNode saturates its refutation there);
+            // Lamport times above WireLimits.maximumLamport make the message malformed.
+            guard let member = reader.read(UInt64.self), let statusByte = reader.read(UInt8.self),
+                let status = MemberStatus(rawValue: statusByte), let incarnation = reader.read(UInt32.self),
+                let stamp = reader.lamport(), let address = reader.prefixed(UInt8.self)
             else { return nil }
             updates.append(MemberUpdate(member: member, status: status, incarnation: incarnation, lamport: stamp,
                                         address: String(decoding: address, as: UTF8.self)))
@@ -66,26 +76,5 @@ public enum SwimCodec {
         guard reader.atEnd else { return nil }
         if case .members = kind { return SwimMessage(.members(updates), lamport: lamport) }
         return SwimMessage(kind, lamport: lamport, updates: updates)
-    }
-
-    package struct Reader {
-        let bytes: [UInt8]
-        var offset = 0
-        var atEnd: Bool { offset == bytes.count }
-
-        mutating func read<T: FixedWidthInteger>() -> T? {
-            let size = MemoryLayout<T>.size
-            guard offset + size <= bytes.count else { return nil }
-            var value: T = 0
-            for i in 0..<size { value |= T(bytes[offset + i]) << (8 * i) }
-            offset += size
-            return value
-        }
-
-        mutating func bytes(_ count: Int) -> ArraySlice<UInt8>? {
-            guard offset + count <= bytes.count else { return nil }
-            defer { offset += count }
-            return bytes[offset..<(offset + count)]
-        }
     }
 }

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+import Wire
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -225,7 +226,7 @@ public final class SwimNode {
         if update.member == id {
             // Somebody thinks we are suspect or dead: refute with a newer incarnation (Lifeguard: and slow down).
             guard update.status != .alive, update.incarnation >= incarnation else { return }
-            incarnation = update.incarnation + 1
+            incarnation = Self.refutation(of: update.incarnation)
             members[id] = Member(status: .alive, incarnation: incarnation)
             awareness = min(configuration.maxAwareness, awareness + 1)
             events.append(.refuted(incarnation: incarnation, at: now))
@@ -259,6 +260,13 @@ public final class SwimNode {
         }
         enqueue(update)
     }
+
+    /// The incarnation that refutes a suspicion or death at `incarnation`: the next one, saturating at
+    /// `UInt32.max`. A node already at `UInt32.max` — only a peer's forged update gets it there, 2^32 refutations
+    /// being out of reach otherwise — answers with `UInt32.max` again, which does not override a suspicion at
+    /// the same incarnation: it can no longer refute, and is declared dead where the suspicion spreads, until it
+    /// rejoins under a new identity. That is the one outcome; the node itself keeps running.
+    static func refutation(of incarnation: UInt32) -> UInt32 { incarnation.saturatingAdd(1) }
 
     private func suspect(_ member: MemberID, incarnation: UInt32, by reporter: MemberID, now: UInt64) {
         apply(MemberUpdate(member: member, status: .suspect, incarnation: incarnation, lamport: clock.tick()), from: reporter, now: now)

@@ -2,6 +2,7 @@
 import Content
 import Foundation
 import Identity
+import Wire
 
 /// The owner's word on a resource: "store resource R (S bytes) for me under budget B until E", signed with the
 /// owner's node key. Holders accept a STORE only with a valid ticket, keep the newest ticket of the first owner
@@ -50,15 +51,18 @@ public struct OwnerTicket: Sendable, Equatable {
     var signedBytes: [UInt8] { Self.domain + fields }
     public var encoded: [UInt8] { fields + signature }
 
-    /// Decodes a ticket from the front of `bytes`; the rest after it. Lengths only: ``check(now:)`` verifies it.
+    /// Decodes a ticket from the front of `bytes`; the rest after it. Lengths only: ``problem(now:)`` verifies it.
     public static func decode(_ bytes: ArraySlice<UInt8>) -> (OwnerTicket, ArraySlice<UInt8>)? {
-        guard let (resource, rest) = ReplicationWire.id(bytes), rest.count >= 32 + 32 + 64 else { return nil }
-        let size = ReplicationWire.word(rest, 0), budget = ReplicationWire.word(rest, 8)
-        let issued = ReplicationWire.word(rest, 16), expiry = ReplicationWire.word(rest, 24)
-        let keyStart = rest.startIndex + 32
-        let key = Array(rest[keyStart..<(keyStart + 32)]), signature = Array(rest[(keyStart + 32)..<(keyStart + 96)])
-        let ticket = OwnerTicket(resource: resource, size: size, budget: budget, issued: issued, expiry: expiry, ownerKey: key, signature: signature)
-        return (ticket, rest[(keyStart + 96)...])
+        var reader = ByteReader(bytes)
+        guard let ticket = decode(&reader) else { return nil }
+        return (ticket, reader.rest())
+    }
+
+    static func decode(_ reader: inout ByteReader) -> OwnerTicket? {
+        guard let resource = ReplicationWire.id(&reader), let size = reader.read(UInt64.self), let budget = reader.read(UInt64.self),
+            let issued = reader.read(UInt64.self), let expiry = reader.read(UInt64.self), let key = reader.bytes(32), let signature = reader.bytes(64)
+        else { return nil }
+        return OwnerTicket(resource: resource, size: size, budget: budget, issued: issued, expiry: expiry, ownerKey: Array(key), signature: Array(signature))
     }
 
     init(resource: ContentID, size: UInt64, budget: UInt64, issued: UInt64, expiry: UInt64, ownerKey: [UInt8], signature: [UInt8]) {

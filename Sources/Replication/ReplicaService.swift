@@ -19,7 +19,7 @@ enum Ledgers {
         let now = UInt64(Date().timeIntervalSince1970 * 1e6)
         while true {
             let previous = last.load(ordering: .relaxed)
-            let next = max(previous + 1, now)
+            let next = max(previous.saturatingAdd(1), now)  // witnessed times are ≤ 2^62 (LedgerEntry decoding)
             if last.compareExchange(expected: previous, desired: next, ordering: .relaxed).exchanged { return next }
         }
     }

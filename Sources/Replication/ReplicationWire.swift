@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import Content
+import Wire
 
 /// Payloads of the replication frames (docs/wire.md, 0x60–0x65). Every decoder checks lengths and returns
 /// nil for anything malformed; a peer that sends one gets a STORED "malformed" answer or is ignored.
@@ -33,15 +34,18 @@ public enum ReplicationWire {
     }
 
     static func le(_ value: UInt64) -> [UInt8] { withUnsafeBytes(of: value.littleEndian) { Array($0) } }
-    static func word(_ bytes: ArraySlice<UInt8>, _ at: Int) -> UInt64 {
-        bytes[(bytes.startIndex + at)..<(bytes.startIndex + at + 8)].reversed().reduce(0) { $0 << 8 | UInt64($1) }
-    }
     static func id(_ bytes: ArraySlice<UInt8>) -> (ContentID, ArraySlice<UInt8>)? {
-        guard let length = bytes.first.map(Int.init), bytes.count > length, length > 0,
-            let id = try? ContentID(bytes: Array(bytes[(bytes.startIndex + 1)...(bytes.startIndex + length)]))
-        else { return nil }
-        return (id, bytes[(bytes.startIndex + 1 + length)...])
+        var reader = ByteReader(bytes)
+        guard let id = id(&reader) else { return nil }
+        return (id, reader.rest())
     }
+    /// A length-prefixed binary content ID.
+    static func id(_ reader: inout ByteReader) -> ContentID? {
+        guard let bytes = reader.prefixed(UInt8.self), !bytes.isEmpty else { return nil }
+        return try? ContentID(bytes: Array(bytes))
+    }
+    /// Pieces one HAVE_REPLY or RELEASE may name.
+    public static let maximumPieces = 1 << 24
     static func encode(_ id: ContentID) -> [UInt8] { let b = id.bytes; return [UInt8(truncatingIfNeeded: b.count)] + b }
 
     // STORE: flags (bit 1: an owner ticket follows) ‖ resource ‖ [ticket] ‖ piece ‖ stored bytes.
@@ -51,21 +55,19 @@ public enum ReplicationWire {
     }
 
     public static func decodeStore(_ payload: [UInt8]) -> (resource: ContentID, ticket: OwnerTicket?, piece: ContentID, data: ArraySlice<UInt8>)? {
-        guard let flags = payload.first, flags <= 2, let (resource, rest) = id(payload[1...]) else { return nil }
-        var tail = rest
+        var reader = ByteReader(payload)
+        guard let flags = reader.read(UInt8.self), flags <= 2, let resource = id(&reader) else { return nil }
         var ticket: OwnerTicket?
         switch flags {
         case 1:
-            guard tail.count >= 16 else { return nil }
-            tail = tail.dropFirst(16)
+            guard reader.bytes(16) != nil else { return nil }
         case 2:
-            guard let (decoded, after) = OwnerTicket.decode(tail) else { return nil }
+            guard let decoded = OwnerTicket.decode(&reader) else { return nil }
             ticket = decoded
-            tail = after
         default: break
         }
-        guard let (piece, data) = id(tail) else { return nil }
-        return (resource, ticket, piece, data)
+        guard let piece = id(&reader) else { return nil }
+        return (resource, ticket, piece, reader.rest())
     }
 
     public static func stored(_ status: Status, _ message: String = "") -> [UInt8] { [status.rawValue] + Array(message.utf8.prefix(200)) }
@@ -101,12 +103,11 @@ public enum ReplicationWire {
     }
 
     public static func decodeHaveReply(_ payload: [UInt8]) -> Holding? {
-        guard payload.count >= 20 else { return nil }
-        let bytes = payload[...]
-        let load = Double(bitPattern: word(bytes, 0)), demand = Double(bitPattern: word(bytes, 8))
-        let count = Int(payload[16..<20].reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) })
-        guard load.isFinite, demand.isFinite, demand >= 0, count <= 1 << 24, payload.count == 20 + (count + 7) / 8 else { return nil }
-        return Holding(load: load, demand: demand, pieces: bits(payload[20...], count: count))
+        var reader = ByteReader(payload)
+        guard let load = reader.read(UInt64.self).map(Double.init(bitPattern:)), let demand = reader.read(UInt64.self).map(Double.init(bitPattern:)),
+            load.isFinite, demand.isFinite, demand >= 0, let set = bitSet(&reader)
+        else { return nil }
+        return Holding(load: load, demand: demand, pieces: set)
     }
 
     // RELEASE: resource ‖ piece count (u32) ‖ bit set of pieces the holder may drop ‖ [holder count (u16) ‖ the
@@ -120,17 +121,15 @@ public enum ReplicationWire {
     }
 
     public static func decodeRelease(_ payload: [UInt8]) -> (resource: ContentID, pieces: [Bool], holders: [UInt64])? {
-        guard let (resource, rest) = id(payload[...]), rest.count >= 4 else { return nil }
-        let count = Int(rest.prefix(4).reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) })
-        let setBytes = (count + 7) / 8
-        guard count <= 1 << 24, rest.count >= 4 + setBytes else { return nil }
-        let flags = bits(rest.dropFirst(4), count: count)
-        let tail = rest.dropFirst(4 + setBytes)
-        if tail.isEmpty { return (resource, flags, []) }
-        guard tail.count >= 2 else { return nil }
-        let listed = Int(tail.prefix(2).reversed().reduce(UInt16(0)) { $0 << 8 | UInt16($1) })
-        guard listed <= releaseHoldersLimit, tail.count == 2 + 8 * listed else { return nil }
-        let holders = (0..<listed).map { word(tail, 2 + 8 * $0) }
+        var reader = ByteReader(payload)
+        guard let resource = id(&reader), let count = reader.count(UInt32.self, max: maximumPieces, elementSize: 0),
+            let set = reader.bytes((count + 7) / 8)
+        else { return nil }
+        let flags = bits(set, count: count)
+        if reader.atEnd { return (resource, flags, []) }
+        guard let listed = reader.count(UInt16.self, max: releaseHoldersLimit, elementSize: 8), reader.remaining == 8 * listed else { return nil }
+        var holders: [UInt64] = []
+        for _ in 0..<listed { holders.append(reader.read(UInt64.self)!) }
         return (resource, flags, holders)
     }
 
@@ -138,6 +137,12 @@ public enum ReplicationWire {
         var out = [UInt8](repeating: 0, count: (flags.count + 7) / 8)
         for (i, flag) in flags.enumerated() where flag { out[i / 8] |= 1 << UInt8(i % 8) }
         return out
+    }
+
+    /// A piece count (u32, at most ``maximumPieces``) and its bit set, which must be all that is left.
+    static func bitSet(_ reader: inout ByteReader) -> [Bool]? {
+        guard let count = reader.count(UInt32.self, max: maximumPieces, elementSize: 0), reader.remaining == (count + 7) / 8 else { return nil }
+        return bits(reader.rest(), count: count)
     }
 
     static func bits(_ bytes: ArraySlice<UInt8>, count: Int) -> [Bool] {

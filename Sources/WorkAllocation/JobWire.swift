@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import Content
+import Wire
 
 /// JOB_RUN (0x68) and JOB_DONE (0x69) payloads (docs/wire.md). Decoders return nil for anything malformed.
 public enum JobWire {
@@ -39,10 +40,6 @@ public enum JobWire {
     }
 
     static func u32(_ v: Int) -> [UInt8] { withUnsafeBytes(of: UInt32(v).littleEndian) { Array($0) } }
-    static func readU32(_ b: ArraySlice<UInt8>) -> Int? {
-        guard b.count >= 4 else { return nil }
-        return Int(b.prefix(4).reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) })
-    }
 
     public static func encode(_ run: Run) -> [UInt8] {
         let id = run.resource.bytes, function = Array(run.function.utf8.prefix(255)), parameters = Array(run.parameters.utf8.prefix(65_535))
@@ -53,24 +50,22 @@ public enum JobWire {
         return out
     }
 
+    /// Chunks one JOB_RUN may name, and outcomes one JOB_DONE may carry.
+    public static let maximumChunks = 1 << 20
+
     public static func decodeRun(_ payload: [UInt8]) -> Run? {
-        var rest = payload[...]
-        guard let idLength = rest.first.map(Int.init), idLength > 0, rest.count > idLength,
-            let id = try? ContentID(bytes: Array(rest.dropFirst().prefix(idLength)))
+        var reader = ByteReader(payload)
+        guard let idBytes = reader.prefixed(UInt8.self), !idBytes.isEmpty, let id = try? ContentID(bytes: Array(idBytes)),
+            let function = reader.prefixed(UInt8.self), let parameters = reader.prefixed(UInt16.self),
+            let count = reader.count(UInt32.self, max: maximumChunks, elementSize: 4), reader.remaining == 4 * count
         else { return nil }
-        rest = rest.dropFirst(1 + idLength)
-        guard let fnLength = rest.first.map(Int.init), rest.count >= 1 + fnLength + 2 else { return nil }
-        let function = String(decoding: rest.dropFirst().prefix(fnLength), as: UTF8.self)
-        rest = rest.dropFirst(1 + fnLength)
-        let parametersLength = Int(rest.prefix(2).reversed().reduce(UInt16(0)) { $0 << 8 | UInt16($1) })
-        rest = rest.dropFirst(2)
-        guard rest.count >= parametersLength + 4 else { return nil }
-        let parameters = String(decoding: rest.prefix(parametersLength), as: UTF8.self)
-        rest = rest.dropFirst(parametersLength)
-        guard let count = readU32(rest), count <= 1 << 20, rest.count == 4 + 4 * count else { return nil }
-        rest = rest.dropFirst(4)
-        let chunks = (0..<count).map { readU32(rest.dropFirst(4 * $0))! }
-        return Run(resource: id, function: function, parameters: parameters, chunks: chunks)
+        var chunks: [Int] = []
+        chunks.reserveCapacity(count)
+        for _ in 0..<count {
+            guard let chunk = reader.read(UInt32.self) else { return nil }
+            chunks.append(Int(chunk))  // every UInt32 fits an Int on the 64-bit platforms INOS runs on
+        }
+        return Run(resource: id, function: String(decoding: function, as: UTF8.self), parameters: String(decoding: parameters, as: UTF8.self), chunks: chunks)
     }
 
     public static func encode(_ outcomes: [Outcome]) -> [UInt8] {
@@ -88,18 +83,18 @@ public enum JobWire {
     }
 
     public static func decodeDone(_ payload: [UInt8]) -> [Outcome]? {
-        var rest = payload[...]
-        guard let count = readU32(rest), count <= 1 << 20 else { return nil }
-        rest = rest.dropFirst(4)
+        var reader = ByteReader(payload)
+        // An outcome is at least chunk (u32) ‖ status (u8) ‖ length (u32).
+        guard let count = reader.count(UInt32.self, max: maximumChunks, elementSize: 9) else { return nil }
         var out: [Outcome] = []
+        out.reserveCapacity(count)
         for _ in 0..<count {
-            guard let chunk = readU32(rest), rest.count >= 9, let status = rest.dropFirst(4).first, status <= 2,
-                let length = readU32(rest.dropFirst(5)), rest.count >= 9 + length
+            guard let chunk = reader.read(UInt32.self), let status = reader.read(UInt8.self), status <= 2,
+                let bytes = reader.prefixed(UInt32.self).map(Array.init)
             else { return nil }
-            let bytes = Array(rest.dropFirst(9).prefix(length))
-            out.append(Outcome(chunk: chunk, result: status == 0 ? .success(bytes) : .failure(Failure(String(decoding: bytes, as: UTF8.self), retryable: status == 2))))
-            rest = rest.dropFirst(9 + length)
+            let result: Result<[UInt8], Failure> = status == 0 ? .success(bytes) : .failure(Failure(String(decoding: bytes, as: UTF8.self), retryable: status == 2))
+            out.append(Outcome(chunk: Int(chunk), result: result))
         }
-        return rest.isEmpty ? out : nil
+        return reader.atEnd ? out : nil
     }
 }

@@ -86,3 +86,49 @@ struct CreditsTests {
         #expect(tracker.keys.isEmpty)
     }
 }
+
+@Suite("Credits at their bounds")
+struct CreditsBoundsTests {
+    static let lamportLimit: UInt64 = 1 << 62
+
+    @Test("ledger entries: Lamport 0, 1, 2^62 − 1, 2^62 decode; 2^62 + 1, max − 1 and max are refused")
+    func lamport() {
+        for value in [UInt64(0), 1, Self.lamportLimit - 1, Self.lamportLimit] {
+            let entry = CreditsTests.entry(payer: 1, payee: 2, lamport: value, amount: 1)
+            #expect(LedgerEntry(decoding: entry.encoded[...]) == entry)
+        }
+        for value in [Self.lamportLimit + 1, UInt64.max - 1, UInt64.max] {
+            #expect(LedgerEntry(decoding: CreditsTests.entry(payer: 1, payee: 2, lamport: value, amount: 1).encoded[...]) == nil)
+        }
+    }
+
+    @Test("ledger entries: amounts and sizes 0, 1, max − 1 and max decode; balances saturate at UInt64.max")
+    func amounts() {
+        var ledger = Ledger()
+        for (n, value) in [UInt64(0), 1, .max - 1, .max].enumerated() {
+            var entry = CreditsTests.entry(payer: 1, payee: 2, lamport: UInt64(n), amount: value)
+            entry.bytes = value
+            #expect(LedgerEntry(decoding: entry.encoded[...]) == entry)
+            ledger.add(entry)
+        }
+        #expect(ledger.balance(of: Array(repeating: 2, count: 32)) == (UInt64.max, 0))
+        #expect(ledger.balance(of: Array(repeating: 1, count: 32)) == (0, UInt64.max))
+        var small = Ledger()
+        small.add(CreditsTests.entry(payer: 1, payee: 2, lamport: 1, amount: .max - 1))
+        small.add(CreditsTests.entry(payer: 1, payee: 2, lamport: 2, amount: 1))
+        #expect(small.balance(of: Array(repeating: 2, count: 32)).earned == .max)
+    }
+
+    @Test("prices saturate for any size a peer names, and budgets of any size find their replicas without overflow")
+    func pricing() {
+        let pricing = Pricing()
+        #expect(pricing.creditsPerHour(size: .max, replicas: 700) < .max)  // 2^34 GB × 700 replicas still has a price
+        #expect(pricing.creditsPerHour(size: .max, replicas: .max) == .max)
+        #expect(Pricing(baseRate: .max).creditsPerHour(size: 1 << 30, replicas: 1) == .max)
+        #expect(pricing.creditsPerHour(size: .max - 1, replicas: 1) > 0)
+        #expect(pricing.affordableReplicas(size: 1, wanted: .max, budget: .max) == .max)
+        #expect(pricing.affordableReplicas(size: .max, wanted: .max, budget: .max) == .max)
+        #expect(pricing.affordableReplicas(size: .max, wanted: .max - 1, budget: 0) == 0)
+        #expect(pricing.affordableReplicas(size: 0, wanted: Int.min, budget: 0) == 0)
+    }
+}

@@ -66,3 +66,70 @@ struct GossipTests {
         #expect(GossipCodec.decode(bytes + [0]) == nil)
     }
 }
+
+@Suite("Gossip at its bounds")
+struct GossipBoundsTests {
+    static let lamportLimit: UInt64 = 1 << 62
+
+    static func message(sequence: UInt32 = 1, lamport: UInt64 = 1, hops: UInt8 = 0, origin: MemberID = 5) -> GossipMessage {
+        GossipMessage(origin: origin, sequence: sequence, topic: "t", payload: [1, 2], lamport: lamport, hops: hops)
+    }
+
+    @Test("codec: Lamport 0, 1, 2^62 − 1, 2^62 round-trip; 2^62 + 1, max − 1 and max are malformed")
+    func lamport() {
+        for value in [UInt64(0), 1, Self.lamportLimit - 1, Self.lamportLimit] {
+            #expect(GossipCodec.decode(GossipCodec.encode(Self.message(lamport: value))) == Self.message(lamport: value))
+        }
+        for value in [Self.lamportLimit + 1, UInt64.max - 1, UInt64.max] {
+            #expect(GossipCodec.decode(GossipCodec.encode(Self.message(lamport: value))) == nil)
+        }
+    }
+
+    @Test("codec: sequences, hops and origins 0, 1, max − 1 and max round-trip; a payload length past the bytes is malformed")
+    func integers() {
+        for sequence in [UInt32(0), 1, .max - 1, .max] {
+            #expect(GossipCodec.decode(GossipCodec.encode(Self.message(sequence: sequence))) == Self.message(sequence: sequence))
+        }
+        for hops in [UInt8(0), 1, .max - 1, .max] {
+            #expect(GossipCodec.decode(GossipCodec.encode(Self.message(hops: hops))) == Self.message(hops: hops))
+        }
+        for origin in [MemberID(0), 1, .max - 1, .max] {
+            #expect(GossipCodec.decode(GossipCodec.encode(Self.message(origin: origin))) == Self.message(origin: origin))
+        }
+        var bytes = GossipCodec.encode(Self.message())
+        let lengthAt = bytes.count - 2 - 4  // payload length (u32) before the 2-byte payload
+        for claimed in [UInt32(3), UInt32(GossipCodec.maximumPayload) + 1, .max - 1, .max] {
+            withUnsafeBytes(of: claimed.littleEndian) { for i in 0..<4 { bytes[lengthAt + i] = $0[i] } }
+            #expect(GossipCodec.decode(bytes) == nil)
+        }
+    }
+
+    @Test("a node fed Lamport UInt64.max delivers, saturates its clock, and forwards; hops at the limit are not forwarded")
+    func stateMachine() {
+        let node = GossipNode(id: 1, fanout: 2, maxHops: 12, seed: 1)
+        node.subscribe("t")
+        node.members = [1, 2, 3, 4]
+        let (deliver, out) = node.receive(Self.message(sequence: .max, lamport: .max), from: 2)
+        #expect(deliver?.sequence == .max)
+        #expect(node.clock.time == .max)
+        #expect(!out.isEmpty && out.allSatisfy { $0.message.lamport == .max && $0.message.hops == 1 })
+        #expect(node.publish("t", [9]).allSatisfy { $0.message.lamport == .max })
+        for hops in [UInt8(12), .max - 1, .max] {
+            let (delivered, forwards) = node.receive(Self.message(sequence: UInt32(hops), lamport: .max, hops: hops), from: 2)
+            #expect(delivered != nil && forwards.isEmpty)
+        }
+        #expect(node.receive(Self.message(sequence: 11, hops: 11), from: 2).out.allSatisfy { $0.message.hops == 12 })
+    }
+
+    @Test("node status: capacities 0, 1, max − 1, max and regions 0…max round-trip; loads outside 0…1 are refused")
+    func nodeStatus() {
+        for value in [UInt64(0), 1, .max - 1, .max] {
+            let status = NodeStatus(load: 1, capacityBytes: value, freeBytes: value, region: UInt32(truncatingIfNeeded: value))
+            #expect(NodeStatus(decoding: status.encoded) == status)
+        }
+        for load in [-0.0000001, 1.0000001, .infinity, .nan] {
+            #expect(NodeStatus(decoding: NodeStatus(load: load, capacityBytes: 1, freeBytes: 1, region: 1).encoded) == nil)
+        }
+        #expect(NodeStatus(decoding: Array(NodeStatus(load: 0, capacityBytes: 1, freeBytes: 1, region: 1).encoded.dropLast())) == nil)
+    }
+}

@@ -52,3 +52,23 @@ struct KademliaTests {
         }
     }
 }
+
+@Suite("Kademlia keys at their bounds")
+struct KademliaBoundsTests {
+    @Test("keys 0, 1, max − 1 and max: distances and buckets stay in 0…255, and 31 or 33 bytes are not a key")
+    func bounds() {
+        let zero = Key256(0, 0, 0, 0), one = Key256(0, 0, 0, 1)
+        let max = Key256(.max, .max, .max, .max), belowMax = Key256(.max, .max, .max, .max - 1)
+        #expect(zero.leadingZeroBits == 256 && one.leadingZeroBits == 255 && max.leadingZeroBits == 0)
+        let table = RoutingTable(owner: zero)
+        #expect(table.bucket(of: zero) == nil)
+        #expect(table.bucket(of: one) == 0)
+        #expect(table.bucket(of: belowMax) == 255)
+        #expect(table.bucket(of: max) == 255)
+        #expect(RoutingTable(owner: max).bucket(of: belowMax) == 0)
+        #expect(max.distance(to: zero) == max)
+        #expect(Key256(bytes: Array(repeating: 0, count: 32)) == zero)
+        #expect(Key256(bytes: Array(repeating: 0, count: 31)) == nil)
+        #expect(Key256(bytes: Array(repeating: 0, count: 33)) == nil)
+    }
+}

@@ -58,3 +58,22 @@ struct MerkleSyncTests {
         #expect(MerkleReplica.synchronize(&a, &b).total == 16)
     }
 }
+
+@Suite("Merkle questions at their bounds")
+struct MerkleBoundsTests {
+    @Test("children of levels and nodes a peer may name: 0 … 16^level − 1 answer 16 hashes, anything else is empty")
+    func children() {
+        var tree = MerkleReplica(depth: 4, digest: fnv1a64)
+        tree.set(Key256(.max, 0, 0, 0), [1])
+        #expect(tree.children(level: 0, node: 0).count == 16)
+        #expect(tree.children(level: 1, node: 1).count == 16)
+        #expect(tree.children(level: 3, node: (1 << 12) - 1).count == 16)
+        for (level, node) in [(0, 1), (3, 1 << 12), (4, 0), (5, 0), (-1, 0), (0, -1), (Int.max, 0), (1, Int.max), (Int.min, Int.min)] {
+            #expect(tree.children(level: level, node: node).isEmpty)
+        }
+        #expect(tree.items(inLeaf: Int.max).isEmpty && tree.items(inLeaf: -1).isEmpty)
+        var ledger = Ledger()
+        #expect(ledger.children(level: 2, node: 0).isEmpty)  // depth 2: level 2 is the leaves
+        #expect(ledger.children(level: 1, node: 15).count == 16)
+    }
+}

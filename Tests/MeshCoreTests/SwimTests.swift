@@ -154,3 +154,126 @@ struct SwimCodecTests {
         #expect(SwimCodec.decode([]) == nil && SwimCodec.decode([9]) == nil)
     }
 }
+
+/// Values a hostile peer can send, at their bounds (docs/wire.md, "Values from peers").
+@Suite("SWIM and Lamport time at their bounds")
+struct SwimBoundsTests {
+    static let lamportLimit: UInt64 = 1 << 62
+
+    @Test("a Lamport clock saturates at UInt64.max: witness and tick never trap, and time never goes back")
+    func lamportSaturates() {
+        var clock = LamportClock()
+        #expect(clock.witness(0) == 1)
+        #expect(clock.witness(1) == 2)
+        #expect(clock.witness(.max - 1) == .max)
+        #expect(clock.tick() == .max)
+        #expect(clock.witness(.max) == .max)
+        #expect(clock.witness(5) == .max)
+        var fresh = LamportClock()
+        #expect(fresh.witness(.max) == .max)
+        var atMax = LamportClock(.max)
+        #expect(atMax.tick() == .max)
+    }
+
+    @Test("codec: Lamport 0, 1, 2^62 − 1, 2^62 round-trip in the message and its updates; 2^62 + 1, max − 1, max are malformed")
+    func lamportBounds() {
+        for value in [UInt64(0), 1, Self.lamportLimit - 1, Self.lamportLimit] {
+            let message = SwimMessage(.ping(sequence: 1), lamport: value, updates: [MemberUpdate(member: 2, status: .alive, incarnation: 0, lamport: value)])
+            #expect(SwimCodec.decode(SwimCodec.encode(message)) == message)
+        }
+        for value in [Self.lamportLimit + 1, UInt64.max - 1, UInt64.max] {
+            #expect(SwimCodec.decode(SwimCodec.encode(SwimMessage(.ping(sequence: 1), lamport: value))) == nil)
+            let update = MemberUpdate(member: 2, status: .suspect, incarnation: 0, lamport: value)
+            #expect(SwimCodec.decode(SwimCodec.encode(SwimMessage(.ack(sequence: 1), lamport: 1, updates: [update]))) == nil)
+        }
+    }
+
+    @Test("codec: incarnations, sequences and members 0, 1, max − 1 and max round-trip")
+    func integerBounds() {
+        for incarnation in [UInt32(0), 1, .max - 1, .max] {
+            let update = MemberUpdate(member: UInt64(incarnation) << 32, status: .dead, incarnation: incarnation, lamport: 3)
+            let message = SwimMessage(.nack(sequence: incarnation), lamport: 4, updates: [update])
+            #expect(SwimCodec.decode(SwimCodec.encode(message)) == message)
+        }
+        for target in [UInt64(0), 1, .max - 1, .max] {
+            let message = SwimMessage(.pingRequest(sequence: .max, target: target), lamport: 0)
+            #expect(SwimCodec.decode(SwimCodec.encode(message)) == message)
+        }
+    }
+
+    @Test("codec: an update count the bytes cannot hold is malformed (0 and 4096 are fine, 4097 and 65535 are not)")
+    func countBounds() {
+        func frame(count: UInt16, updates: Int) -> [UInt8] {
+            let update = MemberUpdate(member: 9, status: .alive, incarnation: 1, lamport: 1)
+            var bytes = SwimCodec.encode(SwimMessage(.join, lamport: 1, updates: Array(repeating: update, count: updates)))
+            bytes[9] = UInt8(count & 0xFF)  // kind (1) ‖ lamport (8) ‖ count (2)
+            bytes[10] = UInt8(count >> 8)
+            return bytes
+        }
+        #expect(SwimCodec.decode(frame(count: 0, updates: 0))?.updates.isEmpty == true)
+        #expect(SwimCodec.decode(frame(count: 1, updates: 1))?.updates.count == 1)
+        #expect(SwimCodec.decode(frame(count: 4096, updates: 4096))?.updates.count == 4096)
+        #expect(SwimCodec.decode(frame(count: 4096, updates: 1)) == nil)
+        #expect(SwimCodec.decode(frame(count: 4097, updates: 4096)) == nil)
+        #expect(SwimCodec.decode(frame(count: .max, updates: 0)) == nil)
+    }
+
+    @Test("refutation increments the incarnation: 0 → 1, 1 → 2, max − 1 → max")
+    func refutationBounds() {
+        for incarnation in [UInt32(0), 1, UInt32.max - 1] {
+            let node = SwimNode(id: 1, seed: 1, now: 0)
+            _ = node.receive(SwimMessage(.ping(sequence: 1), lamport: 1, updates: [MemberUpdate(member: 1, status: .suspect, incarnation: incarnation, lamport: 1)]), from: 2, now: 0)
+            #expect(node.incarnation == incarnation + 1)
+            #expect(node.status(of: 1) == .alive)
+        }
+    }
+
+    @Test("told it is suspect or dead at incarnation UInt32.max with Lamport UInt64.max, a node answers alive at UInt32.max and keeps running")
+    func saturatedRefutation() {
+        for status in [MemberStatus.suspect, .dead] {
+            let node = SwimNode(id: 1, seed: 1, now: 0)
+            node.assumeMembers([1, 2, 3])
+            let forged = SwimMessage(.ping(sequence: 7), lamport: .max, updates: [MemberUpdate(member: 1, status: status, incarnation: .max, lamport: .max)])
+            let out = node.receive(forged, from: 2, now: 0)
+            #expect(node.incarnation == .max)
+            #expect(node.clock.time == .max)
+            #expect(node.status(of: 1) == .alive)
+            #expect(node.events.contains(.refuted(incarnation: .max, at: 0)))
+            let ack = out.first { $0.to == 2 }
+            #expect(ack?.message.kind == .ack(sequence: 7))
+            #expect(ack?.message.lamport == .max)
+            #expect(ack?.message.updates.contains { $0.member == 1 && $0.status == .alive && $0.incarnation == .max } == true)
+            // Again, and time moving on: the same defined state, no trap.
+            _ = node.receive(forged, from: 3, now: 1)
+            for second in 1...30 { _ = node.tick(now: UInt64(second) * SwimTests.second) }
+            #expect(node.incarnation == .max)
+            #expect(node.clock.time == .max)
+        }
+    }
+
+    @Test("relayed through a third node: max − 1 is refuted everywhere; at UInt32.max the refutation cannot override, and nobody traps")
+    func relayedSuspicion() {
+        let cases: [(UInt32, MemberStatus)] = [(.max - 1, .alive), (.max, .suspect)]
+        for (incarnation, expected) in cases {
+            let a = SwimNode(id: 1, seed: 1, now: 0), c = SwimNode(id: 3, seed: 3, now: 0)
+            a.assumeMembers([1, 2, 3])
+            c.assumeMembers([1, 2, 3])
+            // B (2) tells C that A is suspect; C passes it on to A in its answer to A's ping.
+            let slander = MemberUpdate(member: 1, status: .suspect, incarnation: incarnation, lamport: 1 << 62)
+            _ = c.receive(SwimMessage(.ping(sequence: 1), lamport: 1 << 62, updates: [slander]), from: 2, now: 0)
+            #expect(c.status(of: 1) == .suspect)
+            let toA = c.receive(SwimMessage(.ping(sequence: 2), lamport: 1, updates: []), from: 1, now: 0)
+            #expect(toA.first?.message.updates.contains(slander) == true)
+            for outbound in toA { _ = a.receive(outbound.message, from: 3, now: 0) }
+            #expect(a.incarnation == incarnation.saturatingIncrement)
+            // A's refutation reaches C piggybacked on its answer to C's ping.
+            let toC = a.receive(SwimMessage(.ping(sequence: 3), lamport: 1, updates: []), from: 3, now: 0)
+            for outbound in toC { _ = c.receive(outbound.message, from: 1, now: 0) }
+            #expect(c.status(of: 1) == expected)
+        }
+    }
+}
+
+extension UInt32 {
+    fileprivate var saturatingIncrement: UInt32 { self == .max ? .max : self + 1 }
+}

@@ -59,6 +59,19 @@ struct AllocatorPluginTests {
         #expect((5...7).contains(massive.seeds) && massive.hubFraction == 0.2 && massive.hubsPerRegion == 100)
     }
 
+    @Test("resource sizes and budgets 0, 1, max − 1 and max (a peer's STORE policy names any) plan without trapping, on one node or many")
+    func extremeSizes() throws {
+        let (host, allocator) = try Self.allocator()
+        defer { host.shutdown() }
+        for nodes in [[Self.node(0)], (0..<20).map { Self.node($0) }] {
+            for value in [UInt64(0), 1, .max - 1, .max] {
+                let plan = try allocator.plan(PlacementRequest(resourceSize: value, creditBudget: value), nodes: nodes)
+                #expect(plan.replicas <= nodes.count)
+                if value >= .max - 1 { #expect(plan.strategy == .hierarchical && plan.replicas == 0, "nothing can hold 2^64 bytes") }
+            }
+        }
+    }
+
     @Test("demand multiplies by 1 + score; budget tiers by 0.5 / 1 / 1.3 / 1.5; the minimum is 5")
     func demandAndBudget() throws {
         let (host, allocator) = try Self.allocator()

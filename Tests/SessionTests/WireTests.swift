@@ -14,6 +14,14 @@ struct WireTests {
         #expect(WireMessage(.ping).encoded.count == WireHeader.size)
     }
 
+    @Test("request ids 0, 1, max − 1 and max round-trip through the header")
+    func requestIDBounds() throws {
+        for id in [UInt64(0), 1, .max - 1, .max] {
+            let message = WireMessage(.ping, requestID: id)
+            #expect(try WireMessage.decode(message.encoded).header.requestID == id)
+        }
+    }
+
     @Test("truncated, wrong-version, unknown-type and flagged headers are typed errors")
     func badHeaders() throws {
         let good = WireMessage(.ping, requestID: 1).encoded

@@ -111,7 +111,10 @@ struct AdaptiveAllocator {
         switch plan.strategy {
         case UInt32(INOS_STRATEGY_FULL): share = size
         case UInt32(INOS_STRATEGY_ERASURE): share = UInt64(Double(size) * Double(k + m) / Double(max(k, 1)) / Double(spread)) + Self.mb
-        default: share = size / UInt64(spread) + Self.mb
+        default:
+            // The size comes from a peer's STORE policy and may be anything: saturate instead of trapping.
+            let (sum, overflow) = (size / UInt64(spread)).addingReportingOverflow(Self.mb)
+            share = overflow ? .max : sum
         }
         let usableNodes = nodes.filter { usable($0, request.required_capabilities, bytes: share) }
         plan.usable_nodes = UInt32(usableNodes.count)

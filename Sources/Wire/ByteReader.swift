@@ -1,0 +1,135 @@
+// SPDX-License-Identifier: Apache-2.0
+
+/// Limits on values that arrive from peers (docs/wire.md, "Values from peers").
+public enum WireLimits {
+    /// The largest Lamport time a peer may send. A frame carrying a larger one is malformed: no honest clock
+    /// gets there (a node ticking a billion times a second takes 146 years), and the 2^62 values left above
+    /// it keep every `+ 1` on a Lamport time far from overflow.
+    public static let maximumLamport: UInt64 = 1 << 62
+}
+
+/// A bounds-checked reader of little-endian values from bytes a peer sent — the one way decoders of peer bytes
+/// read integers, lengths and counts (docs/wire.md, "Values from peers").
+///
+/// Every read returns nil when fewer bytes remain than it needs, and leaves the reader where it was; nothing
+/// here traps, whatever the bytes. Counts are checked against the bytes actually present before a caller
+/// allocates for them (``count(_:max:elementSize:)``), so a claim of 2^45 elements costs nothing.
+///
+/// ```swift
+/// var reader = ByteReader(payload)
+/// guard let lamport = reader.lamport(), let count = reader.count(UInt16.self, max: 4096, elementSize: 22) else { return nil }
+/// ```
+package struct ByteReader {
+    package let bytes: ArraySlice<UInt8>
+    /// The index in `bytes` of the next byte to read.
+    package private(set) var index: Int
+
+    package init(_ bytes: ArraySlice<UInt8>) {
+        self.bytes = bytes
+        index = bytes.startIndex
+    }
+
+    package init(_ bytes: [UInt8]) { self.init(bytes[...]) }
+
+    /// Bytes not read yet.
+    package var remaining: Int { bytes.endIndex - index }
+    package var atEnd: Bool { index == bytes.endIndex }
+    /// Bytes read so far.
+    package var consumed: Int { index - bytes.startIndex }
+
+    /// A little-endian unsigned integer of `T`'s width, or nil if too few bytes remain.
+    package mutating func read<T: FixedWidthInteger & UnsignedInteger>(_: T.Type = T.self) -> T? {
+        let size = MemoryLayout<T>.size
+        guard remaining >= size else { return nil }
+        var value: T = 0
+        for i in 0..<size { value |= T(bytes[index + i]) << (8 * i) }
+        index += size
+        return value
+    }
+
+    /// A Lamport time (u64), or nil if it is above ``WireLimits/maximumLamport`` (the frame is malformed).
+    package mutating func lamport() -> UInt64? {
+        let start = index
+        guard let value = read(UInt64.self) else { return nil }
+        guard value <= WireLimits.maximumLamport else {
+            index = start
+            return nil
+        }
+        return value
+    }
+
+    /// The next `count` bytes, or nil if fewer remain (or `count` is negative).
+    package mutating func bytes(_ count: Int) -> ArraySlice<UInt8>? {
+        guard count >= 0, remaining >= count else { return nil }
+        defer { index += count }
+        return bytes[index..<(index + count)]
+    }
+
+    /// A length-prefixed byte string: a `T` length, then that many bytes (at most `max`).
+    package mutating func prefixed<T: FixedWidthInteger & UnsignedInteger>(_: T.Type, max: Int = .max) -> ArraySlice<UInt8>? {
+        let start = index
+        guard let length = read(T.self), let count = Int(exactly: length), count <= max, let body = bytes(count) else {
+            index = start
+            return nil
+        }
+        return body
+    }
+
+    /// Everything not read yet.
+    package mutating func rest() -> ArraySlice<UInt8> {
+        defer { index = bytes.endIndex }
+        return bytes[index...]
+    }
+
+    /// An element count of type `T` for elements of at least `elementSize` bytes each: nil if it is above `max`
+    /// or if the bytes left cannot hold that many elements — check before allocating for them.
+    package mutating func count<T: FixedWidthInteger & UnsignedInteger>(_: T.Type, max: Int, elementSize: Int) -> Int? {
+        let start = index
+        guard let claimed = read(T.self), let count = check(count: claimed, max: max, elementSize: elementSize) else {
+            index = start
+            return nil
+        }
+        return count
+    }
+
+    /// Checks a count read some other way (a varint, or derived from other fields): nil if it is above `max`
+    /// or more than `remaining` bytes can hold at `elementSize` bytes each; else the count as an Int.
+    package func check(count claimed: some BinaryInteger, max: Int, elementSize: Int) -> Int? {
+        guard let count = Int(exactly: claimed), count >= 0, count <= max else { return nil }
+        let (needed, overflow) = count.multipliedReportingOverflow(by: Swift.max(elementSize, 0))
+        guard !overflow, needed <= remaining else { return nil }
+        return count
+    }
+
+    /// An unsigned LEB128 varint as multiformats use them (at most 9 bytes, minimal), or nil.
+    package mutating func varint() -> UInt64? {
+        let start = index
+        var value: UInt64 = 0
+        for position in 0..<9 {
+            guard let byte = read(UInt8.self) else { break }
+            value |= UInt64(byte & 0x7F) << (7 * UInt64(position))
+            if byte & 0x80 == 0 {
+                if byte == 0 && position > 0 { break }  // not minimal
+                return value
+            }
+        }
+        index = start
+        return nil
+    }
+}
+
+/// Arithmetic on values from peers that must not trap: saturates at the type's bounds instead.
+extension FixedWidthInteger {
+    /// `self + other`, or `.max` (`.min`) where that overflows.
+    package func saturatingAdd(_ other: Self) -> Self {
+        let (sum, overflow) = addingReportingOverflow(other)
+        return overflow ? (other < 0 ? .min : .max) : sum
+    }
+
+    /// `self × other`, or the bound in the direction of the overflow.
+    package func saturatingMultiply(_ other: Self) -> Self {
+        let (product, overflow) = multipliedReportingOverflow(by: other)
+        guard overflow else { return product }
+        return (self < 0) != (other < 0) ? .min : .max
+    }
+}
