@@ -206,7 +206,8 @@ let package = Package(
         .testTarget(name: "MeshTests", dependencies: ["Mesh", "Host", "HostTestSupport", "PluginABI", "Identity", "Wire"], path: "Tests/MeshTests"),
         .testTarget(
             name: "CLITests",
-            dependencies: ["HostTestSupport"],
+            // The hostile-peer suite drives node processes with an attacker built on the node's own session code.
+            dependencies: ["HostTestSupport", "Host", "Mesh", "MeshCore", "Identity", "Wire", "Content", "Replication", "WorkAllocation"],
             path: "Tests/CLITests"
         ),
     ]

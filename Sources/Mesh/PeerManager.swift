@@ -1112,7 +1112,7 @@ public final class PeerManager: Sendable {
     }
 
     /// Bytes of sealed frames one connection may have waiting in its outbound queue (beyond the transport's own).
-    public static let outboundLimitBytes = 32 << 20
+    public static let outboundLimitBytes = 8 << 20
 
     /// Offers every waiting outbound frame to the transport again, in order, until the transport is full;
     /// closes connections whose queue is stalled. Returns whether frames still wait.
