@@ -12,9 +12,12 @@ extension ContentStore {
     ///
     /// With `durable: false` the object is staged: written but neither durable nor visible until ``commit()``
     /// (one flush for a whole batch — what a reader fetching many pieces wants).
-    public func importObject(_ id: ContentID, stored: [UInt8], durable: Bool = true) throws(DataPathError) -> Bool {
-        // A peer's frame may claim any size: decode at most 64 MiB.
-        guard content(ofStored: stored, id: id, limit: 64 << 20) != nil else { return false }
+    /// `length`, when the caller knows it (a manifest lists every chunk's length), bounds what a compressed copy may
+    /// claim to decode to before anything is allocated; otherwise at most 64 MiB.
+    public func importObject(_ id: ContentID, stored: [UInt8], durable: Bool = true, length: UInt64? = nil) throws(DataPathError) -> Bool {
+        // A peer's frame may claim any size: decode at most what the manifest says, and never more than 64 MiB.
+        let limit = min(64 << 20, length.map { Int(clamping: $0) } ?? .max)
+        guard content(ofStored: stored, id: id, limit: limit) != nil else { return false }
         try withBytes(stored) { (raw) throws(DataPathError) in durable ? try calls.put(id, raw) : try calls.stage(id, raw) }
         return true
     }

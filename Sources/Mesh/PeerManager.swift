@@ -111,6 +111,8 @@ public final class PeerManager: Sendable {
         var offers: [UInt64: UInt64] = [:]
         /// Offers answered in the last 10 s.
         var answeredOffers: [(address: String, at: UInt64)] = []
+        /// Offers to addresses no member advertises yet, with when they came.
+        var pendingOffers: [(offer: MeshGossip.Offer, at: UInt64)] = []
     }
 
     public let transport: TransportHandle
@@ -161,6 +163,9 @@ public final class PeerManager: Sendable {
         public static let sessions = 512
         /// Connection offers (relayed signaling) this node answers per 10 s, and per address.
         public static let offersPer10Seconds = 4
+        /// Offers kept until a member advertises their address, and for how long.
+        public static let pendingOffers = 16
+        public static let pendingOfferSeconds = 30.0
     }
 
     /// Why an inbound connection from `address` is refused now, or nil.
@@ -942,8 +947,17 @@ public final class PeerManager: Sendable {
     private func answer(_ offer: MeshGossip.Offer) {
         // Only to where a member said it can be reached, and only a few per 10 s: an offer must not turn this
         // node into a tool that dials arbitrary addresses for whoever gossips.
-        guard let membership, membership.member(at: offer.address) != nil else {
-            logger.warning("relayed connection offer to \(offer.address) refused: no member is known at that address")
+        guard let membership else { return }
+        guard membership.member(at: offer.address) != nil else {
+            // The offer may outrun the membership update that names its address: keep it a while (bounded) and
+            // answer it once a member advertises that address (``tick(now:)``); drop it otherwise.
+            let kept = state.withLock { state -> Bool in
+                guard !state.pendingOffers.contains(where: { $0.offer.address == offer.address }) else { return true }
+                guard state.pendingOffers.count < Limits.pendingOffers else { return false }
+                state.pendingOffers.append((offer, DispatchTime.now().uptimeNanoseconds))
+                return true
+            }
+            if !kept { logger.warning("relayed connection offer to \(offer.address) dropped: \(Limits.pendingOffers) offers already wait") }
             return
         }
         let due = state.withLock { state -> Bool in
@@ -972,6 +986,19 @@ public final class PeerManager: Sendable {
     /// within three.
     public func tick(now: UInt64) {
         expireRequests(now: now)
+        if let membership {
+            let waiting = state.withLock { state -> [MeshGossip.Offer] in
+                let limit = UInt64(Limits.pendingOfferSeconds * 1e9)
+                state.pendingOffers.removeAll { now > $0.at && now - $0.at > limit }
+                return state.pendingOffers.map(\.offer)
+            }
+            // Checked outside the state lock (membership has its own).
+            let ready = waiting.filter { membership.member(at: $0.address) != nil }
+            if !ready.isEmpty {
+                state.withLock { state in state.pendingOffers.removeAll { entry in ready.contains { $0.address == entry.offer.address } } }
+                for offer in ready { answer(offer) }
+            }
+        }
         // The epoch: once a second, expire provider records and republish what this node provides when due.
         if now - lastEpoch.load(ordering: .relaxed) >= 1_000_000_000 {
             lastEpoch.store(now, ordering: .relaxed)

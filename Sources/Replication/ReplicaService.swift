@@ -178,11 +178,16 @@ public final class ReplicaService: Sendable {
             logger.warning("refused piece \(piece) from \(peer): \(resource) is held for owner \(kept.owner), the ticket names \(offered.owner)")
             return ReplicationWire.stored(.unauthorized, "this resource is held for another owner")
         }
+        // The decoded length a compressed piece may claim: what the manifest lists for it (or the ticket's size).
+        var length = offered.size
         if piece != resource {
             // A chunk or parity shard: only one the resource's manifest lists (the manifest comes first).
-            guard let pieces = try? store.pieces(of: resource), pieces.contains(where: { $0.id == piece }) else {
+            guard let manifest = try? store.manifest(for: resource),
+                let listed = (manifest.chunks + (manifest.erasure?.parity ?? [])).first(where: { $0.id == piece })
+            else {
                 return ReplicationWire.stored(.unauthorized, "piece \(piece) is not one of \(resource)'s pieces here (its manifest must be stored first)")
             }
+            length = listed.length
         }
         // Space: a reserve stays free for the node itself, and one owner may fill only its share.
         if let space = store.capacity(), space.total > 0 {
@@ -203,7 +208,7 @@ public final class ReplicaService: Sendable {
         do {
             let present = store.contains(piece)
             let (accepted, newlyPinned) = try pins.withLock(exclusive: false) { () throws(DataPathError) -> (Bool, Bool) in
-                guard try store.importObject(piece, stored: Array(data)) else { return (false, false) }
+                guard try store.importObject(piece, stored: Array(data), length: length) else { return (false, false) }
                 let fresh = !pins.isPinned(resource)
                 try pins.pin(resource)
                 return (true, fresh)

@@ -141,6 +141,8 @@ struct CLITests {
         try process.run()
         // No kind or slot in the manifest: the slot is named after the kind the plugin declares.
         #expect(output.waitFor("plugin test.fixture.codec 0.0.1 serving slot compression"), "\(output.text)")
+        // The node takes SIGHUP as "reload" from its "running" line on (before it, SIGHUP is ignored).
+        #expect(output.waitFor(" running: arena"), "\(output.text)")
 
         try "[[plugins]]\npath = \"\(fixture)\"\n[plugins.config]\ntag = \"two\"\n".write(toFile: path, atomically: true, encoding: .utf8)
         kill(process.processIdentifier, SIGHUP)

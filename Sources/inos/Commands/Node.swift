@@ -72,6 +72,9 @@ struct Node: AsyncParsableCommand {
     var runFor: Double = 0
 
     func run() async throws {
+        // A SIGHUP during start-up must not end the node (its default action): ignore it until the reload source
+        // below takes it over.
+        signal(SIGHUP, SIG_IGN)
         var logger = Logger(label: "inos.node")
         logger.logLevel = .info
         var manifest = try loadManifest(self.manifest, dataDirectory: dataDir)
@@ -91,6 +94,11 @@ struct Node: AsyncParsableCommand {
         } catch {
             throw ValidationError("cannot start: \(error)")
         }
+        // SIGHUP re-reads the manifest from here on (before the "running" line, so whoever waits for it may send one).
+        let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        hangup.setEventHandler { [host, path = self.manifest, logger] in reload(host, manifest: path, logger: logger) }
+        hangup.resume()
+        defer { hangup.cancel() }
         logger.info("node \(host.manifest.nodeName) running: arena \(host.arena.size >> 20) MiB, \(host.slots.count) plugin slot(s); pid \(getpid())")
 
         var peers: PeerManager?
@@ -207,12 +215,6 @@ struct NodeService: Service {
     let logger: Logger
 
     func run() async throws {
-        let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
-        signal(SIGHUP, SIG_IGN)
-        hangup.setEventHandler { [host, manifestPath, logger] in reload(host, manifest: manifestPath, logger: logger) }
-        hangup.resume()
-        defer { hangup.cancel() }
-
         await withGracefulShutdownHandler {
             await withCheckedContinuation { (finished: CheckedContinuation<Void, Never>) in
                 Thread { [host, peers, replicas, statusInterval, logger] in
