@@ -302,11 +302,12 @@ public final class PeerManager: Sendable {
 
     private func announce(_ key: [UInt8], ttl: UInt32, now: UInt64) {
         guard let membership, let address = membership.advertisedAddress else { return }
-        let record = ProviderRecord(member: membership.memberID, address: address, ttl: ttl, lamport: clock.withLock { $0.tick() })
+        // Signed by this node, so every member that keeps or relays it can check that this node said it.
+        let record = ProviderRecord(signing: key, address: address, ttl: ttl, lamport: clock.withLock { $0.tick() }, by: identity)
         let payload = ProviderRecord.encode(key: key, record)
         for member in closestMembers(to: key) {
             if member == membership.memberID {
-                providerStore.add(key, record, now: now)
+                providerStore.add(key, record, now: now, verified: true)
                 continue
             }
             let connection = membership.route(member) { address in dialer.async { [self] in dialMember(at: address, membership: membership) } }
@@ -319,7 +320,7 @@ public final class PeerManager: Sendable {
     public func findProviders(_ key: [UInt8], on connection: UInt64, recursive: Bool = true, timeout: Double = 10) throws(MeshError) -> [ProviderRecord] {
         let answer = try request(.findProviders, payload: [recursive ? 1 : 0] + key, on: connection, timeout: timeout)
         guard answer.header.type == .providers else { throw MeshError("unexpected answer \(answer.header.type) to a provider request") }
-        return Self.decodeProviders(answer.payload[...])
+        return Self.decodeProviders(answer.payload[...], key: key)
     }
 
     /// Anti-entropy with the peer on `connection`: compares the provider-record Merkle trees from the root down,
@@ -496,7 +497,8 @@ public final class PeerManager: Sendable {
                     let nodes = try findNodes(key, on: session, timeout: timeout)
                     for (member, address) in nodes where addresses[point(member)] == nil { addresses[point(member)] = address }
                     lookup.answer(from: contact, nodes.map { point($0.0) })
-                    for record in try findProviders(key, on: session, recursive: false, timeout: timeout) { found[record.member] = record }
+                    for record in try findProviders(key, on: session, recursive: false, timeout: timeout)
+                    where record.lamport >= found[record.member]?.lamport ?? 0 { found[record.member] = record }
                 } catch {
                     lookup.answer(from: contact, nil)
                 }
@@ -506,10 +508,13 @@ public final class PeerManager: Sendable {
         return (found.values.sorted { $0.member < $1.member }, lookup.rounds, asked)
     }
 
-    static func decodeProviders(_ payload: ArraySlice<UInt8>) -> [ProviderRecord] {
+    /// The records of a PROVIDERS answer for `key` that verify (``ProviderRecord/problem(key:)``): whoever
+    /// relayed them, a record for another key, naming a member its public key is not, or with a bad signature
+    /// is dropped.
+    static func decodeProviders(_ payload: ArraySlice<UInt8>, key: [UInt8]) -> [ProviderRecord] {
         var rest = payload, out: [ProviderRecord] = []
-        while let (_, record, next) = ProviderRecord.decode(rest) {
-            out.append(record)
+        while let (recordKey, record, next) = ProviderRecord.decode(rest) {
+            if recordKey == key && record.verifies(key: key) { out.append(record) }
             rest = next
         }
         return out
@@ -779,10 +784,11 @@ public final class PeerManager: Sendable {
             guard let node = state.withLock({ $0.peers[connection]?.node }),
                 let (key, record, _) = ProviderRecord.decode(message.payload[...])
             else { throw MeshError("malformed provider record") }
-            // A node announces only itself: a record naming another member is refused.
+            // A node announces only itself: a record naming another member is refused, as is one it did not sign.
             guard record.member == Membership.member(node) else { throw MeshError("provider record for another node") }
+            if let problem = record.problem(key: key) { throw MeshError("provider record refused: \(problem)") }
             clock.withLock { $0.witness(record.lamport) }
-            providerStore.add(key, record, now: DispatchTime.now().uptimeNanoseconds)
+            providerStore.add(key, record, now: DispatchTime.now().uptimeNanoseconds, verified: true)
         case .findProviders:
             guard message.payload.count == 33 else { throw MeshError("malformed provider request") }
             let recursive = message.payload[0] == 1, key = Array(message.payload[1...])
@@ -807,7 +813,8 @@ public final class PeerManager: Sendable {
                 request(.findProviders, payload: [0] + key, on: route, timeout: 3) { outcome in
                     let done = gathered.withLock { state -> [MemberID: ProviderRecord]? in
                         if case .success(let answer) = outcome, answer.header.type == .providers {
-                            for record in Self.decodeProviders(answer.payload[...]) { state.found[record.member] = record }
+                            for record in Self.decodeProviders(answer.payload[...], key: key)
+                            where record.lamport >= state.found[record.member]?.lamport ?? 0 { state.found[record.member] = record }
                         }
                         state.left -= 1
                         return state.left == 0 ? state.found : nil

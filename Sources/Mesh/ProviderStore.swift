@@ -3,45 +3,6 @@ import MeshCore
 import Synchronization
 import Wire
 
-/// A DHT provider record: `member` (reachable at `address`) holds the resource or chunk named by a key.
-public struct ProviderRecord: Sendable, Equatable {
-    public var member: MemberID
-    public var address: String
-    /// Seconds the record stays valid; the provider republishes well before.
-    public var ttl: UInt32
-    /// The provider's Lamport time when it announced: a later announcement replaces an earlier one everywhere.
-    public var lamport: UInt64
-
-    public init(member: MemberID, address: String, ttl: UInt32, lamport: UInt64 = 0) {
-        self.member = member
-        self.address = address
-        self.ttl = ttl
-        self.lamport = lamport
-    }
-
-    /// key (32) ‖ member (u64) ‖ ttl (u32) ‖ lamport (u64) ‖ address length (u8) ‖ address
-    static func encode(key: [UInt8], _ record: ProviderRecord) -> [UInt8] {
-        var out = key
-        withUnsafeBytes(of: record.member.littleEndian) { out += $0 }
-        withUnsafeBytes(of: record.ttl.littleEndian) { out += $0 }
-        withUnsafeBytes(of: record.lamport.littleEndian) { out += $0 }
-        let address = Array(record.address.utf8.prefix(255))
-        return out + [UInt8(address.count)] + address
-    }
-
-    /// One record and the bytes after it; nil if short or its Lamport time is above
-    /// ``WireLimits/maximumLamport`` (docs/wire.md, "Values from peers"). Every TTL is accepted: the expiry
-    /// it gives saturates (``ProviderStore/add(_:_:now:)``).
-    static func decode(_ bytes: ArraySlice<UInt8>) -> (key: [UInt8], record: ProviderRecord, rest: ArraySlice<UInt8>)? {
-        var reader = ByteReader(bytes)
-        guard let key = reader.bytes(32), let member = reader.read(UInt64.self), let ttl = reader.read(UInt32.self),
-            let lamport = reader.lamport(), let address = reader.prefixed(UInt8.self)
-        else { return nil }
-        let record = ProviderRecord(member: member, address: String(decoding: address, as: UTF8.self), ttl: ttl, lamport: lamport)
-        return (Array(key), record, reader.rest())
-    }
-}
-
 /// The provider records this node keeps for the keys it is among the closest members to, with expiry (swept
 /// by the node's epoch tick), mirrored in a Merkle tree for anti-entropy with other members.
 public final class ProviderStore: Sendable {
@@ -58,11 +19,18 @@ public final class ProviderStore: Sendable {
 
     public init() {}
 
-    /// Adds or refreshes a record; an older announcement (smaller Lamport time) than the one kept is ignored.
-    /// Returns whether anything changed.
+    /// Adds or refreshes a record if it verifies (``ProviderRecord/problem(key:)``): whoever offers it, a record
+    /// its node did not sign, or naming a member its key is not, is refused. An older announcement (smaller
+    /// Lamport time) than the one kept is ignored. Returns whether anything changed.
     @discardableResult
     public func add(_ key: [UInt8], _ record: ProviderRecord, now: UInt64) -> Bool {
-        guard key.count == 32 else { return false }
+        add(key, record, now: now, verified: false)
+    }
+
+    /// `verified`: the caller already checked ``ProviderRecord/problem(key:)`` (it is not checked again).
+    @discardableResult
+    func add(_ key: [UInt8], _ record: ProviderRecord, now: UInt64, verified: Bool) -> Bool {
+        guard key.count == 32, verified || record.verifies(key: key) else { return false }
         let changed = records.withLock { records -> Bool in
             var entries = records[key, default: [:]]
             guard entries[record.member] != nil || entries.count < Self.maximumPerKey else { return false }
