@@ -74,6 +74,62 @@ struct ProviderStoreTests {
         #expect(long.problem(key: key) != nil && !store.add(key, long, now: 0))
         #expect(Self.record(a, key, ttl: .max).ttl == ProviderRecord.maximumTTL, "the signer caps its TTL")
     }
+
+    @Test("a full key keeps its latest providers: a newcomer older than all is refused, a later one evicts the oldest")
+    func perKeyBound() {
+        let store = ProviderStore(limits: .init(perKey: 3)), key = Self.key(4)
+        let nodes = (0..<5).map { _ in NodeIdentity.ephemeral() }
+        for (i, node) in nodes.prefix(3).enumerated() { #expect(store.add(key, Self.record(node, key, lamport: UInt64(10 + i)), now: 0)) }
+        #expect(!store.add(key, Self.record(nodes[3], key, lamport: 10), now: 0), "not later than the oldest kept")
+        #expect(store.add(key, Self.record(nodes[3], key, lamport: 11), now: 0))
+        let kept = Set(store.providers(of: key, now: 0).map(\.member))
+        #expect(kept == Set([nodes[1], nodes[2], nodes[3]].map { Membership.member($0.id) }))
+        // A kept provider's later announcement replaces its own record: nothing else goes.
+        #expect(store.add(key, Self.record(nodes[1], key, address: "tcp://moved:1", lamport: 50), now: 0))
+        #expect(store.providers(of: key, now: 0).count == 3 && store.count == 3)
+        #expect(store.add(key, Self.record(nodes[4], key, lamport: 12), now: 0))  // evicts nodes[3] (11), not nodes[1] (now 50)
+        #expect(Set(store.providers(of: key, now: 0).map(\.member)) == Set([nodes[1], nodes[2], nodes[4]].map { Membership.member($0.id) }))
+    }
+
+    @Test("one member is kept for a bounded number of keys: its oldest announcement goes first, stale queue items are skipped")
+    func perMemberBound() {
+        let store = ProviderStore(limits: .init(perMember: 4)), node = NodeIdentity.ephemeral(), member = Membership.member(node.id)
+        for n in 0..<4 { #expect(store.add(Self.key(UInt8(n)), Self.record(node, Self.key(UInt8(n)), lamport: UInt64(n + 1)), now: 0)) }
+        // Key 0 is re-announced later: its old queue item is stale, so key 1 is now the oldest.
+        #expect(store.add(Self.key(0), Self.record(node, Self.key(0), lamport: 20), now: 0))
+        #expect(store.add(Self.key(9), Self.record(node, Self.key(9), lamport: 21), now: 0))
+        #expect(store.count(of: member) == 4)
+        #expect(store.providers(of: Self.key(1), now: 0).isEmpty)
+        #expect(store.providers(of: Self.key(0), now: 0).count == 1)
+        #expect(!store.add(Self.key(10), Self.record(node, Self.key(10), lamport: 1), now: 0), "older than all it has")
+        // Another member is not affected by this one's bound.
+        #expect(store.add(Self.key(10), Self.record(.ephemeral(), Self.key(10)), now: 0))
+        #expect(store.count == 5)
+        // Many replacements leave stale items; the bound still evicts the right record.
+        for lamport in 30..<400 { store.add(Self.key(9), Self.record(node, Self.key(9), lamport: UInt64(lamport)), now: 0) }
+        #expect(store.add(Self.key(11), Self.record(node, Self.key(11), lamport: 500), now: 0))
+        #expect(store.providers(of: Self.key(2), now: 0).isEmpty && store.providers(of: Self.key(9), now: 0).first?.lamport == 399)
+        #expect(store.count(of: member) == 4)
+    }
+
+    @Test("the table holds a bounded number of records in all: the lowest Lamport time goes, expired and evicted records leave the Merkle tree")
+    func totalBound() {
+        let store = ProviderStore(limits: .init(total: 4))
+        let nodes = (0..<6).map { _ in NodeIdentity.ephemeral() }
+        for n in 0..<4 { #expect(store.add(Self.key(UInt8(n)), Self.record(nodes[n], Self.key(UInt8(n)), lamport: UInt64(n + 10)), now: 0)) }
+        #expect(!store.add(Self.key(8), Self.record(nodes[4], Self.key(8), lamport: 10), now: 0))
+        #expect(store.add(Self.key(8), Self.record(nodes[4], Self.key(8), lamport: 11), now: 0))
+        #expect(store.count == 4 && store.providers(of: Self.key(0), now: 0).isEmpty)
+        #expect(store.tree.withLock { $0.items.count } == 4)
+        #expect(store.add(Self.key(9), Self.record(nodes[5], Self.key(9), ttl: 1, lamport: 99), now: 0))  // evicts key 1 (11)
+        #expect(store.providers(of: Self.key(1), now: 0).isEmpty)
+        #expect(store.expire(now: 2 * Self.second) == 1, "key 9's record lives one second")
+        #expect(store.count == 3 && store.tree.withLock { $0.items.count } == 3)
+        #expect(store.add(Self.key(9), Self.record(nodes[5], Self.key(9), lamport: 1), now: 0), "room again: even an old record fits")
+        #expect(store.expire(now: 3600 * Self.second) == 4)
+        #expect(store.count == 0 && store.tree.withLock { $0.items.isEmpty })
+        #expect(ProviderStore.Limits() == ProviderStore.Limits(perKey: 64, perMember: 100_000, total: 1_000_000))
+    }
 }
 
 /// Provider records, member lists and offers arrive from peers (docs/wire.md, "Values from peers").
