@@ -126,7 +126,7 @@ public final class PeerManager: Sendable {
     private let flusher = DispatchSemaphore(value: 0)
     private let dialer = DispatchQueue(label: "inos.mesh.dialer", attributes: .concurrent)
     /// Where requests are served off the reactor, one pool per lane so that no lane starves another: small
-    /// answers from memory or one file lookup (HAVE, RELEASE, LEDGER), bulk chunk I/O (CHUNK_GET, STORE), jobs
+    /// answers from memory or one file lookup (HAVE, RELEASE, LEDGER), bulk chunk I/O (CHUNK_GET, STORE, CHALLENGE), jobs
     /// (JOB_RUN, which may run for minutes), and background anti-entropy (one sync at a time).
     let lanes: Lanes
     public struct Lanes: Sendable {
@@ -267,7 +267,7 @@ public final class PeerManager: Sendable {
         try? send(WireMessage(.error, requestID: id, payload: Array("busy: too many requests in flight; retry later".utf8)), on: connection)
     }
 
-    /// Serves requests of `type` (STORE, HAVE, RELEASE, LEDGER, JOB_RUN) with `handler`, on a worker thread; what it
+    /// Serves requests of `type` (STORE, HAVE, RELEASE, LEDGER, JOB_RUN, CHALLENGE) with `handler`, on a worker thread; what it
     /// returns is sent back with the request's id. A handler that throws nothing and returns nil answers nothing.
     public func serve(_ type: FrameType, _ handler: @escaping Handler) {
         handlers.withLock { $0[type] = handler }
@@ -858,7 +858,7 @@ public final class PeerManager: Sendable {
             try send(WireMessage(.merkleReply, requestID: id, payload: reply), on: connection)
         case .members:
             try send(WireMessage(.membersReply, requestID: id, payload: MemberInfo.encodeList(memberList())), on: connection)
-        case .store, .have, .release, .ledger, .jobRun:
+        case .store, .have, .release, .ledger, .jobRun, .challenge:
             guard let handler = handlers.withLock({ $0[message.header.type] }), let node = state.withLock({ $0.peers[connection]?.node }) else {
                 if message.header.type != .ledger {
                     try send(WireMessage(.error, requestID: id, payload: Array("this node does not serve \(message.header.type)".utf8)), on: connection)
@@ -867,7 +867,7 @@ public final class PeerManager: Sendable {
             }
             let lane: WorkerPool
             switch message.header.type {
-            case .store: lane = lanes.bulk
+            case .store, .challenge: lane = lanes.bulk  // both read or write a piece's bytes
             case .jobRun: lane = lanes.compute
             default: lane = lanes.control
             }
@@ -875,7 +875,7 @@ public final class PeerManager: Sendable {
                 guard let (type, reply) = handler(message.payload, node, connection) else { return }
                 try? send(WireMessage(type, requestID: id, payload: reply), on: connection)
             }
-        case .stored, .haveReply, .membersReply, .jobDone:
+        case .stored, .haveReply, .membersReply, .jobDone, .proof:
             let waiter = state.withLock { $0.pending.removeValue(forKey: id)?.waiter }
             waiter?.finish(.success(message))
         case .gossip:

@@ -116,6 +116,8 @@ public final class ReplicaService: Sendable {
             return (.haveReply, ReplicationWire.haveReply(holding(resource)))
         }
         peers.serve(.release) { [self] payload, peer, _ in (.stored, handleRelease(payload, from: peer)) }
+        // CHALLENGE: prove a HAVE claim by hashing the piece's stored bytes with the challenger's nonce.
+        peers.serveChallenges { [store] piece in try? store.storedObject(piece) }
         // LEDGER: kept if valid; answered STORED (kept or already known) or malformed/unauthorized, so payers know.
         peers.serve(.ledger) { [self] payload, _, _ in
             guard let entry = LedgerEntry(decoding: payload[...]) else { return (.stored, ReplicationWire.stored(.malformed)) }
