@@ -26,6 +26,17 @@ package enum Sodium {
         return out
     }
 
+    /// SHA-256 of `parts` one after another, without joining them first (a nonce and a piece's bytes).
+    package static func sha256(parts: [[UInt8]]) -> [UInt8] {
+        ensureReady()
+        var state = crypto_hash_sha256_state()
+        crypto_hash_sha256_init(&state)
+        for part in parts { crypto_hash_sha256_update(&state, part, UInt64(part.count)) }
+        var out = [UInt8](repeating: 0, count: 32)
+        crypto_hash_sha256_final(&state, &out)
+        return out
+    }
+
     /// Constant-time comparison.
     package static func equal(_ a: [UInt8], _ b: [UInt8]) -> Bool {
         a.count == b.count && sodium_memcmp(a, b, a.count) == 0

@@ -128,7 +128,7 @@ public final class PeerManager: Sendable {
     private let flusher = DispatchSemaphore(value: 0)
     private let dialer = DispatchQueue(label: "inos.mesh.dialer", attributes: .concurrent)
     /// Where requests are served off the reactor, one pool per lane so that no lane starves another: small
-    /// answers from memory or one file lookup (HAVE, RELEASE, LEDGER), bulk chunk I/O (CHUNK_GET, STORE), jobs
+    /// answers from memory or one file lookup (HAVE, RELEASE, LEDGER), bulk chunk I/O (CHUNK_GET, STORE, CHALLENGE), jobs
     /// (JOB_RUN, which may run for minutes), and background anti-entropy (one sync at a time).
     let lanes: Lanes
     public struct Lanes: Sendable {
@@ -272,7 +272,7 @@ public final class PeerManager: Sendable {
         try? send(WireMessage(.error, requestID: id, payload: Array("busy: too many requests in flight; retry later".utf8)), on: connection)
     }
 
-    /// Serves requests of `type` (STORE, HAVE, RELEASE, LEDGER, JOB_RUN) with `handler`, on a worker thread; what it
+    /// Serves requests of `type` (STORE, HAVE, RELEASE, LEDGER, JOB_RUN, CHALLENGE) with `handler`, on a worker thread; what it
     /// returns is sent back with the request's id. A handler that throws nothing and returns nil answers nothing.
     public func serve(_ type: FrameType, _ handler: @escaping Handler) {
         handlers.withLock { $0[type] = handler }
@@ -307,11 +307,12 @@ public final class PeerManager: Sendable {
 
     private func announce(_ key: [UInt8], ttl: UInt32, now: UInt64) {
         guard let membership, let address = membership.advertisedAddress else { return }
-        let record = ProviderRecord(member: membership.memberID, address: address, ttl: ttl, lamport: clock.withLock { $0.tick() })
+        // Signed by this node, so every member that keeps or relays it can check that this node said it.
+        let record = ProviderRecord(signing: key, address: address, ttl: ttl, lamport: clock.withLock { $0.tick() }, by: identity)
         let payload = ProviderRecord.encode(key: key, record)
         for member in closestMembers(to: key) {
             if member == membership.memberID {
-                providerStore.add(key, record, now: now)
+                providerStore.add(key, record, now: now, verified: true)
                 continue
             }
             let connection = membership.route(member) { address in dialer.async { [self] in dialMember(at: address, membership: membership) } }
@@ -324,7 +325,7 @@ public final class PeerManager: Sendable {
     public func findProviders(_ key: [UInt8], on connection: UInt64, recursive: Bool = true, timeout: Double = 10) throws(MeshError) -> [ProviderRecord] {
         let answer = try request(.findProviders, payload: [recursive ? 1 : 0] + key, on: connection, timeout: timeout)
         guard answer.header.type == .providers else { throw MeshError("unexpected answer \(answer.header.type) to a provider request") }
-        return Self.decodeProviders(answer.payload[...])
+        return Self.decodeProviders(answer.payload[...], key: key)
     }
 
     /// Anti-entropy with the peer on `connection`: compares the provider-record Merkle trees from the root down,
@@ -501,7 +502,8 @@ public final class PeerManager: Sendable {
                     let nodes = try findNodes(key, on: session, timeout: timeout)
                     for (member, address) in nodes where addresses[point(member)] == nil { addresses[point(member)] = address }
                     lookup.answer(from: contact, nodes.map { point($0.0) })
-                    for record in try findProviders(key, on: session, recursive: false, timeout: timeout) { found[record.member] = record }
+                    for record in try findProviders(key, on: session, recursive: false, timeout: timeout)
+                    where record.lamport >= found[record.member]?.lamport ?? 0 { found[record.member] = record }
                 } catch {
                     lookup.answer(from: contact, nil)
                 }
@@ -511,10 +513,13 @@ public final class PeerManager: Sendable {
         return (found.values.sorted { $0.member < $1.member }, lookup.rounds, asked)
     }
 
-    static func decodeProviders(_ payload: ArraySlice<UInt8>) -> [ProviderRecord] {
+    /// The records of a PROVIDERS answer for `key` that verify (``ProviderRecord/problem(key:)``): whoever
+    /// relayed them, a record for another key, naming a member its public key is not, or with a bad signature
+    /// is dropped.
+    static func decodeProviders(_ payload: ArraySlice<UInt8>, key: [UInt8]) -> [ProviderRecord] {
         var rest = payload, out: [ProviderRecord] = []
-        while let (_, record, next) = ProviderRecord.decode(rest) {
-            out.append(record)
+        while let (recordKey, record, next) = ProviderRecord.decode(rest) {
+            if recordKey == key && record.verifies(key: key) { out.append(record) }
             rest = next
         }
         return out
@@ -784,10 +789,11 @@ public final class PeerManager: Sendable {
             guard let node = state.withLock({ $0.peers[connection]?.node }),
                 let (key, record, _) = ProviderRecord.decode(message.payload[...])
             else { throw MeshError("malformed provider record") }
-            // A node announces only itself: a record naming another member is refused.
+            // A node announces only itself: a record naming another member is refused, as is one it did not sign.
             guard record.member == Membership.member(node) else { throw MeshError("provider record for another node") }
+            if let problem = record.problem(key: key) { throw MeshError("provider record refused: \(problem)") }
             clock.withLock { $0.witness(record.lamport) }
-            providerStore.add(key, record, now: DispatchTime.now().uptimeNanoseconds)
+            providerStore.add(key, record, now: DispatchTime.now().uptimeNanoseconds, verified: true)
         case .findProviders:
             guard message.payload.count == 33 else { throw MeshError("malformed provider request") }
             let recursive = message.payload[0] == 1, key = Array(message.payload[1...])
@@ -812,7 +818,8 @@ public final class PeerManager: Sendable {
                 request(.findProviders, payload: [0] + key, on: route, timeout: 3) { outcome in
                     let done = gathered.withLock { state -> [MemberID: ProviderRecord]? in
                         if case .success(let answer) = outcome, answer.header.type == .providers {
-                            for record in Self.decodeProviders(answer.payload[...]) { state.found[record.member] = record }
+                            for record in Self.decodeProviders(answer.payload[...], key: key)
+                            where record.lamport >= state.found[record.member]?.lamport ?? 0 { state.found[record.member] = record }
                         }
                         state.left -= 1
                         return state.left == 0 ? state.found : nil
@@ -856,7 +863,7 @@ public final class PeerManager: Sendable {
             try send(WireMessage(.merkleReply, requestID: id, payload: reply), on: connection)
         case .members:
             try send(WireMessage(.membersReply, requestID: id, payload: MemberInfo.encodeList(memberList())), on: connection)
-        case .store, .have, .release, .ledger, .jobRun:
+        case .store, .have, .release, .ledger, .jobRun, .challenge:
             guard let handler = handlers.withLock({ $0[message.header.type] }), let node = state.withLock({ $0.peers[connection]?.node }) else {
                 if message.header.type != .ledger {
                     try send(WireMessage(.error, requestID: id, payload: Array("this node does not serve \(message.header.type)".utf8)), on: connection)
@@ -865,7 +872,7 @@ public final class PeerManager: Sendable {
             }
             let lane: WorkerPool
             switch message.header.type {
-            case .store: lane = lanes.bulk
+            case .store, .challenge: lane = lanes.bulk  // both read or write a piece's bytes
             case .jobRun: lane = lanes.compute
             default: lane = lanes.control
             }
@@ -873,7 +880,7 @@ public final class PeerManager: Sendable {
                 guard let (type, reply) = handler(message.payload, node, connection) else { return }
                 try? send(WireMessage(type, requestID: id, payload: reply), on: connection)
             }
-        case .stored, .haveReply, .membersReply, .jobDone:
+        case .stored, .haveReply, .membersReply, .jobDone, .proof:
             let waiter = state.withLock { $0.pending.removeValue(forKey: id)?.waiter }
             waiter?.finish(.success(message))
         case .gossip:

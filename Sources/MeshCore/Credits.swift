@@ -112,19 +112,48 @@ public struct LedgerEntry: Sendable, Hashable {
 /// A node's view of the ledger: entries by key, a balance per node, and a Merkle tree over the entries so
 /// two nodes reconcile by comparing roots and pulling only differing leaves (anti-entropy). Entries are
 /// immutable: the same key with different content is a forgery or a bug and is refused.
+///
+/// The ledger is bounded (``Limits``): entries per payer and in all. Entries are never dropped (they are what
+/// balances are), so past a bound new entries are refused — ``Insert/payerFull`` or ``Insert/full`` — and the
+/// caller logs why (docs/security.md, "Self-certified records and caps").
 public struct Ledger: Sendable {
+    /// Bounds on the entries kept.
+    public struct Limits: Sendable, Equatable {
+        /// Entries one payer may have here: a payer pays each holder once per accounting period, so 10,000
+        /// is years of periods for a few holders — and all a hostile payer can make every node keep.
+        public var perPayer = 10_000
+        /// Entries in all: ≈ 0.7 KiB each with the Merkle mirror and the dictionary, so ≈ 700 MiB at most.
+        public var total = 1_000_000
+        public init(perPayer: Int = 10_000, total: Int = 1_000_000) {
+            self.perPayer = max(1, perPayer)
+            self.total = max(1, total)
+        }
+    }
+
     public private(set) var entries: [[UInt8]: LedgerEntry] = [:]
     public private(set) var tree = MerkleReplica(depth: 2, digest: fnv1a64)
+    /// Entries kept per payer (node ID).
+    public private(set) var perPayer: [[UInt8]: Int] = [:]
+    public let limits: Limits
 
-    public init() {}
+    public init(limits: Limits = Limits()) { self.limits = limits }
 
-    public enum Insert: Equatable { case added, known, conflicting }
+    public enum Insert: Equatable {
+        case added, known, conflicting
+        /// Refused: its payer already has ``Limits/perPayer`` entries here.
+        case payerFull
+        /// Refused: the ledger already holds ``Limits/total`` entries.
+        case full
+    }
 
-    /// Adds a verified entry (the caller checks the signature).
+    /// Adds a verified entry (the caller checks the signature), within the bounds of ``limits``.
     @discardableResult
     public mutating func add(_ entry: LedgerEntry) -> Insert {
         if let existing = entries[entry.key] { return existing == entry ? .known : .conflicting }
+        guard perPayer[entry.payer, default: 0] < limits.perPayer else { return .payerFull }
+        guard entries.count < limits.total else { return .full }
         entries[entry.key] = entry
+        perPayer[entry.payer, default: 0] += 1
         tree.set(Self.treeKey(entry), entry.encoded)
         return .added
     }

@@ -57,6 +57,29 @@ extension PeerManager {
         return status
     }
 
+    /// Challenges the node on `connection` to prove it holds `piece` now (CHALLENGE): sends a fresh random nonce
+    /// and checks the answer against SHA-256(nonce ‖ `own`), `own` being this node's copy of the piece's stored
+    /// bytes. True only for a node that read the same bytes; "not held", a wrong digest, a malformed answer or
+    /// no answer are all false.
+    public func challenge(_ piece: ContentID, own: [UInt8], on connection: UInt64, timeout: Double = 30) -> Bool {
+        let nonce = Sodium.random(ReplicationWire.nonceSize)
+        guard let answer = try? request(.challenge, payload: ReplicationWire.challenge(piece, nonce: nonce), on: connection, timeout: timeout),
+            answer.header.type == .proof, let digest = ReplicationWire.decodeProof(answer.payload)
+        else { return false }
+        return Sodium.equal(digest, ReplicationWire.proofDigest(nonce: nonce, stored: own))
+    }
+
+    /// Answers CHALLENGE requests from the stored bytes `stored` gives for a piece (nil: not held here). The
+    /// bulk lane serves them, as chunk reads: answering reads the whole piece.
+    public func serveChallenges(_ stored: @escaping @Sendable (ContentID) -> [UInt8]?) {
+        serve(.challenge) { payload, _, _ in
+            guard let (piece, nonce) = ReplicationWire.decodeChallenge(payload), let bytes = stored(piece) else {
+                return (.proof, ReplicationWire.proof(nil))
+            }
+            return (.proof, ReplicationWire.proof(ReplicationWire.proofDigest(nonce: nonce, stored: bytes)))
+        }
+    }
+
     /// Which pieces of `resource` the node on `connection` holds, its load and demand; and the round trip.
     public func holding(_ resource: ContentID, on connection: UInt64, timeout: Double = 5) throws(ReplicationError)
         -> (holding: ReplicationWire.Holding, rttMicroseconds: Double)

@@ -122,7 +122,13 @@ extension ReplicaService {
                 }
             } else if current.count > target + 1 {
                 // Demand fell (or the budget shrank): release the least preferred surplus copies, keeping target.
-                let surplus = current.filter { !desired.contains($0) }.sorted().prefix(current.count - target)
+                // A HAVE claim counts toward that only once its holder proved it (CHALLENGE): a member that says it
+                // holds a piece it dropped cannot make the leader release the copies that are really there.
+                guard let proven = provenHolders(of: piece.id, index: i, claimed: current, resource: resource), proven.count > target + 1 else {
+                    continue
+                }
+                have[i] = proven
+                let surplus = proven.filter { !desired.contains($0) }.sorted().prefix(proven.count - target)
                 var flags = [Bool](repeating: false, count: pieces.count)
                 flags[i] = true
                 for member in surplus {
@@ -147,6 +153,26 @@ extension ReplicaService {
             }
         }
         return below
+    }
+
+    /// The members among `claimed` (this node included) whose claim to hold piece `index` stands: this node if it
+    /// reads the piece from its store, and each other member that answers a CHALLENGE with SHA-256(nonce ‖ the
+    /// same stored bytes). Nil when this node has no copy to check against: then nothing is released on claims.
+    func provenHolders(of piece: ContentID, index: Int, claimed: Set<MemberID>, resource: ContentID) -> Set<MemberID>? {
+        guard let me = peers.memberID, claimed.contains(me), let own = try? store.storedObject(piece) else {
+            logger.debug("repair: piece \(index) of \(resource) is not readable here; its holders' claims are not checked, nothing is released")
+            return nil
+        }
+        var proven: Set<MemberID> = [me]
+        for member in claimed.sorted() where member != me {
+            guard let connection = peers.session(with: member) else { continue }
+            if peers.challenge(piece, own: own, on: connection) {
+                proven.insert(member)
+            } else {
+                logger.warning("repair: member \(String(member, radix: 16)) claims piece \(index) of \(resource) but failed its challenge; not counted")
+            }
+        }
+        return proven
     }
 
     /// The stored bytes of piece `index`: from this node's store, else fetched (and kept) from a holder, else —

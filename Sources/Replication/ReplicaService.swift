@@ -81,6 +81,8 @@ public final class ReplicaService: Sendable {
     let statusProvider: @Sendable () -> NodeStatus
     private let demand: Mutex<DemandTracker>
     private let ledger = Mutex(Ledger())
+    /// When a bound refusal was last logged, per payer ([] for the total bound).
+    private let fullReported = Mutex<[[UInt8]: UInt64]>([:])
     private let owners = Mutex<[ContentID: ContentID]>([:])
     private let tickets = Mutex<[ContentID: OwnerTicket]>([:])
     private let usage = Mutex<[NodeID: OwnerUsage]>([:])
@@ -114,11 +116,13 @@ public final class ReplicaService: Sendable {
             return (.haveReply, ReplicationWire.haveReply(holding(resource)))
         }
         peers.serve(.release) { [self] payload, peer, _ in (.stored, handleRelease(payload, from: peer)) }
+        // CHALLENGE: prove a HAVE claim by hashing the piece's stored bytes with the challenger's nonce.
+        peers.serveChallenges { [store] piece in try? store.storedObject(piece) }
         // LEDGER: kept if valid; answered STORED (kept or already known) or malformed/unauthorized, so payers know.
         peers.serve(.ledger) { [self] payload, _, _ in
             guard let entry = LedgerEntry(decoding: payload[...]) else { return (.stored, ReplicationWire.stored(.malformed)) }
-            let known = ledger.withLock { $0.entries[entry.key] == entry }
-            return (.stored, ReplicationWire.stored(known || accept(entry) ? .stored : .unauthorized))
+            if ledger.withLock({ $0.entries[entry.key] == entry }) { return (.stored, ReplicationWire.stored(.stored)) }
+            return (.stored, ReplicationWire.stored(admit(entry)))
         }
         peers.synchronize(tree: 1, MerkleTreeAccess(
             depth: 2,
@@ -309,17 +313,53 @@ public final class ReplicaService: Sendable {
 
     /// Verifies and keeps a ledger entry: signed by its payer, whose ID is the hash of the key it carries.
     @discardableResult
-    func accept(_ entry: LedgerEntry) -> Bool {
-        guard NodeID(publicKey: entry.payerKey).bytes == entry.payer,
-            NodeIdentity.verify(entry.signature, of: entry.signedBytes, by: entry.payerKey)
-        else {
-            logger.warning("ledger entry with a bad signature refused")
-            return false
+    func accept(_ entry: LedgerEntry) -> Bool { admit(entry) == .stored }
+
+    /// Why `entry` is not the payer's own, or nil: the payer's ID must be the SHA-256 of the key the entry
+    /// carries, and the signature that key's. (The payer is the party the entry debits, so only it can issue it.)
+    static func problem(with entry: LedgerEntry) -> String? {
+        guard NodeID(publicKey: entry.payerKey).bytes == entry.payer else { return "its payer key does not hash to its payer" }
+        guard NodeIdentity.verify(entry.signature, of: entry.signedBytes, by: entry.payerKey) else { return "its signature does not verify" }
+        return nil
+    }
+
+    /// ``accept(_:)`` with the answer a LEDGER gets: stored (added), unauthorized (not the payer's, or conflicting
+    /// with a kept one) or no space (the ledger's bounds, ``Ledger/Limits``). Every refusal is logged with its reason.
+    func admit(_ entry: LedgerEntry) -> ReplicationWire.Status {
+        if let problem = Self.problem(with: entry) {
+            logger.warning("ledger entry refused: \(problem)")
+            return .unauthorized
         }
-        Ledgers.witness(entry.lamport)
-        let result = ledger.withLock { $0.add(entry) }
-        if result == .conflicting { logger.warning("conflicting ledger entry from payer \(NodeID(publicKey: entry.payerKey)) refused") }
-        return result == .added
+        let (result, limits) = ledger.withLock { ($0.add(entry), $0.limits) }
+        let payer = NodeID(publicKey: entry.payerKey)
+        switch result {
+        case .added:
+            Ledgers.witness(entry.lamport)  // only a kept entry moves this node's ledger clock
+            return .stored
+        case .known: return .stored
+        case .conflicting:
+            logger.warning("conflicting ledger entry from payer \(payer) refused")
+            return .unauthorized
+        case .payerFull:
+            if reportFull(payer.bytes) { logger.warning("ledger entry from payer \(payer) refused: it has \(limits.perPayer) entries here (the per-payer bound)") }
+            return .noSpace
+        case .full:
+            if reportFull([]) { logger.warning("ledger entry from payer \(payer) refused: the ledger holds \(limits.total) entries (its bound)") }
+            return .noSpace
+        }
+    }
+
+    /// Whether a bound refusal for `payer` ([] for the total) is to be logged: once per payer per 10 minutes, so a
+    /// payer over its bound (or anti-entropy offering the same refused entries every round) does not flood the log.
+    private func reportFull(_ payer: [UInt8]) -> Bool {
+        let now = DispatchTime.now().uptimeNanoseconds
+        return fullReported.withLock { reported in
+            if reported.count > 4096 { reported = reported.filter { now - $0.value < 600_000_000_000 } }
+            if reported.count > 4096 { reported = [:] }  // many payers over their bound at once: start again
+            if let last = reported[payer], now - last < 600_000_000_000 { return false }
+            reported[payer] = now
+            return true
+        }
     }
 
     // MARK: Owner tickets and policies

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 import Content
+import Identity
 import Wire
 
-/// Payloads of the replication frames (docs/wire.md, 0x60–0x65). Every decoder checks lengths and returns
+/// Payloads of the replication frames (docs/wire.md, 0x60–0x65, 0x6A–0x6B). Every decoder checks lengths and returns
 /// nil for anything malformed; a peer that sends one gets a STORED "malformed" answer or is ignored.
 public enum ReplicationWire {
     /// How a STORE ended.
@@ -132,6 +133,37 @@ public enum ReplicationWire {
         for _ in 0..<listed { holders.append(reader.read(UInt64.self)!) }
         return (resource, flags, holders)
     }
+
+    // CHALLENGE: piece (CID, length-prefixed) ‖ nonce (32) → PROOF: status (u8: 0 held, 1 not held) ‖ [digest (32)
+    // = SHA-256(nonce ‖ the piece's stored bytes)]. The nonce is fresh per challenge, so no answer can be kept
+    // from an earlier one: only a node that reads the piece now can compute it.
+    public static let nonceSize = 32
+
+    public static func challenge(_ piece: ContentID, nonce: [UInt8]) -> [UInt8] {
+        precondition(nonce.count == nonceSize)
+        return encode(piece) + nonce
+    }
+
+    public static func decodeChallenge(_ payload: [UInt8]) -> (piece: ContentID, nonce: [UInt8])? {
+        var reader = ByteReader(payload)
+        guard let piece = id(&reader), let nonce = reader.bytes(nonceSize), reader.atEnd else { return nil }
+        return (piece, Array(nonce))
+    }
+
+    /// A PROOF: the digest, or nil for "not held".
+    public static func proof(_ digest: [UInt8]?) -> [UInt8] {
+        guard let digest, digest.count == 32 else { return [1] }
+        return [0] + digest
+    }
+
+    /// The digest of a PROOF (nil: "not held"); a malformed PROOF is nil too (it proves nothing).
+    public static func decodeProof(_ payload: [UInt8]) -> [UInt8]? {
+        guard payload.count == 33, payload[0] == 0 else { return nil }
+        return Array(payload[1...])
+    }
+
+    /// SHA-256(nonce ‖ stored): what a holder of the stored bytes answers to a challenge with `nonce`.
+    public static func proofDigest(nonce: [UInt8], stored: [UInt8]) -> [UInt8] { Sodium.sha256(parts: [nonce, stored]) }
 
     static func bitSet(_ flags: [Bool]) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: (flags.count + 7) / 8)

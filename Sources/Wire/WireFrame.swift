@@ -49,6 +49,10 @@ public enum FrameType: UInt8, Sendable, CaseIterable {
     /// JOB_DONE answers with one result (or error) per chunk.
     case jobRun = 0x68
     case jobDone = 0x69
+    /// Proof of storage: CHALLENGE names a piece and a fresh nonce; PROOF answers SHA-256(nonce ‖ the piece's
+    /// stored bytes), which only a node that reads the piece can compute (a repair leader checks HAVE claims so).
+    case challenge = 0x6A
+    case proof = 0x6B
 }
 
 public struct WireHeader: Equatable, Sendable {

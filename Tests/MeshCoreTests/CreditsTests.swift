@@ -57,6 +57,22 @@ struct CreditsTests {
         #expect(ledger.ordered.map(\.lamport) == [2, 4])
     }
 
+    @Test("the ledger keeps at most its per-payer and total bounds of entries; beyond, new entries are refused and nothing kept changes")
+    func ledgerBounds() {
+        var ledger = Ledger(limits: .init(perPayer: 3, total: 5))
+        for lamport in 1...3 { #expect(ledger.add(Self.entry(payer: 1, payee: 2, lamport: UInt64(lamport), amount: 10)) == .added) }
+        let fourth = Self.entry(payer: 1, payee: 2, lamport: 4, amount: 10)
+        #expect(ledger.add(fourth) == .payerFull)
+        #expect(ledger.add(Self.entry(payer: 1, payee: 2, lamport: 2, amount: 10)) == .known, "a kept entry is still known at the bound")
+        #expect(ledger.entries[fourth.key] == nil && ledger.perPayer[Array(repeating: 1, count: 32)] == 3)
+        #expect(ledger.add(Self.entry(payer: 3, payee: 2, lamport: 1, amount: 1)) == .added)
+        #expect(ledger.add(Self.entry(payer: 4, payee: 2, lamport: 1, amount: 1)) == .added)
+        #expect(ledger.add(Self.entry(payer: 5, payee: 2, lamport: 1, amount: 1)) == .full)
+        #expect(ledger.entries.count == 5)
+        #expect(ledger.balance(of: Array(repeating: 2, count: 32)).earned == 32)
+        #expect(Ledger().limits == Ledger.Limits(perPayer: 10_000, total: 1_000_000))
+    }
+
     @Test("two ledgers reconcile by Merkle anti-entropy, transferring only what differs")
     func reconcile() {
         var left = Ledger(), right = Ledger()

@@ -3,10 +3,12 @@ import Foundation
 import Host
 import HostTestSupport
 import Identity
-import Mesh
+import MeshCore
 import PluginABI
 import Testing
 import Wire
+
+@testable import Mesh
 
 @Suite("Peer manager")
 struct PeerManagerTests {
@@ -145,35 +147,116 @@ struct PeerManagerTests {
         #expect(peers.peers.first?.connection != first)
     }
 
+    /// 32-byte keys spread over the key space.
+    static func recordKey(_ i: Int) -> [UInt8] {
+        var x = UInt64(i + 1) &* 0x9E37_79B9_7F4A_7C15
+        return (0..<32).map { _ in
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17
+            return UInt8(truncatingIfNeeded: x)
+        }
+    }
+
     @Test("anti-entropy of provider records: a node pulls only what differs; later announcements win; equal trees cost one question")
     func providerAntiEntropy() throws {
         let server = try MeshNode(), client = try MeshNode()
         defer { client.stop(); server.stop() }
         let name = "mem://records-\(UUID().uuidString.prefix(8))"
         _ = try server.peers.start(listen: [name], bootstrap: [])
-        func key(_ i: Int) -> [UInt8] {
-            var x = UInt64(i + 1) &* 0x9E37_79B9_7F4A_7C15
-            return (0..<32).map { _ in
-                x ^= x << 13; x ^= x >> 7; x ^= x << 17
-                return UInt8(truncatingIfNeeded: x)
-            }
+        let key = Self.recordKey
+        let providers = (0..<7).map { _ in NodeIdentity.ephemeral() }
+        func record(_ i: Int, address: String? = nil, lamport: UInt64 = 1) -> ProviderRecord {
+            ProviderRecord(signing: key(i), address: address ?? "tcp://10.0.0.\(i % 7):7400", ttl: 600, lamport: lamport, by: providers[i % 7])
         }
-        for i in 0..<300 {
-            server.peers.providerStore.add(key(i), ProviderRecord(member: UInt64(i % 7), address: "tcp://10.0.0.\(i % 7):7400", ttl: 600, lamport: 1), now: 0)
-        }
-        for i in 0..<297 {  // the client already has all but three
-            client.peers.providerStore.add(key(i), ProviderRecord(member: UInt64(i % 7), address: "tcp://10.0.0.\(i % 7):7400", ttl: 600, lamport: 1), now: 0)
-        }
+        for i in 0..<300 { #expect(server.peers.providerStore.add(key(i), record(i), now: 0)) }
+        for i in 0..<297 { client.peers.providerStore.add(key(i), record(i), now: 0) }  // the client already has all but three
         let (connection, _) = try client.peers.connect(name)
         #expect(try client.peers.syncProviders(on: connection) == 3)
         #expect(client.peers.providerStore.count == 300)
         #expect(try client.peers.syncProviders(on: connection) == 0)  // the roots agree now
 
         // A later announcement replaces the kept one; an older one does not.
-        server.peers.providerStore.add(key(5), ProviderRecord(member: 5, address: "tcp://10.9.9.9:7400", ttl: 600, lamport: 9), now: 0)
+        server.peers.providerStore.add(key(5), record(5, address: "tcp://10.9.9.9:7400", lamport: 9), now: 0)
         #expect(try client.peers.syncProviders(on: connection) == 1)
         let now = DispatchTime.now().uptimeNanoseconds
         #expect(client.peers.providerStore.providers(of: key(5), now: now).first?.address == "tcp://10.9.9.9:7400")
-        #expect(!client.peers.providerStore.add(key(5), ProviderRecord(member: 5, address: "tcp://old:1", ttl: 600, lamport: 2), now: now))
+        #expect(client.peers.providerStore.providers(of: key(5), now: now).first?.problem(key: key(5)) == nil, "relayed with its signature")
+        #expect(!client.peers.providerStore.add(key(5), record(5, address: "tcp://old:1", lamport: 2), now: now))
+    }
+
+    /// Forgeries a hostile member's store may hold for `key`: a record naming `victim` signed with another key,
+    /// and `victim`'s genuine record with its address changed (so its signature no longer holds).
+    static func forgeries(of victim: NodeIdentity, key: [UInt8]) -> [ProviderRecord] {
+        let attacker = NodeIdentity.ephemeral()
+        var impersonation = ProviderRecord(member: Membership.member(victim.id), address: "tcp://evil:1", ttl: 600, lamport: 50, publicKey: attacker.publicKey)
+        impersonation.signature = attacker.sign(impersonation.signedBytes(key: key))
+        var moved = ProviderRecord(signing: key, address: "tcp://victim:1", ttl: 600, lamport: 60, by: victim)
+        moved.address = "tcp://evil:2"
+        return [impersonation, moved]
+    }
+
+    @Test("a forged provider record in a member's store does not spread by anti-entropy: the peer that pulls it drops it")
+    func forgedRecordsDoNotSpread() throws {
+        let server = try MeshNode(), client = try MeshNode()
+        defer { client.stop(); server.stop() }
+        let name = "mem://forged-\(UUID().uuidString.prefix(8))"
+        _ = try server.peers.start(listen: [name], bootstrap: [])
+        let genuine = NodeIdentity.ephemeral(), victims = [NodeIdentity.ephemeral(), NodeIdentity.ephemeral()]
+        for (i, victim) in victims.enumerated() {
+            for forged in Self.forgeries(of: victim, key: Self.recordKey(i)) {
+                server.peers.providerStore._insertUnverified(Self.recordKey(i), forged, now: 0)
+            }
+        }
+        // The member's own record for a key the victims' forgeries name too, which is genuine and spreads.
+        server.peers.providerStore.add(Self.recordKey(0), ProviderRecord(signing: Self.recordKey(0), address: "tcp://good:1", ttl: 600, lamport: 1, by: genuine), now: 0)
+        #expect(server.peers.providerStore.count == 3)  // one key per forged member (the two forgeries of a victim share its slot)
+        let (connection, _) = try client.peers.connect(name)
+        #expect(try client.peers.syncProviders(on: connection) == 1)
+        let now = DispatchTime.now().uptimeNanoseconds
+        #expect(client.peers.providerStore.count == 1)
+        #expect(client.peers.providerStore.providers(of: Self.recordKey(0), now: now).map(\.member) == [Membership.member(genuine.id)])
+        #expect(client.peers.providerStore.providers(of: Self.recordKey(1), now: now).isEmpty)
+        #expect(try client.peers.syncProviders(on: connection) == 0, "offered again, still refused")
+    }
+
+    @Test("FIND_PROVIDERS answers with forged records are dropped by the asker; the genuine ones are kept")
+    func forgedProviderAnswers() throws {
+        let server = try MeshNode(), client = try MeshNode()
+        defer { client.stop(); server.stop() }
+        let name = "mem://answers-\(UUID().uuidString.prefix(8))"
+        _ = try server.peers.start(listen: [name], bootstrap: [])
+        let key = Self.recordKey(3), genuine = NodeIdentity.ephemeral(), now = DispatchTime.now().uptimeNanoseconds
+        let victim = NodeIdentity.ephemeral(), other = NodeIdentity.ephemeral()
+        for forged in Self.forgeries(of: victim, key: key).prefix(1) { server.peers.providerStore._insertUnverified(key, forged, now: now) }
+        // Signed correctly, but for another key: filed under this one by the hostile store.
+        server.peers.providerStore._insertUnverified(key, ProviderRecord(signing: Self.recordKey(4), address: "tcp://other:1", ttl: 600, lamport: 1, by: other), now: now)
+        server.peers.providerStore.add(key, ProviderRecord(signing: key, address: "tcp://good:1", ttl: 600, lamport: 1, by: genuine), now: now)
+        #expect(server.peers.localProviders(key).count == 3)
+        let (connection, _) = try client.peers.connect(name)
+        let found = try client.peers.findProviders(key, on: connection, recursive: false)
+        #expect(found.map(\.member) == [Membership.member(genuine.id)])
+        #expect(found.first?.address == "tcp://good:1")
+    }
+
+    @Test("PROVIDE: a record its sender did not sign is refused (and the connection closed); a signed one is kept")
+    func provideVerifies() throws {
+        let server = try MeshNode(), client = try MeshNode()
+        defer { client.stop(); server.stop() }
+        let name = "mem://provide-\(UUID().uuidString.prefix(8))"
+        _ = try server.peers.start(listen: [name], bootstrap: [])
+        let key = Self.recordKey(7)
+        var tampered = ProviderRecord(signing: key, address: "tcp://client:1", ttl: 600, lamport: 3, by: client.identity)
+        tampered.ttl = 3600  // changed after signing
+        var (connection, _) = try client.peers.connect(name)
+        try client.peers.send(WireMessage(.provide, payload: ProviderRecord.encode(key: key, tampered)), on: connection)
+        let closed = Date().addingTimeInterval(5)
+        while client.peers.peers.contains(where: { $0.connection == connection }) && Date() < closed { usleep(10_000) }
+        #expect(!client.peers.peers.contains(where: { $0.connection == connection }), "the server closed the connection")
+        #expect(server.peers.providerStore.count == 0)
+        (connection, _) = try client.peers.connect(name)
+        let signed = ProviderRecord(signing: key, address: "tcp://client:1", ttl: 600, lamport: 3, by: client.identity)
+        try client.peers.send(WireMessage(.provide, payload: ProviderRecord.encode(key: key, signed)), on: connection)
+        let kept = Date().addingTimeInterval(5)
+        while server.peers.providerStore.count == 0 && Date() < kept { usleep(10_000) }
+        #expect(server.peers.localProviders(key) == [signed])
     }
 }
