@@ -184,7 +184,16 @@ public final class ReplicaService: Sendable {
         }
         // The decoded length a compressed piece may claim: what the manifest lists for it (or the ticket's size).
         var length = offered.size
-        if piece != resource {
+        if piece == resource, resource.codec == .manifest {
+            // A manifest is kept only if it decodes (bounded: counts checked against its bytes) and is the size
+            // the owner's ticket names: an undecodable one would be pinned junk.
+            guard let manifest = try? ResourceManifest(decoding: Array(data), expected: resource) else {
+                return ReplicationWire.stored(.malformed, "the manifest of \(resource) does not decode")
+            }
+            guard manifest.size == offered.size else {
+                return ReplicationWire.stored(.unauthorized, "the manifest is of \(manifest.size) bytes, the owner ticket names \(offered.size)")
+            }
+        } else if piece != resource {
             // A chunk or parity shard: only one the resource's manifest lists (the manifest comes first).
             guard let manifest = try? store.manifest(for: resource),
                 let listed = (manifest.chunks + (manifest.erasure?.parity ?? [])).first(where: { $0.id == piece })
