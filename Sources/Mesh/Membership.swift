@@ -16,6 +16,8 @@ public final class Membership: Sendable {
     }
 
     let self_: MemberID
+    /// Signs this node's claims and gossip, and checks others' (also used by ``MeshGossip``).
+    let credentials: MemberCredentials
     let logger: Logger
     private let swim: Mutex<SwimNode>
     private let state = Mutex(State())
@@ -23,7 +25,6 @@ public final class Membership: Sendable {
     private struct State {
         var connections: [MemberID: UInt64] = [:]
         var dialing: Set<MemberID> = []
-        var reported = 0
     }
 
     /// A member's ID: the first 8 bytes of its node ID.
@@ -33,8 +34,9 @@ public final class Membership: Sendable {
 
     init(identity: NodeIdentity, advertise address: String, logger: Logger, now: UInt64, configuration: SwimConfiguration = .init()) {
         self_ = Self.member(identity.id)
+        credentials = MemberCredentials(identity: identity)
         self.logger = logger
-        swim = Mutex(SwimNode(id: self_, configuration: configuration, seed: self_, now: now, address: address))
+        swim = Mutex(SwimNode(id: self_, configuration: configuration, credentials: credentials, seed: self_, now: now, address: address))
     }
 
     public var summary: Summary {
@@ -98,14 +100,9 @@ public final class Membership: Sendable {
     func tick(now: UInt64) -> [SwimNode.Outbound] {
         let (out, events) = swim.withLock { swim -> ([SwimNode.Outbound], [SwimNode.Event]) in
             let out = swim.tick(now: now)
-            let events = swim.events
-            return (out, events)
+            return (out, swim.takeEvents())
         }
-        let fresh = state.withLock { state -> ArraySlice<SwimNode.Event> in
-            defer { state.reported = events.count }
-            return events.count > state.reported ? events[state.reported...] : []
-        }
-        for event in fresh {
+        for event in events {
             switch event {
             case .suspected(let member, _): logger.info("member \(hex(member)) suspected")
             case .declaredDead(let member, _): logger.warning("member \(hex(member)) declared dead")

@@ -38,8 +38,9 @@ public final class MeshGossip: Sendable {
     let member: MemberID
     private let statuses = Mutex<[MemberID: (status: NodeStatus, lamport: UInt64)]>([:])
 
-    init(member: MemberID, seed: UInt64) {
-        let gossip = GossipNode(id: member, fanout: 6, seed: seed)
+    /// Publishes signed with `credentials` (this node's) and checks every origin's signature with them.
+    init(member: MemberID, credentials: MemberCredentials, seed: UInt64) {
+        let gossip = GossipNode(id: member, credentials: credentials, fanout: 6, seed: seed)
         gossip.subscribe(NodeStatus.topic)
         gossip.subscribe(Offer.topic)
         gossip.subscribe(Self.rootTopic)

@@ -288,7 +288,7 @@ public final class PeerManager: Sendable {
     public func enableMembership(advertise address: String, now: UInt64, configuration: SwimConfiguration = .init()) {
         let membership = Membership(identity: identity, advertise: address, logger: logger, now: now, configuration: configuration)
         membershipBox.withLock { $0 = membership }
-        gossipBox.withLock { $0 = MeshGossip(member: membership.memberID, seed: membership.memberID) }
+        gossipBox.withLock { $0 = MeshGossip(member: membership.memberID, credentials: membership.credentials, seed: membership.memberID) }
     }
 
     /// Announces `keys()` as provided by this node to the members closest to each key, every `seconds`

@@ -2,15 +2,19 @@
 import Wire
 
 /// A message on a gossip topic, named by its origin and the origin's sequence number — unique without
-/// coordination.
+/// coordination — and signed by its origin over ``signedBytes`` (the hop count and Lamport time, which relays
+/// change, are not signed).
 public struct GossipMessage: Sendable, Equatable {
-    public init(origin: MemberID, sequence: UInt32, topic: String, payload: [UInt8], lamport: UInt64, hops: UInt8) {
+    public init(
+        origin: MemberID, sequence: UInt32, topic: String, payload: [UInt8], lamport: UInt64, hops: UInt8, signature: MemberSignature? = nil
+    ) {
         self.origin = origin
         self.sequence = sequence
         self.topic = topic
         self.payload = payload
         self.lamport = lamport
         self.hops = hops
+        self.signature = signature
     }
 
     public var origin: MemberID
@@ -19,6 +23,21 @@ public struct GossipMessage: Sendable, Equatable {
     public var payload: [UInt8]
     public var lamport: UInt64
     public var hops: UInt8
+    /// The origin's signature; a message without a valid one is neither delivered nor forwarded.
+    public var signature: MemberSignature?
+
+    /// What the origin signs: a domain tag ‖ origin (u64) ‖ sequence (u32) ‖ topic length (u8) ‖ topic ‖
+    /// payload length (u32) ‖ payload, little-endian.
+    public var signedBytes: [UInt8] {
+        var out = Array("inos-gossip-1".utf8)
+        withUnsafeBytes(of: origin.littleEndian) { out += $0 }
+        withUnsafeBytes(of: sequence.littleEndian) { out += $0 }
+        let topic = Array(topic.utf8.prefix(255))
+        out.append(UInt8(topic.count))
+        out += topic
+        withUnsafeBytes(of: UInt32(truncatingIfNeeded: payload.count).littleEndian) { out += $0 }
+        return out + payload
+    }
 
     struct Key: Hashable {
         var origin: MemberID
@@ -32,6 +51,10 @@ public struct GossipMessage: Sendable, Equatable {
 /// seen to `fanout` random members (not the sender, not the origin) while it has hops left, and delivers it
 /// if subscribed. Each message costs at most N·fanout sends; with fanout ≥ ln N + 2 it reaches all but a tiny
 /// share of N nodes. The seen-set is bounded (oldest forgotten first).
+///
+/// Origins are authenticated: a node signs what it publishes, and a receiver checks the signature against the
+/// origin (``MemberCredentials/verify(_:of:by:)``) before it remembers, delivers or forwards a message, so a
+/// member cannot publish for another, and a forgery cannot take the sequence number of a genuine message.
 public final class GossipNode {
     public struct Outbound: Sendable, Equatable {
         public var to: MemberID
@@ -39,10 +62,13 @@ public final class GossipNode {
     }
 
     public let id: MemberID
+    public let credentials: MemberCredentials
     public let fanout: Int
     public let maxHops: UInt8
     public private(set) var subscriptions: Set<String> = []
     public private(set) var clock = LamportClock()
+    /// Messages dropped because their origin's signature did not verify.
+    public private(set) var forgeries = 0
     private var sequence: UInt32 = 0
     private var seen: Set<GossipMessage.Key> = []
     private var seenOrder: [GossipMessage.Key] = []
@@ -52,8 +78,9 @@ public final class GossipNode {
     /// Members to gossip with, kept current by membership.
     public var members: [MemberID] = []
 
-    public init(id: MemberID, fanout: Int = 8, maxHops: UInt8 = 12, seenCapacity: Int = 65_536, seed: UInt64) {
+    public init(id: MemberID, credentials: MemberCredentials, fanout: Int = 8, maxHops: UInt8 = 12, seenCapacity: Int = 65_536, seed: UInt64) {
         self.id = id
+        self.credentials = credentials
         self.fanout = fanout
         self.maxHops = maxHops
         self.seenCapacity = seenCapacity
@@ -66,15 +93,21 @@ public final class GossipNode {
     /// Publishes on `topic`; returns the sends (the publisher does not deliver to itself).
     public func publish(_ topic: String, _ payload: [UInt8]) -> [Outbound] {
         sequence &+= 1
-        let message = GossipMessage(origin: id, sequence: sequence, topic: topic, payload: payload, lamport: clock.tick(), hops: 0)
+        var message = GossipMessage(origin: id, sequence: sequence, topic: topic, payload: payload, lamport: clock.tick(), hops: 0)
+        message.signature = credentials.sign(message.signedBytes)
         remember(message.key)
         return forward(message, except: id)
     }
 
-    /// Handles a message: `deliver` is it, if new and subscribed; `out` are the forwards.
+    /// Handles a message: `deliver` is it, if new, signed by its origin and subscribed; `out` are the forwards.
     public func receive(_ message: GossipMessage, from sender: MemberID) -> (deliver: GossipMessage?, out: [Outbound]) {
         clock.witness(message.lamport)
         guard !seen.contains(message.key) else { return (nil, []) }  // a duplicate: dropped
+        // Checked before it is remembered: a forgery must not make the genuine message look like a duplicate.
+        guard credentials.verify(message.signature, of: message.signedBytes, by: message.origin) else {
+            forgeries += 1
+            return (nil, [])
+        }
         remember(message.key)
         let out = message.hops < maxHops ? forward(message, except: sender) : []
         return (subscriptions.contains(message.topic) ? message : nil, out)
@@ -149,8 +182,10 @@ public struct NodeStatus: Sendable, Equatable {
 }
 
 /// The binary form of a gossip message inside a sealed GOSSIP frame (little-endian): origin (u64) ‖ sequence
-/// (u32) ‖ Lamport (u64) ‖ hops (u8) ‖ topic length (u8) ‖ topic ‖ payload length (u32) ‖ payload. Decoding
-/// never traps; a Lamport time above ``WireLimits/maximumLamport`` makes the message malformed.
+/// (u32) ‖ Lamport (u64) ‖ hops (u8) ‖ topic length (u8) ‖ topic ‖ signed (u8: 0 or 1) [‖ key length (u8) ‖
+/// key ‖ signature length (u8) ‖ signature] ‖ payload length (u32) ‖ payload. Decoding never traps; a Lamport
+/// time above ``WireLimits/maximumLamport`` makes the message malformed. The codec carries the signature;
+/// ``GossipNode`` checks it.
 public enum GossipCodec {
     public static let maximumPayload = 1 << 20
 
@@ -160,6 +195,7 @@ public enum GossipCodec {
         let topic = Array(message.topic.utf8.prefix(255))
         put(message.origin); put(message.sequence); put(message.lamport); put(message.hops)
         put(UInt8(topic.count)); out += topic
+        MemberSignature.encode(message.signature, into: &out)
         put(UInt32(message.payload.count)); out += message.payload
         return out
     }
@@ -168,9 +204,10 @@ public enum GossipCodec {
         var reader = ByteReader(bytes)
         guard let origin = reader.read(UInt64.self), let sequence = reader.read(UInt32.self), let lamport = reader.lamport(),
             let hops = reader.read(UInt8.self), let topic = reader.prefixed(UInt8.self),
-            let payload = reader.prefixed(UInt32.self, max: maximumPayload), reader.atEnd
+            let signature = MemberSignature.decode(from: &reader), let payload = reader.prefixed(UInt32.self, max: maximumPayload), reader.atEnd
         else { return nil }
         return GossipMessage(
-            origin: origin, sequence: sequence, topic: String(decoding: topic, as: UTF8.self), payload: Array(payload), lamport: lamport, hops: hops)
+            origin: origin, sequence: sequence, topic: String(decoding: topic, as: UTF8.self), payload: Array(payload), lamport: lamport, hops: hops,
+            signature: signature)
     }
 }

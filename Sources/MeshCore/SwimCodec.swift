@@ -7,6 +7,10 @@ import Wire
 ///     kind fields: ping/ack/nack: sequence (u32); ping-request: sequence (u32), target (u64);
 ///                  join: none; members: none (the updates are the list)
 ///     update: member (u64) ‖ status (u8) ‖ incarnation (u32) ‖ lamport (u64) ‖ address length (u8) ‖ address
+///             ‖ signed (u8: 0 or 1) [‖ key length (u8) ‖ key ‖ signature length (u8) ‖ signature]
+///
+/// The signature is the member's own over ``MemberUpdate/claimBytes``, on the alive claims it originates; the
+/// codec carries it, ``SwimNode`` checks it.
 ///
 /// Decoding never traps; anything malformed is nil — short input, an update count the bytes cannot hold, or a
 /// Lamport time above ``WireLimits/maximumLamport`` (docs/wire.md, "Values from peers").
@@ -36,12 +40,13 @@ public enum SwimCodec {
             let address = Array(update.address.utf8.prefix(255))
             put(UInt8(address.count))
             out += address
+            MemberSignature.encode(update.signature, into: &out)
         }
         return out
     }
 
     /// The fewest bytes an update takes (an empty address): what a claimed update count is checked against.
-    static let minimumUpdateSize = 8 + 1 + 4 + 8 + 1
+    static let minimumUpdateSize = 8 + 1 + 4 + 8 + 1 + 1
 
     public static func decode(_ bytes: some Collection<UInt8>) -> SwimMessage? {
         var reader = ByteReader(Array(bytes))
@@ -68,10 +73,11 @@ public enum SwimCodec {
             // Lamport times above WireLimits.maximumLamport make the message malformed.
             guard let member = reader.read(UInt64.self), let statusByte = reader.read(UInt8.self),
                 let status = MemberStatus(rawValue: statusByte), let incarnation = reader.read(UInt32.self),
-                let stamp = reader.lamport(), let address = reader.prefixed(UInt8.self)
+                let stamp = reader.lamport(), let address = reader.prefixed(UInt8.self),
+                let signature = MemberSignature.decode(from: &reader)
             else { return nil }
             updates.append(MemberUpdate(member: member, status: status, incarnation: incarnation, lamport: stamp,
-                                        address: String(decoding: address, as: UTF8.self)))
+                                        address: String(decoding: address, as: UTF8.self), signature: signature))
         }
         guard reader.atEnd else { return nil }
         if case .members = kind { return SwimMessage(.members(updates), lamport: lamport) }

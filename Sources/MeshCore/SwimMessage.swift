@@ -17,15 +17,38 @@ public struct MemberUpdate: Sendable, Equatable {
     public var incarnation: UInt32
     /// Lamport time of the update at its origin.
     public var lamport: UInt64
-    /// Where the member can be reached ("tcp://…"), when known; empty in the simulator.
+    /// Where the member can be reached ("tcp://…"), when known; empty in the simulator. Only a signed alive
+    /// claim's address is ever applied.
     public var address: String
+    /// On an alive update the member originated about itself: its signature over ``claimBytes`` (relays keep
+    /// it). Suspect and dead updates are about others and are never signed by their subject.
+    public var signature: MemberSignature?
 
-    public init(member: MemberID, status: MemberStatus, incarnation: UInt32, lamport: UInt64, address: String = "") {
+    public init(
+        member: MemberID, status: MemberStatus, incarnation: UInt32, lamport: UInt64, address: String = "", signature: MemberSignature? = nil
+    ) {
         self.member = member
         self.status = status
         self.incarnation = incarnation
         self.lamport = lamport
         self.address = address
+        self.signature = signature
+    }
+
+    /// What a member signs when it claims to be alive: a domain tag ‖ member (u64) ‖ incarnation (u32) ‖ address
+    /// length (u8) ‖ address, little-endian. Not the Lamport time, which relays restamp.
+    public var claimBytes: [UInt8] {
+        var out = Array("inos-swim-alive-1".utf8)
+        withUnsafeBytes(of: member.littleEndian) { out += $0 }
+        withUnsafeBytes(of: incarnation.littleEndian) { out += $0 }
+        let address = Array(address.utf8.prefix(255))
+        out.append(UInt8(address.count))
+        return out + address
+    }
+
+    /// Whether this is `member`'s own alive claim, signed by it.
+    public func isVerifiedClaim(_ credentials: MemberCredentials) -> Bool {
+        status == .alive && credentials.verify(signature, of: claimBytes, by: member)
     }
 
     /// SWIM's precedence: does this update override what is known (`status`, `incarnation`)?

@@ -20,6 +20,20 @@ public struct SwimConfiguration: Sendable {
     public var maxPiggyback = 16
     /// Lifeguard's local health: 0 (healthy) to this.
     public var maxAwareness = 8
+    /// How far above a member's latest signed incarnation a suspect or dead update about it may go. Such
+    /// updates are about others, so nobody can sign them; without a bound a slanderer names `UInt32.max` and the
+    /// subject can never refute. With it, a member's incarnation only rises as far as its own signed claims allow
+    /// plus this, and the subject (which refutes anything up to its own incarnation plus this) always can.
+    public var suspicionWindow: UInt32 = 16
+    /// The most members the view holds (this node included); updates about new members beyond it are dropped.
+    public var maximumMembers = 10_000
+    /// The most members one message may introduce. The member list answering this node's own join is exempt
+    /// (up to ``maximumMembers``): bulk introduction is something a node asks for, not something a peer sends.
+    public var maximumIntroductionsPerMessage = 8
+    /// Events not yet taken by ``SwimNode/takeEvents()`` are kept up to this many (the oldest are dropped).
+    public var maximumEvents = 1024
+    /// Ping requests relayed for others at once; more are dropped (the requester sees a missed ack).
+    public var maximumRelays = 256
 
     public init() {}
 }
@@ -79,14 +93,26 @@ public final class SwimNode {
 
     public let id: MemberID
     public let configuration: SwimConfiguration
+    /// Signs this node's alive claims and checks other members' (docs/security.md, "Signed membership and gossip").
+    public let credentials: MemberCredentials
     public private(set) var incarnation: UInt32 = 0
     public private(set) var clock = LamportClock()
     public private(set) var awareness = 0
+    /// Events not yet taken (at most ``SwimConfiguration/maximumEvents``, newest kept).
     public private(set) var events: [Event] = []
-    /// Where members can be reached, as updates told us (for the node to dial them).
+    /// Events dropped because nobody took them in time.
+    public private(set) var droppedEvents = 0
+    /// Where members can be reached: from their verified claims, or where this node dialed them.
     public private(set) var addresses: [MemberID: String] = [:]
 
     var members: [MemberID: Member] = [:]
+    /// Each member's latest verified alive claim (its own signed update), relayed as it is in join answers.
+    /// This node's own is here too, signed when its incarnation or address changes.
+    private var claims: [MemberID: MemberUpdate] = [:]
+    /// Seeds this node asked to join through: their member lists may introduce members in bulk, once each.
+    private var pendingJoins: Set<MemberID> = []
+    /// Members introduced by the message being handled.
+    private var introduced = 0
     /// Members under suspicion, kept apart so expiring suspicions does not scan the whole table each tick.
     private var suspicions: [MemberID: Suspicion] = [:]
     private var probeOrder: [MemberID] = []
@@ -98,10 +124,13 @@ public final class SwimNode {
     private var nextRound: UInt64
     private var random: UInt64
 
-    public init(id: MemberID, configuration: SwimConfiguration = .init(), seed: UInt64, now: UInt64, address: String = "") {
+    public init(
+        id: MemberID, configuration: SwimConfiguration = .init(), credentials: MemberCredentials, seed: UInt64, now: UInt64, address: String = ""
+    ) {
         self.id = id
         if !address.isEmpty { addresses[id] = address }
         self.configuration = configuration
+        self.credentials = credentials
         random = seed | 1
         nextRound = now
         members[id] = Member(status: .alive, incarnation: 0)
@@ -117,15 +146,24 @@ public final class SwimNode {
     /// Starts with `ids` known alive at incarnation 0, as in a mesh that has converged (the simulator's
     /// starting point); nothing is broadcast.
     public func assumeMembers(_ ids: some Sequence<MemberID>) {
-        for member in ids where member != id { members[member] = Member(status: .alive, incarnation: 0) }
+        for member in ids where member != id && members.count < configuration.maximumMembers {
+            members[member] = Member(status: .alive, incarnation: 0)
+        }
+    }
+
+    /// The events since the last call, oldest first.
+    public func takeEvents() -> [Event] {
+        defer { events.removeAll(keepingCapacity: true) }
+        return events
     }
 
     // MARK: Driving
 
     /// Asks `seeds` to let this node in; their answers carry the member list.
     public func join(seeds: [MemberID], now: UInt64) -> [Outbound] {
-        // The join carries this node's own record, so the seed learns where to reach it.
-        let me = MemberUpdate(member: id, status: .alive, incarnation: incarnation, lamport: clock.tick(), address: addresses[id] ?? "")
+        // The join carries this node's own signed claim, so the seed learns where to reach it.
+        let me = selfClaim()
+        pendingJoins.formUnion(seeds.filter { $0 != id })
         return seeds.filter { $0 != id }.map { Outbound(to: $0, message: SwimMessage(.join, lamport: clock.tick(), updates: [me])) }
     }
 
@@ -173,7 +211,7 @@ public final class SwimNode {
             guard now >= suspicion.started + suspicionTimeout(confirmations: suspicion.confirmations.count) else { continue }
             suspicions[member] = nil
             members[member]?.status = .dead
-            events.append(.declaredDead(member, at: now))
+            record(.declaredDead(member, at: now))
             enqueue(MemberUpdate(member: member, status: .dead, incarnation: state.incarnation, lamport: clock.tick()))
         }
         for (sequence, relay) in relays where now >= relay.deadline {
@@ -186,7 +224,9 @@ public final class SwimNode {
     /// Handles a message from `sender`.
     public func receive(_ incoming: SwimMessage, from sender: MemberID, now: UInt64) -> [Outbound] {
         clock.witness(incoming.lamport)
-        if members[sender] == nil { members[sender] = Member(status: .alive, incarnation: 0) }
+        introduced = 0
+        // The sender is who the transport authenticated, not a claim: it joins the view (within the cap).
+        if members[sender] == nil, members.count < configuration.maximumMembers { members[sender] = Member(status: .alive, incarnation: 0) }
         for update in incoming.updates { apply(update, from: sender, now: now) }
         switch incoming.kind {
         case .ping(let sequence):
@@ -200,65 +240,181 @@ public final class SwimNode {
                 return [Outbound(to: relay.requester, message: message(.ack(sequence: relay.sequence)))]
             }
         case .pingRequest(let sequence, let target):
+            guard relays.count < configuration.maximumRelays else { return [] }
             let mine = takeSequence()
             relays[mine] = Relay(requester: sender, sequence: sequence, deadline: now + configuration.probeTimeout)
             return [Outbound(to: target, message: message(.ping(sequence: mine), to: target))]
         case .nack:
             break  // the relay is alive and answered: no penalty for our own health
         case .join:
-            members[sender] = Member(status: .alive, incarnation: members[sender]?.incarnation ?? 0)
-            events.append(.joined(sender, at: now))
-            enqueue(MemberUpdate(member: sender, status: .alive, incarnation: members[sender]!.incarnation, lamport: clock.tick()))
-            let snapshot = members.map {
-                MemberUpdate(member: $0.key, status: $0.value.status, incarnation: $0.value.incarnation, lamport: clock.time, address: addresses[$0.key] ?? "")
+            if let known = members[sender] {
+                members[sender] = Member(status: .alive, incarnation: known.incarnation)
+                record(.joined(sender, at: now))
+                // Spread the joiner's own claim (it came with the join) so others learn its address, or at
+                // least that it exists.
+                if let claim = claims[sender], claim.incarnation == known.incarnation {
+                    enqueue(claim)
+                } else {
+                    enqueue(MemberUpdate(member: sender, status: .alive, incarnation: known.incarnation, lamport: clock.tick()))
+                }
             }
-            return [Outbound(to: sender, message: message(.members(snapshot), piggyback: false))]
+            return [Outbound(to: sender, message: message(.members(snapshot()), piggyback: false))]
         case .members(let list):
-            for update in list { apply(update, from: sender, now: now) }
+            let bulk = pendingJoins.remove(sender) != nil
+            for update in list { apply(update, from: sender, now: now, bulk: bulk) }
         }
         return []
     }
 
     // MARK: Updates
 
-    private func apply(_ update: MemberUpdate, from sender: MemberID, now: UInt64) {
-        if !update.address.isEmpty, update.member != id { addresses[update.member] = update.address }
-        if update.member == id {
-            // Somebody thinks we are suspect or dead: refute with a newer incarnation (Lifeguard: and slow down).
-            guard update.status != .alive, update.incarnation >= incarnation else { return }
-            incarnation = Self.refutation(of: update.incarnation)
-            members[id] = Member(status: .alive, incarnation: incarnation)
-            awareness = min(configuration.maxAwareness, awareness + 1)
-            events.append(.refuted(incarnation: incarnation, at: now))
-            enqueue(MemberUpdate(member: id, status: .alive, incarnation: incarnation, lamport: clock.tick()))
-            return
-        }
-        guard let known = members[update.member] else {
+    /// Applies one update, in this order: about this node → refute (or catch up with its own older claim);
+    /// about an unknown member → introduce within the caps; otherwise SWIM's precedence decides, and only an
+    /// update that wins changes anything — an alive update must also be the member's verified claim to raise
+    /// its incarnation or set its address, and a suspicion may not name an incarnation beyond the window.
+    private func apply(_ update: MemberUpdate, from sender: MemberID, now: UInt64, bulk: Bool = false) {
+        if update.member == id { return applyAboutSelf(update, now: now) }
+        guard let known = members[update.member] else { return introduce(update, from: sender, now: now, bulk: bulk) }
+        switch update.status {
+        case .alive:
+            // A newer incarnation wins; so does a first claim at the incarnation of an unsigned record (it brings
+            // the address and the signature). Either way the claim must verify.
+            let firstClaim = known.status == .alive && update.incarnation == known.incarnation
+                && (claims[update.member]?.incarnation).map { $0 < update.incarnation } ?? true
+            guard update.overrides(known.status, known.incarnation) || firstClaim, update.isVerifiedClaim(credentials) else { return }
+            members[update.member] = Member(status: .alive, incarnation: update.incarnation)
+            suspicions[update.member] = nil
+            accept(claim: update)
+        case .suspect, .dead:
+            guard update.incarnation <= suspicionLimit(update.member) else { return }
+            if update.status == .suspect, known.status == .suspect, update.incarnation == known.incarnation {
+                // An independent confirmation; beyond k + 1 of them the timeout is at its minimum already.
+                if let suspicion = suspicions[update.member], suspicion.confirmations.count <= configuration.indirectProbes {
+                    suspicions[update.member]?.confirmations.insert(sender)
+                }
+                return
+            }
+            guard update.overrides(known.status, known.incarnation) else { return }
             members[update.member] = Member(status: update.status, incarnation: update.incarnation)
             if update.status == .suspect {
                 suspicions[update.member] = Suspicion(started: now, confirmations: [sender])
-                events.append(.suspected(update.member, at: now))
+                record(.suspected(update.member, at: now))
+            } else {
+                suspicions[update.member] = nil
             }
-            enqueue(update)
-            return
+            enqueue(unsigned(update))
         }
-        if update.status == .suspect, known.status == .suspect, update.incarnation == known.incarnation {
-            suspicions[update.member]?.confirmations.insert(sender)  // an independent confirmation
-            return
-        }
-        guard update.overrides(known.status, known.incarnation) else { return }
+    }
+
+    private func applyAboutSelf(_ update: MemberUpdate, now: UInt64) {
         switch update.status {
         case .alive:
-            members[update.member] = Member(status: .alive, incarnation: update.incarnation)
-            suspicions[update.member] = nil
-        case .suspect:
-            members[update.member] = Member(status: .suspect, incarnation: update.incarnation)
-            suspicions[update.member] = Suspicion(started: now, confirmations: [sender])
-            events.append(.suspected(update.member, at: now))
-        case .dead:
-            members[update.member] = Member(status: .dead, incarnation: update.incarnation)
+            // Our own claim coming back — from before a restart, say: continue from its incarnation, and claim a
+            // newer one if it names another address. Anything not signed by us is ignored.
+            guard update.incarnation >= incarnation, update.isVerifiedClaim(credentials) else { return }
+            if update.address != (addresses[id] ?? "") {
+                incarnation = Self.refutation(of: update.incarnation)
+                members[id] = Member(status: .alive, incarnation: incarnation)
+                enqueue(selfClaim())
+            } else if update.incarnation > incarnation {
+                incarnation = update.incarnation
+                members[id] = Member(status: .alive, incarnation: incarnation)
+                claims[id] = update
+            }
+        case .suspect, .dead:
+            // Somebody thinks we are suspect or dead: refute with a newer incarnation (Lifeguard: and slow down).
+            // Beyond the window no other member accepts the suspicion, so it needs no answer — and answering
+            // would let a slanderer walk this node's incarnation to UInt32.max.
+            guard update.incarnation >= incarnation, update.incarnation <= incarnation.saturatingAdd(configuration.suspicionWindow) else { return }
+            incarnation = Self.refutation(of: update.incarnation)
+            members[id] = Member(status: .alive, incarnation: incarnation)
+            awareness = min(configuration.maxAwareness, awareness + 1)
+            record(.refuted(incarnation: incarnation, at: now))
+            enqueue(selfClaim())
         }
-        enqueue(update)
+    }
+
+    /// A member this node has not heard of: at most ``SwimConfiguration/maximumIntroductionsPerMessage`` per
+    /// message (unless `bulk`) and ``SwimConfiguration/maximumMembers`` in all; beyond, dropped. An alive update
+    /// that is not the member's verified claim introduces it at incarnation 0 without an address.
+    private func introduce(_ update: MemberUpdate, from sender: MemberID, now: UInt64, bulk: Bool) {
+        guard members.count < configuration.maximumMembers, bulk || introduced < configuration.maximumIntroductionsPerMessage else { return }
+        switch update.status {
+        case .alive:
+            if update.isVerifiedClaim(credentials) {
+                members[update.member] = Member(status: .alive, incarnation: update.incarnation)
+                accept(claim: update)
+            } else {
+                members[update.member] = Member(status: .alive, incarnation: 0)
+                enqueue(MemberUpdate(member: update.member, status: .alive, incarnation: 0, lamport: update.lamport))
+            }
+        case .suspect, .dead:
+            guard update.incarnation <= suspicionLimit(update.member) else { return }
+            members[update.member] = Member(status: update.status, incarnation: update.incarnation)
+            if update.status == .suspect {
+                suspicions[update.member] = Suspicion(started: now, confirmations: [sender])
+                record(.suspected(update.member, at: now))
+            }
+            enqueue(unsigned(update))
+        }
+        introduced += 1
+    }
+
+    /// Records a verified claim that won: the member's address and the signed update to relay.
+    private func accept(claim: MemberUpdate) {
+        claims[claim.member] = claim
+        if !claim.address.isEmpty { addresses[claim.member] = claim.address }
+        enqueue(claim)
+    }
+
+    /// The highest incarnation a suspect or dead update about `member` may name: its latest signed
+    /// incarnation (0 if none) plus the window — not the incarnation last stored, or accepted suspicions could
+    /// ratchet it up 16 at a time.
+    private func suspicionLimit(_ member: MemberID) -> UInt32 {
+        (claims[member]?.incarnation ?? 0).saturatingAdd(configuration.suspicionWindow)
+    }
+
+    /// This node's alive claim at its current incarnation and address, signed once per change.
+    private func selfClaim() -> MemberUpdate {
+        let address = addresses[id] ?? ""
+        if var claim = claims[id], claim.incarnation == incarnation, claim.address == address {
+            claim.lamport = clock.tick()
+            return claim
+        }
+        var claim = MemberUpdate(member: id, status: .alive, incarnation: incarnation, lamport: clock.tick(), address: address)
+        claim.signature = credentials.sign(claim.claimBytes)
+        claims[id] = claim
+        return claim
+    }
+
+    /// A suspect or dead update as relayed: no address or signature (neither would be applied).
+    private func unsigned(_ update: MemberUpdate) -> MemberUpdate {
+        MemberUpdate(member: update.member, status: update.status, incarnation: update.incarnation, lamport: update.lamport)
+    }
+
+    /// The answer to a join: each member's verified claim (so the joiner learns addresses it can check), then
+    /// its current state when that differs.
+    private func snapshot() -> [MemberUpdate] {
+        var out: [MemberUpdate] = []
+        out.reserveCapacity(members.count)
+        _ = selfClaim()
+        for (member, state) in members.sorted(by: { $0.key < $1.key }) {
+            let claim = claims[member]
+            if let claim { out.append(claim) }
+            if claim == nil || claim!.incarnation != state.incarnation || state.status != .alive {
+                out.append(MemberUpdate(member: member, status: state.status, incarnation: state.incarnation, lamport: clock.time))
+            }
+        }
+        return out
+    }
+
+    private func record(_ event: Event) {
+        if events.count >= configuration.maximumEvents {
+            let excess = events.count - configuration.maximumEvents + 1
+            events.removeFirst(excess)
+            droppedEvents += excess
+        }
+        events.append(event)
     }
 
     /// The incarnation that refutes a suspicion or death at `incarnation`: the next one, saturating at
@@ -285,8 +441,6 @@ public final class SwimNode {
     // MARK: Dissemination
 
     private func enqueue(_ update: MemberUpdate) {
-        var update = update
-        if update.address.isEmpty, let address = addresses[update.member] { update.address = address }
         broadcasts[update.member] = Broadcast(update: update, transmits: 0)
     }
 
@@ -299,7 +453,7 @@ public final class SwimNode {
     private func message(_ kind: SwimMessage.Kind, piggyback: Bool = true, to target: MemberID? = nil) -> SwimMessage {
         var updates: [MemberUpdate] = []
         if let target, let state = members[target], state.status == .suspect {
-            updates.append(MemberUpdate(member: target, status: .suspect, incarnation: state.incarnation, lamport: clock.time, address: addresses[target] ?? ""))
+            updates.append(MemberUpdate(member: target, status: .suspect, incarnation: state.incarnation, lamport: clock.time))
         }
         if piggyback && !broadcasts.isEmpty {
             let limit = retransmitLimit

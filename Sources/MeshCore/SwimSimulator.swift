@@ -2,7 +2,8 @@
 
 /// A deterministic simulation of N SWIM nodes in one process: virtual time, a seeded random generator, a
 /// latency model (base + uniform jitter), message loss, crashes, partitions and joins. The same seed gives
-/// the same run, event for event.
+/// the same run, event for event. Nodes sign with ``MemberCredentials/simulated(member:)``, so claims are checked
+/// as in a node, deterministically.
 public final class SwimSimulator {
     public struct Configuration: Sendable {
         public var nodes = 100
@@ -52,7 +53,6 @@ public final class SwimSimulator {
     private var random: UInt64
     /// Groups that cannot reach each other (a partition); nil when the network is whole.
     private var side: [Int]?
-    private var eventsSeen: [Int] = []
 
     /// Creates `nodes` members that already know each other (a converged mesh).
     public init(_ configuration: Configuration) {
@@ -60,10 +60,10 @@ public final class SwimSimulator {
         random = configuration.seed | 1
         let count = configuration.nodes
         for index in 0..<count {
-            let node = SwimNode(id: MemberID(index), configuration: configuration.swim, seed: configuration.seed &+ UInt64(index) &* 0x9E37_79B9, now: 0)
+            let node = SwimNode(
+                id: MemberID(index), configuration: configuration.swim, credentials: .simulated(member: MemberID(index)), seed: configuration.seed &+ UInt64(index) &* 0x9E37_79B9, now: 0)
             node.assumeMembers((0..<count).lazy.map { MemberID($0) })
             nodes.append(node)
-            eventsSeen.append(0)
             // Spread the first rounds over one period, as real nodes start at different times.
             schedule(.tick(MemberID(index)), at: nextRandom() % configuration.swim.protocolPeriod)
         }
@@ -118,9 +118,7 @@ public final class SwimSimulator {
     /// Counts the new events of a node: deaths declared about members that are in fact alive are false.
     private func collect(_ node: SwimNode) {
         let index = Int(node.id)
-        let events = node.events
-        guard events.count > eventsSeen[index] else { return }
-        for event in events[eventsSeen[index]...] {
+        for event in node.takeEvents() {
             switch event {
             case .declaredDead(let member, _):
                 metrics.declarations += 1
@@ -129,7 +127,6 @@ public final class SwimSimulator {
             default: break
             }
         }
-        eventsSeen[index] = events.count
     }
 
     // MARK: Scenario steps
@@ -148,9 +145,8 @@ public final class SwimSimulator {
     @discardableResult
     public func join(through seed: MemberID) -> MemberID {
         let id = MemberID(nodes.count)
-        let node = SwimNode(id: id, configuration: configuration.swim, seed: configuration.seed &+ UInt64(id) &* 0x9E37_79B9, now: now)
+        let node = SwimNode(id: id, configuration: configuration.swim, credentials: .simulated(member: id), seed: configuration.seed &+ UInt64(id) &* 0x9E37_79B9, now: now)
         nodes.append(node)
-        eventsSeen.append(0)
         send(node.join(seeds: [seed], now: now), from: id)
         schedule(.tick(id), at: now + configuration.tickInterval)
         return id

@@ -22,7 +22,7 @@ struct GossipTests {
     @Test("a message reaches every subscriber of 1,000 nodes at most once, for at most N·fanout sends")
     func coverage() {
         let n = 1000
-        let nodes = (0..<n).map { GossipNode(id: MemberID($0), fanout: 9, seed: UInt64($0) + 1) }
+        let nodes = (0..<n).map { GossipNode(simulated: MemberID($0), fanout: 9, seed: UInt64($0) + 1) }
         for node in nodes {
             node.members = (0..<n).map(MemberID.init)
             node.subscribe("news")
@@ -36,7 +36,7 @@ struct GossipTests {
 
     @Test("unsubscribed nodes forward without delivering; hop limits stop forwarding")
     func topicsAndHops() {
-        let nodes = (0..<50).map { GossipNode(id: MemberID($0), fanout: 4, maxHops: 2, seed: UInt64($0) + 9) }
+        let nodes = (0..<50).map { GossipNode(simulated: MemberID($0), fanout: 4, maxHops: 2, seed: UInt64($0) + 9) }
         for node in nodes { node.members = (0..<50).map(MemberID.init) }
         nodes[3].subscribe("a")
         let first = nodes[0].publish("a", [])
@@ -56,9 +56,14 @@ struct GossipTests {
 
     @Test("gossip messages round-trip through their codec; truncated or oversized ones decode to nil")
     func codec() {
-        let message = GossipMessage(origin: 0xFFEE_DDCC_BBAA_9988, sequence: 7, topic: NodeStatus.topic, payload: [1, 2, 3], lamport: 42, hops: 3)
+        let signature = MemberSignature(publicKey: Array(repeating: 0xAB, count: 32), signature: Array(repeating: 0xCD, count: 64))
+        let message = GossipMessage(
+            origin: 0xFFEE_DDCC_BBAA_9988, sequence: 7, topic: NodeStatus.topic, payload: [1, 2, 3], lamport: 42, hops: 3, signature: signature)
         let bytes = GossipCodec.encode(message)
         #expect(GossipCodec.decode(bytes) == message)
+        var unsigned = message
+        unsigned.signature = nil
+        #expect(GossipCodec.decode(GossipCodec.encode(unsigned)) == unsigned)
         for cut in 0..<bytes.count { #expect(GossipCodec.decode(Array(bytes.prefix(cut))) == nil) }
         var huge = bytes
         huge.replaceSubrange((bytes.count - 7)..<(bytes.count - 3), with: [0xFF, 0xFF, 0xFF, 0x7F])  // a 2 GiB payload length
@@ -71,8 +76,11 @@ struct GossipTests {
 struct GossipBoundsTests {
     static let lamportLimit: UInt64 = 1 << 62
 
+    /// A message signed by its origin (with the simulator's credentials).
     static func message(sequence: UInt32 = 1, lamport: UInt64 = 1, hops: UInt8 = 0, origin: MemberID = 5) -> GossipMessage {
-        GossipMessage(origin: origin, sequence: sequence, topic: "t", payload: [1, 2], lamport: lamport, hops: hops)
+        var message = GossipMessage(origin: origin, sequence: sequence, topic: "t", payload: [1, 2], lamport: lamport, hops: hops)
+        message.signature = MemberCredentials.simulated(member: origin).sign(message.signedBytes)
+        return message
     }
 
     @Test("codec: Lamport 0, 1, 2^62 − 1, 2^62 round-trip; 2^62 + 1, max − 1 and max are malformed")
@@ -106,7 +114,7 @@ struct GossipBoundsTests {
 
     @Test("a node fed Lamport UInt64.max delivers, saturates its clock, and forwards; hops at the limit are not forwarded")
     func stateMachine() {
-        let node = GossipNode(id: 1, fanout: 2, maxHops: 12, seed: 1)
+        let node = GossipNode(simulated: 1, fanout: 2, maxHops: 12, seed: 1)
         node.subscribe("t")
         node.members = [1, 2, 3, 4]
         let (deliver, out) = node.receive(Self.message(sequence: .max, lamport: .max), from: 2)
@@ -131,5 +139,57 @@ struct GossipBoundsTests {
             #expect(NodeStatus(decoding: NodeStatus(load: load, capacityBytes: 1, freeBytes: 1, region: 1).encoded) == nil)
         }
         #expect(NodeStatus(decoding: Array(NodeStatus(load: 0, capacityBytes: 1, freeBytes: 1, region: 1).encoded.dropLast())) == nil)
+    }
+}
+
+/// A member that forges what others publish (docs/security.md, "Signed membership and gossip").
+@Suite("Gossip from hostile members")
+struct GossipForgeryTests {
+    static func status(_ load: Double) -> [UInt8] { NodeStatus(load: load, capacityBytes: 1 << 40, freeBytes: 1 << 39, region: 3).encoded }
+
+    @Test("a node status forged for another origin is neither delivered nor forwarded, and does not shadow the genuine one")
+    func forgedStatus() {
+        let node = GossipNode(simulated: 1, fanout: 3, seed: 1)
+        node.subscribe(NodeStatus.topic)
+        node.members = [1, 2, 3, 4, 5, 6]
+        let attacker = MemberCredentials.simulated(member: 6)
+        var genuine = GossipMessage(origin: 5, sequence: 1, topic: NodeStatus.topic, payload: Self.status(0.5), lamport: 1, hops: 0)
+        genuine.signature = MemberCredentials.simulated(member: 5).sign(genuine.signedBytes)
+
+        var unsigned = genuine
+        unsigned.signature = nil
+        var signedByAttacker = genuine  // member 6 signs a status that claims to come from 5
+        signedByAttacker.signature = attacker.sign(signedByAttacker.signedBytes)
+        var altered = genuine  // 5's real signature, someone else's numbers
+        altered.payload = Self.status(0.0)
+        var keySwapped = genuine  // 6's signature presented under 5's key
+        keySwapped.signature = MemberSignature(publicKey: genuine.signature!.publicKey, signature: signedByAttacker.signature!.signature)
+        for forged in [unsigned, signedByAttacker, altered, keySwapped] {
+            let (deliver, out) = node.receive(forged, from: 6)
+            #expect(deliver == nil)
+            #expect(out.isEmpty)
+        }
+        #expect(node.forgeries == 4)
+        // The genuine message with the same origin and sequence is still new to the node.
+        let (deliver, out) = node.receive(genuine, from: 2)
+        #expect(deliver?.payload == Self.status(0.5))
+        #expect(!out.isEmpty && out.allSatisfy { $0.message.signature == genuine.signature && $0.message.hops == 1 })
+    }
+
+    @Test("a forged root sent to each of 50 nodes stops at each: none delivers or forwards it, while a genuine one reaches nearly all")
+    func forgeryDoesNotSpread() {
+        let nodes = (0..<50).map { GossipNode(simulated: MemberID($0), fanout: 6, seed: UInt64($0) + 3) }
+        for node in nodes {
+            node.members = (0..<50).map(MemberID.init)
+            node.subscribe("anti-entropy")
+        }
+        var forged = GossipMessage(origin: 9, sequence: 1, topic: "anti-entropy", payload: [0, 0, 0, 0, 0, 0, 0, 0], lamport: 1, hops: 0)
+        forged.signature = MemberCredentials.simulated(member: 7).sign(forged.signedBytes)
+        for relay in nodes where relay.id != 7 && relay.id != 9 {
+            let (deliver, out) = relay.receive(forged, from: 7)
+            #expect(deliver == nil && out.isEmpty)
+        }
+        let (genuine, _) = GossipTests.spread(nodes, nodes[9].publish("anti-entropy", [1, 0, 0, 0, 0, 0, 0, 0]), from: 9)
+        #expect(genuine.filter { $0 == 1 }.count >= 45)
     }
 }

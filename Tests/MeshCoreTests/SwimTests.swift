@@ -130,9 +130,11 @@ struct SwimTests {
 struct SwimCodecTests {
     @Test("every message kind round-trips with its updates and addresses; junk decodes to nil, never a trap")
     func codec() {
+        let signature = MemberSignature(publicKey: Array(repeating: 0x11, count: 32), signature: Array(repeating: 0x22, count: 64))
         let updates = [
             MemberUpdate(member: 0xDEAD_BEEF_0000_0001, status: .suspect, incarnation: 7, lamport: 99, address: "tcp://127.0.0.1:7400"),
             MemberUpdate(member: 2, status: .dead, incarnation: 1, lamport: 3),
+            MemberUpdate(member: 3, status: .alive, incarnation: 4, lamport: 5, address: "tcp://10.0.0.3:7400", signature: signature),
         ]
         let kinds: [SwimMessage.Kind] = [.ping(sequence: 1), .ack(sequence: 2), .pingRequest(sequence: 3, target: 42), .nack(sequence: 4), .join]
         for kind in kinds {
@@ -218,62 +220,218 @@ struct SwimBoundsTests {
         #expect(SwimCodec.decode(frame(count: .max, updates: 0)) == nil)
     }
 
-    @Test("refutation increments the incarnation: 0 → 1, 1 → 2, max − 1 → max")
+    @Test("refutation increments the incarnation: 0 → 1, 1 → 2, 16 → 17 (the window's edge); a suspicion beyond the window gets no answer")
     func refutationBounds() {
-        for incarnation in [UInt32(0), 1, UInt32.max - 1] {
-            let node = SwimNode(id: 1, seed: 1, now: 0)
+        for incarnation in [UInt32(0), 1, 16] {
+            let node = SwimNode(simulated: 1, seed: 1, now: 0)
             _ = node.receive(SwimMessage(.ping(sequence: 1), lamport: 1, updates: [MemberUpdate(member: 1, status: .suspect, incarnation: incarnation, lamport: 1)]), from: 2, now: 0)
             #expect(node.incarnation == incarnation + 1)
             #expect(node.status(of: 1) == .alive)
         }
+        for incarnation in [UInt32(17), 1 << 31, .max - 1, .max] {
+            let node = SwimNode(simulated: 1, seed: 1, now: 0)
+            _ = node.receive(SwimMessage(.ping(sequence: 1), lamport: 1, updates: [MemberUpdate(member: 1, status: .dead, incarnation: incarnation, lamport: 1)]), from: 2, now: 0)
+            #expect(node.incarnation == 0)
+            #expect(node.events.isEmpty)
+        }
     }
 
-    @Test("told it is suspect or dead at incarnation UInt32.max with Lamport UInt64.max, a node answers alive at UInt32.max and keeps running")
-    func saturatedRefutation() {
+    @Test("told it is suspect or dead at incarnation UInt32.max with Lamport UInt64.max, a node does not follow, answers, and keeps running")
+    func saturatedSlander() {
         for status in [MemberStatus.suspect, .dead] {
-            let node = SwimNode(id: 1, seed: 1, now: 0)
+            let node = SwimNode(simulated: 1, seed: 1, now: 0)
             node.assumeMembers([1, 2, 3])
             let forged = SwimMessage(.ping(sequence: 7), lamport: .max, updates: [MemberUpdate(member: 1, status: status, incarnation: .max, lamport: .max)])
             let out = node.receive(forged, from: 2, now: 0)
-            #expect(node.incarnation == .max)
+            #expect(node.incarnation == 0)
             #expect(node.clock.time == .max)
             #expect(node.status(of: 1) == .alive)
-            #expect(node.events.contains(.refuted(incarnation: .max, at: 0)))
             let ack = out.first { $0.to == 2 }
             #expect(ack?.message.kind == .ack(sequence: 7))
             #expect(ack?.message.lamport == .max)
-            #expect(ack?.message.updates.contains { $0.member == 1 && $0.status == .alive && $0.incarnation == .max } == true)
-            // Again, and time moving on: the same defined state, no trap.
             _ = node.receive(forged, from: 3, now: 1)
             for second in 1...30 { _ = node.tick(now: UInt64(second) * SwimTests.second) }
-            #expect(node.incarnation == .max)
+            #expect(node.incarnation == 0)
             #expect(node.clock.time == .max)
         }
     }
 
-    @Test("relayed through a third node: max − 1 is refuted everywhere; at UInt32.max the refutation cannot override, and nobody traps")
+    @Test("a node whose own signed claim says UInt32.max − 1 refutes to UInt32.max, and at UInt32.max answers UInt32.max without trapping")
+    func saturatedRefutation() {
+        let node = SwimNode(simulated: 1, seed: 1, now: 0)
+        var own = MemberUpdate(member: 1, status: .alive, incarnation: .max - 1, lamport: 1)
+        own.signature = MemberCredentials.simulated(member: 1).sign(own.claimBytes)
+        _ = node.receive(SwimMessage(.ping(sequence: 1), lamport: 1, updates: [own]), from: 2, now: 0)
+        #expect(node.incarnation == UInt32.max - 1)  // its own claim, relayed back (as after a restart): it catches up
+        for incarnation in [UInt32.max - 1, .max] {
+            let out = node.receive(SwimMessage(.ping(sequence: 2), lamport: 1, updates: [MemberUpdate(member: 1, status: .suspect, incarnation: incarnation, lamport: 1)]), from: 2, now: 0)
+            #expect(node.incarnation == .max)
+            #expect(out.first?.message.updates.contains { $0.member == 1 && $0.status == .alive && $0.incarnation == .max && $0.signature != nil } == true)
+        }
+        #expect(node.events.contains(.refuted(incarnation: .max, at: 0)))
+    }
+
+    @Test("relayed through a third node: a suspicion within the window is refuted everywhere; one beyond it stops at the relay")
     func relayedSuspicion() {
-        let cases: [(UInt32, MemberStatus)] = [(.max - 1, .alive), (.max, .suspect)]
-        for (incarnation, expected) in cases {
-            let a = SwimNode(id: 1, seed: 1, now: 0), c = SwimNode(id: 3, seed: 3, now: 0)
+        let cases: [(UInt32, relayed: Bool)] = [(16, true), (17, false), (.max - 1, false), (.max, false)]
+        for (incarnation, relayed) in cases {
+            let a = SwimNode(simulated: 1, seed: 1, now: 0), c = SwimNode(simulated: 3, seed: 3, now: 0)
             a.assumeMembers([1, 2, 3])
             c.assumeMembers([1, 2, 3])
             // B (2) tells C that A is suspect; C passes it on to A in its answer to A's ping.
             let slander = MemberUpdate(member: 1, status: .suspect, incarnation: incarnation, lamport: 1 << 62)
             _ = c.receive(SwimMessage(.ping(sequence: 1), lamport: 1 << 62, updates: [slander]), from: 2, now: 0)
-            #expect(c.status(of: 1) == .suspect)
+            #expect(c.status(of: 1) == (relayed ? .suspect : .alive))
             let toA = c.receive(SwimMessage(.ping(sequence: 2), lamport: 1, updates: []), from: 1, now: 0)
-            #expect(toA.first?.message.updates.contains(slander) == true)
+            #expect(toA.first?.message.updates.contains(slander) == relayed)
             for outbound in toA { _ = a.receive(outbound.message, from: 3, now: 0) }
-            #expect(a.incarnation == incarnation.saturatingIncrement)
+            #expect(a.incarnation == (relayed ? incarnation + 1 : 0))
             // A's refutation reaches C piggybacked on its answer to C's ping.
             let toC = a.receive(SwimMessage(.ping(sequence: 3), lamport: 1, updates: []), from: 3, now: 0)
             for outbound in toC { _ = c.receive(outbound.message, from: 1, now: 0) }
-            #expect(c.status(of: 1) == expected)
+            #expect(c.status(of: 1) == .alive)
+            #expect(c.incarnationForTesting(of: 1) == a.incarnation)
         }
     }
 }
 
 extension UInt32 {
     fileprivate var saturatingIncrement: UInt32 { self == .max ? .max : self + 1 }
+}
+
+/// What one hostile member with one connection tries (docs/security.md, "Signed membership and gossip").
+@Suite("SWIM against hostile members")
+struct SwimHostileTests {
+    /// `member`'s alive claim, signed with `signer`'s simulated credentials (the member's own unless forged).
+    static func claim(_ member: MemberID, _ incarnation: UInt32, _ address: String, signedBy signer: MemberID? = nil) -> MemberUpdate {
+        var update = MemberUpdate(member: member, status: .alive, incarnation: incarnation, lamport: 1, address: address)
+        update.signature = MemberCredentials.simulated(member: signer ?? member).sign(update.claimBytes)
+        return update
+    }
+
+    static func ping(_ updates: [MemberUpdate], sequence: UInt32 = 1) -> SwimMessage {
+        SwimMessage(.ping(sequence: sequence), lamport: 1, updates: updates)
+    }
+
+    /// A node (1) that knows member 2 from 2's own claim at incarnation 5, reachable at "tcp://two".
+    static func nodeKnowingTwo() -> SwimNode {
+        let node = SwimNode(simulated: 1, seed: 1, now: 0)
+        _ = node.receive(ping([claim(2, 5, "tcp://two")]), from: 2, now: 0)
+        return node
+    }
+
+    @Test("a forged alive claim for another member is ignored: unsigned, signed by the attacker, or with a signature over other bytes")
+    func forgedClaim() {
+        let node = Self.nodeKnowingTwo()
+        #expect(node.addresses[2] == "tcp://two" && node.incarnationForTesting(of: 2) == 5)
+        var unsigned = Self.claim(2, 9, "tcp://evil")
+        unsigned.signature = nil
+        let byAttacker = Self.claim(2, 9, "tcp://evil", signedBy: 3)
+        var reused = Self.claim(2, 9, "tcp://evil")  // 2's genuine signature of incarnation 6 at its real address
+        reused.signature = Self.claim(2, 6, "tcp://two").signature
+        var attackersKey = byAttacker  // the attacker's key, claiming it is 2's
+        attackersKey.signature?.publicKey = Self.claim(2, 0, "").signature!.publicKey
+        for forged in [unsigned, byAttacker, reused, attackersKey] {
+            _ = node.receive(Self.ping([forged]), from: 3, now: 0)
+            #expect(node.addresses[2] == "tcp://two")
+            #expect(node.incarnationForTesting(of: 2) == 5)
+        }
+        // The real thing moves it.
+        _ = node.receive(Self.ping([Self.claim(2, 9, "tcp://two-moved")]), from: 3, now: 0)
+        #expect(node.addresses[2] == "tcp://two-moved" && node.incarnationForTesting(of: 2) == 9)
+    }
+
+    @Test("an update that loses on precedence never moves an address, signed or not; a winning suspicion does not either")
+    func losingUpdateKeepsAddress() {
+        let node = Self.nodeKnowingTwo()
+        let older = Self.claim(2, 4, "tcp://old")  // genuine, but an older incarnation
+        let sameIncarnation = Self.claim(2, 5, "tcp://other")  // genuine, but does not beat what is held
+        let suspicion = MemberUpdate(member: 2, status: .suspect, incarnation: 6, lamport: 1, address: "tcp://evil")  // wins
+        let dead = MemberUpdate(member: 2, status: .dead, incarnation: 6, lamport: 1, address: "tcp://evil", signature: older.signature)
+        for update in [older, sameIncarnation, suspicion, dead] {
+            _ = node.receive(Self.ping([update]), from: 3, now: 0)
+            #expect(node.addresses[2] == "tcp://two")
+        }
+        #expect(node.status(of: 2) == .dead)
+    }
+
+    @Test("slander at a huge incarnation is dropped, slander within the window cannot ratchet, and the subject refutes it")
+    func boundedSlander() {
+        let victim = SwimNode(simulated: 2, seed: 2, now: 0)
+        let node = Self.nodeKnowingTwo()  // knows 2 at its signed incarnation 5
+        _ = victim.receive(Self.ping([Self.claim(2, 5, "")]), from: 1, now: 0)  // the victim is at 5 too
+        for incarnation: UInt32 in [.max, .max - 1, 1 << 31, 22] {
+            _ = node.receive(Self.ping([MemberUpdate(member: 2, status: .dead, incarnation: incarnation, lamport: 1)]), from: 3, now: 0)
+            #expect(node.status(of: 2) == .alive)
+        }
+        // Within the window (5 + 16 = 21) it is accepted; stepping on from there is not (the bound is the signed 5).
+        _ = node.receive(Self.ping([MemberUpdate(member: 2, status: .suspect, incarnation: 21, lamport: 1)]), from: 3, now: 0)
+        #expect(node.status(of: 2) == .suspect && node.incarnationForTesting(of: 2) == 21)
+        _ = node.receive(Self.ping([MemberUpdate(member: 2, status: .dead, incarnation: 22, lamport: 1)]), from: 3, now: 0)
+        #expect(node.status(of: 2) == .suspect && node.incarnationForTesting(of: 2) == 21)
+        // The suspicion reaches the victim (buddy system: a message to a suspect carries it); it refutes.
+        let buddy = node.receive(SwimMessage(.ping(sequence: 9), lamport: 1), from: 2, now: 0)
+        for outbound in buddy { _ = victim.receive(outbound.message, from: 1, now: 0) }
+        #expect(victim.incarnation == 22)
+        let answer = victim.receive(SwimMessage(.ping(sequence: 10), lamport: 1), from: 1, now: 0)
+        for outbound in answer { _ = node.receive(outbound.message, from: 2, now: 0) }
+        #expect(node.status(of: 2) == .alive && node.incarnationForTesting(of: 2) == 22)
+    }
+
+    @Test("a message introducing 200 members adds at most 8; a member list answering this node's own join may add them all")
+    func introductionCap() {
+        let signed = (100..<300).map { Self.claim(MemberID($0), 0, "tcp://m\($0)") }
+        let unsigned = (300..<500).map { MemberUpdate(member: MemberID($0), status: .alive, incarnation: 0, lamport: 1) }
+        let suspected = (500..<700).map { MemberUpdate(member: MemberID($0), status: .suspect, incarnation: 0, lamport: 1) }
+        for updates in [signed, unsigned, suspected] {
+            let node = SwimNode(simulated: 1, seed: 1, now: 0)
+            _ = node.receive(Self.ping(updates), from: 2, now: 0)
+            #expect(node.view.count == 2 + 8)  // itself, the sender, eight introductions
+            _ = node.receive(SwimMessage(.members(updates), lamport: 1), from: 2, now: 0)  // unasked for
+            #expect(node.view.count == 2 + 16)
+        }
+        let joiner = SwimNode(simulated: 1, seed: 1, now: 0)
+        _ = joiner.join(seeds: [2], now: 0)
+        _ = joiner.receive(SwimMessage(.members(signed), lamport: 1), from: 2, now: 0)
+        #expect(joiner.view.count == 2 + 200)
+        #expect(joiner.addresses[150] == "tcp://m150")
+        _ = joiner.receive(SwimMessage(.members(unsigned), lamport: 1), from: 2, now: 0)  // only once per join
+        #expect(joiner.view.count == 2 + 200 + 8)
+    }
+
+    @Test("the view cap holds against many senders, a join answer included, and the events table stays bounded")
+    func viewCap() {
+        var configuration = SwimConfiguration()
+        configuration.maximumMembers = 50
+        configuration.maximumEvents = 10
+        let node = SwimNode(simulated: 1, configuration: configuration, seed: 1, now: 0)
+        var next: MemberID = 1000
+        for sender in MemberID(2)..<MemberID(40) {
+            let updates = (0..<8).map { _ -> MemberUpdate in
+                next += 1
+                return MemberUpdate(member: next, status: .suspect, incarnation: 0, lamport: 1)
+            }
+            _ = node.receive(Self.ping(updates), from: sender, now: 0)
+            #expect(node.view.count <= 50)
+        }
+        #expect(node.view.count == 50)
+        _ = node.join(seeds: [2], now: 0)
+        _ = node.receive(SwimMessage(.members((5000..<6000).map { Self.claim(MemberID($0), 0, "") }), lamport: 1), from: 2, now: 0)
+        #expect(node.view.count == 50)
+        #expect(node.events.count <= 10 && node.droppedEvents > 0)
+        for second in 1...60 { _ = node.tick(now: UInt64(second) * SwimTests.second) }  // the suspicions expire
+        #expect(node.events.count <= 10)
+        #expect(node.takeEvents().count <= 10 && node.events.isEmpty)
+    }
+
+    @Test("a join answer carries members' signed claims, so the joiner learns addresses it can check")
+    func joinCarriesClaims() {
+        let seed = Self.nodeKnowingTwo()
+        let joiner = SwimNode(simulated: 7, seed: 7, now: 0, address: "tcp://seven")
+        let join = joiner.join(seeds: [1], now: 0)
+        let answer = join.flatMap { seed.receive($0.message, from: 7, now: 0) }
+        #expect(seed.addresses[7] == "tcp://seven")
+        for outbound in answer { _ = joiner.receive(outbound.message, from: 1, now: 0) }
+        #expect(joiner.addresses[2] == "tcp://two" && joiner.incarnationForTesting(of: 2) == 5)
+    }
 }
