@@ -216,6 +216,7 @@ public final class PeerManager: Sendable {
     /// Keys this node provides, republished every interval to the members closest to each.
     private let provided = Mutex<(keys: @Sendable () -> [[UInt8]], every: UInt64, last: UInt64, ttl: UInt32)?>(nil)
     private let lastEpoch = Atomic<UInt64>(0)
+    private let epochs = Atomic<UInt64>(0)
     /// This node's Lamport clock for the records it originates (provider announcements).
     private let clock = Mutex(LamportClock())
     /// How many members keep each provider record (Kademlia's k).
@@ -467,7 +468,7 @@ public final class PeerManager: Sendable {
                     if items > 0 { logger.info("anti-entropy with member \(String(member, radix: 16)): \(items) item(s) of tree \(id) added") }
                 }
             } catch {
-                logger.debug("anti-entropy with member \(String(member, radix: 16)) failed: \(error.message)")
+                logger.warning("anti-entropy with member \(String(member, radix: 16)) failed: \(error.message)")
             }
         }
         if !queued { _ = syncing.withLock { $0.remove(member) } }
@@ -1016,10 +1017,17 @@ public final class PeerManager: Sendable {
                 return (value.keys, value.ttl)
             }
             if let due { for key in due.keys() where key.count == 32 { announce(key, ttl: due.ttl, now: now) } }
-            // Every fifth epoch, publish the root of the provider-record tree; members whose root differs sync
-            // with us (and we with them when theirs arrives).
-            if let gossip, membership != nil, (now / 1_000_000_000) % 5 == 0 {
+            // Every fifth epoch, publish the root of the synchronized trees; members whose root differs sync
+            // with us (and we with them when theirs arrives). Counted in epochs, not read off the clock, so a
+            // late tick does not skip a round.
+            let epoch = epochs.wrappingAdd(1, ordering: .relaxed).newValue
+            if let gossip, membership != nil, epoch % 5 == 0 {
                 sendGossip(gossip.publishRoot(metadataRoot()))
+            }
+            // Every tenth, also a push-pull with one member picked at random, whatever the gossip said (memberlist's
+            // push-pull): gossip is fire-and-forget, and a root lost on the way must not leave a difference for good.
+            if let membership, epoch % 10 == 5, let member = membership.aliveMembers.randomElement() {
+                antiEntropy(with: member)
             }
         }
         if let membership {

@@ -82,7 +82,10 @@ struct ReplicationProcessTests {
             if known >= holders { break }
             usleep(300_000)
         } while Date() < ledgerDeadline
-        #expect(holders >= 5 && known >= holders, "node A knows \(known) ledger entries for \(holders) holders")
+        #expect(holders >= 5 && known >= holders, """
+            node A knows \(known) ledger entries for \(holders) holders; its anti-entropy:
+            \(nodes[0].output.text.split(separator: "\n").filter { $0.contains("anti-entropy") || $0.contains("ledger entr") && !$0.contains("status:") }.suffix(40).joined(separator: "\n"))
+            """)
 
         // Two holders die (not the entry node).
         #expect(nodes[3].stop(SIGKILL) != 0)
