@@ -35,9 +35,10 @@ extension PeerManager {
     /// Fetches object `id` from the first of `connections` that has it and stores it in `store` — only if it is
     /// what `id` names (staged when not `durable`). Returns its stored bytes; nil if no connection delivered a
     /// matching copy.
-    public func fetchVerified(_ id: ContentID, into store: ContentStore, from connections: [UInt64], durable: Bool = true) -> [UInt8]? {
+    /// `length`, when known from the manifest, bounds what a compressed copy may claim to decode to.
+    public func fetchVerified(_ id: ContentID, into store: ContentStore, from connections: [UInt64], durable: Bool = true, length: UInt64? = nil) -> [UInt8]? {
         for connection in connections {
-            guard let bytes = try? fetchChunk(id.bytes, from: connection), (try? store.importObject(id, stored: bytes, durable: durable)) == true
+            guard let bytes = try? fetchChunk(id.bytes, from: connection), (try? store.importObject(id, stored: bytes, durable: durable, length: length)) == true
             else { continue }
             return bytes
         }

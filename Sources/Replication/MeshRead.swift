@@ -84,7 +84,9 @@ extension MeshClient {
         let totalBytes = wanted.reduce(0) { $0 + Int(pieces[$1].storedLength) }
         let connections = holders.map(\.connection)
         let schedule = Scheduler(holders: holders.map { ($0.rtt, $0.load, $0.pieces) }, wanted: wanted)
-        var result = fetch(schedule, pieces: pieces.map(\.id), from: connections, window: window) { done in
+        // What each piece decodes to, from the manifest: a holder's compressed copy may not claim more.
+        let lengths = manifest.map { ($0.chunks + ($0.erasure?.parity ?? [])).map(\.length) }
+        var result = fetch(schedule, pieces: pieces.map(\.id), lengths: lengths, from: connections, window: window) { done in
             progress(min(done, totalBytes), totalBytes)
         }
         do { try store.commit() } catch { throw ReplicationError(error.description) }
@@ -94,7 +96,7 @@ extension MeshClient {
             let stripes = Set(result.unreachable.map { $0 / erasure.dataShards })
             let parity = stripes.flatMap { s in (0..<erasure.parityShards).map { chunkCount + s * erasure.parityShards + $0 } }.filter { $0 < pieces.count && !store.contains(pieces[$0].id) }
             let second = Scheduler(holders: holders.map { ($0.rtt, $0.load, $0.pieces) }, wanted: parity)
-            let extra = fetch(second, pieces: pieces.map(\.id), from: connections, window: 1) { _ in }
+            let extra = fetch(second, pieces: pieces.map(\.id), lengths: lengths, from: connections, window: 1) { _ in }
             do { try store.commit() } catch { throw ReplicationError(error.description) }
             result.fetched += extra.fetched
             result.bytes += extra.bytes
@@ -120,7 +122,7 @@ extension MeshClient {
 extension MeshClient {
     /// Runs `schedule` to the end: `window` workers per holder fetch the pieces it hands them, check each
     /// against its ID and stage it (the caller commits). Returns the final scheduler state.
-    func fetch(_ schedule: Scheduler, pieces: [ContentID], from connections: [UInt64], window: Int,
+    func fetch(_ schedule: Scheduler, pieces: [ContentID], lengths: [UInt64]? = nil, from connections: [UInt64], window: Int,
                progress: @escaping @Sendable (Int) -> Void) -> Scheduler {
         let state = Mutex(schedule)
         let group = DispatchGroup()
@@ -138,7 +140,8 @@ extension MeshClient {
                         }
                         let begun = DispatchTime.now().uptimeNanoseconds
                         // Staged: one flush for the whole resource, when every piece is in.
-                        let bytes = peers.fetchVerified(pieces[piece], into: store, from: [connection], durable: false)
+                        let length = lengths.flatMap { piece < $0.count ? $0[piece] : nil }
+                        let bytes = peers.fetchVerified(pieces[piece], into: store, from: [connection], durable: false, length: length)
                         let done = state.withLock { s in
                             s.finish(piece, by: h, ok: bytes != nil, bytes: bytes?.count ?? 0, hedge: hedge, nanoseconds: DispatchTime.now().uptimeNanoseconds - begun)
                         }

@@ -40,9 +40,14 @@ struct HostilePeerTests {
             try host.start()
             peers = PeerManager(host: host, transport: TransportHandle(slot: host.slot("transport")!), identity: identity, logger: quietLogger)
             Thread { [host, peers] in
-                host.run(tickNanoseconds: 50_000_000, onInbox: { type, payload in
-                    if let record = TransportRecord(type: type, payload: payload) { peers.handle(record, now: DispatchTime.now().uptimeNanoseconds) }
-                })
+                // As the node's reactor does: transport records to the peer manager, and its tick (deadlines,
+                // keepalives, membership timers).
+                host.run(
+                    tickNanoseconds: 50_000_000,
+                    onInbox: { type, payload in
+                        if let record = TransportRecord(type: type, payload: payload) { peers.handle(record, now: DispatchTime.now().uptimeNanoseconds) }
+                    },
+                    onTick: { peers.tick(now: DispatchTime.now().uptimeNanoseconds) })
             }.start()
         }
 
@@ -210,6 +215,49 @@ struct HostilePeerTests {
         // Everything is still held.
         #expect(try attacker.peers.holding(resource, on: connection).holding.pieces == holding.pieces)
         try mesh.healthy("after RELEASE, STORE and JOB_RUN from a stranger")
+    }
+
+    @Test("claims about another node are not believed: a forged SWIM alive claim (new address), forged status gossip and a provider record naming it change nothing")
+    func forgedClaims() throws {
+        let root = PluginFixtures.directory.appendingPathComponent("claims-\(UUID().uuidString.prefix(8))").path
+        let common = ["--listen", "tcp://127.0.0.1:0", "--status-interval", "0.5"]
+        let a = try NodeProcess(manifest: nil, arguments: ["--data-dir", root + "/a"] + common)
+        defer { _ = a.stop(SIGKILL) }
+        let aAddress = try a.address()
+        let b = try NodeProcess(manifest: nil, arguments: ["--data-dir", root + "/b", "--bootstrap", aAddress] + common)
+        defer { _ = b.stop(SIGKILL) }
+        let bAddress = try b.address()
+        #expect(a.output.waitFor("members 1 alive, 0 suspect, 0 dead, status from 1,", seconds: 30), "\(a.output.text.suffix(2000))")
+
+        let attacker = try Peer(), honest = try Peer()
+        defer { attacker.stop(); honest.stop() }
+        let (honestSession, _) = try honest.peers.connect(aAddress, timeout: 5)
+        let before = try #require(try honest.peers.members(on: honestSession).first { $0.address == bAddress }, "A lists B")
+        let victim = before.member
+        func session() throws -> UInt64 { try attacker.peers.connect(aAddress, timeout: 5).0 }
+        func signed(_ bytes: [UInt8]) -> MemberSignature { MemberSignature(publicKey: attacker.identity.publicKey, signature: attacker.identity.sign(bytes)) }
+
+        // "B is alive at incarnation 7 at tcp://127.0.0.1:1", signed with the attacker's key.
+        var claim = MemberUpdate(member: victim, status: .alive, incarnation: 7, lamport: 1, address: "tcp://127.0.0.1:1")
+        claim.signature = signed(claim.claimBytes)
+        try attacker.peers.send(WireMessage(.membership, payload: SwimCodec.encode(SwimMessage(.ping(sequence: 1), lamport: 1, updates: [claim]))), on: try session())
+        // Status gossip in B's name: fully loaded, another region.
+        var status = GossipMessage(
+            origin: victim, sequence: 999_999, topic: NodeStatus.topic,
+            payload: NodeStatus(load: 0.99, capacityBytes: 1, freeBytes: 0, region: 77).encoded, lamport: 1, hops: 1)
+        status.signature = signed(status.signedBytes)
+        try attacker.peers.send(WireMessage(.gossip, payload: GossipCodec.encode(status)), on: try session())
+        // A provider record naming B (signed by the attacker): refused, and the connection closed.
+        let key = [UInt8](repeating: 0x5A, count: 32)
+        let record = ProviderRecord(member: victim, address: "tcp://127.0.0.1:1", ttl: 600, lamport: 1)
+        try attacker.peers.send(WireMessage(.provide, payload: ProviderRecord.encode(key: key, record)), on: try session())
+        usleep(2_000_000)  // time for anything accepted to spread (gossip is immediate, status lines every 0.5 s)
+
+        let after = try #require(try honest.peers.members(on: honestSession).first { $0.member == victim })
+        #expect(after.address == bAddress, "B's address moved to \(after.address)")
+        #expect(after.status?.region != 77 && (after.status?.load ?? 0) < 0.9, "a forged status was believed: \(String(describing: after.status))")
+        #expect(try honest.peers.findProviders(key, on: honestSession, recursive: false).isEmpty, "a provider record naming B was kept")
+        #expect(a.process.isRunning && b.process.isRunning)
     }
 
     @Test("a peer that asks for chunks and stops reading is disconnected; the node answers others meanwhile")
