@@ -453,7 +453,10 @@ public final class PeerManager: Sendable {
     }
 
     /// Pulls differing provider records from `member`, over its session, on a worker thread.
-    private func antiEntropy(with member: MemberID) {
+    /// `providers`: also the provider records (tree 0). The periodic push-pull leaves them out: a record's TTL
+    /// starts again wherever it lands, so pulling them on a timer would keep a dead provider's records alive by
+    /// passing them around; they travel when a gossiped root says they differ, as announcements are made.
+    private func antiEntropy(with member: MemberID, providers: Bool = true) {
         guard let membership, let connection = membership.route(member, dial: { _ in }) else { return }
         // One sync per member at a time, in the background lane: a root that differs in every gossip round
         // does not pile up syncs, and syncs never hold the workers that answer requests.
@@ -461,8 +464,10 @@ public final class PeerManager: Sendable {
         let queued = lanes.background.submit { [self] in
             defer { _ = syncing.withLock { $0.remove(member) } }
             do throws(MeshError) {
-                let changed = try syncProviders(on: connection)
-                if changed > 0 { logger.info("anti-entropy with member \(String(member, radix: 16)): \(changed) provider record(s) updated") }
+                if providers {
+                    let changed = try syncProviders(on: connection)
+                    if changed > 0 { logger.info("anti-entropy with member \(String(member, radix: 16)): \(changed) provider record(s) updated") }
+                }
                 for id in trees.withLock({ Array($0.keys) }).sorted() {
                     let items = try syncTree(id, on: connection)
                     if items > 0 { logger.info("anti-entropy with member \(String(member, radix: 16)): \(items) item(s) of tree \(id) added") }
@@ -1024,10 +1029,11 @@ public final class PeerManager: Sendable {
             if let gossip, membership != nil, epoch % 5 == 0 {
                 sendGossip(gossip.publishRoot(metadataRoot()))
             }
-            // Every tenth, also a push-pull with one member picked at random, whatever the gossip said (memberlist's
-            // push-pull): gossip is fire-and-forget, and a root lost on the way must not leave a difference for good.
+            // Every tenth, also a push-pull of the other trees (the ledger: immutable entries) with one member picked
+            // at random, whatever the gossip said (memberlist's push-pull): gossip is fire-and-forget, and a root
+            // lost on the way must not leave a difference for good.
             if let membership, epoch % 10 == 5, let member = membership.aliveMembers.randomElement() {
-                antiEntropy(with: member)
+                antiEntropy(with: member, providers: false)
             }
         }
         if let membership {
