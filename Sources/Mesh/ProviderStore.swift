@@ -39,6 +39,8 @@ public final class ProviderStore: Sendable {
         var perMember: [MemberID: Int] = [:]
         var count = 0
         var sequence: UInt64 = 0
+        /// Records that expired here: their Lamport time, and until when a relayed copy is refused.
+        var expired: [Tombstone: (lamport: UInt64, until: UInt64)] = [:]
         /// Every record by (Lamport, sequence), and each member's: what a full table evicts first.
         var oldest = EvictionQueue()
         var oldestOf: [MemberID: EvictionQueue] = [:]
@@ -88,16 +90,22 @@ public final class ProviderStore: Sendable {
         add(key, record, now: now, verified: false)
     }
 
-    /// `verified`: the caller already checked ``ProviderRecord/problem(key:)`` (it is not checked again).
+    /// `verified`: the caller already checked ``ProviderRecord/problem(key:)`` (it is not checked again) — the
+    /// announcer's own PROVIDE, or this node's own announcement. Only those refresh an identical record's expiry
+    /// and may bring back a record that expired here: a copy relayed by anti-entropy or a FIND_PROVIDERS answer
+    /// does neither, so records of a provider that stopped announcing die out instead of being passed around.
     @discardableResult
     func add(_ key: [UInt8], _ record: ProviderRecord, now: UInt64, verified: Bool) -> Bool {
         guard key.count == 32 else { return false }
         let expires = now.saturatingAdd(UInt64(record.ttl) * 1_000_000_000)  // ttl · 10^9 < 2^63; the sum saturates
-        // The same announcement again only refreshes its expiry: it verified when it was kept.
         let known = table.withLock { table -> Bool? in
+            if !verified, let gone = table.expired[Tombstone(key: key, member: record.member)], gone.lamport >= record.lamport, gone.until > now {
+                return false  // expired here: only its announcer brings it back
+            }
             guard let kept = table.records[key]?[record.member] else { return nil }
             if kept.record == record {
-                table.records[key]![record.member]!.expires = max(kept.expires, expires)
+                // The same announcement again: from its announcer, it refreshes the expiry; relayed, it changes nothing.
+                if verified { table.records[key]![record.member]!.expires = max(kept.expires, expires) }
                 return false
             }
             return kept.record.lamport > record.lamport ? false : nil
@@ -181,7 +189,14 @@ public final class ProviderStore: Sendable {
             for (key, entries) in table.records {
                 for (member, entry) in entries where entry.expires <= now { dropped.append((key, member)) }
             }
-            for (key, member) in dropped { remove(key, member, from: &table) }
+            // Tombstones: a relayed copy of an expired record is refused for one more TTL (bounded like the table).
+            table.expired = table.expired.filter { $0.value.until > now }
+            for (key, member) in dropped {
+                if let entry = table.records[key]?[member], table.expired.count < limits.total {
+                    table.expired[Tombstone(key: key, member: member)] = (entry.record.lamport, now.saturatingAdd(UInt64(entry.record.ttl) * 1_000_000_000))
+                }
+                remove(key, member, from: &table)
+            }
             if table.oldest.count > 2 * table.count + 64 { table.compact(nil) }
             return dropped.count
         }
@@ -191,4 +206,10 @@ public final class ProviderStore: Sendable {
 
     /// Keys `member` is kept as a provider of.
     public func count(of member: MemberID) -> Int { table.withLock { $0.perMember[member, default: 0] } }
+}
+
+/// A (resource key, member) whose record expired here.
+struct Tombstone: Hashable {
+    var key: [UInt8]
+    var member: MemberID
 }

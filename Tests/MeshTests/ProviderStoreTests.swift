@@ -24,9 +24,16 @@ struct ProviderStoreTests {
         let members = [Membership.member(first.id), Membership.member(other.id)]
         #expect(store.providers(of: key, now: 5 * second).map(\.member) == members)
         #expect(store.providers(of: key, now: 11 * second).map(\.member) == [members[1]])
-        store.add(key, Self.record(first, key, ttl: 10), now: 11 * second)  // republished
+        // The same record relayed (anti-entropy, a lookup answer) does not refresh it; from its announcer it does.
+        store.add(key, Self.record(first, key, ttl: 10), now: 11 * second)
+        #expect(store.providers(of: key, now: 15 * second).map(\.member) == [members[1]], "a relayed copy keeps nothing alive")
+        store.add(key, Self.record(first, key, ttl: 10), now: 11 * second, verified: true)  // its announcer's PROVIDE
         #expect(store.providers(of: key, now: 15 * second).map(\.member) == members)
         #expect(store.expire(now: 40 * second) == 2)
+        // Expired here, a relayed copy of it is refused for one more TTL; a newer announcement is not.
+        #expect(!store.add(key, Self.record(first, key, ttl: 10), now: 41 * second), "a dead provider's record is not passed back")
+        #expect(store.add(key, Self.record(first, key, ttl: 10, lamport: 2), now: 41 * second), "a newer announcement is")
+        #expect(store.expire(now: 100 * second) == 1)
         #expect(store.count == 0)
         for _ in 0..<100 { store.add(key, Self.record(.ephemeral(), key), now: 0) }
         #expect(store.providers(of: key, now: 0).count == ProviderStore.maximumPerKey)
@@ -115,7 +122,7 @@ struct ProviderStoreTests {
     @Test("the table holds a bounded number of records in all: the lowest Lamport time goes, expired and evicted records leave the Merkle tree")
     func totalBound() {
         let store = ProviderStore(limits: .init(total: 4))
-        let nodes = (0..<6).map { _ in NodeIdentity.ephemeral() }
+        let nodes = (0..<7).map { _ in NodeIdentity.ephemeral() }
         for n in 0..<4 { #expect(store.add(Self.key(UInt8(n)), Self.record(nodes[n], Self.key(UInt8(n)), lamport: UInt64(n + 10)), now: 0)) }
         #expect(!store.add(Self.key(8), Self.record(nodes[4], Self.key(8), lamport: 10), now: 0))
         #expect(store.add(Self.key(8), Self.record(nodes[4], Self.key(8), lamport: 11), now: 0))
@@ -125,7 +132,8 @@ struct ProviderStoreTests {
         #expect(store.providers(of: Self.key(1), now: 0).isEmpty)
         #expect(store.expire(now: 2 * Self.second) == 1, "key 9's record lives one second")
         #expect(store.count == 3 && store.tree.withLock { $0.items.count } == 3)
-        #expect(store.add(Self.key(9), Self.record(nodes[5], Self.key(9), lamport: 1), now: 0), "room again: even an old record fits")
+        #expect(!store.add(Self.key(9), Self.record(nodes[5], Self.key(9), lamport: 1), now: 0), "expired here: an older relayed copy is refused")
+        #expect(store.add(Self.key(9), Self.record(nodes[6], Self.key(9), lamport: 1), now: 0), "room again: even an old record fits")
         #expect(store.expire(now: 3600 * Self.second) == 4)
         #expect(store.count == 0 && store.tree.withLock { $0.items.isEmpty })
         #expect(ProviderStore.Limits() == ProviderStore.Limits(perKey: 64, perMember: 100_000, total: 1_000_000))
