@@ -255,20 +255,19 @@ public final class PeerManager: Sendable {
             state.serving[connection, default: 0] += 1
             return true
         }
-        let queued = admitted && pool.submit { [self] in
-            job()
+        // One place gives the admission back: after the job, or at once when the lane refused it.
+        @Sendable func done() {
             state.withLock { state in
                 let left = state.serving[connection, default: 1] - 1
                 state.serving[connection] = left > 0 ? left : nil
             }
+        }
+        let queued = admitted && pool.submit {
+            job()
+            done()
         }
         guard !queued else { return }
-        if admitted {
-            state.withLock { state in
-                let left = state.serving[connection, default: 1] - 1
-                state.serving[connection] = left > 0 ? left : nil
-            }
-        }
+        if admitted { done() }
         logger.debug("busy: request \(id) on connection \(connection) refused (\(pool.name) lane full or too many requests from this peer)")
         try? send(WireMessage(.error, requestID: id, payload: Array("busy: too many requests in flight; retry later".utf8)), on: connection)
     }
