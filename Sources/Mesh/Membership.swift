@@ -55,6 +55,9 @@ public final class Membership: Sendable {
 
     public func status(of node: NodeID) -> MemberStatus? { swim.withLock { $0.status(of: Self.member(node)) } }
 
+    /// Whether SWIM has declared `member` dead here (a suspect is not: it may still answer).
+    func isDead(_ member: MemberID) -> Bool { swim.withLock { $0.status(of: member) == .dead } }
+
     /// Members believed alive, this node excluded.
     var aliveMembers: [MemberID] { swim.withLock { swim in swim.view.filter { $0.key != swim.id && $0.value == .alive }.map(\.key).sorted() } }
 

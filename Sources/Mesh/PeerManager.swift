@@ -217,6 +217,8 @@ public final class PeerManager: Sendable {
     private let provided = Mutex<(keys: @Sendable () -> [[UInt8]], every: UInt64, last: UInt64, ttl: UInt32)?>(nil)
     private let lastEpoch = Atomic<UInt64>(0)
     private let epochs = Atomic<UInt64>(0)
+    /// Set by ``treeChanged()``: the next epoch publishes the root instead of waiting for every fifth.
+    private let rootChanged = Atomic<Bool>(false)
     /// This node's Lamport clock for the records it originates (provider announcements).
     private let clock = Mutex(LamportClock())
     /// How many members keep each provider record (Kademlia's k).
@@ -277,6 +279,10 @@ public final class PeerManager: Sendable {
     public func serve(_ type: FrameType, _ handler: @escaping Handler) {
         handlers.withLock { $0[type] = handler }
     }
+
+    /// Says a synchronized tree gained items: the root goes out at the next epoch (at most one a second, however
+    /// many items arrive), so members that lack them sync within about a second rather than the next fifth epoch.
+    public func treeChanged() { rootChanged.store(true, ordering: .relaxed) }
 
     /// Adds a Merkle tree to anti-entropy under `id` (1…255; 0 is the provider records).
     public func synchronize(tree id: UInt8, _ access: MerkleTreeAccess) {
@@ -814,8 +820,12 @@ public final class PeerManager: Sendable {
             // Ask the members closest to the key all at once and answer when the last one has (or its 3 s
             // deadline passed): nothing waits on a thread, so slow members cost the asker time, not the node.
             let gathered = Mutex((found: local, left: routes.count))
+            // A member SWIM declared dead is not named: its records outlive it by up to their TTL, and an asker
+            // would spend a timeout on each (a census would list it as "no answer" until the records expire).
+            let membership = self.membership
             @Sendable func reply(_ found: [MemberID: ProviderRecord]) {
-                let payload = found.values.sorted { $0.member < $1.member }.flatMap { ProviderRecord.encode(key: key, $0) }
+                let payload = found.values.filter { membership?.isDead($0.member) != true }.sorted { $0.member < $1.member }
+                    .flatMap { ProviderRecord.encode(key: key, $0) }
                 try? send(WireMessage(.providers, requestID: id, payload: payload), on: connection)
             }
             if routes.isEmpty { reply(local) }
@@ -1025,7 +1035,8 @@ public final class PeerManager: Sendable {
             // with us (and we with them when theirs arrives). Counted in epochs, not read off the clock, so a
             // late tick does not skip a round.
             let epoch = epochs.wrappingAdd(1, ordering: .relaxed).newValue
-            if let gossip, membership != nil, epoch % 5 == 0 {
+            let changed = rootChanged.exchange(false, ordering: .relaxed)
+            if let gossip, membership != nil, epoch % 5 == 0 || changed {
                 sendGossip(gossip.publishRoot(metadataRoot()))
             }
             // Every tenth, also a push-pull of the other trees (the ledger: immutable entries) with one member picked

@@ -248,7 +248,10 @@ public final class MeshClient: Sendable {
         // the put does not lose payments still in its send queue. All holders at once.
         let group = DispatchGroup()
         for holder in holders where holder.bytes > 0 {
-            guard let node = holder.node, let (connection, _) = try? session(holder.address) else { continue }
+            guard let node = holder.node, let (connection, _) = try? session(holder.address) else {
+                logger.warning("payment to \(holder.address) not sent: no session with it")
+                continue
+            }
             let amount = max(1, UInt64((Double(creditsPerHour) * Double(holder.bytes) / Double(total)).rounded()))
             var entry = LedgerEntry(
                 payer: identity.id.bytes, payee: node.bytes, lamport: Ledgers.nextLamport(), amount: amount,

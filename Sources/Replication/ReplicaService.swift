@@ -344,6 +344,7 @@ public final class ReplicaService: Sendable {
         switch result {
         case .added:
             Ledgers.witness(entry.lamport)  // only a kept entry moves this node's ledger clock
+            peers.treeChanged()
             return .stored
         case .known: return .stored
         case .conflicting:
