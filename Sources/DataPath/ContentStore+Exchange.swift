@@ -22,6 +22,12 @@ extension ContentStore {
         return true
     }
 
+    /// Whether `stored` (an object's stored form, from a peer) is what `id` names, keeping nothing: its bytes, or
+    /// what its LZ4 frame decodes to (at most `length` when known, never more than 64 MiB), hash to `id`.
+    public func matches(_ id: ContentID, stored: [UInt8], length: UInt64? = nil) -> Bool {
+        content(ofStored: stored, id: id, limit: min(64 << 20, length.map { Int(clamping: $0) } ?? .max)) != nil
+    }
+
     /// Makes every object staged with `importObject(_:stored:durable: false)` durable and visible.
     public func commit() throws(DataPathError) { try calls.commit() }
 }

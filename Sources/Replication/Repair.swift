@@ -124,7 +124,8 @@ extension ReplicaService {
                 // Demand fell (or the budget shrank): release the least preferred surplus copies, keeping target.
                 // A HAVE claim counts toward that only once its holder proved it (CHALLENGE): a member that says it
                 // holds a piece it dropped cannot make the leader release the copies that are really there.
-                guard let proven = provenHolders(of: piece.id, index: i, claimed: current, resource: resource), proven.count > target + 1 else {
+                guard let proven = provenHolders(of: piece.id, index: i, claimed: current, resource: resource,
+                    length: manifest.flatMap { i < $0.chunks.count ? $0.chunks[i].length : nil }), proven.count > target + 1 else {
                     continue
                 }
                 have[i] = proven
@@ -155,18 +156,35 @@ extension ReplicaService {
         return below
     }
 
-    /// The members among `claimed` (this node included) whose claim to hold piece `index` stands: this node if it
-    /// reads the piece from its store, and each other member that answers a CHALLENGE with SHA-256(nonce ‖ the
-    /// same stored bytes). Nil when this node has no copy to check against: then nothing is released on claims.
-    func provenHolders(of piece: ContentID, index: Int, claimed: Set<MemberID>, resource: ContentID) -> Set<MemberID>? {
-        guard let me = peers.memberID, claimed.contains(me), let own = try? store.storedObject(piece) else {
-            logger.debug("repair: piece \(index) of \(resource) is not readable here; its holders' claims are not checked, nothing is released")
+    /// The members among `claimed` whose claim to hold piece `index` stands: this node if it reads the piece from
+    /// its store, and each other member that answers a CHALLENGE with SHA-256(nonce ‖ the same stored bytes).
+    /// A leader without a copy of the piece (it never held it, or released its own) fetches one from a claimant
+    /// first and checks it against the piece's ID, without keeping it: that claimant is proven by the delivery, the
+    /// others by challenges against those bytes. Nil when no claimant delivers a matching copy.
+    func provenHolders(of piece: ContentID, index: Int, claimed: Set<MemberID>, resource: ContentID, length: UInt64? = nil) -> Set<MemberID>? {
+        guard let me = peers.memberID else { return nil }
+        var proven: Set<MemberID> = []
+        var reference: [UInt8]?
+        if claimed.contains(me), let own = try? store.storedObject(piece) {
+            reference = own
+            proven.insert(me)
+        } else {
+            for member in claimed.sorted() where member != me {
+                guard let connection = peers.session(with: member), let bytes = try? peers.fetchChunk(piece.bytes, from: connection),
+                    store.matches(piece, stored: bytes, length: length)
+                else { continue }
+                reference = bytes
+                proven.insert(member)
+                break
+            }
+        }
+        guard let reference else {
+            logger.debug("repair: no copy of piece \(index) of \(resource) to check claims against; nothing is released")
             return nil
         }
-        var proven: Set<MemberID> = [me]
-        for member in claimed.sorted() where member != me {
+        for member in claimed.sorted() where member != me && !proven.contains(member) {
             guard let connection = peers.session(with: member) else { continue }
-            if peers.challenge(piece, own: own, on: connection) {
+            if peers.challenge(piece, own: reference, on: connection) {
                 proven.insert(member)
             } else {
                 logger.warning("repair: member \(String(member, radix: 16)) claims piece \(index) of \(resource) but failed its challenge; not counted")
