@@ -27,9 +27,38 @@ struct NodeProcessTests {
             return String(line.dropFirst("listening on ".count))
         }
 
+        /// Whether the node crashed (a trap, a fatal error): the Swift runtime's backtracer reports it.
+        var crashed: Bool { let text = output.text; return text.contains("Program crashed") || text.contains("Fatal error") }
+
+        /// Sends `signal` and waits for the node to exit; returns its status. A node that crashed is a test
+        /// failure whatever the test did, with its backtrace: the backtracer is given time to finish before the
+        /// signal, since killing a process mid-backtrace leaves the backtracer (and this wait) stuck.
         func stop(_ signal: Int32 = SIGTERM) -> Int32 {
-            kill(process.processIdentifier, signal)
-            process.waitUntilExit()
+            let pid = process.processIdentifier
+            if crashed {
+                let deadline = Date().addingTimeInterval(30)
+                while process.isRunning && Date() < deadline { usleep(100_000) }
+                Issue.record("node \(pid) crashed:\n\(output.text.suffix(12_000))")
+            }
+            kill(pid, signal)
+            // Bounded: Foundation reaps its children on SIGCHLD; should that be missed, reap the zombie here.
+            let deadline = Date().addingTimeInterval(60)
+            var zombieSince: Date?
+            while process.isRunning && Date() < deadline {
+                let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+                let zombie = stat.split(separator: ")").last?.split(separator: " ").first == "Z"
+                if zombie, let since = zombieSince, Date().timeIntervalSince(since) > 5 {
+                    var status: Int32 = 0
+                    if waitpid(pid, &status, WNOHANG) == pid { return status == 0 ? 0 : max(1, status) }
+                } else if zombie && zombieSince == nil {
+                    zombieSince = Date()
+                }
+                usleep(20_000)
+            }
+            if process.isRunning {
+                Issue.record("node \(pid) did not exit within 60 s of signal \(signal)")
+                return -1
+            }
             return process.terminationStatus
         }
 

@@ -83,7 +83,10 @@ struct ReplicationProcessTests {
             usleep(300_000)
         } while Date() < ledgerDeadline
         #expect(holders >= 5 && known >= holders, """
-            node A knows \(known) ledger entries for \(holders) holders; its anti-entropy:
+            node A knows \(known) ledger entries for \(holders) holders; every node's last count: \(nodes.map { node in
+                node.output.text.split(separator: "\n").last { $0.contains("; ledger ") }.map { String($0.components(separatedBy: "; ledger ").last?.prefix(12) ?? "") } ?? "?" })
+            the put: \(put.output)
+            A's anti-entropy:
             \(nodes[0].output.text.split(separator: "\n").filter { $0.contains("anti-entropy") || $0.contains("ledger entr") && !$0.contains("status:") }.suffix(40).joined(separator: "\n"))
             """)
 
@@ -203,7 +206,7 @@ struct DemandProcessTests {
     @Test("a hot resource gains replicas (demand × the allocator's plan), and gives them back when demand falls")
     func hotResource() throws {
         let root = PluginFixtures.directory.appendingPathComponent("demand-\(UUID().uuidString)").path
-        let common = ["--listen", "tcp://127.0.0.1:0", "--status-interval", "0.5", "--provide-interval", "1", "--repair-interval", "1", "--demand-half-life", "4"]
+        let common = ["--listen", "tcp://127.0.0.1:0", "--status-interval", "0.5", "--provide-interval", "1", "--repair-interval", "1", "--demand-half-life", "2"]
         let seed = try NodeProcessTests.NodeProcess(manifest: nil, arguments: ["--data-dir", root + "/n0"] + common)
         let address = try seed.address()
         var nodes = [seed]
