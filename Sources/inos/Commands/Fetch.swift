@@ -42,10 +42,7 @@ struct Fetch: ParsableCommand {
         let identity: NodeIdentity
         do { identity = try NodeIdentity.loadOrCreate(in: store.dataDir ?? defaultDataDirectory()) } catch { throw CommandFailure(error.message) }
         let peers = PeerManager(host: host, transport: TransportHandle(slot: slot), identity: identity, logger: Logger(label: "inos.fetch") { _ in SwiftLogNoOpLogHandler() }, admission: admission)
-        let reactor = Thread { host.run(tickNanoseconds: 100_000_000, onInbox: { type, payload in
-            if let record = TransportRecord(type: type, payload: payload) { peers.handle(record, now: DispatchTime.now().uptimeNanoseconds) }
-        }) }
-        reactor.start()
+        startClientReactor(host, peers)
         defer { host.requestStop() }
 
         let (connection, node): (UInt64, NodeID)

@@ -33,10 +33,7 @@ struct Find: ParsableCommand {
         let identity: NodeIdentity
         do { identity = try NodeIdentity.loadOrCreate(in: store.dataDir ?? defaultDataDirectory()) } catch { throw CommandFailure(error.message) }
         let peers = PeerManager(host: host, transport: TransportHandle(slot: slot), identity: identity, logger: Logger(label: "inos.find") { _ in SwiftLogNoOpLogHandler() }, admission: admission)
-        let reactor = Thread { host.run(tickNanoseconds: 100_000_000, onInbox: { type, payload in
-            if let record = TransportRecord(type: type, payload: payload) { peers.handle(record, now: DispatchTime.now().uptimeNanoseconds) }
-        }) }
-        reactor.start()
+        startClientReactor(host, peers)
         defer { host.requestStop() }
         do {
             let (connection, _) = try peers.connect(from)

@@ -37,11 +37,7 @@ struct MeshClientProcess {
         let peers = PeerManager(
             host: host, transport: TransportHandle(slot: slot), identity: identity,
             logger: Logger(label: label) { _ in SwiftLogNoOpLogHandler() }, admission: admission)
-        Thread {
-            host.run(tickNanoseconds: 100_000_000, onInbox: { type, payload in
-                if let record = TransportRecord(type: type, payload: payload) { peers.handle(record, now: DispatchTime.now().uptimeNanoseconds) }
-            })
-        }.start()
+        startClientReactor(host, peers)
         self.host = host
         self.store = data
         self.client = MeshClient(
