@@ -231,14 +231,18 @@ struct DemandProcessTests {
             (most, census) = try ReplicationProcessTests.fewestCopies(id, mesh: address, root: root)  // fewest: every piece
         } while most < 7 && Date() < deadline
         #expect(most == 7, "demand should raise the copies to every node: \(census)")
-        // Demand falls (half-life 4 s): surplus copies are released, back to the plan's 5.
+        // Demand falls (half-life 2 s): surplus copies are released, back to the plan's 5 — or 6: a piece is
+        // released only when it is more than one copy above target (docs/replication.md, the hysteresis that keeps
+        // a resource whose demand hovers at a threshold from gaining and losing a copy every round).
         let quiet = Date().addingTimeInterval(90)
+        var fewest = 0
         repeat {
             usleep(1_000_000)
-            census = try ReplicationProcessTests.fewestCopies(id, mesh: address, root: root).1
+            (fewest, census) = try ReplicationProcessTests.fewestCopies(id, mesh: address, root: root)
             most = ReplicationProcessTests.mostCopies(census)
-        } while most > 5 && Date() < quiet
-        #expect(most == 5, "\(census)")
+        } while most > 6 && Date() < quiet
+        #expect(most <= 6, "\(census)")
+        #expect(fewest >= 5, "never below the plan's copies: \(census)")
         #expect(nodes.contains { $0.output.text.contains("released ") }, "a holder released its surplus copy")
     }
 }
