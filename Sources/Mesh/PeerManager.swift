@@ -1003,6 +1003,18 @@ public final class PeerManager: Sendable {
         }
     }
 
+    /// Runs `host`'s reactor for this peer layer until `host.requestStop()`, on the calling thread: inbox records
+    /// to ``handle(_:now:)``, and ``tick(now:)`` every `tickNanoseconds` (keepalives, handshake and request
+    /// deadlines, membership timers). What a client process or a test peer runs; `inos node` adds its own work.
+    public func runReactor(_ host: HostRuntime, tickNanoseconds: Int64 = 100_000_000) {
+        host.run(
+            tickNanoseconds: tickNanoseconds,
+            onInbox: { type, payload in
+                if let record = TransportRecord(type: type, payload: payload) { handle(record, now: DispatchTime.now().uptimeNanoseconds) }
+            },
+            onTick: { tick(now: DispatchTime.now().uptimeNanoseconds) })
+    }
+
     /// Called periodically (the reactor's tick): runs membership's timers, publishes this node's status when
     /// due, pings sessions that have been quiet for a keepalive interval and closes those that did not answer
     /// within three.

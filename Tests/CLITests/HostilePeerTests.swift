@@ -39,16 +39,9 @@ struct HostilePeerTests {
                 logger: quietLogger)
             try host.start()
             peers = PeerManager(host: host, transport: TransportHandle(slot: host.slot("transport")!), identity: identity, logger: quietLogger)
-            Thread { [host, peers] in
-                // As the node's reactor does: transport records to the peer manager, and its tick (deadlines,
-                // keepalives, membership timers).
-                host.run(
-                    tickNanoseconds: 50_000_000,
-                    onInbox: { type, payload in
-                        if let record = TransportRecord(type: type, payload: payload) { peers.handle(record, now: DispatchTime.now().uptimeNanoseconds) }
-                    },
-                    onTick: { peers.tick(now: DispatchTime.now().uptimeNanoseconds) })
-            }.start()
+            // As the node's reactor does: transport records to the peer manager, and its tick (deadlines,
+            // keepalives, membership timers).
+            Thread { [host, peers] in peers.runReactor(host, tickNanoseconds: 50_000_000) }.start()
         }
 
         var member: MemberID { Membership.member(identity.id) }
