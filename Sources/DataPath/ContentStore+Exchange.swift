@@ -16,8 +16,7 @@ extension ContentStore {
     /// claim to decode to before anything is allocated; otherwise at most 64 MiB.
     public func importObject(_ id: ContentID, stored: [UInt8], durable: Bool = true, length: UInt64? = nil) throws(DataPathError) -> Bool {
         // A peer's frame may claim any size: decode at most what the manifest says, and never more than 64 MiB.
-        let limit = min(64 << 20, length.map { Int(clamping: $0) } ?? .max)
-        guard content(ofStored: stored, id: id, limit: limit) != nil else { return false }
+        guard matches(id, stored: stored, length: length) else { return false }
         try withBytes(stored) { (raw) throws(DataPathError) in durable ? try calls.put(id, raw) : try calls.stage(id, raw) }
         return true
     }
