@@ -76,7 +76,8 @@ let package = Package(
         .target(name: "Session", dependencies: ["CSodium", "Identity", "Wire", .product(name: "Crypto", package: "swift-crypto")], path: "Sources/Session"),
         // The mesh's protocols as deterministic state machines (no I/O): Lamport time, SWIM, and the simulator.
         .target(name: "MeshCore", dependencies: ["Wire"], path: "Sources/MeshCore"),
-        // The mesh above the host: connections and reconnects now; membership, DHT and anti-entropy later.
+        // The mesh above the host: the peer layer (connections, sessions, request router, frame registry) and the
+        // protocol services on it (chunks, SWIM membership, gossip, the provider DHT, Merkle anti-entropy).
         .target(
             name: "Mesh",
             dependencies: ["Host", "PluginABI", "Identity", "Session", "Wire", "MeshCore", .product(name: "Logging", package: "swift-log")],

@@ -33,6 +33,7 @@ public final class MeshClient: Sendable {
         self.identity = identity
         self.allocator = allocator
         self.logger = logger
+        peers.register(ReplicationFrames.responses)
     }
 
     /// A session with the node at `address` (reused), checked to be `member` when given.

@@ -32,6 +32,9 @@ public struct ReplicationError: Error, CustomStringConvertible {
 }
 
 extension PeerManager {
+    /// Declares the answers replication's requests expect (idempotent), before the first request of a kind.
+    func expectReplicationAnswers() { register(ReplicationFrames.responses) }
+
     /// Fetches object `id` from the first of `connections` that has it and stores it in `store` — only if it is
     /// what `id` names (staged when not `durable`). Returns its stored bytes; nil if no connection delivered a
     /// matching copy.
@@ -50,6 +53,7 @@ extension PeerManager {
                            on connection: UInt64, timeout: Double = 60) throws(ReplicationError) -> ReplicationWire.Status {
         let payload = ReplicationWire.store(resource: resource, ticket: ticket, piece: piece) + data
         let answer: WireMessage
+        expectReplicationAnswers()
         do { answer = try request(.store, payload: payload, on: connection, timeout: timeout) } catch { throw ReplicationError(error.message) }
         guard answer.header.type == .stored, let (status, message) = ReplicationWire.decodeStored(answer.payload) else {
             throw ReplicationError("unexpected answer \(answer.header.type) to STORE: \(String(decoding: answer.payload.prefix(200), as: UTF8.self))")
@@ -63,6 +67,7 @@ extension PeerManager {
     /// bytes. True only for a node that read the same bytes; "not held", a wrong digest, a malformed answer or
     /// no answer are all false.
     public func challenge(_ piece: ContentID, own: [UInt8], on connection: UInt64, timeout: Double = 30) -> Bool {
+        expectReplicationAnswers()
         let nonce = Sodium.random(ReplicationWire.nonceSize)
         guard let answer = try? request(.challenge, payload: ReplicationWire.challenge(piece, nonce: nonce), on: connection, timeout: timeout),
             answer.header.type == .proof, let digest = ReplicationWire.decodeProof(answer.payload)
@@ -73,7 +78,7 @@ extension PeerManager {
     /// Answers CHALLENGE requests from the stored bytes `stored` gives for a piece (nil: not held here). The
     /// bulk lane serves them, as chunk reads: answering reads the whole piece.
     public func serveChallenges(_ stored: @escaping @Sendable (ContentID) -> [UInt8]?) {
-        serve(.challenge) { payload, _, _ in
+        serve(.challenge, "CHALLENGE", owner: "replication", lane: .bulk) { payload, _, _ in
             guard let (piece, nonce) = ReplicationWire.decodeChallenge(payload), let bytes = stored(piece) else {
                 return (.proof, ReplicationWire.proof(nil))
             }
@@ -87,6 +92,7 @@ extension PeerManager {
     {
         let start = DispatchTime.now().uptimeNanoseconds
         let answer: WireMessage
+        expectReplicationAnswers()
         do { answer = try request(.have, payload: ReplicationWire.have(resource), on: connection, timeout: timeout) } catch {
             throw ReplicationError(error.message)
         }

@@ -110,16 +110,18 @@ public final class ReplicaService: Sendable {
     public func start() {
         for resource in pins.pinned { index(resource) }
         countUsage()
-        peers.serve(.store) { [self] payload, peer, _ in (.stored, handleStore(payload, from: peer)) }
-        peers.serve(.have) { [self] payload, _, _ in
+        peers.register(ReplicationFrames.responses)
+        // STORE writes a piece's bytes: the bulk lane, as chunk reads.
+        peers.serve(.store, "STORE", owner: "replication", lane: .bulk) { [self] payload, peer, _ in (.stored, handleStore(payload, from: peer)) }
+        peers.serve(.have, "HAVE", owner: "replication", lane: .control) { [self] payload, _, _ in
             guard let resource = ReplicationWire.decodeHave(payload) else { return (.haveReply, ReplicationWire.haveReply(.init(load: 0, demand: 0, pieces: []))) }
             return (.haveReply, ReplicationWire.haveReply(holding(resource)))
         }
-        peers.serve(.release) { [self] payload, peer, _ in (.stored, handleRelease(payload, from: peer)) }
+        peers.serve(.release, "RELEASE", owner: "replication", lane: .control) { [self] payload, peer, _ in (.stored, handleRelease(payload, from: peer)) }
         // CHALLENGE: prove a HAVE claim by hashing the piece's stored bytes with the challenger's nonce.
         peers.serveChallenges { [store] piece in try? store.storedObject(piece) }
         // LEDGER: kept if valid; answered STORED (kept or already known) or malformed/unauthorized, so payers know.
-        peers.serve(.ledger) { [self] payload, _, _ in
+        peers.serve(.ledger, "LEDGER", owner: "replication", lane: .control) { [self] payload, _, _ in
             guard let entry = LedgerEntry(decoding: payload[...]) else { return (.stored, ReplicationWire.stored(.malformed)) }
             if ledger.withLock({ $0.entries[entry.key] == entry }) { return (.stored, ReplicationWire.stored(.stored)) }
             return (.stored, ReplicationWire.stored(admit(entry)))

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+import Synchronization
 
 /// The INOS wire protocol, version 1: what travels inside one transport frame (docs/wire.md).
 ///
@@ -6,53 +7,42 @@
 /// frames: the sender's frame counter) — followed by the payload. The transport already delimits frames and
 /// caps their size, so the header carries no length. Handshake messages travel in the clear; everything
 /// after them is a `sealed` frame whose ciphertext is another header and payload (``SecureChannel``).
-public enum FrameType: UInt8, Sendable, CaseIterable {
-    case handshakeInit = 0x01
-    case handshakeResponse = 0x02
-    case handshakeFinish = 0x03
-    case sealed = 0x10
-    case ping = 0x20
-    case pong = 0x21
-    case chunkGet = 0x30
-    case chunkData = 0x31
-    case chunkMissing = 0x32
-    case error = 0x3F
-    case close = 0x40
-    /// A SWIM membership message (MeshCore.SwimCodec), inside a sealed frame.
-    case membership = 0x50
-    /// A gossip message (MeshCore.GossipCodec), inside a sealed frame.
-    case gossip = 0x51
-    /// DHT provider records: PROVIDE stores one at a node; FIND_PROVIDERS asks for those of a key; PROVIDERS answers.
-    case provide = 0x52
-    case findProviders = 0x53
-    case providers = 0x54
-    /// Merkle anti-entropy of provider records: a question (root, a node's children, a leaf's records) and its answer.
-    case merkle = 0x55
-    case merkleReply = 0x56
-    /// Kademlia: FIND_NODE asks for the members closest to a key; NODES answers.
-    case findNode = 0x57
-    case nodes = 0x58
-    /// Replication (docs/wire.md): STORE asks a node to hold a piece of a resource durably, STORED answers
-    /// once it is on disk (or says why not); HAVE asks which of a resource's pieces a node holds (with its
-    /// load and demand), HAVE_REPLY answers; RELEASE lets a holder drop pieces it no longer needs to keep.
-    case store = 0x60
-    case stored = 0x61
-    case have = 0x62
-    case haveReply = 0x63
-    case release = 0x64
-    /// A signed ledger entry for the receiving node (one-way).
-    case ledger = 0x65
-    /// MEMBERS asks for the alive members with their addresses and last node status; MEMBERS_REPLY answers.
-    case members = 0x66
-    case membersReply = 0x67
-    /// Distributed jobs: JOB_RUN asks a node to run a function over some chunks of a resource it holds;
-    /// JOB_DONE answers with one result (or error) per chunk.
-    case jobRun = 0x68
-    case jobDone = 0x69
-    /// Proof of storage: CHALLENGE names a piece and a fresh nonce; PROOF answers SHA-256(nonce ‖ the piece's
-    /// stored bytes), which only a node that reads the piece can compute (a repair leader checks HAVE claims so).
-    case challenge = 0x6A
-    case proof = 0x6B
+///
+/// A frame type is an open set of byte values: this module declares the link's own types (handshake, sealed,
+/// keepalive, error, close); each protocol module declares the values it serves in an extension (`Mesh` the
+/// chunk, membership, gossip, provider and anti-entropy types, `Replication` and `WorkAllocation` theirs), in
+/// the ranges of docs/wire.md. A type no module on this node registered still parses: the peer layer answers
+/// a request of that type with ERROR `unknownType` and keeps the session.
+public struct FrameType: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+
+    public static let handshakeInit = FrameType(rawValue: 0x01)
+    public static let handshakeResponse = FrameType(rawValue: 0x02)
+    public static let handshakeFinish = FrameType(rawValue: 0x03)
+    public static let sealed = FrameType(rawValue: 0x10)
+    public static let ping = FrameType(rawValue: 0x20)
+    public static let pong = FrameType(rawValue: 0x21)
+    /// An answer to a request that failed: ``ErrorPayload`` (code ‖ text).
+    public static let error = FrameType(rawValue: 0x3F)
+    public static let close = FrameType(rawValue: 0x40)
+
+    /// The types this module declares: the link's own.
+    public static let linkTypes: [FrameType] = [.handshakeInit, .handshakeResponse, .handshakeFinish, .sealed, .ping, .pong, .error, .close]
+
+    /// Types that only ever travel as the link's own framing; one inside a sealed frame closes the connection.
+    public var isFraming: Bool { self == .handshakeInit || self == .handshakeResponse || self == .handshakeFinish || self == .sealed }
+
+    /// The name a module gave this type (``FrameType/name(_:_:)``), or its value in hex.
+    public var description: String { Self.names.withLock { $0[rawValue] } ?? "0x\(String(rawValue, radix: 16, uppercase: true))" }
+
+    /// Names `type` for logs and errors (`STORE`, `JOB_RUN`); the frame registry calls it for each registration.
+    public static func name(_ type: FrameType, _ name: String) { names.withLock { $0[type.rawValue] = name } }
+
+    private static let names = Mutex<[UInt8: String]>([
+        0x01: "HANDSHAKE_INIT", 0x02: "HANDSHAKE_RESPONSE", 0x03: "HANDSHAKE_FINISH", 0x10: "SEALED", 0x20: "PING", 0x21: "PONG",
+        0x3F: "ERROR", 0x40: "CLOSE",
+    ])
 }
 
 public struct WireHeader: Equatable, Sendable {
@@ -80,9 +70,8 @@ public struct WireHeader: Equatable, Sendable {
     public static func parse(_ bytes: UnsafeRawBufferPointer) throws(WireError) -> WireHeader {
         guard bytes.count >= size else { throw WireError(.truncated, "frame of \(bytes.count) bytes is shorter than the 12-byte header") }
         guard bytes[0] == version else { throw WireError(.unsupportedVersion, "wire version \(bytes[0]); this node speaks \(version)") }
-        guard let type = FrameType(rawValue: bytes[1]) else {
-            throw WireError(.unknownType, "unknown frame type 0x\(String(bytes[1], radix: 16))")
-        }
+        // Any type byte parses: whether this node serves it is the peer layer's question (it answers ERROR).
+        let type = FrameType(rawValue: bytes[1])
         guard bytes.loadUnaligned(fromByteOffset: 2, as: UInt16.self) == 0 else {
             throw WireError(.malformed, "reserved flag bits are set")
         }
@@ -125,7 +114,7 @@ public struct WireMessage: Equatable, Sendable {
 
 /// A frame this node cannot accept; the connection that sent it is closed with this reason.
 public struct WireError: Error, Equatable, CustomStringConvertible {
-    public enum Code: Sendable, Equatable { case truncated, unsupportedVersion, unknownType, malformed, unexpected }
+    public enum Code: Sendable, Equatable { case truncated, unsupportedVersion, malformed, unexpected }
     public var code: Code
     public var message: String
 

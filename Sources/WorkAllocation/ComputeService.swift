@@ -52,8 +52,12 @@ public final class ComputeService: Sendable {
         self.chunkTimeout = chunkTimeout
     }
 
+    /// The answer to JOB_RUN, declared by every part that sends one (this service, ``JobSubmitter``).
+    public static let jobDone = FrameRegistration.response(.jobDone, "JOB_DONE", owner: "compute")
+
     public func start(on peers: PeerManager) {
-        peers.serve(.jobRun) { [self] payload, peer, _ in
+        peers.register([Self.jobDone])
+        peers.serve(.jobRun, "JOB_RUN", owner: "compute", lane: .compute) { [self] payload, peer, _ in
             guard let run = JobWire.decodeRun(payload) else {
                 return (.jobDone, JobWire.encode([JobWire.Outcome(chunk: 0, result: .failure(.init("malformed JOB_RUN")))]))
             }

@@ -16,7 +16,10 @@ import Wire
 public struct JobSubmitter: Sendable {
     public let client: MeshClient
 
-    public init(client: MeshClient) { self.client = client }
+    public init(client: MeshClient) {
+        self.client = client
+        client.peers.register([ComputeService.jobDone])
+    }
 
     public struct Part: Sendable {
         public var address: String

@@ -2,6 +2,13 @@
 import Content
 import Wire
 
+extension FrameType {
+    /// Distributed jobs: JOB_RUN asks a node to run a function over some chunks of a resource it holds;
+    /// JOB_DONE answers with one result (or error) per chunk.
+    public static let jobRun = FrameType(rawValue: 0x68)
+    public static let jobDone = FrameType(rawValue: 0x69)
+}
+
 /// JOB_RUN (0x68) and JOB_DONE (0x69) payloads (docs/wire.md). Decoders return nil for anything malformed.
 public enum JobWire {
     public struct Run: Sendable, Equatable {

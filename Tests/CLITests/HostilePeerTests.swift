@@ -39,6 +39,8 @@ struct HostilePeerTests {
                 logger: quietLogger)
             try host.start()
             peers = PeerManager(host: host, transport: TransportHandle(slot: host.slot("transport")!), identity: identity, logger: quietLogger)
+            // The attacker speaks replication and compute: it expects their answers.
+            peers.register(ReplicationFrames.responses + [ComputeService.jobDone])
             // As the node's reactor does: transport records to the peer manager, and its tick (deadlines,
             // keepalives, membership timers).
             Thread { [host, peers] in peers.runReactor(host, tickNanoseconds: 50_000_000) }.start()

@@ -87,7 +87,7 @@ struct ReplicationProcessTests {
                 node.output.text.split(separator: "\n").last { $0.contains("; ledger ") }.map { String($0.components(separatedBy: "; ledger ").last?.prefix(12) ?? "") } ?? "?" })
             the put: \(put.output)
             A's anti-entropy:
-            \(nodes[0].output.text.split(separator: "\n").filter { $0.contains("anti-entropy") || $0.contains("ledger entr") && !$0.contains("status:") }.suffix(40).joined(separator: "\n"))
+            \(nodes[0].output.text.split(separator: "\n").filter { $0.contains("anti-entropy") || $0.contains("ledger") && !$0.contains("status:") || $0.contains("closing") || $0.contains("refused") || $0.contains("warning") }.suffix(60).joined(separator: "\n"))
             """)
 
         // Two holders die (not the entry node).

@@ -12,6 +12,7 @@ import Wire
 @Suite("Responsiveness under slow work")
 struct ResponsivenessTests {
     typealias MeshNode = PeerManagerTests.MeshNode
+    static let question = FrameType(rawValue: 0xF0), answer = FrameType(rawValue: 0xF1)
 
     @Test("a flood of slow chunk requests from one peer: past its limit it is answered busy, and another peer's HAVE is answered before the flood drains")
     func slowBulkDoesNotHoldSmallAnswers() throws {
@@ -27,20 +28,20 @@ struct ResponsivenessTests {
             for _ in 0..<200 { release.signal() }
             honest.stop(); flooder.stop(); server.stop()
         }
-        server.peers.serve(.have) { _, _, _ in (.haveReply, [42]) }
+        // A small question answered from memory in the control lane, as HAVE is (replication registers that one).
+        server.peers.serve(Self.question, "TEST_QUESTION", owner: "test", lane: .control) { _, _, _ in (Self.answer, [42]) }
         let name = "mem://busy-\(UUID().uuidString.prefix(8))"
         _ = try server.peers.start(listen: [name], bootstrap: [])
         let (flood, _) = try flooder.peers.connect(name)
         let (polite, _) = try honest.peers.connect(name)
+        honest.peers.register([.response(Self.answer, "TEST_ANSWER", owner: "test")])
 
         let answers = Mutex((busy: 0, other: 0))
         let total = PeerManager.servingLimit + 36
         for _ in 0..<total {
             flooder.peers.request(.chunkGet, payload: WirePayload.key(slowKey), on: flood, timeout: 30) { outcome in
                 answers.withLock { counts in
-                    if case .success(let message) = outcome, message.header.type == .error,
-                        String(decoding: message.payload, as: UTF8.self).hasPrefix("busy")
-                    {
+                    if case .failure(let error) = outcome, error.code == .busy {
                         counts.busy += 1
                     } else {
                         counts.other += 1
@@ -53,8 +54,8 @@ struct ResponsivenessTests {
         while answers.withLock({ $0.busy }) < total - PeerManager.servingLimit && Date() < deadline { usleep(2_000) }
         #expect(answers.withLock { $0.busy } == total - PeerManager.servingLimit)
         // Every admitted chunk read is still stuck on the slow disk; the honest peer's HAVE is answered anyway.
-        let have = try honest.peers.request(.have, payload: [0], on: polite, timeout: 15)
-        #expect(have.header.type == .haveReply && have.payload == [42])
+        let have = try honest.peers.request(Self.question, payload: [0], on: polite, timeout: 15)
+        #expect(have.header.type == Self.answer && have.payload == [42])
         #expect(answers.withLock { $0.other } == 0, "no slow read had finished when the HAVE was answered")
         // Let the disk go: the admitted reads complete (the flood is served, just not ahead of everyone else).
         for _ in 0..<total { release.signal() }

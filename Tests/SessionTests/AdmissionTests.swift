@@ -35,7 +35,7 @@ struct AdmissionTests {
         let a = NodeIdentity.ephemeral(), b = NodeIdentity.ephemeral()
         var (left, right) = try Self.establish(a, Self.keyed(key), b, Self.keyed(key), expecting: b.id)
         #expect(left.peer == b.id && right.peer == a.id)
-        let message = WireMessage(.chunkData, requestID: 9, payload: Array(repeating: 5, count: 4000))
+        let message = WireMessage(.ping, requestID: 9, payload: Array(repeating: 5, count: 4000))
         #expect(try right.open(left.seal(message)) == message)
         #expect(try left.open(right.seal(message)) == message)
     }

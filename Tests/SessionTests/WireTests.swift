@@ -5,9 +5,12 @@ import Wire
 
 @Suite("Wire protocol")
 struct WireTests {
-    @Test("every frame type round-trips with its request id and payload")
+    /// Every type byte: the link's own and those other modules declare parse alike.
+    static let everyType = (0...255).map { FrameType(rawValue: UInt8($0)) }
+
+    @Test("every type byte round-trips with its request id and payload")
     func roundTrip() throws {
-        for (index, type) in FrameType.allCases.enumerated() {
+        for (index, type) in Self.everyType.enumerated() {
             let message = WireMessage(type, requestID: UInt64(index) << 40 | 7, payload: Array(repeating: UInt8(index), count: index * 3))
             #expect(try WireMessage.decode(message.encoded) == message)
         }
@@ -22,7 +25,7 @@ struct WireTests {
         }
     }
 
-    @Test("truncated, wrong-version, unknown-type and flagged headers are typed errors")
+    @Test("truncated, wrong-version and flagged headers are typed errors; an unknown type parses (the peer layer answers it)")
     func badHeaders() throws {
         let good = WireMessage(.ping, requestID: 1).encoded
         #expect((#expect(throws: WireError.self) { try WireMessage.decode(Array(good.prefix(11))) })?.code == .truncated)
@@ -31,7 +34,8 @@ struct WireTests {
         #expect((#expect(throws: WireError.self) { try WireMessage.decode(version) })?.code == .unsupportedVersion)
         var type = good
         type[1] = 0x99
-        #expect((#expect(throws: WireError.self) { try WireMessage.decode(type) })?.code == .unknownType)
+        #expect(try WireMessage.decode(type).header.type == FrameType(rawValue: 0x99))
+        #expect(FrameType(rawValue: 0x99).description == "0x99")
         var flags = good
         flags[3] = 0x80
         #expect((#expect(throws: WireError.self) { try WireMessage.decode(flags) })?.code == .malformed)
@@ -43,7 +47,7 @@ struct WireTests {
     @Test("fuzz: 100,000 random byte strings and mutations of valid frames never trap, and fail only with WireError")
     func fuzz() {
         var random = SeededRandom(seed: 2026)
-        let valid = FrameType.allCases.map { WireMessage($0, requestID: random.next(), payload: [1, 2, 3]).encoded }
+        let valid = FrameType.linkTypes.map { WireMessage($0, requestID: random.next(), payload: [1, 2, 3]).encoded }
         var decoded = 0, refused = 0
         for round in 0..<100_000 {
             var bytes: [UInt8]
@@ -65,5 +69,17 @@ struct WireTests {
         }
         #expect(decoded + refused == 100_000)
         #expect(decoded > 1_000 && refused > 1_000)  // both paths really ran
+    }
+
+    @Test("ERROR payloads: code and text round-trip; short, old-style and oversized payloads decode without trapping")
+    func errorPayload() {
+        let busy = ErrorPayload(.busy, "retry later")
+        #expect(busy.encoded == [1, 0, 0, 0] + Array("retry later".utf8))
+        #expect(ErrorPayload(decoding: busy.encoded) == busy)
+        #expect(ErrorPayload(decoding: [0xFF, 0xFE]) == ErrorPayload(.unspecified, String(decoding: [0xFF, 0xFE], as: UTF8.self)))
+        let future = ErrorPayload(decoding: [9, 0, 0, 0] + Array(repeating: 0x41, count: 10_000))
+        #expect(future.code.rawValue == 9 && future.code.description == "code 9")
+        #expect(future.message.utf8.count == ErrorPayload.maximumTextBytes)
+        #expect(ErrorPayload(decoding: []).code == .unspecified)
     }
 }

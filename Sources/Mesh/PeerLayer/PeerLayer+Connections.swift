@@ -1,0 +1,255 @@
+// SPDX-License-Identifier: Apache-2.0
+import Dispatch
+import Host
+import Identity
+import PluginABI
+import Session
+import Wire
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension PeerLayer {
+    /// The resource manager's bounds on connections (after libp2p's): strangers (connections whose handshake has
+    /// not completed) have their own budget, separate from established sessions, so a flood of silent
+    /// connections cannot lock members out.
+    public enum Limits {
+        /// A connection whose session is not up this long after it opened is closed.
+        public static let handshakeSeconds = 10.0
+        /// Frames accepted before the session is up (handshake messages are a few hundred bytes). The TCP
+        /// transport applies the same bound to a connection's first frames before it buffers them.
+        public static let handshakeFrameBytes = 4096
+        /// Inbound connections still in their handshake, in all and from one IP address.
+        public static let strangers = 64
+        public static let strangersPerAddress = 8
+        /// Established sessions (inbound and outbound).
+        public static let sessions = 512
+        /// Connection offers (relayed signaling) this node answers per 10 s, and per address.
+        public static let offersPer10Seconds = 4
+        /// Offers kept until a member advertises their address, and for how long.
+        public static let pendingOffers = 16
+        public static let pendingOfferSeconds = 30.0
+    }
+
+    /// A connection that lived this long resets its address's backoff.
+    static let healthySeconds: UInt64 = 10
+
+    /// Why an inbound connection from `address` is refused now, or nil.
+    private func admissionRefusal(_ state: State, address: String) -> String? {
+        let host = Self.host(of: address)
+        var strangers = 0, fromHost = 0, sessions = 0
+        for peer in state.peers.values {
+            if peer.node == nil {
+                if peer.inbound { strangers += 1 }
+                if peer.inbound && Self.host(of: peer.address) == host { fromHost += 1 }
+            } else {
+                sessions += 1
+            }
+        }
+        if strangers >= Limits.strangers { return "\(strangers) connections are already in their handshake (limit \(Limits.strangers))" }
+        if fromHost >= Limits.strangersPerAddress {
+            return "\(fromHost) connections from \(host) are already in their handshake (limit \(Limits.strangersPerAddress))"
+        }
+        if sessions >= Limits.sessions { return "\(sessions) sessions are up (limit \(Limits.sessions))" }
+        return nil
+    }
+
+    /// The host part of a transport address (`tcp://1.2.3.4:7400` → `1.2.3.4`, `[::1]:7400` → `::1`).
+    static func host(of address: String) -> String {
+        var rest = Substring(address)
+        if let scheme = rest.range(of: "://") { rest = rest[scheme.upperBound...] }
+        if rest.hasPrefix("["), let close = rest.firstIndex(of: "]") { return String(rest[rest.index(after: rest.startIndex)..<close]) }
+        if let colon = rest.lastIndex(of: ":") { return String(rest[..<colon]) }
+        return String(rest)
+    }
+
+    // MARK: Dialing
+
+    /// Listens on `listen` and starts dialing `bootstrap`. Listening failures are errors; a bootstrap peer
+    /// that cannot be reached is retried in the background.
+    func start(listen: [String], bootstrap: [String]) throws(TransportCallError) -> [String] {
+        var bound: [String] = []
+        for address in listen {
+            try transport.listen(address)
+            bound.append((try? transport.localAddress()) ?? address)
+        }
+        state.withLock { $0.listening += bound }
+        for address in bootstrap {
+            state.withLock { $0.bootstrap[address] = .some(nil) }
+            dial(address, after: 0)
+        }
+        return bound
+    }
+
+    private func dial(_ address: String, after seconds: Double) {
+        guard let target = PinnedAddress(address) else {
+            return logger.error("bootstrap address \(address): the part after # is not a node ID (n…, as the node prints it): not dialed")
+        }
+        dialer.asyncAfter(deadline: .now() + seconds) { [self] in
+            guard !stopped else { return }
+            do throws(TransportCallError) {
+                let connection = try transport.dial(target.address)
+                state.withLock { $0.bootstrap[address] = connection }
+                if let node = target.node { pin(node, on: connection) }
+                logger.info("connected to bootstrap peer \(address) (connection \(connection))")
+            } catch {
+                let wait = state.withLock { state -> Double in
+                    let attempt = state.attempts[address, default: 0]
+                    state.attempts[address] = attempt + 1
+                    return state.backoff.delay(attempt: attempt)
+                }
+                logger.warning("cannot reach bootstrap peer \(address): \(error.message); retrying in \(String(format: "%.1f", wait)) s")
+                dial(address, after: wait)
+            }
+        }
+    }
+
+    /// Dials `address` now (not a bootstrap peer: no redial) and returns the connection once its session is
+    /// up. With `expecting`, a peer that proves to be another node is refused.
+    func connect(_ address: String, expecting: NodeID? = nil, timeout: Double = 10) throws(MeshError) -> (UInt64, NodeID) {
+        guard let target = PinnedAddress(address) else { throw MeshError("\(address): the part after # is not a node ID (n…)") }
+        let expecting = expecting ?? target.node
+        let connection: UInt64
+        do throws(TransportCallError) { connection = try transport.dial(target.address) } catch {
+            throw MeshError("cannot connect to \(address): \(error.message)")
+        }
+        let peer = try waitForSession(connection, timeout: timeout)
+        if let expecting, peer != expecting {
+            transport.close(connection)
+            throw MeshError("\(address) proved to be node \(peer), not the expected \(expecting): refused")
+        }
+        return (connection, peer)
+    }
+
+    /// Pins a connection this node dialed to `node`: its handshake refuses any other identity. The transport
+    /// may report the connection (OPENED) before or after its dial returns, so the pin is kept for `.opened`
+    /// and applied to a handshake already under way; a session that came up first is checked when it does.
+    private func pin(_ node: NodeID, on connection: UInt64) {
+        let (link, established) = state.withLock { state in
+            state.pinned[connection] = node
+            return (state.links[connection], state.peers[connection]?.node)
+        }
+        link?.handshake.withLock { $0?.expect(node) }
+        if let established, established != node { refusePinned(connection, expected: node, peer: established) }
+    }
+
+    func refusePinned(_ connection: UInt64, expected: NodeID, peer: NodeID) {
+        logger.warning("closing connection \(connection): expected node \(expected), but the peer proved to be \(peer)")
+        transport.close(connection)
+    }
+
+    /// Waits until the connection's handshake has completed; the peer's node ID.
+    func waitForSession(_ connection: UInt64, timeout: Double = 10) throws(MeshError) -> NodeID {
+        let deadline = DispatchTime.now() + timeout
+        while DispatchTime.now() < deadline {
+            if let peer = node(on: connection) { return peer }
+            usleep(1_000)
+        }
+        throw MeshError("no secure session on connection \(connection) within \(timeout) s")
+    }
+
+    // MARK: Records from the transport
+
+    /// Handles a transport record from the inbox (reactor thread). Frame blocks are freed here.
+    func handle(_ record: TransportRecord, now: UInt64) {
+        switch record {
+        case .frame(let connection, let offset, let length):
+            let frame = UnsafeMutableRawBufferPointer(start: arena.base + offset, count: length)
+            state.withLock { $0.peers[connection]?.lastHeard = now }
+            receive(frame, on: connection, now: now)
+            _ = arena.heap.free(offset)
+        case .opened(let connection, let inbound, let peer):
+            var handshake = Handshake(identity: identity, role: inbound ? .responder : .initiator(expecting: nil), admission: admission)
+            let admitted = state.withLock { state -> Result<Link, MeshError> in
+                if inbound, let why = admissionRefusal(state, address: peer) { return .failure(MeshError(why)) }
+                if !inbound, let pinned = state.pinned[connection] { handshake.expect(pinned) }
+                let link = Link(handshake)
+                state.peers[connection] = Peer(connection: connection, address: peer, inbound: inbound, openedAt: now)
+                state.links[connection] = link
+                return .success(link)
+            }
+            let link: Link
+            switch admitted {
+            case .success(let admittedLink): link = admittedLink
+            case .failure(let refusal):
+                logger.warning("connection \(connection) from \(peer) refused: \(refusal.message)")
+                transport.close(connection)
+                return
+            }
+            logger.info("connection \(connection) \(inbound ? "from" : "to") \(peer) open")
+            if !inbound {
+                let hello = link.handshake.withLock { $0!.start() }
+                sendPlain(hello, on: connection)
+            }
+        case .closed(let connection, let reason, _, let peer):
+            let (redial, link) = state.withLock { state -> ((String, Double)?, Link?) in
+                let closed = state.peers.removeValue(forKey: connection)
+                let link = state.links.removeValue(forKey: connection)
+                state.serving[connection] = nil
+                state.pinned[connection] = nil
+                guard !state.stopped, let address = state.bootstrap.first(where: { $0.value == connection })?.key else { return (nil, link) }
+                state.bootstrap[address] = .some(nil)
+                if let closed, now - closed.openedAt >= Self.healthySeconds * 1_000_000_000 { state.attempts[address] = 0 }
+                let attempt = state.attempts[address, default: 0]
+                state.attempts[address] = attempt + 1
+                return ((address, state.backoff.delay(attempt: attempt)), link)
+            }
+            if let link { link.channel.withLock { _ in link.outbound.clear() } }
+            router.closed(connection)
+            membership?.sessionDown(connection)
+            logger.info("connection \(connection) with \(peer) closed (\(StatusCode(reason)))")
+            if let (address, wait) = redial {
+                logger.info("redialing bootstrap peer \(address) in \(String(format: "%.1f", wait)) s")
+                dial(address, after: wait)
+            }
+        }
+    }
+
+    // MARK: Keepalive and round-trip times
+
+    /// Matches a PONG to this connection's keepalive ping; updates the round-trip estimate.
+    func keepaliveAnswered(_ id: UInt64, on connection: UInt64, now: UInt64) -> Bool {
+        state.withLock { state in
+            guard let ping = state.peers[connection]?.keepalive, ping.id == id else { return false }
+            let sample = Double(now - ping.sentAt) / 1000
+            let previous = state.peers[connection]?.rttMicroseconds
+            state.peers[connection]?.rttMicroseconds = previous.map { 0.8 * $0 + 0.2 * sample } ?? sample
+            state.peers[connection]?.keepalive = nil
+            return true
+        }
+    }
+
+    /// Pings sessions that have been quiet for a keepalive interval, closes those that did not answer within
+    /// three, and closes connections whose handshake did not finish in time (the tick).
+    func tickConnections(now: UInt64) {
+        let interval = UInt64(keepaliveSeconds * 1e9)
+        let handshakeDeadline = UInt64(Limits.handshakeSeconds * 1e9)
+        var ping: [UInt64] = [], dead: [(UInt64, String)] = [], silent: [(UInt64, String)] = []
+        state.withLock { state in
+            for (connection, peer) in state.peers where peer.node == nil && now > peer.openedAt && now - peer.openedAt > handshakeDeadline {
+                silent.append((connection, peer.address))
+            }
+            for (connection, peer) in state.peers where peer.node != nil {
+                if let outstanding = peer.keepalive {
+                    if now - outstanding.sentAt > 3 * interval { dead.append((connection, peer.address)) }
+                } else if now - max(peer.lastHeard, peer.openedAt) >= interval {
+                    state.peers[connection]?.keepalive = KeepalivePing(id: router.newID(), sentAt: now)
+                    ping.append(connection)
+                }
+            }
+        }
+        for connection in ping {
+            guard let id = state.withLock({ $0.peers[connection]?.keepalive?.id }) else { continue }
+            try? send(WireMessage(.ping, requestID: id), on: connection)
+        }
+        for (connection, address) in dead {
+            logger.warning("closing connection \(connection) with \(address): no answer to keepalive pings for \(3 * keepaliveSeconds) s")
+            transport.close(connection)
+        }
+        for (connection, address) in silent {
+            logger.warning("closing connection \(connection) with \(address): no secure session within \(Limits.handshakeSeconds) s")
+            transport.close(connection)
+        }
+    }
+}

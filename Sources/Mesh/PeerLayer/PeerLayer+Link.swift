@@ -1,0 +1,237 @@
+// SPDX-License-Identifier: Apache-2.0
+import Dispatch
+import Host
+import PluginABI
+import Identity
+import Session
+import Synchronization
+import Wire
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension PeerLayer {
+    /// One connection's session: the handshake until it completes, then the channel.
+    final class Link: Sendable {
+        let handshake: Mutex<Handshake?>
+        let channel = Mutex<SecureChannel?>(nil)
+        /// Sealed frames the transport had no room for, in order. Guarded by `channel`'s lock.
+        nonisolated(unsafe) var outbound = Outbound()
+        init(_ handshake: Handshake) { self.handshake = Mutex(handshake) }
+        deinit { outbound.clear() }
+    }
+
+    struct Outbound {
+        var frames: [UnsafeMutableRawBufferPointer] = []
+        var bytes = 0
+        /// When a frame last left (or the queue started).
+        var progressAt: UInt64 = 0
+        mutating func clear() {
+            for frame in frames { frame.deallocate() }
+            frames = []
+            bytes = 0
+        }
+    }
+
+    /// Bytes of sealed frames one connection may have waiting in its outbound queue (beyond the transport's own).
+    public static let outboundLimitBytes = 8 << 20
+
+    // MARK: Receiving
+
+    /// One frame from the transport, in its arena block (freed by the caller after this returns).
+    func receive(_ frame: UnsafeMutableRawBufferPointer, on connection: UInt64, now: UInt64) {
+        guard let link = state.withLock({ $0.links[connection] }) else {
+            logger.debug("frame on connection \(connection), which has no session state: dropped")
+            return
+        }
+        do throws(MeshError) {
+            if link.channel.withLock({ $0 == nil }) {
+                // Before the session a peer is a stranger: its frames are handshake messages, a few hundred bytes.
+                guard frame.count <= Limits.handshakeFrameBytes else {
+                    throw MeshError("a \(frame.count)-byte frame before the session is up (at most \(Limits.handshakeFrameBytes))")
+                }
+                try advanceHandshake(link, Array(frame), on: connection)
+                return
+            }
+            // The inner message's range within the frame (decrypted in place, in its arena block).
+            let range = try link.channel.withLock { (channel) throws(MeshError) -> Range<Int> in
+                do throws(SessionError) {
+                    let inner = try channel!.openInPlace(frame)
+                    let start = inner.baseAddress! - frame.baseAddress!
+                    return start..<(start + inner.count)
+                } catch { throw MeshError(error.message) }
+            }
+            let inner = UnsafeRawBufferPointer(rebasing: frame[range])
+            let header: WireHeader
+            do throws(WireError) { header = try WireHeader.parse(inner) } catch {
+                throw MeshError("malformed message: \(error.message)")
+            }
+            if header.type == .pong, keepaliveAnswered(header.requestID, on: connection, now: now) { return }
+            try dispatch(header, payload: UnsafeRawBufferPointer(rebasing: inner[WireHeader.size...]), on: connection)
+        } catch {
+            let address = state.withLock { $0.peers[connection]?.address } ?? "?"
+            logger.warning("closing connection \(connection) with \(address): \(error.message)")
+            transport.close(connection)
+        }
+    }
+
+    private func advanceHandshake(_ link: Link, _ bytes: [UInt8], on connection: UInt64) throws(MeshError) {
+        let step = try link.handshake.withLock { (handshake) throws(MeshError) -> Handshake.Step in
+            guard handshake != nil else { throw MeshError("handshake already finished") }
+            do throws(SessionError) { return try handshake!.receive(bytes) } catch { throw MeshError(error.message) }
+        }
+        switch step {
+        case .send(let reply):
+            sendPlain(reply, on: connection)
+        case .established(let channel, let reply):
+            if let reply { sendPlain(reply, on: connection) }
+            link.channel.withLock { $0 = channel }
+            link.handshake.withLock { $0 = nil }
+            let (peer, bootstrap, pinned) = state.withLock { state -> (Peer?, Bool, NodeID?) in
+                state.peers[connection]?.node = channel.peer
+                return (state.peers[connection], state.bootstrap.values.contains(connection), state.pinned[connection])
+            }
+            // A pin that came after RESPONSE (a dial that returned late) is checked here.
+            if let pinned, pinned != channel.peer { return refusePinned(connection, expected: pinned, peer: channel.peer) }
+            logger.info("secure session with node \(channel.peer) on connection \(connection) (\(channel.suite))")
+            if let membership, let peer {
+                membership.sessionUp(
+                    channel.peer, connection: connection, dialedAddress: peer.inbound ? nil : peer.address, bootstrap: bootstrap,
+                    now: clock.now()
+                ) { connection, bytes in try? send(WireMessage(.membership, payload: bytes), on: connection) }
+            }
+        }
+    }
+
+    // MARK: Sending
+
+    func sendPlain(_ bytes: [UInt8], on connection: UInt64) {
+        do throws(TransportCallError) { try transport.send(connection, bytes) } catch {
+            logger.warning("handshake on connection \(connection) failed to send: \(error.message)")
+            transport.close(connection)
+        }
+    }
+
+    /// Seals and sends a message. Never waits: see ``send(_:requestID:parts:on:)``.
+    public func send(_ message: WireMessage, on connection: UInt64) throws(MeshError) {
+        var failure: MeshError?
+        message.payload.withUnsafeBytes { payload in
+            do throws(MeshError) {
+                try send(message.header.type, requestID: message.header.requestID, parts: [payload], on: connection)
+            } catch { failure = error }
+        }
+        if let failure { throw failure }
+    }
+
+    /// Seals and sends a message whose payload is `parts` in order. The parts are copied once, straight into
+    /// the frame that is then sealed in place — the hot path of serving chunks.
+    ///
+    /// Never waits, so the reactor and the workers may call it: when the transport's queue for the connection is
+    /// full (the peer reads slower than we write), the sealed frame waits in the connection's own outbound queue
+    /// (frames keep their order: later ones queue behind it) and ``flushOutbound(now:)`` offers it again. A queue
+    /// over ``outboundLimitBytes``, or one that made no progress for ``stallSeconds``, closes the connection:
+    /// a peer that stops reading loses its connection, and nobody else waits for it.
+    public func send(_ type: FrameType, requestID: UInt64, parts: [UnsafeRawBufferPointer], on connection: UInt64) throws(MeshError) {
+        guard let link = state.withLock({ $0.links[connection] }) else { throw MeshError("connection \(connection) is closed") }
+        let innerLength = WireHeader.size + parts.reduce(0) { $0 + $1.count }
+        let frame = UnsafeMutableRawBufferPointer.allocate(byteCount: innerLength + SecureChannel.overhead, alignment: 16)
+        WireHeader(type: type, requestID: requestID).write(into: UnsafeMutableRawBufferPointer(rebasing: frame[WireHeader.size...]))
+        var offset = 2 * WireHeader.size
+        for part in parts where !part.isEmpty {
+            UnsafeMutableRawBufferPointer(rebasing: frame[offset..<(offset + part.count)]).copyMemory(from: part)
+            offset += part.count
+        }
+        enum Outcome { case sent, queued(startedStall: Bool), noSession, failed(String), overflow }
+        let outcome = link.channel.withLock { channel -> Outcome in
+            guard channel != nil else { return .noSession }
+            _ = channel!.sealInPlace(frame, messageLength: innerLength)
+            // Sealed and sent (or queued) under the channel's lock: frames leave in counter order.
+            if link.outbound.frames.isEmpty {
+                do throws(TransportCallError) {
+                    try transport.send(connection, UnsafeRawBufferPointer(frame))
+                    return .sent
+                } catch where error.status == INOS_ERR_FULL {
+                    // fall through to the queue
+                } catch {
+                    return .failed(error.message)
+                }
+            }
+            guard link.outbound.bytes + frame.count <= Self.outboundLimitBytes else { return .overflow }
+            let first = link.outbound.frames.isEmpty
+            link.outbound.frames.append(frame)
+            link.outbound.bytes += frame.count
+            if first { link.outbound.progressAt = clock.now() }
+            return .queued(startedStall: first)
+        }
+        switch outcome {
+        case .sent:
+            frame.deallocate()
+        case .queued(let first):
+            if first { flusher.signal() }
+        case .noSession:
+            frame.deallocate()
+            throw MeshError("cannot send on connection \(connection): no session")
+        case .failed(let why):
+            frame.deallocate()
+            throw MeshError("cannot send on connection \(connection): \(why)")
+        case .overflow:
+            frame.deallocate()
+            let address = state.withLock { $0.peers[connection]?.address } ?? "?"
+            logger.warning("closing connection \(connection) with \(address): more than \(Self.outboundLimitBytes >> 20) MiB waiting to be sent (the peer does not read)")
+            transport.close(connection)
+            throw MeshError("connection \(connection): the peer does not read; closed")
+        }
+    }
+
+    /// Offers every waiting outbound frame to the transport again, in order, until the transport is full;
+    /// closes connections whose queue is stalled. Returns whether frames still wait.
+    @discardableResult
+    func flushOutbound(now: UInt64) -> Bool {
+        let links = state.withLock { state in state.links.map { ($0.key, $0.value, state.peers[$0.key]?.address ?? "?") } }
+        var waiting = false
+        for (connection, link, address) in links {
+            enum Result { case idle, drained, waiting, stalled, failed(String) }
+            let result = link.channel.withLock { _ -> Result in
+                guard !link.outbound.frames.isEmpty else { return .idle }
+                while let frame = link.outbound.frames.first {
+                    do throws(TransportCallError) {
+                        try transport.send(connection, UnsafeRawBufferPointer(frame))
+                    } catch where error.status == INOS_ERR_FULL {
+                        return now - link.outbound.progressAt > UInt64(stallSeconds * 1e9) ? .stalled : .waiting
+                    } catch {
+                        link.outbound.clear()
+                        return .failed(error.message)
+                    }
+                    link.outbound.frames.removeFirst()
+                    link.outbound.bytes -= frame.count
+                    link.outbound.progressAt = now
+                    frame.deallocate()
+                }
+                return .drained
+            }
+            switch result {
+            case .idle: break
+            case .drained: break
+            case .waiting: waiting = true
+            case .stalled:
+                link.channel.withLock { _ in link.outbound.clear() }
+                logger.warning("closing connection \(connection) with \(address): the peer read nothing for \(stallSeconds) s")
+                transport.close(connection)
+            case .failed(let why):
+                logger.warning("closing connection \(connection) with \(address): send failed: \(why)")
+                transport.close(connection)
+            }
+        }
+        return waiting
+    }
+
+    /// The flusher: sleeps until a connection's outbound queue has frames, then offers them every 2 ms until
+    /// every queue is empty (the transport has no "writable again" event to wait for).
+    func flushLoop() {
+        while !stopped {
+            _ = flusher.wait(timeout: .now() + 1)
+            while flushOutbound(now: clock.now()), !stopped { usleep(2_000) }
+        }
+    }
+}

@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: Apache-2.0
+import Identity
+import Synchronization
+import Wire
+
+/// A message that arrived in a session, as a service's handler sees it.
+public struct InboundFrame: Sendable {
+    public var type: FrameType
+    public var requestID: UInt64
+    public var payload: [UInt8]
+    public var connection: UInt64
+    /// The node the session authenticated.
+    public var peer: NodeID
+}
+
+/// Where a frame's handler runs. The reactor is for handlers that only touch memory and never wait; every
+/// other lane is a ``WorkerPool`` of the node's own, so that no kind of work starves another.
+public enum Lane: Sendable, Hashable, CustomStringConvertible {
+    /// On the reactor thread, inline.
+    case reactor
+    /// Small answers from memory or one file lookup (HAVE, RELEASE, LEDGER).
+    case control
+    /// Reading or writing a chunk's bytes (CHUNK_GET, STORE, CHALLENGE).
+    case bulk
+    /// Jobs, which may run for minutes (JOB_RUN).
+    case compute
+    /// Anti-entropy, one sync at a time.
+    case background
+
+    public var description: String {
+        switch self {
+        case .reactor: "reactor"
+        case .control: "control"
+        case .bulk: "bulk"
+        case .compute: "compute"
+        case .background: "background"
+        }
+    }
+}
+
+/// What a module declares for one frame type it owns (docs/wire.md lists them all with their owners).
+public struct FrameRegistration: Sendable {
+    public enum Kind: Sendable {
+        /// Carries a request id; the handler answers (or the peer layer answers ERROR for it).
+        case request
+        /// No answer expected (request id 0).
+        case oneWay
+        /// Answers a request this node sent: matched by the request router, no handler.
+        case response
+    }
+
+    public var type: FrameType
+    /// The protocol name, as docs/wire.md spells it (`CHUNK_GET`).
+    public var name: String
+    /// The service that registered it (for errors and the overlap check).
+    public var owner: String
+    public var kind: Kind
+    public var lane: Lane
+    /// Throwing closes the connection on the reactor (the peer sent something malformed); on a lane it answers
+    /// ERROR `malformed`.
+    public var handler: (@Sendable (InboundFrame) throws(MeshError) -> Void)?
+
+    public init(_ type: FrameType, _ name: String, owner: String, kind: Kind, lane: Lane = .reactor,
+                handler: (@Sendable (InboundFrame) throws(MeshError) -> Void)? = nil) {
+        precondition((kind == .response) == (handler == nil), "\(name): a response has no handler; requests and one-way frames need one")
+        self.type = type
+        self.name = name
+        self.owner = owner
+        self.kind = kind
+        self.lane = lane
+        self.handler = handler
+    }
+
+    /// A response type: finishes the request it answers.
+    public static func response(_ type: FrameType, _ name: String, owner: String) -> FrameRegistration {
+        FrameRegistration(type, name, owner: owner, kind: .response)
+    }
+}
+
+/// The frame types this node serves, each registered once by the module that owns it. It replaces a closed
+/// `switch` over every type in the peer layer: a new protocol registers its types and handlers, and the peer
+/// layer never names them.
+public final class FrameRegistry: Sendable {
+    private let table = Mutex<[FrameType: FrameRegistration]>([:])
+    private let unknownCount = Atomic<Int>(0)
+
+    init() {}
+
+    /// Registers `registration`. A type registered twice is a programming error (two modules claim one value),
+    /// except the same response declared again: every part of a module that sends requests declares the answers
+    /// it expects (a client and a server of one protocol may share a node).
+    public func register(_ registration: FrameRegistration) {
+        table.withLock { table in
+            if let existing = table[registration.type] {
+                if existing.kind == .response, registration.kind == .response, existing.name == registration.name, existing.owner == registration.owner {
+                    return
+                }
+                preconditionFailure("frame type 0x\(String(registration.type.rawValue, radix: 16)) registered by \(registration.owner) (\(registration.name)) is already \(existing.owner)'s \(existing.name)")
+            }
+            table[registration.type] = registration
+        }
+        FrameType.name(registration.type, registration.name)
+    }
+
+    /// Registers each of `registrations`.
+    public func register(_ registrations: [FrameRegistration]) { for registration in registrations { register(registration) } }
+
+    func lookup(_ type: FrameType) -> FrameRegistration? { table.withLock { $0[type] } }
+
+    /// Every registration, by type value.
+    public var registrations: [FrameRegistration] { table.withLock { $0.values.sorted { $0.type.rawValue < $1.type.rawValue } } }
+
+    /// Frames of types nobody registered: answered ERROR `unknownType` when they were requests, dropped otherwise.
+    public var unknownFrames: Int { unknownCount.load(ordering: .relaxed) }
+    func countUnknown() { unknownCount.add(1, ordering: .relaxed) }
+}

@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: Apache-2.0
+import Wire
+
+extension FrameType {
+    /// CHUNK_GET asks for the stored form of an object by key; CHUNK_DATA answers with it, CHUNK_MISSING without.
+    public static let chunkGet = FrameType(rawValue: 0x30)
+    public static let chunkData = FrameType(rawValue: 0x31)
+    public static let chunkMissing = FrameType(rawValue: 0x32)
+}
+
+/// Serves and fetches chunks: CHUNK_GET is answered in the bulk lane from the node's ``ChunkSource``; an answer
+/// is checked against the key asked for on arrival, and only the chunk's bytes are copied out of the arena block.
+final class ChunkService: Sendable {
+    /// Serves chunk requests: the stored form of the object with that key, or nil.
+    typealias ChunkSource = @Sendable ([UInt8]) -> [UInt8]?
+
+    private let layer: PeerLayer
+    private let source: ChunkSource?
+
+    init(layer: PeerLayer, source: ChunkSource?) {
+        self.layer = layer
+        self.source = source
+    }
+
+    var registrations: [FrameRegistration] {
+        [
+            FrameRegistration(.chunkGet, "CHUNK_GET", owner: "chunks", kind: .request, lane: .bulk) { [self] frame throws(MeshError) in
+                let key: [UInt8]
+                do throws(WireError) { key = try WirePayload.splitKey(frame.payload).key } catch { throw MeshError(error.message) }
+                serve(key, id: frame.requestID, on: frame.connection)
+            },
+            .response(.chunkData, "CHUNK_DATA", owner: "chunks"),
+            .response(.chunkMissing, "CHUNK_MISSING", owner: "chunks"),
+        ]
+    }
+
+    private func serve(_ key: [UInt8], id: UInt64, on connection: UInt64) {
+        let prefix = [UInt8(key.count)] + key
+        prefix.withUnsafeBytes { head in
+            if let data = source?(key) {
+                data.withUnsafeBytes { body in try? layer.send(.chunkData, requestID: id, parts: [head, body], on: connection) }
+            } else {
+                try? layer.send(.chunkMissing, requestID: id, parts: [head], on: connection)
+            }
+        }
+    }
+
+    /// Asks a peer for the stored form of an object; nil when the peer does not have it.
+    func fetch(_ key: [UInt8], from connection: UInt64, timeout: Double) throws(MeshError) -> [UInt8]? {
+        let answer = try layer.request(.chunkGet, payload: WirePayload.key(key), on: connection, timeout: timeout, key: key)
+        switch answer.header.type {
+        case .chunkData: return answer.payload  // the key was checked on arrival; the payload is the chunk
+        case .chunkMissing: return nil
+        default: throw MeshError("unexpected answer \(answer.header.type) to a chunk request")
+        }
+    }
+}

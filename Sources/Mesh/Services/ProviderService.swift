@@ -1,0 +1,221 @@
+// SPDX-License-Identifier: Apache-2.0
+import MeshCore
+import Synchronization
+import Wire
+
+extension FrameType {
+    /// DHT provider records: PROVIDE stores one at a node; FIND_PROVIDERS asks for those of a key; PROVIDERS answers.
+    public static let provide = FrameType(rawValue: 0x52)
+    public static let findProviders = FrameType(rawValue: 0x53)
+    public static let providers = FrameType(rawValue: 0x54)
+    /// Kademlia: FIND_NODE asks for the members closest to a key; NODES answers.
+    public static let findNode = FrameType(rawValue: 0x57)
+    public static let nodes = FrameType(rawValue: 0x58)
+}
+
+/// The DHT: provider records kept for the members they are closest to (PROVIDE), asked for with FIND_PROVIDERS
+/// (recursively, across the members closest to the key), Kademlia's FIND_NODE and iterative lookup, and the
+/// epoch that expires records and republishes what this node provides.
+final class ProviderService: Sendable {
+    /// How many members keep each provider record (Kademlia's k).
+    static let replication = 20
+
+    private let layer: PeerLayer
+    /// Provider records this node keeps for others (the DHT's storage).
+    let store = ProviderStore()
+    /// Keys this node provides, republished every interval to the members closest to each.
+    private let provided = Mutex<(keys: @Sendable () -> [[UInt8]], every: UInt64, last: UInt64, ttl: UInt32)?>(nil)
+    /// This node's Lamport clock for the records it originates (provider announcements).
+    private let lamport = Mutex(LamportClock())
+
+    init(layer: PeerLayer) { self.layer = layer }
+
+    var registrations: [FrameRegistration] {
+        [
+            FrameRegistration(.provide, "PROVIDE", owner: "providers", kind: .oneWay) { [self] frame throws(MeshError) in
+                guard let (key, record, _) = ProviderRecord.decode(frame.payload[...]) else { throw MeshError("malformed provider record") }
+                // A node announces only itself: a record naming another member is refused, as is one it did not sign.
+                guard record.member == Membership.member(frame.peer) else { throw MeshError("provider record for another node") }
+                if let problem = record.problem(key: key) { throw MeshError("provider record refused: \(problem)") }
+                lamport.withLock { $0.witness(record.lamport) }
+                store.add(key, record, now: layer.clock.now(), verified: true)
+            },
+            FrameRegistration(.findProviders, "FIND_PROVIDERS", owner: "providers", kind: .request) { [self] frame throws(MeshError) in
+                guard frame.payload.count == 33 else { throw MeshError("malformed provider request") }
+                answerFindProviders(frame, recursive: frame.payload[0] == 1, key: Array(frame.payload[1...]))
+            },
+            .response(.providers, "PROVIDERS", owner: "providers"),
+            FrameRegistration(.findNode, "FIND_NODE", owner: "providers", kind: .request) { [self] frame throws(MeshError) in
+                guard frame.payload.count == 32, let membership = layer.membership else { throw MeshError("malformed node request") }
+                var reply: [UInt8] = []
+                for member in closestMembers(to: frame.payload) {
+                    guard let address = member == membership.memberID ? membership.advertisedAddress : membership.address(of: member),
+                        !address.isEmpty
+                    else { continue }
+                    withUnsafeBytes(of: member.littleEndian) { reply += $0 }
+                    let bytes = Array(address.utf8.prefix(255))
+                    reply += [UInt8(bytes.count)] + bytes
+                }
+                try layer.reply(to: frame, .nodes, reply)
+            },
+            .response(.nodes, "NODES", owner: "providers"),
+        ]
+    }
+
+    /// Answers FIND_PROVIDERS: the records kept here, and with `recursive` those of the members closest to the
+    /// key, asked all at once; the answer goes when the last one has answered (or its 3 s deadline passed):
+    /// nothing waits on a thread, so slow members cost the asker time, not the node.
+    private func answerFindProviders(_ frame: InboundFrame, recursive: Bool, key: [UInt8]) {
+        let requester = Membership.member(frame.peer)
+        var local: [MemberID: ProviderRecord] = [:]
+        for record in store.providers(of: key, now: layer.clock.now()) { local[record.member] = record }
+        var routes: [UInt64] = []
+        if recursive, let membership = layer.membership {
+            for member in closestMembers(to: key) where member != membership.memberID && member != requester {
+                if let route = membership.route(member, dial: { _ in }) { routes.append(route) }
+            }
+        }
+        let gathered = Mutex((found: local, left: routes.count))
+        // A member SWIM declared dead is not named: its records outlive it by up to their TTL, and an asker
+        // would spend a timeout on each (a census would list it as "no answer" until the records expire).
+        let membership = layer.membership
+        @Sendable func reply(_ found: [MemberID: ProviderRecord]) {
+            let payload = found.values.filter { membership?.isDead($0.member) != true }.sorted { $0.member < $1.member }
+                .flatMap { ProviderRecord.encode(key: key, $0) }
+            try? layer.reply(to: frame, .providers, payload)
+        }
+        if routes.isEmpty { reply(local) }
+        for route in routes {
+            layer.request(.findProviders, payload: [0] + key, on: route, timeout: 3) { outcome in
+                let done = gathered.withLock { state -> [MemberID: ProviderRecord]? in
+                    if case .success(let answer) = outcome, answer.header.type == .providers {
+                        for record in Self.decodeProviders(answer.payload[...], key: key)
+                        where record.lamport >= state.found[record.member]?.lamport ?? 0 { state.found[record.member] = record }
+                    }
+                    state.left -= 1
+                    return state.left == 0 ? state.found : nil
+                }
+                if let done { reply(done) }
+            }
+        }
+    }
+
+    /// Announces `keys()` as provided by this node to the members closest to each key, every `seconds`
+    /// (records live `ttl` seconds, so a provider that stops is forgotten).
+    func provide(every seconds: Double, ttl: UInt32, _ keys: @escaping @Sendable () -> [[UInt8]]) {
+        provided.withLock { $0 = (keys, UInt64(seconds * 1e9), 0, ttl) }
+    }
+
+    /// The members closest to `key` by XOR on the first 64 bits (member IDs are the first 8 bytes of node IDs,
+    /// keys are content digests): where its provider records live. This node included.
+    func closestMembers(to key: [UInt8], count: Int = ProviderService.replication) -> [MemberID] {
+        guard let membership = layer.membership else { return [] }
+        let target = key.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        return (membership.aliveMembers + [membership.memberID]).sorted { ($0 ^ target) < ($1 ^ target) }.prefix(count).map { $0 }
+    }
+
+    private func announce(_ key: [UInt8], ttl: UInt32, now: UInt64) {
+        guard let membership = layer.membership, let address = membership.advertisedAddress else { return }
+        // Signed by this node, so every member that keeps or relays it can check that this node said it.
+        let record = ProviderRecord(signing: key, address: address, ttl: ttl, lamport: lamport.withLock { $0.tick() }, by: layer.identity)
+        let payload = ProviderRecord.encode(key: key, record)
+        for member in closestMembers(to: key) {
+            if member == membership.memberID {
+                store.add(key, record, now: now, verified: true)
+                continue
+            }
+            if let connection = layer.route(member) { try? layer.send(WireMessage(.provide, payload: payload), on: connection) }
+        }
+    }
+
+    /// Announces `key` as provided by this node now (besides the periodic republishing).
+    func announceNow(_ key: [UInt8]) {
+        guard key.count == 32, let ttl = provided.withLock({ $0?.ttl }) else { return }
+        announce(key, ttl: ttl, now: layer.clock.now())
+    }
+
+    /// The provider records this node keeps for `key` (a node close to the key keeps them all).
+    func localProviders(_ key: [UInt8]) -> [ProviderRecord] { store.providers(of: key, now: layer.clock.now()) }
+
+    /// Asks the peer on `connection` for the providers of `key`; with `recursive`, the peer also asks the members
+    /// closest to the key and merges what they know.
+    func findProviders(_ key: [UInt8], on connection: UInt64, recursive: Bool, timeout: Double) throws(MeshError) -> [ProviderRecord] {
+        let answer = try layer.request(.findProviders, payload: [recursive ? 1 : 0] + key, on: connection, timeout: timeout)
+        guard answer.header.type == .providers else { throw MeshError("unexpected answer \(answer.header.type) to a provider request") }
+        return Self.decodeProviders(answer.payload[...], key: key)
+    }
+
+    /// Asks the peer on `connection` for the members closest to `key`, with their addresses (FIND_NODE).
+    func findNodes(_ key: [UInt8], on connection: UInt64, timeout: Double) throws(MeshError) -> [(MemberID, String)] {
+        let answer = try layer.request(.findNode, payload: key, on: connection, timeout: timeout)
+        var out: [(MemberID, String)] = []
+        var reader = ByteReader(answer.payload)
+        while let member = reader.read(MemberID.self), let address = reader.prefixed(UInt8.self) {
+            out.append((member, String(decoding: address, as: UTF8.self)))
+        }
+        return out
+    }
+
+    /// Kademlia's iterative lookup over the network, starting from the peer on `connection`: each round asks
+    /// α = 3 of the closest members not yet asked for their closest members (FIND_NODE) and for the key's
+    /// provider records (FIND_PROVIDERS), until a round brings nothing closer. Returns the providers found, the
+    /// rounds it took and the members asked.
+    func lookupProviders(_ key: [UInt8], from connection: UInt64, timeout: Double)
+        throws(MeshError) -> (providers: [ProviderRecord], rounds: Int, asked: Int)
+    {
+        func point(_ member: MemberID) -> Key256 { Key256(member, 0, 0, 0) }
+        let target = Key256(key.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }, 0, 0, 0)
+        var addresses: [Key256: String] = [:]
+        var found: [MemberID: ProviderRecord] = [:]
+        for (member, address) in try findNodes(key, on: connection, timeout: timeout) { addresses[point(member)] = address }
+        for record in (try? findProviders(key, on: connection, recursive: false, timeout: timeout)) ?? [] { found[record.member] = record }
+        var lookup = Lookup(target: target, start: Array(addresses.keys), k: Self.replication, alpha: 3)
+        var asked = 1
+        var sessions: [String: UInt64] = [:]
+        while true {
+            let round = lookup.nextRound()
+            if round.isEmpty { break }
+            for contact in round {
+                guard let address = addresses[contact] else { lookup.answer(from: contact, nil); continue }
+                asked += 1
+                do throws(MeshError) {
+                    let session: UInt64
+                    if let known = sessions[address] { session = known } else { session = try layer.connect(address, timeout: timeout).0 }
+                    sessions[address] = session
+                    let nodes = try findNodes(key, on: session, timeout: timeout)
+                    for (member, address) in nodes where addresses[point(member)] == nil { addresses[point(member)] = address }
+                    lookup.answer(from: contact, nodes.map { point($0.0) })
+                    for record in try findProviders(key, on: session, recursive: false, timeout: timeout)
+                    where record.lamport >= found[record.member]?.lamport ?? 0 { found[record.member] = record }
+                } catch {
+                    lookup.answer(from: contact, nil)
+                }
+            }
+        }
+        for session in sessions.values { layer.transport.close(session) }
+        return (found.values.sorted { $0.member < $1.member }, lookup.rounds, asked)
+    }
+
+    /// The records of a PROVIDERS answer for `key` that verify (``ProviderRecord/problem(key:)``): whoever
+    /// relayed them, a record for another key, naming a member its public key is not, or with a bad signature
+    /// is dropped.
+    static func decodeProviders(_ payload: ArraySlice<UInt8>, key: [UInt8]) -> [ProviderRecord] {
+        var rest = payload, out: [ProviderRecord] = []
+        while let (recordKey, record, next) = ProviderRecord.decode(rest) {
+            if recordKey == key && record.verifies(key: key) { out.append(record) }
+            rest = next
+        }
+        return out
+    }
+
+    /// The epoch (once a second): expires records, and republishes what this node provides when due.
+    func epoch(now: UInt64) {
+        store.expire(now: now)
+        let due = provided.withLock { current -> (keys: @Sendable () -> [[UInt8]], ttl: UInt32)? in
+            guard let value = current, now - value.last >= value.every || value.last == 0 else { return nil }
+            current?.last = now
+            return (value.keys, value.ttl)
+        }
+        if let due { for key in due.keys() where key.count == 32 { announce(key, ttl: due.ttl, now: now) } }
+    }
+}

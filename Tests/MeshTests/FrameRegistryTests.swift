@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: Apache-2.0
+import Foundation
+import Host
+import HostTestSupport
+import Identity
+import Synchronization
+import Testing
+import Wire
+
+@testable import Mesh
+
+/// Each module registers the frame types it serves; a type nobody registered is answered, not fatal.
+@Suite("Frame registry and request router")
+struct FrameRegistryTests {
+    typealias MeshNode = PeerManagerTests.MeshNode
+
+    @Test("a member node's registry holds the link's and every mesh service's types, once each, with their owners")
+    func registrations() throws {
+        let node = try MeshNode()
+        defer { node.stop() }
+        let table = Dictionary(uniqueKeysWithValues: node.peers.registry.registrations.map { ($0.type.rawValue, ($0.name, $0.owner)) })
+        let expected: [UInt8: (String, String)] = [
+            0x20: ("PING", "link"), 0x21: ("PONG", "link"), 0x3F: ("ERROR", "link"), 0x40: ("CLOSE", "link"),
+            0x30: ("CHUNK_GET", "chunks"), 0x31: ("CHUNK_DATA", "chunks"), 0x32: ("CHUNK_MISSING", "chunks"),
+            0x50: ("MEMBERSHIP", "membership"), 0x66: ("MEMBERS", "membership"), 0x67: ("MEMBERS_REPLY", "membership"),
+            0x51: ("GOSSIP", "gossip"),
+            0x52: ("PROVIDE", "providers"), 0x53: ("FIND_PROVIDERS", "providers"), 0x54: ("PROVIDERS", "providers"),
+            0x57: ("FIND_NODE", "providers"), 0x58: ("NODES", "providers"),
+            0x55: ("MERKLE", "anti-entropy"), 0x56: ("MERKLE_REPLY", "anti-entropy"),
+        ]
+        #expect(table.count == expected.count)
+        for (value, (name, owner)) in expected {
+            #expect(table[value]?.0 == name && table[value]?.1 == owner, "0x\(String(value, radix: 16))")
+        }
+        #expect(FrameType.chunkGet.description == "CHUNK_GET")
+        // Declaring the same response again is fine (a client and a server of one protocol on one node).
+        node.peers.register([.response(.chunkData, "CHUNK_DATA", owner: "chunks")])
+        #expect(node.peers.registry.registrations.count == expected.count)
+    }
+
+    @Test("a request of a type nobody registered gets ERROR unknownType and the session stays; a one-way one is dropped")
+    func unknownType() throws {
+        let server = try MeshNode(), client = try MeshNode()
+        defer { client.stop(); server.stop() }
+        let name = "mem://unknown-\(UUID().uuidString.prefix(8))"
+        _ = try server.peers.start(listen: [name], bootstrap: [])
+        let (connection, _) = try client.peers.connect(name)
+        let probe = FrameType(rawValue: 0xE7)
+        let refused = #expect(throws: MeshError.self) { _ = try client.peers.request(probe, payload: [1, 2, 3], on: connection, timeout: 10) }
+        #expect(refused?.code == .unknownType, "\(String(describing: refused))")
+        try client.peers.send(WireMessage(probe, requestID: 0, payload: [9]), on: connection)  // one-way: nothing comes back
+        // The session is still up: a ping is answered on the same connection.
+        #expect(try client.peers.request(.ping, payload: [7], on: connection, timeout: 10).payload == [7])
+        #expect(server.peers.registry.unknownFrames == 2)
+        #expect(server.peers.peers.count == 1)
+    }
+
+    @Test("framing inside a sealed frame still closes the connection")
+    func framingInsideSealed() throws {
+        let server = try MeshNode(), client = try MeshNode()
+        defer { client.stop(); server.stop() }
+        let name = "mem://framing-\(UUID().uuidString.prefix(8))"
+        _ = try server.peers.start(listen: [name], bootstrap: [])
+        let (connection, _) = try client.peers.connect(name)
+        try client.peers.send(WireMessage(.handshakeInit, requestID: 1, payload: [0]), on: connection)
+        let deadline = Date().addingTimeInterval(20)
+        while !client.peers.peers.isEmpty && Date() < deadline { usleep(2_000) }
+        #expect(client.peers.peers.isEmpty, "the server closed the connection")
+    }
+
+    @Test("an answer counts only from the connection its request went to: another peer cannot finish it by guessing the id")
+    func answersFromTheRightConnection() throws {
+        let server = try MeshNode(), other = try MeshNode()
+        let release = DispatchSemaphore(value: 0)
+        let slow = FrameType(rawValue: 0xF2), slowAnswer = FrameType(rawValue: 0xF3)
+        server.peers.serve(slow, "TEST_SLOW", owner: "test", lane: .control) { _, _, _ in
+            _ = release.wait(timeout: .now() + 20)
+            return (slowAnswer, [1])
+        }
+        let client = try MeshNode()
+        client.peers.register([.response(slowAnswer, "TEST_SLOW_ANSWER", owner: "test")])
+        defer { release.signal(); client.stop(); other.stop(); server.stop() }
+        let serverName = "mem://router-\(UUID().uuidString.prefix(8))", otherName = "mem://forger-\(UUID().uuidString.prefix(8))"
+        _ = try server.peers.start(listen: [serverName], bootstrap: [])
+        _ = try other.peers.start(listen: [otherName], bootstrap: [])
+        let (toServer, _) = try client.peers.connect(serverName)
+        _ = try client.peers.connect(otherName)
+        let outcome = Mutex<Result<WireMessage, MeshError>?>(nil)
+        client.peers.request(slow, payload: [], on: toServer, timeout: 30) { result in outcome.withLock { $0 = result } }
+        // The forger answers every id around the pending one on its own session with the client.
+        let forgedOn = try #require(other.peers.peers.first { $0.node == client.identity.id }?.connection)
+        for id in UInt64(1)...64 { try other.peers.send(WireMessage(slowAnswer, requestID: id, payload: [66]), on: forgedOn) }
+        #expect(try other.peers.request(.ping, payload: [], on: forgedOn, timeout: 10).header.type == .pong)  // the forgeries arrived first
+        #expect(outcome.withLock { $0 } == nil, "no forged answer finished the request")
+        release.signal()
+        let deadline = Date().addingTimeInterval(20)
+        while outcome.withLock({ $0 }) == nil && Date() < deadline { usleep(2_000) }
+        #expect(try outcome.withLock { $0 }?.get().payload == [1])
+    }
+}
