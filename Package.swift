@@ -51,10 +51,15 @@ let package = Package(
     targets: [
         .target(name: "PluginABI", path: "Sources/PluginABI"),
         .target(name: "CInosSystem", path: "Sources/CInosSystem"),
+        // The one syscall layer: sys* calls, files (EINTR retried, SystemError), atomicWrite, fault injection.
+        .target(
+            name: "InosSystem", dependencies: ["CInosSystem"], path: "Sources/InosSystem",
+            swiftSettings: [.define("INOS_FAULT_INJECTION", .when(configuration: .debug))]
+        ),
         .target(
             name: "Host",
             dependencies: [
-                "PluginABI", "CInosSystem", "PluginKit",
+                "PluginABI", "InosSystem", "PluginKit",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ],
