@@ -75,7 +75,7 @@ let package = Package(
         .target(name: "DataPath", dependencies: ["Host", "Content", "PluginABI"], path: "Sources/DataPath"),
         // Node identity (Ed25519 via libsodium) and the secure session.
         .systemLibrary(name: "CSodium", path: "Sources/CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
-        .target(name: "Identity", dependencies: ["CSodium", "Content"], path: "Sources/Identity"),
+        .target(name: "Identity", dependencies: ["CSodium", "Content", "InosSystem"], path: "Sources/Identity"),
         // The wire protocol (frames inside transport frames) and the authenticated, encrypted session.
         .target(name: "Wire", path: "Sources/Wire"),
         .target(name: "Session", dependencies: ["CSodium", "Identity", "Wire", .product(name: "Crypto", package: "swift-crypto")], path: "Sources/Session"),
