@@ -130,15 +130,15 @@ let package = Package(
         ),
         // What the store plugins share: keys, errors, file calls and the inos.store/1 table.
         .target(
-            name: "InosStoreKit", dependencies: ["PluginABI", "PluginKit", "CISAL"],
+            name: "InosStoreKit", dependencies: ["PluginABI", "PluginKit", "CISAL", "InosSystem"],
             path: "Plugins/Storage/StoreKit"
         ),
         .target(
-            name: "InosFileStore", dependencies: ["PluginABI", "PluginKit", "InosStoreKit"],
+            name: "InosFileStore", dependencies: ["PluginABI", "PluginKit", "InosStoreKit", "InosSystem"],
             path: "Plugins/Storage/FileStore"
         ),
         .target(
-            name: "InosPackStore", dependencies: ["PluginABI", "PluginKit", "InosStoreKit", "CISAL"],
+            name: "InosPackStore", dependencies: ["PluginABI", "PluginKit", "InosStoreKit", "InosSystem", "CISAL"],
             path: "Plugins/Storage/PackStore"
         ),
 
