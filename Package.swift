@@ -192,6 +192,8 @@ let package = Package(
             path: "Tests/PluginTests"
         ),
         .testTarget(name: "ContentTests", dependencies: ["Content"], path: "Tests/ContentTests"),
+        // The pack store linked directly (not loaded), so tests drive the syscall layer's fault hook under it.
+        .testTarget(name: "StoreTests", dependencies: ["InosPackStore", "InosStoreKit", "InosSystem", "PluginABI"], path: "Tests/StoreTests"),
         .testTarget(
             name: "DataPathTests", dependencies: ["DataPath", "Content", "Host", "HostTestSupport"],
             path: "Tests/DataPathTests"
