@@ -104,6 +104,7 @@ let package = Package(
             name: "inos",
             dependencies: [
                 "Host", "Content", "DataPath", "Mesh", "MeshCore", "Identity", "Session", "Compute", "Replication", "WorkAllocation",
+                "InosStoreKit",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

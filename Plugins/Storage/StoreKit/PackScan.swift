@@ -47,7 +47,7 @@ package enum PackScan {
     }
 
     /// The whole record at `offset`, or nil when there is none there.
-    static func record(
+    package static func record(
         in file: SystemFile, pack: UInt32, size: UInt64, at offset: UInt64, buffer: UnsafeMutableRawBufferPointer
     ) throws(SystemError) -> (ChunkKey, PackFormat.Location)? {
         let headerSize = UInt64(PackFormat.recordHeaderSize)
@@ -81,7 +81,7 @@ package enum PackScan {
     }
 
     /// The offset of the next record magic after `offset`, if any.
-    static func nextMagic(in file: SystemFile, size: UInt64, after offset: UInt64, buffer: UnsafeMutableRawBufferPointer) throws(SystemError) -> UInt64? {
+    package static func nextMagic(in file: SystemFile, size: UInt64, after offset: UInt64, buffer: UnsafeMutableRawBufferPointer) throws(SystemError) -> UInt64? {
         let magic: [UInt8] = [0x49, 0x4E, 0x50, 0x4B]  // "INPK"
         var start = offset + 1
         while start + 4 <= size {
