@@ -51,10 +51,15 @@ let package = Package(
     targets: [
         .target(name: "PluginABI", path: "Sources/PluginABI"),
         .target(name: "CInosSystem", path: "Sources/CInosSystem"),
+        // The one syscall layer: sys* calls, files (EINTR retried, SystemError), atomicWrite, fault injection.
+        .target(
+            name: "InosSystem", dependencies: ["CInosSystem"], path: "Sources/InosSystem",
+            swiftSettings: [.define("INOS_FAULT_INJECTION", .when(configuration: .debug))]
+        ),
         .target(
             name: "Host",
             dependencies: [
-                "PluginABI", "CInosSystem", "PluginKit",
+                "PluginABI", "InosSystem", "PluginKit",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ],
@@ -70,7 +75,7 @@ let package = Package(
         .target(name: "DataPath", dependencies: ["Host", "Content", "PluginABI"], path: "Sources/DataPath"),
         // Node identity (Ed25519 via libsodium) and the secure session.
         .systemLibrary(name: "CSodium", path: "Sources/CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
-        .target(name: "Identity", dependencies: ["CSodium", "Content"], path: "Sources/Identity"),
+        .target(name: "Identity", dependencies: ["CSodium", "Content", "InosSystem"], path: "Sources/Identity"),
         // The wire protocol (frames inside transport frames) and the authenticated, encrypted session.
         .target(name: "Wire", path: "Sources/Wire"),
         .target(name: "Session", dependencies: ["CSodium", "Identity", "Wire", .product(name: "Crypto", package: "swift-crypto")], path: "Sources/Session"),
@@ -100,6 +105,7 @@ let package = Package(
             name: "inos",
             dependencies: [
                 "Host", "Content", "DataPath", "Mesh", "MeshCore", "Identity", "Session", "Compute", "Replication", "WorkAllocation",
+                "InosStoreKit",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -126,15 +132,15 @@ let package = Package(
         ),
         // What the store plugins share: keys, errors, file calls and the inos.store/1 table.
         .target(
-            name: "InosStoreKit", dependencies: ["PluginABI", "PluginKit", "CISAL"],
+            name: "InosStoreKit", dependencies: ["PluginABI", "PluginKit", "CISAL", "InosSystem"],
             path: "Plugins/Storage/StoreKit"
         ),
         .target(
-            name: "InosFileStore", dependencies: ["PluginABI", "PluginKit", "InosStoreKit"],
+            name: "InosFileStore", dependencies: ["PluginABI", "PluginKit", "InosStoreKit", "InosSystem"],
             path: "Plugins/Storage/FileStore"
         ),
         .target(
-            name: "InosPackStore", dependencies: ["PluginABI", "PluginKit", "InosStoreKit", "CISAL"],
+            name: "InosPackStore", dependencies: ["PluginABI", "PluginKit", "InosStoreKit", "InosSystem", "CISAL"],
             path: "Plugins/Storage/PackStore"
         ),
 
@@ -188,6 +194,8 @@ let package = Package(
             path: "Tests/PluginTests"
         ),
         .testTarget(name: "ContentTests", dependencies: ["Content"], path: "Tests/ContentTests"),
+        // The pack store linked directly (not loaded), so tests drive the syscall layer's fault hook under it.
+        .testTarget(name: "StoreTests", dependencies: ["InosPackStore", "InosStoreKit", "InosSystem", "PluginABI"], path: "Tests/StoreTests"),
         .testTarget(
             name: "DataPathTests", dependencies: ["DataPath", "Content", "Host", "HostTestSupport"],
             path: "Tests/DataPathTests"

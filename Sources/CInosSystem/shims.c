@@ -44,6 +44,12 @@ void cinos_tune_allocator(int mmap_threshold, int trim_threshold) {
 
 int cinos_pipe_cloexec(int ends[2]) { return pipe2(ends, O_CLOEXEC); }
 
+int cinos_syncfs(int fd) { return syncfs(fd); }
+
+int cinos_start_writeback(int fd, int64_t offset, int64_t length) {
+    return sync_file_range(fd, (off64_t)offset, (off64_t)length, SYNC_FILE_RANGE_WRITE);
+}
+
 int cinos_spawn(const char *path, char *const argv[], char *const envp[], const int *fds, int fd_count,
                 int first_target, int32_t *out_pid) {
     for (int i = 0; i < fd_count; i++) {

@@ -82,7 +82,7 @@ public final class ContentStore: Sendable {
             throw DataPathError(.invalidArgument, "erasure \(k)+\(m) is out of range: k ≥ 1, m ≥ 1, k+m ≤ 255")
         }
         let file = try FileHandle.openForReading(path)
-        let size = file.size
+        let size = try file.size()
         let chunkSize = options.chunkSize
         let chunkCount = max(1, (size + chunkSize - 1) / chunkSize)
         let erasure = chunkCount > 1 ? options.erasure : nil

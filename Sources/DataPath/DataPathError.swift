@@ -12,6 +12,7 @@ public struct DataPathError: Error, Hashable, CustomStringConvertible {
             case corrupt = "corrupt"
             case plugin = "plugin error"
             case invalidArgument = "invalid argument"
+            case noSpace = "no space"
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -27,6 +28,8 @@ public struct DataPathError: Error, Hashable, CustomStringConvertible {
         /// A plugin returned an error.
         public static let plugin = Code(.plugin)
         public static let invalidArgument = Code(.invalidArgument)
+        /// The store is full: its configured capacity, or the disk under it (ENOSPC).
+        public static let noSpace = Code(.noSpace)
         public var description: String { base.rawValue }
     }
 

@@ -1,79 +1,63 @@
 // SPDX-License-Identifier: Apache-2.0
+import Host
+
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// An open file the data path owns; closed when it goes away.
-/// The corresponding C functions are `open`, `pread`, `pwrite`, `fdatasync`, `rename`, `close`.
+/// An open file the data path owns; closed when it goes away. Its calls go through the syscall layer
+/// (`SystemFile`: EINTR retried, short transfers finished, faults injectable in tests).
 final class FileHandle: Sendable {  // an fd and a path; pread/pwrite are safe from any thread
-    let fd: Int32
-    let path: String
+    let file: SystemFile
+
+    private init(_ file: SystemFile) { self.file = file }
 
     static func openForReading(_ path: String) throws(DataPathError) -> FileHandle {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw Self.error("cannot open \(path)") }
-        return FileHandle(fd: fd, path: path)
-    }
-
-    private init(fd: Int32, path: String) {
-        self.fd = fd
-        self.path = path
+        do throws(SystemError) { return FileHandle(try SystemFile.open(path, O_RDONLY)) } catch { throw .io("cannot open \(path)", error) }
     }
 
     static func create(_ path: String) throws(DataPathError) -> FileHandle {
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw Self.error("cannot create \(path)") }
-        return FileHandle(fd: fd, path: path)
+        do throws(SystemError) {
+            return FileHandle(try SystemFile.open(path, O_WRONLY | O_CREAT | O_TRUNC))
+        } catch {
+            throw .io("cannot create \(path)", error)
+        }
     }
 
-    deinit { close(fd) }
+    deinit { file.close() }
 
-    var size: Int {
-        var info = stat()
-        return fstat(fd, &info) == 0 ? Int(info.st_size) : 0
+    var path: String { file.path }
+
+    func size() throws(DataPathError) -> Int {
+        do throws(SystemError) { return Int(clamping: try file.size()) } catch { throw .io("cannot examine \(path)", error) }
     }
 
     /// Reads exactly `buffer.count` bytes at `offset` (fewer only at end of file); returns the count.
     func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws(DataPathError) -> Int {
-        var done = 0
-        while done < buffer.count {
-            let n = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw Self.error("read \(path)")
-            }
-            if n == 0 { break }
-            done += n
-        }
-        return done
+        do throws(SystemError) { return try file.read(into: buffer, at: UInt64(offset)) } catch { throw .io("read \(path)", error) }
     }
 
     func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws(DataPathError) {
-        var done = 0
-        while done < bytes.count {
-            let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw Self.error("write \(path)")
-            }
-            done += n
-        }
+        do throws(SystemError) { try file.write(bytes, at: UInt64(offset)) } catch { throw .io("write \(path)", error) }
     }
 
     func sync() throws(DataPathError) {
-        guard fdatasync(fd) == 0 else { throw Self.error("fdatasync \(path)") }
+        do throws(SystemError) { try file.syncData() } catch { throw .io("fdatasync \(path)", error) }
     }
+}
 
-    static func error(_ what: String) -> DataPathError {
-        DataPathError(.io, "\(what): \(String(cString: strerror(errno)))")
+extension DataPathError {
+    /// A failed system call: `.noSpace` for ENOSPC/EDQUOT, else `.io`, with the call's reason in the message.
+    static func io(_ what: String, _ error: SystemError) -> DataPathError {
+        DataPathError(error.isNoSpace ? .noSpace : .io, "\(what): \(error.reason)")
     }
 }
 
 func renameFile(_ from: String, _ to: String) throws(DataPathError) {
-    guard rename(from, to) == 0 else { throw FileHandle.error("cannot move \(from) to \(to)") }
+    do throws(SystemError) { try sysRename(from, to) } catch { throw .io("cannot move \(from) to \(to)", error) }
 }
 
-func removeFile(_ path: String) { unlink(path) }
+func removeFile(_ path: String) { try? sysUnlink(path) }
 
 /// Runs `body` over the bytes of an array, keeping the typed error (withUnsafeBytes rethrows untyped).
 func withBytes<R>(_ array: [UInt8], _ body: (UnsafeRawBufferPointer) throws(DataPathError) -> R) throws(DataPathError) -> R {

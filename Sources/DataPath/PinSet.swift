@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import Content
+import Host
 
 #if canImport(Glibc)
 import Glibc
@@ -13,52 +14,51 @@ public final class PinSet: Sendable {
 
     public init(folder: String) throws(DataPathError) {
         self.folder = folder
-        var prefix = folder.hasPrefix("/") ? "" : "."
-        for component in folder.split(separator: "/") {  // mkdir -p
-            prefix += "/" + component
-            if mkdir(prefix, 0o755) != 0 && errno != EEXIST { throw FileHandle.error("cannot create \(prefix)") }
-        }
+        do throws(SystemError) { try sysMakeDirectories(folder) } catch { throw .io("cannot create \(folder)", error) }
     }
 
+    /// Pins `id` durably: the pin file is written to a temporary name, synced, renamed into place and the
+    /// folder synced (atomicWrite), so after a crash the pin is there or not, never a torn file.
     public func pin(_ id: ContentID) throws(DataPathError) {
-        let path = "\(folder)/\(id)"
-        let fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw FileHandle.error("cannot pin \(id)") }
-        fsync(fd)
-        close(fd)
-        let dir = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if dir >= 0 {
-            fsync(dir)
-            close(dir)
+        do throws(SystemError) {
+            try atomicWrite(path: "\(folder)/\(id)", bytes: [])
+        } catch {
+            throw .io("cannot pin \(id)", error)
         }
     }
 
     /// True if `id` is pinned (one file lookup, not a listing).
-    public func isPinned(_ id: ContentID) -> Bool { access("\(folder)/\(id)", F_OK) == 0 }
+    public func isPinned(_ id: ContentID) -> Bool { sysExists("\(folder)/\(id)") }
 
-    /// Returns false if the ID was not pinned.
+    /// Returns false if the ID was not pinned. The folder is synced after the removal; if that sync fails the
+    /// pin may come back after a crash, which keeps data longer and never loses any.
     @discardableResult
-    public func unpin(_ id: ContentID) -> Bool { unlink("\(folder)/\(id)") == 0 }
-
-    public var pinned: [ContentID] {
-        guard let dir = opendir(folder) else { return [] }
-        defer { closedir(dir) }
-        var ids: [ContentID] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if let id = try? ContentID(name) { ids.append(id) }
-        }
-        return ids.sorted()
+    public func unpin(_ id: ContentID) -> Bool {
+        do throws(SystemError) { try sysUnlink("\(folder)/\(id)") } catch { return false }
+        try? sysSyncDirectory(folder)
+        return true
     }
+
+    /// The pinned IDs. A folder that cannot be read is an error, not an empty set: garbage collection
+    /// must never mistake it for "nothing pinned".
+    public func pinnedIDs() throws(DataPathError) -> [ContentID] {
+        let names: [String]
+        do throws(SystemError) { names = try sysListDirectory(folder) } catch { throw .io("cannot list \(folder)", error) }
+        return names.compactMap { try? ContentID($0) }.sorted()
+    }
+
+    public var pinned: [ContentID] { (try? pinnedIDs()) ?? [] }
 
     /// Runs `body` holding the pin lock: shared for puts, exclusive for garbage collection.
     public func withLock<R>(exclusive: Bool, _ body: () throws(DataPathError) -> R) throws(DataPathError) -> R {
-        let fd = open("\(folder)/.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw FileHandle.error("cannot open \(folder)/.lock") }
-        defer { close(fd) }  // closing releases the lock
-        while flock(fd, exclusive ? LOCK_EX : LOCK_SH) != 0 {
-            guard errno == EINTR else { throw FileHandle.error("cannot lock \(folder)/.lock") }
+        let lock: SystemFile
+        do throws(SystemError) {
+            lock = try SystemFile.open("\(folder)/.lock", O_RDWR | O_CREAT)
+        } catch {
+            throw .io("cannot open \(folder)/.lock", error)
         }
+        defer { lock.close() }  // closing releases the lock
+        do throws(SystemError) { try lock.lock(exclusive: exclusive) } catch { throw .io("cannot lock \(folder)/.lock", error) }
         return try body()
     }
 }
@@ -87,7 +87,7 @@ extension ContentStore {
     public func collectGarbage(pins: PinSet) throws(DataPathError) -> CollectionReport {
         try pins.withLock(exclusive: true) { () throws(DataPathError) in
             var live: Set<ContentID> = []
-            let pinned = pins.pinned
+            let pinned = try pins.pinnedIDs()
             for id in pinned {
                 live.insert(id)
                 do throws(DataPathError) {

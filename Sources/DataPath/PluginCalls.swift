@@ -88,6 +88,16 @@ struct PluginCalls: Sendable {
 
     // MARK: Store
 
+    /// The data-path code for a store's failure status: a full store (INOS_ERR_FULL: its capacity or the disk,
+    /// ENOSPC) is `.noSpace`, an I/O error `.io`, anything else `.plugin`.
+    static func code(of status: inos_status) -> DataPathError.Code {
+        switch status {
+        case INOS_ERR_FULL: .noSpace
+        case INOS_ERR_IO: .io
+        default: .plugin
+        }
+    }
+
     func put(_ id: ContentID, _ bytes: UnsafeRawBufferPointer) throws(DataPathError) {
         let key = id.bytes
         let (status, message) = try using(store, inos_store_v1.self, "put") { table, instance, error in
@@ -95,7 +105,7 @@ struct PluginCalls: Sendable {
              Self.message(error))
         }
         guard status == INOS_OK else {
-            throw DataPathError(status == INOS_ERR_IO ? .io : .plugin, "storing \(id) failed: \(StatusCode(status)): \(message)", chunks: [id])
+            throw DataPathError(Self.code(of: status), "storing \(id) failed: \(StatusCode(status)): \(message)", chunks: [id])
         }
     }
 
@@ -112,7 +122,7 @@ struct PluginCalls: Sendable {
                     Self.message(error))
         }
         guard status == INOS_OK else {
-            throw DataPathError(status == INOS_ERR_IO ? .io : .plugin, "storing \(id) failed: \(StatusCode(status)): \(message)", chunks: [id])
+            throw DataPathError(Self.code(of: status), "storing \(id) failed: \(StatusCode(status)): \(message)", chunks: [id])
         }
     }
 
@@ -125,7 +135,7 @@ struct PluginCalls: Sendable {
             return (commit(instance, &error), Self.message(error))
         }
         guard status == INOS_OK else {
-            throw DataPathError(status == INOS_ERR_IO ? .io : .plugin, "committing staged chunks failed: \(StatusCode(status)): \(message)")
+            throw DataPathError(Self.code(of: status), "committing staged chunks failed: \(StatusCode(status)): \(message)")
         }
     }
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import CSodium
+import InosSystem
 
 #if canImport(Glibc)
 import Glibc
@@ -31,7 +32,7 @@ public struct NodeIdentity: Sendable {
     /// Loads `<directory>/identity.key`, creating the directory and the key on first use.
     public static func loadOrCreate(in directory: String) throws(IdentityError) -> NodeIdentity {
         let path = directory + "/" + fileName
-        if access(path, F_OK) == 0 { return try load(path) }
+        if sysExists(path) { return try load(path) }
         try makeDirectories(directory)
         let identity = NodeIdentity(seed: Sodium.random(32))
         try identity.write(to: path)
@@ -40,17 +41,21 @@ public struct NodeIdentity: Sendable {
 
     /// Loads a key file, refusing one that others can read, or that is truncated or damaged.
     public static func load(_ path: String) throws(IdentityError) -> NodeIdentity {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw .io("cannot open \(path)") }
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else { throw .io("cannot stat \(path)") }
-        let mode = info.st_mode & 0o777
+        let file: SystemFile
+        do throws(SystemError) { file = try SystemFile.open(path, O_RDONLY) } catch { throw .io("cannot open \(path)", error) }
+        defer { file.close() }
+        let mode: mode_t
+        do throws(SystemError) { mode = try file.permissions() & 0o777 } catch { throw .io("cannot stat \(path)", error) }
         guard mode & 0o077 == 0 else {
             throw IdentityError(.insecure, "\(path) is readable by others (mode \(String(mode, radix: 8))): run chmod 600 \(path)")
         }
         var bytes = [UInt8](repeating: 0, count: fileSize + 1)
-        let count = read(fd, &bytes, bytes.count)
+        var outcome: Result<Int, SystemError> = .success(0)
+        bytes.withUnsafeMutableBytes { raw in
+            do throws(SystemError) { outcome = .success(try file.read(into: raw, at: 0)) } catch { outcome = .failure(error) }
+        }
+        let count: Int
+        do throws(SystemError) { count = try outcome.get() } catch { throw .io("cannot read \(path)", error) }
         guard count == fileSize, Array(bytes[0..<8]) == magic else {
             throw IdentityError(.malformed, "\(path) is not an INOS identity key (\(count) bytes; expected \(fileSize) starting with INOSKEY1)")
         }
@@ -67,34 +72,15 @@ public struct NodeIdentity: Sendable {
         Sodium.sha256(seed).prefix(4).withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(as: UInt32.self)) }
     }
 
-    /// Writes the key file atomically: a 0600 temporary file, fsync, rename, directory fsync.
+    /// Writes the key file atomically: a 0600 temporary file, fsync, rename, directory fsync (atomicWrite).
     func write(to path: String) throws(IdentityError) {
-        let temporary = path + ".tmp.\(getpid())"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw .io("cannot create \(temporary)") }
         var bytes = Self.magic + Array(secretKey[0..<32])
         withUnsafeBytes(of: Self.checksum(Array(secretKey[0..<32])).littleEndian) { bytes += $0 }
-        let written = Glibc.write(fd, bytes, bytes.count)
-        let synced = fsync(fd) == 0
-        close(fd)
-        guard written == bytes.count, synced, rename(temporary, path) == 0 else {
-            unlink(temporary)
-            throw .io("cannot write \(path)")
-        }
-        let parent = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
-        let directory = open(parent.isEmpty ? "/" : parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if directory >= 0 {
-            fsync(directory)
-            close(directory)
-        }
+        do throws(SystemError) { try atomicWrite(path: path, bytes: bytes, mode: 0o600) } catch { throw .io("cannot write \(path)", error) }
     }
 
     private static func makeDirectories(_ path: String) throws(IdentityError) {
-        var prefix = path.hasPrefix("/") ? "" : "."
-        for component in path.split(separator: "/") {
-            prefix += "/" + component
-            if mkdir(prefix, 0o700) != 0 && errno != EEXIST { throw .io("cannot create \(prefix)") }
-        }
+        do throws(SystemError) { try sysMakeDirectories(path, mode: 0o700) } catch { throw .io("cannot create \(path)", error) }
     }
 
     /// An Ed25519 signature of `message`.
@@ -123,8 +109,8 @@ public struct IdentityError: Error, CustomStringConvertible {
         self.message = message
     }
 
-    static func io(_ what: String) -> IdentityError {
-        IdentityError(.io, "\(what): \(String(cString: strerror(errno)))")
+    static func io(_ what: String, _ error: SystemError) -> IdentityError {
+        IdentityError(.io, "\(what): \(error.reason)")
     }
 
     public var description: String { message }

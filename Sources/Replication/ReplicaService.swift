@@ -378,17 +378,14 @@ public final class ReplicaService: Sendable {
 
     private func ticketPath(_ resource: ContentID) -> String { (policyFolder as NSString).appendingPathComponent(resource.description + ".ticket") }
 
-    /// Written to a temporary file, synced and renamed over the old one: a crash leaves the old or the new ticket.
+    /// Written to a temporary file, synced, renamed over the old one and the folder synced (atomicWrite): a
+    /// crash leaves the old or the new ticket.
     private func saveTicket(_ ticket: OwnerTicket) {
-        let path = ticketPath(ticket.resource)
-        let partial = path + ".partial"
-        guard FileManager.default.createFile(atPath: partial, contents: Data(ticket.encoded)) else {
-            logger.error("cannot write the owner ticket of \(ticket.resource)")
-            return
+        do throws(SystemError) {
+            try atomicWrite(path: ticketPath(ticket.resource), bytes: ticket.encoded)
+        } catch {
+            logger.error("cannot keep the owner ticket of \(ticket.resource): \(error)")
         }
-        let fd = open(partial, O_RDONLY)
-        if fd >= 0 { _ = fsync(fd); close(fd) }
-        if rename(partial, path) != 0 { logger.error("cannot keep the owner ticket of \(ticket.resource): \(String(cString: strerror(errno)))") }
         tickets.withLock { $0[ticket.resource] = ticket }
     }
 

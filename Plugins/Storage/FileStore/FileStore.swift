@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import InosStoreKit
+import InosSystem
 import PluginABI
 
 #if canImport(Glibc)
@@ -38,7 +39,7 @@ final class FileStore: ChunkStore {
         self.root = root
         self.capacity = capacity
         for dir in [root, root + "/chunks", root + "/tmp", root + "/quarantine"] { try StoreFiles.makeDirectories(dir) }
-        for name in StoreFiles.list("\(root)/tmp") { unlink("\(root)/tmp/\(name)") }  // a crash's leftovers
+        for name in try StoreFiles.list("\(root)/tmp") { try? sysUnlink("\(root)/tmp/\(name)") }  // a crash's leftovers
         var used: UInt64 = 0, count: UInt64 = 0
         forEach { _, size in
             used += size
@@ -47,11 +48,11 @@ final class FileStore: ChunkStore {
         }
         self.used = used
         self.count = count
-        quarantined = UInt64(StoreFiles.list("\(root)/quarantine").count)
+        quarantined = UInt64(try StoreFiles.list("\(root)/quarantine").count)
     }
 
     deinit {
-        for staged in pending { unlink(staged.temporary) }  // staged but never committed: not kept
+        for staged in pending { try? sysUnlink(staged.temporary) }  // staged but never committed: not kept
     }
 
 
@@ -67,13 +68,12 @@ final class FileStore: ChunkStore {
     func put(_ key: ChunkKey, _ data: UnsafeRawBufferPointer) throws(StoreError) {
         guard let staged = try writeTemporary(key, data) else { return }
         do throws(StoreError) {
-            let fd = open(staged.temporary, O_WRONLY | O_CLOEXEC)
-            guard fd >= 0 else { throw StoreError.io("open \(staged.temporary)") }
-            defer { close(fd) }
-            try StoreFiles.syncData(fd, staged.temporary)
+            let file = try StoreFiles.open(staged.temporary, O_WRONLY)
+            defer { file.close() }
+            try StoreFiles.run("fdatasync \(staged.temporary)") { () throws(SystemError) in try file.syncData() }
             try publish(staged)
         } catch {
-            unlink(staged.temporary)
+            try? sysUnlink(staged.temporary)
             release(staged.bytes)
             throw error
         }
@@ -101,8 +101,8 @@ final class FileStore: ChunkStore {
             for staged in batch { try publish(staged, syncDirectory: false) }
             try StoreFiles.syncFileSystem(root)
         } catch {
-            for staged in batch where access(staged.temporary, F_OK) == 0 {
-                unlink(staged.temporary)
+            for staged in batch where sysExists(staged.temporary) {
+                try? sysUnlink(staged.temporary)
                 release(staged.bytes)
             }
             throw error
@@ -111,7 +111,7 @@ final class FileStore: ChunkStore {
 
     /// Writes header and payload to a new file in tmp/. Nil when the chunk is already stored.
     private func writeTemporary(_ key: ChunkKey, _ data: UnsafeRawBufferPointer) throws(StoreError) -> Staged? {
-        if access(path(for: key).file, F_OK) == 0 { return nil }  // content-addressed: same key, same bytes
+        if sysExists(path(for: key).file) { return nil }  // content-addressed: same key, same bytes
         let total = UInt64(data.count + Self.headerSize)
         let serial = try lock.withLock { () throws(StoreError) -> UInt64 in
             guard used + total <= capacity else {
@@ -123,16 +123,16 @@ final class FileStore: ChunkStore {
         }
         let temporary = "\(root)/tmp/\(key.hex).\(getpid()).\(serial)"
         do throws(StoreError) {
-            let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-            guard fd >= 0 else { throw StoreError.io("create \(temporary)") }
-            defer { close(fd) }
+            let file = try StoreFiles.open(temporary, O_WRONLY | O_CREAT | O_EXCL)
+            defer { file.close() }
             var header = (Self.magic, UInt32(data.count), StoreFiles.crc32c(data))
             try withUnsafeBytes(of: &header) { (raw) throws(StoreError) in
-                try StoreFiles.write(fd, UnsafeRawBufferPointer(rebasing: raw[0..<Self.headerSize]), temporary)
+                try StoreFiles.run("write \(temporary)") { () throws(SystemError) in
+                    try file.write([UnsafeRawBufferPointer(rebasing: raw[0..<Self.headerSize]), data], at: 0)
+                }
             }
-            try StoreFiles.write(fd, data, temporary)
         } catch {
-            unlink(temporary)
+            try? sysUnlink(temporary)
             release(total)
             throw error
         }
@@ -142,13 +142,13 @@ final class FileStore: ChunkStore {
     /// Renames a durable temporary file into place (or drops it if an identical chunk got there first).
     private func publish(_ staged: Staged, syncDirectory sync: Bool = true) throws(StoreError) {
         let (dir, file) = path(for: staged.key)
-        if access(file, F_OK) == 0 {
-            unlink(staged.temporary)
+        if sysExists(file) {
+            try? sysUnlink(staged.temporary)
             release(staged.bytes)
             return
         }
-        if mkdir(dir, 0o755) != 0 && errno != EEXIST { throw StoreError.io("mkdir \(dir)") }
-        guard rename(staged.temporary, file) == 0 else { throw StoreError.io("rename into \(file)") }
+        try StoreFiles.makeDirectories(dir)  // a new folder's name is made durable in chunks/
+        try StoreFiles.run("rename into \(file)") { () throws(SystemError) in try sysRename(staged.temporary, file) }
         if sync { try StoreFiles.syncDirectory(dir) }
         lock.locked { count += 1 }
     }
@@ -161,20 +161,22 @@ final class FileStore: ChunkStore {
 
     func get(_ key: ChunkKey, into destination: UnsafeMutableRawBufferPointer) throws(StoreError) -> Int {
         let (_, file) = path(for: key)
-        let fd = open(file, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            if errno == ENOENT { throw StoreError.notFound(key) }
-            throw StoreError.io("open \(file)")
+        let handle: SystemFile
+        do throws(SystemError) {
+            handle = try SystemFile.open(file, O_RDONLY)
+        } catch {
+            if error.errno == ENOENT { throw StoreError.notFound(key) }
+            throw StoreError("open \(file)", error)
         }
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else { throw StoreError.io("stat \(file)") }
+        defer { handle.close() }
+        // A read error (EIO) is reported as such and the chunk stays: only bad content is quarantined.
+        let size = try StoreFiles.run("stat \(file)") { () throws(SystemError) in try handle.size() }
         var header = (UInt64(0), UInt32(0), UInt32(0))
         let headerRead = try withUnsafeMutableBytes(of: &header) { (raw) throws(StoreError) in
-            try StoreFiles.read(fd, into: raw, at: 0, file)
+            try StoreFiles.run("read \(file)") { () throws(SystemError) in try handle.read(into: raw, at: 0) }
         }
         guard headerRead == Self.headerSize, header.0 == Self.magic,
-            Int(info.st_size) == Self.headerSize + Int(header.1)
+            size == UInt64(Self.headerSize) + UInt64(header.1)
         else {
             try quarantine(key, file, why: "bad header or length")
         }
@@ -183,7 +185,7 @@ final class FileStore: ChunkStore {
             throw StoreError(code: INOS_ERR_BUFFER_TOO_SMALL, "chunk \(key.hex) has \(length) bytes; buffer holds \(destination.count)", detail: UInt64(length))
         }
         let payload = UnsafeMutableRawBufferPointer(rebasing: destination[0..<length])
-        guard try StoreFiles.read(fd, into: payload, at: UInt64(Self.headerSize), file) == length else {
+        guard try StoreFiles.run("read \(file)", { () throws(SystemError) in try handle.read(into: payload, at: UInt64(Self.headerSize)) }) == length else {
             try quarantine(key, file, why: "short read")
         }
         guard StoreFiles.crc32c(UnsafeRawBufferPointer(payload)) == header.2 else {
@@ -195,9 +197,8 @@ final class FileStore: ChunkStore {
     /// Moves a corrupt chunk aside (kept for inspection) and reports it. Never returns.
     private func quarantine(_ key: ChunkKey, _ file: String, why: String) throws(StoreError) -> Never {
         let target = "\(root)/quarantine/\(key.hex)"
-        var info = stat()
-        let size = lstat(file, &info) == 0 ? UInt64(info.st_size) : 0
-        if rename(file, target) == 0 {
+        let size = (try? sysFileSize(atPath: file)) ?? 0
+        if (try? sysRename(file, target)) != nil {
             lock.locked {
                 used -= min(used, size)
                 count -= min(count, 1)
@@ -209,11 +210,10 @@ final class FileStore: ChunkStore {
 
     func remove(_ key: ChunkKey) throws(StoreError) {
         let (_, file) = path(for: key)
-        var info = stat()
-        guard lstat(file, &info) == 0 else { throw StoreError.notFound(key) }
-        guard unlink(file) == 0 else { throw StoreError.io("unlink \(file)") }
+        guard let size = try? sysFileSize(atPath: file) else { throw StoreError.notFound(key) }
+        try StoreFiles.run("unlink \(file)") { () throws(SystemError) in try sysUnlink(file) }
         lock.locked {
-            used -= min(used, UInt64(info.st_size))
+            used -= min(used, size)
             count -= min(count, 1)
         }
     }
@@ -223,12 +223,11 @@ final class FileStore: ChunkStore {
     }
 
     func forEach(_ visit: (ChunkKey, UInt64) -> Bool) {
-        for prefix in StoreFiles.list("\(root)/chunks") {
-            for name in StoreFiles.list("\(root)/chunks/\(prefix)") {
+        for prefix in (try? StoreFiles.list("\(root)/chunks")) ?? [] {
+            for name in (try? StoreFiles.list("\(root)/chunks/\(prefix)")) ?? [] {
                 guard let key = ChunkKey(hex: name) else { continue }  // not a chunk file
-                var info = stat()
-                guard lstat("\(root)/chunks/\(prefix)/\(name)", &info) == 0 else { continue }
-                if !visit(key, UInt64(info.st_size)) { return }
+                guard let size = try? sysFileSize(atPath: "\(root)/chunks/\(prefix)/\(name)") else { continue }
+                if !visit(key, size) { return }
             }
         }
     }

@@ -1,12 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
+import InosSystem
 import PluginABI
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// A store failure: an `inos_status` code, a message for the operator, and a detail number (the needed
-/// size for `INOS_ERR_BUFFER_TOO_SMALL`, errno for `INOS_ERR_IO`).
+/// size for `INOS_ERR_BUFFER_TOO_SMALL`, errno for `INOS_ERR_IO` and for `INOS_ERR_FULL` from the disk).
 package struct StoreError: Error {
     package var code: Int32
     package var message: String
@@ -18,10 +15,12 @@ package struct StoreError: Error {
         self.detail = detail
     }
 
-    /// An I/O failure described by the current `errno`.
-    package static func io(_ what: String) -> StoreError {
-        let number = errno
-        return StoreError(code: INOS_ERR_IO, "\(what): \(String(cString: strerror(number)))", detail: UInt64(number))
+    /// A failed system call: a full disk (ENOSPC, EDQUOT) is `INOS_ERR_FULL`, as a full store is — the
+    /// caller can free space or go elsewhere — and anything else `INOS_ERR_IO`; `detail` is the errno.
+    package init(_ what: String, _ error: SystemError) {
+        self.init(
+            code: error.isNoSpace ? INOS_ERR_FULL : INOS_ERR_IO,
+            "\(what): \(error.isNoSpace ? "no space left on the disk: " : "")\(error.reason)", detail: UInt64(error.errno))
     }
 
     package static func notFound(_ key: ChunkKey) -> StoreError {

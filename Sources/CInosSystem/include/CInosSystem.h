@@ -2,7 +2,7 @@
 //
 // Thin C shims for system calls Swift cannot reach directly (variadic syscall(), GNU-only declarations).
 // Each returns 0 or -1 with errno set, like the call it wraps. Swift code reaches them only through
-// Sources/Host/System/Syscalls.swift.
+// Sources/InosSystem (the one syscall layer).
 #ifndef CINOS_SYSTEM_H
 #define CINOS_SYSTEM_H
 
@@ -44,5 +44,14 @@ int cinos_pipe_cloexec(int ends[2]);
  */
 int cinos_spawn(const char *path, char *const argv[], char *const envp[], const int *fds, int fd_count,
                 int first_target, int32_t *out_pid);
+
+/** The corresponding system call is `syncfs(2)` (a GNU extension the Glibc module does not declare). */
+int cinos_syncfs(int fd);
+
+/**
+ * The corresponding system call is `sync_file_range(2)` with SYNC_FILE_RANGE_WRITE: starts writeback of a
+ * file range without waiting for it. Durability still needs fdatasync.
+ */
+int cinos_start_writeback(int fd, int64_t offset, int64_t length);
 
 #endif

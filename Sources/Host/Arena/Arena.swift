@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+import InosSystem
 import PluginABI
 
 /// The node's one shared memory region: header, switchboard, inbox and outbox rings, payload heap.

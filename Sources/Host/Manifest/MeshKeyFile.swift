@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
+import InosSystem
 
 #if canImport(Glibc)
 import Glibc
@@ -55,21 +56,34 @@ public enum MeshKeyFile {
     /// Reads and checks a key file: it must exist, be readable by this process and by nobody but its owner
     /// (no group or other permission bits), and hold one key.
     public static func read(_ path: String) throws(MeshKeyFileError) -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            let reason = errno == ENOENT ? "does not exist" : "cannot be read (\(String(cString: strerror(errno))))"
+        let file: SystemFile
+        do throws(SystemError) {
+            file = try SystemFile.open(path, O_RDONLY)
+        } catch {
+            let reason = error.errno == ENOENT ? "does not exist" : "cannot be read (\(error.reason))"
             throw MeshKeyFileError("mesh key file \(path) \(reason)")
         }
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else { throw MeshKeyFileError("mesh key file \(path) cannot be examined (fstat)") }
-        let mode = info.st_mode & 0o777
+        defer { file.close() }
+        let mode: mode_t
+        do throws(SystemError) {
+            mode = try file.permissions() & 0o777
+        } catch {
+            throw MeshKeyFileError("mesh key file \(path) cannot be examined (fstat)")
+        }
         guard mode & 0o077 == 0 else {
             throw MeshKeyFileError("mesh key file \(path) is readable by others (mode \(String(mode, radix: 8))): run chmod 600 \(path)")
         }
         var bytes = [UInt8](repeating: 0, count: 4096)
-        let count = Glibc.read(fd, &bytes, bytes.count)
-        guard count >= 0 else { throw MeshKeyFileError("mesh key file \(path) cannot be read (\(String(cString: strerror(errno))))") }
+        var outcome: Result<Int, SystemError> = .success(0)
+        bytes.withUnsafeMutableBytes { raw in
+            do throws(SystemError) { outcome = .success(try file.read(into: raw, at: 0)) } catch { outcome = .failure(error) }
+        }
+        let count: Int
+        do throws(SystemError) {
+            count = try outcome.get()
+        } catch {
+            throw MeshKeyFileError("mesh key file \(path) cannot be read (\(error.reason))")
+        }
         guard count < bytes.count else { throw MeshKeyFileError("mesh key file \(path) is too large to be a key file") }
         do throws(MeshKeyFileError) {
             return try decode(String(decoding: bytes[0..<count], as: UTF8.self))
@@ -79,29 +93,17 @@ public enum MeshKeyFile {
     }
 
     /// Writes `text` to a new file at `path`, mode 0600. An existing file is refused unless `force`
-    /// (then it is replaced, atomically).
+    /// (then it is replaced, atomically). Either way the file is written to a temporary name, synced, then
+    /// linked (which refuses an existing file, so there is no overwrite race) or renamed into place, and the
+    /// folder synced (atomicWrite).
     public static func write(_ text: String, to path: String, force: Bool) throws(MeshKeyFileError) {
-        if !force, FileManager.default.fileExists(atPath: path) {
-            throw MeshKeyFileError("\(path) already exists: refusing to overwrite a key (use --force to replace it)")
-        }
-        let temporary = path + ".tmp.\(getpid())"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw MeshKeyFileError("cannot create \(temporary): \(String(cString: strerror(errno)))") }
-        let bytes = Array(text.utf8)
-        let written = Glibc.write(fd, bytes, bytes.count)
-        let synced = fsync(fd) == 0
-        close(fd)
-        guard written == bytes.count, synced else {
-            unlink(temporary)
-            throw MeshKeyFileError("cannot write \(temporary)")
-        }
-        // link(2) fails if the path exists (no overwrite race without --force); rename(2) replaces it.
-        let placed = force ? rename(temporary, path) == 0 : link(temporary, path) == 0
-        let failure = errno
-        unlink(temporary)
-        guard placed else {
-            if !force, failure == EEXIST { throw MeshKeyFileError("\(path) already exists: refusing to overwrite a key (use --force to replace it)") }
-            throw MeshKeyFileError("cannot write \(path): \(String(cString: strerror(failure)))")
+        let exists = "\(path) already exists: refusing to overwrite a key (use --force to replace it)"
+        if !force, sysExists(path) { throw MeshKeyFileError(exists) }
+        do throws(SystemError) {
+            try atomicWrite(path: path, bytes: Array(text.utf8), mode: 0o600, replace: force)
+        } catch {
+            if !force, error.errno == EEXIST { throw MeshKeyFileError(exists) }
+            throw MeshKeyFileError("cannot write \(path): \(error.reason)")
         }
     }
 

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+import InosSystem
 import Foundation
 import Logging
 import PluginABI

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+import InosSystem
 import Synchronization
 
 /// A named place where one plugin of a kind serves work, and the unit of hot swap.

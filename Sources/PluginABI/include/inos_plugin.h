@@ -75,7 +75,9 @@ typedef int32_t inos_status;
 #define INOS_OK 0
 #define INOS_ERR_INVALID_ARGUMENT 1 /* a parameter is out of range or malformed */
 #define INOS_ERR_NO_MEMORY 2        /* the process is out of memory */
-#define INOS_ERR_FULL 3             /* ring or arena full: backpressure, retry later — not a failure */
+#define INOS_ERR_FULL 3             /* ring or arena full: backpressure, retry later — not a failure;
+                                       from a store: no space (its capacity, or ENOSPC/EDQUOT from the disk,
+                                       with errno in inos_error.detail) */
 #define INOS_ERR_NOT_FOUND 4        /* no such key, record, chunk or extension; also "ring empty" */
 #define INOS_ERR_UNSUPPORTED 5      /* the plugin or host does not implement this */
 #define INOS_ERR_IO 6               /* an operating-system I/O error; the message says which */
@@ -281,12 +283,16 @@ typedef struct inos_store_stats {
 typedef struct inos_store_v1 {
     uint32_t struct_size;
     uint32_t reserved;
-    /** Durably store `data` under `key`; idempotent. Returns after the data is crash-safe. */
+    /**
+     * Durably store `data` under `key`; idempotent. Returns after the data is crash-safe. INOS_ERR_FULL when
+     * there is no space (the store's capacity or the disk, ENOSPC); INOS_ERR_IO for any other I/O failure.
+     */
     inos_status (*put)(void *instance, const uint8_t *key, uint32_t key_length, const uint8_t *data,
                        uint64_t length, inos_error *error);
     /**
      * Read into dst. INOS_ERR_NOT_FOUND if absent, INOS_ERR_CORRUPT (chunk quarantined) if it fails its
-     * hash, INOS_ERR_BUFFER_TOO_SMALL with *out_length = size if dst is too small.
+     * hash, INOS_ERR_BUFFER_TOO_SMALL with *out_length = size if dst is too small, INOS_ERR_IO (chunk kept)
+     * if the disk could not be read.
      */
     inos_status (*get)(void *instance, const uint8_t *key, uint32_t key_length, uint8_t *dst,
                        uint64_t dst_capacity, uint64_t *out_length, inos_error *error);

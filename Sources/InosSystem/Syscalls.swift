@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 //
-// Every C call of the host goes through this file: EINTR is retried where the call is restartable and
-// errno becomes a typed `SystemError`. Nothing else in Host calls Glibc for I/O, memory or loading.
+// The process-level calls of the one syscall layer (memory, futex, clocks, loading, helper processes); file
+// calls are in FileOperations.swift. EINTR is retried where the call is restartable and errno becomes a typed
+// `SystemError`. Host, Identity, DataPath and the store plugins (which link this target statically, as they do
+// PluginKit) call the C library for these only through here.
 import CInosSystem
 
 #if canImport(Glibc)
@@ -11,7 +13,7 @@ import Musl
 #endif
 
 @inline(__always)
-private func retryingEINTR<T: BinaryInteger>(_ call: String, _ body: () -> T) throws(SystemError) -> T {
+func retryingEINTR<T: BinaryInteger>(_ call: String, _ body: () -> T) throws(SystemError) -> T {
     while true {
         let result = body()
         if result == -1 {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-import InosStoreKit
 
-/// The two on-disk formats of the pack store, both little-endian and self-checking.
+/// The two on-disk formats of the pack store (`inos.store.pack`), both little-endian and self-checking. They
+/// live here, next to the other shared store code, so `inos store fsck` can check and rebuild a store offline.
 ///
 /// A **record** in a pack file (`packs/NNNNNNNN.pack`) is a 16-byte header, the key, then the payload:
 ///
@@ -27,42 +27,55 @@ import InosStoreKit
 /// | 24 | 64 | key, zero-padded |
 /// | 88 | 4 | reserved, 0 |
 /// | 92 | 4 | CRC32C of bytes 0..<92 |
-enum PackFormat {
-    static let recordMagic: UInt32 = 0x4B50_4E49  // "INPK"
-    static let recordHeaderSize = 16
-    static let entryMagic: UInt32 = 0x5849_4E49  // "INIX"
-    static let entrySize = 96
+package enum PackFormat {
+    package static let recordMagic: UInt32 = 0x4B50_4E49  // "INPK"
+    package static let recordHeaderSize = 16
+    package static let entryMagic: UInt32 = 0x5849_4E49  // "INIX"
+    package static let entrySize = 96
 
     /// Where a stored chunk's record is.
-    struct Location: Equatable {
-        var pack: UInt32
-        var offset: UInt64
-        var payloadLength: UInt32
-        var keyLength: UInt8
+    package struct Location: Equatable, Sendable {
+        package var pack: UInt32
+        package var offset: UInt64
+        package var payloadLength: UInt32
+        package var keyLength: UInt8
 
-        var recordSize: UInt64 { UInt64(recordHeaderSize) + UInt64(keyLength) + UInt64(payloadLength) }
-        var payloadOffset: UInt64 { offset + UInt64(recordHeaderSize) + UInt64(keyLength) }
+        package init(pack: UInt32, offset: UInt64, payloadLength: UInt32, keyLength: UInt8) {
+            self.pack = pack
+            self.offset = offset
+            self.payloadLength = payloadLength
+            self.keyLength = keyLength
+        }
+
+        package var recordSize: UInt64 { UInt64(recordHeaderSize) + UInt64(keyLength) + UInt64(payloadLength) }
+        package var payloadOffset: UInt64 { offset + UInt64(recordHeaderSize) + UInt64(keyLength) }
     }
 
-    enum EntryKind: UInt8 {
+    package enum EntryKind: UInt8, Sendable {
         case stored = 1
         case removed = 2
         case quarantined = 3
     }
 
-    struct Entry: Equatable {
-        var kind: EntryKind
-        var key: ChunkKey
-        var location: Location
+    package struct Entry: Equatable {
+        package var kind: EntryKind
+        package var key: ChunkKey
+        package var location: Location
+
+        package init(kind: EntryKind, key: ChunkKey, location: Location) {
+            self.kind = kind
+            self.key = key
+            self.location = location
+        }
     }
 
     /// The CRC a record header carries: over the key, then the payload.
-    static func recordChecksum(_ key: ChunkKey, _ payload: UnsafeRawBufferPointer) -> UInt32 {
+    package static func recordChecksum(_ key: ChunkKey, _ payload: UnsafeRawBufferPointer) -> UInt32 {
         StoreFiles.crc32c(payload, seed: key.withBytes { StoreFiles.crc32c($0) })
     }
 
     /// Writes a record header followed by the key into `out` (at least 16 + 64 bytes); returns the bytes used.
-    static func encodeRecordHeader(_ key: ChunkKey, payloadLength: UInt32, checksum: UInt32, into out: UnsafeMutableRawBufferPointer) -> Int {
+    package static func encodeRecordHeader(_ key: ChunkKey, payloadLength: UInt32, checksum: UInt32, into out: UnsafeMutableRawBufferPointer) -> Int {
         out.storeBytes(of: recordMagic.littleEndian, toByteOffset: 0, as: UInt32.self)
         out.storeBytes(of: UInt16(key.count).littleEndian, toByteOffset: 4, as: UInt16.self)
         out.storeBytes(of: UInt16(0), toByteOffset: 6, as: UInt16.self)
@@ -74,7 +87,7 @@ enum PackFormat {
 
     /// Checks a record header and key read back from a pack against what the index says; nil when they
     /// agree, else why not. Returns the checksum the header carries through `checksum`.
-    static func checkRecordHeader(_ bytes: UnsafeRawBufferPointer, key: ChunkKey, location: Location, checksum: inout UInt32) -> String? {
+    package static func checkRecordHeader(_ bytes: UnsafeRawBufferPointer, key: ChunkKey, location: Location, checksum: inout UInt32) -> String? {
         guard bytes.count >= recordHeaderSize + key.count else { return "record cut short" }
         guard UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 0, as: UInt32.self)) == recordMagic else {
             return "bad record magic"
@@ -88,7 +101,7 @@ enum PackFormat {
         return nil
     }
 
-    static func encode(_ entry: Entry, into out: UnsafeMutableRawBufferPointer) {
+    package static func encode(_ entry: Entry, into out: UnsafeMutableRawBufferPointer) {
         precondition(out.count >= entrySize)
         let slice = UnsafeMutableRawBufferPointer(rebasing: out[0..<entrySize])
         slice.initializeMemory(as: UInt8.self, repeating: 0)
@@ -104,7 +117,7 @@ enum PackFormat {
     }
 
     /// Decodes one 96-byte entry; nil when its magic, kind, key length or CRC is wrong.
-    static func decode(_ bytes: UnsafeRawBufferPointer) -> Entry? {
+    package static func decode(_ bytes: UnsafeRawBufferPointer) -> Entry? {
         guard bytes.count >= entrySize,
             UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 0, as: UInt32.self)) == entryMagic,
             UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 92, as: UInt32.self))

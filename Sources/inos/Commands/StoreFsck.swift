@@ -1,0 +1,51 @@
+// SPDX-License-Identifier: Apache-2.0
+import ArgumentParser
+import Foundation
+import Host
+import InosStoreKit
+
+/// `inos store`: offline tools for a chunk store's folder.
+struct StoreCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "store", abstract: "Check and repair a pack store's folder (with the node stopped).",
+        subcommands: [Fsck.self])
+
+    struct Fsck: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Read every pack of a pack store, check every record's CRC and every index entry.",
+            discussion: """
+                Reports damaged pack bytes, index entries whose record is missing or not whole, and whole records \
+                the index does not list. With --repair, rewrites index.log (atomically) from what the packs hold: \
+                nothing in the packs is changed or deleted; the store trims torn pack tails at its next start. \
+                Exits with status 1 when the store is not clean and --repair was not given. Run it with the \
+                node stopped.
+                """)
+
+        @Argument(help: "The pack store's folder (the path in its [plugins.config]).")
+        var folder: String
+
+        @Flag(name: .long, help: "Rebuild index.log from the packs.")
+        var repair = false
+
+        func run() throws {
+            guard sysExists(folder + "/packs") || sysExists(folder + "/index.log") else {
+                throw CommandFailure("\(folder) is not a pack store (no packs/ and no index.log)")
+            }
+            let report: PackCheck.Report
+            do { report = try PackCheck.run(root: folder, repair: repair) } catch { throw CommandFailure(error.description) }
+            print("packs: \(report.packs) (\(report.packBytes) bytes), whole records: \(report.records), damaged bytes: \(report.damagedBytes)")
+            print("index log: \(report.logEntries) entries, \(report.damagedLogEntries) damaged")
+            print("index entries without a whole record: \(report.brokenEntries.count)")
+            for key in report.brokenEntries.prefix(20) { print("  \(key)") }
+            print("whole records the index does not list: \(report.unindexedRecords)")
+            if report.clean {
+                print("clean: \(report.chunks) chunks")
+            } else if report.repaired {
+                print("repaired: index.log rebuilt with \(report.chunks) chunks")
+            } else {
+                print("not clean: run with --repair to rebuild index.log (\(report.chunks) chunks)")
+                throw ExitCode(1)
+            }
+        }
+    }
+}
