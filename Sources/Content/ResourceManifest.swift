@@ -71,6 +71,16 @@ public struct ResourceManifest: Hashable, Sendable {
     /// The resource ID: the hash of the canonical encoding.
     public var id: ContentID { ContentID(hashing: encoded(), codec: .manifest) }
 
+    /// Where the chunks and parity shards sit in stripes: the erasure's k + m, or one chunk per stripe without.
+    public var layout: StripeLayout {
+        StripeLayout(chunkCount: chunks.count, dataShards: erasure?.dataShards ?? 1, parityShards: erasure?.parityShards ?? 0)
+    }
+
+    /// Piece `index` in ``layout``'s numbering: the chunks, then the parity shards.
+    public func piece(_ index: Int) -> Chunk {
+        index < chunks.count ? chunks[index] : erasure!.parity[index - chunks.count]
+    }
+
     /// Chunk `index`'s stripe number and position in it.
     public func stripe(of index: Int) -> (stripe: Int, position: Int)? {
         guard let erasure else { return nil }
