@@ -81,10 +81,11 @@ public struct ResourceManifest: Hashable, Sendable {
         index < chunks.count ? chunks[index] : erasure!.parity[index - chunks.count]
     }
 
-    /// Chunk `index`'s stripe number and position in it.
+    /// Chunk `index`'s stripe number and position in it; nil without erasure coding.
     public func stripe(of index: Int) -> (stripe: Int, position: Int)? {
-        guard let erasure else { return nil }
-        return (index / erasure.dataShards, index % erasure.dataShards)
+        guard erasure != nil else { return nil }
+        let (stripe, position, _) = layout.stripe(ofPiece: index)
+        return (stripe, position)
     }
 
     // MARK: Encoding
@@ -166,9 +167,9 @@ public struct ResourceManifest: Hashable, Sendable {
             guard parityShards > 0, dataShards <= 255, parityShards <= 255 - dataShards else {
                 throw .init("erasure \(dataShards)+\(parityShards) is out of range (k+m ≤ 255)")
             }
-            let stripes = UInt64(count) / dataShards + (UInt64(count) % dataShards == 0 ? 0 : 1)
-            guard parityCount == stripes * parityShards else {
-                throw .init("\(parityCount) parity shards do not match \(stripes) stripes of \(parityShards)")
+            let layout = StripeLayout(chunkCount: count, dataShards: Int(dataShards), parityShards: Int(parityShards))
+            guard parityCount == UInt64(layout.parityCount) else {
+                throw .init("\(parityCount) parity shards do not match \(layout.stripeCount) stripes of \(parityShards)")
             }
             let parityTotal = try reader.count(parityCount, "parity shard")
             var parity: [Chunk] = []
