@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-import Wire
+import Primitives
 
 /// What a stored resource is made of: its size, how it was cut, the ID and stored form of every chunk, the
 /// erasure-coding stripes with their parity IDs, and a Merkle root over the chunk hashes.

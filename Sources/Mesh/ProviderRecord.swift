@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import Identity
 import MeshCore
+import Primitives
 import Wire
 
 /// A DHT provider record: `member` (reachable at `address`) holds the resource or chunk named by a key.

@@ -2,6 +2,7 @@
 //
 // The seed's economic model: storage is priced per GB-hour with diminishing returns per replica, an owner's
 // budget caps the replicas it buys, and every node keeps a ledger of what it earned and spent.
+import Primitives
 import Wire
 
 /// Storage prices: credits per hour for a resource of some size held by some number of replicas.

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+import Primitives
 import Wire
 
 /// A message on a gossip topic, named by its origin and the origin's sequence number — unique without

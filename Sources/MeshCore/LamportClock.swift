@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+import Primitives
 import Wire
 
 /// Lamport time: every mesh event and record carries one; causally later events carry larger ones.

@@ -8,6 +8,7 @@ import Identity
 import Logging
 import Mesh
 import MeshCore
+import Primitives
 import Synchronization
 import Wire
 

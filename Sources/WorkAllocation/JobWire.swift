@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import Content
+import Primitives
 import Wire
 
 /// JOB_RUN (0x68) and JOB_DONE (0x69) payloads (docs/wire.md). Decoders return nil for anything malformed.
