@@ -69,10 +69,10 @@ let package = Package(
             path: "Sources/Content"
         ),
         // The local data path: chunking, compression, erasure coding and storage through plugins.
-        .target(name: "DataPath", dependencies: ["Host", "Content", "PluginABI"], path: "Sources/DataPath"),
+        .target(name: "DataPath", dependencies: ["Host", "Content", "PluginABI", "Primitives"], path: "Sources/DataPath"),
         // Node identity (Ed25519 via libsodium) and the secure session.
         .systemLibrary(name: "CSodium", path: "Sources/CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
-        .target(name: "Identity", dependencies: ["CSodium", "Content"], path: "Sources/Identity"),
+        .target(name: "Identity", dependencies: ["CSodium", "Content", "Primitives"], path: "Sources/Identity"),
         // The wire protocol (frames inside transport frames) and the authenticated, encrypted session.
         .target(name: "Wire", dependencies: ["Primitives"], path: "Sources/Wire"),
         .target(name: "Session", dependencies: ["CSodium", "Identity", "Wire", .product(name: "Crypto", package: "swift-crypto")], path: "Sources/Session"),

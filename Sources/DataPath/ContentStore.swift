@@ -3,6 +3,7 @@ import Content
 import Dispatch
 import Foundation
 import Host
+import Primitives
 import Synchronization
 
 /// The node's local data path: put a file as content-addressed, compressed, erasure-protected chunks; get
@@ -474,9 +475,8 @@ enum LZ4Frame {
         guard frame.count >= 15, frame[0] == 0x04, frame[1] == 0x22, frame[2] == 0x4D, frame[3] == 0x18 else { return nil }
         let flags = frame[4]
         guard flags & 0x08 != 0 else { return nil }
-        var size: UInt64 = 0
-        for i in 0..<8 { size |= UInt64(frame[6 + i]) << (8 * UInt64(i)) }
-        return Int(exactly: size)
+        var header = ByteReader(frame[6..<14])
+        return header.read(UInt64.self).flatMap { Int(exactly: $0) }
     }
 
     /// The most bytes a frame of `frameLength` bytes can decode to: an LZ4 sequence turns each byte of a match

@@ -3,6 +3,7 @@ import CSodium
 
 #if canImport(Glibc)
 import Glibc
+import Primitives
 #endif
 
 /// A node's Ed25519 key pair, kept in `<data-dir>/identity.key` (mode 0600): created on first start, loaded
@@ -55,8 +56,8 @@ public struct NodeIdentity: Sendable {
             throw IdentityError(.malformed, "\(path) is not an INOS identity key (\(count) bytes; expected \(fileSize) starting with INOSKEY1)")
         }
         let seed = Array(bytes[8..<40])
-        let stored = bytes[40..<44].withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }
-        guard UInt32(littleEndian: stored) == checksum(seed) else {
+        var stored = ByteReader(bytes[40..<44])
+        guard stored.read(UInt32.self) == checksum(seed) else {
             throw IdentityError(.malformed, "\(path) is damaged (checksum mismatch)")
         }
         return NodeIdentity(seed: seed)
@@ -64,7 +65,8 @@ public struct NodeIdentity: Sendable {
 
     /// The first four bytes of the seed's SHA-256, to catch a damaged file.
     static func checksum(_ seed: [UInt8]) -> UInt32 {
-        Sodium.sha256(seed).prefix(4).withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(as: UInt32.self)) }
+        var digest = ByteReader(Sodium.sha256(seed))
+        return digest.read(UInt32.self)!
     }
 
     /// Writes the key file atomically: a 0600 temporary file, fsync, rename, directory fsync.
@@ -72,8 +74,11 @@ public struct NodeIdentity: Sendable {
         let temporary = path + ".tmp.\(getpid())"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw .io("cannot create \(temporary)") }
-        var bytes = Self.magic + Array(secretKey[0..<32])
-        withUnsafeBytes(of: Self.checksum(Array(secretKey[0..<32])).littleEndian) { bytes += $0 }
+        var file = ByteWriter(capacity: Self.fileSize)
+        file.bytes(Self.magic)
+        file.bytes(secretKey[0..<32])
+        file.u32(Self.checksum(Array(secretKey[0..<32])))
+        let bytes = file.bytes
         let written = Glibc.write(fd, bytes, bytes.count)
         let synced = fsync(fd) == 0
         close(fd)

@@ -3,6 +3,7 @@ import Dispatch
 import Identity
 import Logging
 import MeshCore
+import Primitives
 import Synchronization
 import Wire
 
@@ -29,7 +30,7 @@ public final class Membership: Sendable {
 
     /// A member's ID: the first 8 bytes of its node ID.
     public static func member(_ node: NodeID) -> MemberID {
-        node.bytes.prefix(8).reduce(0) { $0 << 8 | MemberID($1) }
+        UInt64(bigEndianPrefix: node.bytes)
     }
 
     init(identity: NodeIdentity, advertise address: String, logger: Logger, now: UInt64, configuration: SwimConfiguration = .init()) {
