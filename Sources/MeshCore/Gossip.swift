@@ -67,7 +67,8 @@ public final class GossipNode {
     public let fanout: Int
     public let maxHops: UInt8
     public private(set) var subscriptions: Set<String> = []
-    public private(set) var clock = LamportClock()
+    /// Set only by a node that shares one clock among its services (it loads the node's time before a call).
+    public package(set) var clock = LamportClock()
     /// Messages dropped because their origin's signature did not verify.
     public private(set) var forgeries = 0
     private var sequence: UInt32 = 0
