@@ -66,39 +66,41 @@ let package = Package(
             path: "Sources/Host"
         ),
         .target(name: "PluginKit", dependencies: ["PluginABI"], path: "Sources/PluginKit"),
+        // What every layer shares and nothing else provides: byte readers and writers, big-endian key helpers.
+        .target(name: "Primitives", path: "Sources/Primitives"),
         // Content addressing: CIDv1 / multihash (SHA-256), resource manifests, Merkle roots, chunking.
         .target(
-            name: "Content", dependencies: ["Wire", .product(name: "Crypto", package: "swift-crypto")],
+            name: "Content", dependencies: ["Primitives", .product(name: "Crypto", package: "swift-crypto")],
             path: "Sources/Content"
         ),
         // The local data path: chunking, compression, erasure coding and storage through plugins.
-        .target(name: "DataPath", dependencies: ["Host", "Content", "PluginABI"], path: "Sources/DataPath"),
+        .target(name: "DataPath", dependencies: ["Host", "Content", "PluginABI", "Primitives"], path: "Sources/DataPath"),
         // Node identity (Ed25519 via libsodium) and the secure session.
         .systemLibrary(name: "CSodium", path: "Sources/CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
-        .target(name: "Identity", dependencies: ["CSodium", "Content", "InosSystem"], path: "Sources/Identity"),
+        .target(name: "Identity", dependencies: ["CSodium", "Content", "InosSystem", "Primitives"], path: "Sources/Identity"),
         // The wire protocol (frames inside transport frames) and the authenticated, encrypted session.
-        .target(name: "Wire", path: "Sources/Wire"),
+        .target(name: "Wire", dependencies: ["Primitives"], path: "Sources/Wire"),
         .target(name: "Session", dependencies: ["CSodium", "Identity", "Wire", .product(name: "Crypto", package: "swift-crypto")], path: "Sources/Session"),
         // The mesh's protocols as deterministic state machines (no I/O): Lamport time, SWIM, and the simulator.
-        .target(name: "MeshCore", dependencies: ["Wire"], path: "Sources/MeshCore"),
+        .target(name: "MeshCore", dependencies: ["Primitives", "Wire"], path: "Sources/MeshCore"),
         // The mesh above the host: the peer layer (connections, sessions, request router, frame registry) and the
         // protocol services on it (chunks, SWIM membership, gossip, the provider DHT, Merkle anti-entropy).
         .target(
             name: "Mesh",
-            dependencies: ["Host", "PluginABI", "Identity", "Session", "Wire", "MeshCore", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Host", "PluginABI", "Identity", "Session", "Wire", "MeshCore", "Primitives", .product(name: "Logging", package: "swift-log")],
             path: "Sources/Mesh"
         ),
         // Replication over the mesh: placement maps, puts acknowledged after durable copies, routed multi-source
         // reads, repair, demand and the credit ledger.
         .target(
             name: "Replication",
-            dependencies: ["Host", "Content", "DataPath", "Mesh", "MeshCore", "Identity", "Wire", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Host", "Content", "DataPath", "Mesh", "MeshCore", "Identity", "Primitives", "Wire", .product(name: "Logging", package: "swift-log")],
             path: "Sources/Replication"
         ),
         // Distributed jobs: the seed's work allocation (node tiers, data-local least-loaded placement, retries).
         .target(
             name: "WorkAllocation",
-            dependencies: ["Compute", "Content", "DataPath", "Identity", "Mesh", "MeshCore", "Replication", "Wire", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Compute", "Content", "DataPath", "Identity", "Mesh", "MeshCore", "Primitives", "Replication", "Wire", .product(name: "Logging", package: "swift-log")],
             path: "Sources/WorkAllocation"
         ),
         .executableTarget(
@@ -205,7 +207,8 @@ let package = Package(
             dependencies: ["Host", "HostTestSupport", "PluginABI"],
             path: "Tests/TransportTests"
         ),
-        .testTarget(name: "SessionTests", dependencies: ["Identity", "Wire", "Session", "HostTestSupport", "CSodium"], path: "Tests/SessionTests"),
+        .testTarget(name: "PrimitivesTests", dependencies: ["Primitives"], path: "Tests/PrimitivesTests"),
+        .testTarget(name: "SessionTests", dependencies: ["Identity", "Primitives", "Wire", "Session", "HostTestSupport", "CSodium"], path: "Tests/SessionTests"),
         .testTarget(
             name: "ComputeTests", dependencies: ["Compute", "Host", "HostTestSupport", "PluginABI"],
             path: "Tests/ComputeTests"

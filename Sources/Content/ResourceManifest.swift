@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-import Wire
+import Primitives
 
 /// What a stored resource is made of: its size, how it was cut, the ID and stored form of every chunk, the
 /// erasure-coding stripes with their parity IDs, and a Merkle root over the chunk hashes.
@@ -71,10 +71,21 @@ public struct ResourceManifest: Hashable, Sendable {
     /// The resource ID: the hash of the canonical encoding.
     public var id: ContentID { ContentID(hashing: encoded(), codec: .manifest) }
 
-    /// Chunk `index`'s stripe number and position in it.
+    /// Where the chunks and parity shards sit in stripes: the erasure's k + m, or one chunk per stripe without.
+    public var layout: StripeLayout {
+        StripeLayout(chunkCount: chunks.count, dataShards: erasure?.dataShards ?? 1, parityShards: erasure?.parityShards ?? 0)
+    }
+
+    /// Piece `index` in ``layout``'s numbering: the chunks, then the parity shards.
+    public func piece(_ index: Int) -> Chunk {
+        index < chunks.count ? chunks[index] : erasure!.parity[index - chunks.count]
+    }
+
+    /// Chunk `index`'s stripe number and position in it; nil without erasure coding.
     public func stripe(of index: Int) -> (stripe: Int, position: Int)? {
-        guard let erasure else { return nil }
-        return (index / erasure.dataShards, index % erasure.dataShards)
+        guard erasure != nil else { return nil }
+        let (stripe, position, _) = layout.stripe(ofPiece: index)
+        return (stripe, position)
     }
 
     // MARK: Encoding
@@ -156,9 +167,9 @@ public struct ResourceManifest: Hashable, Sendable {
             guard parityShards > 0, dataShards <= 255, parityShards <= 255 - dataShards else {
                 throw .init("erasure \(dataShards)+\(parityShards) is out of range (k+m ≤ 255)")
             }
-            let stripes = UInt64(count) / dataShards + (UInt64(count) % dataShards == 0 ? 0 : 1)
-            guard parityCount == stripes * parityShards else {
-                throw .init("\(parityCount) parity shards do not match \(stripes) stripes of \(parityShards)")
+            let layout = StripeLayout(chunkCount: count, dataShards: Int(dataShards), parityShards: Int(parityShards))
+            guard parityCount == UInt64(layout.parityCount) else {
+                throw .init("\(parityCount) parity shards do not match \(layout.stripeCount) stripes of \(parityShards)")
             }
             let parityTotal = try reader.count(parityCount, "parity shard")
             var parity: [Chunk] = []

@@ -3,6 +3,7 @@ import Content
 import Dispatch
 import Foundation
 import Host
+import Primitives
 import Synchronization
 
 /// The node's local data path: put a file as content-addressed, compressed, erasure-protected chunks; get
@@ -86,7 +87,8 @@ public final class ContentStore: Sendable {
         let chunkSize = options.chunkSize
         let chunkCount = max(1, (size + chunkSize - 1) / chunkSize)
         let erasure = chunkCount > 1 ? options.erasure : nil
-        let shardCount = erasure.map { $0.dataShards + $0.parityShards } ?? 1
+        let layout = StripeLayout(chunkCount: chunkCount, dataShards: erasure?.dataShards ?? 1, parityShards: erasure?.parityShards ?? 0)
+        let shardCount = layout.width
         let storedCapacity = try calls.maxCompressedSize(chunkSize)
         let work = try WorkingSet(arena: host.arena, shardCount: shardCount, chunkSize: chunkSize, storedCapacity: storedCapacity)
 
@@ -99,8 +101,7 @@ public final class ContentStore: Sendable {
 
         // Stripes are independent: each worker takes every n-th stripe with a working set of its own
         // (as many as the arena holds, at least one), and the results are put back in stripe order.
-        let stripeWidth = erasure?.dataShards ?? 1
-        let stripeCount = (chunkCount + stripeWidth - 1) / stripeWidth
+        let stripeCount = layout.stripeCount
         var sets = [work]
         while sets.count < min(options.workers, stripeCount),
             let extra = try? WorkingSet(arena: host.arena, shardCount: shardCount, chunkSize: chunkSize, storedCapacity: storedCapacity)
@@ -108,7 +109,7 @@ public final class ContentStore: Sendable {
             sets.append(extra)
         }
         let shared = Mutex(PutProgress(stripes: [StripeResult?](repeating: nil, count: stripeCount)))
-        let job = StripeJob(file: file, path: path, size: size, chunkSize: chunkSize, chunkCount: chunkCount, width: stripeWidth, erasure: erasure)
+        let job = StripeJob(file: file, path: path, size: size, chunkSize: chunkSize, layout: layout, erasure: erasure)
         let workers = sets
         @Sendable func run(_ worker: Int, report: (Int) -> Void) {
             for index in stride(from: worker, to: stripeCount, by: workers.count) {
@@ -164,8 +165,7 @@ public final class ContentStore: Sendable {
         let path: String
         let size: Int
         let chunkSize: Int
-        let chunkCount: Int
-        let width: Int
+        let layout: StripeLayout
         let erasure: (dataShards: Int, parityShards: Int)?
     }
 
@@ -189,8 +189,8 @@ public final class ContentStore: Sendable {
     /// Reads, hashes, compresses and stores one stripe's chunks, then its parity, in `work`'s blocks.
     private func process(_ job: StripeJob, index: Int, work: WorkingSet) throws(DataPathError) -> StripeResult {
         var result = StripeResult()
-        let start = index * job.width
-        let count = min(job.width, job.chunkCount - start)
+        let stripe = job.layout.chunks(inStripe: index)
+        let (start, count) = (stripe.lowerBound, stripe.count)
         for position in 0..<count {
             let shard = work.shard(position)
             let length = try job.file.read(into: shard, at: (start + position) * job.chunkSize)
@@ -290,16 +290,17 @@ public final class ContentStore: Sendable {
         guard let manifest = try manifest(for: id) else { return try walkSingle(id, output: output) }
         let chunkSize = Int(manifest.chunkSize)
         let erasure = manifest.erasure
+        let layout = manifest.layout
         let work = try WorkingSet(
-            arena: host.arena, shardCount: erasure.map { $0.dataShards + $0.parityShards } ?? 1, chunkSize: chunkSize,
+            arena: host.arena, shardCount: layout.width, chunkSize: chunkSize,
             storedCapacity: try calls.maxCompressedSize(chunkSize))
         var result = Walk(verify: VerifyReport(
             chunks: manifest.chunks.count, parityShards: erasure?.parity.count ?? 0, damaged: [], repairable: [], lost: [], repaired: []))
         result.size = Int(manifest.size)
-        let width = erasure?.dataShards ?? 1
-        for (stripe, stripeStart) in stride(from: 0, to: manifest.chunks.count, by: width).enumerated() {
-            let count = min(width, manifest.chunks.count - stripeStart)
-            var present = [Bool](repeating: false, count: erasure.map { $0.dataShards + $0.parityShards } ?? 1)
+        for stripe in 0..<layout.stripeCount {
+            let stripeChunks = layout.chunks(inStripe: stripe)
+            let (stripeStart, count) = (stripeChunks.lowerBound, stripeChunks.count)
+            var present = [Bool](repeating: false, count: layout.width)
             for position in 0..<count {
                 let chunk = manifest.chunks[stripeStart + position]
                 present[position] = try load(chunk, into: work, shard: position, padded: erasure != nil)
@@ -308,7 +309,7 @@ public final class ContentStore: Sendable {
             if let erasure {
                 let (k, m) = (erasure.dataShards, erasure.parityShards)
                 for p in 0..<m {
-                    let shard = erasure.parity[stripe * m + p]
+                    let shard = manifest.piece(layout.parityIndex(stripe: stripe, p))
                     present[k + p] = try load(shard, into: work, shard: k + p, padded: false)
                     if !present[k + p] { result.verify.damaged.append(shard.id) }
                 }
@@ -344,7 +345,7 @@ public final class ContentStore: Sendable {
                     for position in count..<k { work.shard(position).initializeMemory(as: UInt8.self, repeating: 0) }
                     try calls.encode(k: k, m: m, shardLength: chunkSize, data: (0..<k).map(work.shardPointer), parity: (0..<m).map { work.shardPointer(k + $0) })
                     for p in missingParity {
-                        let shard = erasure.parity[stripe * m + p]
+                        let shard = manifest.piece(layout.parityIndex(stripe: stripe, p))
                         let bytes = UnsafeRawBufferPointer(rebasing: work.shard(k + p)[0..<Int(shard.length)])
                         guard shard.id.matches(bytes) else {
                             throw DataPathError(.corrupt, "parity shard \(shard.id) encoded again does not match its ID", chunks: [shard.id])
@@ -474,9 +475,8 @@ enum LZ4Frame {
         guard frame.count >= 15, frame[0] == 0x04, frame[1] == 0x22, frame[2] == 0x4D, frame[3] == 0x18 else { return nil }
         let flags = frame[4]
         guard flags & 0x08 != 0 else { return nil }
-        var size: UInt64 = 0
-        for i in 0..<8 { size |= UInt64(frame[6 + i]) << (8 * UInt64(i)) }
-        return Int(exactly: size)
+        var header = ByteReader(frame[6..<14])
+        return header.read(UInt64.self).flatMap { Int(exactly: $0) }
     }
 
     /// The most bytes a frame of `frameLength` bytes can decode to: an LZ4 sequence turns each byte of a match

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import CSodium
 import InosSystem
+import Primitives
 
 #if canImport(Glibc)
 import Glibc
@@ -60,8 +61,8 @@ public struct NodeIdentity: Sendable {
             throw IdentityError(.malformed, "\(path) is not an INOS identity key (\(count) bytes; expected \(fileSize) starting with INOSKEY1)")
         }
         let seed = Array(bytes[8..<40])
-        let stored = bytes[40..<44].withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }
-        guard UInt32(littleEndian: stored) == checksum(seed) else {
+        var stored = ByteReader(bytes[40..<44])
+        guard stored.read(UInt32.self) == checksum(seed) else {
             throw IdentityError(.malformed, "\(path) is damaged (checksum mismatch)")
         }
         return NodeIdentity(seed: seed)
@@ -69,14 +70,17 @@ public struct NodeIdentity: Sendable {
 
     /// The first four bytes of the seed's SHA-256, to catch a damaged file.
     static func checksum(_ seed: [UInt8]) -> UInt32 {
-        Sodium.sha256(seed).prefix(4).withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(as: UInt32.self)) }
+        var digest = ByteReader(Sodium.sha256(seed))
+        return digest.read(UInt32.self)!
     }
 
     /// Writes the key file atomically: a 0600 temporary file, fsync, rename, directory fsync (atomicWrite).
     func write(to path: String) throws(IdentityError) {
-        var bytes = Self.magic + Array(secretKey[0..<32])
-        withUnsafeBytes(of: Self.checksum(Array(secretKey[0..<32])).littleEndian) { bytes += $0 }
-        do throws(SystemError) { try atomicWrite(path: path, bytes: bytes, mode: 0o600) } catch { throw .io("cannot write \(path)", error) }
+        var file = ByteWriter(capacity: Self.fileSize)
+        file.bytes(Self.magic)
+        file.bytes(secretKey[0..<32])
+        file.u32(Self.checksum(Array(secretKey[0..<32])))
+        do throws(SystemError) { try atomicWrite(path: path, bytes: file.bytes, mode: 0o600) } catch { throw .io("cannot write \(path)", error) }
     }
 
     private static func makeDirectories(_ path: String) throws(IdentityError) {

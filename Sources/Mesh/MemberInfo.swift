@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import MeshCore
+import Primitives
 import Wire
 
 /// A member as MEMBERS describes it: its ID, where it listens, and the last status it published.

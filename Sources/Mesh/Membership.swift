@@ -3,6 +3,7 @@ import Dispatch
 import Identity
 import Logging
 import MeshCore
+import Primitives
 import Synchronization
 import Wire
 
@@ -20,6 +21,7 @@ public final class Membership: Sendable {
     let credentials: MemberCredentials
     let logger: Logger
     private let swim: Mutex<SwimNode>
+    private let lamport: NodeLamport?
     private let state = Mutex(State())
 
     private struct State {
@@ -29,14 +31,30 @@ public final class Membership: Sendable {
 
     /// A member's ID: the first 8 bytes of its node ID.
     public static func member(_ node: NodeID) -> MemberID {
-        node.bytes.prefix(8).reduce(0) { $0 << 8 | MemberID($1) }
+        UInt64(bigEndianPrefix: node.bytes)
     }
 
-    init(identity: NodeIdentity, advertise address: String, logger: Logger, now: UInt64, configuration: SwimConfiguration = .init()) {
+    /// With `lamport`, SWIM stamps with the node's one clock (loaded before each call, stored back after);
+    /// without, with a clock of its own.
+    init(identity: NodeIdentity, advertise address: String, logger: Logger, now: UInt64, configuration: SwimConfiguration = .init(),
+         lamport: NodeLamport? = nil) {
         self_ = Self.member(identity.id)
         credentials = MemberCredentials(identity: identity)
         self.logger = logger
+        self.lamport = lamport
         swim = Mutex(SwimNode(id: self_, configuration: configuration, credentials: credentials, seed: self_, now: now, address: address))
+    }
+
+    /// A call that may tick or witness SWIM's clock: under the SWIM lock, then the node clock's (a leaf).
+    private func withClockedSwim<R: Sendable>(_ body: @Sendable (inout SwimNode) -> R) -> R {
+        swim.withLock { swim in
+            guard let lamport else { return body(&swim) }
+            return lamport.withClock { shared in
+                swim.clock = LamportClock(max(swim.clock.time, shared.time))
+                defer { shared = swim.clock }
+                return body(&swim)
+            }
+        }
     }
 
     public var summary: Summary {
@@ -81,7 +99,7 @@ public final class Membership: Sendable {
             state.connections[member] = connection
             state.dialing.remove(member)
         }
-        let out = swim.withLock { swim -> [SwimNode.Outbound] in
+        let out = withClockedSwim { swim -> [SwimNode.Outbound] in
             if let dialedAddress { swim.setAddress(dialedAddress, of: member) }
             return bootstrap ? swim.join(seeds: [member], now: now) : []
         }
@@ -97,11 +115,11 @@ public final class Membership: Sendable {
     /// A MEMBERSHIP frame from the member on `connection`.
     func receive(_ payload: [UInt8], from node: NodeID, now: UInt64) throws(MeshError) -> [SwimNode.Outbound] {
         guard let message = SwimCodec.decode(payload) else { throw MeshError("malformed membership message") }
-        return swim.withLock { $0.receive(message, from: Self.member(node), now: now) }
+        return withClockedSwim { $0.receive(message, from: Self.member(node), now: now) }
     }
 
     func tick(now: UInt64) -> [SwimNode.Outbound] {
-        let (out, events) = swim.withLock { swim -> ([SwimNode.Outbound], [SwimNode.Event]) in
+        let (out, events) = withClockedSwim { swim -> ([SwimNode.Outbound], [SwimNode.Event]) in
             let out = swim.tick(now: now)
             return (out, swim.takeEvents())
         }

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import MeshCore
+import Primitives
 import Synchronization
 import Wire
 
@@ -35,17 +36,33 @@ public final class MeshGossip: Sendable {
     }
 
     private let node: Mutex<GossipNode>
+    private let lamport: NodeLamport?
     let member: MemberID
     private let statuses = Mutex<[MemberID: (status: NodeStatus, lamport: UInt64)]>([:])
 
-    /// Publishes signed with `credentials` (this node's) and checks every origin's signature with them.
-    init(member: MemberID, credentials: MemberCredentials, seed: UInt64) {
+    /// Publishes signed with `credentials` (this node's) and checks every origin's signature with them. With
+    /// `lamport`, stamps with the node's one clock (loaded before each call, stored back after); without, with
+    /// a clock of its own.
+    init(member: MemberID, credentials: MemberCredentials, seed: UInt64, lamport: NodeLamport? = nil) {
         let gossip = GossipNode(id: member, credentials: credentials, fanout: 6, seed: seed)
         gossip.subscribe(NodeStatus.topic)
         gossip.subscribe(Offer.topic)
         gossip.subscribe(Self.rootTopic)
         node = Mutex(gossip)
         self.member = member
+        self.lamport = lamport
+    }
+
+    /// A call that may tick or witness the gossip clock: under the node lock, then the node clock's (a leaf).
+    private func withClockedNode<R: Sendable>(_ body: @Sendable (inout GossipNode) -> R) -> R {
+        node.withLock { node in
+            guard let lamport else { return body(&node) }
+            return lamport.withClock { shared in
+                node.clock = LamportClock(max(node.clock.time, shared.time))
+                defer { shared = node.clock }
+                return body(&node)
+            }
+        }
     }
 
     /// The latest status heard from each member.
@@ -54,7 +71,7 @@ public final class MeshGossip: Sendable {
     func setMembers(_ members: [MemberID]) { node.withLock { $0.members = members } }
 
     func publish(_ status: NodeStatus) -> [GossipNode.Outbound] {
-        node.withLock { $0.publish(NodeStatus.topic, status.encoded) }
+        withClockedNode { $0.publish(NodeStatus.topic, status.encoded) }
     }
 
     /// Anti-entropy: members publish the root of their provider-record tree; a member whose root differs is
@@ -62,11 +79,11 @@ public final class MeshGossip: Sendable {
     static let rootTopic = "anti-entropy"
 
     func publishRoot(_ root: UInt64) -> [GossipNode.Outbound] {
-        node.withLock { $0.publish(Self.rootTopic, withUnsafeBytes(of: root.littleEndian) { Array($0) }) }
+        withClockedNode { $0.publish(Self.rootTopic, withUnsafeBytes(of: root.littleEndian) { Array($0) }) }
     }
 
     func offer(_ offer: Offer) -> [GossipNode.Outbound] {
-        node.withLock { $0.publish(Offer.topic, offer.encoded) }
+        withClockedNode { $0.publish(Offer.topic, offer.encoded) }
     }
 
     /// Handles a gossip message; returns the forwards, an offer addressed to this node if it was one, and a
@@ -75,7 +92,7 @@ public final class MeshGossip: Sendable {
         -> (out: [GossipNode.Outbound], offer: Offer?, root: (member: MemberID, root: UInt64)?)
     {
         guard let message = GossipCodec.decode(payload) else { throw MeshError("malformed gossip message") }
-        let (deliver, out) = node.withLock { $0.receive(message, from: sender) }
+        let (deliver, out) = withClockedNode { $0.receive(message, from: sender) }
         if let deliver, deliver.topic == Offer.topic, let offer = Offer(decoding: deliver.payload), offer.target == member {
             return (out, offer, nil)
         }

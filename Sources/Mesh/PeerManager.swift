@@ -4,6 +4,7 @@ import Host
 import Identity
 import Logging
 import MeshCore
+import Primitives
 import Session
 import Synchronization
 import Wire
@@ -36,10 +37,10 @@ public final class PeerManager: Sendable {
     public init(
         host: HostRuntime, transport: TransportHandle, identity: NodeIdentity, logger: Logger, seed: UInt64 = 1,
         chunkSource: ChunkSource? = nil, keepaliveSeconds: Double = 15, stallSeconds: Double = 10, admission: Admission = .open,
-        clock: any MeshClock = SystemClock()
+        clock: any MeshClock = SystemClock(), lamport: NodeLamport = NodeLamport()
     ) {
         layer = PeerLayer(
-            host: host, transport: transport, identity: identity, logger: logger, seed: seed, clock: clock,
+            host: host, transport: transport, identity: identity, logger: logger, seed: seed, clock: clock, lamport: lamport,
             keepaliveSeconds: keepaliveSeconds, stallSeconds: stallSeconds, admission: admission)
         chunks = ChunkService(layer: layer, source: chunkSource)
         providerService = ProviderService(layer: layer)
@@ -57,6 +58,8 @@ public final class PeerManager: Sendable {
     public var identity: NodeIdentity { layer.identity }
     public var admission: Admission { layer.admission }
     public var clock: any MeshClock { layer.clock }
+    /// The node's one Lamport clock (pass the same one to the replica service and the mesh client).
+    public var lamport: NodeLamport { layer.lamport }
     public var keepaliveSeconds: Double { layer.keepaliveSeconds }
     public var stallSeconds: Double { layer.stallSeconds }
     public var registry: FrameRegistry { layer.registry }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import Identity
 import MeshCore
+import Primitives
 import Wire
 
 /// A DHT provider record: `member` (reachable at `address`) holds the resource or chunk named by a key.
@@ -53,13 +54,12 @@ public struct ProviderRecord: Sendable, Equatable {
     /// What the announcing node signs: "inos-provider-v1" ‖ key (32) ‖ member (u64) ‖ address length (u8) ‖
     /// address ‖ TTL (u32) ‖ Lamport (u64).
     public func signedBytes(key: [UInt8]) -> [UInt8] {
-        var out = Self.domain + key
-        withUnsafeBytes(of: member.littleEndian) { out += $0 }
-        let address = Array(address.utf8.prefix(Self.maximumAddressBytes))
-        out += [UInt8(address.count)] + address
-        withUnsafeBytes(of: ttl.littleEndian) { out += $0 }
-        withUnsafeBytes(of: lamport.littleEndian) { out += $0 }
-        return out
+        var out = ByteWriter(appendingTo: Self.domain + key)
+        out.u64(member)
+        out.prefixed(address.utf8.prefix(Self.maximumAddressBytes), as: UInt8.self)
+        out.u32(ttl)
+        out.u64(lamport)
+        return out.bytes
     }
 
     /// Why this record must not be believed as a provider of `key`, or nil when it verifies: its TTL is at most
@@ -86,16 +86,15 @@ public struct ProviderRecord: Sendable, Equatable {
     /// key (32) ‖ member (u64) ‖ ttl (u32) ‖ lamport (u64) ‖ address length (u8) ‖ address ‖ public key (32) ‖
     /// signature (64). A record without a key or signature (unsigned) is sent with zeros there: it does not verify.
     static func encode(key: [UInt8], _ record: ProviderRecord) -> [UInt8] {
-        var out = key
-        out.reserveCapacity(fixedSize + record.address.utf8.count)
-        withUnsafeBytes(of: record.member.littleEndian) { out += $0 }
-        withUnsafeBytes(of: record.ttl.littleEndian) { out += $0 }
-        withUnsafeBytes(of: record.lamport.littleEndian) { out += $0 }
-        let address = Array(record.address.utf8.prefix(maximumAddressBytes))
-        out += [UInt8(address.count)] + address
-        out += record.publicKey.count == 32 ? record.publicKey : [UInt8](repeating: 0, count: 32)
-        out += record.signature.count == 64 ? record.signature : [UInt8](repeating: 0, count: 64)
-        return out
+        var out = ByteWriter(capacity: fixedSize + record.address.utf8.count)
+        out.bytes(key)
+        out.u64(record.member)
+        out.u32(record.ttl)
+        out.u64(record.lamport)
+        out.prefixed(record.address.utf8.prefix(maximumAddressBytes), as: UInt8.self)
+        out.bytes(record.publicKey.count == 32 ? record.publicKey : [UInt8](repeating: 0, count: 32))
+        out.bytes(record.signature.count == 64 ? record.signature : [UInt8](repeating: 0, count: 64))
+        return out.bytes
     }
 
     /// One record and the bytes after it; nil if short or its Lamport time is above

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import MeshCore
+import Primitives
 import Synchronization
 import Wire
 
@@ -74,8 +75,7 @@ public final class ProviderStore: Sendable {
     let tree = Mutex(MerkleReplica(digest: fnv1a64))
 
     static func itemKey(_ key: [UInt8], _ member: MemberID) -> Key256 {
-        func word(_ i: Int) -> UInt64 { key[(8 * i)..<(8 * i + 8)].reduce(0) { $0 << 8 | UInt64($1) } }
-        return Key256(word(0), word(1), word(2), member)
+        Key256(bigEndian: key, last: member)
     }
     /// Providers kept per key by default.
     public static let maximumPerKey = Limits().perKey

@@ -2,6 +2,7 @@
 //
 // The seed's economic model: storage is priced per GB-hour with diminishing returns per replica, an owner's
 // budget caps the replicas it buys, and every node keeps a ledger of what it earned and spent.
+import Primitives
 import Wire
 
 /// Storage prices: credits per hour for a resource of some size held by some number of replicas.
@@ -77,7 +78,11 @@ public struct LedgerEntry: Sendable, Hashable {
     }
 
     /// The entry's identity in the ledger: one entry per payer and Lamport time.
-    public var key: [UInt8] { payer + withUnsafeBytes(of: lamport.bigEndian) { Array($0) } }
+    public var key: [UInt8] {
+        var key = ByteWriter(appendingTo: payer)
+        key.bigEndian(lamport)
+        return key.bytes
+    }
 
     public var signedBytes: [UInt8] {
         var out = Array("inos-ledger-v1".utf8) + payer + payee
@@ -165,8 +170,7 @@ public struct Ledger: Sendable {
 
     /// Where an entry sits in the tree: the payer's first 24 bytes, then its Lamport time.
     public static func treeKey(_ entry: LedgerEntry) -> Key256 {
-        func word(_ at: Int) -> UInt64 { entry.payer[at..<(at + 8)].reduce(0) { $0 << 8 | UInt64($1) } }
-        return Key256(word(0), word(8), word(16), entry.lamport)
+        Key256(bigEndian: entry.payer, last: entry.lamport)
     }
 
     /// Credits earned and spent by `node`. Each sum saturates at `UInt64.max`: amounts are what payers signed,

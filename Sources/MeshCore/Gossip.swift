@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+import Primitives
 import Wire
 
 /// A message on a gossip topic, named by its origin and the origin's sequence number — unique without
@@ -66,7 +67,8 @@ public final class GossipNode {
     public let fanout: Int
     public let maxHops: UInt8
     public private(set) var subscriptions: Set<String> = []
-    public private(set) var clock = LamportClock()
+    /// Set only by a node that shares one clock among its services (it loads the node's time before a call).
+    public package(set) var clock = LamportClock()
     /// Messages dropped because their origin's signature did not verify.
     public private(set) var forgeries = 0
     private var sequence: UInt32 = 0

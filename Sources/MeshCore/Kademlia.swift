@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+import Primitives
 
 /// A 256-bit key in the mesh's one address space: node IDs (SHA-256 of a public key) and content IDs
 /// (SHA-256 digests) alike, so the nodes closest to a chunk's key hold its provider records.
@@ -11,8 +12,22 @@ public struct Key256: Hashable, Comparable, Sendable, CustomStringConvertible {
     /// From 32 bytes, big-endian (the first byte is the most significant).
     public init?(bytes: [UInt8]) {
         guard bytes.count == 32 else { return nil }
-        func word(_ i: Int) -> UInt64 { bytes[(8 * i)..<(8 * i + 8)].reduce(0) { $0 << 8 | UInt64($1) } }
-        words = (word(0), word(1), word(2), word(3))
+        self.init(bigEndian: bytes)
+    }
+
+    /// The key whose words are `bytes` read big-endian: four words from its first 32 bytes, or, with `last`,
+    /// three from its first 24 and `last` as the least significant word. Traps if `bytes` is shorter.
+    package init(bigEndian bytes: some Collection<UInt8>, last: UInt64? = nil) {
+        let words = UInt64.bigEndianWords(bytes, count: last == nil ? 4 : 3)
+        self.init(words[0], words[1], words[2], last ?? words[3])
+    }
+
+    /// The 32 bytes of the key, big-endian: what ``init(bigEndian:last:)`` reads back.
+    package func write(to writer: inout ByteWriter) {
+        writer.bigEndian(words.0)
+        writer.bigEndian(words.1)
+        writer.bigEndian(words.2)
+        writer.bigEndian(words.3)
     }
 
     public static func == (a: Key256, b: Key256) -> Bool { a.words == b.words }

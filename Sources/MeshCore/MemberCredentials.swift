@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+import Primitives
 import Wire
 
 /// A member's signature over something it said, with the public key that checks it. Keys are self-certifying:

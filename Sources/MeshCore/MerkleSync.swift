@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+import Primitives
 
 /// Merkle anti-entropy over a node's mesh metadata (manifests it tracks, provider records, ledger entries):
 /// each replica keeps a fixed-shape tree over the key space — 16 children per node, `depth` levels, leaves
@@ -38,12 +39,10 @@ public struct MerkleReplica: Sendable {
     func leaf(of key: Key256) -> Int { Int(key.words.0 >> UInt64(64 - 4 * depth)) }
 
     private func itemHash(_ key: Key256, _ value: [UInt8]) -> UInt64 {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(32 + value.count)
-        for word in [key.words.0, key.words.1, key.words.2, key.words.3] {
-            for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: word >> UInt64(shift))) }
-        }
-        return digest(bytes + value)
+        var bytes = ByteWriter(capacity: 32 + value.count)
+        key.write(to: &bytes)
+        bytes.bytes(value)
+        return digest(bytes.bytes)
     }
 
     /// Recomputes the tree (leaves: the sum of their items' hashes, so order does not matter; inner nodes: a
@@ -54,13 +53,9 @@ public struct MerkleReplica: Sendable {
         for (key, value) in items { levels[depth][leaf(of: key)] &+= itemHash(key, value) }
         for level in stride(from: depth - 1, through: 0, by: -1) {
             for node in 0..<(1 << (4 * level)) {
-                var bytes: [UInt8] = []
-                bytes.reserveCapacity(128)
-                for child in 0..<16 {
-                    let hash = levels[level + 1][node * 16 + child]
-                    for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: hash >> UInt64(shift))) }
-                }
-                levels[level][node] = digest(bytes)
+                var bytes = ByteWriter(capacity: 128)
+                for child in 0..<16 { bytes.bigEndian(levels[level + 1][node * 16 + child]) }
+                levels[level][node] = digest(bytes.bytes)
             }
         }
         dirty = false

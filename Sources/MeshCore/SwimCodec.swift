@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+import Primitives
 import Wire
 
 /// The binary form of a SWIM message inside a sealed MEMBERSHIP frame (little-endian):

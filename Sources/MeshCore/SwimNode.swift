@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+import Primitives
 import Wire
 #if canImport(Glibc)
 import Glibc
@@ -96,7 +97,8 @@ public final class SwimNode {
     /// Signs this node's alive claims and checks other members' (docs/security.md, "Signed membership and gossip").
     public let credentials: MemberCredentials
     public private(set) var incarnation: UInt32 = 0
-    public private(set) var clock = LamportClock()
+    /// Set only by a node that shares one clock among its services (it loads the node's time before a call).
+    public package(set) var clock = LamportClock()
     public private(set) var awareness = 0
     /// Events not yet taken (at most ``SwimConfiguration/maximumEvents``, newest kept).
     public private(set) var events: [Event] = []

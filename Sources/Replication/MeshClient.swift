@@ -8,6 +8,7 @@ import Identity
 import Logging
 import Mesh
 import MeshCore
+import Primitives
 import Synchronization
 import Wire
 
@@ -22,17 +23,21 @@ public final class MeshClient: Sendable {
     public let identity: NodeIdentity
     let allocator: AllocatorHandle?
     let logger: Logger
+    /// The clock that stamps the ledger entries this client pays with: the node's, in a node.
+    let lamport: NodeLamport
     private let sessions = Mutex<[String: (connection: UInt64, node: NodeID)]>([:])
     /// The allocator's minimum replicas: a put of full or chunked replication is acknowledged once every
     /// piece has this many durable copies (or all of its copies, in a sparse network).
     public static let minimumReplicas = 5
 
-    public init(peers: PeerManager, store: ContentStore, identity: NodeIdentity, allocator: AllocatorHandle?, logger: Logger) {
+    public init(peers: PeerManager, store: ContentStore, identity: NodeIdentity, allocator: AllocatorHandle?, logger: Logger,
+                lamport: NodeLamport = .startingAtWallClock()) {
         self.peers = peers
         self.store = store
         self.identity = identity
         self.allocator = allocator
         self.logger = logger
+        self.lamport = lamport
         peers.register(ReplicationFrames.responses)
     }
 
@@ -255,7 +260,7 @@ public final class MeshClient: Sendable {
             }
             let amount = max(1, UInt64((Double(creditsPerHour) * Double(holder.bytes) / Double(total)).rounded()))
             var entry = LedgerEntry(
-                payer: identity.id.bytes, payee: node.bytes, lamport: Ledgers.nextLamport(), amount: amount,
+                payer: identity.id.bytes, payee: node.bytes, lamport: lamport.nextLedgerTime(), amount: amount,
                 resource: Array(id.bytes.suffix(32)), bytes: holder.bytes, payerKey: identity.publicKey)
             entry.signature = identity.sign(entry.signedBytes)
             group.enter()

@@ -6,6 +6,7 @@ import Host
 import Identity
 import Mesh
 import MeshCore
+import Primitives
 import Wire
 
 /// Members as the allocator sees them. Placement identifies nodes by member ID (the first 8 bytes of the
@@ -20,7 +21,10 @@ extension MemberInfo {
     }
 
     public static func placementKey(_ member: MemberID) -> [UInt8] {
-        withUnsafeBytes(of: member.bigEndian) { Array($0) } + [UInt8](repeating: 0, count: 24)
+        var key = ByteWriter(capacity: 32)
+        key.bigEndian(member)
+        key.bytes(repeatElement(0, count: 24))
+        return key.bytes
     }
 }
 

@@ -92,9 +92,9 @@ extension MeshClient {
         do { try store.commit() } catch { throw ReplicationError(error.description) }
 
         // Chunks nobody delivered: fetch their stripes' parity (same scheduler), then rebuild while writing.
-        if !result.unreachable.isEmpty, let erasure = manifest?.erasure, erasure.parityShards > 0 {
-            let stripes = Set(result.unreachable.map { $0 / erasure.dataShards })
-            let parity = stripes.flatMap { s in (0..<erasure.parityShards).map { chunkCount + s * erasure.parityShards + $0 } }.filter { $0 < pieces.count && !store.contains(pieces[$0].id) }
+        if !result.unreachable.isEmpty, let layout = manifest?.layout, layout.parityShards > 0 {
+            let stripes = Set(result.unreachable.map { layout.stripe(ofPiece: $0).stripe })
+            let parity = stripes.flatMap { layout.parity(inStripe: $0) }.filter { $0 < pieces.count && !store.contains(pieces[$0].id) }
             let second = Scheduler(holders: holders.map { ($0.rtt, $0.load, $0.pieces) }, wanted: parity)
             let extra = fetch(second, pieces: pieces.map(\.id), lengths: lengths, from: connections, window: 1) { _ in }
             do { try store.commit() } catch { throw ReplicationError(error.description) }

@@ -2,6 +2,7 @@
 import Content
 import Foundation
 import Identity
+import Primitives
 import Wire
 
 /// The owner's word on a resource: "store resource R (S bytes) for me under budget B until E", signed with the

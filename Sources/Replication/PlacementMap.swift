@@ -41,13 +41,15 @@ public struct PlacementMap: Sendable {
         case .chunked:
             for (i, piece) in pieces.enumerated() { holders[i] = try place(digest(piece.id), plan.copies, bytes: max(piece.storedLength, 1)) }
         case .erasure:
-            let k = max(plan.dataShards, 1), m = plan.parityShards
-            let stripes = m == 0 ? 0 : (pieces.count - chunkCount) / m
-            for i in 0..<chunkCount where i / k >= stripes {  // chunks outside any stripe (none when parity covers all)
+            let layout = StripeLayout(chunkCount: chunkCount, dataShards: max(plan.dataShards, 1), parityShards: plan.parityShards)
+            // Stripes whose parity is among the pieces; a resource stored without parity has none, and its chunks
+            // (like any piece outside those stripes) are placed one by one.
+            let stripes = layout.stripes(coveredBy: pieces.count)
+            for i in pieces.indices where i >= layout.pieceCount || layout.stripe(ofPiece: i).stripe >= stripes {
                 holders[i] = try place(digest(pieces[i].id), plan.copies, bytes: max(pieces[i].storedLength, 1))
             }
             for stripe in 0..<stripes {
-                let members = Array((stripe * k)..<min((stripe + 1) * k, chunkCount)) + Array((chunkCount + stripe * m)..<(chunkCount + (stripe + 1) * m))
+                let members = layout.pieces(inStripe: stripe)
                 let width = members.count * max(plan.copies, 1)
                 let bytes = members.map { max(pieces[$0].storedLength, 1) }.max() ?? 1
                 let chosen = try place(digest(pieces[members[0]].id), width, bytes: bytes)

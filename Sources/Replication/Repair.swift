@@ -80,10 +80,10 @@ extension ReplicaService {
         request.key = Array(resource.bytes.suffix(32))
         guard var plan = try? allocator.plan(request, nodes: nodes).capped(byBudget: policy.budget, size: policy.size) else { return nil }
         // The stripe geometry is the stored one, whatever the network looks like now.
-        if let erasure = manifest?.erasure {
+        if let manifest, let erasure = manifest.erasure {
             plan.dataShards = erasure.dataShards
             plan.parityShards = erasure.parityShards
-            if plan.strategy != .erasure && plan.strategy != .hierarchical { plan.strategy = .erasure; plan.copies = max(1, plan.copies / (erasure.dataShards + erasure.parityShards)) }
+            if plan.strategy != .erasure && plan.strategy != .hierarchical { plan.strategy = .erasure; plan.copies = max(1, plan.copies / manifest.layout.width) }
         }
         guard let map = try? PlacementMap.build(resource: resource, pieces: pieces, chunkCount: chunkCount, plan: plan, request: request, nodes: nodes, allocator: allocator) else { return nil }
         var below = 0
@@ -202,10 +202,8 @@ extension ReplicaService {
             return peers.fetchVerified(pieces[i].id, into: store, from: holders)
         }
         if let bytes = fetch(index) { return bytes }
-        guard let manifest = try? store.manifest(for: resource), let erasure = manifest.erasure, erasure.parityShards > 0 else { return nil }
-        let k = erasure.dataShards, m = erasure.parityShards, chunks = manifest.chunks.count
-        let stripe = index < chunks ? index / k : (index - chunks) / m
-        let members = Array((stripe * k)..<min((stripe + 1) * k, chunks)) + Array((chunks + stripe * m)..<min(chunks + (stripe + 1) * m, pieces.count))
+        guard let layout = try? store.manifest(for: resource)?.layout, layout.parityShards > 0 else { return nil }
+        let members = layout.pieces(inStripe: layout.stripe(ofPiece: index).stripe).filter { $0 < pieces.count }
         for other in members where other != index { _ = fetch(other) }
         // The stripe's surviving pieces are here now: a repairing verify rebuilds its missing data chunks from parity
         // and encodes its missing parity shards again from the data.

@@ -8,29 +8,9 @@ import Identity
 import Logging
 import Mesh
 import MeshCore
+import Primitives
 import Synchronization
 import Wire
-
-/// Lamport times for ledger entries a process issues: never below the wall clock in microseconds (so a
-/// restarted CLI still moves forward) and always above the last one issued or witnessed.
-enum Ledgers {
-    static let last = Atomic<UInt64>(0)
-    static func nextLamport() -> UInt64 {
-        let now = UInt64(Date().timeIntervalSince1970 * 1e6)
-        while true {
-            let previous = last.load(ordering: .relaxed)
-            let next = max(previous.saturatingAdd(1), now)  // witnessed times are ≤ 2^62 (LedgerEntry decoding)
-            if last.compareExchange(expected: previous, desired: next, ordering: .relaxed).exchanged { return next }
-        }
-    }
-    static func witness(_ lamport: UInt64) {
-        while true {
-            let previous = last.load(ordering: .relaxed)
-            guard lamport > previous else { return }
-            if last.compareExchange(expected: previous, desired: lamport, ordering: .relaxed).exchanged { return }
-        }
-    }
-}
 
 /// The node's side of replication: holds what others ask it to (STORE, durably, verified against the ID),
 /// says what it holds (HAVE), drops what it no longer must keep (RELEASE), keeps the ledger, tracks demand
@@ -79,6 +59,8 @@ public final class ReplicaService: Sendable {
     let options: Options
     let policyFolder: String
     let statusProvider: @Sendable () -> NodeStatus
+    /// The node's clock: kept ledger entries are witnessed on it.
+    let lamport: NodeLamport
     private let demand: Mutex<DemandTracker>
     private let ledger = Mutex(Ledger())
     /// When a bound refusal was last logged, per payer ([] for the total bound).
@@ -91,7 +73,8 @@ public final class ReplicaService: Sendable {
     private let tokens: Mutex<TokenBucket>
 
     public init(peers: PeerManager, store: ContentStore, pins: PinSet, identity: NodeIdentity, allocator: AllocatorHandle?,
-                dataDirectory: String, logger: Logger, options: Options = Options(), status: @escaping @Sendable () -> NodeStatus) {
+                dataDirectory: String, logger: Logger, options: Options = Options(), lamport: NodeLamport = .startingAtWallClock(),
+                status: @escaping @Sendable () -> NodeStatus) {
         self.peers = peers
         self.store = store
         self.pins = pins
@@ -100,6 +83,7 @@ public final class ReplicaService: Sendable {
         self.logger = logger
         self.options = options
         self.statusProvider = status
+        self.lamport = lamport
         policyFolder = (dataDirectory as NSString).appendingPathComponent("replicas")
         try? FileManager.default.createDirectory(atPath: policyFolder, withIntermediateDirectories: true)
         demand = Mutex(DemandTracker(halfLife: options.demandHalfLife))
@@ -345,7 +329,7 @@ public final class ReplicaService: Sendable {
         let payer = NodeID(publicKey: entry.payerKey)
         switch result {
         case .added:
-            Ledgers.witness(entry.lamport)  // only a kept entry moves this node's ledger clock
+            lamport.witness(entry.lamport)  // only a kept entry moves this node's clock
             peers.treeChanged()
             return .stored
         case .known: return .stored

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import Content
 import Identity
+import Primitives
 import Wire
 
 /// Payloads of the replication frames (docs/wire.md, 0x60–0x65, 0x6A–0x6B). Every decoder checks lengths and returns

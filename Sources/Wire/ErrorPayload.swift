@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+import Primitives
 
 /// The payload of an ERROR answer (docs/wire.md): a code (u32, little-endian) and UTF-8 text for people.
 ///

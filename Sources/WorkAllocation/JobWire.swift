@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import Content
+import Primitives
 import Wire
 
 extension FrameType {

@@ -4,6 +4,7 @@ import Host
 import Identity
 import Logging
 import MeshCore
+import Primitives
 import Session
 import Synchronization
 import Wire
@@ -62,6 +63,8 @@ public final class PeerLayer: Sendable {
     /// The mesh keys and allowlist every handshake of this node admits peers by (``Admission/open``: any node).
     public let admission: Admission
     public let clock: any MeshClock
+    /// The node's one Lamport clock: SWIM, gossip and provider records stamp with it (so does the ledger, above).
+    public let lamport: NodeLamport
     public let registry = FrameRegistry()
     let arena: Arena
     let logger: Logger
@@ -82,7 +85,7 @@ public final class PeerLayer: Sendable {
     /// The gossip topics (node status, anti-entropy roots, connection offers), with membership.
     public var gossip: MeshGossip? { gossipBox.withLock { $0 } }
 
-    init(host: HostRuntime, transport: TransportHandle, identity: NodeIdentity, logger: Logger, seed: UInt64, clock: any MeshClock,
+    init(host: HostRuntime, transport: TransportHandle, identity: NodeIdentity, logger: Logger, seed: UInt64, clock: any MeshClock, lamport: NodeLamport,
          keepaliveSeconds: Double, stallSeconds: Double, admission: Admission) {
         self.admission = admission
         self.keepaliveSeconds = keepaliveSeconds
@@ -92,6 +95,7 @@ public final class PeerLayer: Sendable {
         self.arena = host.arena
         self.logger = logger
         self.clock = clock
+        self.lamport = lamport
         state = Mutex(State(backoff: Backoff(seed: seed)))
         registry.register(linkFrames())
         startThread(name: "inos.mesh.flush") { [self] in flushLoop() }
@@ -99,9 +103,11 @@ public final class PeerLayer: Sendable {
 
     /// Runs SWIM membership over the sessions, advertising `address` as where this node can be dialed.
     func enableMembership(advertise address: String, now: UInt64, configuration: SwimConfiguration) {
-        let membership = Membership(identity: identity, advertise: address, logger: logger, now: now, configuration: configuration)
+        let membership = Membership(identity: identity, advertise: address, logger: logger, now: now, configuration: configuration, lamport: lamport)
         membershipBox.withLock { $0 = membership }
-        gossipBox.withLock { $0 = MeshGossip(member: membership.memberID, credentials: membership.credentials, seed: membership.memberID) }
+        gossipBox.withLock {
+            $0 = MeshGossip(member: membership.memberID, credentials: membership.credentials, seed: membership.memberID, lamport: lamport)
+        }
     }
 
     /// The node on `connection`, once its session is up.

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import MeshCore
+import Primitives
 import Synchronization
 import Wire
 
@@ -25,8 +26,6 @@ final class ProviderService: Sendable {
     let store = ProviderStore()
     /// Keys this node provides, republished every interval to the members closest to each.
     private let provided = Mutex<(keys: @Sendable () -> [[UInt8]], every: UInt64, last: UInt64, ttl: UInt32)?>(nil)
-    /// This node's Lamport clock for the records it originates (provider announcements).
-    private let lamport = Mutex(LamportClock())
 
     init(layer: PeerLayer) { self.layer = layer }
 
@@ -37,7 +36,7 @@ final class ProviderService: Sendable {
                 // A node announces only itself: a record naming another member is refused, as is one it did not sign.
                 guard record.member == Membership.member(frame.peer) else { throw MeshError("provider record for another node") }
                 if let problem = record.problem(key: key) { throw MeshError("provider record refused: \(problem)") }
-                lamport.withLock { $0.witness(record.lamport) }
+                _ = layer.lamport.witness(record.lamport)
                 store.add(key, record, now: layer.clock.now(), verified: true)
             },
             FrameRegistration(.findProviders, "FIND_PROVIDERS", owner: "providers", kind: .request) { [self] frame throws(MeshError) in
@@ -117,7 +116,7 @@ final class ProviderService: Sendable {
     private func announce(_ key: [UInt8], ttl: UInt32, now: UInt64) {
         guard let membership = layer.membership, let address = membership.advertisedAddress else { return }
         // Signed by this node, so every member that keeps or relays it can check that this node said it.
-        let record = ProviderRecord(signing: key, address: address, ttl: ttl, lamport: lamport.withLock { $0.tick() }, by: layer.identity)
+        let record = ProviderRecord(signing: key, address: address, ttl: ttl, lamport: layer.lamport.tick(), by: layer.identity)
         let payload = ProviderRecord.encode(key: key, record)
         for member in closestMembers(to: key) {
             if member == membership.memberID {

@@ -1,13 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
 
-/// Limits on values that arrive from peers (docs/wire.md, "Values from peers").
-public enum WireLimits {
-    /// The largest Lamport time a peer may send. A frame carrying a larger one is malformed: no honest clock
-    /// gets there (a node ticking a billion times a second takes 146 years), and the 2^62 values left above
-    /// it keep every `+ 1` on a Lamport time far from overflow.
-    public static let maximumLamport: UInt64 = 1 << 62
-}
-
 /// A bounds-checked reader of little-endian values from bytes a peer sent — the one way decoders of peer bytes
 /// read integers, lengths and counts (docs/wire.md, "Values from peers").
 ///
@@ -17,7 +9,7 @@ public enum WireLimits {
 ///
 /// ```swift
 /// var reader = ByteReader(payload)
-/// guard let lamport = reader.lamport(), let count = reader.count(UInt16.self, max: 4096, elementSize: 22) else { return nil }
+/// guard let time = reader.read(UInt64.self), let count = reader.count(UInt16.self, max: 4096, elementSize: 22) else { return nil }
 /// ```
 package struct ByteReader {
     package let bytes: ArraySlice<UInt8>
@@ -44,17 +36,6 @@ package struct ByteReader {
         var value: T = 0
         for i in 0..<size { value |= T(bytes[index + i]) << (8 * i) }
         index += size
-        return value
-    }
-
-    /// A Lamport time (u64), or nil if it is above ``WireLimits/maximumLamport`` (the frame is malformed).
-    package mutating func lamport() -> UInt64? {
-        let start = index
-        guard let value = read(UInt64.self) else { return nil }
-        guard value <= WireLimits.maximumLamport else {
-            index = start
-            return nil
-        }
         return value
     }
 

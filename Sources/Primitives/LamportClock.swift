@@ -1,11 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-import Wire
 
 /// Lamport time: every mesh event and record carries one; causally later events carry larger ones.
 /// `tick()` before a local event or a send, `witness(_:)` on receipt (max + 1), so if a → b then L(a) < L(b).
 ///
 /// Never traps: both saturate at `UInt64.max` (where time stops moving, and order among events stamped then is
-/// lost). Decoders refuse remote times above ``WireLimits/maximumLamport`` (2^62), so a peer cannot push a
+/// lost). Decoders refuse remote times above `WireLimits.maximumLamport` (2^62), so a peer cannot push a
 /// clock there; saturation is the second line of defence (docs/wire.md, "Values from peers").
 public struct LamportClock: Sendable, Equatable {
     public private(set) var time: UInt64
@@ -19,23 +18,18 @@ public struct LamportClock: Sendable, Equatable {
         return time
     }
 
+    /// A local event whose time must also be at least `floor` (a wall clock, so a restarted process moves
+    /// forward): max(time + 1, floor).
+    @discardableResult
+    public mutating func tick(atLeast floor: UInt64) -> UInt64 {
+        time = max(time.saturatingAdd(1), floor)
+        return time
+    }
+
     /// A received timestamp: time becomes max(local, remote) + 1.
     @discardableResult
     public mutating func witness(_ remote: UInt64) -> UInt64 {
         time = max(time, remote).saturatingAdd(1)
         return time
     }
-}
-
-/// A total order that respects causality: Lamport time, then the node, to break ties.
-public struct LamportStamp: Sendable, Hashable, Comparable {
-    public var time: UInt64
-    public var node: UInt32
-
-    public init(time: UInt64, node: UInt32) {
-        self.time = time
-        self.node = node
-    }
-
-    public static func < (a: LamportStamp, b: LamportStamp) -> Bool { (a.time, a.node) < (b.time, b.node) }
 }

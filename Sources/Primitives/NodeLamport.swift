@@ -1,0 +1,37 @@
+// SPDX-License-Identifier: Apache-2.0
+import Synchronization
+
+/// A node's one Lamport clock, shared by the services that stamp what the node originates — membership,
+/// gossip, provider records, ledger entries — so their times are on one scale and every receipt moves them
+/// all (design node-library §5.5). One per node, never per process: two nodes in one process (a test harness)
+/// each have their own.
+///
+/// Its lock is a leaf: nothing else is locked while it is held, except the lock of a state machine that
+/// loads the clock for one call (``withClock(_:)``), which is always taken first.
+public final class NodeLamport: Sendable {
+    private let clock: Mutex<LamportClock>
+
+    /// Starting at `time`; a node starts at the wall clock in microseconds, so a restarted node does not stamp
+    /// below what it stamped before.
+    public init(_ time: UInt64 = 0) { clock = Mutex(LamportClock(time)) }
+
+    public var time: UInt64 { clock.withLock { $0.time } }
+
+    /// A local event or a send: the new time.
+    @discardableResult
+    public func tick() -> UInt64 { clock.withLock { $0.tick() } }
+
+    /// A local event that must also be at least `floor`: max(time + 1, floor).
+    @discardableResult
+    public func tick(atLeast floor: UInt64) -> UInt64 { clock.withLock { $0.tick(atLeast: floor) } }
+
+    /// A received timestamp: max(local, remote) + 1.
+    @discardableResult
+    public func witness(_ remote: UInt64) -> UInt64 { clock.withLock { $0.witness(remote) } }
+
+    /// Runs `body` on the clock under its lock: how a state machine with a clock of its own (SWIM, gossip)
+    /// loads the node's time before a call and stores its own back after.
+    public func withClock<R: Sendable, E: Error>(_ body: (inout LamportClock) throws(E) -> R) throws(E) -> R {
+        try clock.withLock { (clock: inout LamportClock) throws(E) -> R in try body(&clock) }
+    }
+}

@@ -1,0 +1,49 @@
+// SPDX-License-Identifier: Apache-2.0
+import Dispatch
+import Primitives
+import Synchronization
+import Testing
+
+@Suite("Lamport clocks: the value and a node's shared one")
+struct NodeLamportTests {
+    @Test("tick(atLeast:) is max(time + 1, floor), and saturates")
+    func floor() {
+        var clock = LamportClock(10)
+        #expect(clock.tick(atLeast: 5) == 11)
+        #expect(clock.tick(atLeast: 100) == 100)
+        #expect(clock.tick(atLeast: 100) == 101)
+        var top = LamportClock(.max)
+        #expect(top.tick(atLeast: 3) == .max)
+    }
+
+    @Test("a node's clock ticks, witnesses (max + 1) and lends itself to a state machine's clock")
+    func shared() {
+        let lamport = NodeLamport(100)
+        #expect(lamport.tick() == 101)
+        #expect(lamport.witness(50) == 102)
+        #expect(lamport.witness(500) == 501)
+        #expect(lamport.tick(atLeast: 1_000) == 1_000)
+        var machine = LamportClock(7)
+        lamport.withClock { shared in
+            machine = LamportClock(max(machine.time, shared.time))
+            machine.tick()
+            shared = machine
+        }
+        #expect(lamport.time == 1_001)
+        #expect(NodeLamport().time == 0)
+    }
+
+    @Test("ticks from many threads at once are all different and end at their count")
+    func concurrent() {
+        let lamport = NodeLamport()
+        let results = Mutex<[UInt64]>([])
+        DispatchQueue.concurrentPerform(iterations: 8) { _ in
+            var mine = [UInt64]()
+            for _ in 0..<1_000 { mine.append(lamport.tick()) }
+            results.withLock { $0 += mine }
+        }
+        let all = results.withLock { $0 }
+        #expect(Set(all).count == 8_000)
+        #expect(lamport.time == 8_000)
+    }
+}
