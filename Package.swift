@@ -28,6 +28,7 @@ let package = Package(
         .library(name: "Identity", targets: ["Identity"]),
         .library(name: "Wire", targets: ["Wire"]),
         .library(name: "Session", targets: ["Session"]),
+        .library(name: "Node", targets: ["Node"]),
         // Plugins: each a shared object the host dlopen()s (libInosLZ4.so, ...).
         .library(name: "InosLZ4", type: .dynamic, targets: ["InosLZ4"]),
         .library(name: "InosErasure", type: .dynamic, targets: ["InosErasure"]),
@@ -103,10 +104,21 @@ let package = Package(
             dependencies: ["Compute", "Content", "DataPath", "Identity", "Mesh", "MeshCore", "Primitives", "Replication", "Wire", .product(name: "Logging", package: "swift-log")],
             path: "Sources/WorkAllocation"
         ),
+        // The node as a library: MeshNode builds the host, identity, store, peer layer and services from one
+        // configuration and runs them as a swift-service-lifecycle Service (the CLI only parses options).
+        .target(
+            name: "Node",
+            dependencies: [
+                "Host", "Content", "DataPath", "Mesh", "MeshCore", "Identity", "Session", "Compute", "Replication", "WorkAllocation", "Primitives",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/Node"
+        ),
         .executableTarget(
             name: "inos",
             dependencies: [
-                "Host", "Content", "DataPath", "Mesh", "MeshCore", "Identity", "Session", "Compute", "Replication", "WorkAllocation",
+                "Node", "Host", "Content", "DataPath", "Mesh", "MeshCore", "Identity", "Session", "Compute", "Replication", "WorkAllocation",
                 "InosStoreKit",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -132,6 +132,10 @@ public final class PeerManager: Sendable {
         try chunks.fetch(key, from: connection, timeout: timeout)
     }
 
+    /// Calls `observer` with the key of every chunk request this node serves (the "served" event: replication
+    /// counts demand by it), on the bulk lane, before the chunk is read.
+    public func onChunkServed(_ observer: @escaping @Sendable ([UInt8]) -> Void) { chunks.onServed(observer) }
+
     // MARK: Membership and gossip
 
     public var membership: Membership? { layer.membership }

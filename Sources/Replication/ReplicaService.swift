@@ -95,6 +95,7 @@ public final class ReplicaService: Sendable {
         for resource in pins.pinned { index(resource) }
         countUsage()
         peers.register(ReplicationFrames.responses)
+        peers.onChunkServed { [self] key in served(key) }
         // STORE writes a piece's bytes: the bulk lane, as chunk reads.
         peers.serve(.store, "STORE", owner: "replication", lane: .bulk) { [self] payload, peer, _ in (.stored, handleStore(payload, from: peer)) }
         peers.serve(.have, "HAVE", owner: "replication", lane: .control) { [self] payload, _, _ in

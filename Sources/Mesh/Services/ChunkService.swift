@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+import Synchronization
 import Wire
 
 extension FrameType {
@@ -16,6 +17,8 @@ final class ChunkService: Sendable {
 
     private let layer: PeerLayer
     private let source: ChunkSource?
+    /// Told the key of every chunk request served (replication counts demand by it).
+    private let servedObservers = Mutex<[@Sendable ([UInt8]) -> Void]>([])
 
     init(layer: PeerLayer, source: ChunkSource?) {
         self.layer = layer
@@ -34,7 +37,11 @@ final class ChunkService: Sendable {
         ]
     }
 
+    /// Calls `observer` with the key of every chunk request this node serves, before it is read.
+    func onServed(_ observer: @escaping @Sendable ([UInt8]) -> Void) { servedObservers.withLock { $0.append(observer) } }
+
     private func serve(_ key: [UInt8], id: UInt64, on connection: UInt64) {
+        for observer in servedObservers.withLock({ $0 }) { observer(key) }
         let prefix = [UInt8(key.count)] + key
         prefix.withUnsafeBytes { head in
             if let data = source?(key) {

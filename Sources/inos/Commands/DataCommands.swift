@@ -5,6 +5,7 @@ import DataPath
 import Foundation
 import Host
 import Logging
+import Node
 
 /// Options shared by the commands that open the local store.
 struct StoreOptions: ParsableArguments {
@@ -22,14 +23,28 @@ struct StoreOptions: ParsableArguments {
 
     /// Starts a host with the manifest's plugins and opens the data path on it.
     func open() throws -> (HostRuntime, ContentStore) {
+        let manifest = try loadManifest()
+        let host = try HostRuntime(manifest: manifest, logger: Logger(label: "inos", factory: { _ in SwiftLogNoOpLogHandler() }))
+        do { try host.start() } catch { throw CommandFailure("cannot start: \(error)") }
+        do { return (host, try ContentStore(host: host)) } catch { throw CommandFailure(error.description) }
+    }
+
+    /// A client node (``MeshNode/client(_:)``) on the manifest's plugins, admitted by `meshKey`; `close()` it.
+    func clientNode(meshKey: MeshKeyOptions, label: String) throws -> MeshNode {
+        let manifest = try loadManifest()
+        var configuration = MeshNode.Configuration(
+            role: .client, manifest: manifest, dataDirectory: dataDir ?? defaultDataDirectory(), logger: Logger(label: label) { _ in SwiftLogNoOpLogHandler() })
+        configuration.admission = try meshKey.admission(manifest.mesh)
+        do { return try MeshNode.client(configuration) } catch { throw CommandFailure(error.message) }
+    }
+
+    /// The manifest, with the data directory made first when the store lives there.
+    private func loadManifest() throws -> Manifest {
         if let dataDir { try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true) }
         else if manifest == nil {
             try FileManager.default.createDirectory(atPath: defaultDataDirectory(), withIntermediateDirectories: true)
         }
-        let manifest = try loadManifest(self.manifest, dataDirectory: dataDir)
-        let host = try HostRuntime(manifest: manifest, logger: Logger(label: "inos", factory: { _ in SwiftLogNoOpLogHandler() }))
-        do { try host.start() } catch { throw CommandFailure("cannot start: \(error)") }
-        do { return (host, try ContentStore(host: host)) } catch { throw CommandFailure(error.description) }
+        return try inos.loadManifest(self.manifest, dataDirectory: dataDir)
     }
 }
 

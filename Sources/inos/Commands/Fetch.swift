@@ -8,6 +8,7 @@ import Host
 import Identity
 import Logging
 import Mesh
+import Node
 import Synchronization
 
 struct Fetch: ParsableCommand {
@@ -35,15 +36,9 @@ struct Fetch: ParsableCommand {
             guard let node = NodeID(expect) else { throw ValidationError("--expect \(expect) is not a node ID (n…)") }
             expected = node
         }
-        let (host, data) = try store.open()
-        defer { host.shutdown() }
-        guard let slot = host.slot("transport") else { throw CommandFailure("no transport plugin in slot \"transport\"") }
-        let admission = try meshKey.admission(host.manifest.mesh)
-        let identity: NodeIdentity
-        do { identity = try NodeIdentity.loadOrCreate(in: store.dataDir ?? defaultDataDirectory()) } catch { throw CommandFailure(error.message) }
-        let peers = PeerManager(host: host, transport: TransportHandle(slot: slot), identity: identity, logger: Logger(label: "inos.fetch") { _ in SwiftLogNoOpLogHandler() }, admission: admission)
-        startClientReactor(host, peers)
-        defer { host.requestStop() }
+        let client = try store.clientNode(meshKey: meshKey, label: "inos.fetch")
+        defer { client.close() }
+        guard let peers = client.peers, let data = client.store else { throw CommandFailure("no store plugin in slot \"store\"") }
 
         let (connection, node): (UInt64, NodeID)
         do { (connection, node) = try peers.connect(from, expecting: expected) } catch { throw CommandFailure(error.message) }

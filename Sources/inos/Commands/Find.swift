@@ -7,6 +7,7 @@ import Host
 import Identity
 import Logging
 import Mesh
+import Node
 
 struct Find: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -26,15 +27,9 @@ struct Find: ParsableCommand {
     func run() throws {
         let cid: ContentID
         do { cid = try ContentID(id) } catch { throw ValidationError(error.description) }
-        let (host, _) = try store.open()
-        defer { host.shutdown() }
-        guard let slot = host.slot("transport") else { throw CommandFailure("no transport plugin in slot \"transport\"") }
-        let admission = try meshKey.admission(host.manifest.mesh)
-        let identity: NodeIdentity
-        do { identity = try NodeIdentity.loadOrCreate(in: store.dataDir ?? defaultDataDirectory()) } catch { throw CommandFailure(error.message) }
-        let peers = PeerManager(host: host, transport: TransportHandle(slot: slot), identity: identity, logger: Logger(label: "inos.find") { _ in SwiftLogNoOpLogHandler() }, admission: admission)
-        startClientReactor(host, peers)
-        defer { host.requestStop() }
+        let node = try store.clientNode(meshKey: meshKey, label: "inos.find")
+        defer { node.close() }
+        guard let peers = node.peers else { throw CommandFailure("no transport plugin in slot \"transport\"") }
         do {
             let (connection, _) = try peers.connect(from)
             let (holders, rounds, asked) = try peers.lookupProviders(Array(cid.bytes.suffix(32)), from: connection)

@@ -8,48 +8,33 @@ import Host
 import Identity
 import Logging
 import Mesh
+import Node
 import Replication
 import Session
 
-/// A process that talks to the mesh without being a member (the CLI): its host, store, peer manager (with a
-/// reactor thread) and a mesh client.
+/// A process that talks to the mesh without being a member (the CLI): a client node (its host, store and peer
+/// layer with a reactor) and a mesh client on it.
 struct MeshClientProcess {
-    let host: HostRuntime
+    let node: MeshNode
     let store: ContentStore
     let client: MeshClient
 
     init(_ options: StoreOptions, meshKey: MeshKeyOptions, label: String) throws {
-        let (host, data) = try options.open()
-        let admission: Admission
-        do { admission = try meshKey.admission(host.manifest.mesh) } catch {
-            host.shutdown()
+        let node = try options.clientNode(meshKey: meshKey, label: label)
+        do {
+            guard let store = node.store else { throw CommandFailure("no store plugin in slot \"store\"") }
+            self.store = store
+            client = try node.meshClient(label: label)
+        } catch {
+            node.close()
             throw error
         }
-        guard let slot = host.slot("transport") else {
-            host.shutdown()
-            throw CommandFailure("no transport plugin in slot \"transport\"")
-        }
-        let identity: NodeIdentity
-        do { identity = try NodeIdentity.loadOrCreate(in: options.dataDir ?? defaultDataDirectory()) } catch {
-            host.shutdown()
-            throw CommandFailure(error.message)
-        }
-        let peers = PeerManager(
-            host: host, transport: TransportHandle(slot: slot), identity: identity,
-            logger: Logger(label: label) { _ in SwiftLogNoOpLogHandler() }, admission: admission)
-        startClientReactor(host, peers)
-        self.host = host
-        self.store = data
-        self.client = MeshClient(
-            peers: peers, store: data, identity: identity, allocator: host.slot("allocator").map(AllocatorHandle.init(slot:)),
-            logger: Logger(label: label))
+        self.node = node
     }
 
     func close() {
         client.closeSessions()
-        host.requestStop()
-        usleep(50_000)
-        host.shutdown()
+        node.close()
     }
 }
 

@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: Apache-2.0
+import Compute
+import Host
+import Logging
+import Replication
+import Session
+import WorkAllocation
+
+extension MeshNode {
+    /// Everything a node is built from: the manifest (plugins, arena, addresses) and the options the CLI parses.
+    public struct Configuration: Sendable {
+        /// What the process is to the mesh.
+        public enum Role: Sendable, Equatable {
+            /// A node: listens, joins membership, serves chunks, replication and (if allowed) jobs.
+            case member
+            /// A process that only asks (fetch, find, put, get, locate, job submit): no listening, no membership,
+            /// no replication or compute service; its peer layer still ticks, so its requests expire.
+            case client
+        }
+
+        public var role: Role
+        /// Plugins, arena, and the `[node]` listen and bootstrap addresses.
+        public var manifest: Manifest
+        /// Where the identity key, pins and replica policies live.
+        public var dataDirectory: String
+        public var admission: Admission = .open
+        /// The address other members should dial to reach this node (default: the first bound listen address).
+        public var advertise: String?
+        /// Seconds of silence after which a peer is pinged; no answer for three intervals closes it.
+        public var keepaliveSeconds: Double = 15
+        /// Seconds between announcements of this node's pinned resources to the DHT (records live three times as long).
+        public var provideInterval: Double = 60
+        /// The region number this node publishes in its status (for placement).
+        public var region: UInt32 = 0
+        public var replication = ReplicaService.Options()
+        /// Whose jobs this node runs.
+        public var computePolicy: ComputeService.Policy = .owners
+        /// Seconds between status lines in the log (0: none).
+        public var statusInterval: Double = 0
+        public var logger: Logger
+        /// Seeds the redial backoff's jitter (different per process, so nodes do not redial in lockstep).
+        public var seed: UInt64 = 1
+
+        public init(role: Role, manifest: Manifest, dataDirectory: String, logger: Logger) {
+            self.role = role
+            self.manifest = manifest
+            self.dataDirectory = dataDirectory
+            self.logger = logger
+        }
+
+        /// Whether this node has a peer layer: a client always; a member with addresses to listen on or dial.
+        var hasPeers: Bool { role == .client || !manifest.listen.isEmpty || !manifest.bootstrap.isEmpty }
+    }
+}
+
+/// Why a node could not be built or started, for people.
+public struct NodeError: Error, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}

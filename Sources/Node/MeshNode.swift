@@ -1,0 +1,256 @@
+// SPDX-License-Identifier: Apache-2.0
+import Compute
+import Content
+import DataPath
+import Dispatch
+import Foundation
+import Host
+import Identity
+import Logging
+import Mesh
+import MeshCore
+import Primitives
+import Replication
+import ServiceLifecycle
+import Synchronization
+import WorkAllocation
+
+/// A node as a library: the host (arena, switchboard, plugins), the identity, the store, the peer layer with
+/// its protocol services, and the replication and compute services — built in that order from one
+/// ``Configuration``, run as a swift-service-lifecycle `Service`.
+///
+/// ```swift
+/// let node = try MeshNode(configuration)        // builds everything; nothing listens yet
+/// let bound = try node.start()                  // listen, join membership, dial the bootstrap peers
+/// try await ServiceGroup(services: [node], gracefulShutdownSignals: [.sigterm], logger: logger).run()
+/// ```
+///
+/// A ``Configuration/Role-swift.enum/client`` node (the CLI's fetch, find, put, get, locate, job submit) has a
+/// peer layer and a ticking reactor but no listening, membership or served frames beyond the mesh's own:
+/// ``withClient(_:_:)`` runs one around a body and tears it down.
+public final class MeshNode: Service, Sendable {
+    public let configuration: Configuration
+    public let host: HostRuntime
+    /// The node's identity (nil for a member without a peer layer: no listen or bootstrap addresses).
+    public let identity: NodeIdentity?
+    /// The content store, when the manifest has a store plugin.
+    public let store: ContentStore?
+    public let peers: PeerManager?
+    public let replicas: ReplicaService?
+    public let compute: ComputeService?
+    /// The node's one Lamport clock (the peer layer's services and the ledger stamp with it).
+    public let lamport: NodeLamport
+    public var logger: Logger { configuration.logger }
+    /// Signalled when the reactor thread has returned.
+    private let reactorDone = DispatchSemaphore(value: 0)
+    private let reactorStarted = Atomic<Bool>(false)
+
+    /// Starts the host (loads the manifest's plugins), loads or creates the identity, opens the store and builds
+    /// the peer layer and the services. Nothing listens or dials yet (``start()``); on failure the host is shut
+    /// down again.
+    public init(_ configuration: Configuration) throws(NodeError) {
+        self.configuration = configuration
+        let logger = configuration.logger
+        let lamport = NodeLamport.startingAtWallClock()
+        self.lamport = lamport
+        let host: HostRuntime
+        do { host = try HostRuntime(manifest: configuration.manifest, logger: logger) } catch { throw NodeError("cannot load the manifest's plugins: \(error)") }
+        do { try host.start() } catch {
+            host.shutdown()
+            throw NodeError("cannot start: \(error)")
+        }
+        self.host = host
+        store = host.slot("store") != nil ? try? ContentStore(host: host) : nil
+        guard configuration.hasPeers else {
+            (identity, peers, replicas, compute) = (nil, nil, nil, nil)
+            return
+        }
+        guard let slot = host.slot("transport") else {
+            host.shutdown()
+            throw NodeError(configuration.role == .client ? "no transport plugin in slot \"transport\" (see the manifest's [[plugins]])"
+                : "listen/bootstrap addresses need a transport plugin in slot \"transport\" (see the manifest's [[plugins]])")
+        }
+        let identity: NodeIdentity
+        do { identity = try NodeIdentity.loadOrCreate(in: configuration.dataDirectory) } catch {
+            host.shutdown()
+            throw NodeError("node identity: \(error.message)")
+        }
+        self.identity = identity
+        let store = store
+        let member = configuration.role == .member
+        // Peers may fetch what this node stores (verified on their side against the IDs they asked for).
+        var source: PeerManager.ChunkSource?
+        if member, let store {
+            source = { key in
+                guard let id = try? ContentID(bytes: key) else { return nil }
+                return try? store.storedObject(id)
+            }
+        }
+        let peers = PeerManager(
+            host: host, transport: TransportHandle(slot: slot), identity: identity, logger: logger, seed: configuration.seed,
+            chunkSource: source, keepaliveSeconds: max(configuration.keepaliveSeconds, 0.1), admission: configuration.admission,
+            lamport: lamport)
+        self.peers = peers
+        guard member, let store else {
+            (replicas, compute) = (nil, nil)
+            return
+        }
+        // Replication: hold what others store here, answer censuses, repair what this node leads.
+        let pins = try? PinSet(folder: (configuration.dataDirectory as NSString).appendingPathComponent("pins"))
+        let replicas = pins.map { pins in
+            ReplicaService(
+                peers: peers, store: store, pins: pins, identity: identity, allocator: host.slot("allocator").map(AllocatorHandle.init(slot:)),
+                dataDirectory: configuration.dataDirectory, logger: logger, options: configuration.replication, lamport: lamport,
+                status: Self.statusSource(host: host, store: store, region: configuration.region))
+        }
+        self.replicas = replicas
+        // Distributed jobs: chunks this node holds, run by its job runner — isolated in a child process, so a
+        // job from the mesh that crashes or hangs fails alone.
+        compute = host.slot("job_runner").map { runner in
+            ComputeService(
+                jobs: JobService(host: host, slot: runner, isolated: true), store: store, logger: logger, policy: configuration.computePolicy,
+                owner: { replicas?.ticket(for: $0)?.owner },
+                isMember: { [weak peers] node in peers?.memberList().contains { $0.member == Membership.member(node) } ?? false })
+        }
+    }
+
+    /// Load = the larger of the share of the arena's payload heap in use (work in flight) and the share of the
+    /// store's capacity in use; capacity and free bytes from the store.
+    static func statusSource(host: HostRuntime, store: ContentStore?, region: UInt32) -> @Sendable () -> NodeStatus {
+        { [host, store] in
+            let heap = host.arena.heap.statistics
+            let space = store?.capacity()
+            let work = heap.capacity > 0 ? Double(heap.bytesInUse) / Double(heap.capacity) : 0
+            let storage = space.map { $0.total > 0 ? Double($0.used) / Double($0.total) : 0 } ?? 0
+            return NodeStatus(
+                load: min(1, max(work, storage)), capacityBytes: space?.total ?? 0,
+                freeBytes: space.map { $0.total - min($0.total, $0.used) } ?? 0, region: region)
+        }
+    }
+
+    /// A member: listens on the manifest's addresses, enables membership advertising where it listens, starts the
+    /// services, then dials the bootstrap peers — so their sessions already carry membership. Returns the bound
+    /// addresses. A client: starts its reactor only.
+    @discardableResult
+    public func start() throws(NodeError) -> [String] {
+        guard let peers else { return [] }
+        guard configuration.role == .member else {
+            startReactor()
+            return []
+        }
+        let bound: [String]
+        do { bound = try peers.start(listen: configuration.manifest.listen, bootstrap: []) } catch { throw NodeError("cannot listen: \(error)") }
+        peers.enableMembership(advertise: configuration.advertise ?? bound.first ?? "", now: peers.clock.now())
+        // Provider records for every pinned resource, at the members closest to its ID; they expire unless
+        // republished, so a node that leaves is forgotten.
+        let pins = try? PinSet(folder: (configuration.dataDirectory as NSString).appendingPathComponent("pins"))
+        let interval = configuration.provideInterval
+        peers.provide(every: interval, ttl: UInt32(min(86_400, max(30, 3 * interval)))) { (pins?.pinned ?? []).map { Array($0.bytes.suffix(32)) } }
+        peers.publishStatus(every: 2, Self.statusSource(host: host, store: store, region: configuration.region))
+        replicas?.start()
+        if let compute {
+            compute.start(on: peers)
+            let policy = configuration.computePolicy
+            logger.info("compute: jobs from the mesh run for \(policy == .owners ? "the owners of the data" : policy == .members ? "any member" : "nobody")")
+        }
+        do { _ = try peers.start(listen: [], bootstrap: configuration.manifest.bootstrap) } catch { throw NodeError("cannot dial: \(error)") }
+        return bound
+    }
+
+    /// Runs the reactor until a graceful shutdown (SIGTERM/SIGINT through the `ServiceGroup`) or ``stop()``;
+    /// then stops the services and retires every plugin.
+    public func run() async throws {
+        await withGracefulShutdownHandler {
+            await withCheckedContinuation { (finished: CheckedContinuation<Void, Never>) in
+                Thread { [self] in
+                    reactor()
+                    finished.resume()
+                }.start()
+            }
+        } onGracefulShutdown: { [self] in
+            logger.info("stopping")
+            host.requestStop()
+        }
+        shutdown()
+    }
+
+    /// Asks the reactor to return (``run()`` then shuts the node down).
+    public func stop() { host.requestStop() }
+
+    /// Starts the reactor on a thread of its own (a client's; a member runs it in ``run()``).
+    private func startReactor() {
+        guard !reactorStarted.exchange(true, ordering: .relaxed) else { return }
+        Thread { [self] in
+            reactor()
+            reactorDone.signal()
+        }.start()
+    }
+
+    private func shutdown() {
+        replicas?.stop()
+        peers?.stop()
+        host.shutdown()
+    }
+
+    /// The reactor loop: transport records to the peer layer (frames are freed there, or here without one), its
+    /// tick, and the status line.
+    private func reactor() {
+        let clock = peers?.clock ?? SystemClock()
+        let interval = UInt64(max(0, configuration.statusInterval) * 1e9)
+        var lastStatus = clock.now()
+        host.run(
+            tickNanoseconds: peers == nil ? 1_000_000_000 : 250_000_000,  // keepalives need a finer tick
+            onInbox: { [self] type, bytes in
+                guard let record = TransportRecord(type: type, payload: bytes) else {
+                    logger.debug("inbox record type \(type), \(bytes.count) bytes")
+                    return
+                }
+                if let peers {
+                    peers.handle(record, now: clock.now())
+                } else if case .frame(_, let offset, _) = record {
+                    _ = host.arena.heap.free(offset)
+                }
+            },
+            onTick: { [self] in
+                let now = clock.now()
+                peers?.tick(now: now)
+                guard interval > 0, now - lastStatus >= interval else { return }
+                lastStatus = now
+                logger.info("\(statusLine(host: host, peers: peers, replicas: replicas))")
+            })
+    }
+}
+
+extension MeshNode {
+    /// Builds a client node and starts its reactor; ``close()`` tears it down.
+    public static func client(_ configuration: Configuration) throws(NodeError) -> MeshNode {
+        var configuration = configuration
+        configuration.role = .client
+        let node = try MeshNode(configuration)
+        node.startReactor()
+        return node
+    }
+
+    /// Runs a client node around `body` and tears it down afterwards.
+    public static func withClient<R>(_ configuration: Configuration, _ body: (MeshNode) throws -> R) throws -> R {
+        let node = try client(configuration)
+        defer { node.close() }
+        return try body(node)
+    }
+
+    /// Tears a client node down: stops its peer layer, waits for its reactor to return, retires every plugin.
+    public func close() {
+        peers?.stop()
+        host.requestStop()
+        if reactorStarted.load(ordering: .relaxed) { reactorDone.wait() }
+        host.shutdown()
+    }
+
+    /// A mesh client over this node's peer layer and store (put, get, locate, job submit).
+    public func meshClient(label: String) throws(NodeError) -> MeshClient {
+        guard let peers, let identity, let store else { throw NodeError("a mesh client needs a transport and a store plugin") }
+        return MeshClient(
+            peers: peers, store: store, identity: identity, allocator: host.slot("allocator").map(AllocatorHandle.init(slot:)),
+            logger: Logger(label: label), lamport: lamport)
+    }
+}
