@@ -61,6 +61,19 @@ public final class PinSet: Sendable {
         do throws(SystemError) { try lock.lock(exclusive: exclusive) } catch { throw .io("cannot lock \(folder)/.lock", error) }
         return try body()
     }
+
+    /// ``withLock(exclusive:_:)`` around async work (the lock is a file lock: it is held across suspensions).
+    public func withLock<R>(exclusive: Bool, _ body: () async throws(DataPathError) -> R) async throws(DataPathError) -> R {
+        let lock: SystemFile
+        do throws(SystemError) {
+            lock = try SystemFile.open("\(folder)/.lock", O_RDWR | O_CREAT)
+        } catch {
+            throw .io("cannot open \(folder)/.lock", error)
+        }
+        defer { lock.close() }
+        do throws(SystemError) { try lock.lock(exclusive: exclusive) } catch { throw .io("cannot lock \(folder)/.lock", error) }
+        return try await body()
+    }
 }
 
 extension ContentStore {

@@ -84,6 +84,11 @@ public final class PeerManager: Sendable {
         try layer.connect(address, expecting: expecting, timeout: timeout)
     }
 
+    /// ``connect(_:expecting:timeout:)`` that suspends until the session is up instead of blocking a thread.
+    public func connect(_ address: String, expecting: NodeID? = nil, timeout: Double = 10) async throws(MeshError) -> (UInt64, NodeID) {
+        try await layer.connect(address, expecting: expecting, timeout: timeout)
+    }
+
     /// Waits until the connection's handshake has completed; the peer's node ID.
     public func waitForSession(_ connection: UInt64, timeout: Double = 10) throws(MeshError) -> NodeID {
         try layer.waitForSession(connection, timeout: timeout)
@@ -104,6 +109,12 @@ public final class PeerManager: Sendable {
     /// throws, with the peer's code (``MeshError/code``).
     public func request(_ type: FrameType, payload: [UInt8], on connection: UInt64, timeout: Double = 30) throws(MeshError) -> WireMessage {
         try layer.request(type, payload: payload, on: connection, timeout: timeout)
+    }
+
+    /// Sends a request and suspends until the answer (resumed by the reactor), the deadline or the connection's
+    /// close; cancelling the task fails the request at once. An ERROR answer throws with the peer's code.
+    public func request(_ type: FrameType, payload: [UInt8], on connection: UInt64, timeout: Double = 30) async throws(MeshError) -> WireMessage {
+        try await layer.request(type, payload: payload, on: connection, timeout: timeout)
     }
 
     /// Sends a request without waiting: `completion` gets the answer, or the failure when the connection closes
@@ -135,6 +146,11 @@ public final class PeerManager: Sendable {
     /// Calls `observer` with the key of every chunk request this node serves (the "served" event: replication
     /// counts demand by it), on the bulk lane, before the chunk is read.
     public func onChunkServed(_ observer: @escaping @Sendable ([UInt8]) -> Void) { chunks.onServed(observer) }
+
+    /// ``fetchChunk(_:from:timeout:)`` that suspends instead of blocking a thread.
+    public func fetchChunk(_ key: [UInt8], from connection: UInt64, timeout: Double = 30) async throws(MeshError) -> [UInt8]? {
+        try await chunks.fetch(key, from: connection, timeout: timeout)
+    }
 
     // MARK: Membership and gossip
 

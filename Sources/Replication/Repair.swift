@@ -13,8 +13,8 @@ extension ReplicaService {
         while runningFlag {
             // Jitter, so holders of the same resource do not all census at the same moment.
             let wait = options.repairInterval * Double.random(in: 0.8...1.2)
-            let deadline = Date().addingTimeInterval(wait)
-            while runningFlag, Date() < deadline { usleep(100_000) }
+            // Sleeps until the round is due or ``stop()`` wakes it (no polling).
+            _ = stopped.wait(timeout: .now() + wait)
             guard runningFlag else { return }
             round += 1
             repairRound()

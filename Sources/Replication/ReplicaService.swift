@@ -126,7 +126,12 @@ public final class ReplicaService: Sendable {
         Thread { [self] in repairLoop() }.start()
     }
 
-    public func stop() { running.store(false, ordering: .relaxed) }
+    public func stop() {
+        running.store(false, ordering: .relaxed)
+        stopped.signal()
+    }
+    /// Signalled by ``stop()``: wakes the repair loop between rounds.
+    let stopped = DispatchSemaphore(value: 0)
     var runningFlag: Bool { running.load(ordering: .relaxed) }
     func setCounter(_ body: (inout Summary) -> Void) { counters.withLock { body(&$0) } }
     func withTokens<R>(_ body: (inout TokenBucket) -> R) -> R { tokens.withLock { body(&$0) } }

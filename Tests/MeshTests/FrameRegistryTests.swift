@@ -97,4 +97,38 @@ struct FrameRegistryTests {
         while outcome.withLock({ $0 }) == nil && Date() < deadline { usleep(2_000) }
         #expect(try outcome.withLock { $0 }?.get().payload == [1])
     }
+
+    @Test("async requests: the answer resumes the task, an ERROR throws its code, cancelling fails the request at once")
+    func asyncRequests() async throws {
+        let server = try MeshNode(), client = try MeshNode()
+        let release = DispatchSemaphore(value: 0)
+        let slow = FrameType(rawValue: 0xF4), slowAnswer = FrameType(rawValue: 0xF5)
+        server.peers.serve(slow, "TEST_SLOW", owner: "test", lane: .control) { _, _, _ in
+            _ = release.wait(timeout: .now() + 20)
+            return (slowAnswer, [1])
+        }
+        client.peers.register([.response(slowAnswer, "TEST_SLOW_ANSWER", owner: "test")])
+        defer { release.signal(); client.stop(); server.stop() }
+        let name = "mem://async-\(UUID().uuidString.prefix(8))"
+        _ = try server.peers.start(listen: [name], bootstrap: [])
+        let (connection, node) = try await client.peers.connect(name)
+        #expect(node == server.identity.id)
+        #expect(try await client.peers.request(.ping, payload: [5], on: connection, timeout: 10).payload == [5])
+        do {
+            _ = try await client.peers.request(FrameType(rawValue: 0xE8), payload: [], on: connection, timeout: 10)
+            Issue.record("an unknown type was answered")
+        } catch {
+            #expect(error.code == .unknownType)
+        }
+        // A request the server holds on to: cancelling its task ends it long before its 60 s deadline.
+        let started = Date()
+        let pending = Task { () async throws(MeshError) -> WireMessage in
+            try await client.peers.request(slow, payload: [], on: connection, timeout: 60)
+        }
+        try await Task.sleep(for: .milliseconds(200))
+        pending.cancel()
+        let outcome = await pending.result
+        #expect(throws: MeshError.self) { try outcome.get() }
+        #expect(Date().timeIntervalSince(started) < 30)
+    }
 }

@@ -4,11 +4,8 @@ import Host
 import Identity
 import PluginABI
 import Session
+import Synchronization
 import Wire
-
-#if canImport(Glibc)
-import Glibc
-#endif
 
 extension PeerLayer {
     /// The resource manager's bounds on connections (after libp2p's): strangers (connections whose handshake has
@@ -122,6 +119,22 @@ extension PeerLayer {
         return (connection, peer)
     }
 
+    /// ``connect(_:expecting:timeout:)`` that suspends instead of blocking its thread.
+    func connect(_ address: String, expecting: NodeID? = nil, timeout: Double = 10) async throws(MeshError) -> (UInt64, NodeID) {
+        guard let target = PinnedAddress(address) else { throw MeshError("\(address): the part after # is not a node ID (n…)") }
+        let expecting = expecting ?? target.node
+        let connection: UInt64
+        do throws(TransportCallError) { connection = try transport.dial(target.address) } catch {
+            throw MeshError("cannot connect to \(address): \(error.message)")
+        }
+        let peer = try await session(on: connection, timeout: timeout)
+        if let expecting, peer != expecting {
+            transport.close(connection)
+            throw MeshError("\(address) proved to be node \(peer), not the expected \(expecting): refused")
+        }
+        return (connection, peer)
+    }
+
     /// Pins a connection this node dialed to `node`: its handshake refuses any other identity. The transport
     /// may report the connection (OPENED) before or after its dial returns, so the pin is kept for `.opened`
     /// and applied to a handshake already under way; a session that came up first is checked when it does.
@@ -139,14 +152,45 @@ extension PeerLayer {
         transport.close(connection)
     }
 
-    /// Waits until the connection's handshake has completed; the peer's node ID.
-    func waitForSession(_ connection: UInt64, timeout: Double = 10) throws(MeshError) -> NodeID {
-        let deadline = DispatchTime.now() + timeout
-        while DispatchTime.now() < deadline {
-            if let peer = node(on: connection) { return peer }
-            usleep(1_000)
+    /// Calls `finish` once: with the peer's node ID when the connection's session is up (at once if it is),
+    /// or with a failure when the connection closes or `timeout` seconds pass (swept by the tick).
+    func whenSessionUp(_ connection: UInt64, timeout: Double, _ finish: @escaping @Sendable (Result<NodeID, MeshError>) -> Void) {
+        let deadline = clock.now() &+ UInt64(max(0, min(timeout, 86_400)) * 1e9)
+        let up = state.withLock { state -> NodeID? in
+            if let node = state.peers[connection]?.node { return node }
+            state.sessionWaiters[connection, default: []].append(SessionWaiter(deadline: deadline, timeout: timeout, finish: finish))
+            return nil
         }
-        throw MeshError("no secure session on connection \(connection) within \(timeout) s")
+        if let up { finish(.success(up)) }
+    }
+
+    /// Finishes the callers waiting for `connection`'s session.
+    func finishSessionWaiters(_ connection: UInt64, _ outcome: Result<NodeID, MeshError>) {
+        let waiters = state.withLock { $0.sessionWaiters.removeValue(forKey: connection) } ?? []
+        for waiter in waiters { waiter.finish(outcome) }
+    }
+
+    /// Waits until the connection's handshake has completed (woken by it, not polling); the peer's node ID.
+    func waitForSession(_ connection: UInt64, timeout: Double = 10) throws(MeshError) -> NodeID {
+        let done = DispatchSemaphore(value: 0)
+        let outcome = Mutex<Result<NodeID, MeshError>?>(nil)
+        whenSessionUp(connection, timeout: timeout) { result in
+            outcome.withLock { $0 = result }
+            done.signal()
+        }
+        // The tick's sweep ends the wait at the deadline; this bound only guards a reactor that stopped ticking.
+        if done.wait(timeout: .now() + timeout + 1) == .timedOut {
+            throw MeshError("no secure session on connection \(connection) within \(timeout) s")
+        }
+        return try outcome.withLock { $0! }.get()
+    }
+
+    /// Suspends until the connection's handshake has completed; the peer's node ID.
+    func session(on connection: UInt64, timeout: Double = 10) async throws(MeshError) -> NodeID {
+        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<NodeID, MeshError>, Never>) in
+            whenSessionUp(connection, timeout: timeout) { continuation.resume(returning: $0) }
+        }
+        return try result.get()
     }
 
     // MARK: Records from the transport
@@ -197,6 +241,7 @@ extension PeerLayer {
             }
             if let link { link.channel.withLock { _ in link.outbound.clear() } }
             router.closed(connection)
+            finishSessionWaiters(connection, .failure(MeshError("connection \(connection) closed before its session was up")))
             membership?.sessionDown(connection)
             logger.info("connection \(connection) with \(peer) closed (\(StatusCode(reason)))")
             if let (address, wait) = redial {
@@ -226,7 +271,13 @@ extension PeerLayer {
         let interval = UInt64(keepaliveSeconds * 1e9)
         let handshakeDeadline = UInt64(Limits.handshakeSeconds * 1e9)
         var ping: [UInt64] = [], dead: [(UInt64, String)] = [], silent: [(UInt64, String)] = []
+        var late: [(UInt64, SessionWaiter)] = []
         state.withLock { state in
+            for (connection, waiters) in state.sessionWaiters {
+                let (due, left) = (waiters.filter { $0.deadline <= now }, waiters.filter { $0.deadline > now })
+                late += due.map { (connection, $0) }
+                state.sessionWaiters[connection] = left.isEmpty ? nil : left
+            }
             for (connection, peer) in state.peers where peer.node == nil && now > peer.openedAt && now - peer.openedAt > handshakeDeadline {
                 silent.append((connection, peer.address))
             }
@@ -238,6 +289,9 @@ extension PeerLayer {
                     ping.append(connection)
                 }
             }
+        }
+        for (connection, waiter) in late {
+            waiter.finish(.failure(MeshError("no secure session on connection \(connection) within \(waiter.timeout) s")))
         }
         for connection in ping {
             guard let id = state.withLock({ $0.peers[connection]?.keepalive?.id }) else { continue }

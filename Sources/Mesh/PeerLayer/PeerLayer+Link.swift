@@ -95,6 +95,7 @@ extension PeerLayer {
             // A pin that came after RESPONSE (a dial that returned late) is checked here.
             if let pinned, pinned != channel.peer { return refusePinned(connection, expected: pinned, peer: channel.peer) }
             logger.info("secure session with node \(channel.peer) on connection \(connection) (\(channel.suite))")
+            finishSessionWaiters(connection, .success(channel.peer))
             if let membership, let peer {
                 membership.sessionUp(
                     channel.peer, connection: connection, dialedAddress: peer.inbound ? nil : peer.address, bootstrap: bootstrap,

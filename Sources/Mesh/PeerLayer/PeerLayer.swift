@@ -56,6 +56,15 @@ public final class PeerLayer: Sendable {
         var answeredOffers: [(address: String, at: UInt64)] = []
         /// Offers to addresses no member advertises yet, with when they came.
         var pendingOffers: [(offer: MeshGossip.Offer, at: UInt64)] = []
+        /// Callers waiting for a connection's session: finished when it comes up, the connection closes, or the
+        /// deadline passes (the tick's sweep).
+        var sessionWaiters: [UInt64: [SessionWaiter]] = [:]
+    }
+
+    struct SessionWaiter {
+        var deadline: UInt64
+        var timeout: Double
+        var finish: @Sendable (Result<NodeID, MeshError>) -> Void
     }
 
     public let transport: TransportHandle
@@ -133,9 +142,27 @@ public final class PeerLayer: Sendable {
         start(type, payload: payload, on: connection, timeout: timeout, key: [], waiter: RequestRouter.Waiter(completion: completion))
     }
 
-    private func start(_ type: FrameType, payload: [UInt8], on connection: UInt64, timeout: Double, key: [UInt8], waiter: RequestRouter.Waiter) {
+    /// Sends a request and suspends until its answer, its deadline (the tick's sweep) or its connection's close
+    /// — resumed by the reactor, no thread waits. Cancelling the task fails the request at once.
+    func request(_ type: FrameType, payload: [UInt8], on connection: UInt64, timeout: Double, key: [UInt8] = []) async throws(MeshError) -> WireMessage {
+        let opened = Mutex<UInt64?>(nil)
+        let result = await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Result<WireMessage, MeshError>, Never>) in
+                let id = start(type, payload: payload, on: connection, timeout: timeout, key: key,
+                               waiter: RequestRouter.Waiter { continuation.resume(returning: $0) })
+                opened.withLock { $0 = id }
+            }
+        } onCancel: { [router] in
+            if let id = opened.withLock({ $0 }) { router.fail(id, MeshError("\(type) request cancelled")) }
+        }
+        return try result.get()
+    }
+
+    @discardableResult
+    private func start(_ type: FrameType, payload: [UInt8], on connection: UInt64, timeout: Double, key: [UInt8], waiter: RequestRouter.Waiter) -> UInt64 {
         let id = router.open(type, on: connection, key: key, timeout: timeout, now: clock.now(), waiter: waiter)
         do throws(MeshError) { try send(WireMessage(type, requestID: id, payload: payload), on: connection) } catch { router.fail(id, error) }
+        return id
     }
 
     /// Answers `request` with `type` and `payload`.

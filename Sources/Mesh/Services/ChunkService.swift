@@ -54,7 +54,14 @@ final class ChunkService: Sendable {
 
     /// Asks a peer for the stored form of an object; nil when the peer does not have it.
     func fetch(_ key: [UInt8], from connection: UInt64, timeout: Double) throws(MeshError) -> [UInt8]? {
-        let answer = try layer.request(.chunkGet, payload: WirePayload.key(key), on: connection, timeout: timeout, key: key)
+        try Self.chunk(in: try layer.request(.chunkGet, payload: WirePayload.key(key), on: connection, timeout: timeout, key: key))
+    }
+
+    func fetch(_ key: [UInt8], from connection: UInt64, timeout: Double) async throws(MeshError) -> [UInt8]? {
+        try Self.chunk(in: try await layer.request(.chunkGet, payload: WirePayload.key(key), on: connection, timeout: timeout, key: key))
+    }
+
+    private static func chunk(in answer: WireMessage) throws(MeshError) -> [UInt8]? {
         switch answer.header.type {
         case .chunkData: return answer.payload  // the key was checked on arrival; the payload is the chunk
         case .chunkMissing: return nil

@@ -11,7 +11,7 @@ import Mesh
 import Node
 import Synchronization
 
-struct Fetch: ParsableCommand {
+struct Fetch: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Fetch a resource from a peer over a secure session, verify it, store and pin it here.",
         discussion: """
@@ -28,7 +28,7 @@ struct Fetch: ParsableCommand {
     @OptionGroup var store: StoreOptions
     @OptionGroup var meshKey: MeshKeyOptions
 
-    func run() throws {
+    func run() async throws {
         let cid: ContentID
         do { cid = try ContentID(id) } catch { throw ValidationError(error.description) }
         var expected: NodeID?
@@ -41,14 +41,14 @@ struct Fetch: ParsableCommand {
         guard let peers = client.peers, let data = client.store else { throw CommandFailure("no store plugin in slot \"store\"") }
 
         let (connection, node): (UInt64, NodeID)
-        do { (connection, node) = try peers.connect(from, expecting: expected) } catch { throw CommandFailure(error.message) }
+        do { (connection, node) = try await peers.connect(from, expecting: expected) } catch { throw CommandFailure(error.message) }
         FileHandle.standardError.write(Data("secure session with node \(node) at \(from)\n".utf8))
 
         let pins = try store.pins()
         let outcome: (fetched: Int, bytes: Int, missing: [ContentID], refused: [ContentID])
         do {
-            outcome = try pins.withLock(exclusive: false) { () throws(DataPathError) in
-                let result = try fetchAll(cid, data: data, peers: peers, connection: connection)
+            outcome = try await pins.withLock(exclusive: false) { () async throws(DataPathError) in
+                let result = try await fetchAll(cid, data: data, peers: peers, connection: connection)
                 try pins.pin(cid)
                 return result
             }
@@ -68,52 +68,42 @@ struct Fetch: ParsableCommand {
         print(cid)
     }
 
-    /// Fetches the manifest (or the single chunk) and then every chunk and parity shard it names.
-    private func fetchAll(_ cid: ContentID, data: ContentStore, peers: PeerManager, connection: UInt64) throws(DataPathError)
+    /// Fetches the manifest (or the single chunk) and then every chunk and parity shard it names, `window` at a
+    /// time (a task group: each fetch suspends on its answer, no thread waits).
+    private func fetchAll(_ cid: ContentID, data: ContentStore, peers: PeerManager, connection: UInt64) async throws(DataPathError)
         -> (fetched: Int, bytes: Int, missing: [ContentID], refused: [ContentID])
     {
-        enum Outcome: Sendable { case stored(Int), refused(ContentID), missing }
-        @Sendable func one(_ object: ContentID) -> Outcome {
-            guard let stored = try? peers.fetchChunk(object.bytes, from: connection) else { return .missing }
+        enum Outcome: Sendable { case stored(Int), refused(ContentID), missing(ContentID) }
+        @Sendable func one(_ object: ContentID) async -> Outcome {
+            guard let stored = try? await peers.fetchChunk(object.bytes, from: connection) else { return .missing(object) }
             return (try? data.importObject(object, stored: stored)) == true ? .stored(stored.count) : .refused(object)
         }
         let firstBytes: Int
-        switch one(cid) {
+        switch await one(cid) {
         case .missing: throw DataPathError(.notFound, "the peer does not have \(cid)", chunks: [cid])
         case .refused: throw DataPathError(.corrupt, "the peer's copy of \(cid) does not match its ID: refused", chunks: [cid])
         case .stored(let bytes): firstBytes = bytes
         }
         guard let manifest = try data.manifest(for: cid) else { return (1, firstBytes, [], []) }  // a single-chunk resource
         let entries = manifest.chunks + (manifest.erasure?.parity ?? [])
-        let objects = entries.map(\.id)
         let total = entries.reduce(0) { $0 + Int($1.storedLength) }
-        struct Tally: Sendable { var fetched = 1, bytes = 0, missing: [ContentID] = [], refused: [ContentID] = [], done = 0 }
-        let tally = Mutex(Tally(bytes: firstBytes))
+        var fetched = 1, bytes = firstBytes, missing: [ContentID] = [], refused: [ContentID] = []
         let bar = ProgressBar("fetch")
-        let gate = DispatchSemaphore(value: max(1, window))
-        let group = DispatchGroup()
-        for object in objects {
-            gate.wait()
-            group.enter()
-            DispatchQueue.global().async {
-                let result = one(object)
-                let done = tally.withLock { tally -> Int in
-                    switch result {
-                    case .stored(let bytes):
-                        tally.fetched += 1
-                        tally.bytes += bytes
-                    case .refused(let id): tally.refused.append(id)
-                    case .missing: tally.missing.append(object)
-                    }
-                    return tally.bytes - firstBytes
+        await withTaskGroup(of: Outcome.self) { group in
+            var next = entries.makeIterator()
+            for _ in 0..<max(1, window) { if let entry = next.next() { group.addTask { await one(entry.id) } } }
+            for await result in group {
+                switch result {
+                case .stored(let count):
+                    fetched += 1
+                    bytes += count
+                case .refused(let id): refused.append(id)
+                case .missing(let id): missing.append(id)
                 }
-                bar.update(ContentStore.Progress(bytesDone: min(done, total), bytesTotal: total))
-                gate.signal()
-                group.leave()
+                bar.update(ContentStore.Progress(bytesDone: min(bytes - firstBytes, total), bytesTotal: total))
+                if let entry = next.next() { group.addTask { await one(entry.id) } }
             }
         }
-        group.wait()
-        let result = tally.withLock { $0 }
-        return (result.fetched, result.bytes, result.missing, result.refused)
+        return (fetched, bytes, missing, refused)
     }
 }
