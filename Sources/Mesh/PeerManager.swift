@@ -176,6 +176,11 @@ public final class PeerManager: Sendable {
         try membershipService.members(on: connection, timeout: timeout)
     }
 
+    /// ``members(on:timeout:)`` that suspends on the answer.
+    public func members(on connection: UInt64, timeout: Double = 5) async throws(MeshError) -> [MemberInfo] {
+        try await membershipService.members(on: connection, timeout: timeout)
+    }
+
     /// Publishes `provider()` on the node-status topic every `seconds` (needs membership).
     public func publishStatus(every seconds: Double, _ provider: @escaping @Sendable () -> NodeStatus) {
         gossipService.publishStatus(every: seconds, provider)
@@ -202,6 +207,11 @@ public final class PeerManager: Sendable {
     /// closest to the key and merges what they know.
     public func findProviders(_ key: [UInt8], on connection: UInt64, recursive: Bool = true, timeout: Double = 10) throws(MeshError) -> [ProviderRecord] {
         try providerService.findProviders(key, on: connection, recursive: recursive, timeout: timeout)
+    }
+
+    /// ``findProviders(_:on:recursive:timeout:)`` that suspends on the answer.
+    public func findProviders(_ key: [UInt8], on connection: UInt64, recursive: Bool = true, timeout: Double = 10) async throws(MeshError) -> [ProviderRecord] {
+        try await providerService.findProviders(key, on: connection, recursive: recursive, timeout: timeout)
     }
 
     /// Asks the peer on `connection` for the members closest to `key`, with their addresses (FIND_NODE).

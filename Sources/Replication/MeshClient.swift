@@ -54,6 +54,19 @@ public final class MeshClient: Sendable {
         return (opened.0, opened.1)
     }
 
+    /// ``session(_:member:)`` that suspends until the session is up instead of blocking a thread.
+    public func session(_ address: String, member: MemberID? = nil) async throws(ReplicationError) -> (connection: UInt64, node: NodeID) {
+        if let known = sessions.withLock({ $0[address] }), peers.peers.contains(where: { $0.connection == known.connection }) { return known }
+        let opened: (UInt64, NodeID)
+        do { opened = try await peers.connect(address, timeout: 10) } catch { throw ReplicationError(error.message) }
+        if let member, Membership.member(opened.1) != member {
+            peers.transport.close(opened.0)
+            throw ReplicationError("\(address) is node \(opened.1), not member \(String(member, radix: 16))")
+        }
+        sessions.withLock { $0[address] = (opened.0, opened.1) }
+        return (opened.0, opened.1)
+    }
+
     public func closeSessions() {
         for session in sessions.withLock({ Array($0.values) }) { peers.transport.close(session.connection) }
         sessions.withLock { $0.removeAll() }
@@ -89,14 +102,14 @@ public final class MeshClient: Sendable {
     /// Stores `file` locally (pinned), plans its placement over the members the node at `entry` knows, pushes
     /// every piece to its holders and returns once all pushes ended. Throws unless the put is acknowledged:
     /// every piece durably on at least `quorum` other nodes.
-    public func put(file: String, entry: String, budget: UInt64, pins: PinSet, progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in })
+    public func put(file: String, entry: String, budget: UInt64, pins: PinSet, progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in }) async
         throws(ReplicationError) -> PutReport
     {
         guard let allocator else { throw ReplicationError("no allocator plugin (slot \"allocator\"): the manifest must load one to put into the mesh") }
         let started = DispatchTime.now().uptimeNanoseconds
-        let (connection, _) = try session(entry)
+        let (connection, _) = try await session(entry)
         let members: [MemberInfo]
-        do { members = try peers.members(on: connection).filter { !$0.address.isEmpty } } catch { throw ReplicationError("members of \(entry): \(error.message)") }
+        do { members = try await peers.members(on: connection).filter { !$0.address.isEmpty } } catch { throw ReplicationError("members of \(entry): \(error.message)") }
         let nodes = members.map(\.placementNode)
         let size: UInt64
         do { size = (try FileManager.default.attributesOfItem(atPath: file)[.size] as? NSNumber)?.uint64Value ?? 0 } catch {
@@ -164,49 +177,45 @@ public final class MeshClient: Sendable {
             }
         }
         let holderIndices = map.allHolders
-        let tally = Mutex(Tally(copies: Array(repeating: 0, count: pieces.count), holders: holderIndices.map {
+        let tally = Locked(Tally(copies: Array(repeating: 0, count: pieces.count), holders: holderIndices.map {
             Holder(member: members[$0].member, address: members[$0].address, pieces: 0, bytes: 0, failures: [])
         }))
         let totalPushes = map.holders.reduce(0) { $0 + $1.count }
         // The owner's ticket: holders store pieces of this resource only with it, and repair forwards it.
         let ticket = OwnerTicket(resource: id, size: size, budget: budget, owner: identity)
-        let group = DispatchGroup()
-        for (slot, h) in holderIndices.enumerated() {
-            let mine = pieces.indices.filter { map.holders[$0].contains(h) }
-            group.enter()
-            Thread { [self] in
-                defer { group.leave() }
-                @Sendable func failed(_ why: String) { tally.withLock { $0.holders[slot].failures.append(why) } }
-                let target: (connection: UInt64, node: NodeID)
-                do throws(ReplicationError) { target = try session(members[h].address, member: members[h].member) } catch {
-                    failed(error.message)
-                    return
-                }
-                tally.withLock { $0.holders[slot].node = target.node }
-                if isManifest {
-                    do throws(ReplicationError) {
-                        _ = try peers.storePiece(id, of: id, ticket: ticket, data: manifestBytes, on: target.connection)
-                    } catch { return failed("manifest: \(error.message)") }
-                }
-                let gate = DispatchSemaphore(value: 4)
-                let inner = DispatchGroup()
-                for i in mine {
-                    gate.wait()
-                    inner.enter()
-                    DispatchQueue.global().async { [self] in
-                        defer { gate.signal(); inner.leave() }
+        // One task per holder; each pushes the manifest, then its pieces, 4 in flight — all suspended on their
+        // answers, no thread waits.
+        await withTaskGroup(of: Void.self) { holdersGroup in
+            for (slot, h) in holderIndices.enumerated() {
+                let mine = pieces.indices.filter { map.holders[$0].contains(h) }
+                holdersGroup.addTask { [self] in
+                    @Sendable func failed(_ why: String) { tally.withLock { $0.holders[slot].failures.append(why) } }
+                    let target: (connection: UInt64, node: NodeID)
+                    do throws(ReplicationError) { target = try await session(members[h].address, member: members[h].member) } catch {
+                        return failed(error.message)
+                    }
+                    tally.withLock { $0.holders[slot].node = target.node }
+                    if isManifest {
+                        do throws(ReplicationError) {
+                            _ = try await peers.storePiece(id, of: id, ticket: ticket, data: manifestBytes, on: target.connection)
+                        } catch { return failed("manifest: \(error.message)") }
+                    }
+                    @Sendable func push(_ i: Int) async {
                         guard let data = try? store.storedObject(pieces[i].id) else { return failed("piece \(i) is not readable here") }
                         do throws(ReplicationError) {
-                            _ = try peers.storePiece(pieces[i].id, of: id, ticket: ticket, data: data, on: target.connection)
+                            _ = try await peers.storePiece(pieces[i].id, of: id, ticket: ticket, data: data, on: target.connection)
                             let done = tally.withLock { $0.stored(i, on: $0.holders[slot], bytes: data.count, quorum: quorum) }
                             progress(done, totalPushes)
                         } catch { failed("piece \(i): \(error.message)") }
                     }
+                    await withTaskGroup(of: Void.self) { piecesGroup in
+                        var next = mine.makeIterator()
+                        for _ in 0..<4 { if let i = next.next() { piecesGroup.addTask { await push(i) } } }
+                        for await _ in piecesGroup { if let i = next.next() { piecesGroup.addTask { await push(i) } } }
+                    }
                 }
-                inner.wait()
-            }.start()
+            }
         }
-        group.wait()
         // Holders that failed (down, full, unreachable): their pieces go to the next nodes the allocator ranks,
         // so one dead node does not leave a put unacknowledged.
         let short = pieces.indices.filter { i in tally.withLock { $0.copies[i] } < map.holders[i].count }
@@ -220,9 +229,9 @@ public final class MeshClient: Sendable {
                 guard let ranked = try? allocator.place(fallbackRequest, nodes: nodes), let data = try? store.storedObject(pieces[i].id) else { continue }
                 for h in ranked where !map.holders[i].contains(h) && !failedMembers.contains(members[h].member) {
                     guard tally.withLock({ $0.copies[i] }) < map.holders[i].count else { break }
-                    guard let target = try? session(members[h].address, member: members[h].member) else { continue }
-                    if isManifest, (try? peers.storePiece(id, of: id, ticket: ticket, data: manifestBytes, on: target.connection)) == nil { continue }
-                    guard (try? peers.storePiece(pieces[i].id, of: id, ticket: ticket, data: data, on: target.connection)) != nil else { continue }
+                    guard let target = try? await session(members[h].address, member: members[h].member) else { continue }
+                    if isManifest, (try? await peers.storePiece(id, of: id, ticket: ticket, data: manifestBytes, on: target.connection)) == nil { continue }
+                    guard (try? await peers.storePiece(pieces[i].id, of: id, ticket: ticket, data: data, on: target.connection)) != nil else { continue }
                     let holder = Holder(member: members[h].member, address: members[h].address, node: target.node, pieces: 0, bytes: 0, failures: [])
                     _ = tally.withLock { $0.stored(i, on: holder, bytes: data.count, quorum: quorum) }
                     logger.info("piece \(i) re-placed on \(members[h].address) after a holder failed")
@@ -231,7 +240,7 @@ public final class MeshClient: Sendable {
         }
         let result = tally.withLock { $0 }
         let cost = pricing.creditsPerHour(size: size, replicas: plan.replicas)
-        pay(for: id, holders: result.holders, creditsPerHour: cost)
+        await pay(for: id, holders: result.holders, creditsPerHour: cost)
         let report = PutReport(
             id: id, size: size, plan: plan, wantedReplicas: wanted, creditsPerHour: cost, holders: result.holders, copies: result.copies,
             quorum: quorum, acknowledgedAfter: result.acknowledged.map { Double($0 - started) / 1e9 },
@@ -247,29 +256,28 @@ public final class MeshClient: Sendable {
 
     /// The owner pays each holder its share of the first hour, by bytes held: signed ledger entries sent to
     /// the holders, which spread them by anti-entropy.
-    private func pay(for id: ContentID, holders: [Holder], creditsPerHour: UInt64) {
+    private func pay(for id: ContentID, holders: [Holder], creditsPerHour: UInt64) async {
         let total = holders.reduce(UInt64(0)) { $0 + $1.bytes }
         guard total > 0 else { return }
         // Each entry is a request the holder acknowledges once it kept the entry, so a CLI that exits right after
-        // the put does not lose payments still in its send queue. All holders at once.
-        let group = DispatchGroup()
-        for holder in holders where holder.bytes > 0 {
-            guard let node = holder.node, let (connection, _) = try? session(holder.address) else {
-                logger.warning("payment to \(holder.address) not sent: no session with it")
-                continue
-            }
-            let amount = max(1, UInt64((Double(creditsPerHour) * Double(holder.bytes) / Double(total)).rounded()))
-            var entry = LedgerEntry(
-                payer: identity.id.bytes, payee: node.bytes, lamport: lamport.nextLedgerTime(), amount: amount,
-                resource: Array(id.bytes.suffix(32)), bytes: holder.bytes, payerKey: identity.publicKey)
-            entry.signature = identity.sign(entry.signedBytes)
-            group.enter()
-            let logger = logger
-            peers.request(.ledger, payload: entry.encoded, on: connection, timeout: 10) { outcome in
-                if case .failure(let error) = outcome { logger.warning("payment to \(holder.address) not confirmed: \(error.message)") }
-                group.leave()
+        // the put does not lose payments still in its send queue. All holders at once, each bounded by its deadline.
+        await withTaskGroup(of: Void.self) { group in
+            for holder in holders where holder.bytes > 0 {
+                guard let node = holder.node, let (connection, _) = try? await session(holder.address) else {
+                    logger.warning("payment to \(holder.address) not sent: no session with it")
+                    continue
+                }
+                let amount = max(1, UInt64((Double(creditsPerHour) * Double(holder.bytes) / Double(total)).rounded()))
+                var entry = LedgerEntry(
+                    payer: identity.id.bytes, payee: node.bytes, lamport: lamport.nextLedgerTime(), amount: amount,
+                    resource: Array(id.bytes.suffix(32)), bytes: holder.bytes, payerKey: identity.publicKey)
+                entry.signature = identity.sign(entry.signedBytes)
+                group.addTask { [peers, logger, entry] in
+                    do throws(MeshError) { _ = try await peers.request(.ledger, payload: entry.encoded, on: connection, timeout: 10) } catch {
+                        logger.warning("payment to \(holder.address) not confirmed: \(error.message)")
+                    }
+                }
             }
         }
-        _ = group.wait(timeout: .now() + 11)
     }
 }

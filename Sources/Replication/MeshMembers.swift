@@ -59,11 +59,7 @@ extension PeerManager {
         let answer: WireMessage
         expectReplicationAnswers()
         do { answer = try request(.store, payload: payload, on: connection, timeout: timeout) } catch { throw ReplicationError(error.message) }
-        guard answer.header.type == .stored, let (status, message) = ReplicationWire.decodeStored(answer.payload) else {
-            throw ReplicationError("unexpected answer \(answer.header.type) to STORE: \(String(decoding: answer.payload.prefix(200), as: UTF8.self))")
-        }
-        if status != .stored, !message.isEmpty { throw ReplicationError("\(status): \(message)") }
-        return status
+        return try Self.storeStatus(answer)
     }
 
     /// Challenges the node on `connection` to prove it holds `piece` now (CHALLENGE): sends a fresh random nonce
@@ -104,5 +100,55 @@ extension PeerManager {
             throw ReplicationError("malformed answer to HAVE")
         }
         return (holding, Double(DispatchTime.now().uptimeNanoseconds - start) / 1000)
+    }
+
+    // MARK: Async forms (suspend on the answer; no thread waits)
+
+    /// ``fetchVerified(_:into:from:durable:length:)`` that suspends on each answer.
+    public func fetchVerified(_ id: ContentID, into store: ContentStore, from connections: [UInt64], durable: Bool = true,
+                              length: UInt64? = nil) async -> [UInt8]? {
+        for connection in connections {
+            guard let bytes = try? await fetchChunk(id.bytes, from: connection),
+                (try? store.importObject(id, stored: bytes, durable: durable, length: length)) == true
+            else { continue }
+            return bytes
+        }
+        return nil
+    }
+
+    /// ``storePiece(_:of:ticket:data:on:timeout:)`` that suspends on the answer.
+    public func storePiece(_ piece: ContentID, of resource: ContentID, ticket: OwnerTicket, data: [UInt8],
+                           on connection: UInt64, timeout: Double = 60) async throws(ReplicationError) -> ReplicationWire.Status {
+        expectReplicationAnswers()
+        let answer: WireMessage
+        do { answer = try await request(.store, payload: ReplicationWire.store(resource: resource, ticket: ticket, piece: piece) + data, on: connection, timeout: timeout) } catch {
+            throw ReplicationError(error.message)
+        }
+        return try Self.storeStatus(answer)
+    }
+
+    /// ``holding(_:on:timeout:)`` that suspends on the answer.
+    public func holding(_ resource: ContentID, on connection: UInt64, timeout: Double = 5) async throws(ReplicationError)
+        -> (holding: ReplicationWire.Holding, rttMicroseconds: Double)
+    {
+        expectReplicationAnswers()
+        let start = clock.now()
+        let answer: WireMessage
+        do { answer = try await request(.have, payload: ReplicationWire.have(resource), on: connection, timeout: timeout) } catch {
+            throw ReplicationError(error.message)
+        }
+        guard answer.header.type == .haveReply, let holding = ReplicationWire.decodeHaveReply(answer.payload) else {
+            throw ReplicationError("malformed answer to HAVE")
+        }
+        return (holding, Double(clock.now() - start) / 1000)
+    }
+
+    /// A STORED answer's status; a refusal with a message throws it.
+    static func storeStatus(_ answer: WireMessage) throws(ReplicationError) -> ReplicationWire.Status {
+        guard answer.header.type == .stored, let (status, message) = ReplicationWire.decodeStored(answer.payload) else {
+            throw ReplicationError("unexpected answer \(answer.header.type) to STORE: \(String(decoding: answer.payload.prefix(200), as: UTF8.self))")
+        }
+        if status != .stored, !message.isEmpty { throw ReplicationError("\(status): \(message)") }
+        return status
     }
 }

@@ -4,6 +4,7 @@ import DataPath
 import Dispatch
 import Foundation
 import Mesh
+import Primitives
 import MeshCore
 import Synchronization
 
@@ -37,12 +38,12 @@ extension MeshClient {
     /// in flight for more than 3× the median fetch time elsewhere; the first copy wins. Every piece is checked
     /// against its ID. Chunks no holder has are rebuilt from parity when the file is written.
     public func get(_ id: ContentID, entry: String, output: String?, pins: PinSet, window: Int = 4,
-                    progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in }) throws(ReplicationError) -> GetReport {
+                    progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in }) async throws(ReplicationError) -> GetReport {
         let started = DispatchTime.now().uptimeNanoseconds
         let key = Array(id.bytes.suffix(32))
-        let (entryConnection, _) = try session(entry)
+        let (entryConnection, _) = try await session(entry)
         var records: [ProviderRecord]
-        do { records = try peers.findProviders(key, on: entryConnection, recursive: true) } catch { throw ReplicationError(error.message) }
+        do { records = try await peers.findProviders(key, on: entryConnection, recursive: true) } catch { throw ReplicationError(error.message) }
         if records.isEmpty, let found = try? peers.lookupProviders(key, from: entryConnection) { records = found.providers }
         guard !records.isEmpty else { throw ReplicationError("no member provides \(id)") }
 
@@ -54,20 +55,23 @@ extension MeshClient {
             var load: Double
             var pieces: [Bool]
         }
-        let found = Mutex<[Candidate]>([])
-        let providers = records
-        DispatchQueue.concurrentPerform(iterations: providers.count) { i in
-            let record = providers[i]
-            guard let (connection, _) = try? session(record.address, member: record.member),
-                let (holding, rtt) = try? peers.holding(id, on: connection)
-            else { return }
-            found.withLock { $0.append(Candidate(address: record.address, connection: connection, rtt: rtt, load: holding.load, pieces: holding.pieces)) }
-        }
-        var holders = found.withLock { $0 }.sorted { $0.rtt < $1.rtt }
+        var holders = await withTaskGroup(of: Candidate?.self) { group in
+            for record in records {
+                group.addTask { [self] in
+                    guard let (connection, _) = try? await session(record.address, member: record.member),
+                        let (holding, rtt) = try? await peers.holding(id, on: connection)
+                    else { return nil }
+                    return Candidate(address: record.address, connection: connection, rtt: rtt, load: holding.load, pieces: holding.pieces)
+                }
+            }
+            var found: [Candidate] = []
+            for await candidate in group { if let candidate { found.append(candidate) } }
+            return found
+        }.sorted { $0.rtt < $1.rtt }
         guard !holders.isEmpty else { throw ReplicationError("none of the \(records.count) provider(s) of \(id) answered") }
 
         // The manifest (or the single chunk) from the fastest holder that has it.
-        if !store.contains(id), peers.fetchVerified(id, into: store, from: holders.map(\.connection)) == nil {
+        if !store.contains(id), await peers.fetchVerified(id, into: store, from: holders.map(\.connection)) == nil {
             throw ReplicationError("no holder delivered \(id) (or none matched its ID)")
         }
         let manifest: ResourceManifest?
@@ -86,7 +90,7 @@ extension MeshClient {
         let schedule = Scheduler(holders: holders.map { ($0.rtt, $0.load, $0.pieces) }, wanted: wanted)
         // What each piece decodes to, from the manifest: a holder's compressed copy may not claim more.
         let lengths = manifest.map { ($0.chunks + ($0.erasure?.parity ?? [])).map(\.length) }
-        var result = fetch(schedule, pieces: pieces.map(\.id), lengths: lengths, from: connections, window: window) { done in
+        var result = await fetch(schedule, pieces: pieces.map(\.id), lengths: lengths, from: connections, window: window) { done in
             progress(min(done, totalBytes), totalBytes)
         }
         do { try store.commit() } catch { throw ReplicationError(error.description) }
@@ -96,7 +100,7 @@ extension MeshClient {
             let stripes = Set(result.unreachable.map { layout.stripe(ofPiece: $0).stripe })
             let parity = stripes.flatMap { layout.parity(inStripe: $0) }.filter { $0 < pieces.count && !store.contains(pieces[$0].id) }
             let second = Scheduler(holders: holders.map { ($0.rtt, $0.load, $0.pieces) }, wanted: parity)
-            let extra = fetch(second, pieces: pieces.map(\.id), lengths: lengths, from: connections, window: 1) { _ in }
+            let extra = await fetch(second, pieces: pieces.map(\.id), lengths: lengths, from: connections, window: 1) { _ in }
             do { try store.commit() } catch { throw ReplicationError(error.description) }
             result.fetched += extra.fetched
             result.bytes += extra.bytes
@@ -120,38 +124,92 @@ extension MeshClient {
 }
 
 extension MeshClient {
-    /// Runs `schedule` to the end: `window` workers per holder fetch the pieces it hands them, check each
-    /// against its ID and stage it (the caller commits). Returns the final scheduler state.
+    /// Runs `schedule` to the end: `window` tasks per holder fetch the pieces it hands them, check each against
+    /// its ID and stage it (the caller commits). A task with nothing to do yet waits for the schedule to change
+    /// (a piece finished or failed) or for the moment a lagging piece may be re-asked. Returns the final state.
     func fetch(_ schedule: Scheduler, pieces: [ContentID], lengths: [UInt64]? = nil, from connections: [UInt64], window: Int,
-               progress: @escaping @Sendable (Int) -> Void) -> Scheduler {
-        let state = Mutex(schedule)
-        let group = DispatchGroup()
-        for (h, connection) in connections.enumerated() {
-            for _ in 0..<max(1, window) {
-                group.enter()
-                Thread { [self] in
-                    defer { group.leave() }
-                    while true {
-                        let step = state.withLock { $0.step(for: h, now: DispatchTime.now().uptimeNanoseconds) }
-                        guard case .fetch(let piece, let hedge) = step else {
-                            if case .finished = step { return }
-                            usleep(2_000)
-                            continue
+               progress: @escaping @Sendable (Int) -> Void) async -> Scheduler {
+        let state = Locked(schedule)
+        let changes = ScheduleChanges()
+        let clock = peers.clock
+        await withTaskGroup(of: Void.self) { group in
+            for (h, connection) in connections.enumerated() {
+                for _ in 0..<max(1, window) {
+                    group.addTask { [self] in
+                        while true {
+                            let seen = changes.generation
+                            let step = state.withLock { $0.step(for: h, now: clock.now()) }
+                            guard case .fetch(let piece, let hedge) = step else {
+                                guard case .wait(let until) = step else { return }
+                                await changes.wait(after: seen, until: until, clock: clock)
+                                continue
+                            }
+                            let begun = clock.now()
+                            // Staged: one flush for the whole resource, when every piece is in.
+                            let length = lengths.flatMap { piece < $0.count ? $0[piece] : nil }
+                            let bytes = await peers.fetchVerified(pieces[piece], into: store, from: [connection], durable: false, length: length)
+                            let done = state.withLock { s in
+                                s.finish(piece, by: h, ok: bytes != nil, bytes: bytes?.count ?? 0, hedge: hedge, nanoseconds: clock.now() - begun)
+                            }
+                            changes.notify()
+                            progress(done)
                         }
-                        let begun = DispatchTime.now().uptimeNanoseconds
-                        // Staged: one flush for the whole resource, when every piece is in.
-                        let length = lengths.flatMap { piece < $0.count ? $0[piece] : nil }
-                        let bytes = peers.fetchVerified(pieces[piece], into: store, from: [connection], durable: false, length: length)
-                        let done = state.withLock { s in
-                            s.finish(piece, by: h, ok: bytes != nil, bytes: bytes?.count ?? 0, hedge: hedge, nanoseconds: DispatchTime.now().uptimeNanoseconds - begun)
-                        }
-                        progress(done)
                     }
-                }.start()
+                }
             }
         }
-        group.wait()
         return state.withLock { $0 }
+    }
+}
+
+/// Wakes the fetch tasks waiting for the schedule to change, or at a deadline: no task polls.
+final class ScheduleChanges: Sendable {
+    private struct State {
+        var generation: UInt64 = 0
+        var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+        var nextWaiter: UInt64 = 0
+    }
+    private let state = Mutex(State())
+
+    /// Changes so far; read before looking at the schedule, so a change in between is not missed.
+    var generation: UInt64 { state.withLock { $0.generation } }
+
+    /// The schedule changed: every waiter looks again.
+    func notify() {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.generation &+= 1
+            defer { state.waiters.removeAll() }
+            return Array(state.waiters.values)
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Returns once the generation passed `seen`, or at `until` (monotonic ns on `clock`) when given.
+    func wait(after seen: UInt64, until: UInt64?, clock: any MeshClock) async {
+        let id = state.withLock { state -> UInt64 in
+            state.nextWaiter &+= 1
+            return state.nextWaiter
+        }
+        let timer = until.map { deadline in
+            Task { [self] in
+                let now = clock.now()
+                if deadline > now { try? await Task.sleep(nanoseconds: deadline - now) }
+                resume(id)
+            }
+        }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let now = state.withLock { state -> Bool in
+                if state.generation != seen { return true }
+                state.waiters[id] = continuation
+                return false
+            }
+            if now { continuation.resume() }
+        }
+        timer?.cancel()
+    }
+
+    private func resume(_ id: UInt64) {
+        state.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
     }
 }
 
@@ -212,9 +270,7 @@ struct Scheduler: Sendable {
             }
         }
         // Hedge: a piece in flight elsewhere for more than 3× the median fetch time (at least 20 ms).
-        let sorted = durations.sorted()
-        let median = sorted.isEmpty ? 50_000_000 : sorted[sorted.count / 2]
-        let threshold = max(3 * median, 20_000_000)
+        let threshold = hedgeThreshold
         if let (piece, flight) = inFlight.first(where: {
             $0.value.holder != h && $0.value.hedger == nil && has(h, $0.key) && failed[$0.key]?.contains(h) != true && now - $0.value.since > threshold
         }) {
@@ -225,12 +281,24 @@ struct Scheduler: Sendable {
         return nil
     }
 
-    enum Step { case fetch(Int, hedge: Bool), wait, finished }
+    /// `wait(until:)`: nothing now; look again when the schedule changes, or at `until` (when a piece in flight
+    /// elsewhere becomes old enough for this holder to re-ask it).
+    enum Step { case fetch(Int, hedge: Bool), wait(until: UInt64?), finished }
 
     /// What holder `h`'s worker does next: fetch, wait for pieces in flight (one may fail and come back), or stop.
     mutating func step(for h: Int, now: UInt64) -> Step {
         if let (piece, hedge) = next(for: h, now: now) { return .fetch(piece, hedge: hedge) }
-        return inFlight.isEmpty && holders.allSatisfy({ $0.queue.isEmpty }) ? .finished : .wait
+        if inFlight.isEmpty && holders.allSatisfy({ $0.queue.isEmpty }) { return .finished }
+        let threshold = hedgeThreshold
+        let hedgeable = inFlight.filter { $0.value.holder != h && $0.value.hedger == nil && has(h, $0.key) && failed[$0.key]?.contains(h) != true }
+        return .wait(until: hedgeable.values.map { $0.since &+ threshold &+ 1 }.min())
+    }
+
+    /// How long a piece may be in flight before another holder re-asks it: 3× the median fetch time, at least 20 ms.
+    var hedgeThreshold: UInt64 {
+        let sorted = durations.sorted()
+        let median = sorted.isEmpty ? 50_000_000 : sorted[sorted.count / 2]
+        return max(3 * median, 20_000_000)
     }
 
     func has(_ h: Int, _ piece: Int) -> Bool { piece < holders[h].has.count && holders[h].has[piece] }

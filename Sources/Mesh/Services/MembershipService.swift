@@ -46,7 +46,14 @@ final class MembershipService: Sendable {
 
     /// Asks the peer on `connection` for its member list (MEMBERS).
     func members(on connection: UInt64, timeout: Double) throws(MeshError) -> [MemberInfo] {
-        let answer = try layer.request(.members, payload: [], on: connection, timeout: timeout)
+        try Self.memberList(in: try layer.request(.members, payload: [], on: connection, timeout: timeout))
+    }
+
+    func members(on connection: UInt64, timeout: Double) async throws(MeshError) -> [MemberInfo] {
+        try Self.memberList(in: try await layer.request(.members, payload: [], on: connection, timeout: timeout))
+    }
+
+    private static func memberList(in answer: WireMessage) throws(MeshError) -> [MemberInfo] {
         guard answer.header.type == .membersReply, let list = MemberInfo.decodeList(answer.payload[...]) else {
             throw MeshError("malformed member list")
         }

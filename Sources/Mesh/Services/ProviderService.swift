@@ -144,6 +144,12 @@ final class ProviderService: Sendable {
         return Self.decodeProviders(answer.payload[...], key: key)
     }
 
+    func findProviders(_ key: [UInt8], on connection: UInt64, recursive: Bool, timeout: Double) async throws(MeshError) -> [ProviderRecord] {
+        let answer = try await layer.request(.findProviders, payload: [recursive ? 1 : 0] + key, on: connection, timeout: timeout)
+        guard answer.header.type == .providers else { throw MeshError("unexpected answer \(answer.header.type) to a provider request") }
+        return Self.decodeProviders(answer.payload[...], key: key)
+    }
+
     /// Asks the peer on `connection` for the members closest to `key`, with their addresses (FIND_NODE).
     func findNodes(_ key: [UInt8], on connection: UInt64, timeout: Double) throws(MeshError) -> [(MemberID, String)] {
         let answer = try layer.request(.findNode, payload: key, on: connection, timeout: timeout)

@@ -74,7 +74,7 @@ final class ProgressBar: @unchecked Sendable {  // `last` is only touched under 
     }
 }
 
-struct Put: ParsableCommand {
+struct Put: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Store a file as content-addressed chunks and print its ID.",
         discussion: "Chunks are LZ4-compressed when that helps and protected by Reed-Solomon parity (10+2 by default).")
@@ -89,8 +89,8 @@ struct Put: ParsableCommand {
     @Option(name: .long, help: "With --mesh: credits per hour offered (free < 100 ≤ standard < 1000 ≤ premium < 10000 ≤ enterprise); it caps the replicas.")
     var budget: UInt64 = 500
 
-    func run() throws {
-        if let mesh { return try putIntoMesh(mesh) }
+    func run() async throws {
+        if let mesh { return try await putIntoMesh(mesh) }
         var options = ContentStore.Options()
         options.chunkSize = chunkKib << 10
         if parity == "none" {
@@ -114,7 +114,7 @@ struct Put: ParsableCommand {
     }
 }
 
-struct Get: ParsableCommand {
+struct Get: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write a stored resource to a file, rebuilding lost chunks from parity.")
 
@@ -125,10 +125,10 @@ struct Get: ParsableCommand {
     @OptionGroup var store: StoreOptions
     @OptionGroup var meshKey: MeshKeyOptions
 
-    func run() throws {
+    func run() async throws {
         let cid: ContentID
         do { cid = try ContentID(id) } catch { throw ValidationError(error.description) }
-        if let mesh { return try getFromMesh(cid, entry: mesh) }
+        if let mesh { return try await getFromMesh(cid, entry: mesh) }
         guard let output else { throw ValidationError("-o FILE: where to write the resource") }
         let (host, data) = try store.open()
         defer { host.shutdown() }

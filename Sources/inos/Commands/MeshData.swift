@@ -40,13 +40,13 @@ struct MeshClientProcess {
 
 extension Put {
     /// `inos put FILE --mesh ADDR`: store here, place by the allocator, push to the holders, wait for durable acks.
-    func putIntoMesh(_ entry: String) throws {
+    func putIntoMesh(_ entry: String) async throws {
         let process = try MeshClientProcess(store, meshKey: meshKey, label: "inos.put")
         defer { process.close() }
         let bar = ProgressBar("replicate")
         let report: MeshClient.PutReport
         do {
-            report = try process.client.put(file: file, entry: entry, budget: budget, pins: try store.pins()) { done, total in
+            report = try await process.client.put(file: file, entry: entry, budget: budget, pins: try store.pins()) { done, total in
                 bar.update(ContentStore.Progress(bytesDone: done, bytesTotal: total))
             }
         } catch { throw CommandFailure("\(error)") }
@@ -71,13 +71,13 @@ extension Put {
 
 extension Get {
     /// `inos get ID --mesh ADDR -o FILE`: routed, multi-source read with long-tail re-asks; verified.
-    func getFromMesh(_ cid: ContentID, entry: String) throws {
+    func getFromMesh(_ cid: ContentID, entry: String) async throws {
         let process = try MeshClientProcess(store, meshKey: meshKey, label: "inos.get")
         defer { process.close() }
         let bar = ProgressBar("get")
         let report: MeshClient.GetReport
         do {
-            report = try process.client.get(cid, entry: entry, output: output, pins: try store.pins()) { done, total in
+            report = try await process.client.get(cid, entry: entry, output: output, pins: try store.pins()) { done, total in
                 bar.update(ContentStore.Progress(bytesDone: done, bytesTotal: total))
             }
         } catch { throw CommandFailure("\(error)") }
