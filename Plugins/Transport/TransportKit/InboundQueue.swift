@@ -100,7 +100,9 @@ package final class InboundQueue: Sendable {
             }
             if stopping { return }
             guard let next else {
-                _ = wakeup.wait(timeout: .now() + .milliseconds(100))
+                // Nothing queued: sleep until ``append(_:)`` or ``stop(drainMilliseconds:)`` signals. An idle
+                // transport costs no wake-ups.
+                wakeup.wait()
                 continue
             }
             // Offered under the lock, so a frame taken by the direct path cannot overtake a queued one.
