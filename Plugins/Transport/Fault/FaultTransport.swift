@@ -57,7 +57,10 @@ final class FaultTransport: TransportEndpoint, Sendable {
         self.settings = settings
         self.link = link
         state = Mutex(State(random: settings.seed == 0 ? 0x9E37_79B9_7F4A_7C15 : settings.seed))
-        startThread { [self] in scheduler() }
+        startThread { [self] in
+            setThreadName("inos.fault")
+            scheduler()
+        }
     }
 
     private var inner: InnerTransport {

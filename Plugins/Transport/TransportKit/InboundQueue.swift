@@ -67,6 +67,7 @@ package final class InboundQueue: Sendable {
         var thread = pthread_t()
         let created = pthread_create(&thread, nil, { raw in
             let queue = Unmanaged<InboundQueue>.fromOpaque(raw!).takeRetainedValue()
+            setThreadName("inos.inbound")
             queue.deliverLoop()
             return nil
         }, box.toOpaque())
