@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 # Convenience targets. The quick start needs none of them: see README.md.
-.PHONY: demo test bench bench-ordo bench-datapath bench-transport bench-compute bench-swarm
+.PHONY: demo test bench bench-ordo bench-datapath bench-transport bench-compute bench-swarm bench-idle
 
 demo:
 	./scripts/demo.sh
@@ -35,3 +35,8 @@ bench-compute:
 # Issue 6: SIZE_MIB fetched by PEERS local clients from one source node, against aria2 (BitTorrent) on loopback.
 bench-swarm:
 	bash Benchmarks/swarm/swarm.sh $${SIZE_MIB:-1024} $${PEERS:-8}
+
+# Issue 15: CPU of NODES idle `inos node` processes in a loopback mesh over WINDOW s, against a blocked `sleep` and
+# a node alone, in the same run (THREADS=1: per thread name).
+bench-idle:
+	bash Benchmarks/idle/idle.sh $${NODES:-5} $${WINDOW:-30} $${SETTLE:-15}

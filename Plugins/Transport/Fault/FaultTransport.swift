@@ -57,7 +57,10 @@ final class FaultTransport: TransportEndpoint, Sendable {
         self.settings = settings
         self.link = link
         state = Mutex(State(random: settings.seed == 0 ? 0x9E37_79B9_7F4A_7C15 : settings.seed))
-        startThread { [self] in scheduler() }
+        startThread { [self] in
+            setThreadName("inos.fault")
+            scheduler()
+        }
     }
 
     private var inner: InnerTransport {
@@ -145,7 +148,7 @@ final class FaultTransport: TransportEndpoint, Sendable {
     private func scheduler() {
         while true {
             let now = link.clockNanoseconds
-            let (due, stopping) = state.withLock { state -> ([Pending], Bool) in
+            let (due, stopping, next) = state.withLock { state -> ([Pending], Bool, UInt64?) in
                 var due: [Pending] = []
                 // Delayed frames leave in FIFO order once the first is due (no overtaking within a connection).
                 while let first = state.delayed.first, first.due <= now || state.stopping {
@@ -155,7 +158,9 @@ final class FaultTransport: TransportEndpoint, Sendable {
                     due.append(held)
                     state.held[connection] = nil
                 }
-                return (due, state.stopping)
+                // When the next frame falls due: the head of the FIFO or the earliest held frame.
+                let next = ([state.delayed.first?.due].compactMap { $0 } + state.held.values.map(\.due)).min()
+                return (due, state.stopping, next)
             }
             if let inner = try? inner {
                 for frame in due {
@@ -170,7 +175,14 @@ final class FaultTransport: TransportEndpoint, Sendable {
                 }
             }
             if stopping { break }
-            _ = wakeup.wait(timeout: .now() + .milliseconds(1))
+            // Sleep until the next frame falls due, or until `send` queues or holds one (or `shutdown`): nothing
+            // waiting, no wake-ups. Sending above took time, so the due time is measured again.
+            if let next {
+                let now = link.clockNanoseconds
+                if next > now { _ = wakeup.wait(timeout: .now() + .nanoseconds(Int(min(next - now, 1_000_000_000)))) }
+            } else {
+                wakeup.wait()
+            }
         }
         finished.signal()
     }

@@ -67,6 +67,7 @@ package final class InboundQueue: Sendable {
         var thread = pthread_t()
         let created = pthread_create(&thread, nil, { raw in
             let queue = Unmanaged<InboundQueue>.fromOpaque(raw!).takeRetainedValue()
+            setThreadName("inos.inbound")
             queue.deliverLoop()
             return nil
         }, box.toOpaque())
@@ -100,7 +101,9 @@ package final class InboundQueue: Sendable {
             }
             if stopping { return }
             guard let next else {
-                _ = wakeup.wait(timeout: .now() + .milliseconds(100))
+                // Nothing queued: sleep until ``append(_:)`` or ``stop(drainMilliseconds:)`` signals. An idle
+                // transport costs no wake-ups.
+                wakeup.wait()
                 continue
             }
             // Offered under the lock, so a frame taken by the direct path cannot overtake a queued one.

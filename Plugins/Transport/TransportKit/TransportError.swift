@@ -88,6 +88,19 @@ package func startThread(_ body: @escaping @Sendable () -> Void) {
     pthread_detach(thread)
 }
 
+/// Names the calling thread for the kernel (`/proc/<pid>/task/<tid>/comm`, shown by `top -H`, `perf` and
+/// `Benchmarks/idle/idle.sh`): at most 15 bytes, longer names are cut. Without it a plugin's thread carries the
+/// name of whichever host thread started it.
+package func setThreadName(_ name: String) {
+    // /proc/thread-self/comm is the calling thread's name (what pthread_setname_np writes; Swift's Glibc
+    // module does not export that GNU function, and prctl is variadic).
+    let descriptor = open("/proc/thread-self/comm", O_WRONLY)
+    guard descriptor >= 0 else { return }
+    let bytes = Array(name.utf8.prefix(15))
+    _ = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+    close(descriptor)
+}
+
 extension Array where Element == UInt8 {
     /// Calls a typed-throwing body with the bytes (Array's own withUnsafeBytes rethrows untyped errors).
     package func withBytes<E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> Void) throws(E) {

@@ -3,6 +3,10 @@ import Dispatch
 import Foundation
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A fixed set of threads owned by the node, with a bounded queue in front of them.
 ///
 /// The node's request handlers used to run on a concurrent `DispatchQueue`. On Linux those share libdispatch's
@@ -83,9 +87,28 @@ public final class WorkerPool: Sendable {
     }
 }
 
-/// Starts a named thread of the node's own (not one of libdispatch's shared pool).
+/// Starts a named thread of the node's own (not one of libdispatch's shared pool). The name is also the
+/// kernel's name of the thread (`/proc/<pid>/task/<tid>/comm`, what `top -H`, `perf` and
+/// `Benchmarks/idle/idle.sh` show), cut to the 15 bytes Linux keeps; otherwise the thread would carry the name
+/// of the thread that started it (a Swift concurrency pool thread, "com.apple.root.default-qos").
 func startThread(name: String, _ body: @escaping @Sendable () -> Void) {
-    let thread = Thread(block: body)
+    let thread = Thread {
+        setKernelThreadName(name)
+        body()
+    }
     thread.name = name
     thread.start()
+}
+
+/// Names the calling thread for the kernel, cut to the 15 bytes Linux keeps.
+func setKernelThreadName(_ name: String) {
+    #if canImport(Glibc)
+    // /proc/thread-self/comm is the calling thread's name (what pthread_setname_np writes; Swift's Glibc
+    // module does not export that GNU function, and prctl is variadic).
+    let descriptor = open("/proc/thread-self/comm", O_WRONLY)
+    guard descriptor >= 0 else { return }
+    let bytes = Array(name.utf8.prefix(15))
+    _ = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+    close(descriptor)
+    #endif
 }
