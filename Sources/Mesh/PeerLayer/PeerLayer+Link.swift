@@ -231,7 +231,7 @@ extension PeerLayer {
     /// every queue is empty (the transport has no "writable again" event to wait for).
     func flushLoop() {
         while !stopped {
-            _ = flusher.wait(timeout: .now() + 1)
+            flusher.wait()  // stop() signals it too
             while flushOutbound(now: clock.now()), !stopped { usleep(2_000) }
         }
     }
