@@ -157,15 +157,21 @@ public final class MeshNode: Service, Sendable {
         return bound
     }
 
-    /// Runs the reactor until a graceful shutdown (SIGTERM/SIGINT through the `ServiceGroup`) or ``stop()``;
-    /// then stops the services and retires every plugin.
+    /// Runs the node until a graceful shutdown (SIGTERM/SIGINT through the `ServiceGroup`) or ``stop()``: the
+    /// reactor on a thread of its own (it sleeps on the switchboard's futex) and the services' periodic work
+    /// (repair) as child tasks, cancelled when the reactor returns; then stops the services and retires every plugin.
     public func run() async throws {
         await withGracefulShutdownHandler {
-            await withCheckedContinuation { (finished: CheckedContinuation<Void, Never>) in
-                Thread { [self] in
-                    reactor()
-                    finished.resume()
-                }.start()
+            await withTaskGroup(of: Void.self) { group in
+                if let replicas { group.addTask { await replicas.run() } }
+                await withCheckedContinuation { (finished: CheckedContinuation<Void, Never>) in
+                    Thread { [self] in
+                        reactor()
+                        finished.resume()
+                    }.start()
+                }
+                replicas?.stop()
+                group.cancelAll()
             }
         } onGracefulShutdown: { [self] in
             logger.info("stopping")

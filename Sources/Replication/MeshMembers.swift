@@ -127,6 +127,16 @@ extension PeerManager {
         return try Self.storeStatus(answer)
     }
 
+    /// ``challenge(_:own:on:timeout:)`` that suspends on the answer.
+    public func challenge(_ piece: ContentID, own: [UInt8], on connection: UInt64, timeout: Double = 30) async -> Bool {
+        expectReplicationAnswers()
+        let nonce = Sodium.random(ReplicationWire.nonceSize)
+        guard let answer = try? await request(.challenge, payload: ReplicationWire.challenge(piece, nonce: nonce), on: connection, timeout: timeout),
+            answer.header.type == .proof, let digest = ReplicationWire.decodeProof(answer.payload)
+        else { return false }
+        return Sodium.equal(digest, ReplicationWire.proofDigest(nonce: nonce, stored: own))
+    }
+
     /// ``holding(_:on:timeout:)`` that suspends on the answer.
     public func holding(_ resource: ContentID, on connection: UInt64, timeout: Double = 5) async throws(ReplicationError)
         -> (holding: ReplicationWire.Holding, rttMicroseconds: Double)

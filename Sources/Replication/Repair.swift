@@ -8,21 +8,20 @@ import Mesh
 import MeshCore
 
 extension ReplicaService {
-    func repairLoop() {
-        var round = 0
-        while runningFlag {
-            // Jitter, so holders of the same resource do not all census at the same moment.
+    /// The repair loop: a round every `repairInterval` seconds (jittered, so holders of the same resource do
+    /// not all census at the same moment), until the task is cancelled or ``stop()``. A structured task of the
+    /// node (``MeshNode`` runs it next to its reactor); its requests suspend on their answers.
+    public func run() async {
+        while runningFlag, !Task.isCancelled {
             let wait = options.repairInterval * Double.random(in: 0.8...1.2)
-            // Sleeps until the round is due or ``stop()`` wakes it (no polling).
-            _ = stopped.wait(timeout: .now() + wait)
+            do { try await Task.sleep(nanoseconds: UInt64(wait * 1e9)) } catch { return }
             guard runningFlag else { return }
-            round += 1
-            repairRound()
+            await repairRound()
         }
     }
 
     /// One census and repair of every resource this node holds and leads. Public for tests and `inos`.
-    public func repairRound() {
+    public func repairRound() async {
         guard let me = peers.memberID, let allocator else { return }
         let members = peers.memberList()
         let alive = Set(members.map(\.member))
@@ -33,20 +32,20 @@ extension ReplicaService {
             let key = Array(resource.bytes.suffix(32))
             var records = peers.localProviders(key)
             if records.count < 2, let other = members.first(where: { $0.member != me }), let connection = peers.session(with: other.member),
-                let found = try? peers.findProviders(key, on: connection, recursive: true, timeout: 3)
+                let found = try? await peers.findProviders(key, on: connection, recursive: true, timeout: 3)
             {
                 records += found
             }
             let holders = Set(records.map(\.member)).union([me]).filter { alive.contains($0) }
             // One leader per resource: the alive holder with the lowest member ID. If it dies, the next takes over.
             guard holders.min() == me else { continue }
-            if let missing = repair(resource, holders: holders.sorted(), members: members, allocator: allocator), missing > 0 { under += 1 }
+            if let missing = await repair(resource, holders: holders.sorted(), members: members, allocator: allocator), missing > 0 { under += 1 }
         }
         setCounter { $0.underReplicated = under }
     }
 
     /// Census and repair of one resource; returns how many pieces were below target at the start.
-    private func repair(_ resource: ContentID, holders: [MemberID], members: [MemberInfo], allocator: AllocatorHandle) -> Int? {
+    private func repair(_ resource: ContentID, holders: [MemberID], members: [MemberInfo], allocator: AllocatorHandle) async -> Int? {
         guard let me = peers.memberID else { return nil }
         let manifest: ResourceManifest?  // nil: a single-chunk resource
         do { manifest = try store.manifest(for: resource) } catch { return nil }
@@ -61,7 +60,7 @@ extension ReplicaService {
         demandRate += local.demand
         for (i, held) in local.pieces.enumerated() where held { have[i].insert(me) }
         for member in holders where member != me {
-            guard let connection = peers.session(with: member), let (holding, _) = try? peers.holding(resource, on: connection),
+            guard let connection = peers.session(with: member), let (holding, _) = try? await peers.holding(resource, on: connection),
                 holding.pieces.count == pieces.count
             else { continue }
             withManifest.insert(member)
@@ -94,25 +93,25 @@ extension ReplicaService {
             if current.count < target {
                 below += 1
                 // The leader itself may be a desired holder that lacks the piece: it fetches (or rebuilds) it.
-                if desired.contains(me) && !current.contains(me), localCopy(i, of: resource, pieces: pieces, have: have) != nil {
+                if desired.contains(me) && !current.contains(me), await localCopy(i, of: resource, pieces: pieces, have: have) != nil {
                     have[i].insert(me)
                     setCounter { $0.repairedPieces += 1; $0.repairedBytes += piece.storedLength }
                     logger.info("repair: piece \(i) of \(resource) → this node (\(have[i].count)/\(target) copies)")
                 }
                 for member in desired where !have[i].contains(member) && member != me {
                     guard have[i].count < target else { break }
-                    guard let data = localCopy(i, of: resource, pieces: pieces, have: have) else {
+                    guard let data = await localCopy(i, of: resource, pieces: pieces, have: have) else {
                         logger.warning("repair: no copy of piece \(i) of \(resource) reachable")
                         break
                     }
                     guard let connection = peers.session(with: member) else { continue }  // dialing; next round
-                    throttle(data.count)
+                    await throttle(data.count)
                     do throws(ReplicationError) {
                         if hasManifest && !withManifest.contains(member), let manifest = try? store.storedObject(resource) {
-                            _ = try peers.storePiece(resource, of: resource, ticket: ticket, data: manifest, on: connection)
+                            _ = try await peers.storePiece(resource, of: resource, ticket: ticket, data: manifest, on: connection)
                             withManifest.insert(member)
                         }
-                        _ = try peers.storePiece(piece.id, of: resource, ticket: ticket, data: data, on: connection)
+                        _ = try await peers.storePiece(piece.id, of: resource, ticket: ticket, data: data, on: connection)
                         have[i].insert(member)
                         setCounter { $0.repairedPieces += 1; $0.repairedBytes += UInt64(data.count) }
                         logger.info("repair: piece \(i) of \(resource) → member \(String(member, radix: 16)) (\(have[i].count)/\(target) copies)")
@@ -124,7 +123,7 @@ extension ReplicaService {
                 // Demand fell (or the budget shrank): release the least preferred surplus copies, keeping target.
                 // A HAVE claim counts toward that only once its holder proved it (CHALLENGE): a member that says it
                 // holds a piece it dropped cannot make the leader release the copies that are really there.
-                guard let proven = provenHolders(of: piece.id, index: i, claimed: current, resource: resource,
+                guard let proven = await provenHolders(of: piece.id, index: i, claimed: current, resource: resource,
                     length: manifest.flatMap { i < $0.chunks.count ? $0.chunks[i].length : nil }), proven.count > target + 1 else {
                     continue
                 }
@@ -145,7 +144,7 @@ extension ReplicaService {
                     guard let connection = peers.session(with: member) else { continue }
                     // The census goes with it: the holder checks those copies itself before it drops its own.
                     let census = ReplicationWire.release(resource, pieces: flags, holders: Array(have[i].subtracting([member])))
-                    if let answer = try? peers.request(.release, payload: census, on: connection, timeout: 30),
+                    if let answer = try? await peers.request(.release, payload: census, on: connection, timeout: 30),
                         answer.header.type == .stored, ReplicationWire.decodeStored(answer.payload)?.0 == .stored
                     {
                         have[i].remove(member)
@@ -161,7 +160,7 @@ extension ReplicaService {
     /// A leader without a copy of the piece (it never held it, or released its own) fetches one from a claimant
     /// first and checks it against the piece's ID, without keeping it: that claimant is proven by the delivery, the
     /// others by challenges against those bytes. Nil when no claimant delivers a matching copy.
-    func provenHolders(of piece: ContentID, index: Int, claimed: Set<MemberID>, resource: ContentID, length: UInt64? = nil) -> Set<MemberID>? {
+    func provenHolders(of piece: ContentID, index: Int, claimed: Set<MemberID>, resource: ContentID, length: UInt64? = nil) async -> Set<MemberID>? {
         guard let me = peers.memberID else { return nil }
         var proven: Set<MemberID> = []
         var reference: [UInt8]?
@@ -170,7 +169,7 @@ extension ReplicaService {
             proven.insert(me)
         } else {
             for member in claimed.sorted() where member != me {
-                guard let connection = peers.session(with: member), let bytes = try? peers.fetchChunk(piece.bytes, from: connection),
+                guard let connection = peers.session(with: member), let bytes = try? await peers.fetchChunk(piece.bytes, from: connection),
                     store.matches(piece, stored: bytes, length: length)
                 else { continue }
                 reference = bytes
@@ -184,7 +183,7 @@ extension ReplicaService {
         }
         for member in claimed.sorted() where member != me && !proven.contains(member) {
             guard let connection = peers.session(with: member) else { continue }
-            if peers.challenge(piece, own: reference, on: connection) {
+            if await peers.challenge(piece, own: reference, on: connection) {
                 proven.insert(member)
             } else {
                 logger.warning("repair: member \(String(member, radix: 16)) claims piece \(index) of \(resource) but failed its challenge; not counted")
@@ -195,16 +194,16 @@ extension ReplicaService {
 
     /// The stored bytes of piece `index`: from this node's store, else fetched (and kept) from a holder, else —
     /// when no copy is left — rebuilt from the other pieces of its Reed-Solomon stripe, fetched here first.
-    private func localCopy(_ index: Int, of resource: ContentID, pieces: [(id: ContentID, storedLength: UInt64)], have: [Set<MemberID>]) -> [UInt8]? {
-        func fetch(_ i: Int) -> [UInt8]? {
+    private func localCopy(_ index: Int, of resource: ContentID, pieces: [(id: ContentID, storedLength: UInt64)], have: [Set<MemberID>]) async -> [UInt8]? {
+        func fetch(_ i: Int) async -> [UInt8]? {
             if let bytes = try? store.storedObject(pieces[i].id) { return bytes }
             let holders = have[i].filter { $0 != peers.memberID }.compactMap(peers.session(with:))
-            return peers.fetchVerified(pieces[i].id, into: store, from: holders)
+            return await peers.fetchVerified(pieces[i].id, into: store, from: holders)
         }
-        if let bytes = fetch(index) { return bytes }
+        if let bytes = await fetch(index) { return bytes }
         guard let layout = try? store.manifest(for: resource)?.layout, layout.parityShards > 0 else { return nil }
         let members = layout.pieces(inStripe: layout.stripe(ofPiece: index).stripe).filter { $0 < pieces.count }
-        for other in members where other != index { _ = fetch(other) }
+        for other in members where other != index { _ = await fetch(other) }
         // The stripe's surviving pieces are here now: a repairing verify rebuilds its missing data chunks from parity
         // and encodes its missing parity shards again from the data.
         _ = try? store.verify(resource, repair: true)
@@ -214,9 +213,13 @@ extension ReplicaService {
     }
 
     /// Token bucket: repair pushes at most `repairBytesPerSecond` on average (bursts of one second).
-    func throttle(_ bytes: Int) {
-        RateLimiter.acquire(Double(bytes), bucket: { body in withTokens { body(&$0) } }, clock: { DispatchTime.now().uptimeNanoseconds },
-                            sleep: { seconds in usleep(UInt32(min(seconds, 1) * 1e6)) })
+    func throttle(_ bytes: Int) async {
+        let clock = peers.clock
+        while true {
+            let wait = withTokens { $0.take(Double(bytes), now: clock.now()) }
+            if wait <= 0 { return }
+            do { try await Task.sleep(nanoseconds: UInt64(min(wait, 1) * 1e9)) } catch { return }
+        }
     }
 }
 

@@ -123,15 +123,10 @@ public final class ReplicaService: Sendable {
                 }
                 return added
             }))
-        Thread { [self] in repairLoop() }.start()
+        // The repair loop is ``run()``: the node runs it as a task next to its reactor.
     }
 
-    public func stop() {
-        running.store(false, ordering: .relaxed)
-        stopped.signal()
-    }
-    /// Signalled by ``stop()``: wakes the repair loop between rounds.
-    let stopped = DispatchSemaphore(value: 0)
+    public func stop() { running.store(false, ordering: .relaxed) }
     var runningFlag: Bool { running.load(ordering: .relaxed) }
     func setCounter(_ body: (inout Summary) -> Void) { counters.withLock { body(&$0) } }
     func withTokens<R>(_ body: (inout TokenBucket) -> R) -> R { tokens.withLock { body(&$0) } }
