@@ -104,17 +104,18 @@ public struct MerkleReplica: Sendable {
         precondition(a.depth == b.depth)
         var report = SyncReport()
         report.treeBytes += 16  // the two roots
-        guard a.root() != b.root() else { return report }
-        var differing: [Int] = [0]
-        for level in 0..<a.depth {
-            var next: [Int] = []
-            for node in differing {
-                let left = a.children(level: level, node: node), right = b.children(level: level, node: node)
+        // b walks a's tree (the same walk a node drives over MERKLE requests).
+        var walk = MerkleWalk(depth: a.depth)
+        while let question = walk.question {
+            switch question {
+            case .root:
+                _ = walk.answer(remote: [a.root()], local: [b.root()])
+            case .children(let level, let node):
                 report.treeBytes += 16 * 8 + 2
-                for child in 0..<16 where left[child] != right[child] { next.append(node * 16 + child) }
+                _ = walk.answer(remote: a.children(level: level, node: node), local: b.children(level: level, node: node))
             }
-            differing = next
         }
+        let differing = walk.differingLeaves
         report.differingLeaves = differing.count
         for leaf in differing {
             let left = Dictionary(uniqueKeysWithValues: a.items(inLeaf: leaf)), right = Dictionary(uniqueKeysWithValues: b.items(inLeaf: leaf))

@@ -76,4 +76,39 @@ struct MerkleBoundsTests {
         #expect(ledger.children(level: 2, node: 0).isEmpty)  // depth 2: level 2 is the leaves
         #expect(ledger.children(level: 1, node: 15).count == 16)
     }
+
+    @Test("the walk finds exactly the leaves whose items differ, refuses malformed answers, and asks one question when roots match")
+    func walk() {
+        var a = MerkleReplica(depth: 3, digest: fnv1a64), b = MerkleReplica(depth: 3, digest: fnv1a64)
+        for i in 0..<3000 {
+            a.set(MerkleSyncTests.key(i), MerkleSyncTests.value(i))
+            b.set(MerkleSyncTests.key(i), MerkleSyncTests.value(i))
+        }
+        var same = MerkleWalk(depth: 3)
+        let rootsMatch = same.answer(remote: [a.root()], local: [b.root()])
+        #expect(rootsMatch)
+        #expect(same.question == nil && same.differingLeaves.isEmpty && same.questions == 1)
+
+        let changed = [7, 700, 2999]
+        for i in changed { b.set(MerkleSyncTests.key(i), MerkleSyncTests.value(i, version: 1)) }
+        b.set(MerkleSyncTests.key(5000), MerkleSyncTests.value(5000))
+        let expected = Set((changed + [5000]).map { Int(MerkleSyncTests.key($0).words.0 >> (64 - 12)) })
+        var walk = MerkleWalk(depth: 3)
+        let empty = walk.answer(remote: [], local: [b.root()])
+        #expect(!empty, "an empty root answer is malformed")
+        while let question = walk.question {
+            switch question {
+            case .root:
+                let taken = walk.answer(remote: [a.root()], local: [b.root()])
+                #expect(taken)
+            case .children(let level, let node):
+                let short = walk.answer(remote: Array(a.children(level: level, node: node).prefix(15)), local: b.children(level: level, node: node))
+                #expect(!short, "15 child hashes are malformed")
+                let taken = walk.answer(remote: a.children(level: level, node: node), local: b.children(level: level, node: node))
+                #expect(taken)
+            }
+        }
+        #expect(Set(walk.differingLeaves) == expected)
+        #expect(walk.questions < 1 + 3 * expected.count + 1, "only differing paths are walked")
+    }
 }

@@ -101,20 +101,20 @@ final class AntiEntropyService: Sendable {
             if id != 0 { payload.append(id) }
             return try layer.request(.merkle, payload: payload, on: connection, timeout: timeout).payload
         }
-        guard Self.decodeHashes(try ask(0)).first != tree.root() else { return 0 }
-        var differing = [0]
-        for level in 0..<tree.depth {
-            var next: [Int] = []
-            for node in differing {
-                let remote = Self.decodeHashes(try ask(1, level: level, node: node))
-                guard remote.count == 16 else { throw MeshError("malformed anti-entropy answer") }
-                let local = tree.children(level, node)
-                for child in 0..<16 where remote[child] != local[child] { next.append(node * 16 + child) }
+        // MeshCore's walk decides what to ask; this only carries its questions as MERKLE requests.
+        var walk = MerkleWalk(depth: tree.depth)
+        while let question = walk.question {
+            let answered: Bool
+            switch question {
+            case .root:
+                answered = walk.answer(remote: Self.decodeHashes(try ask(0)), local: [tree.root()])
+            case .children(let level, let node):
+                answered = walk.answer(remote: Self.decodeHashes(try ask(1, level: level, node: node)), local: tree.children(level, node))
             }
-            differing = next
+            guard answered else { throw MeshError("malformed anti-entropy answer") }
         }
         var changed = 0
-        for leaf in differing { changed += tree.apply(try ask(2, node: leaf)) }
+        for leaf in walk.differingLeaves { changed += tree.apply(try ask(2, node: leaf)) }
         return changed
     }
 
