@@ -42,19 +42,6 @@ public final class MeshClient: Sendable {
     }
 
     /// A session with the node at `address` (reused), checked to be `member` when given.
-    public func session(_ address: String, member: MemberID? = nil) throws(ReplicationError) -> (connection: UInt64, node: NodeID) {
-        if let known = sessions.withLock({ $0[address] }), peers.peers.contains(where: { $0.connection == known.connection }) { return known }
-        let opened: (UInt64, NodeID)
-        do { opened = try peers.connect(address, timeout: 10) } catch { throw ReplicationError(error.message) }
-        if let member, Membership.member(opened.1) != member {
-            peers.transport.close(opened.0)
-            throw ReplicationError("\(address) is node \(opened.1), not member \(String(member, radix: 16))")
-        }
-        sessions.withLock { $0[address] = (opened.0, opened.1) }
-        return (opened.0, opened.1)
-    }
-
-    /// ``session(_:member:)`` that suspends until the session is up instead of blocking a thread.
     public func session(_ address: String, member: MemberID? = nil) async throws(ReplicationError) -> (connection: UInt64, node: NodeID) {
         if let known = sessions.withLock({ $0[address] }), peers.peers.contains(where: { $0.connection == known.connection }) { return known }
         let opened: (UInt64, NodeID)

@@ -39,29 +39,6 @@ extension PeerManager {
     /// Declares the answers replication's requests expect (idempotent), before the first request of a kind.
     func expectReplicationAnswers() { register(ReplicationFrames.responses) }
 
-    /// Fetches object `id` from the first of `connections` that has it and stores it in `store` — only if it is
-    /// what `id` names (staged when not `durable`). Returns its stored bytes; nil if no connection delivered a
-    /// matching copy.
-    /// `length`, when known from the manifest, bounds what a compressed copy may claim to decode to.
-    public func fetchVerified(_ id: ContentID, into store: ContentStore, from connections: [UInt64], durable: Bool = true, length: UInt64? = nil) -> [UInt8]? {
-        for connection in connections {
-            guard let bytes = try? fetchChunk(id.bytes, from: connection), (try? store.importObject(id, stored: bytes, durable: durable, length: length)) == true
-            else { continue }
-            return bytes
-        }
-        return nil
-    }
-
-    /// Asks the node on `connection` to store `piece` (its stored bytes `data`) of `resource` durably.
-    public func storePiece(_ piece: ContentID, of resource: ContentID, ticket: OwnerTicket, data: [UInt8],
-                           on connection: UInt64, timeout: Double = 60) throws(ReplicationError) -> ReplicationWire.Status {
-        let payload = ReplicationWire.store(resource: resource, ticket: ticket, piece: piece) + data
-        let answer: WireMessage
-        expectReplicationAnswers()
-        do { answer = try request(.store, payload: payload, on: connection, timeout: timeout) } catch { throw ReplicationError(error.message) }
-        return try Self.storeStatus(answer)
-    }
-
     /// Challenges the node on `connection` to prove it holds `piece` now (CHALLENGE): sends a fresh random nonce
     /// and checks the answer against SHA-256(nonce ‖ `own`), `own` being this node's copy of the piece's stored
     /// bytes. True only for a node that read the same bytes; "not held", a wrong digest, a malformed answer or
@@ -104,7 +81,9 @@ extension PeerManager {
 
     // MARK: Async forms (suspend on the answer; no thread waits)
 
-    /// ``fetchVerified(_:into:from:durable:length:)`` that suspends on each answer.
+    /// Fetches object `id` from the first of `connections` that has it and stores it in `store` — only if it is
+    /// what `id` names (staged when not `durable`). Returns its stored bytes; nil if no connection delivered a
+    /// matching copy. `length`, when known from the manifest, bounds what a compressed copy may claim to decode to.
     public func fetchVerified(_ id: ContentID, into store: ContentStore, from connections: [UInt64], durable: Bool = true,
                               length: UInt64? = nil) async -> [UInt8]? {
         for connection in connections {
@@ -116,7 +95,7 @@ extension PeerManager {
         return nil
     }
 
-    /// ``storePiece(_:of:ticket:data:on:timeout:)`` that suspends on the answer.
+    /// Asks the node on `connection` to store `piece` (its stored bytes `data`) of `resource` durably.
     public func storePiece(_ piece: ContentID, of resource: ContentID, ticket: OwnerTicket, data: [UInt8],
                            on connection: UInt64, timeout: Double = 60) async throws(ReplicationError) -> ReplicationWire.Status {
         expectReplicationAnswers()

@@ -352,15 +352,30 @@ extension MeshClient {
         public var unanswered: [String]
     }
 
-    public func census(_ id: ContentID, entry: String) throws(ReplicationError) -> Census {
+    /// Asks every provider at once (a task group of suspended requests); holders in address order.
+    public func census(_ id: ContentID, entry: String) async throws(ReplicationError) -> Census {
         let key = Array(id.bytes.suffix(32))
-        let (connection, _) = try session(entry)
+        let (connection, _) = try await session(entry)
         let records: [ProviderRecord]
-        do { records = try peers.findProviders(key, on: connection, recursive: true) } catch { throw ReplicationError(error.message) }
+        do { records = try await peers.findProviders(key, on: connection, recursive: true) } catch { throw ReplicationError(error.message) }
+        typealias Answer = (record: ProviderRecord, holding: ReplicationWire.Holding?)
+        let answers = await withTaskGroup(of: Answer.self) { group in
+            for record in records {
+                group.addTask { [self] in
+                    guard let (session, _) = try? await session(record.address, member: record.member),
+                        let (holding, _) = try? await peers.holding(id, on: session)
+                    else { return (record, nil) }
+                    return (record, holding)
+                }
+            }
+            var all: [Answer] = []
+            for await answer in group { all.append(answer) }
+            return all.sorted { $0.record.address < $1.record.address }
+        }
         var holders: [(address: String, member: MemberID, pieces: [Bool], load: Double)] = []
         var unanswered: [String] = []
-        for record in records.sorted(by: { $0.address < $1.address }) {
-            guard let (session, _) = try? session(record.address, member: record.member), let (holding, _) = try? peers.holding(id, on: session) else {
+        for (record, holding) in answers {
+            guard let holding else {
                 unanswered.append(record.address)
                 continue
             }

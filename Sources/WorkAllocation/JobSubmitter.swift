@@ -39,14 +39,17 @@ public struct JobSubmitter: Sendable {
     }
 
     public func submit(_ id: ContentID, function: String, parameters: String, reduce: WorkPlanner.Reduce, entry: String,
-                       timeout: Double = 600) throws(ReplicationError) -> Report {
+                       timeout: Double = 600) async throws(ReplicationError) -> Report {
         let started = DispatchTime.now().uptimeNanoseconds
-        let census = try client.census(id, entry: entry)
+        let census = try await client.census(id, entry: entry)
         guard !census.holders.isEmpty else { throw ReplicationError("no holder of \(id) answered") }
         // The manifest: which chunks there are, and the job's size.
         if !client.store.contains(id) {
-            let connections = census.holders.compactMap { try? client.session($0.address, member: $0.member).connection }
-            _ = client.peers.fetchVerified(id, into: client.store, from: connections)
+            var connections: [UInt64] = []
+            for holder in census.holders {
+                if let (connection, _) = try? await client.session(holder.address, member: holder.member) { connections.append(connection) }
+            }
+            _ = await client.peers.fetchVerified(id, into: client.store, from: connections)
         }
         let manifest: ResourceManifest
         do {
@@ -56,7 +59,8 @@ public struct JobSubmitter: Sendable {
             manifest = found
         } catch let error as ReplicationError { throw error } catch { throw ReplicationError("the manifest of \(id): \(error)") }
         let chunkCount = manifest.chunks.count
-        let loads = Dictionary(((try? client.peers.members(on: try client.session(entry).connection)) ?? []).compactMap { info in
+        let entryConnection = try await client.session(entry).connection
+        let loads = Dictionary(((try? await client.peers.members(on: entryConnection)) ?? []).compactMap { info in
             info.status.map { (info.member, $0.load) }
         }) { a, _ in a }
         let workers = census.holders.map { holder in
@@ -74,31 +78,33 @@ public struct JobSubmitter: Sendable {
             guard unplaced.isEmpty else {
                 throw ReplicationError("chunk(s) \(unplaced.prefix(8).map(String.init).joined(separator: ", ")) of \(id) have no live holder left (failed: \(parts.compactMap(\.failed).joined(separator: "; ")))")
             }
-            let round = Mutex<[(Int, Result<[JobWire.Outcome], ReplicationError>)]>([])
-            DispatchQueue.concurrentPerform(iterations: assignment.count) { i in
-                let (worker, chunks) = Array(assignment)[i]
-                let holder = census.holders[worker]
-                let outcome: Result<[JobWire.Outcome], ReplicationError>
-                do {
-                    let (connection, _) = try client.session(holder.address, member: holder.member)
-                    let payload = JobWire.encode(JobWire.Run(resource: id, function: function, parameters: parameters, chunks: chunks))
-                    let answer: WireMessage
-                    do throws(MeshError) { answer = try client.peers.request(.jobRun, payload: payload, on: connection, timeout: timeout) } catch {
-                        throw ReplicationError(error.message)
+            // Every part at once, each suspended on its JOB_DONE.
+            let round = await withTaskGroup(of: (Int, Result<[JobWire.Outcome], ReplicationError>).self) { group in
+                for (worker, chunks) in assignment {
+                    let holder = census.holders[worker]
+                    group.addTask { [client] in
+                        do throws(ReplicationError) {
+                            let (connection, _) = try await client.session(holder.address, member: holder.member)
+                            let payload = JobWire.encode(JobWire.Run(resource: id, function: function, parameters: parameters, chunks: chunks))
+                            let answer: WireMessage
+                            do throws(MeshError) { answer = try await client.peers.request(.jobRun, payload: payload, on: connection, timeout: timeout) } catch {
+                                throw ReplicationError(error.message)
+                            }
+                            guard answer.header.type == .jobDone, let outcomes = JobWire.decodeDone(answer.payload) else {
+                                throw ReplicationError("unexpected answer \(answer.header.type) to JOB_RUN")
+                            }
+                            return (worker, .success(outcomes))
+                        } catch {
+                            return (worker, .failure(error))
+                        }
                     }
-                    guard answer.header.type == .jobDone, let outcomes = JobWire.decodeDone(answer.payload) else {
-                        throw ReplicationError("unexpected answer \(answer.header.type) to JOB_RUN")
-                    }
-                    outcome = .success(outcomes)
-                } catch let error as ReplicationError {
-                    outcome = .failure(error)
-                } catch {
-                    outcome = .failure(ReplicationError("\(error)"))
                 }
-                round.withLock { $0.append((worker, outcome)) }
+                var all: [(Int, Result<[JobWire.Outcome], ReplicationError>)] = []
+                for await part in group { all.append(part) }
+                return all.sorted { $0.0 < $1.0 }
             }
             var next: [Int] = []
-            for (worker, outcome) in round.withLock({ $0 }) {
+            for (worker, outcome) in round {
                 let holder = census.holders[worker]
                 let chunks = assignment[worker] ?? []
                 switch outcome {

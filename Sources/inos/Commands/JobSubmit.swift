@@ -5,7 +5,7 @@ import Foundation
 import Replication
 import WorkAllocation
 
-struct JobSubmit: ParsableCommand {
+struct JobSubmit: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "submit",
         abstract: "Run a job over a resource stored in the mesh: each chunk where it already is, on the least-loaded holders.",
@@ -28,7 +28,7 @@ struct JobSubmit: ParsableCommand {
     @OptionGroup var store: StoreOptions
     @OptionGroup var meshKey: MeshKeyOptions
 
-    func run() throws {
+    func run() async throws {
         let id: ContentID
         do { id = try ContentID(input) } catch { throw ValidationError(error.description) }
         guard let mode = WorkPlanner.Reduce(rawValue: reduce) else { throw ValidationError("--reduce must be concat or sum") }
@@ -36,7 +36,7 @@ struct JobSubmit: ParsableCommand {
         defer { process.close() }
         let report: JobSubmitter.Report
         do {
-            report = try JobSubmitter(client: process.client).submit(id, function: function, parameters: parameters, reduce: mode, entry: mesh, timeout: timeout)
+            report = try await JobSubmitter(client: process.client).submit(id, function: function, parameters: parameters, reduce: mode, entry: mesh, timeout: timeout)
         } catch { throw CommandFailure("job \(function) over \(id): \(error.message)") }
         var lines: [String] = []
         for part in report.parts.sorted(by: { $0.address < $1.address }) {

@@ -4,7 +4,7 @@ import Content
 import Foundation
 import Replication
 
-struct Locate: ParsableCommand {
+struct Locate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show where a resource's pieces are in the mesh: its holders and the copies of every piece.",
         discussion: "Finds the resource's providers through the member at --mesh and asks each which pieces it holds (HAVE).")
@@ -14,13 +14,13 @@ struct Locate: ParsableCommand {
     @OptionGroup var store: StoreOptions
     @OptionGroup var meshKey: MeshKeyOptions
 
-    func run() throws {
+    func run() async throws {
         let cid: ContentID
         do { cid = try ContentID(id) } catch { throw ValidationError(error.description) }
         let process = try MeshClientProcess(store, meshKey: meshKey, label: "inos.locate")
         defer { process.close() }
         let census: MeshClient.Census
-        do { census = try process.client.census(cid, entry: mesh) } catch { throw CommandFailure(error.message) }
+        do { census = try await process.client.census(cid, entry: mesh) } catch { throw CommandFailure(error.message) }
         for holder in census.holders {
             let map = holder.pieces.map { $0 ? "#" : "." }.joined()
             print("\(holder.address) member \(String(holder.member, radix: 16)): \(holder.pieces.filter { $0 }.count)/\(census.pieceCount) pieces [\(map)]")
