@@ -49,6 +49,7 @@ let package = Package(
                 .product(name: "Identity", package: "inos-mesh"),
                 .product(name: "Session", package: "inos-mesh"),
                 .product(name: "Wire", package: "inos-mesh"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             path: "Sources/TransportBench"
         ),

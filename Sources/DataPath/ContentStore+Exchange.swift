@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import Content
+import Host
 
 extension ContentStore {
     /// The stored form of an object (a chunk, a parity shard, a manifest), to serve it to a peer. Nil when
@@ -15,16 +16,43 @@ extension ContentStore {
     /// `length`, when the caller knows it (a manifest lists every chunk's length), bounds what a compressed copy may
     /// claim to decode to before anything is allocated; otherwise at most 64 MiB.
     public func importObject(_ id: ContentID, stored: [UInt8], durable: Bool = true, length: UInt64? = nil) throws(DataPathError) -> Bool {
-        // A peer's frame may claim any size: decode at most what the manifest says, and never more than 64 MiB.
+        try withBytes(stored) { (raw) throws(DataPathError) in try importObject(id, stored: raw, durable: durable, length: length) }
+    }
+
+    /// The same, from bytes where they are — a received frame's arena block: they are verified and handed to the
+    /// store plugin in place, never copied.
+    public func importObject(_ id: ContentID, stored: UnsafeRawBufferPointer, durable: Bool = true, length: UInt64? = nil) throws(DataPathError) -> Bool {
         guard matches(id, stored: stored, length: length) else { return false }
-        try withBytes(stored) { (raw) throws(DataPathError) in durable ? try calls.put(id, raw) : try calls.stage(id, raw) }
+        if durable { try calls.put(id, stored) } else { try calls.stage(id, stored) }
         return true
     }
 
     /// Whether `stored` (an object's stored form, from a peer) is what `id` names, keeping nothing: its bytes, or
     /// what its LZ4 frame decodes to (at most `length` when known, never more than 64 MiB), hash to `id`.
     public func matches(_ id: ContentID, stored: [UInt8], length: UInt64? = nil) -> Bool {
-        content(ofStored: stored, id: id, limit: min(64 << 20, length.map { Int(clamping: $0) } ?? .max)) != nil
+        stored.withUnsafeBytes { matches(id, stored: $0, length: length) }
+    }
+
+    /// The same, in place. A raw object is hashed where it is. An LZ4 frame is decoded into a scratch block of the
+    /// arena (a heap buffer only when the arena has none free), hashed there and the scratch dropped: the
+    /// compression ABI (`inos.compression/1`) decodes whole frames only, and liblz4's frame decoder needs a whole
+    /// block (up to 4 MiB in our frames) of output anyway, so the one decode buffer is all a verify costs.
+    public func matches(_ id: ContentID, stored: UnsafeRawBufferPointer, length: UInt64? = nil) -> Bool {
+        if id.matches(stored) { return true }
+        let limit = min(64 << 20, length.map { Int(clamping: $0) } ?? .max)
+        // The size is the frame's claim: check it against what these bytes could decode to before allocating.
+        guard let size = LZ4Frame.contentSize(stored), size <= limit, size <= LZ4Frame.maximumContent(frameLength: stored.count) else {
+            return false
+        }
+        func check(_ scratch: UnsafeMutableRawBufferPointer) -> Bool {
+            (try? calls.decompress(stored, into: scratch, chunk: id)) == size && id.matches(UnsafeRawBufferPointer(scratch))
+        }
+        if var scratch = ArenaBlock(allocating: size, in: host.arena) {
+            return scratch.withMutableBytes { check($0) }
+        }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(size, 1), alignment: 64)
+        defer { buffer.deallocate() }
+        return check(UnsafeMutableRawBufferPointer(rebasing: buffer[0..<size]))
     }
 
     /// Makes every object staged with `importObject(_:stored:durable: false)` durable and visible.

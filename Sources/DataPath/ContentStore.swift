@@ -479,6 +479,12 @@ enum LZ4Frame {
         return header.read(UInt64.self).flatMap { Int(exactly: $0) }
     }
 
+    /// The same, of a frame in place.
+    static func contentSize(_ frame: UnsafeRawBufferPointer) -> Int? {
+        guard frame.count >= 15, frame[0] == 0x04, frame[1] == 0x22, frame[2] == 0x4D, frame[3] == 0x18, frame[4] & 0x08 != 0 else { return nil }
+        return Int(exactly: UInt64(littleEndian: frame.loadUnaligned(fromByteOffset: 6, as: UInt64.self)))
+    }
+
     /// The most bytes a frame of `frameLength` bytes can decode to: an LZ4 sequence turns each byte of a match
     /// length into at most 255 output bytes (its token and offset into at most 18), so no frame expands more
     /// than 256 times.

@@ -136,6 +136,17 @@ public final class PeerManager: Sendable {
         })
     }
 
+    /// Serves requests of `type` with `handler`, which reads the payload in place, in the received arena block
+    /// (moved to `lane` within its budget, else copied): the pointer is valid only during the call.
+    public func serveInPlace(_ type: FrameType, _ name: String, owner: String, lane: Lane,
+                             _ handler: @escaping @Sendable (_ payload: UnsafeRawBufferPointer, _ peer: NodeID, _ connection: UInt64) -> (FrameType, [UInt8])?) {
+        let layer = layer
+        layer.registry.register(FrameRegistration(type, name, owner: owner, kind: .request, lane: lane, readsInPlace: true) { frame in
+            guard let (answer, payload) = frame.withPayload({ handler($0, frame.peer, frame.connection) }) else { return }
+            try? layer.reply(to: frame, answer, payload)
+        })
+    }
+
     // MARK: Chunks
 
     /// Asks a peer for the stored form of an object; nil when the peer does not have it.

@@ -97,7 +97,7 @@ public final class ReplicaService: Sendable {
         peers.register(ReplicationFrames.responses)
         peers.onChunkServed { [self] key in served(key) }
         // STORE writes a piece's bytes: the bulk lane, as chunk reads.
-        peers.serve(.store, "STORE", owner: "replication", lane: .bulk) { [self] payload, peer, _ in (.stored, handleStore(payload, from: peer)) }
+        peers.serveInPlace(.store, "STORE", owner: "replication", lane: .bulk) { [self] payload, peer, _ in (.stored, handleStore(payload, from: peer)) }
         peers.serve(.have, "HAVE", owner: "replication", lane: .control) { [self] payload, _, _ in
             guard let resource = ReplicationWire.decodeHave(payload) else { return (.haveReply, ReplicationWire.haveReply(.init(load: 0, demand: 0, pieces: []))) }
             return (.haveReply, ReplicationWire.haveReply(holding(resource)))
@@ -158,7 +158,7 @@ public final class ReplicaService: Sendable {
 
     // MARK: Handlers
 
-    private func handleStore(_ payload: [UInt8], from peer: NodeID) -> [UInt8] {
+    private func handleStore(_ payload: UnsafeRawBufferPointer, from peer: NodeID) -> [UInt8] {
         guard let (resource, offered, piece, data) = ReplicationWire.decodeStore(payload) else { return ReplicationWire.stored(.malformed) }
         // Authorization: the owner's signed ticket for this resource, and only the pieces it names.
         guard let offered else { return ReplicationWire.stored(.unauthorized, "no owner ticket: a STORE must carry the owner's signed ticket") }
@@ -208,7 +208,7 @@ public final class ReplicaService: Sendable {
         do {
             let present = store.contains(piece)
             let (accepted, newlyPinned) = try pins.withLock(exclusive: false) { () throws(DataPathError) -> (Bool, Bool) in
-                guard try store.importObject(piece, stored: Array(data), length: length) else { return (false, false) }
+                guard try store.importObject(piece, stored: data, length: length) else { return (false, false) }
                 let fresh = !pins.isPinned(resource)
                 try pins.pin(resource)
                 return (true, fresh)

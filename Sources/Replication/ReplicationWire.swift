@@ -72,6 +72,19 @@ public enum ReplicationWire {
         return (resource, ticket, piece, reader.rest())
     }
 
+    /// The same, read in place: only the header (IDs and ticket) is copied; `data` is the rest of `payload`.
+    public static func decodeStore(_ payload: UnsafeRawBufferPointer) -> (resource: ContentID, ticket: OwnerTicket?, piece: ContentID, data: UnsafeRawBufferPointer)? {
+        let bound = 4096  // a header is far smaller; a longer one is decoded from a whole copy, as before
+        var head = Array(UnsafeRawBufferPointer(rebasing: payload.prefix(bound)))
+        var decoded = decodeStore(head)
+        if decoded == nil, payload.count > bound {
+            head = Array(payload)
+            decoded = decodeStore(head)
+        }
+        guard let (resource, ticket, piece, rest) = decoded else { return nil }
+        return (resource, ticket, piece, UnsafeRawBufferPointer(rebasing: payload[(head.count - rest.count)...]))
+    }
+
     public static func stored(_ status: Status, _ message: String = "") -> [UInt8] { [status.rawValue] + Array(message.utf8.prefix(200)) }
 
     public static func decodeStored(_ payload: [UInt8]) -> (Status, String)? {

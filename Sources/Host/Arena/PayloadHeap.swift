@@ -61,6 +61,9 @@ public final class PayloadHeap: Sendable {
                     failedAllocations: 0, invalidFrees: 0)))
     }
 
+    /// Bytes the heap manages.
+    public var capacity: Int { heapSize }
+
     /// The largest single allocation this heap can ever satisfy.
     public var largestBlock: Int { Self.minimumBlock << (topBlocks.map(\.order).max() ?? 0) }
 

@@ -195,14 +195,14 @@ extension PeerLayer {
 
     // MARK: Records from the transport
 
-    /// Handles a transport record from the inbox (reactor thread). Frame blocks are freed here.
+    /// Handles a transport record from the inbox (reactor thread). A frame's block is owned from here (``ArenaBlock``).
     func handle(_ record: TransportRecord, now: UInt64) {
         switch record {
         case .frame(let connection, let offset, let length):
-            let frame = UnsafeMutableRawBufferPointer(start: arena.base + offset, count: length)
+            // From here the block has one owner: dropped (freed) when the frame is handled, or moved on with it.
+            let block = ArenaBlock(adopting: offset, length: length, in: arena)
             state.withLock { $0.peers[connection]?.lastHeard = now }
-            receive(frame, on: connection, now: now)
-            _ = arena.heap.free(offset)
+            receive(block, on: connection, now: now)
         case .opened(let connection, let inbound, let peer):
             var handshake = Handshake(identity: identity, role: inbound ? .responder : .initiator(expecting: nil), admission: admission)
             let admitted = state.withLock { state -> Result<Link, MeshError> in

@@ -39,8 +39,9 @@ extension PeerLayer {
 
     // MARK: Receiving
 
-    /// One frame from the transport, in its arena block (freed by the caller after this returns).
-    func receive(_ frame: UnsafeMutableRawBufferPointer, on connection: UInt64, now: UInt64) {
+    /// One frame from the transport, in its arena block. The frame is opened in place; the block is freed when
+    /// this returns, unless the frame's handler reads it in place and took it (``dispatch(_:block:payload:on:)``).
+    func receive(_ block: consuming ArenaBlock, on connection: UInt64, now: UInt64) {
         guard let link = state.withLock({ $0.links[connection] }) else {
             logger.debug("frame on connection \(connection), which has no session state: dropped")
             return
@@ -48,27 +49,29 @@ extension PeerLayer {
         do throws(MeshError) {
             if link.channel.withLock({ $0 == nil }) {
                 // Before the session a peer is a stranger: its frames are handshake messages, a few hundred bytes.
-                guard frame.count <= Limits.handshakeFrameBytes else {
-                    throw MeshError("a \(frame.count)-byte frame before the session is up (at most \(Limits.handshakeFrameBytes))")
+                guard block.length <= Limits.handshakeFrameBytes else {
+                    throw MeshError("a \(block.length)-byte frame before the session is up (at most \(Limits.handshakeFrameBytes))")
                 }
-                try advanceHandshake(link, Array(frame), on: connection)
+                try advanceHandshake(link, block.withBytes { Array($0) }, on: connection)
                 return
             }
             // The inner message's range within the frame (decrypted in place, in its arena block).
-            let range = try link.channel.withLock { (channel) throws(MeshError) -> Range<Int> in
-                do throws(SessionError) {
-                    let inner = try channel!.openInPlace(frame)
-                    let start = inner.baseAddress! - frame.baseAddress!
-                    return start..<(start + inner.count)
-                } catch { throw MeshError(error.message) }
-            }
-            let inner = UnsafeRawBufferPointer(rebasing: frame[range])
-            let header: WireHeader
-            do throws(WireError) { header = try WireHeader.parse(inner) } catch {
-                throw MeshError("malformed message: \(error.message)")
+            let (header, payload) = try block.withMutableBytes { (frame) throws(MeshError) -> (WireHeader, Range<Int>) in
+                let range = try link.channel.withLock { (channel) throws(MeshError) -> Range<Int> in
+                    do throws(SessionError) {
+                        let inner = try channel!.openInPlace(frame)
+                        let start = inner.baseAddress! - frame.baseAddress!
+                        return start..<(start + inner.count)
+                    } catch { throw MeshError(error.message) }
+                }
+                do throws(WireError) {
+                    return (try WireHeader.parse(UnsafeRawBufferPointer(rebasing: frame[range])), (range.lowerBound + WireHeader.size)..<range.upperBound)
+                } catch {
+                    throw MeshError("malformed message: \(error.message)")
+                }
             }
             if header.type == .pong, keepaliveAnswered(header.requestID, on: connection, now: now) { return }
-            try dispatch(header, payload: UnsafeRawBufferPointer(rebasing: inner[WireHeader.size...]), on: connection)
+            try dispatch(header, block: block, payload: payload, on: connection)
         } catch {
             let address = state.withLock { $0.peers[connection]?.address } ?? "?"
             logger.warning("closing connection \(connection) with \(address): \(error.message)")

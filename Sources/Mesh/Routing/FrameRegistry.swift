@@ -4,13 +4,62 @@ import Synchronization
 import Wire
 
 /// A message that arrived in a session, as a service's handler sees it.
+///
+/// Its payload is either an array of its own or, for a registration that reads in place
+/// (``FrameRegistration/readsInPlace``), the received arena block itself: ``withPayload(_:)`` reads it there,
+/// and ``payload`` copies it out only when a handler asks for an array.
 public struct InboundFrame: Sendable {
     public var type: FrameType
     public var requestID: UInt64
-    public var payload: [UInt8]
     public var connection: UInt64
     /// The node the session authenticated.
     public var peer: NodeID
+    private var storage: Storage
+
+    enum Storage: Sendable {
+        case bytes([UInt8])
+        /// The decrypted message in its arena block, owned by the box (freed when the last copy of the frame goes).
+        case block(ReceivedBlock)
+    }
+
+    public init(type: FrameType, requestID: UInt64, payload: [UInt8], connection: UInt64, peer: NodeID) {
+        self.init(type: type, requestID: requestID, storage: .bytes(payload), connection: connection, peer: peer)
+    }
+
+    init(type: FrameType, requestID: UInt64, storage: Storage, connection: UInt64, peer: NodeID) {
+        self.type = type
+        self.requestID = requestID
+        self.storage = storage
+        self.connection = connection
+        self.peer = peer
+    }
+
+    /// The payload as an array. For a frame read in place this copies it out of the arena block (counted in
+    /// ``PeerLayer/ReceiveCopies``): a handler on the zero-copy path uses ``withPayload(_:)``.
+    public var payload: [UInt8] {
+        get {
+            switch storage {
+            case .bytes(let bytes): bytes
+            case .block(let box): box.withPayload { PeerLayer.ReceiveCopies.copy($0) }
+            }
+        }
+        set { storage = .bytes(newValue) }
+    }
+
+    /// Calls `body` with the payload where it is: in the arena block for a frame read in place.
+    /// - warning: the buffer is valid only inside `body`.
+    public func withPayload<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+        switch storage {
+        case .bytes(let bytes):
+            var outcome: Result<R, E>!
+            bytes.withUnsafeBytes { raw in
+                do throws(E) { outcome = .success(try body(raw)) } catch { outcome = .failure(error) }
+            }
+            return try outcome.get()
+        case .block(let box):
+            return try box.withPayload(body)
+        }
+    }
 }
 
 /// Where a frame's handler runs. The reactor is for handlers that only touch memory and never wait; every
@@ -59,8 +108,12 @@ public struct FrameRegistration: Sendable {
     /// Throwing closes the connection on the reactor (the peer sent something malformed); on a lane it answers
     /// ERROR `malformed`.
     public var handler: (@Sendable (InboundFrame) throws(MeshError) -> Void)?
+    /// The handler reads the payload with ``InboundFrame/withPayload(_:)`` and keeps nothing of the frame
+    /// after it returns: the peer layer hands it the received arena block instead of a copy — moved to the
+    /// lane within the lane's byte budget (``PeerLayer/inPlaceBudgetFraction``), copied past it.
+    public var readsInPlace: Bool
 
-    public init(_ type: FrameType, _ name: String, owner: String, kind: Kind, lane: Lane = .reactor,
+    public init(_ type: FrameType, _ name: String, owner: String, kind: Kind, lane: Lane = .reactor, readsInPlace: Bool = false,
                 handler: (@Sendable (InboundFrame) throws(MeshError) -> Void)? = nil) {
         precondition((kind == .response) == (handler == nil), "\(name): a response has no handler; requests and one-way frames need one")
         self.type = type
@@ -68,6 +121,7 @@ public struct FrameRegistration: Sendable {
         self.owner = owner
         self.kind = kind
         self.lane = lane
+        self.readsInPlace = readsInPlace
         self.handler = handler
     }
 

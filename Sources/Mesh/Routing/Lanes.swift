@@ -6,6 +6,8 @@ public struct Lanes: Sendable {
     public let bulk: WorkerPool
     public let compute: WorkerPool
     public let background: WorkerPool
+    /// Bytes of received arena blocks each lane's queued and running handlers hold (frames read in place).
+    let blockBudgets: [Lane: BlockBudget] = [.control: BlockBudget(), .bulk: BlockBudget(), .compute: BlockBudget(), .background: BlockBudget()]
 
     init() {
         control = WorkerPool(name: "control", threads: 4, queueLimit: 1024)

@@ -79,7 +79,9 @@ final class RequestRouter: Sendable {
             let error = ErrorPayload(decoding: payload)
             entry.waiter.finish(.failure(MeshError("\(entry.type) refused by the peer: \(error)", code: error.code)))
         } else {
-            let body = entry.key.isEmpty ? Array(payload) : Array(payload[(1 + entry.key.count)...])
+            // The one copy of an answer, out of the arena block (rebased, so it is a memcpy, not a byte loop).
+            let body = Array(entry.key.isEmpty ? payload : UnsafeRawBufferPointer(rebasing: payload[(1 + entry.key.count)...]))
+            PeerLayer.ReceiveCopies.count(body.count)
             entry.waiter.finish(.success(WireMessage(header.type, requestID: header.requestID, payload: body)))
         }
         return true

@@ -67,6 +67,9 @@ public final class WorkerPool: Sendable {
             let next = queue.withLock { state -> (@Sendable () -> Void)?? in
                 guard state.head < state.jobs.count else { return state.stopped ? .some(nil) : nil }
                 let job = state.jobs[state.head]
+                // The slot lets go of the job at once: what it captured (a received arena block) is freed when
+                // the job ends, not when the queue next compacts.
+                state.jobs[state.head] = {}
                 state.head += 1
                 // Compact now and then, so the array does not grow with every job ever queued.
                 if state.head >= 64 && state.head * 2 >= state.jobs.count {
