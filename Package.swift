@@ -228,6 +228,17 @@ let package = Package(
         .testTarget(name: "ReplicationTests", dependencies: ["Replication", "WorkAllocation", "Content", "Host", "Mesh", "HostTestSupport"], path: "Tests/ReplicationTests"),
         .testTarget(name: "MeshCoreTests", dependencies: ["MeshCore"], path: "Tests/MeshCoreTests"),
         .testTarget(name: "MeshTests", dependencies: ["Mesh", "Host", "HostTestSupport", "PluginABI", "Identity", "Wire"], path: "Tests/MeshTests"),
+        // Many real nodes in one process on one thread and a virtual clock: MeshHarness (memory transport delivering
+        // inline, queued lanes, ManualClock), like NIO's NIOEmbedded.
+        .target(
+            name: "NodeTestSupport",
+            dependencies: ["Node", "Mesh", "Host", "HostTestSupport", "Identity", "Primitives", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/NodeTestSupport"
+        ),
+        .testTarget(
+            name: "NodeTests", dependencies: ["NodeTestSupport", "Node", "Mesh", "MeshCore", "Host", "HostTestSupport", "Identity"],
+            path: "Tests/NodeTests"
+        ),
         .testTarget(
             name: "CLITests",
             // The hostile-peer suite drives node processes with an attacker built on the node's own session code.

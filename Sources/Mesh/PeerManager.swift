@@ -37,11 +37,11 @@ public final class PeerManager: Sendable {
     public init(
         host: HostRuntime, transport: TransportHandle, identity: NodeIdentity, logger: Logger, seed: UInt64 = 1,
         chunkSource: ChunkSource? = nil, keepaliveSeconds: Double = 15, stallSeconds: Double = 10, admission: Admission = .open,
-        clock: any MeshClock = SystemClock(), lamport: NodeLamport = NodeLamport()
+        clock: any MeshClock = SystemClock(), lamport: NodeLamport = NodeLamport(), lanes: WorkerPool.Execution = .threads
     ) {
         layer = PeerLayer(
             host: host, transport: transport, identity: identity, logger: logger, seed: seed, clock: clock, lamport: lamport,
-            keepaliveSeconds: keepaliveSeconds, stallSeconds: stallSeconds, admission: admission)
+            keepaliveSeconds: keepaliveSeconds, stallSeconds: stallSeconds, admission: admission, lanes: lanes)
         chunks = ChunkService(layer: layer, source: chunkSource)
         providerService = ProviderService(layer: layer)
         antiEntropy = AntiEntropyService(layer: layer, providers: providerService.store)

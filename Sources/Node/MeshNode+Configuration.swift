@@ -2,6 +2,7 @@
 import Compute
 import Host
 import Logging
+import Mesh
 import Replication
 import Session
 import WorkAllocation
@@ -40,6 +41,12 @@ extension MeshNode {
         public var logger: Logger
         /// Seeds the redial backoff's jitter (different per process, so nodes do not redial in lockstep).
         public var seed: UInt64 = 1
+        /// Where the peer layer and its services read the time (a test harness passes a ``ManualClock``).
+        /// Replication and compute still read the machine's clock.
+        public var clock: any MeshClock = SystemClock()
+        /// Who runs lane jobs and dials: the peer layer's own threads, or (`.queued`) whoever steps the node —
+        /// a harness that pumps it (``MeshNode/pump(limit:)``) on one thread instead of running its reactor.
+        public var lanes: WorkerPool.Execution = .threads
 
         public init(role: Role, manifest: Manifest, dataDirectory: String, logger: Logger) {
             self.role = role

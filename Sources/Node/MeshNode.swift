@@ -89,7 +89,7 @@ public final class MeshNode: Service, Sendable {
         let peers = PeerManager(
             host: host, transport: TransportHandle(slot: slot), identity: identity, logger: logger, seed: configuration.seed,
             chunkSource: source, keepaliveSeconds: max(configuration.keepaliveSeconds, 0.1), admission: configuration.admission,
-            lamport: lamport)
+            clock: configuration.clock, lamport: lamport, lanes: configuration.lanes)
         self.peers = peers
         guard member, let store else {
             (replicas, compute) = (nil, nil)

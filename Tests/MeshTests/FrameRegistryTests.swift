@@ -85,12 +85,13 @@ struct FrameRegistryTests {
         _ = try other.peers.start(listen: [otherName], bootstrap: [])
         let (toServer, _) = try client.peers.connect(serverName)
         _ = try client.peers.connect(otherName)
+        // connect returns once the client's side is up; the forger's side comes up when the client's last
+        // handshake message reaches it, which on a loaded machine can be later.
+        let up = Date().addingTimeInterval(10)
+        while other.peers.peers.first(where: { $0.node == client.identity.id }) == nil && Date() < up { usleep(1_000) }
         let outcome = Mutex<Result<WireMessage, MeshError>?>(nil)
         client.peers.request(slow, payload: [], on: toServer, timeout: 30) { result in outcome.withLock { $0 = result } }
         // The forger answers every id around the pending one on its own session with the client.
-        // The forger's side of the session comes up a moment after the client's (it takes the last handshake message).
-        let seen = Date().addingTimeInterval(20)
-        while other.peers.peers.first(where: { $0.node == client.identity.id }) == nil && Date() < seen { usleep(1_000) }
         let forgedOn = try #require(other.peers.peers.first { $0.node == client.identity.id }?.connection)
         for id in UInt64(1)...64 { try other.peers.send(WireMessage(slowAnswer, requestID: id, payload: [66]), on: forgedOn) }
         #expect(try other.peers.request(.ping, payload: [], on: forgedOn, timeout: 10).header.type == .pong)  // the forgeries arrived first

@@ -30,6 +30,11 @@ final class MemoryNetwork: Sendable {
 /// An in-process transport: frames are copied from the sender's buffer straight into the receiver's
 /// arena (or queued behind what the receiver's host has not taken yet). Same records, ordering and
 /// backpressure as TCP, no sockets — for tests and the simulator.
+///
+/// With `delivery = "inline"` there is no delivery thread: a send (or dial, or close) puts its records into the
+/// receiving host's inbox before it returns, so hosts stepped on one thread (a test harness) see a
+/// deterministic order. What the receiver's host does not take at once (a full arena or ring, backpressure)
+/// waits in order and goes with the next record sent to it.
 final class MemoryTransport: TransportEndpoint, Sendable {
     struct Peer {
         var remote: MemoryTransport
@@ -50,8 +55,8 @@ final class MemoryTransport: TransportEndpoint, Sendable {
     let sendLimit: Int
     private let state = Mutex(State())
 
-    init(link: HostLink, sendLimit: Int) {
-        inbound = InboundQueue(link: link)
+    init(link: HostLink, sendLimit: Int, delivery: InboundQueue.Delivery = .thread) {
+        inbound = InboundQueue(link: link, delivery: delivery)
         self.sendLimit = sendLimit
         inbound.start()
     }

@@ -2,7 +2,8 @@
 //
 // The in-memory transport plugin: inos.transport/1 between hosts of one process (`mem://NAME` addresses).
 // Config: `send_limit_kib` (bytes this node may leave unread at a peer before its sends there get INOS_ERR_FULL;
-// default 65536).
+// default 65536); `delivery` ("thread", the default, or "inline": records go into the receiving host's inbox
+// on the sender's thread, with no delivery thread — for harnesses that step hosts themselves).
 import InosTransportKit
 import PluginABI
 import PluginKit
@@ -19,7 +20,14 @@ nonisolated(unsafe) private let descriptor = makeDescriptor(
             }
             limit = kib << 10
         }
-        outInstance.pointee = TransportInstance(MemoryTransport(link: HostLink(host), sendLimit: limit)).opaque
+        var delivery = InboundQueue.Delivery.thread
+        if let text = configValue(host, "delivery") {
+            guard let chosen = InboundQueue.Delivery(rawValue: text) else {
+                return fail(errorOut, INOS_ERR_INVALID_ARGUMENT, "config delivery \"\(text)\" must be \"thread\" or \"inline\"")
+            }
+            delivery = chosen
+        }
+        outInstance.pointee = TransportInstance(MemoryTransport(link: HostLink(host), sendLimit: limit, delivery: delivery)).opaque
         return INOS_OK
     },
     deinitialize: { instance in TransportInstance.release(instance) },

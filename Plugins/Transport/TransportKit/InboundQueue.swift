@@ -11,7 +11,20 @@ import Glibc
 /// arrival order. A delivery thread offers them to the inbox; while the host pushes back (backpressure, a
 /// full arena or ring) it waits and retries, and nothing is dropped or reordered. Its byte count tells
 /// readers when to stop reading the network.
+///
+/// With ``Delivery/inline`` there is no thread: whatever appends offers the queue to the inbox at once, on
+/// its own thread, so a harness that steps hosts on one thread sees every record in the receiver's inbox as
+/// soon as the send returns (deterministic delivery). What the host does not take then waits, in order, for
+/// the next append or ``flush()``.
 package final class InboundQueue: Sendable {
+    /// Who offers queued items to the inbox.
+    package enum Delivery: String, Sendable {
+        /// A delivery thread of the queue's own, retrying while the host pushes back.
+        case thread
+        /// The appending thread, at once; no thread (for in-process test harnesses).
+        case inline
+    }
+
     package enum Item: Sendable {
         case frame(connection: UInt64, bytes: [UInt8])
         case opened(connection: UInt64, inbound: Bool, peer: String)
@@ -27,14 +40,16 @@ package final class InboundQueue: Sendable {
     }
 
     private let link: HostLink
+    package let delivery: Delivery
     private let state = Mutex(State())
     private let wakeup = DispatchSemaphore(value: 0)
     /// Bytes queued above which readers should pause (they check ``shouldPause``).
     package let pauseBytes: Int
 
-    package init(link: HostLink, pauseBytes: Int = 8 << 20) {
+    package init(link: HostLink, pauseBytes: Int = 8 << 20, delivery: Delivery = .thread) {
         self.link = link
         self.pauseBytes = pauseBytes
+        self.delivery = delivery
     }
 
     /// Bytes of frames waiting for the host.
@@ -47,22 +62,52 @@ package final class InboundQueue: Sendable {
         state.withLock { state in
             state.items.append(item)
             if case .frame(_, let bytes) = item { state.bytes += bytes.count }
+            if delivery == .inline { deliverQueued(&state) }
         }
-        wakeup.signal()
+        if delivery == .thread { wakeup.signal() }
+    }
+
+    /// Offers what is queued to the inbox now, in order, until the host pushes back (``Delivery/inline``; with
+    /// a delivery thread it only wakes the thread). Returns whether items still wait.
+    @discardableResult
+    package func flush() -> Bool {
+        guard delivery == .inline else {
+            wakeup.signal()
+            return queuedBytes > 0
+        }
+        return state.withLock { state in
+            deliverQueued(&state)
+            return state.head < state.items.count
+        }
+    }
+
+    /// Offers queued items in order until one is not taken. Under the state lock, like the delivery thread's
+    /// offers, so nothing overtakes a queued item.
+    private func deliverQueued(_ state: inout State) {
+        while !state.stopping, state.head < state.items.count, !link.backpressure, offer(state.items[state.head]) == .delivered {
+            if case .frame(_, let bytes) = state.items[state.head] { state.bytes -= bytes.count }
+            state.head += 1
+        }
+        if state.head == state.items.count {
+            state.items.removeAll(keepingCapacity: true)
+            state.head = 0
+        }
     }
 
     /// Delivers a received frame straight from the reader's buffer into the arena when nothing is waiting
     /// ahead of it and the host takes it; otherwise queues a copy behind what is waiting.
     package func appendFrame(connection: UInt64, _ bytes: UnsafeRawBufferPointer) {
         let delivered = state.withLock { state -> Bool in
-            guard state.head == state.items.count, !link.backpressure else { return false }
+            if delivery == .inline { deliverQueued(&state) }
+            guard state.head == state.items.count, !link.backpressure, !(delivery == .inline && state.stopping) else { return false }
             return link.deliver(connection: connection, frame: bytes) == .delivered
         }
         if !delivered { append(.frame(connection: connection, bytes: Array(bytes))) }
     }
 
-    /// Starts the delivery thread.
+    /// Starts the delivery thread (nothing with ``Delivery/inline``).
     package func start() {
+        guard delivery == .thread else { return }
         let box = Unmanaged.passRetained(self)
         var thread = pthread_t()
         let created = pthread_create(&thread, nil, { raw in
@@ -81,6 +126,12 @@ package final class InboundQueue: Sendable {
     /// Delivers what is queued (waiting out backpressure for at most `drainMilliseconds`), then stops the
     /// delivery thread and joins it.
     package func stop(drainMilliseconds: Int = 2_000) {
+        if delivery == .inline {
+            // No thread to wait for: one last offer, then what the host did not take is dropped.
+            flush()
+            state.withLock { $0.stopping = true }
+            return
+        }
         var waited = 0
         while state.withLock({ $0.head < $0.items.count }) && waited < drainMilliseconds {
             usleep(1_000)

@@ -287,6 +287,24 @@ public final class HostRuntime: Sendable {
         }
     }
 
+    /// One reactor iteration without the wait: hands at most `limit` inbox records to `onInbox` and keeps the
+    /// backpressure flag current, as ``run(tickNanoseconds:onInbox:onTick:)`` does between two sleeps. Returns
+    /// how many records it handled (0: the inbox was empty); the default limit is the reactor's burst. Never sleeps and runs no timers — for a caller that
+    /// drives the host itself (a test harness stepping many hosts on one thread, in virtual time). Do not call it
+    /// while ``run(tickNanoseconds:onInbox:onTick:)`` runs on another thread.
+    @discardableResult
+    public func pump(limit: Int = 4096, _ onInbox: (Int32, UnsafeRawBufferPointer) -> Void) -> Int {
+        var drained = 0
+        while drained < limit {
+            arena.switchboard.updateBackpressure(fill: arena.inbox.fill)
+            let batch = inbox.drain(limit: min(Self.reactorBatch, limit - drained), onInbox)
+            drained += batch
+            if batch == 0 { break }
+        }
+        arena.switchboard.updateBackpressure(fill: arena.inbox.fill)
+        return drained
+    }
+
     /// Makes ``run(tickNanoseconds:onInbox:onTick:)`` return soon. Any thread, also a signal handler's task.
     public func requestStop() {
         stopRequested.store(true, ordering: .releasing)

@@ -81,8 +81,9 @@ public final class PeerLayer: Sendable {
     let state: Mutex<State>
     /// Wakes the flusher when a connection's outbound queue gets its first frame.
     let flusher = DispatchSemaphore(value: 0)
-    let dialer = DispatchQueue(label: "inos.mesh.dialer", attributes: .concurrent)
-    let lanes = Lanes()
+    /// Lane pools and the dialer: threads of the node's own, or (queued) run by whoever steps the node.
+    package let lanes: Lanes
+    var dialer: Dialer { lanes.dialer }
     /// Seconds of silence after which a session is pinged; three intervals without an answer close it.
     public let keepaliveSeconds: Double
     /// A connection whose outbound queue has not moved for this long is closed (its peer stopped reading).
@@ -95,7 +96,7 @@ public final class PeerLayer: Sendable {
     public var gossip: MeshGossip? { gossipBox.withLock { $0 } }
 
     init(host: HostRuntime, transport: TransportHandle, identity: NodeIdentity, logger: Logger, seed: UInt64, clock: any MeshClock, lamport: NodeLamport,
-         keepaliveSeconds: Double, stallSeconds: Double, admission: Admission) {
+         keepaliveSeconds: Double, stallSeconds: Double, admission: Admission, lanes: WorkerPool.Execution = .threads) {
         self.admission = admission
         self.keepaliveSeconds = keepaliveSeconds
         self.stallSeconds = max(0.1, stallSeconds)
@@ -105,10 +106,17 @@ public final class PeerLayer: Sendable {
         self.logger = logger
         self.clock = clock
         self.lamport = lamport
+        self.lanes = Lanes(execution: lanes, clock: clock)
         state = Mutex(State(backoff: Backoff(seed: seed)))
         registry.register(linkFrames())
-        startThread(name: "inos.mesh.flush") { [self] in flushLoop() }
+        // Queued lanes: no flusher thread either; whoever steps the node calls flushQueued().
+        if lanes == .threads { startThread(name: "inos.mesh.flush") { [self] in flushLoop() } }
     }
+
+    /// Offers the outbound queues to the transport again now (what the flusher thread does every 2 ms while
+    /// frames wait); for a node whose lanes are queued. Returns whether frames still wait.
+    @discardableResult
+    package func flushQueued() -> Bool { flushOutbound(now: clock.now()) }
 
     /// Runs SWIM membership over the sessions, advertising `address` as where this node can be dialed.
     func enableMembership(advertise address: String, now: UInt64, configuration: SwimConfiguration) {
@@ -129,8 +137,9 @@ public final class PeerLayer: Sendable {
     func request(_ type: FrameType, payload: [UInt8], on connection: UInt64, timeout: Double, key: [UInt8] = []) throws(MeshError) -> WireMessage {
         let waiter = RequestRouter.Waiter()
         start(type, payload: payload, on: connection, timeout: timeout, key: key, waiter: waiter)
-        // The tick's sweep finishes it at its deadline too; the wait's own bound is a second guard.
-        _ = waiter.done.wait(timeout: .now() + timeout + 1)
+        // The tick's sweep finishes it at its deadline too; the wait's own bound is a second guard. (Queued lanes
+        // step the harness while they wait: see ``Lanes/whileBlocked(_:)``.)
+        _ = lanes.wait(waiter.done, seconds: timeout + 1)
         waiter.finish(.failure(MeshError("no answer to a \(type) request within \(timeout) s")))
         return try waiter.result.withLock { $0! }.get()
     }

@@ -19,20 +19,35 @@ import Glibc
 ///
 /// Jobs must not wait for other peers: requests whose answers they need are made with the completion-based
 /// ``PeerManager/request(_:payload:on:timeout:completion:)``.
+///
+/// A ``Execution-swift.enum/queued`` pool starts no threads: jobs wait until someone calls ``runQueued(limit:)``
+/// — a test harness that steps nodes on one thread, so handlers run in an order it decides (NIO's
+/// `EmbeddedEventLoop`).
 public final class WorkerPool: Sendable {
+    /// Who runs the pool's jobs.
+    public enum Execution: Sendable, Equatable {
+        /// The pool's own threads (``threads`` of them).
+        case threads
+        /// Whoever calls ``runQueued(limit:)``, on its thread; no threads are started.
+        case queued
+    }
+
     public let name: String
     public let threads: Int
     public let queueLimit: Int
-    private let queue = Mutex<(jobs: [@Sendable () -> Void], head: Int, stopped: Bool)>(([], 0, false))
+    public let execution: Execution
+    private let queue = Mutex<Queue>(([], 0, false))
     private let available = DispatchSemaphore(value: 0)
     private let busyCount = Atomic<Int>(0)
     private let refusedCount = Atomic<Int>(0)
 
-    public init(name: String, threads: Int, queueLimit: Int) {
+    public init(name: String, threads: Int, queueLimit: Int, execution: Execution = .threads) {
         precondition(threads > 0 && queueLimit > 0)
         self.name = name
         self.threads = threads
         self.queueLimit = queueLimit
+        self.execution = execution
+        guard execution == .threads else { return }
         for index in 0..<threads { startThread(name: "inos.\(name).\(index)") { [self] in work() } }
     }
 
@@ -44,8 +59,49 @@ public final class WorkerPool: Sendable {
             state.jobs.append(job)
             return true
         }
-        if accepted { available.signal() } else { refusedCount.add(1, ordering: .relaxed) }
+        if !accepted {
+            refusedCount.add(1, ordering: .relaxed)
+        } else if execution == .threads {
+            available.signal()
+        }
         return accepted
+    }
+
+    /// Runs up to `limit` queued jobs on the calling thread, oldest first (jobs they submit run too, within the
+    /// limit); returns how many ran. For a ``Execution-swift.enum/queued`` pool; a threaded pool's threads may
+    /// take jobs at the same time.
+    @discardableResult
+    public func runQueued(limit: Int = .max) -> Int {
+        var ran = 0
+        while ran < limit, let job = take() {
+            busyCount.add(1, ordering: .relaxed)
+            job()
+            busyCount.subtract(1, ordering: .relaxed)
+            ran += 1
+        }
+        return ran
+    }
+
+    private typealias Queue = (jobs: [@Sendable () -> Void], head: Int, stopped: Bool)
+
+    /// The oldest queued job, removed from the queue; nil when none waits.
+    private func take() -> (@Sendable () -> Void)? {
+        queue.withLock { state in state.head < state.jobs.count ? Self.take(&state) : nil }
+    }
+
+    /// Removes and returns the oldest job (there is one).
+    private static func take(_ state: inout Queue) -> @Sendable () -> Void {
+        let job = state.jobs[state.head]
+        // The slot lets go of the job at once: what it captured (a received arena block) is freed when the job
+        // ends, not when the queue next compacts.
+        state.jobs[state.head] = {}
+        state.head += 1
+        // Compact now and then, so the array does not grow with every job ever queued.
+        if state.head >= 64 && state.head * 2 >= state.jobs.count {
+            state.jobs.removeFirst(state.head)
+            state.head = 0
+        }
+        return job
     }
 
     /// Jobs waiting (not yet running).
@@ -66,17 +122,7 @@ public final class WorkerPool: Sendable {
             available.wait()
             let next = queue.withLock { state -> (@Sendable () -> Void)?? in
                 guard state.head < state.jobs.count else { return state.stopped ? .some(nil) : nil }
-                let job = state.jobs[state.head]
-                // The slot lets go of the job at once: what it captured (a received arena block) is freed when
-                // the job ends, not when the queue next compacts.
-                state.jobs[state.head] = {}
-                state.head += 1
-                // Compact now and then, so the array does not grow with every job ever queued.
-                if state.head >= 64 && state.head * 2 >= state.jobs.count {
-                    state.jobs.removeFirst(state.head)
-                    state.head = 0
-                }
-                return .some(job)
+                return .some(Self.take(&state))
             }
             switch next {
             case .none: continue  // a wake-up for a job another thread took
