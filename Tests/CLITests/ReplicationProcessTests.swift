@@ -221,7 +221,8 @@ struct DemandProcessTests {
         #expect(try ReplicationProcessTests.fewestCopies(id, mesh: address, root: root).0 == 5)
         // Readers hammer it: the holders' decayed request rates rise, the repair leader sums them and re-plans.
         var most = 0, census = ""
-        let deadline = Date().addingTimeInterval(60)
+        // A bound, not a timing goal: on a loaded machine the repair rounds that re-plan come later.
+        let deadline = Date().addingTimeInterval(120)
         var reads = 0
         repeat {
             for _ in 0..<4 {

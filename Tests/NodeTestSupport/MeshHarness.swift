@@ -260,9 +260,12 @@ extension MeshHarness {
     /// Runs `body` (an `async` request on a node, say) in a task and settles the mesh — without moving virtual
     /// time — until it finishes: the request's frames are handled in the same virtual instant. Real time only
     /// bounds a body that never finishes (`realSeconds`, a guard against a hung test, not a timing check).
+    /// Where ``complete(realSeconds:_:)`` runs its tasks (one thread, shared by every harness of the process).
+    static let taskExecutor = ThreadExecutor(name: "inos.harness.tasks")
+
     public func complete<T: Sendable>(realSeconds: Double = 30, _ body: @escaping @Sendable () async throws -> T) throws -> T {
         let box = ResultBox<T>()
-        let task = Task { box.set(await Result(catching: body)) }
+        let task = Task(executorPreference: Self.taskExecutor) { box.set(await Result(catching: body)) }
         let deadline = Date().addingTimeInterval(realSeconds)
         while box.value == nil {
             if settle() == 0 {
@@ -270,7 +273,7 @@ extension MeshHarness {
                     task.cancel()
                     throw NodeError("the task did not finish within \(realSeconds) s of real time")
                 }
-                usleep(200)  // the task runs on the cooperative pool: give it the processor
+                usleep(200)  // the task runs on its own thread: give it the processor
             }
         }
         return try box.value!.get()
