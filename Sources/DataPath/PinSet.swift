@@ -51,28 +51,31 @@ public final class PinSet: Sendable {
 
     /// Runs `body` holding the pin lock: shared for puts, exclusive for garbage collection.
     public func withLock<R>(exclusive: Bool, _ body: () throws(DataPathError) -> R) throws(DataPathError) -> R {
-        let lock: SystemFile
-        do throws(SystemError) {
-            lock = try SystemFile.open("\(folder)/.lock", O_RDWR | O_CREAT)
-        } catch {
-            throw .io("cannot open \(folder)/.lock", error)
-        }
+        let lock = try lockFile(exclusive: exclusive)
         defer { lock.close() }  // closing releases the lock
-        do throws(SystemError) { try lock.lock(exclusive: exclusive) } catch { throw .io("cannot lock \(folder)/.lock", error) }
         return try body()
     }
 
     /// ``withLock(exclusive:_:)`` around async work (the lock is a file lock: it is held across suspensions).
     public func withLock<R>(exclusive: Bool, _ body: () async throws(DataPathError) -> R) async throws(DataPathError) -> R {
+        let lock = try lockFile(exclusive: exclusive)
+        defer { lock.close() }
+        return try await body()
+    }
+
+    /// The pin folder's lock file, opened and locked (closing it releases the lock).
+    private func lockFile(exclusive: Bool) throws(DataPathError) -> SystemFile {
         let lock: SystemFile
         do throws(SystemError) {
             lock = try SystemFile.open("\(folder)/.lock", O_RDWR | O_CREAT)
         } catch {
             throw .io("cannot open \(folder)/.lock", error)
         }
-        defer { lock.close() }
-        do throws(SystemError) { try lock.lock(exclusive: exclusive) } catch { throw .io("cannot lock \(folder)/.lock", error) }
-        return try await body()
+        do throws(SystemError) { try lock.lock(exclusive: exclusive) } catch {
+            lock.close()
+            throw .io("cannot lock \(folder)/.lock", error)
+        }
+        return lock
     }
 }
 

@@ -49,11 +49,7 @@ public final class Membership: Sendable {
     private func withClockedSwim<R: Sendable>(_ body: @Sendable (inout SwimNode) -> R) -> R {
         swim.withLock { swim in
             guard let lamport else { return body(&swim) }
-            return lamport.withClock { shared in
-                swim.clock = LamportClock(max(swim.clock.time, shared.time))
-                defer { shared = swim.clock }
-                return body(&swim)
-            }
+            return lamport.stamping(&swim, clock: \.clock, body)
         }
     }
 

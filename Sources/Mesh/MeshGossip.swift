@@ -57,11 +57,7 @@ public final class MeshGossip: Sendable {
     private func withClockedNode<R: Sendable>(_ body: @Sendable (inout GossipNode) -> R) -> R {
         node.withLock { node in
             guard let lamport else { return body(&node) }
-            return lamport.withClock { shared in
-                node.clock = LamportClock(max(node.clock.time, shared.time))
-                defer { shared = node.clock }
-                return body(&node)
-            }
+            return lamport.stamping(&node, clock: \.clock, body)
         }
     }
 

@@ -34,4 +34,16 @@ public final class NodeLamport: Sendable {
     public func withClock<R: Sendable, E: Error>(_ body: (inout LamportClock) throws(E) -> R) throws(E) -> R {
         try clock.withLock { (clock: inout LamportClock) throws(E) -> R in try body(&clock) }
     }
+
+    /// Runs `body` on `machine` (SWIM, gossip) stamping with the node's time: the machine's own clock at `clock`
+    /// is first raised to the node's, and the node's is set to the machine's after. The node clock's lock is
+    /// taken inside whatever lock guards `machine` (it is a leaf).
+    public func stamping<Machine, R: Sendable>(_ machine: inout Machine, clock: WritableKeyPath<Machine, LamportClock>,
+                                               _ body: (inout Machine) -> R) -> R {
+        withClock { shared in
+            machine[keyPath: clock] = LamportClock(max(machine[keyPath: clock].time, shared.time))
+            defer { shared = machine[keyPath: clock] }
+            return body(&machine)
+        }
+    }
 }

@@ -46,10 +46,8 @@ extension PeerManager {
     public func challenge(_ piece: ContentID, own: [UInt8], on connection: UInt64, timeout: Double = 30) -> Bool {
         expectReplicationAnswers()
         let nonce = Sodium.random(ReplicationWire.nonceSize)
-        guard let answer = try? request(.challenge, payload: ReplicationWire.challenge(piece, nonce: nonce), on: connection, timeout: timeout),
-            answer.header.type == .proof, let digest = ReplicationWire.decodeProof(answer.payload)
-        else { return false }
-        return Sodium.equal(digest, ReplicationWire.proofDigest(nonce: nonce, stored: own))
+        let answer = try? request(.challenge, payload: ReplicationWire.challenge(piece, nonce: nonce), on: connection, timeout: timeout)
+        return Self.proves(answer, nonce: nonce, own: own)
     }
 
     /// Answers CHALLENGE requests from the stored bytes `stored` gives for a piece (nil: not held here). The
@@ -67,16 +65,20 @@ extension PeerManager {
     public func holding(_ resource: ContentID, on connection: UInt64, timeout: Double = 5) throws(ReplicationError)
         -> (holding: ReplicationWire.Holding, rttMicroseconds: Double)
     {
-        let start = DispatchTime.now().uptimeNanoseconds
-        let answer: WireMessage
         expectReplicationAnswers()
+        let start = clock.now()
+        let answer: WireMessage
         do { answer = try request(.have, payload: ReplicationWire.have(resource), on: connection, timeout: timeout) } catch {
             throw ReplicationError(error.message)
         }
+        return (try Self.holding(in: answer), Double(clock.now() - start) / 1000)
+    }
+
+    private static func holding(in answer: WireMessage) throws(ReplicationError) -> ReplicationWire.Holding {
         guard answer.header.type == .haveReply, let holding = ReplicationWire.decodeHaveReply(answer.payload) else {
             throw ReplicationError("malformed answer to HAVE")
         }
-        return (holding, Double(DispatchTime.now().uptimeNanoseconds - start) / 1000)
+        return holding
     }
 
     // MARK: Async forms (suspend on the answer; no thread waits)
@@ -110,9 +112,13 @@ extension PeerManager {
     public func challenge(_ piece: ContentID, own: [UInt8], on connection: UInt64, timeout: Double = 30) async -> Bool {
         expectReplicationAnswers()
         let nonce = Sodium.random(ReplicationWire.nonceSize)
-        guard let answer = try? await request(.challenge, payload: ReplicationWire.challenge(piece, nonce: nonce), on: connection, timeout: timeout),
-            answer.header.type == .proof, let digest = ReplicationWire.decodeProof(answer.payload)
-        else { return false }
+        let answer = try? await request(.challenge, payload: ReplicationWire.challenge(piece, nonce: nonce), on: connection, timeout: timeout)
+        return Self.proves(answer, nonce: nonce, own: own)
+    }
+
+    /// Whether `answer` is a PROOF of SHA-256(nonce ‖ `own`) (compared in constant time).
+    private static func proves(_ answer: WireMessage?, nonce: [UInt8], own: [UInt8]) -> Bool {
+        guard let answer, answer.header.type == .proof, let digest = ReplicationWire.decodeProof(answer.payload) else { return false }
         return Sodium.equal(digest, ReplicationWire.proofDigest(nonce: nonce, stored: own))
     }
 
@@ -126,10 +132,7 @@ extension PeerManager {
         do { answer = try await request(.have, payload: ReplicationWire.have(resource), on: connection, timeout: timeout) } catch {
             throw ReplicationError(error.message)
         }
-        guard answer.header.type == .haveReply, let holding = ReplicationWire.decodeHaveReply(answer.payload) else {
-            throw ReplicationError("malformed answer to HAVE")
-        }
-        return (holding, Double(clock.now() - start) / 1000)
+        return (try Self.holding(in: answer), Double(clock.now() - start) / 1000)
     }
 
     /// A STORED answer's status; a refusal with a message throws it.

@@ -215,11 +215,9 @@ extension ReplicaService {
     /// Token bucket: repair pushes at most `repairBytesPerSecond` on average (bursts of one second).
     func throttle(_ bytes: Int) async {
         let clock = peers.clock
-        while true {
-            let wait = withTokens { $0.take(Double(bytes), now: clock.now()) }
-            if wait <= 0 { return }
-            do { try await Task.sleep(nanoseconds: UInt64(min(wait, 1) * 1e9)) } catch { return }
-        }
+        // Cancelled (the node stops): the push goes ahead unthrottled and the round ends at its next await.
+        try? await RateLimiter.acquire(Double(bytes), bucket: { body in withTokens { body(&$0) } }, clock: { clock.now() },
+                                       sleep: { seconds in try await Task.sleep(nanoseconds: UInt64(min(seconds, 1) * 1e9)) })
     }
 }
 
@@ -227,12 +225,12 @@ extension ReplicaService {
 /// tests run it on virtual time.
 public enum RateLimiter {
     public static func acquire(_ amount: Double, bucket: ((inout TokenBucket) -> Double) -> Double,
-                               clock: () -> UInt64, sleep: (Double) -> Void) {
+                               clock: () -> UInt64, sleep: (Double) async throws -> Void) async rethrows {
         while true {
             let now = clock()
             let wait = bucket { $0.take(amount, now: now) }
             if wait <= 0 { return }
-            sleep(wait)
+            try await sleep(wait)
         }
     }
 }

@@ -30,6 +30,11 @@ struct NodeLamportTests {
             shared = machine
         }
         #expect(lamport.time == 1_001)
+        // A machine behind the node is raised to it; the node takes the machine's time after the call.
+        struct Machine { var clock = LamportClock(3) }
+        var behind = Machine()
+        let stamped = lamport.stamping(&behind, clock: \.clock) { $0.clock.tick() }
+        #expect(stamped == 1_002 && lamport.time == 1_002)
         #expect(NodeLamport().time == 0)
     }
 

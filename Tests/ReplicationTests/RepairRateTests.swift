@@ -32,14 +32,14 @@ struct RepairRateTests {
     }
 
     @Test("pushing 64 MiB at 4 MiB/s takes at least 15 s of (virtual) time, and not much more", arguments: [1 << 20, 256 << 10, 3 << 20])
-    func limiterWaits(piece: Int) {
+    func limiterWaits(piece: Int) async {
         let rate = Double(4 << 20)
         let clock = Mutex<UInt64>(0)
         let bucket = Mutex(TokenBucket(rate: rate, now: 0))
         var pushed = 0
         var slept = 0.0
         while pushed < 64 << 20 {
-            RateLimiter.acquire(
+            await RateLimiter.acquire(
                 Double(piece), bucket: { body in bucket.withLock { body(&$0) } }, clock: { clock.withLock { $0 } },
                 sleep: { seconds in
                     slept += seconds

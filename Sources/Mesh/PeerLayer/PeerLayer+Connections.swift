@@ -105,32 +105,29 @@ extension PeerLayer {
     /// Dials `address` now (not a bootstrap peer: no redial) and returns the connection once its session is
     /// up. With `expecting`, a peer that proves to be another node is refused.
     func connect(_ address: String, expecting: NodeID? = nil, timeout: Double = 10) throws(MeshError) -> (UInt64, NodeID) {
-        guard let target = PinnedAddress(address) else { throw MeshError("\(address): the part after # is not a node ID (n…)") }
-        let expecting = expecting ?? target.node
-        let connection: UInt64
-        do throws(TransportCallError) { connection = try transport.dial(target.address) } catch {
-            throw MeshError("cannot connect to \(address): \(error.message)")
-        }
-        let peer = try waitForSession(connection, timeout: timeout)
-        if let expecting, peer != expecting {
-            transport.close(connection)
-            throw MeshError("\(address) proved to be node \(peer), not the expected \(expecting): refused")
-        }
-        return (connection, peer)
+        let (connection, expected) = try dialOnce(address, expecting: expecting)
+        return try checked(connection, peer: try waitForSession(connection, timeout: timeout), expected: expected, address: address)
     }
 
     /// ``connect(_:expecting:timeout:)`` that suspends instead of blocking its thread.
     func connect(_ address: String, expecting: NodeID? = nil, timeout: Double = 10) async throws(MeshError) -> (UInt64, NodeID) {
+        let (connection, expected) = try dialOnce(address, expecting: expecting)
+        return try checked(connection, peer: try await session(on: connection, timeout: timeout), expected: expected, address: address)
+    }
+
+    /// Dials `address` (a pinned `#n…` part names the node expected there); the connection and the node expected.
+    private func dialOnce(_ address: String, expecting: NodeID?) throws(MeshError) -> (UInt64, NodeID?) {
         guard let target = PinnedAddress(address) else { throw MeshError("\(address): the part after # is not a node ID (n…)") }
-        let expecting = expecting ?? target.node
-        let connection: UInt64
-        do throws(TransportCallError) { connection = try transport.dial(target.address) } catch {
+        do throws(TransportCallError) { return (try transport.dial(target.address), expecting ?? target.node) } catch {
             throw MeshError("cannot connect to \(address): \(error.message)")
         }
-        let peer = try await session(on: connection, timeout: timeout)
-        if let expecting, peer != expecting {
+    }
+
+    /// The session's peer, unless it proved to be another node than `expected` (then the connection is closed).
+    private func checked(_ connection: UInt64, peer: NodeID, expected: NodeID?, address: String) throws(MeshError) -> (UInt64, NodeID) {
+        if let expected, peer != expected {
             transport.close(connection)
-            throw MeshError("\(address) proved to be node \(peer), not the expected \(expecting): refused")
+            throw MeshError("\(address) proved to be node \(peer), not the expected \(expected): refused")
         }
         return (connection, peer)
     }

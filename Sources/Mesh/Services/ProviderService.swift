@@ -139,15 +139,16 @@ final class ProviderService: Sendable {
     /// Asks the peer on `connection` for the providers of `key`; with `recursive`, the peer also asks the members
     /// closest to the key and merges what they know.
     func findProviders(_ key: [UInt8], on connection: UInt64, recursive: Bool, timeout: Double) throws(MeshError) -> [ProviderRecord] {
-        let answer = try layer.request(.findProviders, payload: [recursive ? 1 : 0] + key, on: connection, timeout: timeout)
-        guard answer.header.type == .providers else { throw MeshError("unexpected answer \(answer.header.type) to a provider request") }
-        return Self.decodeProviders(answer.payload[...], key: key)
+        try Self.providers(in: try layer.request(.findProviders, payload: [recursive ? 1 : 0] + key, on: connection, timeout: timeout), key: key)
     }
 
     func findProviders(_ key: [UInt8], on connection: UInt64, recursive: Bool, timeout: Double) async throws(MeshError) -> [ProviderRecord] {
-        let answer = try await layer.request(.findProviders, payload: [recursive ? 1 : 0] + key, on: connection, timeout: timeout)
+        try Self.providers(in: try await layer.request(.findProviders, payload: [recursive ? 1 : 0] + key, on: connection, timeout: timeout), key: key)
+    }
+
+    private static func providers(in answer: WireMessage, key: [UInt8]) throws(MeshError) -> [ProviderRecord] {
         guard answer.header.type == .providers else { throw MeshError("unexpected answer \(answer.header.type) to a provider request") }
-        return Self.decodeProviders(answer.payload[...], key: key)
+        return decodeProviders(answer.payload[...], key: key)
     }
 
     /// Asks the peer on `connection` for the members closest to `key`, with their addresses (FIND_NODE).
