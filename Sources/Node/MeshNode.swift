@@ -38,6 +38,8 @@ public final class MeshNode: Service, Sendable {
     public let peers: PeerManager?
     public let replicas: ReplicaService?
     public let compute: ComputeService?
+    /// A member's pins: what it provides to the DHT and what replication holds.
+    private let pins: PinSet?
     /// The node's one Lamport clock (the peer layer's services and the ledger stamp with it).
     public let lamport: NodeLamport
     public var logger: Logger { configuration.logger }
@@ -62,7 +64,7 @@ public final class MeshNode: Service, Sendable {
         self.host = host
         store = host.slot("store") != nil ? try? ContentStore(host: host) : nil
         guard configuration.hasPeers else {
-            (identity, peers, replicas, compute) = (nil, nil, nil, nil)
+            (identity, peers, replicas, compute, pins) = (nil, nil, nil, nil, nil)
             return
         }
         guard let slot = host.slot("transport") else {
@@ -78,6 +80,8 @@ public final class MeshNode: Service, Sendable {
         self.identity = identity
         let store = store
         let member = configuration.role == .member
+        let pins = member ? try? PinSet(folder: (configuration.dataDirectory as NSString).appendingPathComponent("pins")) : nil
+        self.pins = pins
         // Peers may fetch what this node stores (verified on their side against the IDs they asked for).
         var source: PeerManager.ChunkSource?
         if member, let store {
@@ -96,7 +100,6 @@ public final class MeshNode: Service, Sendable {
             return
         }
         // Replication: hold what others store here, answer censuses, repair what this node leads.
-        let pins = try? PinSet(folder: (configuration.dataDirectory as NSString).appendingPathComponent("pins"))
         let replicas = pins.map { pins in
             ReplicaService(
                 peers: peers, store: store, pins: pins, identity: identity, allocator: host.slot("allocator").map(AllocatorHandle.init(slot:)),
@@ -143,9 +146,8 @@ public final class MeshNode: Service, Sendable {
         peers.enableMembership(advertise: configuration.advertise ?? bound.first ?? "", now: peers.clock.now())
         // Provider records for every pinned resource, at the members closest to its ID; they expire unless
         // republished, so a node that leaves is forgotten.
-        let pins = try? PinSet(folder: (configuration.dataDirectory as NSString).appendingPathComponent("pins"))
         let interval = configuration.provideInterval
-        peers.provide(every: interval, ttl: UInt32(min(86_400, max(30, 3 * interval)))) { (pins?.pinned ?? []).map { Array($0.bytes.suffix(32)) } }
+        peers.provide(every: interval, ttl: UInt32(min(86_400, max(30, 3 * interval)))) { [pins] in (pins?.pinned ?? []).map { Array($0.bytes.suffix(32)) } }
         peers.publishStatus(every: 2, Self.statusSource(host: host, store: store, region: configuration.region))
         replicas?.start()
         if let compute {

@@ -257,12 +257,12 @@ extension MeshHarness {
         nodes[from]?.peers?.peers.first { $0.node == ids[to] }?.connection
     }
 
-    /// Runs `body` (an `async` request on a node, say) in a task and settles the mesh — without moving virtual
-    /// time — until it finishes: the request's frames are handled in the same virtual instant. Real time only
-    /// bounds a body that never finishes (`realSeconds`, a guard against a hung test, not a timing check).
     /// Where ``complete(realSeconds:_:)`` runs its tasks (one thread, shared by every harness of the process).
     static let taskExecutor = ThreadExecutor(name: "inos.harness.tasks")
 
+    /// Runs `body` (an `async` request on a node, say) in a task and settles the mesh — without moving virtual
+    /// time — until it finishes: the request's frames are handled in the same virtual instant. Real time only
+    /// bounds a body that never finishes (`realSeconds`, a guard against a hung test, not a timing check).
     public func complete<T: Sendable>(realSeconds: Double = 30, _ body: @escaping @Sendable () async throws -> T) throws -> T {
         let box = ResultBox<T>()
         let task = Task(executorPreference: Self.taskExecutor) { box.set(await Result(catching: body)) }

@@ -139,8 +139,7 @@ public final class PeerLayer: Sendable {
         start(type, payload: payload, on: connection, timeout: timeout, key: key, waiter: waiter)
         // The tick's sweep finishes it at its deadline too; the wait's own bound is a second guard. (Queued lanes
         // step the harness while they wait: see ``Lanes/whileBlocked(_:)``.)
-        _ = lanes.wait(waiter.done, seconds: timeout + 1)
-        waiter.finish(.failure(MeshError("no answer to a \(type) request within \(timeout) s")))
+        if !lanes.wait(waiter.done, seconds: timeout + 1) { waiter.finish(.failure(MeshError("no answer to a \(type) request within \(timeout) s"))) }
         return try waiter.result.withLock { $0! }.get()
     }
 

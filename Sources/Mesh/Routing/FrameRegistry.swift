@@ -144,16 +144,17 @@ public final class FrameRegistry: Sendable {
     /// except the same response declared again: every part of a module that sends requests declares the answers
     /// it expects (a client and a server of one protocol may share a node).
     public func register(_ registration: FrameRegistration) {
-        table.withLock { table in
+        let added = table.withLock { table -> Bool in
             if let existing = table[registration.type] {
                 if existing.kind == .response, registration.kind == .response, existing.name == registration.name, existing.owner == registration.owner {
-                    return
+                    return false  // declared again (each request of a client does): nothing to do
                 }
                 preconditionFailure("frame type 0x\(String(registration.type.rawValue, radix: 16)) registered by \(registration.owner) (\(registration.name)) is already \(existing.owner)'s \(existing.name)")
             }
             table[registration.type] = registration
+            return true
         }
-        FrameType.name(registration.type, registration.name)
+        if added { FrameType.name(registration.type, registration.name) }
     }
 
     /// Registers each of `registrations`.

@@ -121,10 +121,9 @@ final class AntiEntropyService: Sendable {
     /// The root members compare on the anti-entropy topic: one hash over every synchronized tree's root, so a
     /// difference in any of them starts a sync (each tree then compares its own root first).
     func metadataRoot() -> UInt64 {
-        var bytes: [UInt8] = []
         let ids = [UInt8(0)] + trees.withLock { Array($0.keys) }.sorted()
-        for id in ids { if let tree = access(id) { withUnsafeBytes(of: tree.root().littleEndian) { bytes += $0 } } }
-        return ids.count == 1 ? (access(0)?.root() ?? 0) : fnv1a64(bytes)
+        let roots = ids.compactMap { access($0)?.root() }
+        return ids.count == 1 ? roots[0] : fnv1a64(Self.encode(roots))
     }
 
     /// Pulls differing items from `member`, over its session, in the background lane.
