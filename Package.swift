@@ -232,11 +232,18 @@ let package = Package(
         // inline, queued lanes, ManualClock), like NIO's NIOEmbedded.
         .target(
             name: "NodeTestSupport",
-            dependencies: ["Node", "Mesh", "Host", "HostTestSupport", "Identity", "Primitives", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "Node", "Mesh", "Host", "HostTestSupport", "Identity", "Primitives", "Content", "DataPath", "Replication",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Tests/NodeTestSupport"
         ),
         .testTarget(
-            name: "NodeTests", dependencies: ["NodeTestSupport", "Node", "Mesh", "MeshCore", "Host", "HostTestSupport", "Identity"],
+            name: "NodeTests",
+            dependencies: [
+                "NodeTestSupport", "Node", "Mesh", "MeshCore", "Host", "HostTestSupport", "Identity", "Content", "DataPath", "Replication",
+                "WorkAllocation",
+            ],
             path: "Tests/NodeTests"
         ),
         .testTarget(

@@ -57,18 +57,26 @@ public final class JobService: Sendable {
     private let nextJob = Atomic<UInt64>(1)
     private let running = Atomic<Bool>(true)
     private let results = Mutex<[UInt64: Result<[UInt8], Failure>]>([:])
+    /// The callers waiting for their job's result, by job: the worker signals one when it published that result.
+    private let waiting = Mutex<[UInt64: DispatchSemaphore]>([:])
     private let finished = DispatchSemaphore(value: 0)
+    /// Jobs run on the caller's thread (see ``init(host:slot:isolated:inline:options:)``).
+    private let inline: Bool
 
     /// Serves jobs with the plugin in `slot` (a job-runner plugin's slot).
     /// - Parameter isolated: run the plugin in a child process; `nil` follows the slot's manifest entry
     ///   (`isolation = "process"`). In process, a worker thread starts here; isolated, the child starts with
     ///   the first job.
-    public init(host: HostRuntime, slot: PluginSlot, isolated: Bool? = nil, options: IsolationOptions = IsolationOptions()) {
+    /// - Parameter inline: in process, run each job on the calling thread, with no worker and no ring hop — for
+    ///   an in-process harness that steps many nodes on one thread (the job still runs from its arena blocks
+    ///   through the plugin's `run`, as the worker would run it). Ignored when isolated.
+    public init(host: HostRuntime, slot: PluginSlot, isolated: Bool? = nil, inline: Bool = false, options: IsolationOptions = IsolationOptions()) {
         self.host = host
         self.slot = slot
         let isolate = isolated ?? (slot.active?.spec.isolation == .process)
         self.isolated = isolate ? IsolatedRunner(host: host, slot: slot, options: options) : nil
-        if !isolate { Thread { [self] in worker() }.start() }
+        self.inline = !isolate && inline
+        if !isolate && !inline { Thread { [self] in worker() }.start() } else { finished.signal() }
     }
 
     /// Whether jobs run in a child process.
@@ -84,6 +92,7 @@ public final class JobService: Sendable {
         running.store(false, ordering: .releasing)
         host.arena.switchboard.signal(UInt32(INOS_SIGNAL_INBOX))
         finished.wait()
+        finished.signal()  // a second stop returns too
     }
 
     /// Runs `function` over `inputs` with `parameters` and returns its output.
@@ -95,34 +104,43 @@ public final class JobService: Sendable {
             return try isolated.run(function: function, parameters: parameters, inputs: inputs, timeout: timeout)
         }
         let staged = try StagedJob(arena: host.arena, function: function, parameters: parameters, inputs: inputs)
+        if inline {
+            let spec = UnsafeRawBufferPointer(start: host.arena.base + staged.specOffset, count: staged.specLength)
+            return try result(of: JobExecution.execute(spec, on: slot)).get()
+        }
         let id = nextJob.wrappingAdd(1, ordering: .relaxed).oldValue
+        let ready = DispatchSemaphore(value: 0)
+        waiting.withLock { $0[id] = ready }
+        defer { waiting.withLock { $0[id] = nil } }
         let request = JobRequest(id: id, specOffset: UInt64(staged.specOffset), specLength: UInt64(staged.specLength))
         let pushed = request.withPayload { host.inbox.push(type: JobRecord.job, $0) }
         guard pushed == INOS_OK else { throw Failure(status: pushed, message: "the inbox is full") }
         host.arena.switchboard.signal(UInt32(INOS_SIGNAL_INBOX))
+        // Sleeps until the worker published this job's result (no polling), then takes every result on the outbox.
         let deadline = DispatchTime.now() + timeout
-        var spins = 0
-        while DispatchTime.now() < deadline {
+        while true {
             if let result = results.withLock({ $0.removeValue(forKey: id) }) { return try result.get() }
+            guard ready.wait(timeout: deadline) == .success else {
+                collectResults()
+                if let result = results.withLock({ $0.removeValue(forKey: id) }) { return try result.get() }
+                throw Failure(status: INOS_ERR_TIMEOUT, message: "job \(id) did not finish within \(timeout) s")
+            }
             collectResults()
-            // Spin briefly (short jobs answer in microseconds), then back off to sleeping.
-            spins += 1
-            if spins < 2000 { sched_yield() } else { usleep(100) }
         }
-        throw Failure(status: INOS_ERR_TIMEOUT, message: "job \(id) did not finish within \(timeout) s")
+    }
+
+    /// A finished job's result: copied out of the arena block its runner filled, which is then freed.
+    private func result(of outcome: JobOutcome) -> Result<[UInt8], Failure> {
+        guard outcome.status == INOS_OK else { return .failure(Failure(status: outcome.status, message: outcome.message)) }
+        defer { _ = host.arena.heap.free(Int(outcome.offset)) }
+        return .success(Array(UnsafeRawBufferPointer(start: host.arena.base + Int(outcome.offset), count: Int(outcome.length))))
     }
 
     /// Takes JOB_RESULT records off the outbox: copies each result out of its arena block and frees it.
     private func collectResults() {
         _ = host.outbox.drain(limit: 64) { type, payload in
             guard type == JobRecord.result, let outcome = JobOutcome(decoding: payload) else { return }
-            let result: Result<[UInt8], Failure>
-            if outcome.status == INOS_OK {
-                result = .success(Array(UnsafeRawBufferPointer(start: host.arena.base + Int(outcome.offset), count: Int(outcome.length))))
-                _ = host.arena.heap.free(Int(outcome.offset))
-            } else {
-                result = .failure(Failure(status: outcome.status, message: outcome.message))
-            }
+            let result = result(of: outcome)
             results.withLock { $0[outcome.id] = result }
         }
     }
@@ -137,8 +155,13 @@ public final class JobService: Sendable {
                 var outcome = JobExecution.execute(spec, on: slot)
                 outcome.id = request.id
                 let record = outcome.encoded
-                while record.withUnsafeBytes({ host.outbox.push(type: JobRecord.result, $0) }) == INOS_ERR_FULL { usleep(100) }
+                while record.withUnsafeBytes({ host.outbox.push(type: JobRecord.result, $0) }) == INOS_ERR_FULL {
+                    // The outbox is full of results nobody took yet: wake every waiting caller to drain it.
+                    for ready in waiting.withLock({ Array($0.values) }) { ready.signal() }
+                    usleep(100)
+                }
                 host.arena.switchboard.signal(UInt32(INOS_SIGNAL_OUTBOX))
+                waiting.withLock { $0[request.id] }?.signal()
             }
             if count > 0 {
                 idleSince = DispatchTime.now().uptimeNanoseconds

@@ -41,12 +41,16 @@ extension MeshNode {
         public var logger: Logger
         /// Seeds the redial backoff's jitter (different per process, so nodes do not redial in lockstep).
         public var seed: UInt64 = 1
-        /// Where the peer layer and its services read the time (a test harness passes a ``ManualClock``).
-        /// Replication and compute still read the machine's clock.
+        /// Where the peer layer, its services, replication (repair rounds, the repair rate limit, demand, owner
+        /// tickets) and job submission read and wait for the time (a test harness passes a ``ManualClock``).
         public var clock: any MeshClock = SystemClock()
         /// Who runs lane jobs and dials: the peer layer's own threads, or (`.queued`) whoever steps the node —
         /// a harness that pumps it (``MeshNode/pump(limit:)``) on one thread instead of running its reactor.
         public var lanes: WorkerPool.Execution = .threads
+        /// Where jobs from the mesh run: isolated in a child process (`inos-job-worker`, the default: a job that
+        /// crashes or hangs fails alone), or on the compute lane's own thread — for a harness that steps many
+        /// nodes in one process and spawns none.
+        public var jobsInProcess = false
 
         public init(role: Role, manifest: Manifest, dataDirectory: String, logger: Logger) {
             self.role = role

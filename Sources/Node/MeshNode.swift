@@ -111,7 +111,7 @@ public final class MeshNode: Service, Sendable {
         // job from the mesh that crashes or hangs fails alone.
         compute = host.slot("job_runner").map { runner in
             ComputeService(
-                jobs: JobService(host: host, slot: runner, isolated: true), store: store, logger: logger, policy: configuration.computePolicy,
+                jobs: JobService(host: host, slot: runner, isolated: !configuration.jobsInProcess, inline: configuration.jobsInProcess), store: store, logger: logger, policy: configuration.computePolicy,
                 owner: { replicas?.ticket(for: $0)?.owner },
                 isMember: { [weak peers] node in peers?.memberList().contains { $0.member == Membership.member(node) } ?? false })
         }

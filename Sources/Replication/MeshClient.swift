@@ -93,7 +93,7 @@ public final class MeshClient: Sendable {
         throws(ReplicationError) -> PutReport
     {
         guard let allocator else { throw ReplicationError("no allocator plugin (slot \"allocator\"): the manifest must load one to put into the mesh") }
-        let started = DispatchTime.now().uptimeNanoseconds
+        let started = peers.clock.now()
         let (connection, _) = try await session(entry)
         let members: [MemberInfo]
         do { members = try await peers.members(on: connection).filter { !$0.address.isEmpty } } catch { throw ReplicationError("members of \(entry): \(error.message)") }
@@ -150,7 +150,7 @@ public final class MeshClient: Sendable {
 
             /// A durable copy of piece `i` on `holder`; notes the moment every piece reached its quorum. Returns the
             /// copies stored so far.
-            mutating func stored(_ i: Int, on holder: Holder, bytes: Int, quorum: [Int]) -> Int {
+            mutating func stored(_ i: Int, on holder: Holder, bytes: Int, quorum: [Int], now: UInt64) -> Int {
                 copies[i] += 1
                 if let slot = holders.firstIndex(where: { $0.member == holder.member }) {
                     holders[slot].pieces += 1
@@ -158,7 +158,7 @@ public final class MeshClient: Sendable {
                 } else {
                     holders.append(Holder(member: holder.member, address: holder.address, node: holder.node, pieces: 1, bytes: UInt64(bytes), failures: []))
                 }
-                if acknowledged == nil, zip(copies, quorum).allSatisfy({ $0 >= $1 }) { acknowledged = DispatchTime.now().uptimeNanoseconds }
+                if acknowledged == nil, zip(copies, quorum).allSatisfy({ $0 >= $1 }) { acknowledged = now }
                 done += 1
                 return done
             }
@@ -169,7 +169,7 @@ public final class MeshClient: Sendable {
         }))
         let totalPushes = map.holders.reduce(0) { $0 + $1.count }
         // The owner's ticket: holders store pieces of this resource only with it, and repair forwards it.
-        let ticket = OwnerTicket(resource: id, size: size, budget: budget, owner: identity)
+        let ticket = OwnerTicket(resource: id, size: size, budget: budget, owner: identity, now: Date(timeIntervalSince1970: peers.clock.wallSeconds()))
         // One task per holder; each pushes the manifest, then its pieces, 4 in flight — all suspended on their
         // answers, no thread waits.
         await withTaskGroup(of: Void.self) { holdersGroup in
@@ -191,7 +191,7 @@ public final class MeshClient: Sendable {
                         guard let data = try? store.storedObject(pieces[i].id) else { return failed("piece \(i) is not readable here") }
                         do throws(ReplicationError) {
                             _ = try await peers.storePiece(pieces[i].id, of: id, ticket: ticket, data: data, on: target.connection)
-                            let done = tally.withLock { $0.stored(i, on: $0.holders[slot], bytes: data.count, quorum: quorum) }
+                            let done = tally.withLock { $0.stored(i, on: $0.holders[slot], bytes: data.count, quorum: quorum, now: peers.clock.now()) }
                             progress(done, totalPushes)
                         } catch { failed("piece \(i): \(error.message)") }
                     }
@@ -220,7 +220,7 @@ public final class MeshClient: Sendable {
                     if isManifest, (try? await peers.storePiece(id, of: id, ticket: ticket, data: manifestBytes, on: target.connection)) == nil { continue }
                     guard (try? await peers.storePiece(pieces[i].id, of: id, ticket: ticket, data: data, on: target.connection)) != nil else { continue }
                     let holder = Holder(member: members[h].member, address: members[h].address, node: target.node, pieces: 0, bytes: 0, failures: [])
-                    _ = tally.withLock { $0.stored(i, on: holder, bytes: data.count, quorum: quorum) }
+                    _ = tally.withLock { $0.stored(i, on: holder, bytes: data.count, quorum: quorum, now: peers.clock.now()) }
                     logger.info("piece \(i) re-placed on \(members[h].address) after a holder failed")
                 }
             }
@@ -231,7 +231,7 @@ public final class MeshClient: Sendable {
         let report = PutReport(
             id: id, size: size, plan: plan, wantedReplicas: wanted, creditsPerHour: cost, holders: result.holders, copies: result.copies,
             quorum: quorum, acknowledgedAfter: result.acknowledged.map { Double($0 - started) / 1e9 },
-            seconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
+            seconds: Double(peers.clock.now() - started) / 1e9)
         guard report.acknowledgedAfter != nil else {
             let short = zip(result.copies, quorum).enumerated().filter { $0.element.0 < $0.element.1 }
             let failures = result.holders.flatMap { holder in holder.failures.prefix(2).map { "\(holder.address): \($0)" } }

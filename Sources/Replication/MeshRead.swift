@@ -39,7 +39,7 @@ extension MeshClient {
     /// against its ID. Chunks no holder has are rebuilt from parity when the file is written.
     public func get(_ id: ContentID, entry: String, output: String?, pins: PinSet, window: Int = 4,
                     progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in }) async throws(ReplicationError) -> GetReport {
-        let started = DispatchTime.now().uptimeNanoseconds
+        let started = peers.clock.now()
         let key = Array(id.bytes.suffix(32))
         let (entryConnection, _) = try await session(entry)
         var records: [ProviderRecord]
@@ -119,7 +119,7 @@ extension MeshClient {
         return GetReport(
             id: id, sources: sources, fetched: result.fetched, bytes: result.bytes, hedged: result.hedged, hedgeWins: result.hedgeWins,
             unreachable: result.unreachable.map { pieces[$0].id }.filter { !store.contains($0) }, rebuilt: rebuilt,
-            seconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
+            seconds: Double(peers.clock.now() - started) / 1e9)
     }
 }
 
@@ -192,8 +192,7 @@ final class ScheduleChanges: Sendable {
         }
         let timer = until.map { deadline in
             Task { [self] in
-                let now = clock.now()
-                if deadline > now { try? await Task.sleep(nanoseconds: deadline - now) }
+                try? await clock.sleep(until: deadline)
                 resume(id)
             }
         }

@@ -14,7 +14,7 @@ extension ReplicaService {
     public func run() async {
         while runningFlag, !Task.isCancelled {
             let wait = options.repairInterval * Double.random(in: 0.8...1.2)
-            do { try await Task.sleep(nanoseconds: UInt64(wait * 1e9)) } catch { return }
+            do { try await clock.sleep(seconds: wait) } catch { return }
             guard runningFlag else { return }
             await repairRound()
         }
@@ -217,7 +217,7 @@ extension ReplicaService {
         let clock = peers.clock
         // Cancelled (the node stops): the push goes ahead unthrottled and the round ends at its next await.
         try? await RateLimiter.acquire(Double(bytes), bucket: { body in withTokens { body(&$0) } }, clock: { clock.now() },
-                                       sleep: { seconds in try await Task.sleep(nanoseconds: UInt64(min(seconds, 1) * 1e9)) })
+                                       sleep: { seconds in try await clock.sleep(seconds: min(seconds, 1)) })
     }
 }
 

@@ -58,6 +58,8 @@ public final class ReplicaService: Sendable {
     let logger: Logger
     let options: Options
     let policyFolder: String
+    /// The peer layer's clock: repair rounds, the repair rate limit, demand and ticket validity count on it.
+    var clock: any MeshClock { peers.clock }
     let statusProvider: @Sendable () -> NodeStatus
     /// The node's clock: kept ledger entries are witnessed on it.
     let lamport: NodeLamport
@@ -87,7 +89,7 @@ public final class ReplicaService: Sendable {
         policyFolder = (dataDirectory as NSString).appendingPathComponent("replicas")
         try? FileManager.default.createDirectory(atPath: policyFolder, withIntermediateDirectories: true)
         demand = Mutex(DemandTracker(halfLife: options.demandHalfLife))
-        tokens = Mutex(TokenBucket(rate: max(1, options.repairBytesPerSecond), now: DispatchTime.now().uptimeNanoseconds))
+        tokens = Mutex(TokenBucket(rate: max(1, options.repairBytesPerSecond), now: peers.clock.now()))
     }
 
     /// Registers the handlers and the ledger tree, and starts the repair loop.
@@ -147,7 +149,7 @@ public final class ReplicaService: Sendable {
     public func served(_ key: [UInt8]) {
         guard let id = try? ContentID(bytes: key) else { return }
         let resource = owners.withLock { $0[id] } ?? id
-        demand.withLock { $0.record(Array(resource.bytes.suffix(32)), now: Date().timeIntervalSince1970) }
+        demand.withLock { $0.record(Array(resource.bytes.suffix(32)), now: clock.seconds()) }
     }
 
     /// Remembers which resource each of `resource`'s pieces belongs to (for demand).
@@ -163,7 +165,7 @@ public final class ReplicaService: Sendable {
         // Authorization: the owner's signed ticket for this resource, and only the pieces it names.
         guard let offered else { return ReplicationWire.stored(.unauthorized, "no owner ticket: a STORE must carry the owner's signed ticket") }
         guard offered.resource == resource else { return ReplicationWire.stored(.unauthorized, "the owner ticket is for another resource") }
-        if let problem = offered.problem(now: UInt64(Date().timeIntervalSince1970)) { return ReplicationWire.stored(.unauthorized, problem) }
+        if let problem = offered.problem(now: UInt64(clock.wallSeconds())) { return ReplicationWire.stored(.unauthorized, problem) }
         let kept = ticket(for: resource)
         if let kept, kept.ownerKey != offered.ownerKey {
             logger.warning("refused piece \(piece) from \(peer): \(resource) is held for owner \(kept.owner), the ticket names \(offered.owner)")
@@ -235,7 +237,7 @@ public final class ReplicaService: Sendable {
     /// What this node holds of `resource`, piece by piece (nothing when it lacks the manifest).
     func holding(_ resource: ContentID) -> ReplicationWire.Holding {
         let status = statusProvider()
-        let rate = demand.withLock { $0.rate(Array(resource.bytes.suffix(32)), now: Date().timeIntervalSince1970) }
+        let rate = demand.withLock { $0.rate(Array(resource.bytes.suffix(32)), now: clock.seconds()) }
         guard store.contains(resource), let pieces = try? store.pieces(of: resource) else {
             return .init(load: status.load, demand: rate, pieces: [])
         }
@@ -349,7 +351,7 @@ public final class ReplicaService: Sendable {
     /// Whether a bound refusal for `payer` ([] for the total) is to be logged: once per payer per 10 minutes, so a
     /// payer over its bound (or anti-entropy offering the same refused entries every round) does not flood the log.
     private func reportFull(_ payer: [UInt8]) -> Bool {
-        let now = DispatchTime.now().uptimeNanoseconds
+        let now = clock.now()
         return fullReported.withLock { reported in
             if reported.count > 4096 { reported = reported.filter { now - $0.value < 600_000_000_000 } }
             if reported.count > 4096 { reported = [:] }  // many payers over their bound at once: start again

@@ -40,7 +40,7 @@ public struct JobSubmitter: Sendable {
 
     public func submit(_ id: ContentID, function: String, parameters: String, reduce: WorkPlanner.Reduce, entry: String,
                        timeout: Double = 600) async throws(ReplicationError) -> Report {
-        let started = DispatchTime.now().uptimeNanoseconds
+        let started = client.peers.clock.now()
         let census = try await client.census(id, entry: entry)
         guard !census.holders.isEmpty else { throw ReplicationError("no holder of \(id) answered") }
         // The manifest: which chunks there are, and the job's size.
@@ -141,6 +141,6 @@ public struct JobSubmitter: Sendable {
             throw ReplicationError("the per-chunk results of \(function) are not whitespace-separated numbers of one shape: use --reduce concat")
         }
         return Report(resource: id, result: reduced, requiredNodes: required, parts: parts, retried: retried,
-                      seconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
+                      seconds: Double(client.peers.clock.now() - started) / 1e9)
     }
 }

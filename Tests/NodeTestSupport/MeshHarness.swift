@@ -1,4 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
+import Content
+import DataPath
 import Foundation
 import Host
 import HostTestSupport
@@ -7,6 +9,7 @@ import Logging
 import Mesh
 import Node
 import Primitives
+import Replication
 import Synchronization
 
 /// Many real nodes in one process, on one thread and one virtual clock (after Storj's testplanet and NIO's
@@ -22,13 +25,15 @@ import Synchronization
 /// mesh.kill(3)
 /// ```
 ///
-/// What is virtual: everything the peer layer and its services time by their injected clock — keepalives,
-/// handshake and request deadlines, SWIM periods and suspicion, gossip, provider epochs and TTLs, redial
-/// backoff (the dialer's delays count on the clock). What is not: replication and repair
-/// (`ReplicaService`/`Repair` read `DispatchTime`/`Date` and run a thread), compute, and the blocking
-/// (`throws`, non-`async`) request forms, which wait on a semaphore with a real-time bound — call the `async`
-/// forms from a task and step the harness until they finish. Harness nodes have no store plugin, so they run
-/// neither replication nor compute.
+/// What is virtual: everything the nodes time by their injected clock — keepalives, handshake and request
+/// deadlines, SWIM periods and suspicion, gossip, provider epochs and TTLs, redial backoff (the dialer's delays
+/// count on the clock), repair rounds and their rate limit, demand, owner-ticket validity, hedged reads. With
+/// `storage: true` every node has a pack store, the LZ4 and erasure codecs, the adaptive allocator and the
+/// example job runner (run in process, on the compute lane: no child process), so puts, gets, repair and jobs
+/// run here as between processes; ``clients`` are client nodes (the CLI's put/get/job submit) stepped with
+/// the rest. What is not virtual: the blocking (`throws`, non-`async`) request forms wait on a semaphore with
+/// a real-time bound — call the `async` forms from a task (``complete(realSeconds:_:)``) and step the harness
+/// until they finish.
 ///
 /// Not `Sendable`: one thread drives it.
 public final class MeshHarness {
@@ -42,9 +47,13 @@ public final class MeshHarness {
 
     public let clock: ManualClock
     public let seed: UInt64
-    /// The nodes by index; nil once killed.
+    /// The member nodes by index, then the clients; nil once killed.
     public private(set) var nodes: [MeshNode?]
-    /// Each node's `mem://` listening address.
+    /// How many of ``nodes`` are members (the rest, from this index on, are clients).
+    public let memberCount: Int
+    /// Whether the nodes have stores, codecs, an allocator and a job runner.
+    public let storage: Bool
+    /// Each member's `mem://` listening address (clients listen nowhere).
     public let addresses: [String]
     /// Each node's ID (derived from the seed), killed nodes included.
     public private(set) var ids: [NodeID]
@@ -59,39 +68,57 @@ public final class MeshHarness {
     /// Partition group per node (nil: one network). Frames between groups are dropped at the receiver.
     private var groups: [Int]?
     private var closed = false
+    /// Mesh clients (put, get, locate, jobs) over nodes' peer layers, with their pins, made on first use.
+    private var meshClients: [Int: (MeshClient, PinSet)] = [:]
+    /// Repair loops started by ``startRepairLoops()``.
+    private var repairLoops: [Task<Void, Never>] = []
 
     /// Builds `count` member nodes on the memory transport, listening on `mem://` addresses unique to this
     /// harness, with identities derived from `seed`; starts them (listen, membership, bootstrap dials queued).
     /// `configure` adjusts each node's configuration (index given) before it is built.
+    /// Builds `count` member nodes on the memory transport, listening on `mem://` addresses unique to this
+    /// harness, and `clients` client nodes after them, with identities derived from `seed`; starts the members
+    /// (listen, membership, bootstrap dials queued). `storage` gives every node a store, codecs, an allocator
+    /// and a job runner. `configure` adjusts each node's configuration (index given) before it is built.
     public init(
-        nodes count: Int, seed: UInt64, bootstrap: Bootstrap = .first, tickSeconds: Double = 0.25,
+        nodes count: Int, clients: Int = 0, seed: UInt64, storage: Bool = false, bootstrap: Bootstrap = .first, tickSeconds: Double = 0.25,
         configure: (inout MeshNode.Configuration, Int) -> Void = { _, _ in }
     ) throws {
-        precondition(count > 0 && tickSeconds > 0)
+        precondition(count > 0 && clients >= 0 && tickSeconds > 0)
         self.seed = seed
         self.tickSeconds = tickSeconds
+        self.memberCount = count
+        self.storage = storage
         clock = ManualClock()
         started = clock.now()
         let tag = "harness-\(seed)-\(UUID().uuidString.prefix(8))"
         root = PluginFixtures.directory.appendingPathComponent(tag).path
         addresses = (0..<count).map { "mem://\(tag)-\($0)" }
-        links = Array(repeating: [:], count: count)
+        links = Array(repeating: [:], count: count + clients)
         nodes = []
         ids = []
-        let plugin = try PluginFixtures.builtPlugin("InosMemoryTransport")
+        let transport = try PluginFixtures.builtPlugin("InosMemoryTransport")
+        let stored = try storage ? Self.storagePlugins() : []
         var random = SeededRandom(seed: seed)
-        for index in 0..<count {
+        for index in 0..<(count + clients) {
+            let member = index < count
             let directory = root + "/\(index)"
             try Self.writeIdentity(seed: (0..<4).flatMap { _ in withUnsafeBytes(of: random.next().littleEndian, Array.init) }, in: directory)
+            var plugins = [PluginSpec(location: .path(transport), kind: .transport, config: ["delivery": "inline"])]
+            for var plugin in stored {
+                if plugin.kind == .store { plugin.config["path"] = directory + "/store" }
+                plugins.append(plugin)
+            }
             var manifest = Manifest(
                 nodeName: "\(tag)-\(index)",
-                arena: ArenaConfiguration(totalSize: 4 << 20, inboxCapacity: 256 << 10, outboxCapacity: 16 << 10),
-                plugins: [PluginSpec(location: .path(plugin), kind: .transport, config: ["delivery": "inline"])])
-            manifest.listen = [addresses[index]]
-            if case .first = bootstrap, index > 0 { manifest.bootstrap = [addresses[0]] }
-            var configuration = MeshNode.Configuration(role: .member, manifest: manifest, dataDirectory: directory, logger: quietLogger)
+                arena: ArenaConfiguration(totalSize: storage ? 64 << 20 : 4 << 20, inboxCapacity: 256 << 10, outboxCapacity: 16 << 10),
+                plugins: plugins)
+            if member { manifest.listen = [addresses[index]] }
+            if member, case .first = bootstrap, index > 0 { manifest.bootstrap = [addresses[0]] }
+            var configuration = MeshNode.Configuration(role: member ? .member : .client, manifest: manifest, dataDirectory: directory, logger: quietLogger)
             configuration.clock = clock
             configuration.lanes = .queued
+            configuration.jobsInProcess = true
             configuration.seed = seed &+ UInt64(index)
             configure(&configuration, index)
             let node: MeshNode
@@ -103,6 +130,8 @@ public final class MeshHarness {
             ids.append(node.identity!.id)
             let unblock = Unblock(harness: self)
             node.whileBlocked { unblock.step() }
+            // A client is never started: its reactor would be a thread of its own; the harness steps it instead.
+            guard member else { continue }
             do { try node.start() } catch {
                 close()
                 throw error
@@ -111,6 +140,17 @@ public final class MeshHarness {
     }
 
     deinit { close() }
+
+    /// The plugins a storing node loads besides its transport (the store's path is set per node).
+    private static func storagePlugins() throws -> [PluginSpec] {
+        [
+            PluginSpec(location: .path(try PluginFixtures.builtPlugin("InosLZ4")), kind: .compressionCodec, id: "inos.compression.lz4"),
+            PluginSpec(location: .path(try PluginFixtures.builtPlugin("InosErasure")), kind: .erasureCodec),
+            PluginSpec(location: .path(try PluginFixtures.builtPlugin("InosAdaptiveAllocator")), kind: .allocator, id: "inos.allocator.adaptive"),
+            PluginSpec(location: .path(try PluginFixtures.builtPlugin("InosExampleJobs")), kind: .jobRunner, id: "inos.jobs.examples"),
+            PluginSpec(location: .path(try PluginFixtures.builtPlugin("InosPackStore")), kind: .store, id: "inos.store.pack"),
+        ]
+    }
 
     /// The key file `NodeIdentity.loadOrCreate` reads (magic, the 32-byte seed, its checksum), so a seed
     /// fixes the node ID.
@@ -131,6 +171,7 @@ public final class MeshHarness {
     public func close() {
         guard !closed else { return }
         closed = true
+        for loop in repairLoops { loop.cancel() }
         for index in nodes.indices { nodes[index]?.shutdownStepped() }
         nodes = nodes.map { _ in nil }
         try? FileManager.default.removeItem(atPath: root)
@@ -138,8 +179,12 @@ public final class MeshHarness {
 
     // MARK: Stepping
 
-    /// The indexes of nodes not killed.
+    /// The indexes of nodes not killed (members and clients).
     public var alive: [Int] { nodes.indices.filter { nodes[$0] != nil } }
+    /// The indexes of members not killed.
+    public var aliveMembers: [Int] { alive.filter { $0 < memberCount } }
+    /// The indexes of the client nodes.
+    public var clients: Range<Int> { memberCount..<nodes.count }
 
     /// Pumps every node's inbox and runs its queued lanes, node by node in index order, until a whole round
     /// does nothing (every message sent in this instant has been handled; virtual time does not move).
@@ -207,6 +252,42 @@ public final class MeshHarness {
         }
     }
 
+    // MARK: Replication
+
+    /// A mesh client over node `index`'s peer layer and store (a client node's, usually), and the pins its puts
+    /// and gets keep, in the node's folder.
+    public func meshClient(_ index: Int) throws -> (client: MeshClient, pins: PinSet) {
+        if let made = meshClients[index] { return made }
+        let node = try nodes[index] ?? { throw NodeError("node \(index) was killed") }()
+        let made = (try node.meshClient(label: "harness.client.\(index)"), try PinSet(folder: root + "/\(index)/client-pins"))
+        meshClients[index] = made
+        return made
+    }
+
+    /// One repair round on every live member, one after another in index order, each to its end (census, pushes,
+    /// releases) before the next starts: deterministic, and without moving virtual time.
+    public func repairRound() throws {
+        for index in aliveMembers {
+            guard let replicas = nodes[index]!.replicas else { continue }
+            try complete { await replicas.repairRound() }
+        }
+    }
+
+    /// Starts every live member's repair loop (``ReplicaService/run()``) as a task, as ``MeshNode/run()`` does:
+    /// it sleeps on the harness's clock between rounds, so ``advance(seconds:)`` past an interval starts a round.
+    /// The rounds run on the harness's task thread, beside the stepping thread.
+    public func startRepairLoops() {
+        for index in aliveMembers {
+            guard let replicas = nodes[index]!.replicas else { continue }
+            repairLoops.append(Task(executorPreference: Self.taskExecutor) { await replicas.run() })
+        }
+    }
+
+    /// Which live members hold `piece` in their store.
+    public func holders(of piece: ContentID) -> [Int] {
+        aliveMembers.filter { nodes[$0]!.store?.contains(piece) == true }
+    }
+
     // MARK: Faults
 
     /// Kills node `index` as a crash would: its transport closes every connection (peers see them drop, as
@@ -239,9 +320,9 @@ public final class MeshHarness {
     /// Node `index`'s membership summary (alive counts this node's view of others only).
     public func summary(_ index: Int) -> Membership.Summary? { nodes[index]?.peers?.membership?.summary }
 
-    /// Whether every live node sees `alive` others alive, `suspect` suspect and `dead` dead.
+    /// Whether every live member sees `alive` others alive, `suspect` suspect and `dead` dead.
     public func allSee(alive: Int, suspect: Int = 0, dead: Int = 0) -> Bool {
-        self.alive.allSatisfy { index in
+        aliveMembers.allSatisfy { index in
             guard let seen = summary(index) else { return false }
             return (seen.alive, seen.suspect, seen.dead) == (alive, suspect, dead)
         }

@@ -1,0 +1,155 @@
+// SPDX-License-Identifier: Apache-2.0
+import Content
+import DataPath
+import Foundation
+import HostTestSupport
+import Mesh
+import Node
+import NodeTestSupport
+import Replication
+import Testing
+import WorkAllocation
+
+/// Replication, repair and distributed jobs between real nodes in one process, on the memory transport and
+/// virtual time: what ReplicationProcessTests and JobDistributionTests show with node processes over TCP, in a
+/// fraction of a second per virtual minute and the same way each run.
+@Suite("Mesh harness: replication, repair and jobs in virtual time")
+struct ReplicationHarnessTests {
+    /// `count` bytes of seeded text: words and lines (so word-count has something to count), compressible but
+    /// not trivially.
+    static func text(_ count: Int, seed: UInt64) -> [UInt8] {
+        var random = SeededRandom(seed: seed)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(count)
+        while bytes.count < count {
+            let length = Int(random.next() % 9) + 1
+            for _ in 0..<length { bytes.append(UInt8(0x61 + random.next() % 26)) }
+            bytes.append(random.next() % 8 == 0 ? 0x0A : 0x20)
+        }
+        return Array(bytes.prefix(count))
+    }
+
+    static func write(_ bytes: [UInt8], to path: String) throws {
+        guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else { throw NodeError("cannot write \(path)") }
+    }
+
+    /// A mesh of `members` storing nodes and two clients, converged on membership.
+    static func mesh(members: Int, seed: UInt64) throws -> MeshHarness {
+        let mesh = try MeshHarness(nodes: members, clients: 2, seed: seed, storage: true) { configuration, _ in
+            configuration.replication.repairInterval = 10
+            configuration.provideInterval = 5
+        }
+        #expect(mesh.run(until: { $0.allSee(alive: members - 1) }, within: 60))
+        return mesh
+    }
+
+    @Test("a put from a client is acknowledged with every piece on its planned holders; a killed holder's pieces are repaired to the target on the survivors; a second client reads the file back, verified")
+    func putKillRepairGet() throws {
+        let mesh = try Self.mesh(members: 9, seed: 61)
+        defer { mesh.close() }
+        let writer = mesh.clients.lowerBound
+        let reader = writer + 1
+        let (client, pins) = try mesh.meshClient(writer)
+        let original = Self.text(3 * 1_048_576 + 12_345, seed: 61)
+        let file = NSTemporaryDirectory() + "harness-put-\(UUID().uuidString)"
+        try Self.write(original, to: file)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let entry = mesh.addresses[0]
+
+        let report = try mesh.complete { try await client.put(file: file, entry: entry, budget: 50, pins: pins) }
+        #expect(report.acknowledgedAfter != nil)
+        #expect(zip(report.copies, report.quorum).allSatisfy { $0 >= $1 }, "copies \(report.copies), quorum \(report.quorum)")
+        let manifest = try #require(try client.store.manifest(for: report.id))
+        #expect(manifest.chunks.count == 4)
+        let pieces = ContentStore.pieces(of: report.id, manifest: manifest)
+        // The put's own count is what the members hold: each copy it counted is in a member's store.
+        for (i, piece) in pieces.enumerated() {
+            #expect(mesh.holders(of: piece.id).count == report.copies[i], "piece \(i)")
+        }
+        let target = report.copies
+        // Fewer holders than members: a dead holder leaves its pieces short until repair places them elsewhere.
+        #expect(target.allSatisfy { $0 < 8 }, "copies \(target)")
+
+        // Kill a member holding piece 0 (not the entry node); SWIM declares it dead everywhere.
+        let victim = try #require(mesh.holders(of: pieces[0].id).first { $0 != 0 })
+        mesh.kill(victim)
+        #expect(mesh.run(until: { $0.allSee(alive: 7, dead: 1) }, within: 60))
+        let short = pieces.indices.filter { mesh.holders(of: pieces[$0].id).count < target[$0] }
+        #expect(!short.isEmpty, "the victim held piece 0, so at least it is short")
+
+        // Provider records reach the resource's closest members; then each leader's round repairs what it leads.
+        mesh.advance(seconds: 10)
+        try mesh.repairRound()
+        for (i, piece) in pieces.enumerated() {
+            #expect(mesh.holders(of: piece.id).count >= min(target[i], mesh.aliveMembers.count), "piece \(i): \(mesh.holders(of: piece.id)) after repair")
+        }
+        let repaired = mesh.aliveMembers.map { mesh.nodes[$0]!.replicas!.summary.repairedPieces }.reduce(0, +)
+        #expect(repaired >= short.count)
+
+        // Another client, with none of it, reads it from the survivors: every piece checked against its ID.
+        let (other, otherPins) = try mesh.meshClient(reader)
+        let output = file + ".out"
+        defer { try? FileManager.default.removeItem(atPath: output) }
+        let id = report.id
+        let got = try mesh.complete { try await other.get(id, entry: entry, output: output, pins: otherPins) }
+        #expect(got.unreachable.isEmpty)
+        #expect(try Array(Data(contentsOf: URL(fileURLWithPath: output))) == original)
+    }
+
+    @Test("repair loops sleep on the virtual clock: after a holder dies, the next rounds bring every piece back to its copies without a test calling them")
+    func repairLoopsOnVirtualTime() throws {
+        let mesh = try Self.mesh(members: 9, seed: 52)
+        defer { mesh.close() }
+        let (client, pins) = try mesh.meshClient(mesh.clients.lowerBound)
+        let file = NSTemporaryDirectory() + "harness-loop-\(UUID().uuidString)"
+        try Self.write(Self.text(2 * 1_048_576, seed: 52), to: file)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let entry = mesh.addresses[0]
+        let report = try mesh.complete { try await client.put(file: file, entry: entry, budget: 50, pins: pins) }
+        let pieces = ContentStore.pieces(of: report.id, manifest: try client.store.manifest(for: report.id))
+        #expect(report.copies.allSatisfy { $0 < 8 }, "copies \(report.copies)")
+        let victim = try #require(mesh.holders(of: pieces[0].id).first { $0 != 0 })
+        mesh.startRepairLoops()
+        mesh.kill(victim)
+        let restored = mesh.run(until: { mesh in
+            pieces.indices.allSatisfy { mesh.holders(of: pieces[$0].id).count >= min(report.copies[$0], mesh.aliveMembers.count) }
+        }, within: 90)
+        let repaired = mesh.aliveMembers.map { mesh.nodes[$0]!.replicas!.summary.repairedPieces }.reduce(0, +)
+        #expect(repaired > 0)
+        #expect(restored, "\(pieces.indices.map { mesh.holders(of: pieces[$0].id) }) against \(report.copies)")
+    }
+
+    @Test("a job over a stored resource runs where its chunks are, through the example runner in process, and reduces to what the file gives locally; a client that does not own the resource is refused")
+    func distributedJob() throws {
+        let mesh = try Self.mesh(members: 4, seed: 44)
+        defer { mesh.close() }
+        let (owner, pins) = try mesh.meshClient(mesh.clients.lowerBound)
+        let original = Self.text(3 * 1_048_576, seed: 44)
+        let file = NSTemporaryDirectory() + "harness-job-\(UUID().uuidString)"
+        try Self.write(original, to: file)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let entry = mesh.addresses[0]
+        let report = try mesh.complete { try await owner.put(file: file, entry: entry, budget: 50, pins: pins) }
+        mesh.advance(seconds: 5)  // provider records out
+
+        let id = report.id
+        let submitter = JobSubmitter(client: owner)
+        let job = try mesh.complete {
+            try await submitter.submit(id, function: "word-count", parameters: "", reduce: .sum, entry: entry, timeout: 30)
+        }
+        // Per chunk, summed (a word cut by a chunk boundary counts in both chunks, as the job counts it).
+        let chunks = stride(from: 0, to: original.count, by: 1_048_576).map { original[$0..<min($0 + 1_048_576, original.count)] }
+        let lines = original.filter { $0 == 0x0A }.count
+        let words = chunks.map { $0.split(whereSeparator: { $0 == 0x20 || $0 == 0x0A }).count }.reduce(0, +)
+        #expect(String(decoding: job.result, as: UTF8.self).split(separator: " ").map(String.init) == ["\(lines)", "\(words)", "\(original.count)\n"])
+        #expect(job.parts.allSatisfy { $0.failed == nil })
+        #expect(job.parts.map(\.chunks.count).reduce(0, +) == 3)
+
+        // The other client is not the owner: the holders' policy (owners) refuses it.
+        let (stranger, _) = try mesh.meshClient(mesh.clients.lowerBound + 1)
+        let refused = JobSubmitter(client: stranger)
+        #expect(throws: (any Error).self) {
+            try mesh.complete { try await refused.submit(id, function: "word-count", parameters: "", reduce: .sum, entry: entry, timeout: 30) }
+        }
+    }
+}
