@@ -154,6 +154,16 @@ public final class PeerManager: Sendable {
         try chunks.fetch(key, from: connection, timeout: timeout)
     }
 
+    /// Fetches the stored form of an object and calls `body` with its bytes where they arrived — the decrypted
+    /// frame's arena block, read in place: the transport's copy into the arena is the only one. Nil when the
+    /// peer does not have it.
+    /// - warning: the buffer is valid only inside `body`; `body` runs on the calling task.
+    public func withFetchedChunk<R>(_ key: [UInt8], from connection: UInt64, timeout: Double = 30, _ body: (UnsafeRawBufferPointer) -> R)
+        async throws(MeshError) -> R?
+    {
+        try await chunks.fetch(key, from: connection, timeout: timeout, body)
+    }
+
     /// Calls `observer` with the key of every chunk request this node serves (the "served" event: replication
     /// counts demand by it), on the bulk lane, before the chunk is read.
     public func onChunkServed(_ observer: @escaping @Sendable ([UInt8]) -> Void) { chunks.onServed(observer) }

@@ -83,16 +83,17 @@ extension PeerManager {
 
     // MARK: Async forms (suspend on the answer; no thread waits)
 
-    /// Fetches object `id` from the first of `connections` that has it and stores it in `store` — only if it is
-    /// what `id` names (staged when not `durable`). Returns its stored bytes; nil if no connection delivered a
-    /// matching copy. `length`, when known from the manifest, bounds what a compressed copy may claim to decode to.
+    /// Fetches `id`'s stored form from the first of `connections` that has it and imports it into `store`,
+    /// verified against the ID (staged when not `durable`), straight from the arena block it arrived in (no
+    /// copy). Returns the stored bytes' length, or nil when no connection delivered a matching copy. `length`, when
+    /// known from the manifest, bounds what a compressed copy may claim to decode to.
     public func fetchVerified(_ id: ContentID, into store: ContentStore, from connections: [UInt64], durable: Bool = true,
-                              length: UInt64? = nil) async -> [UInt8]? {
+                              length: UInt64? = nil) async -> Int? {
         for connection in connections {
-            guard let bytes = try? await fetchChunk(id.bytes, from: connection),
-                (try? store.importObject(id, stored: bytes, durable: durable, length: length)) == true
-            else { continue }
-            return bytes
+            let stored = try? await withFetchedChunk(id.bytes, from: connection) { bytes -> Int? in
+                (try? store.importObject(id, stored: bytes, durable: durable, length: length)) == true ? bytes.count : nil
+            }
+            if let stored, let count = stored { return count }
         }
         return nil
     }

@@ -149,7 +149,7 @@ extension MeshClient {
                             let length = lengths.flatMap { piece < $0.count ? $0[piece] : nil }
                             let bytes = await peers.fetchVerified(pieces[piece], into: store, from: [connection], durable: false, length: length)
                             let done = state.withLock { s in
-                                s.finish(piece, by: h, ok: bytes != nil, bytes: bytes?.count ?? 0, hedge: hedge, nanoseconds: clock.now() - begun)
+                                s.finish(piece, by: h, ok: bytes != nil, bytes: bytes ?? 0, hedge: hedge, nanoseconds: clock.now() - begun)
                             }
                             changes.notify()
                             progress(done)

@@ -198,7 +198,8 @@ extension ReplicaService {
         func fetch(_ i: Int) async -> [UInt8]? {
             if let bytes = try? store.storedObject(pieces[i].id) { return bytes }
             let holders = have[i].filter { $0 != peers.memberID }.compactMap(peers.session(with:))
-            return await peers.fetchVerified(pieces[i].id, into: store, from: holders)
+            guard await peers.fetchVerified(pieces[i].id, into: store, from: holders) != nil else { return nil }
+            return try? store.storedObject(pieces[i].id)
         }
         if let bytes = await fetch(index) { return bytes }
         guard let layout = try? store.manifest(for: resource)?.layout, layout.parityShards > 0 else { return nil }

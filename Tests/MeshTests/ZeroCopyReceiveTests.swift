@@ -51,6 +51,32 @@ struct ZeroCopyReceiveTests {
         #expect(arena.heap.statistics.liveBlocks <= live, "no received block outlived its handler")
     }
 
+    @Test("a fetched chunk is read where it arrived: the reader's body sees it in its own arena, nothing is copied out, and the block is freed after")
+    func chunkAnswerInPlace() async throws {
+        let key = [UInt8](repeating: 0xC4, count: 32)
+        let chunk = (0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        let server = try MeshNode(chunks: [key: chunk]), client = try MeshNode()
+        defer { client.stop(); server.stop() }
+        let name = "mem://chunk-in-place-\(UUID().uuidString.prefix(8))"
+        _ = try server.peers.start(listen: [name], bootstrap: [])
+        let (connection, _) = try await client.peers.connect(name)
+        let arena = client.host.arena
+        let live = arena.heap.statistics.liveBlocks
+        let copies = client.peers.layer.router.copiedAnswers
+        for _ in 0..<3 {
+            let seen = try await client.peers.withFetchedChunk(key, from: connection) { bytes in
+                (Self.inArena(bytes, arena), bytes.elementsEqual(chunk))
+            }
+            #expect(seen?.0 == true, "the chunk was handed over in the client's arena")
+            #expect(seen?.1 == true)
+        }
+        // A chunk the server lacks: nil, and the body never runs.
+        let missing = try await client.peers.withFetchedChunk([UInt8](repeating: 1, count: 32), from: connection) { _ in true }
+        #expect(missing == nil)
+        #expect(client.peers.layer.router.copiedAnswers == copies, "no answer was copied out of its block")
+        #expect(arena.heap.statistics.liveBlocks <= live, "every answer's block was freed once read")
+    }
+
     @Test("past the lane's budget a frame is copied and its block freed at once: queued work cannot drain the arena")
     func budgetSpillsToCopies() throws {
         let server = try MeshNode(), client = try MeshNode()

@@ -205,18 +205,19 @@ let copiesBefore = (count: PeerLayer.ReceiveCopies.count, bytes: PeerLayer.Recei
 let encryptedMiB = min(totalMiB, 1024)
 for _ in 0..<3 {
     let remaining = Atomic<Int>(encryptedMiB)
-    let group = DispatchGroup()
     let start = now()
-    for _ in 0..<(Int(environment["TRANSPORT_BENCH_INFLIGHT"] ?? "4") ?? 4) {  // requests in flight
-        group.enter()
-        Thread {
-            while remaining.subtract(1, ordering: .relaxed).oldValue > 0 {
-                guard (try? fetcher.fetchChunk(key, from: session))?.count == frameSize else { fatalError("chunk fetch failed") }
+    // Requests in flight, each a task suspended on its answer; the chunk is read where it arrived (the arena
+    // block, as a reader's verify-and-store reads it), not copied out.
+    await withTaskGroup(of: Void.self) { group in
+        for _ in 0..<(Int(environment["TRANSPORT_BENCH_INFLIGHT"] ?? "4") ?? 4) {
+            group.addTask {
+                while remaining.subtract(1, ordering: .relaxed).oldValue > 0 {
+                    let length = try? await fetcher.withFetchedChunk(key, from: session) { $0.count }
+                    guard length == frameSize else { fatalError("chunk fetch failed") }
+                }
             }
-            group.leave()
-        }.start()
+        }
     }
-    group.wait()
     encrypted.append(Double(encryptedMiB * frameSize) / (now() - start) / 1e9)
 }
 let fetchedChunks = 3 * encryptedMiB

@@ -46,9 +46,7 @@ extension PeerLayer {
             return
         }
         guard let handler = registration.handler else {
-            block.withBytes { frame in  // a late or foreign answer is dropped
-                _ = router.answer(header, payload: UnsafeRawBufferPointer(rebasing: frame[payload]), on: connection)
-            }
+            router.answer(header, block: block, payload: payload, on: connection)  // a late or foreign answer is dropped
             return
         }
         guard let peer = node(on: connection) else { return }

@@ -166,6 +166,24 @@ public final class PeerLayer: Sendable {
         return try result.get()
     }
 
+    /// ``request(_:payload:on:timeout:key:)`` whose answer is read where it arrived: the arena block is handed
+    /// over, not copied (for chunks: the reader verifies and stores from it).
+    func requestInPlace(_ type: FrameType, payload: [UInt8], on connection: UInt64, timeout: Double, key: [UInt8] = []) async throws(MeshError)
+        -> InPlaceAnswer
+    {
+        let opened = Mutex<UInt64?>(nil)
+        let result = await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Result<InPlaceAnswer, MeshError>, Never>) in
+                let id = start(type, payload: payload, on: connection, timeout: timeout, key: key,
+                               waiter: RequestRouter.Waiter(inPlace: { continuation.resume(returning: $0) }))
+                opened.withLock { $0 = id }
+            }
+        } onCancel: { [router] in
+            if let id = opened.withLock({ $0 }) { router.fail(id, MeshError("\(type) request cancelled")) }
+        }
+        return try result.get()
+    }
+
     @discardableResult
     private func start(_ type: FrameType, payload: [UInt8], on connection: UInt64, timeout: Double, key: [UInt8], waiter: RequestRouter.Waiter) -> UInt64 {
         let id = router.open(type, on: connection, key: key, timeout: timeout, now: clock.now(), waiter: waiter)

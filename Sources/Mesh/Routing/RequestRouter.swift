@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import Dispatch
+import Host
 import Synchronization
 import Wire
 
@@ -10,20 +11,46 @@ import Wire
 /// peer could otherwise finish (or poison) requests this node sent to others by guessing their ids. An ERROR
 /// answer finishes its request with a ``MeshError`` carrying the peer's code and text.
 final class RequestRouter: Sendable {
-    /// One request in flight. `completion` runs on the finishing thread (the reactor or the tick): it must not wait.
+    /// One request in flight. `completion` (or `inPlace`) runs on the finishing thread (the reactor or the
+    /// tick): it must not wait. A waiter with `inPlace` is answered with the arena block itself (``InPlaceAnswer``),
+    /// not a copy; failures reach it there too.
     final class Waiter: Sendable {
         let done = DispatchSemaphore(value: 0)
         let result = Mutex<Result<WireMessage, MeshError>?>(nil)
         let completion: (@Sendable (Result<WireMessage, MeshError>) -> Void)?
-        init(completion: (@Sendable (Result<WireMessage, MeshError>) -> Void)? = nil) { self.completion = completion }
+        let inPlace: (@Sendable (Result<InPlaceAnswer, MeshError>) -> Void)?
+        private let finished = Atomic<Bool>(false)
+
+        init(completion: (@Sendable (Result<WireMessage, MeshError>) -> Void)? = nil) {
+            self.completion = completion
+            inPlace = nil
+        }
+
+        init(inPlace: @escaping @Sendable (Result<InPlaceAnswer, MeshError>) -> Void) {
+            completion = nil
+            self.inPlace = inPlace
+        }
+
+        /// Whether this finish is the first (a request finishes exactly once).
+        private func first() -> Bool { !finished.exchange(true, ordering: .acquiringAndReleasing) }
+
         func finish(_ outcome: Result<WireMessage, MeshError>) {
-            let first = result.withLock { value -> Bool in
-                guard value == nil else { return false }
-                value = outcome
-                return true
+            guard first() else { return }
+            if let inPlace {
+                switch outcome {
+                case .failure(let error): inPlace(.failure(error))
+                case .success: preconditionFailure("an in-place waiter is answered with its block")
+                }
+            } else {
+                result.withLock { $0 = outcome }
+                completion?(outcome)
             }
-            guard first else { return }
-            completion?(outcome)
+            done.signal()
+        }
+
+        func finish(inPlace answer: InPlaceAnswer) {
+            guard first() else { return }
+            inPlace?(.success(answer))
             done.signal()
         }
     }
@@ -41,6 +68,10 @@ final class RequestRouter: Sendable {
 
     private let pending = Mutex<[UInt64: Pending]>([:])
     private let nextID = Atomic<UInt64>(1)
+    private let copies = Atomic<Int>(0)
+
+    /// Answers this router copied out of their arena blocks (the process-wide figure is ``PeerLayer/ReceiveCopies``).
+    var copiedAnswers: Int { copies.load(ordering: .relaxed) }
 
     /// A fresh request id (keepalive pings draw from the same sequence).
     func newID() -> UInt64 { nextID.wrappingAdd(1, ordering: .relaxed).oldValue }
@@ -59,12 +90,36 @@ final class RequestRouter: Sendable {
         waiter?.finish(.failure(failure))
     }
 
-    /// An answer arrived on `connection`. Read in place: only the bytes handed on are copied. An answer nobody
-    /// waits for (late, for another connection's request, or with the wrong key) is dropped; returns whether
-    /// it finished a request.
+    /// An answer arrived on `connection`, in `block` (`payload` is its message payload's range). An answer
+    /// nobody waits for (late, for another connection's request, or with the wrong key) is dropped with its
+    /// block; an in-place waiter gets the block itself (the answer's one copy is the transport's, into the
+    /// arena); any other waiter gets a copy of the bytes it is owed. Returns whether it finished a request.
     @discardableResult
-    func answer(_ header: WireHeader, payload: UnsafeRawBufferPointer, on connection: UInt64) -> Bool {
-        let entry = pending.withLock { pending -> Pending? in
+    func answer(_ header: WireHeader, block: consuming ArenaBlock, payload: Range<Int>, on connection: UInt64) -> Bool {
+        let entry = block.withBytes { frame in take(header, payload: UnsafeRawBufferPointer(rebasing: frame[payload]), on: connection) }
+        guard let entry else { return false }
+        // For a keyed answer, what the waiter is owed is what follows the key.
+        let body = entry.key.isEmpty || header.type == .error ? payload : (payload.lowerBound + 1 + entry.key.count)..<payload.upperBound
+        if header.type == .error {
+            let error = block.withBytes { ErrorPayload(decoding: UnsafeRawBufferPointer(rebasing: $0[body])) }
+            entry.waiter.finish(.failure(MeshError("\(entry.type) refused by the peer: \(error)", code: error.code)))
+        } else if entry.waiter.inPlace != nil {
+            // Our own request's answer (one per request, bounded by what this node asks at once): no lane budget.
+            let received = ReceivedBlock(block, payload: body, reservation: BlockBudget.Reservation(budget: nil, bytes: 0))
+            entry.waiter.finish(inPlace: InPlaceAnswer(type: header.type, requestID: header.requestID, received))
+        } else {
+            // The one copy of an answer, out of the arena block (rebased, so it is a memcpy, not a byte loop).
+            let bytes = block.withBytes { PeerLayer.ReceiveCopies.copy(UnsafeRawBufferPointer(rebasing: $0[body])) }
+            copies.add(1, ordering: .relaxed)
+            entry.waiter.finish(.success(WireMessage(header.type, requestID: header.requestID, payload: bytes)))
+        }
+        return true
+    }
+
+    /// The pending request an answer finishes, taken out of the table; nil when the answer is not owed (unknown
+    /// or finished id, another connection, a keyed answer with the wrong key).
+    private func take(_ header: WireHeader, payload: UnsafeRawBufferPointer, on connection: UInt64) -> Pending? {
+        pending.withLock { pending -> Pending? in
             guard let entry = pending[header.requestID], entry.connection == connection else { return nil }
             if header.type != .error, !entry.key.isEmpty {
                 guard payload.count > entry.key.count, Int(payload[0]) == entry.key.count,
@@ -74,17 +129,6 @@ final class RequestRouter: Sendable {
             pending[header.requestID] = nil
             return entry
         }
-        guard let entry else { return false }
-        if header.type == .error {
-            let error = ErrorPayload(decoding: payload)
-            entry.waiter.finish(.failure(MeshError("\(entry.type) refused by the peer: \(error)", code: error.code)))
-        } else {
-            // The one copy of an answer, out of the arena block (rebased, so it is a memcpy, not a byte loop).
-            let body = Array(entry.key.isEmpty ? payload : UnsafeRawBufferPointer(rebasing: payload[(1 + entry.key.count)...]))
-            PeerLayer.ReceiveCopies.count(body.count)
-            entry.waiter.finish(.success(WireMessage(header.type, requestID: header.requestID, payload: body)))
-        }
-        return true
     }
 
     /// Fails the requests that went out on a connection that closed.
@@ -111,4 +155,22 @@ final class RequestRouter: Sendable {
 
     /// Requests in flight.
     var count: Int { pending.withLock { $0.count } }
+}
+
+/// An answer read where it arrived: the decrypted frame's arena block, owned until the last reference goes (then
+/// freed). For a keyed request (CHUNK_GET) the payload is what follows the key.
+public final class InPlaceAnswer: Sendable {
+    public let type: FrameType
+    public let requestID: UInt64
+    private let received: ReceivedBlock
+
+    init(type: FrameType, requestID: UInt64, _ received: ReceivedBlock) {
+        self.type = type
+        self.requestID = requestID
+        self.received = received
+    }
+
+    /// Calls `body` with the payload, in the arena.
+    /// - warning: the buffer is valid only inside `body`.
+    public func withPayload<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R { try received.withPayload(body) }
 }

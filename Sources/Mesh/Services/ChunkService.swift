@@ -61,6 +61,17 @@ final class ChunkService: Sendable {
         try Self.chunk(in: try await layer.request(.chunkGet, payload: WirePayload.key(key), on: connection, timeout: timeout, key: key))
     }
 
+    /// Asks a peer for the stored form of an object and calls `body` with it where it arrived (the arena block:
+    /// no copy); nil when the peer does not have it.
+    func fetch<R>(_ key: [UInt8], from connection: UInt64, timeout: Double, _ body: (UnsafeRawBufferPointer) -> R) async throws(MeshError) -> R? {
+        let answer = try await layer.requestInPlace(.chunkGet, payload: WirePayload.key(key), on: connection, timeout: timeout, key: key)
+        switch answer.type {
+        case .chunkData: return answer.withPayload(body)  // the key was checked on arrival; the payload is the chunk
+        case .chunkMissing: return nil
+        default: throw MeshError("unexpected answer \(answer.type) to a chunk request")
+        }
+    }
+
     private static func chunk(in answer: WireMessage) throws(MeshError) -> [UInt8]? {
         switch answer.header.type {
         case .chunkData: return answer.payload  // the key was checked on arrival; the payload is the chunk

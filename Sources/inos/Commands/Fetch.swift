@@ -75,8 +75,11 @@ struct Fetch: AsyncParsableCommand {
     {
         enum Outcome: Sendable { case stored(Int), refused(ContentID), missing(ContentID) }
         @Sendable func one(_ object: ContentID) async -> Outcome {
-            guard let stored = try? await peers.fetchChunk(object.bytes, from: connection) else { return .missing(object) }
-            return (try? data.importObject(object, stored: stored)) == true ? .stored(stored.count) : .refused(object)
+            // Verified and stored from the arena block the chunk arrived in: no copy on the way.
+            let outcome = try? await peers.withFetchedChunk(object.bytes, from: connection) { stored -> Outcome in
+                (try? data.importObject(object, stored: stored)) == true ? .stored(stored.count) : .refused(object)
+            }
+            return outcome ?? .missing(object)
         }
         let firstBytes: Int
         switch await one(cid) {
