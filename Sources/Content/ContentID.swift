@@ -48,6 +48,20 @@ public struct ContentID: Hashable, Sendable, Comparable, CustomStringConvertible
         Array(SHA256.hash(data: bytes)) == digest
     }
 
+    /// Hashes content given in pieces (a streaming decode's windows) and tells at the end whether it was what
+    /// an ID names.
+    public struct Verifier {
+        private var hasher = SHA256()
+        private let expected: [UInt8]
+
+        public init(_ id: ContentID) { expected = id.digest }
+
+        public mutating func update(_ bytes: UnsafeRawBufferPointer) { hasher.update(bufferPointer: bytes) }
+
+        /// Whether everything given hashes to the ID (consumes the hash: call once).
+        public func matches() -> Bool { Array(hasher.finalize()) == expected }
+    }
+
     /// The binary CID: varint(1) varint(codec) varint(0x12) varint(32) digest.
     public var bytes: [UInt8] {
         var out: [UInt8] = []

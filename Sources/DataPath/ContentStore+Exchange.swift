@@ -33,16 +33,25 @@ extension ContentStore {
         stored.withUnsafeBytes { matches(id, stored: $0, length: length) }
     }
 
-    /// The same, in place. A raw object is hashed where it is. An LZ4 frame is decoded into a scratch block of the
-    /// arena (a heap buffer only when the arena has none free), hashed there and the scratch dropped: the
-    /// compression ABI (`inos.compression/1`) decodes whole frames only, and liblz4's frame decoder needs a whole
-    /// block (up to 4 MiB in our frames) of output anyway, so the one decode buffer is all a verify costs.
+    /// The same, in place. A raw object is hashed where it is. An LZ4 frame is decoded window by window and each
+    /// window hashed as it comes (the codec's `decompress_each`, ABI 1.3: its one 64 KiB window is all a verify
+    /// holds); with a codec without it, into a scratch block of the arena (a heap buffer only when the arena has
+    /// none free), hashed there and the scratch dropped.
     public func matches(_ id: ContentID, stored: UnsafeRawBufferPointer, length: UInt64? = nil) -> Bool {
         if id.matches(stored) { return true }
         let limit = min(64 << 20, length.map { Int(clamping: $0) } ?? .max)
-        // The size is the frame's claim: check it against what these bytes could decode to before allocating.
+        // The size is the frame's claim: check it against what these bytes could decode to before decoding.
         guard let size = LZ4Frame.contentSize(stored), size <= limit, size <= LZ4Frame.maximumContent(frameLength: stored.count) else {
             return false
+        }
+        if calls.decompressesInWindows {
+            var verifier = ContentID.Verifier(id)
+            var decoded = 0
+            guard (try? calls.decompressEach(stored, chunk: id) { window in
+                decoded += window.count
+                if decoded <= size { verifier.update(window) }
+            }) == size, decoded == size else { return false }
+            return verifier.matches()
         }
         func check(_ scratch: UnsafeMutableRawBufferPointer) -> Bool {
             (try? calls.decompress(stored, into: scratch, chunk: id)) == size && id.matches(UnsafeRawBufferPointer(scratch))

@@ -86,6 +86,47 @@ struct PluginCalls: Sendable {
         return length
     }
 
+    /// Whether the compression plugin decodes window by window (``decompressEach(_:chunk:_:)``).
+    var decompressesInWindows: Bool {
+        guard let compression, compression.active != nil else { return false }
+        return (try? using(compression, inos_compression_v1.self, "decompression") { table, _, _ in
+            withUnsafePointer(to: table) { inos_compression_has_decompress_each($0) != 0 }
+        }) ?? false
+    }
+
+    /// Decodes `src` window by window, calling `body` with each window in order (valid only during the call);
+    /// returns the decoded length. Needs ``decompressesInWindows``.
+    func decompressEach(_ src: UnsafeRawBufferPointer, chunk: ContentID, _ body: (UnsafeRawBufferPointer) -> Void) throws(DataPathError) -> Int {
+        guard let compression, compression.active != nil else {
+            throw DataPathError(.missingPlugin, "chunk \(chunk) is LZ4-compressed but no compression plugin is loaded")
+        }
+        /// The sink's context: the body, for the callback to call.
+        final class Sink {
+            let body: (UnsafeRawBufferPointer) -> Void
+            init(_ body: @escaping (UnsafeRawBufferPointer) -> Void) { self.body = body }
+        }
+        let outcome = withoutActuallyEscaping(body) { body -> Result<(inos_status, Int, String), DataPathError> in
+            let sink = Sink(body)
+            do throws(DataPathError) {
+                return .success(try using(compression, inos_compression_v1.self, "decompression") { table, instance, error in
+                    var length: UInt64 = 0
+                    let status = table.decompress_each(
+                        instance, src.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(src.count),
+                        { context, bytes, length in
+                            Unmanaged<Sink>.fromOpaque(context!).takeUnretainedValue().body(UnsafeRawBufferPointer(start: bytes, count: Int(length)))
+                            return INOS_OK
+                        }, Unmanaged.passUnretained(sink).toOpaque(), &length, &error)
+                    return (status, Int(length), Self.message(error))
+                })
+            } catch { return .failure(error) }
+        }
+        let (status, length, message) = try outcome.get()
+        guard status == INOS_OK else {
+            throw DataPathError(.corrupt, "chunk \(chunk) does not decompress: \(message)", chunks: [chunk])
+        }
+        return length
+    }
+
     // MARK: Store
 
     /// The data-path code for a store's failure status: a full store (INOS_ERR_FULL: its capacity or the disk,

@@ -32,6 +32,7 @@ INOS_ASSERT_OFFSET(inos_error, detail, 8);
 INOS_ASSERT_OFFSET(inos_error, message, 16);
 
 INOS_ASSERT_OFFSET(inos_compression_v1, compress, 16);
+INOS_ASSERT_OFFSET(inos_compression_v1, decompress_each, 32);
 INOS_ASSERT_OFFSET(inos_erasure_v1, reconstruct, 16);
 INOS_ASSERT_OFFSET(inos_store_v1, stats, 32);
 INOS_ASSERT_OFFSET(inos_store_v1, list, 40);

@@ -9,7 +9,7 @@ import Testing
 /// The STORE path's end (issue 15): an object received in an arena block is verified and stored from there.
 @Suite("Importing objects in place")
 struct InPlaceImportTests {
-    @Test("an LZ4 chunk in an arena block is verified through an arena scratch block, stored, and both blocks are freed")
+    @Test("an LZ4 chunk in an arena block is verified window by window, stored, and its block is freed")
     func lz4FromArenaBlock() throws {
         let source = try DataPathFixture(), target = try DataPathFixture()
         let path = source.folder + "/text"
@@ -22,11 +22,11 @@ struct InPlaceImportTests {
         let imported = try Self.inBlock(frame, arena: target.host.arena) { (raw) throws(DataPathError) in
             #expect(try target.store.importObject(chunk.id, stored: raw, length: chunk.length))
             var altered = Array(raw)
-            altered[altered.count / 2] ^= 1
+            altered[altered.count - 5] ^= 1  // the last literal before the end mark: the content differs
             return try target.store.importObject(chunk.id, stored: altered)
         }
         #expect(imported == false, "an altered frame is refused")
-        #expect(heap.statistics.liveBlocks == live, "the frame's block and the verify's scratch block are both freed")
+        #expect(heap.statistics.liveBlocks == live, "the frame's block is freed (and the verify took no scratch block)")
         #expect(try target.store.chunkContent(chunk)?.withUnsafeBytes { chunk.id.matches($0) } == true)
     }
 

@@ -45,6 +45,69 @@ struct LZ4PluginTests {
         }!
     }
 
+    /// decompress_each: the windows it hands out, its status and total, and its error message.
+    func decompressEach(_ input: [UInt8], stopAfter: Int = .max) -> (inos_status, [[UInt8]], UInt64, String) {
+        slot.withActive { plugin in
+            let table = plugin.extensionTable(as: inos_compression_v1.self)
+            guard inos_compression_has_decompress_each(table) != 0 else { return (INOS_ERR_UNSUPPORTED, [], 0, "no decompress_each") }
+            final class Windows {
+                var seen: [[UInt8]] = []
+                var stopAfter: Int
+                init(_ stopAfter: Int) { self.stopAfter = stopAfter }
+            }
+            let windows = Windows(stopAfter)
+            var length: UInt64 = 0
+            var error = inos_error()
+            let status = table.pointee.decompress_each(plugin.instance, input, UInt64(input.count), { context, bytes, count in
+                let windows = Unmanaged<Windows>.fromOpaque(context!).takeUnretainedValue()
+                windows.seen.append(Array(UnsafeBufferPointer(start: bytes, count: Int(count))))
+                return windows.seen.count >= windows.stopAfter ? INOS_ERR_FULL : INOS_OK
+            }, Unmanaged.passUnretained(windows).toOpaque(), &length, &error)
+            let message = withUnsafeBytes(of: error.message) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            return (status, windows.seen, length, message)
+        }!
+    }
+
+    @Test("decompress_each (ABI 1.3) hands out what decompress gives, in windows of at most 64 KiB; frames are of 64 KiB blocks")
+    func streamingDecode() throws {
+        for size in [1000, 65_536, 65_537, 300_000, 1 << 20] {
+            let input = Self.text(size, seed: UInt64(size))
+            let (status, frame) = compress(input)
+            #expect(status == INOS_OK, "size \(size)")
+            // The frame descriptor's BD byte (after magic and FLG): block maximum size id 4 = 64 KiB.
+            #expect(frame.count > 5 && (frame[5] >> 4) & 7 == 4, "size \(size): BD \(frame.count > 5 ? frame[5] : 0)")
+            let (eachStatus, windows, total, message) = decompressEach(frame)
+            #expect(eachStatus == INOS_OK, "size \(size): \(message)")
+            #expect(windows.allSatisfy { !$0.isEmpty && $0.count <= 64 << 10 })
+            #expect(total == UInt64(size))
+            #expect(Array(windows.joined()) == input, "size \(size)")
+            #expect(decompress(frame, capacity: size).1 == input)
+        }
+    }
+
+    @Test("decompress_each refuses truncated and garbage frames with CORRUPT, never crashing; a sink's status stops it and is returned")
+    func streamingDecodeRefuses() throws {
+        let input = Self.text(1 << 20, seed: 9)
+        let (_, frame) = compress(input)
+        for cut in [0, 4, 7, 11, 100, frame.count / 2, frame.count - 5, frame.count - 4, frame.count - 1] {
+            let (status, windows, _, _) = decompressEach(Array(frame.prefix(cut)))
+            #expect(status == INOS_ERR_CORRUPT || status == INOS_ERR_INVALID_ARGUMENT, "cut at \(cut): \(status)")
+            // Cut inside the 4-byte end mark, every block was whole: all of the content came out, then the error.
+            if cut < frame.count - 4 { #expect(windows.joined().count < input.count, "cut at \(cut)") }
+        }
+        var random = SeededRandom(seed: 77)
+        for _ in 0..<64 {
+            var damaged = frame
+            damaged[Int(random.next() % UInt64(damaged.count))] ^= UInt8(1 + random.next() % 255)
+            let (status, windows, _, _) = decompressEach(damaged)
+            // A flipped literal byte may still decode (the SHA-256 ID catches that); anything else is CORRUPT.
+            if status == INOS_OK { #expect(Array(windows.joined()) != input) } else { #expect(status == INOS_ERR_CORRUPT) }
+        }
+        let (stopped, windows, _, _) = decompressEach(frame, stopAfter: 2)
+        #expect(stopped == INOS_ERR_FULL)
+        #expect(windows.count == 2)
+    }
+
     static func text(_ count: Int, seed: UInt64) -> [UInt8] {
         var generator = SeededRandom(seed: seed)
         let words = ["mesh ", "chunk ", "replica ", "node ", "gossip\n"].map { Array($0.utf8) }
@@ -178,3 +241,4 @@ struct LZ4PluginTests {
         #expect(error?.message.contains("config level \"fast\" must be 0...12") == true)
     }
 }
+

@@ -20,7 +20,9 @@ final class LZ4Codec {
     init(level: Int32, contentChecksum: Bool) {
         preferences.compressionLevel = level
         preferences.frameInfo.contentChecksumFlag = contentChecksum ? LZ4F_contentChecksumEnabled : LZ4F_noContentChecksum
-        preferences.frameInfo.blockSizeID = LZ4F_max4MB
+        // 64 KiB independent blocks: a frame decodes window by window (decompress_each) with one 64 KiB buffer,
+        // so a verify never holds a whole chunk's content; LZ4's match window is 64 KiB, so the ratio barely moves.
+        preferences.frameInfo.blockSizeID = LZ4F_max64KB
         preferences.frameInfo.blockMode = LZ4F_blockIndependent
     }
 
@@ -99,6 +101,42 @@ nonisolated(unsafe) private let compressionTable: UnsafePointer<inos_compression
             }
         }
         outLength.pointee = UInt64(produced)
+        return INOS_OK
+    }
+    table.pointee.decompress_each = { _, src, srcLength, sink, sinkContext, outLength, error in
+        guard let src, let sink, let outLength else { return fail(error, INOS_ERR_INVALID_ARGUMENT, "null argument") }
+        var context: OpaquePointer?
+        guard LZ4F_isError(LZ4F_createDecompressionContext(&context, UInt32(LZ4F_VERSION))) == 0 else {
+            return fail(error, INOS_ERR_NO_MEMORY, "cannot create an LZ4F decompression context")
+        }
+        defer { LZ4F_freeDecompressionContext(context) }
+        // One window of a frame's largest block size: liblz4 decodes an independent block straight into it.
+        let windowSize = 64 << 10
+        let window = UnsafeMutablePointer<UInt8>.allocate(capacity: windowSize)
+        defer { window.deallocate() }
+        var consumed = 0
+        var produced: UInt64 = 0
+        while true {
+            var inSize = Int(srcLength) - consumed
+            var outSize = windowSize
+            let hint = LZ4F_decompress(context, window, &outSize, src + consumed, &inSize, nil)
+            if LZ4F_isError(hint) != 0 {
+                return fail(error, INOS_ERR_CORRUPT, "not a valid LZ4 frame: " + String(cString: LZ4F_getErrorName(hint)))
+            }
+            consumed += inSize
+            if outSize > 0 {
+                produced += UInt64(outSize)
+                let status = sink(sinkContext, window, UInt64(outSize))
+                guard status == INOS_OK else { return status }
+            }
+            if hint == 0 { break }  // frame complete
+            // Nothing taken and nothing given (all input used, nothing buffered): a truncated frame. A frame of
+            // blocks larger than the window still drains from liblz4's buffer with no input left.
+            if inSize == 0 && outSize == 0 {
+                return fail(error, INOS_ERR_CORRUPT, "LZ4 frame is truncated")
+            }
+        }
+        outLength.pointee = produced
         return INOS_OK
     }
     return UnsafePointer(table)

@@ -54,8 +54,9 @@ extern "C" {
 #endif
 
 #define INOS_ABI_MAJOR 1
-#define INOS_ABI_MINOR 2 /* 1.1: transport table completed (local_address, wrap), connection records;
-                          1.2: allocator plan() and placement keys */
+#define INOS_ABI_MINOR 3 /* 1.1: transport table completed (local_address, wrap), connection records;
+                          1.2: allocator plan() and placement keys;
+                          1.3: compression decompress_each (streaming decode; appended, optional) */
 
 /** "INOS" read as a little-endian uint32. */
 #define INOS_PLUGIN_MAGIC 0x534F4E49u
@@ -245,7 +246,24 @@ typedef struct inos_compression_v1 {
     /** Decompress a whole frame. INOS_ERR_CORRUPT on malformed input, never a crash. */
     inos_status (*decompress)(void *instance, const uint8_t *src, uint64_t src_length, uint8_t *dst,
                               uint64_t dst_capacity, uint64_t *out_length, inos_error *error);
+    /**
+     * (ABI 1.3, optional: check inos_compression_has_decompress_each first.) Decompress a whole frame in
+     * windows, for a caller that only reads the output once — a host verifying a received chunk against its
+     * hash without a buffer for the whole content. Each window is handed to sink(context, bytes, length) as
+     * soon as it is decoded, in order; `bytes` is valid only during that call. The plugin's working memory is
+     * one window (for frames of 64 KiB blocks, as the LZ4 plugin writes them; larger for frames of larger
+     * blocks). A sink status other than INOS_OK stops the decode and is returned. *out_length gets the total
+     * decoded length. INOS_ERR_CORRUPT on malformed or truncated input, never a crash.
+     */
+    inos_status (*decompress_each)(void *instance, const uint8_t *src, uint64_t src_length,
+                                   inos_status (*sink)(void *context, const uint8_t *bytes, uint64_t length),
+                                   void *context, uint64_t *out_length, inos_error *error);
 } inos_compression_v1;
+
+/** Whether a compression table has decompress_each (a 1.2 plugin's table ends before it). */
+static inline int inos_compression_has_decompress_each(const inos_compression_v1 *table) {
+    return table->struct_size >= offsetof(inos_compression_v1, decompress_each) + sizeof(void *) && table->decompress_each != NULL;
+}
 
 /* ---------------------------------------------------------------------------------------------------- */
 /* inos.erasure/1 — erasure codecs (kind INOS_KIND_ERASURE_CODEC)                                        */
