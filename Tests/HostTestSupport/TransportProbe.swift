@@ -10,6 +10,7 @@ public final class TransportProbe: Sendable {
         case frame(connection: UInt64, bytes: [UInt8])
         case opened(connection: UInt64, inbound: Bool, peer: String)
         case closed(connection: UInt64, reason: Int32, inbound: Bool, peer: String)
+        case writable(connection: UInt64)
     }
 
     public let host: HostRuntime
@@ -37,6 +38,7 @@ public final class TransportProbe: Sendable {
                     case .opened(let connection, let inbound, let peer): event = .opened(connection: connection, inbound: inbound, peer: peer)
                     case .closed(let connection, let reason, let inbound, let peer):
                         event = .closed(connection: connection, reason: reason, inbound: inbound, peer: peer)
+                    case .writable(let connection): event = .writable(connection: connection)
                     }
                     events.withLock { $0.append(event) }
                 }

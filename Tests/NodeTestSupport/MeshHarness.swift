@@ -247,6 +247,7 @@ public final class MeshHarness {
                 links[index][connection] = nil
             case .frame(let connection, _, _):
                 if let groups, let other = links[index][connection], groups[other] != groups[index] { return false }
+            case .writable: break
             }
             return true
         }

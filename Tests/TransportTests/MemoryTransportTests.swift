@@ -64,9 +64,15 @@ struct MemoryTransportTests {
         #expect(accepted >= 25 && accepted < 1000)
         usleep(20_000)
         #expect(a.probe.all.frameCount == 0)  // nothing crossed into the paused host
+        #expect(b.probe.all.writableConnections.isEmpty, "no WRITABLE while the peer's host takes nothing")
         _ = a.host.arena.switchboard.updateBackpressure(fill: 0.0)
         #expect(a.probe.wait { $0.frameCount == accepted })
         #expect(a.probe.frames.enumerated().allSatisfy { $0.element.bytes == TransportNode.payload($0.offset, size: 10_000) })
+        // The refused sender is told, once, that it may send again (ABI 1.3), and it can.
+        #expect(b.probe.wait { $0.writableConnections == [toA] })
+        try b.transport().send(toA, TransportNode.payload(accepted, size: 10_000))
+        #expect(a.probe.wait { $0.frameCount == accepted + 1 })
+        #expect(b.probe.all.writableConnections == [toA])
     }
 
     @Test("bad addresses, unknown peers and connections are clear errors; a stopped node's peers see CLOSED")

@@ -110,8 +110,11 @@ struct TCPTransportTests {
         }
         #expect(full?.status == INOS_ERR_FULL)
         #expect(a.probe.all.frameCount == 0)  // the paused node took nothing off the socket into its host
+        #expect(b.probe.all.writableConnections.isEmpty, "no WRITABLE while the peer reads nothing")
         _ = a.host.arena.switchboard.updateBackpressure(fill: 0.0)
         #expect(a.probe.wait(seconds: 20) { $0.frameCount == accepted })
+        // Its queue written out, the refused sender gets one WRITABLE record (ABI 1.3).
+        #expect(b.probe.wait(seconds: 20) { $0.writableConnections == [toA] })
         #expect(a.probe.frames.enumerated().allSatisfy { $0.element.bytes == TransportNode.payload($0.offset, size: 256 << 10) })
     }
 

@@ -51,4 +51,5 @@ extension Array where Element == TransportProbe.Event {
     var openedConnections: [UInt64] { compactMap { if case .opened(let c, _, _) = $0 { c } else { nil } } }
     var closedConnections: [(UInt64, Int32)] { compactMap { if case .closed(let c, let r, _, _) = $0 { (c, r) } else { nil } } }
     var frameCount: Int { filter { if case .frame = $0 { true } else { false } }.count }
+    var writableConnections: [UInt64] { compactMap { if case .writable(let c) = $0 { c } else { nil } } }
 }

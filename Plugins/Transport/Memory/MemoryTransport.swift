@@ -47,6 +47,8 @@ final class MemoryTransport: TransportEndpoint, Sendable {
         var name: String?
         var nextConnection: UInt64 = 1
         var connections: [UInt64: Peer] = [:]
+        /// Connections refused for a full peer, waiting to be told they may send (WRITABLE).
+        var refused: Set<UInt64> = []
         var closed = false
     }
 
@@ -106,6 +108,13 @@ final class MemoryTransport: TransportEndpoint, Sendable {
     func send(_ connection: UInt64, _ bytes: UnsafeRawBufferPointer) throws(TransportError) {
         guard let peer = state.withLock({ $0.connections[connection] }) else { throw TransportError.closed(connection) }
         guard peer.remote.inbound.queuedBytes < sendLimit else {
+            // Told once the peer's host has taken enough (WRITABLE), unless an earlier refusal already asked.
+            if state.withLock({ $0.refused.insert(connection).inserted }) {
+                peer.remote.inbound.whenBelow(sendLimit / 2) { [self] in
+                    guard state.withLock({ $0.refused.remove(connection) != nil && $0.connections[connection] != nil }) else { return }
+                    inbound.append(.writable(connection: connection))
+                }
+            }
             throw TransportError(INOS_ERR_FULL, "peer \(peer.address) has \(peer.remote.inbound.queuedBytes) bytes unread")
         }
         peer.remote.inbound.appendFrame(connection: peer.remoteConnection, bytes)

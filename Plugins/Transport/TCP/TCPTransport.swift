@@ -45,8 +45,9 @@ final class TCPTransport: TransportEndpoint, Sendable {
     let inbound: InboundQueue
     let group: MultiThreadedEventLoopGroup
     private let state = Mutex(State())
-    /// Bytes handed to NIO and not yet written, per connection.
-    private let queued = Mutex<[UInt64: Int]>([:])
+    /// Bytes handed to NIO and not yet written, per connection, and the connections whose last send was refused
+    /// (they get a WRITABLE record once their queue is below the limit again).
+    private let queued = Mutex<(bytes: [UInt64: Int], refused: Set<UInt64>)>(([:], []))
 
     init(settings: TCPSettings, link: HostLink) {
         self.settings = settings
@@ -75,7 +76,10 @@ final class TCPTransport: TransportEndpoint, Sendable {
 
     func unregister(_ id: UInt64) {
         state.withLock { _ = $0.connections.removeValue(forKey: id) }
-        queued.withLock { _ = $0.removeValue(forKey: id) }
+        queued.withLock { queued in
+            queued.bytes[id] = nil
+            queued.refused.remove(id)
+        }
     }
 
     private func pipeline(for channel: Channel, id: UInt64, inbound: Bool, opened: EventLoopPromise<Void>?) -> EventLoopFuture<Void> {
@@ -151,9 +155,12 @@ final class TCPTransport: TransportEndpoint, Sendable {
         guard let entry = state.withLock({ $0.connections[connection] }) else { throw TransportError.closed(connection) }
         let size = bytes.count + 4
         let admitted = queued.withLock { queued -> Bool in
-            let now = queued[connection, default: 0]
-            guard now == 0 || now + size <= settings.sendLimitBytes else { return false }
-            queued[connection] = now + size
+            let now = queued.bytes[connection, default: 0]
+            guard now == 0 || now + size <= settings.sendLimitBytes else {
+                queued.refused.insert(connection)
+                return false
+            }
+            queued.bytes[connection] = now + size
             return true
         }
         guard admitted else {
@@ -164,9 +171,15 @@ final class TCPTransport: TransportEndpoint, Sendable {
         buffer.writeBytes(bytes)
         let written = entry.channel.writeAndFlush(buffer)
         written.whenComplete { [self] _ in
-            queued.withLock { queued in
-                if let now = queued[connection] { queued[connection] = now - size }
+            // Half the limit free again after a refusal: the host may send (one WRITABLE per refusal episode).
+            let writable = queued.withLock { queued -> Bool in
+                guard let now = queued.bytes[connection] else { return false }
+                queued.bytes[connection] = now - size
+                guard queued.refused.contains(connection), now - size <= settings.sendLimitBytes / 2 else { return false }
+                queued.refused.remove(connection)
+                return true
             }
+            if writable { inbound.append(.writable(connection: connection)) }
         }
         state.withLock { $0.connections[connection]?.lastWrite = written }
     }

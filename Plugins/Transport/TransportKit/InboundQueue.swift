@@ -29,6 +29,8 @@ package final class InboundQueue: Sendable {
         case frame(connection: UInt64, bytes: [UInt8])
         case opened(connection: UInt64, inbound: Bool, peer: String)
         case closed(connection: UInt64, reason: Int32, inbound: Bool, peer: String)
+        /// A connection whose send was refused takes frames again (ABI 1.3).
+        case writable(connection: UInt64)
     }
 
     private struct State {
@@ -37,6 +39,10 @@ package final class InboundQueue: Sendable {
         var bytes = 0
         var stopping = false
         var thread: pthread_t?
+        /// Actions waiting for the queued bytes to fall below a mark (a sender told it may write again).
+        var drainWaiters: [(below: Int, action: @Sendable () -> Void)] = []
+        /// Waiters whose mark was passed, to run once the lock is released.
+        var due: [@Sendable () -> Void] = []
     }
 
     private let link: HostLink
@@ -64,7 +70,36 @@ package final class InboundQueue: Sendable {
             if case .frame(_, let bytes) = item { state.bytes += bytes.count }
             if delivery == .inline { deliverQueued(&state) }
         }
+        runDue()
         if delivery == .thread { wakeup.signal() }
+    }
+
+    /// Runs `action` once the bytes queued here fall below `mark` (at once if they are below it now): how an
+    /// in-process sender refused for a full queue learns it may send again (its WRITABLE record).
+    package func whenBelow(_ mark: Int, _ action: @escaping @Sendable () -> Void) {
+        let now = state.withLock { state -> Bool in
+            guard state.bytes >= mark else { return true }
+            state.drainWaiters.append((mark, action))
+            return false
+        }
+        if now { action() }
+    }
+
+    /// Moves the waiters whose mark the queue is below now to `due` (called under the lock after deliveries).
+    private func collectDrained(_ state: inout State) {
+        guard !state.drainWaiters.isEmpty else { return }
+        let bytes = state.bytes
+        state.due += state.drainWaiters.filter { bytes < $0.below }.map(\.action)
+        state.drainWaiters.removeAll { bytes < $0.below }
+    }
+
+    /// Runs the due waiters, outside the lock (they append to other queues).
+    private func runDue() {
+        let due = state.withLock { state -> [@Sendable () -> Void] in
+            defer { state.due.removeAll() }
+            return state.due
+        }
+        for action in due { action() }
     }
 
     /// Offers what is queued to the inbox now, in order, until the host pushes back (``Delivery/inline``; with
@@ -75,10 +110,12 @@ package final class InboundQueue: Sendable {
             wakeup.signal()
             return queuedBytes > 0
         }
-        return state.withLock { state in
+        let waiting = state.withLock { state in
             deliverQueued(&state)
             return state.head < state.items.count
         }
+        runDue()
+        return waiting
     }
 
     /// Offers queued items in order until one is not taken. Under the state lock, like the delivery thread's
@@ -92,6 +129,7 @@ package final class InboundQueue: Sendable {
             state.items.removeAll(keepingCapacity: true)
             state.head = 0
         }
+        collectDrained(&state)
     }
 
     /// Delivers a received frame straight from the reader's buffer into the arena when nothing is waiting
@@ -102,7 +140,7 @@ package final class InboundQueue: Sendable {
             guard state.head == state.items.count, !link.backpressure, !(delivery == .inline && state.stopping) else { return false }
             return link.deliver(connection: connection, frame: bytes) == .delivered
         }
-        if !delivered { append(.frame(connection: connection, bytes: Array(bytes))) }
+        if !delivered { append(.frame(connection: connection, bytes: Array(bytes))) } else { runDue() }
     }
 
     /// Starts the delivery thread (nothing with ``Delivery/inline``).
@@ -166,8 +204,10 @@ package final class InboundQueue: Sendable {
                     state.items.removeFirst(state.head)
                     state.head = 0
                 }
+                collectDrained(&state)
                 return true
             }
+            if delivered { runDue() }
             if !delivered { usleep(500) }  // the host is behind: retry the same item, nothing is dropped
         }
     }
@@ -180,6 +220,8 @@ package final class InboundQueue: Sendable {
             link.connectionEvent(connection, event: INOS_CONNECTION_OPENED, inbound: inbound, peer: peer)
         case .closed(let connection, let reason, let inbound, let peer):
             link.connectionEvent(connection, event: INOS_CONNECTION_CLOSED, reason: reason, inbound: inbound, peer: peer)
+        case .writable(let connection):
+            link.connectionEvent(connection, event: INOS_CONNECTION_WRITABLE, inbound: false, peer: "")
         }
     }
 }

@@ -7,6 +7,8 @@ public enum TransportRecord: Sendable, Equatable {
     case frame(connection: UInt64, offset: Int, length: Int)
     case opened(connection: UInt64, inbound: Bool, peer: String)
     case closed(connection: UInt64, reason: Int32, inbound: Bool, peer: String)
+    /// A connection whose send was refused (INOS_ERR_FULL) takes frames again (ABI 1.3).
+    case writable(connection: UInt64)
 
     /// Decodes a ring record; nil for other record types or a payload of the wrong size.
     public init?(type: Int32, payload: UnsafeRawBufferPointer) {
@@ -24,6 +26,7 @@ public enum TransportRecord: Sendable, Equatable {
             case INOS_CONNECTION_OPENED: self = .opened(connection: record.connection, inbound: record.inbound != 0, peer: peer)
             case INOS_CONNECTION_CLOSED:
                 self = .closed(connection: record.connection, reason: record.reason, inbound: record.inbound != 0, peer: peer)
+            case INOS_CONNECTION_WRITABLE: self = .writable(connection: record.connection)
             default: return nil
             }
         default:

@@ -245,6 +245,8 @@ extension PeerLayer {
                 logger.info("redialing bootstrap peer \(address) in \(String(format: "%.1f", wait)) s")
                 dial(address, after: wait)
             }
+        case .writable:
+            flusher.signal()  // a connection that refused frames takes them again: offer what waits
         }
     }
 

@@ -230,12 +230,17 @@ extension PeerLayer {
         return waiting
     }
 
-    /// The flusher: sleeps until a connection's outbound queue has frames, then offers them every 2 ms until
-    /// every queue is empty (the transport has no "writable again" event to wait for).
+    /// The flusher: sleeps until a connection's outbound queue has frames, offers them, and while a transport
+    /// refuses (INOS_ERR_FULL) sleeps until its WRITABLE record (ABI 1.3) or a new frame wakes it — at the
+    /// latest after a stall interval, to close connections whose peer reads nothing. A 1.2 transport posts no
+    /// WRITABLE records: for it the flusher retries every 2 ms while frames wait.
     func flushLoop() {
         while !stopped {
             flusher.wait()  // stop() signals it too
-            while flushOutbound(now: clock.now()), !stopped { usleep(2_000) }
+            while flushOutbound(now: clock.now()), !stopped {
+                let writableEvents = transport.slot.active.map { $0.abiVersion.major > 1 || $0.abiVersion.minor >= 3 } ?? false
+                _ = flusher.wait(timeout: .now() + (writableEvents ? max(0.1, stallSeconds / 4) : 0.002))
+            }
         }
     }
 }

@@ -56,7 +56,8 @@ extern "C" {
 #define INOS_ABI_MAJOR 1
 #define INOS_ABI_MINOR 3 /* 1.1: transport table completed (local_address, wrap), connection records;
                           1.2: allocator plan() and placement keys;
-                          1.3: compression decompress_each (streaming decode; appended, optional) */
+                          1.3: compression decompress_each (streaming decode; appended, optional);
+                               transport WRITABLE connection records after a send was refused FULL */
 
 /** "INOS" read as a little-endian uint32. */
 #define INOS_PLUGIN_MAGIC 0x534F4E49u
@@ -369,6 +370,10 @@ typedef struct inos_frame_record {
 
 #define INOS_CONNECTION_OPENED 1
 #define INOS_CONNECTION_CLOSED 2
+/* (ABI 1.3) A send on this connection returned INOS_ERR_FULL and its send queue is below the limit again:
+ * one WRITABLE record per refusal episode, so a host waits for it instead of retrying on a timer. A 1.2
+ * transport posts none (its hosts retry). */
+#define INOS_CONNECTION_WRITABLE 3
 #define INOS_PEER_ADDRESS_CAPACITY 64
 
 typedef struct inos_connection_record {
@@ -392,7 +397,8 @@ typedef struct inos_transport_v1 {
     inos_status (*dial)(void *instance, const char *address, uint64_t *out_connection, inos_error *error);
     /**
      * Send one frame. The transport copies the bytes before returning. INOS_ERR_FULL when the
-     * connection's send queue is over its limit (the peer reads slower than we write): retry later.
+     * connection's send queue is over its limit (the peer reads slower than we write): retry when the
+     * connection's WRITABLE record arrives (ABI 1.3).
      * INOS_ERR_CLOSED when the connection is gone.
      */
     inos_status (*send)(void *instance, uint64_t connection, const uint8_t *bytes, uint64_t length,
