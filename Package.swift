@@ -6,7 +6,8 @@ import PackageDescription
 //   Sources/PluginABI   the stable C ABI (headers + layout asserts); the only thing plugins and host share
 //   Sources/CInosSystem C shims for system calls Swift cannot reach (futex, memfd)
 //   Sources/Host        the minimal host: arena, switchboard, rings, heap, loader, manifest, hot swap
-//   Sources/PluginKit   helpers for writing plugins in Swift (linked into each plugin, never crosses the ABI)
+//   Sources/PluginKit   helpers for writing plugins in Swift and PluginStatus, the typed inos_status (linked
+//                       into each plugin and the host; never crosses the ABI)
 //   Sources/inos        the CLI / daemon
 //   Sources/inos-job-worker  an isolated job runner's process, started by Compute's JobService
 //   Plugins/*           plugins, each a dynamic library loaded with dlopen through the C ABI
@@ -204,7 +205,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PluginTests",
-            dependencies: ["Host", "HostTestSupport", "PluginABI"],
+            dependencies: ["Host", "HostTestSupport", "PluginABI", "PluginKit"],
             path: "Tests/PluginTests"
         ),
         .testTarget(name: "ContentTests", dependencies: ["Content"], path: "Tests/ContentTests"),
