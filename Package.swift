@@ -61,7 +61,7 @@ let package = Package(
         .target(
             name: "Host",
             dependencies: [
-                "PluginABI", "InosSystem", "PluginKit",
+                "PluginABI", "InosSystem", "PluginKit", "Primitives",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ],
@@ -76,7 +76,7 @@ let package = Package(
             path: "Sources/Content"
         ),
         // The local data path: chunking, compression, erasure coding and storage through plugins.
-        .target(name: "DataPath", dependencies: ["Host", "Content", "PluginABI", "Primitives"], path: "Sources/DataPath"),
+        .target(name: "DataPath", dependencies: ["Host", "Content", "PluginABI", "PluginKit", "Primitives"], path: "Sources/DataPath"),
         // Node identity (Ed25519 via libsodium) and the secure session.
         .systemLibrary(name: "CSodium", path: "Sources/CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
         .target(name: "Identity", dependencies: ["CSodium", "Content", "InosSystem", "Primitives"], path: "Sources/Identity"),
@@ -102,7 +102,7 @@ let package = Package(
         // Distributed jobs: the seed's work allocation (node tiers, data-local least-loaded placement, retries).
         .target(
             name: "WorkAllocation",
-            dependencies: ["Compute", "Content", "DataPath", "Identity", "Mesh", "MeshCore", "Primitives", "Replication", "Wire", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Compute", "Content", "DataPath", "Identity", "Mesh", "MeshCore", "PluginKit", "Primitives", "Replication", "Wire", .product(name: "Logging", package: "swift-log")],
             path: "Sources/WorkAllocation"
         ),
         // The node as a library: MeshNode builds the host, identity, store, peer layer and services from one
@@ -185,7 +185,7 @@ let package = Package(
         .systemLibrary(name: "CFFI", path: "Sources/CFFI", pkgConfig: "libffi", providers: [.apt(["libffi-dev"])]),
         .target(
             name: "Compute",
-            dependencies: ["Host", "PluginABI", "CFFI", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Host", "PluginABI", "PluginKit", "Primitives", "CFFI", .product(name: "Logging", package: "swift-log")],
             path: "Sources/Compute"
         ),
         // The isolated job runner: maps the node's arena and serves one job-runner plugin in its own process.

@@ -2,6 +2,8 @@
 import Foundation
 import Host
 import PluginABI
+import Primitives
+import PluginKit
 import Synchronization
 
 /// Runs compute jobs through the arena and the rings: the job's inputs are copied into arena blocks once,
@@ -22,12 +24,27 @@ public final class JobService: Sendable {
     public static let resultRecord: Int32 = JobRecord.result
 
     /// Why a job failed: the runner's status and message, or what happened to its process.
-    public struct Failure: Error, CustomStringConvertible {
-        public var status: Int32
+    public struct Failure: CodedError {
+        /// The runner's answer (``PluginStatus/timeout`` when it did not answer in time, ``PluginStatus/internal``
+        /// when its process died).
+        public var status: PluginStatus
         public var message: String
         /// The signal that ended an isolated runner's process during the job (`SIGSEGV`, `SIGABRT`, …);
         /// `nil` otherwise.
         public var signal: Int32? = nil
+        public var location: ErrorLocation?
+
+        public init(
+            status: PluginStatus, message: String, signal: Int32? = nil,
+            function: String = #function, file: String = #fileID, line: Int = #line
+        ) {
+            self.status = status
+            self.message = message
+            self.signal = signal
+            self.location = ErrorLocation(function: function, file: file, line: line)
+        }
+
+        public var code: PluginStatus { status }
         public var description: String { message }
     }
 
@@ -98,7 +115,7 @@ public final class JobService: Sendable {
         let id = nextJob.wrappingAdd(1, ordering: .relaxed).oldValue
         let request = JobRequest(id: id, specOffset: UInt64(staged.specOffset), specLength: UInt64(staged.specLength))
         let pushed = request.withPayload { host.inbox.push(type: JobRecord.job, $0) }
-        guard pushed == INOS_OK else { throw Failure(status: pushed, message: "the inbox is full") }
+        guard pushed == .ok else { throw Failure(status: pushed, message: "the inbox is full") }
         host.arena.switchboard.signal(UInt32(INOS_SIGNAL_INBOX))
         let deadline = DispatchTime.now() + timeout
         var spins = 0
@@ -109,7 +126,7 @@ public final class JobService: Sendable {
             spins += 1
             if spins < 2000 { sched_yield() } else { usleep(100) }
         }
-        throw Failure(status: INOS_ERR_TIMEOUT, message: "job \(id) did not finish within \(timeout) s")
+        throw Failure(status: .timeout, message: "job \(id) did not finish within \(timeout) s")
     }
 
     /// Takes JOB_RESULT records off the outbox: copies each result out of its arena block and frees it.
@@ -117,7 +134,7 @@ public final class JobService: Sendable {
         _ = host.outbox.drain(limit: 64) { type, payload in
             guard type == JobRecord.result, let outcome = JobOutcome(decoding: payload) else { return }
             let result: Result<[UInt8], Failure>
-            if outcome.status == INOS_OK {
+            if outcome.status == .ok {
                 result = .success(Array(UnsafeRawBufferPointer(start: host.arena.base + Int(outcome.offset), count: Int(outcome.length))))
                 _ = host.arena.heap.free(Int(outcome.offset))
             } else {
@@ -137,7 +154,7 @@ public final class JobService: Sendable {
                 var outcome = JobExecution.execute(spec, on: slot)
                 outcome.id = request.id
                 let record = outcome.encoded
-                while record.withUnsafeBytes({ host.outbox.push(type: JobRecord.result, $0) }) == INOS_ERR_FULL { usleep(100) }
+                while record.withUnsafeBytes({ host.outbox.push(type: JobRecord.result, $0) }).isBackpressure { usleep(100) }
                 host.arena.switchboard.signal(UInt32(INOS_SIGNAL_OUTBOX))
             }
             if count > 0 {
