@@ -55,7 +55,7 @@ let package = Package(
         .target(name: "CInosSystem", path: "Sources/CInosSystem"),
         // The one syscall layer: sys* calls, files (EINTR retried, SystemError), atomicWrite, fault injection.
         .target(
-            name: "InosSystem", dependencies: ["CInosSystem"], path: "Sources/InosSystem",
+            name: "InosSystem", dependencies: ["CInosSystem", "Primitives"], path: "Sources/InosSystem",
             swiftSettings: [.define("INOS_FAULT_INJECTION", .when(configuration: .debug))]
         ),
         .target(
@@ -82,7 +82,7 @@ let package = Package(
         .target(name: "Identity", dependencies: ["CSodium", "Content", "InosSystem", "Primitives"], path: "Sources/Identity"),
         // The wire protocol (frames inside transport frames) and the authenticated, encrypted session.
         .target(name: "Wire", dependencies: ["Primitives"], path: "Sources/Wire"),
-        .target(name: "Session", dependencies: ["CSodium", "Identity", "Wire", .product(name: "Crypto", package: "swift-crypto")], path: "Sources/Session"),
+        .target(name: "Session", dependencies: ["CSodium", "Identity", "Primitives", "Wire", .product(name: "Crypto", package: "swift-crypto")], path: "Sources/Session"),
         // The mesh's protocols as deterministic state machines (no I/O): Lamport time, SWIM, and the simulator.
         .target(name: "MeshCore", dependencies: ["Primitives", "Wire"], path: "Sources/MeshCore"),
         // The mesh above the host: the peer layer (connections, sessions, request router, frame registry) and the
