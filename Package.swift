@@ -89,7 +89,7 @@ let package = Package(
         // protocol services on it (chunks, SWIM membership, gossip, the provider DHT, Merkle anti-entropy).
         .target(
             name: "Mesh",
-            dependencies: ["Host", "PluginABI", "Identity", "Session", "Wire", "MeshCore", "Primitives", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Host", "PluginABI", "PluginKit", "Identity", "Session", "Wire", "MeshCore", "Primitives", .product(name: "Logging", package: "swift-log")],
             path: "Sources/Mesh"
         ),
         // Replication over the mesh: placement maps, puts acknowledged after durable copies, routed multi-source

@@ -139,7 +139,7 @@ public final class PeerLayer: Sendable {
         start(type, payload: payload, on: connection, timeout: timeout, key: key, waiter: waiter)
         // The tick's sweep finishes it at its deadline too; the wait's own bound is a second guard. (Queued lanes
         // step the harness while they wait: see ``Lanes/whileBlocked(_:)``.)
-        if !lanes.wait(waiter.done, seconds: timeout + 1) { waiter.finish(.failure(MeshError("no answer to a \(type) request within \(timeout) s"))) }
+        if !lanes.wait(waiter.done, seconds: timeout + 1) { waiter.finish(.failure(MeshError(.timeout, "no answer to a \(type) request within \(timeout) s"))) }
         return try waiter.result.withLock { $0! }.get()
     }
 
@@ -161,7 +161,7 @@ public final class PeerLayer: Sendable {
                 opened.withLock { $0 = id }
             }
         } onCancel: { [router] in
-            if let id = opened.withLock({ $0 }) { router.fail(id, MeshError("\(type) request cancelled")) }
+            if let id = opened.withLock({ $0 }) { router.fail(id, MeshError(.cancelled, "\(type) request cancelled")) }
         }
         return try result.get()
     }

@@ -77,7 +77,7 @@ final class RequestRouter: Sendable {
         guard let entry else { return false }
         if header.type == .error {
             let error = ErrorPayload(decoding: payload)
-            entry.waiter.finish(.failure(MeshError("\(entry.type) refused by the peer: \(error)", code: error.code)))
+            entry.waiter.finish(.failure(MeshError(.refused(error.code), "\(entry.type) refused by the peer: \(error)")))
         } else {
             // The one copy of an answer, out of the arena block (rebased, so it is a memcpy, not a byte loop).
             let body = Array(entry.key.isEmpty ? payload : UnsafeRawBufferPointer(rebasing: payload[(1 + entry.key.count)...]))
@@ -94,7 +94,7 @@ final class RequestRouter: Sendable {
             for id in gone.keys { pending[id] = nil }
             return gone.values.map(\.waiter)
         }
-        for waiter in orphans { waiter.finish(.failure(MeshError("connection \(connection) closed"))) }
+        for waiter in orphans { waiter.finish(.failure(MeshError(.closed, "connection \(connection) closed"))) }
     }
 
     /// Fails requests whose deadline passed (the tick).
@@ -105,7 +105,7 @@ final class RequestRouter: Sendable {
             return Array(due)
         }
         for (id, entry) in expired {
-            entry.waiter.finish(.failure(MeshError("no answer to \(entry.type) request \(id) within \(entry.timeout) s", code: nil)))
+            entry.waiter.finish(.failure(MeshError(.timeout, "no answer to \(entry.type) request \(id) within \(entry.timeout) s")))
         }
     }
 
