@@ -120,7 +120,7 @@ let package = Package(
             name: "inos",
             dependencies: [
                 "Node", "Host", "Content", "DataPath", "Mesh", "MeshCore", "Identity", "Session", "Compute", "Replication", "WorkAllocation",
-                "InosStoreKit",
+                "InosStoreKit", "PluginKit", "Primitives",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

@@ -123,7 +123,7 @@ public final class MeshHarness {
         file.u32(digest.read(UInt32.self)!)
         let path = directory + "/" + NodeIdentity.fileName
         guard FileManager.default.createFile(atPath: path, contents: Data(file.bytes), attributes: [.posixPermissions: 0o600]) else {
-            throw NodeError("cannot write \(path)")
+            throw InosError(.io, "cannot write \(path)")
         }
     }
 
@@ -271,7 +271,7 @@ extension MeshHarness {
             if settle() == 0 {
                 guard Date() < deadline else {
                     task.cancel()
-                    throw NodeError("the task did not finish within \(realSeconds) s of real time")
+                    throw InosError(.timeout, "the task did not finish within \(realSeconds) s of real time")
                 }
                 usleep(200)  // the task runs on its own thread: give it the processor
             }
