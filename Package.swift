@@ -68,7 +68,8 @@ let package = Package(
             path: "Sources/Host"
         ),
         .target(name: "PluginKit", dependencies: ["PluginABI"], path: "Sources/PluginKit"),
-        // What every layer shares and nothing else provides: byte readers and writers, big-endian key helpers.
+        // What every layer shares and nothing else provides: byte readers and writers, big-endian key helpers, and
+        // the one error shape (CodedError: code, message, cause, location; InosError; ErrorReport).
         .target(name: "Primitives", path: "Sources/Primitives"),
         // Content addressing: CIDv1 / multihash (SHA-256), resource manifests, Merkle roots, chunking.
         .target(
