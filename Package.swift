@@ -6,7 +6,8 @@ import PackageDescription
 //   Sources/PluginABI   the stable C ABI (headers + layout asserts); the only thing plugins and host share
 //   Sources/CInosSystem C shims for system calls Swift cannot reach (futex, memfd)
 //   Sources/Host        the minimal host: arena, switchboard, rings, heap, loader, manifest, hot swap
-//   Sources/PluginKit   helpers for writing plugins in Swift (linked into each plugin, never crosses the ABI)
+//   Sources/PluginKit   helpers for writing plugins in Swift and PluginStatus, the typed inos_status (linked
+//                       into each plugin and the host; never crosses the ABI)
 //   Sources/inos        the CLI / daemon
 //   Sources/inos-job-worker  an isolated job runner's process, started by Compute's JobService
 //   Plugins/*           plugins, each a dynamic library loaded with dlopen through the C ABI
@@ -54,20 +55,21 @@ let package = Package(
         .target(name: "CInosSystem", path: "Sources/CInosSystem"),
         // The one syscall layer: sys* calls, files (EINTR retried, SystemError), atomicWrite, fault injection.
         .target(
-            name: "InosSystem", dependencies: ["CInosSystem"], path: "Sources/InosSystem",
+            name: "InosSystem", dependencies: ["CInosSystem", "Primitives"], path: "Sources/InosSystem",
             swiftSettings: [.define("INOS_FAULT_INJECTION", .when(configuration: .debug))]
         ),
         .target(
             name: "Host",
             dependencies: [
-                "PluginABI", "InosSystem", "PluginKit",
+                "PluginABI", "InosSystem", "PluginKit", "Primitives",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ],
             path: "Sources/Host"
         ),
         .target(name: "PluginKit", dependencies: ["PluginABI"], path: "Sources/PluginKit"),
-        // What every layer shares and nothing else provides: byte readers and writers, big-endian key helpers.
+        // What every layer shares and nothing else provides: byte readers and writers, big-endian key helpers, and
+        // the one error shape (CodedError: code, message, cause, location; InosError; ErrorReport).
         .target(name: "Primitives", path: "Sources/Primitives"),
         // Content addressing: CIDv1 / multihash (SHA-256), resource manifests, Merkle roots, chunking.
         .target(
@@ -75,20 +77,20 @@ let package = Package(
             path: "Sources/Content"
         ),
         // The local data path: chunking, compression, erasure coding and storage through plugins.
-        .target(name: "DataPath", dependencies: ["Host", "Content", "PluginABI", "Primitives"], path: "Sources/DataPath"),
+        .target(name: "DataPath", dependencies: ["Host", "Content", "PluginABI", "PluginKit", "Primitives"], path: "Sources/DataPath"),
         // Node identity (Ed25519 via libsodium) and the secure session.
         .systemLibrary(name: "CSodium", path: "Sources/CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
         .target(name: "Identity", dependencies: ["CSodium", "Content", "InosSystem", "Primitives"], path: "Sources/Identity"),
         // The wire protocol (frames inside transport frames) and the authenticated, encrypted session.
         .target(name: "Wire", dependencies: ["Primitives"], path: "Sources/Wire"),
-        .target(name: "Session", dependencies: ["CSodium", "Identity", "Wire", .product(name: "Crypto", package: "swift-crypto")], path: "Sources/Session"),
+        .target(name: "Session", dependencies: ["CSodium", "Identity", "Primitives", "Wire", .product(name: "Crypto", package: "swift-crypto")], path: "Sources/Session"),
         // The mesh's protocols as deterministic state machines (no I/O): Lamport time, SWIM, and the simulator.
         .target(name: "MeshCore", dependencies: ["Primitives", "Wire"], path: "Sources/MeshCore"),
         // The mesh above the host: the peer layer (connections, sessions, request router, frame registry) and the
         // protocol services on it (chunks, SWIM membership, gossip, the provider DHT, Merkle anti-entropy).
         .target(
             name: "Mesh",
-            dependencies: ["Host", "PluginABI", "Identity", "Session", "Wire", "MeshCore", "Primitives", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Host", "PluginABI", "PluginKit", "Identity", "Session", "Wire", "MeshCore", "Primitives", .product(name: "Logging", package: "swift-log")],
             path: "Sources/Mesh"
         ),
         // Replication over the mesh: placement maps, puts acknowledged after durable copies, routed multi-source
@@ -101,7 +103,7 @@ let package = Package(
         // Distributed jobs: the seed's work allocation (node tiers, data-local least-loaded placement, retries).
         .target(
             name: "WorkAllocation",
-            dependencies: ["Compute", "Content", "DataPath", "Identity", "Mesh", "MeshCore", "Primitives", "Replication", "Wire", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Compute", "Content", "DataPath", "Identity", "Mesh", "MeshCore", "PluginKit", "Primitives", "Replication", "Wire", .product(name: "Logging", package: "swift-log")],
             path: "Sources/WorkAllocation"
         ),
         // The node as a library: MeshNode builds the host, identity, store, peer layer and services from one
@@ -119,7 +121,7 @@ let package = Package(
             name: "inos",
             dependencies: [
                 "Node", "Host", "Content", "DataPath", "Mesh", "MeshCore", "Identity", "Session", "Compute", "Replication", "WorkAllocation",
-                "InosStoreKit",
+                "InosStoreKit", "PluginKit", "Primitives",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -184,7 +186,7 @@ let package = Package(
         .systemLibrary(name: "CFFI", path: "Sources/CFFI", pkgConfig: "libffi", providers: [.apt(["libffi-dev"])]),
         .target(
             name: "Compute",
-            dependencies: ["Host", "PluginABI", "CFFI", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Host", "PluginABI", "PluginKit", "Primitives", "CFFI", .product(name: "Logging", package: "swift-log")],
             path: "Sources/Compute"
         ),
         // The isolated job runner: maps the node's arena and serves one job-runner plugin in its own process.
@@ -204,7 +206,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PluginTests",
-            dependencies: ["Host", "HostTestSupport", "PluginABI"],
+            dependencies: ["Host", "HostTestSupport", "PluginABI", "PluginKit"],
             path: "Tests/PluginTests"
         ),
         .testTarget(name: "ContentTests", dependencies: ["Content"], path: "Tests/ContentTests"),

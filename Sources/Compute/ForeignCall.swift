@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import CFFI
+import Primitives
 
 /// A C function's signature as declared where it is called, e.g.
 /// `inos_template_sum(buffer, length) -> i64`: so a plugin's plain C functions need no INOS boilerplate.
@@ -14,38 +15,31 @@ public struct ForeignSignature: Sendable, Equatable {
     public var arguments: [Kind]
     public var returns: Kind
 
-    public init(parsing text: String) throws(ForeignCallError) {
+    public init(parsing text: String) throws(InosError) {
         let parts = text.split(separator: "->", maxSplits: 1).map { String($0).trimmed() }
         guard parts.count == 2, let open = parts[0].firstIndex(of: "("), parts[0].hasSuffix(")") else {
-            throw ForeignCallError("signature \"\(text)\" is not NAME(type, …) -> type")
+            throw InosError(.invalidArgument, "signature \"\(text)\" is not NAME(type, …) -> type")
         }
         name = String(parts[0][..<open]).trimmed()
         guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else {
-            throw ForeignCallError("\"\(name)\" is not a C function name")
+            throw InosError(.invalidArgument, "\"\(name)\" is not a C function name")
         }
         let list = parts[0][parts[0].index(after: open)..<parts[0].index(before: parts[0].endIndex)]
         arguments = []
         for token in list.split(separator: ",").map({ String($0).trimmed() }) where !token.isEmpty {
             guard let kind = Kind(rawValue: token), kind != .void else {
-                throw ForeignCallError("unknown argument type \"\(token)\" (i32, i64, u64, f32, f64, buffer, length)")
+                throw InosError(.invalidArgument, "unknown argument type \"\(token)\" (i32, i64, u64, f32, f64, buffer, length)")
             }
             arguments.append(kind)
         }
         guard let result = Kind(rawValue: parts[1]), result != .buffer, result != .length else {
-            throw ForeignCallError("unknown return type \"\(parts[1])\" (i32, i64, u64, f32, f64, void)")
+            throw InosError(.invalidArgument, "unknown return type \"\(parts[1])\" (i32, i64, u64, f32, f64, void)")
         }
         returns = result
         if let first = arguments.firstIndex(of: .length), !arguments[..<first].contains(.buffer) {
-            throw ForeignCallError("\"length\" must follow a \"buffer\" argument")
+            throw InosError(.invalidArgument, "\"length\" must follow a \"buffer\" argument")
         }
     }
-}
-
-/// Why a call by declared signature was refused.
-public struct ForeignCallError: Error, CustomStringConvertible {
-    public var message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
 }
 
 extension String {
@@ -58,15 +52,15 @@ extension String {
 /// buffer arguments and `literals` for the numeric ones; returns the result as text. Every argument is
 /// checked against the declaration before the call: a mismatch is an error, never a bad call.
 public func callForeign(_ function: UnsafeMutableRawPointer, _ signature: ForeignSignature, buffers: [UnsafeRawBufferPointer], literals: [String])
-    throws(ForeignCallError) -> String
+    throws(InosError) -> String
 {
     let bufferCount = signature.arguments.filter { $0 == .buffer }.count
     let literalCount = signature.arguments.filter { ![.buffer, .length].contains($0) }.count
     guard bufferCount == buffers.count else {
-        throw ForeignCallError("\(signature.name) takes \(bufferCount) buffer(s); \(buffers.count) input(s) given")
+        throw InosError(.invalidArgument, "\(signature.name) takes \(bufferCount) buffer(s); \(buffers.count) input(s) given")
     }
     guard literalCount == literals.count else {
-        throw ForeignCallError("\(signature.name) takes \(literalCount) number(s); \(literals.count) --arg value(s) given")
+        throw InosError(.invalidArgument, "\(signature.name) takes \(literalCount) number(s); \(literals.count) --arg value(s) given")
     }
     // Storage for each argument value (8 bytes suffices for every declared type).
     let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: 8 * max(1, signature.arguments.count), alignment: 8)
@@ -92,23 +86,23 @@ public func callForeign(_ function: UnsafeMutableRawPointer, _ signature: Foreig
             nextLiteral += 1
             switch kind {
             case .i32:
-                guard let value = Int32(text) else { throw ForeignCallError("argument \(index + 1) \"\(text)\" is not an i32") }
+                guard let value = Int32(text) else { throw InosError(.invalidArgument, "argument \(index + 1) \"\(text)\" is not an i32") }
                 slot.storeBytes(of: value, as: Int32.self)
                 types.append(inos_ffi_type(1))
             case .i64:
-                guard let value = Int64(text) else { throw ForeignCallError("argument \(index + 1) \"\(text)\" is not an i64") }
+                guard let value = Int64(text) else { throw InosError(.invalidArgument, "argument \(index + 1) \"\(text)\" is not an i64") }
                 slot.storeBytes(of: value, as: Int64.self)
                 types.append(inos_ffi_type(2))
             case .u64:
-                guard let value = UInt64(text) else { throw ForeignCallError("argument \(index + 1) \"\(text)\" is not a u64") }
+                guard let value = UInt64(text) else { throw InosError(.invalidArgument, "argument \(index + 1) \"\(text)\" is not a u64") }
                 slot.storeBytes(of: value, as: UInt64.self)
                 types.append(inos_ffi_type(3))
             case .f32:
-                guard let value = Float(text) else { throw ForeignCallError("argument \(index + 1) \"\(text)\" is not an f32") }
+                guard let value = Float(text) else { throw InosError(.invalidArgument, "argument \(index + 1) \"\(text)\" is not an f32") }
                 slot.storeBytes(of: value, as: Float.self)
                 types.append(inos_ffi_type(4))
             default:
-                guard let value = Double(text) else { throw ForeignCallError("argument \(index + 1) \"\(text)\" is not an f64") }
+                guard let value = Double(text) else { throw InosError(.invalidArgument, "argument \(index + 1) \"\(text)\" is not an f64") }
                 slot.storeBytes(of: value, as: Double.self)
                 types.append(inos_ffi_type(5))
             }
@@ -128,7 +122,7 @@ public func callForeign(_ function: UnsafeMutableRawPointer, _ signature: Foreig
     let prepared = types.withUnsafeMutableBufferPointer { typeList in
         ffi_prep_cif(&cif, inos_ffi_default_abi(), UInt32(typeList.count), inos_ffi_type(returnCode), typeList.baseAddress)
     }
-    guard prepared == FFI_OK else { throw ForeignCallError("libffi cannot prepare a call to \(signature.name)") }
+    guard prepared == FFI_OK else { throw InosError(.invalidArgument, "libffi cannot prepare a call to \(signature.name)") }
     let entry = unsafeBitCast(function, to: (@convention(c) () -> Void).self)
     values.withUnsafeMutableBufferPointer { valueList in
         withUnsafeMutableBytes(of: &result) { ffi_call(&cif, entry, $0.baseAddress, valueList.baseAddress) }

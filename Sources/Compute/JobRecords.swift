@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import Host
 import PluginABI
+import PluginKit
 
 /// The records jobs travel in. The in-process worker uses JOB and JOB_RESULT on the arena's inbox and
 /// outbox; an isolated runner uses all four on its own channel's rings (see ``JobChannel``).
@@ -48,7 +49,7 @@ struct JobRequest: Hashable {
 /// A JOB_RESULT record: what the runner returned for one job.
 struct JobOutcome: Hashable {
     var id: UInt64
-    var status: Int32
+    var status: PluginStatus
     var offset: UInt64
     var length: UInt64
     var message: String
@@ -56,7 +57,7 @@ struct JobOutcome: Hashable {
     /// The longest message a record carries (bytes of UTF-8).
     static let messageCapacity = 200
 
-    init(id: UInt64 = 0, status: Int32, offset: UInt64 = 0, length: UInt64 = 0, message: String = "") {
+    init(id: UInt64 = 0, status: PluginStatus, offset: UInt64 = 0, length: UInt64 = 0, message: String = "") {
         self.id = id
         self.status = status
         self.offset = offset
@@ -67,7 +68,7 @@ struct JobOutcome: Hashable {
     init?(decoding payload: UnsafeRawBufferPointer) {
         guard payload.count >= 32 else { return nil }
         id = payload.loadUnaligned(fromByteOffset: 0, as: UInt64.self)
-        status = payload.loadUnaligned(fromByteOffset: 8, as: Int32.self)
+        status = PluginStatus(payload.loadUnaligned(fromByteOffset: 8, as: Int32.self))
         offset = payload.loadUnaligned(fromByteOffset: 16, as: UInt64.self)
         length = payload.loadUnaligned(fromByteOffset: 24, as: UInt64.self)
         message = String(decoding: payload[32...].prefix { $0 != 0 }, as: UTF8.self)
@@ -78,7 +79,7 @@ struct JobOutcome: Hashable {
         var bytes = [UInt8](repeating: 0, count: 32)
         bytes.withUnsafeMutableBytes { raw in
             raw.storeBytes(of: id, toByteOffset: 0, as: UInt64.self)
-            raw.storeBytes(of: status, toByteOffset: 8, as: Int32.self)
+            raw.storeBytes(of: status.rawValue, toByteOffset: 8, as: Int32.self)
             raw.storeBytes(of: offset, toByteOffset: 16, as: UInt64.self)
             raw.storeBytes(of: length, toByteOffset: 24, as: UInt64.self)
         }
@@ -103,7 +104,7 @@ struct StagedJob: ~Copyable {
         var blocks: [Int] = []
         func fail(_ message: String) -> JobService.Failure {
             for block in blocks { heap.free(block) }
-            return JobService.Failure(status: INOS_ERR_FULL, message: message)
+            return JobService.Failure(status: .full, message: message)
         }
         var spec: [UInt8] = []
         withUnsafeBytes(of: UInt32(inputs.count).littleEndian) { spec += $0 }
@@ -140,10 +141,10 @@ struct StagedJob: ~Copyable {
 enum JobExecution {
     /// The outcome has no job id; the caller adds it.
     static func execute(_ spec: UnsafeRawBufferPointer, on slot: PluginSlot) -> JobOutcome {
-        guard spec.count >= 4 else { return JobOutcome(status: INOS_ERR_INVALID_ARGUMENT, message: "malformed job spec") }
+        guard spec.count >= 4 else { return JobOutcome(status: .invalidArgument, message: "malformed job spec") }
         let count = Int(spec.loadUnaligned(fromByteOffset: 0, as: UInt32.self))
         guard spec.count >= 4 + 16 * count + 2 else {
-            return JobOutcome(status: INOS_ERR_INVALID_ARGUMENT, message: "malformed job spec")
+            return JobOutcome(status: .invalidArgument, message: "malformed job spec")
         }
         var refs: [inos_buffer_ref] = (0..<count).map { i in
             inos_buffer_ref(offset: spec.loadUnaligned(fromByteOffset: 4 + 16 * i, as: UInt64.self),
@@ -165,8 +166,8 @@ enum JobExecution {
                 }
             }
             let text = withUnsafeBytes(of: error.message) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            return JobOutcome(status: code, offset: out.offset, length: out.length, message: text)
+            return JobOutcome(status: PluginStatus(code), offset: out.offset, length: out.length, message: text)
         }
-        return outcome ?? JobOutcome(status: INOS_ERR_CLOSED, message: "no job runner in slot \(slot.name)")
+        return outcome ?? JobOutcome(status: .closed, message: "no job runner in slot \(slot.name)")
     }
 }

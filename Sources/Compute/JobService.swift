@@ -2,6 +2,8 @@
 import Foundation
 import Host
 import PluginABI
+import Primitives
+import PluginKit
 import Synchronization
 
 /// Runs compute jobs through the arena and the rings: the job's inputs are copied into arena blocks once,
@@ -22,12 +24,27 @@ public final class JobService: Sendable {
     public static let resultRecord: Int32 = JobRecord.result
 
     /// Why a job failed: the runner's status and message, or what happened to its process.
-    public struct Failure: Error, CustomStringConvertible {
-        public var status: Int32
+    public struct Failure: CodedError {
+        /// The runner's answer (``PluginStatus/timeout`` when it did not answer in time, ``PluginStatus/internal``
+        /// when its process died).
+        public var status: PluginStatus
         public var message: String
         /// The signal that ended an isolated runner's process during the job (`SIGSEGV`, `SIGABRT`, …);
         /// `nil` otherwise.
         public var signal: Int32? = nil
+        public var location: ErrorLocation?
+
+        public init(
+            status: PluginStatus, message: String, signal: Int32? = nil,
+            function: String = #function, file: String = #fileID, line: Int = #line
+        ) {
+            self.status = status
+            self.message = message
+            self.signal = signal
+            self.location = ErrorLocation(function: function, file: file, line: line)
+        }
+
+        public var code: PluginStatus { status }
         public var description: String { message }
     }
 
@@ -114,7 +131,7 @@ public final class JobService: Sendable {
         defer { waiting.withLock { $0[id] = nil } }
         let request = JobRequest(id: id, specOffset: UInt64(staged.specOffset), specLength: UInt64(staged.specLength))
         let pushed = request.withPayload { host.inbox.push(type: JobRecord.job, $0) }
-        guard pushed == INOS_OK else { throw Failure(status: pushed, message: "the inbox is full") }
+        guard pushed == .ok else { throw Failure(status: pushed, message: "the inbox is full") }
         host.arena.switchboard.signal(UInt32(INOS_SIGNAL_INBOX))
         // Sleeps until the worker published this job's result (no polling), then takes every result on the outbox.
         let deadline = DispatchTime.now() + timeout
@@ -123,7 +140,7 @@ public final class JobService: Sendable {
             guard ready.wait(timeout: deadline) == .success else {
                 collectResults()
                 if let result = results.withLock({ $0.removeValue(forKey: id) }) { return try result.get() }
-                throw Failure(status: INOS_ERR_TIMEOUT, message: "job \(id) did not finish within \(timeout) s")
+                throw Failure(status: .timeout, message: "job \(id) did not finish within \(timeout) s")
             }
             collectResults()
         }
@@ -131,7 +148,7 @@ public final class JobService: Sendable {
 
     /// A finished job's result: copied out of the arena block its runner filled, which is then freed.
     private func result(of outcome: JobOutcome) -> Result<[UInt8], Failure> {
-        guard outcome.status == INOS_OK else { return .failure(Failure(status: outcome.status, message: outcome.message)) }
+        guard outcome.status == .ok else { return .failure(Failure(status: outcome.status, message: outcome.message)) }
         defer { _ = host.arena.heap.free(Int(outcome.offset)) }
         return .success(Array(UnsafeRawBufferPointer(start: host.arena.base + Int(outcome.offset), count: Int(outcome.length))))
     }
@@ -155,7 +172,7 @@ public final class JobService: Sendable {
                 var outcome = JobExecution.execute(spec, on: slot)
                 outcome.id = request.id
                 let record = outcome.encoded
-                while record.withUnsafeBytes({ host.outbox.push(type: JobRecord.result, $0) }) == INOS_ERR_FULL {
+                while record.withUnsafeBytes({ host.outbox.push(type: JobRecord.result, $0) }) .isBackpressure {
                     // The outbox is full of results nobody took yet: wake every waiting caller to drain it.
                     for ready in waiting.withLock({ Array($0.values) }) { ready.signal() }
                     usleep(100)

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import Crypto
+import Primitives
 
 /// A content identifier: CIDv1 = version, content codec, multihash (function, length, digest).
 ///
@@ -112,9 +113,18 @@ public struct ContentID: Hashable, Sendable, Comparable, CustomStringConvertible
 }
 
 /// Why a text or binary ID could not be read.
-public enum ContentIDError: Error, Hashable, CustomStringConvertible {
+public enum ContentIDError: CodedError, Hashable {
     case malformed(String)
     case unsupported(String)
+
+    public var code: InosError.Code {
+        switch self {
+        case .malformed: .malformed
+        case .unsupported: .unsupported
+        }
+    }
+
+    public var message: String { description }
 
     public var description: String {
         switch self {

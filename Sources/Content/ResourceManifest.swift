@@ -223,8 +223,12 @@ public struct ResourceManifest: Hashable, Sendable {
     }
 }
 
-/// A manifest that cannot be decoded, and why.
-public struct ManifestDecodingError: Error, Hashable, CustomStringConvertible {
+/// A manifest that cannot be decoded, and why. Its own type (callers and tests tell it from a store's failure),
+/// with the shared shape: the code is always ``InosError/Code/malformed``.
+public struct ManifestDecodingError: CodedError, Hashable {
     public var description: String
     init(_ description: String) { self.description = "invalid resource manifest: " + description }
+
+    public var code: InosError.Code { .malformed }
+    public var message: String { description }
 }

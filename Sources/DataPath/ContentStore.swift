@@ -243,7 +243,7 @@ public final class ContentStore: Sendable {
             return try ResourceManifest(decoding: bytes, expected: id)
         } catch {
             calls.remove(id)
-            throw DataPathError(.corrupt, "the stored manifest of \(id) is damaged (\(error.description)); removed", chunks: [id])
+            throw DataPathError(.corrupt, "the stored manifest of \(id) is damaged (\(error.description)); removed", chunks: [id], cause: error)
         }
     }
 

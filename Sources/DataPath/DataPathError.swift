@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 import Content
+import Primitives
 
 /// Why a put, get or verify failed. ``Code`` wraps a private enum so cases can be added later.
-public struct DataPathError: Error, Hashable, CustomStringConvertible {
+public struct DataPathError: CodedError {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: String, Hashable, Sendable {
             case missingPlugin = "missing plugin"
@@ -37,11 +38,20 @@ public struct DataPathError: Error, Hashable, CustomStringConvertible {
     public var message: String
     /// The chunks concerned, when the failure is about specific chunks.
     public var chunks: [ContentID]
+    /// What failed underneath: the plugin's answer (a `PluginCallError`), a `SystemError`, a manifest's
+    /// decoding error.
+    public var cause: (any Error)?
+    public var location: ErrorLocation?
 
-    public init(_ code: Code, _ message: String, chunks: [ContentID] = []) {
+    public init(
+        _ code: Code, _ message: String, chunks: [ContentID] = [], cause: (any Error)? = nil,
+        function: String = #function, file: String = #fileID, line: Int = #line
+    ) {
         self.code = code
         self.message = message
         self.chunks = chunks
+        self.cause = cause
+        self.location = ErrorLocation(function: function, file: file, line: line)
     }
 
     public var description: String { "\(code): \(message)" }

@@ -47,9 +47,12 @@ final class FileHandle: Sendable {  // an fd and a path; pread/pwrite are safe f
 }
 
 extension DataPathError {
-    /// A failed system call: `.noSpace` for ENOSPC/EDQUOT, else `.io`, with the call's reason in the message.
-    static func io(_ what: String, _ error: SystemError) -> DataPathError {
-        DataPathError(error.isNoSpace ? .noSpace : .io, "\(what): \(error.reason)")
+    /// A failed system call: `.noSpace` for ENOSPC/EDQUOT, else `.io`, with the call's reason in the message and
+    /// the call itself as the cause.
+    static func io(_ what: String, _ error: SystemError, function: String = #function, file: String = #fileID, line: Int = #line)
+        -> DataPathError
+    {
+        DataPathError(error.isNoSpace ? .noSpace : .io, "\(what): \(error.reason)", cause: error, function: function, file: file, line: line)
     }
 }
 

@@ -2,9 +2,11 @@
 import Content
 import Host
 import PluginABI
+import PluginKit
 
 /// The data path's calls into its plugins, each through its slot (so a hot swap never breaks a call), with
-/// ABI statuses turned into ``DataPathError``s.
+/// ABI statuses turned into ``DataPathError``s (the plugin's status and message as their cause, a
+/// ``PluginCallError``).
 struct PluginCalls: Sendable {
     let store: PluginSlot
     let compression: PluginSlot?
@@ -23,6 +25,11 @@ struct PluginCalls: Sendable {
 
     private static func message(_ error: inos_error) -> String {
         withUnsafeBytes(of: error.message) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+    }
+
+    /// The plugin's answer as the cause of a data-path error.
+    private static func answer(_ status: PluginStatus, _ what: String, _ message: String) -> PluginCallError {
+        PluginCallError(status, message.isEmpty ? "\(what): \(status)" : "\(what): \(status): \(message)")
     }
 
     private func using<T, R>(
@@ -50,12 +57,13 @@ struct PluginCalls: Sendable {
             let status = table.compress(
                 instance, src.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(src.count),
                 dst.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(dst.count), &length, &error)
-            return (status, Int(length), Self.message(error))
+            return (PluginStatus(status), Int(length), Self.message(error))
         }
         switch status {
-        case INOS_OK: return (.lz4Frame, length)
-        case INOS_ERR_INCOMPRESSIBLE: return (.raw, src.count)
-        default: throw DataPathError(.plugin, "compression failed: \(StatusCode(status)): \(message)")
+        case .ok: return (.lz4Frame, length)
+        case .incompressible: return (.raw, src.count)
+        default:
+            throw DataPathError(.plugin, "compression failed: \(status): \(message)", cause: Self.answer(status, "compress", message))
         }
     }
 
@@ -78,10 +86,11 @@ struct PluginCalls: Sendable {
             let status = table.decompress(
                 instance, src.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(src.count),
                 dst.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(dst.count), &length, &error)
-            return (status, Int(length), Self.message(error))
+            return (PluginStatus(status), Int(length), Self.message(error))
         }
-        guard status == INOS_OK else {
-            throw DataPathError(.corrupt, "chunk \(chunk) does not decompress: \(message)", chunks: [chunk])
+        guard status == .ok else {
+            throw DataPathError(
+                .corrupt, "chunk \(chunk) does not decompress: \(message)", chunks: [chunk], cause: Self.answer(status, "decompress", message))
         }
         return length
     }
@@ -129,12 +138,12 @@ struct PluginCalls: Sendable {
 
     // MARK: Store
 
-    /// The data-path code for a store's failure status: a full store (INOS_ERR_FULL: its capacity or the disk,
-    /// ENOSPC) is `.noSpace`, an I/O error `.io`, anything else `.plugin`.
-    static func code(of status: inos_status) -> DataPathError.Code {
+    /// The data-path code for a store's failure status: a full store (``PluginStatus/full``: its capacity or the
+    /// disk, ENOSPC) is `.noSpace`, an I/O error `.io`, anything else `.plugin`.
+    static func code(of status: PluginStatus) -> DataPathError.Code {
         switch status {
-        case INOS_ERR_FULL: .noSpace
-        case INOS_ERR_IO: .io
+        case .full: .noSpace
+        case .io: .io
         default: .plugin
         }
     }
@@ -142,11 +151,12 @@ struct PluginCalls: Sendable {
     func put(_ id: ContentID, _ bytes: UnsafeRawBufferPointer) throws(DataPathError) {
         let key = id.bytes
         let (status, message) = try using(store, inos_store_v1.self, "put") { table, instance, error in
-            (table.put(instance, key, UInt32(key.count), bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(bytes.count), &error),
+            (PluginStatus(table.put(instance, key, UInt32(key.count), bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(bytes.count), &error)),
              Self.message(error))
         }
-        guard status == INOS_OK else {
-            throw DataPathError(Self.code(of: status), "storing \(id) failed: \(StatusCode(status)): \(message)", chunks: [id])
+        guard status == .ok else {
+            throw DataPathError(
+                Self.code(of: status), "storing \(id) failed: \(status): \(message)", chunks: [id], cause: Self.answer(status, "put", message))
         }
     }
 
@@ -156,14 +166,15 @@ struct PluginCalls: Sendable {
         let key = id.bytes
         let (status, message) = try using(store, inos_store_v1.self, "stage") { table, instance, error in
             guard table.struct_size >= UInt32(MemoryLayout<inos_store_v1>.offset(of: \.commit)! + 8), let stage = table.stage else {
-                return (table.put(instance, key, UInt32(key.count), bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(bytes.count), &error),
+                return (PluginStatus(table.put(instance, key, UInt32(key.count), bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(bytes.count), &error)),
                         Self.message(error))
             }
-            return (stage(instance, key, UInt32(key.count), bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(bytes.count), &error),
+            return (PluginStatus(stage(instance, key, UInt32(key.count), bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(bytes.count), &error)),
                     Self.message(error))
         }
-        guard status == INOS_OK else {
-            throw DataPathError(Self.code(of: status), "storing \(id) failed: \(StatusCode(status)): \(message)", chunks: [id])
+        guard status == .ok else {
+            throw DataPathError(
+                Self.code(of: status), "storing \(id) failed: \(status): \(message)", chunks: [id], cause: Self.answer(status, "stage", message))
         }
     }
 
@@ -171,12 +182,13 @@ struct PluginCalls: Sendable {
     func commit() throws(DataPathError) {
         let (status, message) = try using(store, inos_store_v1.self, "commit") { table, instance, error in
             guard table.struct_size >= UInt32(MemoryLayout<inos_store_v1>.offset(of: \.commit)! + 8), let commit = table.commit else {
-                return (INOS_OK, "")
+                return (PluginStatus.ok, "")
             }
-            return (commit(instance, &error), Self.message(error))
+            return (PluginStatus(commit(instance, &error)), Self.message(error))
         }
-        guard status == INOS_OK else {
-            throw DataPathError(Self.code(of: status), "committing staged chunks failed: \(StatusCode(status)): \(message)")
+        guard status == .ok else {
+            throw DataPathError(
+                Self.code(of: status), "committing staged chunks failed: \(status): \(message)", cause: Self.answer(status, "commit", message))
         }
     }
 
@@ -187,12 +199,13 @@ struct PluginCalls: Sendable {
         let (status, length, message) = try using(store, inos_store_v1.self, "get") { table, instance, error in
             var length: UInt64 = 0
             let status = table.get(instance, key, UInt32(key.count), dst.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(dst.count), &length, &error)
-            return (status, Int(length), Self.message(error))
+            return (PluginStatus(status), Int(length), Self.message(error))
         }
         switch status {
-        case INOS_OK: return length
-        case INOS_ERR_NOT_FOUND, INOS_ERR_CORRUPT: return nil
-        default: throw DataPathError(.plugin, "reading \(id) failed: \(StatusCode(status)): \(message)", chunks: [id])
+        case .ok: return length
+        case .notFound, .corrupt: return nil
+        default:
+            throw DataPathError(.plugin, "reading \(id) failed: \(status): \(message)", chunks: [id], cause: Self.answer(status, "get", message))
         }
     }
 
@@ -241,9 +254,11 @@ struct PluginCalls: Sendable {
         let (status, message) = try using(slot, inos_erasure_v1.self, "encode") { table, instance, error in
             var sources = data.map { Optional(UnsafePointer($0.assumingMemoryBound(to: UInt8.self))) }
             var outputs = parity.map { Optional($0.assumingMemoryBound(to: UInt8.self)) }
-            return (table.encode(instance, UInt32(k), UInt32(m), UInt64(shardLength), &sources, &outputs, &error), Self.message(error))
+            return (PluginStatus(table.encode(instance, UInt32(k), UInt32(m), UInt64(shardLength), &sources, &outputs, &error)), Self.message(error))
         }
-        guard status == INOS_OK else { throw DataPathError(.plugin, "erasure encode \(k)+\(m) failed: \(message)") }
+        guard status == .ok else {
+            throw DataPathError(.plugin, "erasure encode \(k)+\(m) failed: \(message)", cause: Self.answer(status, "encode", message))
+        }
     }
 
     func reconstruct(k: Int, m: Int, shardLength: Int, shards: [UnsafeMutableRawPointer], present: [Bool])
@@ -253,9 +268,11 @@ struct PluginCalls: Sendable {
         let (status, message) = try using(slot, inos_erasure_v1.self, "reconstruct") { table, instance, error in
             var pointers = shards.map { Optional($0.assumingMemoryBound(to: UInt8.self)) }
             var flags = present.map { UInt8($0 ? 1 : 0) }
-            return (table.reconstruct(instance, UInt32(k), UInt32(m), UInt64(shardLength), &pointers, &flags, &error), Self.message(error))
+            return (PluginStatus(table.reconstruct(instance, UInt32(k), UInt32(m), UInt64(shardLength), &pointers, &flags, &error)), Self.message(error))
         }
-        guard status == INOS_OK else { throw DataPathError(.unrecoverable, "erasure reconstruct failed: \(message)") }
+        guard status == .ok else {
+            throw DataPathError(.unrecoverable, "erasure reconstruct failed: \(message)", cause: Self.answer(status, "reconstruct", message))
+        }
     }
 }
 
@@ -270,19 +287,19 @@ extension PluginCalls {
     func getReportingSize(_ id: ContentID, into dst: UnsafeMutableRawBufferPointer) throws(DataPathError) -> Fetch {
         let key = id.bytes
         let slot = store
-        let outcome = slot.withActive { plugin -> (inos_status, UInt64) in
+        let outcome = slot.withActive { plugin -> (PluginStatus, UInt64) in
             var error = inos_error()
             var length: UInt64 = 0
             let table = plugin.extensionTable(as: inos_store_v1.self).pointee
             let status = table.get(plugin.instance, key, UInt32(key.count), dst.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(dst.count), &length, &error)
-            return (status, length)
+            return (PluginStatus(status), length)
         }
         guard let (status, length) = outcome else { throw DataPathError(.missingPlugin, "no store plugin") }
         switch status {
-        case INOS_OK: return .found(Int(length))
-        case INOS_ERR_BUFFER_TOO_SMALL: return .needs(Int(length))
-        case INOS_ERR_NOT_FOUND, INOS_ERR_CORRUPT: return .missing
-        default: throw DataPathError(.plugin, "reading \(id) failed: \(StatusCode(status))", chunks: [id])
+        case .ok: return .found(Int(length))
+        case .bufferTooSmall: return .needs(Int(length))
+        case .notFound, .corrupt: return .missing
+        default: throw DataPathError(.plugin, "reading \(id) failed: \(status)", chunks: [id], cause: Self.answer(status, "get", ""))
         }
     }
 }

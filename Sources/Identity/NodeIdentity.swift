@@ -103,18 +103,36 @@ public struct NodeIdentity: Sendable {
 }
 
 /// Why an identity could not be loaded or stored.
-public struct IdentityError: Error, CustomStringConvertible {
-    public enum Code: Sendable { case io, insecure, malformed }
+public struct IdentityError: CodedError {
+    /// A failure class. Wraps a private enum, so cases can be added later: compare, or switch with a `default`.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private enum Base: String, Hashable, Sendable {
+            case io = "I/O error"
+            case insecure = "insecure"
+            case malformed = "malformed"
+        }
+        private let base: Base
+        private init(_ base: Base) { self.base = base }
+        /// Reading or writing the key file failed (the cause is the system call's error).
+        public static let io = Code(.io)
+        /// The key file is readable by others.
+        public static let insecure = Code(.insecure)
+        /// The key file does not hold a key.
+        public static let malformed = Code(.malformed)
+        public var description: String { base.rawValue }
+    }
     public var code: Code
     public var message: String
+    public var cause: (any Error)?
 
-    init(_ code: Code, _ message: String) {
+    init(_ code: Code, _ message: String, cause: (any Error)? = nil) {
         self.code = code
         self.message = message
+        self.cause = cause
     }
 
     static func io(_ what: String, _ error: SystemError) -> IdentityError {
-        IdentityError(.io, "\(what): \(error.reason)")
+        IdentityError(.io, "\(what): \(error.reason)", cause: error)
     }
 
     public var description: String { message }

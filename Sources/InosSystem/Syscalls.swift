@@ -5,6 +5,7 @@
 // `SystemError`. Host, Identity, DataPath and the store plugins (which link this target statically, as they do
 // PluginKit) call the C library for these only through here.
 import CInosSystem
+import Primitives
 
 #if canImport(Glibc)
 import Glibc
@@ -85,10 +86,10 @@ package struct LibraryHandle: @unchecked Sendable {  // an opaque, immutable add
 }
 
 /// The corresponding C function is `dlopen(path, RTLD_NOW | RTLD_LOCAL)`; `dlerror()` becomes the message.
-package func sysDlopen(_ path: String) -> Result<LibraryHandle, DynamicLoaderError> {
+package func sysDlopen(_ path: String) -> Result<LibraryHandle, InosError> {
     _ = dlerror()
     guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL) else {
-        return .failure(DynamicLoaderError(message: dlerror().map { String(cString: $0) } ?? "unknown error"))
+        return .failure(InosError(.failed, dlerror().map { String(cString: $0) } ?? "dlopen \(path) failed (no dlerror)"))
     }
     return .success(LibraryHandle(raw: handle))
 }
@@ -99,10 +100,6 @@ package func sysDlsym(_ handle: LibraryHandle, _ symbol: String) -> UnsafeMutabl
     return dlsym(handle.raw, symbol)
 }
 
-/// A message from the dynamic loader (`dlerror()`).
-package struct DynamicLoaderError: Error {
-    package var message: String
-}
 
 /// The corresponding C function is `usleep`.
 package func sysSleep(microseconds: UInt32) {

@@ -110,7 +110,7 @@ public final class Membership: Sendable {
 
     /// A MEMBERSHIP frame from the member on `connection`.
     func receive(_ payload: [UInt8], from node: NodeID, now: UInt64) throws(MeshError) -> [SwimNode.Outbound] {
-        guard let message = SwimCodec.decode(payload) else { throw MeshError("malformed membership message") }
+        guard let message = SwimCodec.decode(payload) else { throw MeshError(.malformed, "malformed membership message") }
         return withClockedSwim { $0.receive(message, from: Self.member(node), now: now) }
     }
 

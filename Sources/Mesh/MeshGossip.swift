@@ -87,7 +87,7 @@ public final class MeshGossip: Sendable {
     func receive(_ payload: [UInt8], from sender: MemberID) throws(MeshError)
         -> (out: [GossipNode.Outbound], offer: Offer?, root: (member: MemberID, root: UInt64)?)
     {
-        guard let message = GossipCodec.decode(payload) else { throw MeshError("malformed gossip message") }
+        guard let message = GossipCodec.decode(payload) else { throw MeshError(.malformed, "malformed gossip message") }
         let (deliver, out) = withClockedNode { $0.receive(message, from: sender) }
         if let deliver, deliver.topic == Offer.topic, let offer = Offer(decoding: deliver.payload), offer.target == member {
             return (out, offer, nil)

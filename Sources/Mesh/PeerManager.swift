@@ -302,16 +302,3 @@ public final class PeerManager: Sendable {
     /// Stops redialing and the lanes. Connections close when the transport plugin is retired.
     public func stop() { layer.stop() }
 }
-
-/// A mesh operation that failed: a closed connection, a refused session, no answer, or an ERROR from the peer
-/// (then ``code`` says which).
-public struct MeshError: Error, CustomStringConvertible {
-    public var message: String
-    /// The code of the peer's ERROR answer, when that is what failed.
-    public var code: ErrorPayload.Code?
-    public init(_ message: String, code: ErrorPayload.Code? = nil) {
-        self.message = message
-        self.code = code
-    }
-    public var description: String { message }
-}

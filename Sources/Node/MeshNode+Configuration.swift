@@ -63,10 +63,3 @@ extension MeshNode {
         var hasPeers: Bool { role == .client || !manifest.listen.isEmpty || !manifest.bootstrap.isEmpty }
     }
 }
-
-/// Why a node could not be built or started, for people.
-public struct NodeError: Error, CustomStringConvertible {
-    public var message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
-}

@@ -50,16 +50,16 @@ public final class MeshNode: Service, Sendable {
     /// Starts the host (loads the manifest's plugins), loads or creates the identity, opens the store and builds
     /// the peer layer and the services. Nothing listens or dials yet (``start()``); on failure the host is shut
     /// down again.
-    public init(_ configuration: Configuration) throws(NodeError) {
+    public init(_ configuration: Configuration) throws(InosError) {
         self.configuration = configuration
         let logger = configuration.logger
         let lamport = NodeLamport.startingAtWallClock()
         self.lamport = lamport
         let host: HostRuntime
-        do { host = try HostRuntime(manifest: configuration.manifest, logger: logger) } catch { throw NodeError("cannot load the manifest's plugins: \(error)") }
+        do { host = try HostRuntime(manifest: configuration.manifest, logger: logger) } catch { throw InosError(.unavailable, "cannot load the manifest's plugins", cause: error) }
         do { try host.start() } catch {
             host.shutdown()
-            throw NodeError("cannot start: \(error)")
+            throw InosError(.unavailable, "cannot start", cause: error)
         }
         self.host = host
         store = host.slot("store") != nil ? try? ContentStore(host: host) : nil
@@ -69,13 +69,13 @@ public final class MeshNode: Service, Sendable {
         }
         guard let slot = host.slot("transport") else {
             host.shutdown()
-            throw NodeError(configuration.role == .client ? "no transport plugin in slot \"transport\" (see the manifest's [[plugins]])"
+            throw InosError(.unavailable, configuration.role == .client ? "no transport plugin in slot \"transport\" (see the manifest's [[plugins]])"
                 : "listen/bootstrap addresses need a transport plugin in slot \"transport\" (see the manifest's [[plugins]])")
         }
         let identity: NodeIdentity
         do { identity = try NodeIdentity.loadOrCreate(in: configuration.dataDirectory) } catch {
             host.shutdown()
-            throw NodeError("node identity: \(error.message)")
+            throw InosError(.failed, "node identity", cause: error)
         }
         self.identity = identity
         let store = store
@@ -135,14 +135,14 @@ public final class MeshNode: Service, Sendable {
     /// services, then dials the bootstrap peers — so their sessions already carry membership. Returns the bound
     /// addresses. A client: starts its reactor only.
     @discardableResult
-    public func start() throws(NodeError) -> [String] {
+    public func start() throws(InosError) -> [String] {
         guard let peers else { return [] }
         guard configuration.role == .member else {
             startReactor()
             return []
         }
         let bound: [String]
-        do { bound = try peers.start(listen: configuration.manifest.listen, bootstrap: []) } catch { throw NodeError("cannot listen: \(error)") }
+        do { bound = try peers.start(listen: configuration.manifest.listen, bootstrap: []) } catch { throw InosError(.unavailable, "cannot listen", cause: error) }
         peers.enableMembership(advertise: configuration.advertise ?? bound.first ?? "", now: peers.clock.now())
         // Provider records for every pinned resource, at the members closest to its ID; they expire unless
         // republished, so a node that leaves is forgotten.
@@ -155,7 +155,7 @@ public final class MeshNode: Service, Sendable {
             let policy = configuration.computePolicy
             logger.info("compute: jobs from the mesh run for \(policy == .owners ? "the owners of the data" : policy == .members ? "any member" : "nobody")")
         }
-        do { _ = try peers.start(listen: [], bootstrap: configuration.manifest.bootstrap) } catch { throw NodeError("cannot dial: \(error)") }
+        do { _ = try peers.start(listen: [], bootstrap: configuration.manifest.bootstrap) } catch { throw InosError(.unavailable, "cannot dial", cause: error) }
         return bound
     }
 
@@ -231,7 +231,7 @@ public final class MeshNode: Service, Sendable {
 
 extension MeshNode {
     /// Builds a client node and starts its reactor; ``close()`` tears it down.
-    public static func client(_ configuration: Configuration) throws(NodeError) -> MeshNode {
+    public static func client(_ configuration: Configuration) throws(InosError) -> MeshNode {
         var configuration = configuration
         configuration.role = .client
         let node = try MeshNode(configuration)
@@ -255,8 +255,8 @@ extension MeshNode {
     }
 
     /// A mesh client over this node's peer layer and store (put, get, locate, job submit).
-    public func meshClient(label: String) throws(NodeError) -> MeshClient {
-        guard let peers, let identity, let store else { throw NodeError("a mesh client needs a transport and a store plugin") }
+    public func meshClient(label: String) throws(InosError) -> MeshClient {
+        guard let peers, let identity, let store else { throw InosError(.unavailable, "a mesh client needs a transport and a store plugin") }
         return MeshClient(
             peers: peers, store: store, identity: identity, allocator: host.slot("allocator").map(AllocatorHandle.init(slot:)),
             logger: Logger(label: label), lamport: lamport)

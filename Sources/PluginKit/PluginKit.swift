@@ -45,6 +45,14 @@ public func fail(_ error: UnsafeMutablePointer<inos_error>?, _ code: inos_status
     return code
 }
 
+/// ``fail(_:_:_:detail:)`` with a ``PluginStatus``: writes its value and the message, returns the raw status.
+@discardableResult
+public func fail(_ error: UnsafeMutablePointer<inos_error>?, _ status: PluginStatus, _ message: String, detail: UInt64 = 0)
+    -> inos_status
+{
+    fail(error, status.rawValue, message, detail: detail)
+}
+
 /// Compares a C extension id with a Swift string without allocating.
 public func extensionID(_ requested: UnsafePointer<CChar>?, is id: String) -> Bool {
     guard let requested else { return false }
@@ -59,8 +67,8 @@ import Glibc
 /// Asks for the length first, so values of any length are read whole.
 public func configValue(_ host: UnsafePointer<inos_host_api>, _ key: String) -> String? {
     var length: UInt32 = 0
-    guard host.pointee.config_get(host.pointee.ctx, key, nil, 0, &length) == INOS_ERR_BUFFER_TOO_SMALL else { return nil }
+    guard PluginStatus(host.pointee.config_get(host.pointee.ctx, key, nil, 0, &length)) == .bufferTooSmall else { return nil }
     var buffer = [CChar](repeating: 0, count: Int(length) + 1)
-    guard host.pointee.config_get(host.pointee.ctx, key, &buffer, UInt32(buffer.count), &length) == INOS_OK else { return nil }
+    guard PluginStatus(host.pointee.config_get(host.pointee.ctx, key, &buffer, UInt32(buffer.count), &length)) == .ok else { return nil }
     return String(decoding: buffer.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }

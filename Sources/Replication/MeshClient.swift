@@ -42,13 +42,13 @@ public final class MeshClient: Sendable {
     }
 
     /// A session with the node at `address` (reused), checked to be `member` when given.
-    public func session(_ address: String, member: MemberID? = nil) async throws(ReplicationError) -> (connection: UInt64, node: NodeID) {
+    public func session(_ address: String, member: MemberID? = nil) async throws(InosError) -> (connection: UInt64, node: NodeID) {
         if let known = sessions.withLock({ $0[address] }), peers.peers.contains(where: { $0.connection == known.connection }) { return known }
         let opened: (UInt64, NodeID)
-        do { opened = try await peers.connect(address, timeout: 10) } catch { throw ReplicationError(error.message) }
+        do { opened = try await peers.connect(address, timeout: 10) } catch { throw InosError("connecting to \(address)", mesh: error) }
         if let member, Membership.member(opened.1) != member {
             peers.transport.close(opened.0)
-            throw ReplicationError("\(address) is node \(opened.1), not member \(String(member, radix: 16))")
+            throw InosError(.refused, "\(address) is node \(opened.1), not member \(String(member, radix: 16))")
         }
         sessions.withLock { $0[address] = (opened.0, opened.1) }
         return (opened.0, opened.1)
@@ -90,30 +90,30 @@ public final class MeshClient: Sendable {
     /// every piece to its holders and returns once all pushes ended. Throws unless the put is acknowledged:
     /// every piece durably on at least `quorum` other nodes.
     public func put(file: String, entry: String, budget: UInt64, pins: PinSet, progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in }) async
-        throws(ReplicationError) -> PutReport
+        throws(InosError) -> PutReport
     {
-        guard let allocator else { throw ReplicationError("no allocator plugin (slot \"allocator\"): the manifest must load one to put into the mesh") }
+        guard let allocator else { throw InosError(.unavailable, "no allocator plugin (slot \"allocator\"): the manifest must load one to put into the mesh") }
         let started = peers.clock.now()
         let (connection, _) = try await session(entry)
         let members: [MemberInfo]
-        do { members = try await peers.members(on: connection).filter { !$0.address.isEmpty } } catch { throw ReplicationError("members of \(entry): \(error.message)") }
+        do { members = try await peers.members(on: connection).filter { !$0.address.isEmpty } } catch { throw InosError("members of \(entry)", mesh: error) }
         let nodes = members.map(\.placementNode)
         let size: UInt64
         do { size = (try FileManager.default.attributesOfItem(atPath: file)[.size] as? NSNumber)?.uint64Value ?? 0 } catch {
-            throw ReplicationError("cannot read \(file): \(error.localizedDescription)")
+            throw InosError(.io, "cannot read \(file): \(error.localizedDescription)")
         }
         let request = PlacementRequest(resourceSize: size, creditBudget: budget)
         let planned: PlacementPlan
-        do { planned = try allocator.plan(request, nodes: nodes) } catch { throw ReplicationError(error.message) }
+        do { planned = try allocator.plan(request, nodes: nodes) } catch { throw InosError(.failed, "planning where \(file) goes", cause: error) }
         let wanted = planned.replicas
         // The budget caps replicas: the most the owner's credits per hour pay for.
         let pricing = Pricing()
         let plan = planned.capped(byBudget: budget, size: size, pricing: pricing)
         guard plan.replicas > 0, plan.copies > 0 else {
             if planned.replicas > 0 {
-                throw ReplicationError("a budget of \(budget) credits/hour does not pay for one replica of \(size) bytes (\(pricing.creditsPerHour(size: size, replicas: 1)) credits/hour)")
+                throw InosError(.invalidArgument, "a budget of \(budget) credits/hour does not pay for one replica of \(size) bytes (\(pricing.creditsPerHour(size: size, replicas: 1)) credits/hour)")
             }
-            throw ReplicationError("no member can hold \(size) bytes without passing the maximum load (\(members.count) member(s), \(plan.usableNodes) usable)")
+            throw InosError(.noSpace, "no member can hold \(size) bytes without passing the maximum load (\(members.count) member(s), \(plan.usableNodes) usable)")
         }
 
         var options = ContentStore.Options()
@@ -123,20 +123,20 @@ public final class MeshClient: Sendable {
         do {
             let put = try store.putPinned(file: file, pins: pins, options: options)
             (id, manifest) = (put.id, put.manifest)
-        } catch { throw ReplicationError(error.description) }
+        } catch { throw InosError("storing \(file) here", wrapping: error) }
         let pieces = ContentStore.pieces(of: id, manifest: manifest)
         let chunkCount = manifest?.chunks.count ?? 1
         let isManifest = manifest != nil
         // The manifest's stored form goes first to every holder (read once here).
         let manifestBytes = isManifest ? (try? store.storedObject(id)) ?? [] : []
-        guard !isManifest || !manifestBytes.isEmpty else { throw ReplicationError("the manifest of \(id) is not readable here") }
+        guard !isManifest || !manifestBytes.isEmpty else { throw InosError(.notFound, "the manifest of \(id) is not readable here") }
 
         var placementRequest = request
         placementRequest.key = Array(id.bytes.suffix(32))
         let map: PlacementMap
         do {
             map = try PlacementMap.build(resource: id, pieces: pieces, chunkCount: chunkCount, plan: plan, request: placementRequest, nodes: nodes, allocator: allocator)
-        } catch { throw ReplicationError(error.message) }
+        } catch { throw InosError(.failed, "placing the pieces of \(id)", cause: error) }
         let quorum = pieces.indices.map { i in
             plan.strategy == .erasure && i < pieces.count ? 1 : min(map.holders[i].count, Self.minimumReplicas)
         }
@@ -178,22 +178,22 @@ public final class MeshClient: Sendable {
                 holdersGroup.addTask { [self] in
                     @Sendable func failed(_ why: String) { tally.withLock { $0.holders[slot].failures.append(why) } }
                     let target: (connection: UInt64, node: NodeID)
-                    do throws(ReplicationError) { target = try await session(members[h].address, member: members[h].member) } catch {
-                        return failed(error.message)
+                    do throws(InosError) { target = try await session(members[h].address, member: members[h].member) } catch {
+                        return failed("\(error)")
                     }
                     tally.withLock { $0.holders[slot].node = target.node }
                     if isManifest {
-                        do throws(ReplicationError) {
+                        do throws(InosError) {
                             _ = try await peers.storePiece(id, of: id, ticket: ticket, data: manifestBytes, on: target.connection)
-                        } catch { return failed("manifest: \(error.message)") }
+                        } catch { return failed("manifest: \(error)") }
                     }
                     @Sendable func push(_ i: Int) async {
                         guard let data = try? store.storedObject(pieces[i].id) else { return failed("piece \(i) is not readable here") }
-                        do throws(ReplicationError) {
+                        do throws(InosError) {
                             _ = try await peers.storePiece(pieces[i].id, of: id, ticket: ticket, data: data, on: target.connection)
                             let done = tally.withLock { $0.stored(i, on: $0.holders[slot], bytes: data.count, quorum: quorum, now: peers.clock.now()) }
                             progress(done, totalPushes)
-                        } catch { failed("piece \(i): \(error.message)") }
+                        } catch { failed("piece \(i): \(error)") }
                     }
                     await withTaskGroup(of: Void.self) { piecesGroup in
                         var next = mine.makeIterator()
@@ -235,7 +235,8 @@ public final class MeshClient: Sendable {
         guard report.acknowledgedAfter != nil else {
             let short = zip(result.copies, quorum).enumerated().filter { $0.element.0 < $0.element.1 }
             let failures = result.holders.flatMap { holder in holder.failures.prefix(2).map { "\(holder.address): \($0)" } }
-            throw ReplicationError(
+            throw InosError(
+                .unavailable,
                 "put NOT acknowledged: \(short.count) of \(pieces.count) piece(s) have fewer durable copies than \(quorum.max() ?? 0) (the data stays pinned here; retry). \(failures.prefix(4).joined(separator: "; "))")
         }
         return report

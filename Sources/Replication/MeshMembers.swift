@@ -28,11 +28,20 @@ extension MemberInfo {
     }
 }
 
-/// A replication failure with a clear message.
-public struct ReplicationError: Error, CustomStringConvertible {
-    public var message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
+extension InosError {
+    /// A replication step that failed in the mesh: `what` was being done, the ``MeshError`` is the cause, and
+    /// the code says how (no answer in time, the connection closed, the peer refused; else unavailable).
+    /// Replication's failures are ``InosError``s: callers act on the code, people read the chain.
+    init(_ what: String, mesh error: MeshError, function: String = #function, file: String = #fileID, line: Int = #line) {
+        let code: Code =
+            switch error.code {
+            case .timeout: .timeout
+            case .closed: .closed
+            case .malformed, .unexpected: .malformed
+            default: error.code.wireCode != nil || error.code == .notAllowed ? .refused : .unavailable
+            }
+        self.init(code, what, cause: error, function: function, file: file, line: line)
+    }
 }
 
 extension PeerManager {
@@ -62,21 +71,21 @@ extension PeerManager {
     }
 
     /// Which pieces of `resource` the node on `connection` holds, its load and demand; and the round trip.
-    public func holding(_ resource: ContentID, on connection: UInt64, timeout: Double = 5) throws(ReplicationError)
+    public func holding(_ resource: ContentID, on connection: UInt64, timeout: Double = 5) throws(InosError)
         -> (holding: ReplicationWire.Holding, rttMicroseconds: Double)
     {
         expectReplicationAnswers()
         let start = clock.now()
         let answer: WireMessage
         do { answer = try request(.have, payload: ReplicationWire.have(resource), on: connection, timeout: timeout) } catch {
-            throw ReplicationError(error.message)
+            throw InosError("HAVE \(resource) on connection \(connection)", mesh: error)
         }
         return (try Self.holding(in: answer), Double(clock.now() - start) / 1000)
     }
 
-    private static func holding(in answer: WireMessage) throws(ReplicationError) -> ReplicationWire.Holding {
+    private static func holding(in answer: WireMessage) throws(InosError) -> ReplicationWire.Holding {
         guard answer.header.type == .haveReply, let holding = ReplicationWire.decodeHaveReply(answer.payload) else {
-            throw ReplicationError("malformed answer to HAVE")
+            throw InosError(.malformed, "malformed answer to HAVE")
         }
         return holding
     }
@@ -100,11 +109,11 @@ extension PeerManager {
 
     /// Asks the node on `connection` to store `piece` (its stored bytes `data`) of `resource` durably.
     public func storePiece(_ piece: ContentID, of resource: ContentID, ticket: OwnerTicket, data: [UInt8],
-                           on connection: UInt64, timeout: Double = 60) async throws(ReplicationError) -> ReplicationWire.Status {
+                           on connection: UInt64, timeout: Double = 60) async throws(InosError) -> ReplicationWire.Status {
         expectReplicationAnswers()
         let answer: WireMessage
         do { answer = try await request(.store, payload: ReplicationWire.store(resource: resource, ticket: ticket, piece: piece) + data, on: connection, timeout: timeout) } catch {
-            throw ReplicationError(error.message)
+            throw InosError("STORE \(piece) on connection \(connection)", mesh: error)
         }
         return try Self.storeStatus(answer)
     }
@@ -124,24 +133,24 @@ extension PeerManager {
     }
 
     /// ``holding(_:on:timeout:)`` that suspends on the answer.
-    public func holding(_ resource: ContentID, on connection: UInt64, timeout: Double = 5) async throws(ReplicationError)
+    public func holding(_ resource: ContentID, on connection: UInt64, timeout: Double = 5) async throws(InosError)
         -> (holding: ReplicationWire.Holding, rttMicroseconds: Double)
     {
         expectReplicationAnswers()
         let start = clock.now()
         let answer: WireMessage
         do { answer = try await request(.have, payload: ReplicationWire.have(resource), on: connection, timeout: timeout) } catch {
-            throw ReplicationError(error.message)
+            throw InosError("HAVE \(resource) on connection \(connection)", mesh: error)
         }
         return (try Self.holding(in: answer), Double(clock.now() - start) / 1000)
     }
 
     /// A STORED answer's status; a refusal with a message throws it.
-    static func storeStatus(_ answer: WireMessage) throws(ReplicationError) -> ReplicationWire.Status {
+    static func storeStatus(_ answer: WireMessage) throws(InosError) -> ReplicationWire.Status {
         guard answer.header.type == .stored, let (status, message) = ReplicationWire.decodeStored(answer.payload) else {
-            throw ReplicationError("unexpected answer \(answer.header.type) to STORE: \(String(decoding: answer.payload.prefix(200), as: UTF8.self))")
+            throw InosError(.malformed, "unexpected answer \(answer.header.type) to STORE: \(String(decoding: answer.payload.prefix(200), as: UTF8.self))")
         }
-        if status != .stored, !message.isEmpty { throw ReplicationError("\(status): \(message)") }
+        if status != .stored, !message.isEmpty { throw InosError(.refused, "\(status): \(message)") }
         return status
     }
 }

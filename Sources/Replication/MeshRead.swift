@@ -38,14 +38,14 @@ extension MeshClient {
     /// in flight for more than 3× the median fetch time elsewhere; the first copy wins. Every piece is checked
     /// against its ID. Chunks no holder has are rebuilt from parity when the file is written.
     public func get(_ id: ContentID, entry: String, output: String?, pins: PinSet, window: Int = 4,
-                    progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in }) async throws(ReplicationError) -> GetReport {
+                    progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in }) async throws(InosError) -> GetReport {
         let started = peers.clock.now()
         let key = Array(id.bytes.suffix(32))
         let (entryConnection, _) = try await session(entry)
         var records: [ProviderRecord]
-        do { records = try await peers.findProviders(key, on: entryConnection, recursive: true) } catch { throw ReplicationError(error.message) }
+        do { records = try await peers.findProviders(key, on: entryConnection, recursive: true) } catch { throw InosError("finding the providers of \(id)", mesh: error) }
         if records.isEmpty, let found = try? peers.lookupProviders(key, from: entryConnection) { records = found.providers }
-        guard !records.isEmpty else { throw ReplicationError("no member provides \(id)") }
+        guard !records.isEmpty else { throw InosError(.notFound, "no member provides \(id)") }
 
         // Sessions and HAVE with every holder, in parallel.
         struct Candidate: Sendable {
@@ -68,14 +68,14 @@ extension MeshClient {
             for await candidate in group { if let candidate { found.append(candidate) } }
             return found
         }.sorted { $0.rtt < $1.rtt }
-        guard !holders.isEmpty else { throw ReplicationError("none of the \(records.count) provider(s) of \(id) answered") }
+        guard !holders.isEmpty else { throw InosError(.unavailable, "none of the \(records.count) provider(s) of \(id) answered") }
 
         // The manifest (or the single chunk) from the fastest holder that has it.
         if !store.contains(id), await peers.fetchVerified(id, into: store, from: holders.map(\.connection)) == nil {
-            throw ReplicationError("no holder delivered \(id) (or none matched its ID)")
+            throw InosError(.unavailable, "no holder delivered \(id) (or none matched its ID)")
         }
         let manifest: ResourceManifest?
-        do { manifest = try store.manifest(for: id) } catch { throw ReplicationError(error.description) }
+        do { manifest = try store.manifest(for: id) } catch { throw InosError("reading the manifest of \(id)", wrapping: error) }
         let pieces = ContentStore.pieces(of: id, manifest: manifest)
         let chunkCount = manifest?.chunks.count ?? 1
         if holders.contains(where: { $0.pieces.count != pieces.count }) {
@@ -93,7 +93,7 @@ extension MeshClient {
         var result = await fetch(schedule, pieces: pieces.map(\.id), lengths: lengths, from: connections, window: window) { done in
             progress(min(done, totalBytes), totalBytes)
         }
-        do { try store.commit() } catch { throw ReplicationError(error.description) }
+        do { try store.commit() } catch { throw InosError("committing the fetched chunks of \(id)", wrapping: error) }
 
         // Chunks nobody delivered: fetch their stripes' parity (same scheduler), then rebuild while writing.
         if !result.unreachable.isEmpty, let layout = manifest?.layout, layout.parityShards > 0 {
@@ -101,7 +101,7 @@ extension MeshClient {
             let parity = stripes.flatMap { layout.parity(inStripe: $0) }.filter { $0 < pieces.count && !store.contains(pieces[$0].id) }
             let second = Scheduler(holders: holders.map { ($0.rtt, $0.load, $0.pieces) }, wanted: parity)
             let extra = await fetch(second, pieces: pieces.map(\.id), lengths: lengths, from: connections, window: 1) { _ in }
-            do { try store.commit() } catch { throw ReplicationError(error.description) }
+            do { try store.commit() } catch { throw InosError("committing the fetched chunks of \(id)", wrapping: error) }
             result.fetched += extra.fetched
             result.bytes += extra.bytes
         }
@@ -112,7 +112,7 @@ extension MeshClient {
                 let report = try store.get(id, to: output)
                 rebuilt = report.repaired.count
             }
-        } catch { throw ReplicationError(error.description) }
+        } catch { throw InosError("pinning and writing \(id)", wrapping: error) }
         let sources = holders.enumerated().map { h, holder in
             Source(address: holder.address, rttMicroseconds: holder.rtt, load: holder.load, pieces: holder.pieces.filter { $0 }.count, served: result.served[h])
         }
@@ -352,11 +352,11 @@ extension MeshClient {
     }
 
     /// Asks every provider at once (a task group of suspended requests); holders in address order.
-    public func census(_ id: ContentID, entry: String) async throws(ReplicationError) -> Census {
+    public func census(_ id: ContentID, entry: String) async throws(InosError) -> Census {
         let key = Array(id.bytes.suffix(32))
         let (connection, _) = try await session(entry)
         let records: [ProviderRecord]
-        do { records = try await peers.findProviders(key, on: connection, recursive: true) } catch { throw ReplicationError(error.message) }
+        do { records = try await peers.findProviders(key, on: connection, recursive: true) } catch { throw InosError("finding the providers of \(id)", mesh: error) }
         typealias Answer = (record: ProviderRecord, holding: ReplicationWire.Holding?)
         let answers = await withTaskGroup(of: Answer.self) { group in
             for record in records {

@@ -6,6 +6,7 @@ import Foundation
 import Host
 import Mesh
 import MeshCore
+import Primitives
 
 extension ReplicaService {
     /// The repair loop: a round every `repairInterval` seconds (jittered, so holders of the same resource do
@@ -106,7 +107,7 @@ extension ReplicaService {
                     }
                     guard let connection = peers.session(with: member) else { continue }  // dialing; next round
                     await throttle(data.count)
-                    do throws(ReplicationError) {
+                    do throws(InosError) {
                         if hasManifest && !withManifest.contains(member), let manifest = try? store.storedObject(resource) {
                             _ = try await peers.storePiece(resource, of: resource, ticket: ticket, data: manifest, on: connection)
                             withManifest.insert(member)
@@ -116,7 +117,7 @@ extension ReplicaService {
                         setCounter { $0.repairedPieces += 1; $0.repairedBytes += UInt64(data.count) }
                         logger.info("repair: piece \(i) of \(resource) → member \(String(member, radix: 16)) (\(have[i].count)/\(target) copies)")
                     } catch {
-                        logger.warning("repair: pushing piece \(i) of \(resource) to member \(String(member, radix: 16)) failed: \(error.message)")
+                        logger.warning("repair: pushing piece \(i) of \(resource) to member \(String(member, radix: 16)) failed: \(error)")
                     }
                 }
             } else if current.count > target + 1 {

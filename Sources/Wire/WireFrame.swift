@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+import Primitives
 import Synchronization
 
 /// The INOS wire protocol, version 1: what travels inside one transport frame (docs/wire.md).
@@ -113,8 +114,27 @@ public struct WireMessage: Equatable, Sendable {
 }
 
 /// A frame this node cannot accept; the connection that sent it is closed with this reason.
-public struct WireError: Error, Equatable, CustomStringConvertible {
-    public enum Code: Sendable, Equatable { case truncated, unsupportedVersion, malformed, unexpected }
+public struct WireError: CodedError, Equatable {
+    /// A failure class. Wraps a private enum, so cases can be added later: compare, or switch with a `default`.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private enum Base: String, Hashable, Sendable {
+            case truncated = "truncated"
+            case unsupportedVersion = "unsupported version"
+            case malformed = "malformed"
+            case unexpected = "unexpected"
+        }
+        private let base: Base
+        private init(_ base: Base) { self.base = base }
+        /// Fewer bytes than the header or its length says.
+        public static let truncated = Code(.truncated)
+        /// A protocol version this node does not speak.
+        public static let unsupportedVersion = Code(.unsupportedVersion)
+        /// A field out of range.
+        public static let malformed = Code(.malformed)
+        /// A valid frame where another was expected.
+        public static let unexpected = Code(.unexpected)
+        public var description: String { base.rawValue }
+    }
     public var code: Code
     public var message: String
 

@@ -5,6 +5,7 @@ import DataPath
 import Logging
 import Identity
 import Mesh
+import PluginKit
 import Synchronization
 import Wire
 
@@ -106,7 +107,7 @@ public final class ComputeService: Sendable {
                 return .init(chunk: index, result: .success(try jobs.run(function: run.function, parameters: run.parameters, inputs: [content], timeout: chunkTimeout)))
             } catch {
                 // A crash or a timeout of the (isolated) runner may be this node's trouble: let another try.
-                let nodeTrouble = error.signal != nil || error.status == 8  // INOS_ERR_TIMEOUT
+                let nodeTrouble = error.signal != nil || error.status == .timeout
                 return .init(chunk: index, result: .failure(.init(error.message, retryable: nodeTrouble)))
             }
         }

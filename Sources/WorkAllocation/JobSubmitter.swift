@@ -5,6 +5,7 @@ import Dispatch
 import Foundation
 import Mesh
 import MeshCore
+import Primitives
 import Replication
 import Synchronization
 import Wire
@@ -39,10 +40,10 @@ public struct JobSubmitter: Sendable {
     }
 
     public func submit(_ id: ContentID, function: String, parameters: String, reduce: WorkPlanner.Reduce, entry: String,
-                       timeout: Double = 600) async throws(ReplicationError) -> Report {
+                       timeout: Double = 600) async throws(InosError) -> Report {
         let started = client.peers.clock.now()
         let census = try await client.census(id, entry: entry)
-        guard !census.holders.isEmpty else { throw ReplicationError("no holder of \(id) answered") }
+        guard !census.holders.isEmpty else { throw InosError(.unavailable, "no holder of \(id) answered") }
         // The manifest: which chunks there are, and the job's size.
         if !client.store.contains(id) {
             var connections: [UInt64] = []
@@ -54,10 +55,10 @@ public struct JobSubmitter: Sendable {
         let manifest: ResourceManifest
         do {
             guard let found = try client.store.manifest(for: id) else {
-                throw ReplicationError("\(id) is a single chunk (no manifest): run it where it is with inos job run")
+                throw InosError(.invalidArgument, "\(id) is a single chunk (no manifest): run it where it is with inos job run")
             }
             manifest = found
-        } catch let error as ReplicationError { throw error } catch { throw ReplicationError("the manifest of \(id): \(error)") }
+        } catch let error as InosError { throw error } catch { throw InosError("the manifest of \(id)", wrapping: error) }
         let chunkCount = manifest.chunks.count
         let entryConnection = try await client.session(entry).connection
         let loads = Dictionary(((try? await client.peers.members(on: entryConnection)) ?? []).compactMap { info in
@@ -76,22 +77,22 @@ public struct JobSubmitter: Sendable {
         while !pending.isEmpty {
             let (assignment, unplaced) = WorkPlanner.assign(chunks: pending, workers: workers, required: required, excluding: excluded)
             guard unplaced.isEmpty else {
-                throw ReplicationError("chunk(s) \(unplaced.prefix(8).map(String.init).joined(separator: ", ")) of \(id) have no live holder left (failed: \(parts.compactMap(\.failed).joined(separator: "; ")))")
+                throw InosError(.unavailable, "chunk(s) \(unplaced.prefix(8).map(String.init).joined(separator: ", ")) of \(id) have no live holder left (failed: \(parts.compactMap(\.failed).joined(separator: "; ")))")
             }
             // Every part at once, each suspended on its JOB_DONE.
-            let round = await withTaskGroup(of: (Int, Result<[JobWire.Outcome], ReplicationError>).self) { group in
+            let round = await withTaskGroup(of: (Int, Result<[JobWire.Outcome], InosError>).self) { group in
                 for (worker, chunks) in assignment {
                     let holder = census.holders[worker]
                     group.addTask { [client] in
-                        do throws(ReplicationError) {
+                        do throws(InosError) {
                             let (connection, _) = try await client.session(holder.address, member: holder.member)
                             let payload = JobWire.encode(JobWire.Run(resource: id, function: function, parameters: parameters, chunks: chunks))
                             let answer: WireMessage
                             do throws(MeshError) { answer = try await client.peers.request(.jobRun, payload: payload, on: connection, timeout: timeout) } catch {
-                                throw ReplicationError(error.message)
+                                throw InosError(.failed, "JOB_RUN at \(holder.address)", cause: error)
                             }
                             guard answer.header.type == .jobDone, let outcomes = JobWire.decodeDone(answer.payload) else {
-                                throw ReplicationError("unexpected answer \(answer.header.type) to JOB_RUN")
+                                throw InosError(.malformed, "unexpected answer \(answer.header.type) to JOB_RUN")
                             }
                             return (worker, .success(outcomes))
                         } catch {
@@ -99,7 +100,7 @@ public struct JobSubmitter: Sendable {
                         }
                     }
                 }
-                var all: [(Int, Result<[JobWire.Outcome], ReplicationError>)] = []
+                var all: [(Int, Result<[JobWire.Outcome], InosError>)] = []
                 for await part in group { all.append(part) }
                 return all.sorted { $0.0 < $1.0 }
             }
@@ -111,7 +112,7 @@ public struct JobSubmitter: Sendable {
                 case .failure(let error):
                     // The node failed or did not answer: its part runs elsewhere.
                     excluded.insert(holder.member)
-                    parts.append(Part(address: holder.address, member: holder.member, chunks: chunks, failed: error.message))
+                    parts.append(Part(address: holder.address, member: holder.member, chunks: chunks, failed: "\(error)"))
                     next += chunks
                 case .success(let outcomes):
                     var done: [Int] = []
@@ -127,7 +128,7 @@ public struct JobSubmitter: Sendable {
                             next.append(outcome.chunk)
                             trouble = trouble ?? "chunk \(outcome.chunk): \(failure.message)"
                         case .failure(let failure):
-                            throw ReplicationError("\(function) failed on chunk \(outcome.chunk) at \(holder.address): \(failure.message)")
+                            throw InosError(.refused, "\(function) failed on chunk \(outcome.chunk) at \(holder.address): \(failure.message)")
                         }
                     }
                     next += chunks.filter { chunk in !done.contains(chunk) && !next.contains(chunk) && results[chunk] == nil }
@@ -138,7 +139,7 @@ public struct JobSubmitter: Sendable {
             pending = next.sorted()
         }
         guard let reduced = WorkPlanner.reduce(results.map { $0 ?? [] }, reduce) else {
-            throw ReplicationError("the per-chunk results of \(function) are not whitespace-separated numbers of one shape: use --reduce concat")
+            throw InosError(.invalidArgument, "the per-chunk results of \(function) are not whitespace-separated numbers of one shape: use --reduce concat")
         }
         return Report(resource: id, result: reduced, requiredNodes: required, parts: parts, retried: retried,
                       seconds: Double(client.peers.clock.now() - started) / 1e9)

@@ -35,7 +35,9 @@ public enum JobWire {
         }
     }
 
-    public struct Failure: Error, Sendable, Equatable, CustomStringConvertible {
+    public struct Failure: CodedError, Equatable {
+        /// ``InosError/Code/unavailable`` when another holder may run the chunk, else ``InosError/Code/failed``.
+        public var code: InosError.Code { retryable ? .unavailable : .failed }
         public var message: String
         /// The chunk is not available at that node (missing, damaged): another holder may run it. Otherwise the
         /// job itself failed on it, wherever it runs.

@@ -79,14 +79,17 @@ struct JobTests {
         // inos itself ends with its own error status (1), not by the job's signal.
         let crash = try job(["crash", "--isolated", "--input", id], manifest: plain)
         #expect(crash.status == 1, "\(crash.output)")
-        #expect(crash.output.contains("Error: job crash failed: INOS_ERR_INTERNAL job \"crash\" crashed its job runner process"), "\(crash.output)")
+        // Printed as every error is: the command's message and code, then the cause (the runner's status as its code).
+        #expect(crash.output.contains("Error: job crash failed\n  code: failed\n  cause: job \"crash\" crashed its job runner process"), "\(crash.output)")
+        #expect(crash.output.contains("    code: INOS_ERR_INTERNAL"), "\(crash.output)")
         #expect(crash.output.contains("SIGSEGV"), "\(crash.output)")
         let abort = try job(["abort", "--isolated", "--input", id], manifest: plain)
         #expect(abort.status == 1 && abort.output.contains("SIGABRT"), "\(abort.output)")
 
         let hang = try job(["hang", "--isolated", "--timeout", "1", "--input", id], manifest: plain)
         #expect(hang.status == 1, "\(hang.output)")
-        #expect(hang.output.contains("INOS_ERR_TIMEOUT job \"hang\" did not finish within 1.0 s") && hang.output.contains("killed with SIGKILL"), "\(hang.output)")
+        #expect(hang.output.contains("cause: job \"hang\" did not finish within 1.0 s") && hang.output.contains("killed with SIGKILL"), "\(hang.output)")
+        #expect(hang.output.contains("    code: INOS_ERR_TIMEOUT"), "\(hang.output)")
 
         // A well-behaved job through the same path; the manifest's isolation = "process" isolates without the flag.
         let echo = try job(["echo", "--isolated", "--input", id, "-o", root + "/echo"], manifest: plain)

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import Compute
+import Primitives
 import Testing
 
 @Suite("Declared signatures (libffi)")
@@ -20,7 +21,7 @@ struct ForeignSignatureTests {
         ("bad name(i64) -> i64", "is not a C function name"),
     ])
     func refused(text: String, reason: String) {
-        let error = #expect(throws: ForeignCallError.self) { _ = try ForeignSignature(parsing: text) }
+        let error = #expect(throws: InosError.self) { _ = try ForeignSignature(parsing: text) }
         #expect(error?.message.contains(reason) == true, "\(error?.message ?? "")")
     }
 }

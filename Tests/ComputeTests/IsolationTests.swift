@@ -60,7 +60,7 @@ struct IsolationTests {
 
         let hereError = #expect(throws: JobService.Failure.self) { try inProcess.run(function: "nope", parameters: "", inputs: []) }
         let thereError = #expect(throws: JobService.Failure.self) { try isolated.run(function: "nope", parameters: "", inputs: []) }
-        #expect(hereError?.status == INOS_ERR_NOT_FOUND && thereError?.status == INOS_ERR_NOT_FOUND)
+        #expect(hereError?.status.rawValue == INOS_ERR_NOT_FOUND && thereError?.status.rawValue == INOS_ERR_NOT_FOUND)
         #expect(hereError?.message == thereError?.message && thereError?.message.contains("no function \"nope\"") == true)
         #expect(thereError?.signal == nil)
 
@@ -90,7 +90,7 @@ struct IsolationTests {
         #expect(Self.isAlive(pid))
 
         let error = #expect(throws: JobService.Failure.self) { try jobs.run(function: function, parameters: "", inputs: [[9]]) }
-        #expect(error?.status == INOS_ERR_INTERNAL)
+        #expect(error?.status.rawValue == INOS_ERR_INTERNAL)
         #expect(error?.signal == signal)
         let message = error?.message ?? ""
         #expect(message.contains("job \"\(function)\" crashed its job runner process (pid \(pid))") && message.contains(name), "\(message)")
@@ -131,7 +131,7 @@ struct IsolationTests {
         let started = Date()
         let error = #expect(throws: JobService.Failure.self) { try jobs.run(function: "hang", parameters: "", inputs: [], timeout: 0.5) }
         let elapsed = Date().timeIntervalSince(started)
-        #expect(error?.status == INOS_ERR_TIMEOUT)
+        #expect(error?.status.rawValue == INOS_ERR_TIMEOUT)
         let message = error?.message ?? ""
         #expect(message.contains("job \"hang\" did not finish within 0.5 s") && message.contains("(pid \(pid)) was killed with SIGKILL"), "\(message)")
         #expect(elapsed >= 0.5 && elapsed < 30, "returned after \(elapsed) s")  // a watchdog, not a speed goal
@@ -190,7 +190,7 @@ struct IsolationTests {
         let tooBig = #expect(throws: JobService.Failure.self) {
             try jobs.run(function: "echo", parameters: "", inputs: [[UInt8](repeating: 1, count: 1_500_000)])
         }
-        #expect(tooBig?.status == INOS_ERR_FULL)
+        #expect(tooBig?.status.rawValue == INOS_ERR_FULL)
     }
 
     @Test("a runner process can read the arena but write only its lease; the node's rings are not its to use")
@@ -222,7 +222,7 @@ struct IsolationTests {
             host: host, slot: faults, isolated: true, options: JobService.IsolationOptions(workerPath: "/nonexistent/inos-job-worker"))
         defer { missing.stop() }
         let error = #expect(throws: JobService.Failure.self) { try missing.run(function: "echo", parameters: "", inputs: []) }
-        #expect(error?.status == INOS_ERR_NOT_FOUND && error?.message.contains("cannot find the job worker executable") == true)
+        #expect(error?.status.rawValue == INOS_ERR_NOT_FOUND && error?.message.contains("cannot find the job worker executable") == true)
     }
 
     @Test("isolation = \"process\" on a plugin that is not a job runner is refused at load")

@@ -137,10 +137,10 @@ struct WatermarkTests {
                 })
         }
         let empty = UnsafeRawBufferPointer(start: nil, count: 0)
-        #expect(host.inbox.push(type: 1, empty) == INOS_OK)
+        #expect(host.inbox.push(type: 1, empty).rawValue == INOS_OK)
         entered.wait()
         var pushed = 1
-        while host.inbox.push(type: 1, empty) == INOS_OK { pushed += 1 }  // 8-byte records, until full
+        while host.inbox.push(type: 1, empty).rawValue == INOS_OK { pushed += 1 }  // 8-byte records, until full
         #expect(pushed == 8192 / 8, "the first record is consumed but its space not yet released")
         #expect(!host.arena.switchboard.isBackpressured, "the reactor has not looked at the fill yet")
         release.signal()

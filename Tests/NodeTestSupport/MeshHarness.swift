@@ -163,7 +163,7 @@ public final class MeshHarness {
         file.u32(digest.read(UInt32.self)!)
         let path = directory + "/" + NodeIdentity.fileName
         guard FileManager.default.createFile(atPath: path, contents: Data(file.bytes), attributes: [.posixPermissions: 0o600]) else {
-            throw NodeError("cannot write \(path)")
+            throw InosError(.io, "cannot write \(path)")
         }
     }
 
@@ -259,7 +259,7 @@ public final class MeshHarness {
     /// and gets keep, in the node's folder.
     public func meshClient(_ index: Int) throws -> (client: MeshClient, pins: PinSet) {
         if let made = meshClients[index] { return made }
-        let node = try nodes[index] ?? { throw NodeError("node \(index) was killed") }()
+        let node = try nodes[index] ?? { throw InosError(.notFound, "node \(index) was killed") }()
         let made = (try node.meshClient(label: "harness.client.\(index)"), try PinSet(folder: root + "/\(index)/client-pins"))
         meshClients[index] = made
         return made
@@ -353,7 +353,7 @@ extension MeshHarness {
             if settle() == 0 {
                 guard Date() < deadline else {
                     task.cancel()
-                    throw NodeError("the task did not finish within \(realSeconds) s of real time")
+                    throw InosError(.timeout, "the task did not finish within \(realSeconds) s of real time")
                 }
                 usleep(200)  // the task runs on its own thread: give it the processor
             }

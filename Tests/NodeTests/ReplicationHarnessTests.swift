@@ -5,6 +5,7 @@ import Foundation
 import HostTestSupport
 import Mesh
 import Node
+import Primitives
 import NodeTestSupport
 import Replication
 import Testing
@@ -30,7 +31,7 @@ struct ReplicationHarnessTests {
     }
 
     static func write(_ bytes: [UInt8], to path: String) throws {
-        guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else { throw NodeError("cannot write \(path)") }
+        guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else { throw InosError(.io, "cannot write \(path)") }
     }
 
     /// A mesh of `members` storing nodes and two clients, converged on membership.

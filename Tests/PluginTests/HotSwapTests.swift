@@ -35,7 +35,7 @@ struct HotSwapTests {
         let producer = Thread {
             for id in 0..<requests {
                 var value = UInt64(id)
-                while withUnsafeBytes(of: &value, { host.inbox.push(type: Self.requestType, $0) }) == INOS_ERR_FULL {
+                while withUnsafeBytes(of: &value, { host.inbox.push(type: Self.requestType, $0) }).rawValue == INOS_ERR_FULL {
                     sched_yield()
                 }
             }
@@ -49,7 +49,7 @@ struct HotSwapTests {
                 var length: UInt32 = 0
                 while true {
                     let status = buffer.withUnsafeMutableBytes { host.inbox.pop(into: $0, type: &type, length: &length) }
-                    if status == INOS_ERR_NOT_FOUND {
+                    if status.rawValue == INOS_ERR_NOT_FOUND {
                         if producerDone.load(ordering: .acquiring) && host.arena.inbox.usedBytes == 0 { break }
                         sched_yield()
                         continue
@@ -68,7 +68,7 @@ struct HotSwapTests {
                         return Array(output[0..<Int(written)])
                     }
                     guard let answer = answer ?? nil else { continue }
-                    while answer.withUnsafeBytes({ host.outbox.push(type: Self.resultType, $0) }) == INOS_ERR_FULL {
+                    while answer.withUnsafeBytes({ host.outbox.push(type: Self.resultType, $0) }).rawValue == INOS_ERR_FULL {
                         sched_yield()
                     }
                 }

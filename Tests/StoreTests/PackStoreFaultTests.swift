@@ -85,7 +85,7 @@ struct PackStoreFaultTests {
         grown += Array(whole[record..<(2 * record)])  // record 1 again: a whole record the log never saw
         try Data(grown).write(to: URL(fileURLWithPath: pack))
         let store = try open()
-        #expect(store.read(key(3)).failure?.code == INOS_ERR_NOT_FOUND)
+        #expect(store.read(key(3)).failure?.code.rawValue == INOS_ERR_NOT_FOUND)
         #expect(store.recovery.recoveredRecords == 0)  // the copy of record 1 is a duplicate
         #expect(scratch.size(pack) == 3 * record)  // cut back after the last needed record (key 3 is removed)
         for i in 0..<3 { #expect((try? store.read(key(i)).get()) == chunkBytes(5000, seed: UInt8(i))) }
@@ -99,7 +99,7 @@ struct PackStoreFaultTests {
         let failure = SystemFaults.withFaults([SystemFault([.read], errno: EIO, path: ".pack", times: 1)]) { _ in
             store.read(key(0)).failure
         }
-        #expect(failure?.code == INOS_ERR_IO)
+        #expect(failure?.code.rawValue == INOS_ERR_IO)
         #expect(failure?.detail == UInt64(EIO))
         #expect(store.statistics().quarantined == 0)
         #expect(store.keys.contains(key(0)))
@@ -116,7 +116,7 @@ struct PackStoreFaultTests {
             do throws(StoreError) { try store.put(key(1), chunkBytes(10_000, seed: 1)) } catch { return error }
             return nil
         }
-        #expect(failure?.code == INOS_ERR_FULL)
+        #expect(failure?.code.rawValue == INOS_ERR_FULL)
         #expect(failure?.detail == UInt64(ENOSPC))
         #expect(store.statistics() == before)
         #expect(scratch.size(pack) == 16 + 3 + 10_000)
@@ -133,8 +133,8 @@ struct PackStoreFaultTests {
             do throws(StoreError) { try store.put(key(1), chunkBytes(1000, seed: 1)) } catch { return error }
             return nil
         }
-        #expect(failure?.code == INOS_ERR_FULL)
-        #expect(store.read(key(1)).failure?.code == INOS_ERR_NOT_FOUND)
+        #expect(failure?.code.rawValue == INOS_ERR_FULL)
+        #expect(store.read(key(1)).failure?.code.rawValue == INOS_ERR_NOT_FOUND)
         try store.put(key(2), chunkBytes(1000, seed: 2))
         for i in [0, 2] { #expect((try? store.read(key(i)).get()) == chunkBytes(1000, seed: UInt8(i))) }
     }
@@ -149,8 +149,8 @@ struct PackStoreFaultTests {
                 do throws(StoreError) { try store.put(key(1), chunkBytes(2000, seed: 1)) } catch { return error }
                 return nil
             }
-            #expect(failure?.code == INOS_ERR_IO)
-            #expect(store.read(key(1)).failure?.code == INOS_ERR_NOT_FOUND)
+            #expect(failure?.code.rawValue == INOS_ERR_IO)
+            #expect(store.read(key(1)).failure?.code.rawValue == INOS_ERR_NOT_FOUND)
             try store.put(key(2), chunkBytes(2000, seed: 2))
             #expect(scratch.packs(root).count == 2)  // key 2 was not appended to the pack whose sync failed
         }

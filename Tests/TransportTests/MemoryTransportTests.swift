@@ -60,7 +60,7 @@ struct MemoryTransportTests {
                 accepted += 1
             } catch { full = error }
         }
-        #expect(full?.status == INOS_ERR_FULL)
+        #expect(full?.status.rawValue == INOS_ERR_FULL)
         #expect(accepted >= 25 && accepted < 1000)
         usleep(20_000)
         #expect(a.probe.all.frameCount == 0)  // nothing crossed into the paused host
@@ -80,10 +80,10 @@ struct MemoryTransportTests {
         let a = try TransportNode.memory(), b = try TransportNode.memory()
         defer { b.stop() }
         let refused = #expect(throws: TransportCallError.self) { try b.transport().dial("mem://nobody-here") }
-        #expect(refused?.status == INOS_ERR_IO)
+        #expect(refused?.status.rawValue == INOS_ERR_IO)
         #expect(refused?.message.contains("connection refused") == true)
         let scheme = #expect(throws: TransportCallError.self) { try b.transport().dial("tcp://127.0.0.1:1") }
-        #expect(scheme?.status == INOS_ERR_INVALID_ARGUMENT)
+        #expect(scheme?.status.rawValue == INOS_ERR_INVALID_ARGUMENT)
         #expect(throws: TransportCallError.self) { try b.transport().send(42, [1]) }
         let name = TransportNode.uniqueName("stop")
         try a.transport().listen(name)

@@ -108,7 +108,7 @@ struct TCPTransportTests {
             }
             if accepted % 64 == 0 { usleep(1_000) }  // let the kernel buffers fill
         }
-        #expect(full?.status == INOS_ERR_FULL)
+        #expect(full?.status.rawValue == INOS_ERR_FULL)
         #expect(a.probe.all.frameCount == 0)  // the paused node took nothing off the socket into its host
         #expect(b.probe.all.writableConnections.isEmpty, "no WRITABLE while the peer reads nothing")
         _ = a.host.arena.switchboard.updateBackpressure(fill: 0.0)
@@ -131,9 +131,9 @@ struct TCPTransportTests {
         #expect(a.probe.all.openedConnections.count == 2)
 
         let refused = #expect(throws: TransportCallError.self) { try b.transport().dial("tcp://127.0.0.1:1") }
-        #expect(refused?.status == INOS_ERR_IO)
+        #expect(refused?.status.rawValue == INOS_ERR_IO)
         let bad = #expect(throws: TransportCallError.self) { try b.transport().dial("tcp://127.0.0.1") }
-        #expect(bad?.status == INOS_ERR_INVALID_ARGUMENT)
+        #expect(bad?.status.rawValue == INOS_ERR_INVALID_ARGUMENT)
         let config = #expect(throws: PluginLoadError.self) { _ = try Self.node(["max_frame_kib": "0"]) }
         #expect(config?.message.contains("max_frame_kib") == true)
     }

@@ -7,7 +7,7 @@ import PluginABI
 import PluginKit
 
 struct JobFailure: Error {
-    var code: Int32
+    var code: PluginStatus
     var message: String
 }
 
@@ -33,7 +33,7 @@ enum ExampleJobs {
             }
             return Array("\(lines) \(words) \(bytes)\n".utf8)
         case "grep":
-            guard !parameters.isEmpty else { throw JobFailure(code: INOS_ERR_INVALID_ARGUMENT, message: "grep needs a pattern in the parameters") }
+            guard !parameters.isEmpty else { throw JobFailure(code: .invalidArgument, message: "grep needs a pattern in the parameters") }
             let pattern = Array(parameters.utf8)
             var out: [UInt8] = []
             for input in inputs {
@@ -57,7 +57,7 @@ enum ExampleJobs {
                 return Array((String(repeating: "0", count: 16 - hex.count) + hex + " \(input.count)\n").utf8)
             }
         default:
-            throw JobFailure(code: INOS_ERR_NOT_FOUND, message: "no function \"\(function)\" (this runner has \(functions.joined(separator: ", ")))")
+            throw JobFailure(code: .notFound, message: "no function \"\(function)\" (this runner has \(functions.joined(separator: ", ")))")
         }
     }
 
@@ -104,7 +104,7 @@ nonisolated(unsafe) private let runnerTable: UnsafePointer<inos_job_runner_v1> =
         do throws(JobFailure) {
             let result = try ExampleJobs.run(String(cString: function), parameters: parameters, inputs: inputs)
             var offset: UInt64 = 0
-            guard host.pointee.arena_alloc(host.pointee.ctx, UInt64(max(result.count, 1)), &offset) == INOS_OK else {
+            guard PluginStatus(host.pointee.arena_alloc(host.pointee.ctx, UInt64(max(result.count, 1)), &offset)) == .ok else {
                 return fail(errorOut, INOS_ERR_FULL, "no arena space for a \(result.count)-byte result")
             }
             result.withUnsafeBytes { (base + Int(offset)).update(from: $0.baseAddress!.assumingMemoryBound(to: UInt8.self), count: result.count) }

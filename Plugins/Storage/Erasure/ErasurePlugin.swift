@@ -36,13 +36,15 @@ final class ErasureCodec: Sendable {
     }
 }
 
-private func check(k: UInt32, m: UInt32, length: UInt64, _ error: UnsafeMutablePointer<inos_error>?) -> inos_status {
-    guard k >= 1, m >= 1 else { return fail(error, INOS_ERR_INVALID_ARGUMENT, "k and m must be at least 1 (got \(k)+\(m))") }
-    guard k + m <= 255 else { return fail(error, INOS_ERR_INVALID_ARGUMENT, "k+m must be at most 255 (got \(k)+\(m))") }
-    guard length > 0, length <= UInt64(Int32.max) else {
-        return fail(error, INOS_ERR_INVALID_ARGUMENT, "shard length \(length) must be 1...\(Int32.max)")
+private func check(k: UInt32, m: UInt32, length: UInt64, _ error: UnsafeMutablePointer<inos_error>?) -> PluginStatus {
+    func refuse(_ message: String) -> PluginStatus {
+        fail(error, PluginStatus.invalidArgument, message)
+        return .invalidArgument
     }
-    return INOS_OK
+    guard k >= 1, m >= 1 else { return refuse("k and m must be at least 1 (got \(k)+\(m))") }
+    guard k + m <= 255 else { return refuse("k+m must be at most 255 (got \(k)+\(m))") }
+    guard length > 0, length <= UInt64(Int32.max) else { return refuse("shard length \(length) must be 1...\(Int32.max)") }
+    return .ok
 }
 
 // nonisolated(unsafe): written once by the lazy initialiser, then only read.
@@ -53,7 +55,7 @@ nonisolated(unsafe) private let erasureTable: UnsafePointer<inos_erasure_v1> = {
     table.pointee.max_shards = 255
     table.pointee.encode = { instance, k, m, length, data, parity, error in
         let status = check(k: k, m: m, length: length, error)
-        guard status == INOS_OK else { return status }
+        guard status == .ok else { return status.rawValue }
         guard let data, let parity else { return fail(error, INOS_ERR_INVALID_ARGUMENT, "null shard array") }
         for i in 0..<Int(k) where data[i] == nil { return fail(error, INOS_ERR_INVALID_ARGUMENT, "data shard \(i) is null") }
         for i in 0..<Int(m) where parity[i] == nil { return fail(error, INOS_ERR_INVALID_ARGUMENT, "parity shard \(i) is null") }
@@ -66,7 +68,7 @@ nonisolated(unsafe) private let erasureTable: UnsafePointer<inos_erasure_v1> = {
     }
     table.pointee.reconstruct = { instance, kk, mm, length, shards, present, error in
         let status = check(k: kk, m: mm, length: length, error)
-        guard status == INOS_OK else { return status }
+        guard status == .ok else { return status.rawValue }
         guard let shards, let present else { return fail(error, INOS_ERR_INVALID_ARGUMENT, "null shard array") }
         let k = Int(kk), m = Int(mm), n = k + m
         for i in 0..<n where shards[i] == nil { return fail(error, INOS_ERR_INVALID_ARGUMENT, "shard \(i) is null") }

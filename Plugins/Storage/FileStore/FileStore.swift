@@ -2,6 +2,7 @@
 import InosStoreKit
 import InosSystem
 import PluginABI
+import PluginKit
 
 #if canImport(Glibc)
 import Glibc
@@ -115,7 +116,7 @@ final class FileStore: ChunkStore {
         let total = UInt64(data.count + Self.headerSize)
         let serial = try lock.withLock { () throws(StoreError) -> UInt64 in
             guard used + total <= capacity else {
-                throw StoreError(code: INOS_ERR_FULL, "store full: \(used) of \(capacity) bytes used, chunk needs \(total)")
+                throw StoreError(code: .full, "store full: \(used) of \(capacity) bytes used, chunk needs \(total)")
             }
             used += total  // reserved; released on failure
             tmpCounter += 1
@@ -182,7 +183,7 @@ final class FileStore: ChunkStore {
         }
         let length = Int(header.1)
         guard destination.count >= length else {
-            throw StoreError(code: INOS_ERR_BUFFER_TOO_SMALL, "chunk \(key.hex) has \(length) bytes; buffer holds \(destination.count)", detail: UInt64(length))
+            throw StoreError(code: .bufferTooSmall, "chunk \(key.hex) has \(length) bytes; buffer holds \(destination.count)", detail: UInt64(length))
         }
         let payload = UnsafeMutableRawBufferPointer(rebasing: destination[0..<length])
         guard try StoreFiles.run("read \(file)", { () throws(SystemError) in try handle.read(into: payload, at: UInt64(Self.headerSize)) }) == length else {
@@ -205,7 +206,7 @@ final class FileStore: ChunkStore {
                 quarantined += 1
             }
         }
-        throw StoreError(code: INOS_ERR_CORRUPT, "chunk \(key.hex) is corrupt (\(why)); moved to \(target)")
+        throw StoreError(code: .corrupt, "chunk \(key.hex) is corrupt (\(why)); moved to \(target)")
     }
 
     func remove(_ key: ChunkKey) throws(StoreError) {

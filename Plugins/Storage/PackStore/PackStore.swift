@@ -2,6 +2,7 @@
 import InosStoreKit
 import InosSystem
 import PluginABI
+import PluginKit
 
 #if canImport(Glibc)
 import Glibc
@@ -148,7 +149,7 @@ final class PackStore: ChunkStore {
 
     func stage(_ key: ChunkKey, _ data: UnsafeRawBufferPointer) throws(StoreError) {
         guard data.count <= Int(UInt32.max) else {
-            throw StoreError(code: INOS_ERR_INVALID_ARGUMENT, "chunk of \(data.count) bytes is larger than a pack record can hold")
+            throw StoreError(code: .invalidArgument, "chunk of \(data.count) bytes is larger than a pack record can hold")
         }
         let length = UInt32(data.count)
         let size = UInt64(PackFormat.recordHeaderSize + key.count) + UInt64(length)
@@ -195,7 +196,7 @@ final class PackStore: ChunkStore {
                 if index[key] != nil || inFlight.contains(key) { return nil }
             }
             guard used + size <= capacity else {
-                throw StoreError(code: INOS_ERR_FULL, "store full: \(used) of \(capacity) bytes used, chunk needs \(size)")
+                throw StoreError(code: .full, "store full: \(used) of \(capacity) bytes used, chunk needs \(size)")
             }
             let lane = lanes.firstIndex { !$0.busy } ?? 0
             if let current = packs[lanes[lane].pack], current.sealed || (current.size > 0 && current.size + size > packLimit) {
@@ -203,7 +204,7 @@ final class PackStore: ChunkStore {
             }
             if lanes[lane].pack == 0 { lanes[lane].pack = try startPack() }
             let number = lanes[lane].pack
-            guard var pack = packs[number] else { throw StoreError(code: INOS_ERR_IO, "no open pack") }
+            guard var pack = packs[number] else { throw StoreError(code: .io, "no open pack") }
             let location = Location(pack: number, offset: pack.size, payloadLength: payloadLength, keyLength: UInt8(key.count))
             pack.size += size
             packs[number] = pack
@@ -294,7 +295,7 @@ final class PackStore: ChunkStore {
     private func appendEntries(_ entries: [PackFormat.Entry]) throws(StoreError) {
         guard !entries.isEmpty else { return }
         if indexInDoubt { try rewriteIndex() }
-        guard let indexFile else { throw StoreError(code: INOS_ERR_IO, "the index log is not open") }
+        guard let indexFile else { throw StoreError(code: .io, "the index log is not open") }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: entries.count * PackFormat.entrySize, alignment: 8)
         defer { buffer.deallocate() }
         for (i, entry) in entries.enumerated() {
@@ -329,7 +330,7 @@ final class PackStore: ChunkStore {
         guard destination.count >= length else {
             pthread_rwlock_unlock(&packsLock)
             throw StoreError(
-                code: INOS_ERR_BUFFER_TOO_SMALL, "chunk \(key.hex) has \(length) bytes; buffer holds \(destination.count)",
+                code: .bufferTooSmall, "chunk \(key.hex) has \(length) bytes; buffer holds \(destination.count)",
                 detail: UInt64(length))
         }
         let payload = UnsafeMutableRawBufferPointer(rebasing: destination[0..<length])
@@ -372,7 +373,7 @@ final class PackStore: ChunkStore {
             }
             compactIfMostlyDead(location.pack)
         }
-        throw StoreError(code: INOS_ERR_CORRUPT, "chunk \(key.hex) is corrupt (\(why)); its record is kept in \(copy)")
+        throw StoreError(code: .corrupt, "chunk \(key.hex) is corrupt (\(why)); its record is kept in \(copy)")
     }
 
     /// Best effort: copies a record's bytes (as far as they exist) to `path` for inspection.

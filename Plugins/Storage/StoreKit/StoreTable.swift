@@ -80,7 +80,7 @@ nonisolated(unsafe) package let storeTable: UnsafePointer<inos_store_v1> = {
             outLength.pointee = UInt64(try store(instance).get(name, into: buffer))
             return INOS_OK
         } catch {
-            if error.code == INOS_ERR_BUFFER_TOO_SMALL { outLength.pointee = error.detail }
+            if error.code == .bufferTooSmall { outLength.pointee = error.detail }
             return report(error, errorOut)
         }
     }
@@ -114,7 +114,7 @@ package struct StoreConfiguration {
 
     package init(host: UnsafePointer<inos_host_api>) throws(StoreError) {
         guard let path = configValue(host, "path"), !path.isEmpty else {
-            throw StoreError(code: INOS_ERR_INVALID_ARGUMENT, "config path is required: the folder of the chunk store")
+            throw StoreError(code: .invalidArgument, "config path is required: the folder of the chunk store")
         }
         self.path = path
         if let mib = try Self.positiveInteger(host, "capacity_mib") {
@@ -128,7 +128,7 @@ package struct StoreConfiguration {
     package static func positiveInteger(_ host: UnsafePointer<inos_host_api>, _ key: String) throws(StoreError) -> UInt64? {
         guard let text = configValue(host, key) else { return nil }
         guard let value = UInt64(text), value > 0, value < 1 << 44 else {
-            throw StoreError(code: INOS_ERR_INVALID_ARGUMENT, "config \(key) \"\(text)\" must be a positive integer")
+            throw StoreError(code: .invalidArgument, "config \(key) \"\(text)\" must be a positive integer")
         }
         return value
     }

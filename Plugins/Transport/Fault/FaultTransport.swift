@@ -2,6 +2,7 @@
 import Dispatch
 import InosTransportKit
 import PluginABI
+import PluginKit
 import Synchronization
 
 #if canImport(Glibc)
@@ -65,7 +66,7 @@ final class FaultTransport: TransportEndpoint, Sendable {
 
     private var inner: InnerTransport {
         get throws(TransportError) {
-            guard let inner = state.withLock({ $0.inner }) else { throw TransportError(INOS_ERR_CLOSED, "the fault strategy wraps nothing yet") }
+            guard let inner = state.withLock({ $0.inner }) else { throw TransportError(.closed, "the fault strategy wraps nothing yet") }
             return inner
         }
     }

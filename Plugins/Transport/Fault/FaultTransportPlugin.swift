@@ -13,14 +13,14 @@ private func settings(_ host: UnsafePointer<inos_host_api>) throws(TransportErro
     func probability(_ key: String) throws(TransportError) -> Double? {
         guard let text = configValue(host, key) else { return nil }
         guard let value = Double(text), (0...1).contains(value) else {
-            throw TransportError(INOS_ERR_INVALID_ARGUMENT, "config \(key) \"\(text)\" must be a probability 0...1")
+            throw TransportError(.invalidArgument, "config \(key) \"\(text)\" must be a probability 0...1")
         }
         return value
     }
     func milliseconds(_ key: String) throws(TransportError) -> Int? {
         guard let text = configValue(host, key) else { return nil }
         guard let value = Int(text), (0...600_000).contains(value) else {
-            throw TransportError(INOS_ERR_INVALID_ARGUMENT, "config \(key) \"\(text)\" must be 0...600000 milliseconds")
+            throw TransportError(.invalidArgument, "config \(key) \"\(text)\" must be 0...600000 milliseconds")
         }
         return value
     }
@@ -33,11 +33,11 @@ private func settings(_ host: UnsafePointer<inos_host_api>) throws(TransportErro
         settings.partition = Set(text.split(separator: ",").map { String($0).trimmingWhitespace }.filter { !$0.isEmpty })
     }
     if let text = configValue(host, "isolate") {
-        guard let flag = Bool(text) else { throw TransportError(INOS_ERR_INVALID_ARGUMENT, "config isolate must be true or false") }
+        guard let flag = Bool(text) else { throw TransportError(.invalidArgument, "config isolate must be true or false") }
         settings.isolate = flag
     }
     if let text = configValue(host, "seed") {
-        guard let seed = UInt64(text) else { throw TransportError(INOS_ERR_INVALID_ARGUMENT, "config seed \"\(text)\" must be an unsigned integer") }
+        guard let seed = UInt64(text) else { throw TransportError(.invalidArgument, "config seed \"\(text)\" must be an unsigned integer") }
         settings.seed = seed
     }
     return settings

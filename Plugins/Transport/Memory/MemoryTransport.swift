@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import InosTransportKit
 import PluginABI
+import PluginKit
 import Synchronization
 
 /// Every in-memory endpoint of this process, by listening name: the "network" of `mem://` addresses.
@@ -12,7 +13,7 @@ final class MemoryNetwork: Sendable {
     func register(_ name: String, _ endpoint: MemoryTransport) throws(TransportError) {
         try listeners.withLock { (listeners) throws(TransportError) in
             guard listeners[name] == nil else {
-                throw TransportError(INOS_ERR_INVALID_ARGUMENT, "mem://\(name) is already in use")
+                throw TransportError(.invalidArgument, "mem://\(name) is already in use")
             }
             listeners[name] = endpoint
         }
@@ -68,7 +69,7 @@ final class MemoryTransport: TransportEndpoint, Sendable {
     func listen(_ address: String) throws(TransportError) {
         let parsed = try TransportAddress(address, scheme: "mem", needsPort: false)
         try state.withLock { (state) throws(TransportError) in
-            guard state.name == nil else { throw TransportError(INOS_ERR_INVALID_ARGUMENT, "already listening on mem://\(state.name!)") }
+            guard state.name == nil else { throw TransportError(.invalidArgument, "already listening on mem://\(state.name!)") }
             try MemoryNetwork.shared.register(parsed.host, self)
             state.name = parsed.host
         }
@@ -87,15 +88,15 @@ final class MemoryTransport: TransportEndpoint, Sendable {
     func dial(_ address: String) throws(TransportError) -> UInt64 {
         let parsed = try TransportAddress(address, scheme: "mem", needsPort: false)
         guard let remote = MemoryNetwork.shared.lookup(parsed.host) else {
-            throw TransportError(INOS_ERR_IO, "connection refused: nothing listens on \(address)")
+            throw TransportError(.io, "connection refused: nothing listens on \(address)")
         }
         // Reserve our id first, then the remote's; wire the two halves together before announcing them.
         guard let local = allocate(Peer(remote: remote, remoteConnection: 0, address: address, inbound: false)) else {
-            throw TransportError(INOS_ERR_CLOSED, "this transport is shutting down")
+            throw TransportError(.closed, "this transport is shutting down")
         }
         guard let remoteID = remote.allocate(Peer(remote: self, remoteConnection: local, address: self.address, inbound: true)) else {
             state.withLock { _ = $0.connections.removeValue(forKey: local) }
-            throw TransportError(INOS_ERR_IO, "connection refused: \(address) is shutting down")
+            throw TransportError(.io, "connection refused: \(address) is shutting down")
         }
         state.withLock { $0.connections[local]?.remoteConnection = remoteID }
         // The acceptor's OPENED first: once ours is out, our host may send at once, and its first frame must
@@ -115,7 +116,7 @@ final class MemoryTransport: TransportEndpoint, Sendable {
                     inbound.append(.writable(connection: connection))
                 }
             }
-            throw TransportError(INOS_ERR_FULL, "peer \(peer.address) has \(peer.remote.inbound.queuedBytes) bytes unread")
+            throw TransportError(.full, "peer \(peer.address) has \(peer.remote.inbound.queuedBytes) bytes unread")
         }
         peer.remote.inbound.appendFrame(connection: peer.remoteConnection, bytes)
     }
@@ -133,7 +134,7 @@ final class MemoryTransport: TransportEndpoint, Sendable {
     }
 
     func localAddress() throws(TransportError) -> String {
-        guard state.withLock({ $0.name != nil }) else { throw TransportError(INOS_ERR_NOT_FOUND, "not listening") }
+        guard state.withLock({ $0.name != nil }) else { throw TransportError(.notFound, "not listening") }
         return address
     }
 

@@ -2,6 +2,7 @@
 import InosTransportKit
 import NIOCore
 import PluginABI
+import PluginKit
 
 /// A frame longer than the transport accepts: the connection is closed, the node goes on.
 struct FrameTooLarge: Error, CustomStringConvertible {
@@ -86,7 +87,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     let opened: EventLoopPromise<Void>?
     private var peer = "tcp://unknown"
     private var registered = false
-    private var reason: Int32 = INOS_OK
+    private var reason: PluginStatus = .ok
 
     init(transport: TCPTransport, id: UInt64, inbound: Bool, opened: EventLoopPromise<Void>?) {
         self.transport = transport
@@ -102,7 +103,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         let connection = TCPTransport.Connection(channel: context.channel, inbound: inbound, peer: peer, lastWrite: nil)
         guard transport.register(id, connection) else {
             transport.link.log(Int32(INOS_LOG_WARNING), "refusing connection from \(peer): \(transport.settings.maxConnections) connections already open")
-            opened?.fail(TransportError(INOS_ERR_CLOSED, "transport is closing"))
+            opened?.fail(TransportError(.closed, "transport is closing"))
             context.close(promise: nil)
             return
         }
@@ -120,20 +121,20 @@ final class ConnectionHandler: ChannelInboundHandler {
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         let cause = (error as? ByteToMessageDecoderError.PayloadTooLargeError) != nil ? "frame too large" : "\(error)"
         if error is FrameTooLarge || error is ByteToMessageDecoderError {
-            reason = INOS_ERR_CORRUPT
-        } else if reason == INOS_OK {
-            reason = INOS_ERR_IO
+            reason = .corrupt
+        } else if reason == .ok {
+            reason = .io
         }
         transport.link.log(Int32(INOS_LOG_WARNING), "closing connection \(id) with \(peer): \(error is FrameTooLarge ? "\(error)" : cause)")
         context.close(promise: nil)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        opened?.fail(TransportError(INOS_ERR_IO, "connection closed during set-up"))
+        opened?.fail(TransportError(.io, "connection closed during set-up"))
         guard registered else { return }
         registered = false
         transport.unregister(id)
-        transport.inbound.append(.closed(connection: id, reason: reason, inbound: inbound, peer: peer))
+        transport.inbound.append(.closed(connection: id, reason: reason.rawValue, inbound: inbound, peer: peer))
         context.fireChannelInactive()
     }
 }

@@ -3,6 +3,7 @@ import InosTransportKit
 import NIOCore
 import NIOPosix
 import PluginABI
+import PluginKit
 import Synchronization
 
 /// Settings from the plugin's `[plugins.config]`.
@@ -126,7 +127,7 @@ final class TCPTransport: TransportEndpoint, Sendable {
             }
             if closed { try? server.close().wait() }
         } catch {
-            throw TransportError(INOS_ERR_IO, "cannot listen on \(address): \(error)")
+            throw TransportError(.io, "cannot listen on \(address): \(error)")
         }
     }
 
@@ -147,7 +148,7 @@ final class TCPTransport: TransportEndpoint, Sendable {
             return id
         } catch {
             opened.fail(error)
-            throw TransportError(INOS_ERR_IO, "cannot connect to \(address): \(error)")
+            throw TransportError(.io, "cannot connect to \(address): \(error)")
         }
     }
 
@@ -164,7 +165,7 @@ final class TCPTransport: TransportEndpoint, Sendable {
             return true
         }
         guard admitted else {
-            throw TransportError(INOS_ERR_FULL, "connection \(connection) to \(entry.peer) has \(settings.sendLimitBytes >> 20) MiB waiting to be written")
+            throw TransportError(.full, "connection \(connection) to \(entry.peer) has \(settings.sendLimitBytes >> 20) MiB waiting to be written")
         }
         var buffer = entry.channel.allocator.buffer(capacity: size)
         buffer.writeInteger(UInt32(bytes.count), endianness: .little)
@@ -196,7 +197,7 @@ final class TCPTransport: TransportEndpoint, Sendable {
 
     func localAddress() throws(TransportError) -> String {
         guard let server = state.withLock({ $0.listeners.first }), let address = server.localAddress, let port = address.port else {
-            throw TransportError(INOS_ERR_NOT_FOUND, "not listening")
+            throw TransportError(.notFound, "not listening")
         }
         return TransportAddress(scheme: "tcp", host: address.ipAddress ?? "127.0.0.1", port: port).description
     }

@@ -15,7 +15,7 @@ private func settings(_ host: UnsafePointer<inos_host_api>) throws(TransportErro
     func integer(_ key: String, _ range: ClosedRange<Int>) throws(TransportError) -> Int? {
         guard let text = configValue(host, key) else { return nil }
         guard let value = Int(text), range.contains(value) else {
-            throw TransportError(INOS_ERR_INVALID_ARGUMENT, "config \(key) \"\(text)\" must be an integer \(range.lowerBound)...\(range.upperBound)")
+            throw TransportError(.invalidArgument, "config \(key) \"\(text)\" must be an integer \(range.lowerBound)...\(range.upperBound)")
         }
         return value
     }

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import PluginABI
+import PluginKit
 
 #if canImport(Glibc)
 import Glibc
@@ -27,14 +28,14 @@ package struct HostLink: @unchecked Sendable {
     /// `.full`: the caller keeps the frame and offers it again later, in order.
     package func deliver(connection: UInt64, frame: UnsafeRawBufferPointer) -> Delivery {
         var offset: UInt64 = 0
-        guard api.pointee.arena_alloc(api.pointee.ctx, UInt64(max(frame.count, 1)), &offset) == INOS_OK else { return .full }
+        guard PluginStatus(api.pointee.arena_alloc(api.pointee.ctx, UInt64(max(frame.count, 1)), &offset)) == .ok else { return .full }
         var size: UInt64 = 0
         let base = api.pointee.arena_base(api.pointee.ctx, &size)!
         if !frame.isEmpty { (base + Int(offset)).update(from: frame.baseAddress!.assumingMemoryBound(to: UInt8.self), count: frame.count) }
         var record = inos_frame_record(connection: connection, offset: offset, length: UInt64(frame.count))
         let pushed = api.pointee.ring_push(
             api.pointee.ctx, UInt32(INOS_RING_INBOX), Int32(INOS_RECORD_FRAME), &record, UInt32(MemoryLayout<inos_frame_record>.size))
-        guard pushed == INOS_OK else {
+        guard PluginStatus(pushed) == .ok else {
             api.pointee.arena_free(api.pointee.ctx, offset)
             return .full
         }
@@ -59,7 +60,7 @@ package struct HostLink: @unchecked Sendable {
         let pushed = api.pointee.ring_push(
             api.pointee.ctx, UInt32(INOS_RING_INBOX), Int32(INOS_RECORD_CONNECTION), &record,
             UInt32(MemoryLayout<inos_connection_record>.size))
-        guard pushed == INOS_OK else { return .full }
+        guard PluginStatus(pushed) == .ok else { return .full }
         api.pointee.signal(api.pointee.ctx, UInt32(INOS_SIGNAL_INBOX))
         return .delivered
     }

@@ -1,18 +1,20 @@
 // SPDX-License-Identifier: Apache-2.0
 import PluginABI
+import PluginKit
 
-/// A transport failure: an `inos_status` code and a message for the operator.
+/// A transport failure: a ``PluginStatus`` code (what the transport answers across the ABI) and a message for
+/// the operator.
 package struct TransportError: Error, CustomStringConvertible {
-    package var code: Int32
+    package var code: PluginStatus
     package var message: String
 
-    package init(_ code: Int32, _ message: String) {
+    package init(_ code: PluginStatus, _ message: String) {
         self.code = code
         self.message = message
     }
 
     package static func closed(_ connection: UInt64) -> TransportError {
-        TransportError(INOS_ERR_CLOSED, "connection \(connection) is closed")
+        TransportError(.closed, "connection \(connection) is closed")
     }
 
     package var description: String { message }
@@ -28,25 +30,25 @@ package struct TransportAddress: Equatable, CustomStringConvertible {
     package init(_ address: String, scheme expected: String, needsPort: Bool) throws(TransportError) {
         let parts = address.split(separator: "://", maxSplits: 1, omittingEmptySubsequences: false)
         guard parts.count == 2 else {
-            throw TransportError(INOS_ERR_INVALID_ARGUMENT, "address \"\(address)\" is not scheme://host:port")
+            throw TransportError(.invalidArgument, "address \"\(address)\" is not scheme://host:port")
         }
         scheme = String(parts[0])
         guard scheme == expected else {
-            throw TransportError(INOS_ERR_INVALID_ARGUMENT, "address \"\(address)\": this transport speaks \(expected)://")
+            throw TransportError(.invalidArgument, "address \"\(address)\": this transport speaks \(expected)://")
         }
         let rest = parts[1]
         if needsPort {
             guard let colon = rest.lastIndex(of: ":"), let port = Int(rest[rest.index(after: colon)...]), (0...65535).contains(port) else {
-                throw TransportError(INOS_ERR_INVALID_ARGUMENT, "address \"\(address)\" needs a port 0...65535")
+                throw TransportError(.invalidArgument, "address \"\(address)\" needs a port 0...65535")
             }
             var host = String(rest[..<colon])
             if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-            guard !host.isEmpty else { throw TransportError(INOS_ERR_INVALID_ARGUMENT, "address \"\(address)\" has no host") }
+            guard !host.isEmpty else { throw TransportError(.invalidArgument, "address \"\(address)\" has no host") }
             self.host = host
             self.port = port
         } else {
             guard !rest.isEmpty, !rest.contains("/") else {
-                throw TransportError(INOS_ERR_INVALID_ARGUMENT, "address \"\(address)\" needs a name")
+                throw TransportError(.invalidArgument, "address \"\(address)\" needs a name")
             }
             host = String(rest)
             port = nil

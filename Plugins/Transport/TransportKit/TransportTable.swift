@@ -23,7 +23,7 @@ package protocol TransportEndpoint: AnyObject {
 
 extension TransportEndpoint {
     package func wrap(_ inner: InnerTransport) throws(TransportError) {
-        throw TransportError(INOS_ERR_UNSUPPORTED, "a base transport wraps nothing")
+        throw TransportError(.unsupported, "a base transport wraps nothing")
     }
 }
 
@@ -40,9 +40,9 @@ package struct InnerTransport: @unchecked Sendable {
     }
 
     private func check(_ status: inos_status, _ error: inos_error) throws(TransportError) {
-        guard status == INOS_OK else {
+        guard PluginStatus(status) == .ok else {
             let text = withUnsafeBytes(of: error.message) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            throw TransportError(status, text)
+            throw TransportError(PluginStatus(status), text)
         }
     }
 
@@ -68,7 +68,7 @@ package struct InnerTransport: @unchecked Sendable {
 
     package func localAddress() throws(TransportError) -> String {
         guard let localAddress = table.pointee.local_address else {
-            throw TransportError(INOS_ERR_UNSUPPORTED, "the inner transport does not report its address")
+            throw TransportError(.unsupported, "the inner transport does not report its address")
         }
         var error = inos_error()
         var buffer = [CChar](repeating: 0, count: 256)
@@ -129,7 +129,7 @@ private func makeTable(strategy: Bool) -> UnsafePointer<inos_transport_v1> {
         guard let buffer, capacity > 0 else { return fail(error, INOS_ERR_INVALID_ARGUMENT, "null buffer") }
         return run(error) { () throws(TransportError) in
             let text = Array(try TransportInstance.from(instance).localAddress().utf8)
-            guard text.count < capacity else { throw TransportError(INOS_ERR_BUFFER_TOO_SMALL, "address needs \(text.count + 1) bytes") }
+            guard text.count < capacity else { throw TransportError(.bufferTooSmall, "address needs \(text.count + 1) bytes") }
             for (i, byte) in text.enumerated() { buffer[i] = CChar(bitPattern: byte) }
             buffer[text.count] = 0
         }

@@ -2,6 +2,7 @@
 import Foundation
 import Host
 import PluginABI
+import PluginKit
 import Synchronization
 
 /// Runs a slot's job runner in a child process (`inos-job-worker`) and supervises it.
@@ -45,16 +46,16 @@ final class IsolatedRunner: Sendable {
         let timeout = timeout.isNaN ? 0 : max(0, timeout)
         let deadline = sysMonotonicNanoseconds() &+ UInt64(min(timeout, 1e9) * 1e9)
         guard !stopped.load(ordering: .acquiring) else {
-            throw JobService.Failure(status: INOS_ERR_CLOSED, message: "the job service is stopped")
+            throw JobService.Failure(status: .closed, message: "the job service is stopped")
         }
         guard gate.wait(timeout: .now() + min(timeout, 1e9)) == .success else {
             throw JobService.Failure(
-                status: INOS_ERR_TIMEOUT,
+                status: .timeout,
                 message: "job \"\(function)\" did not start within \(timeout) s: its job runner process was busy with earlier jobs")
         }
         defer { gate.signal() }
         guard !stopped.load(ordering: .acquiring) else {
-            throw JobService.Failure(status: INOS_ERR_CLOSED, message: "the job service is stopped")
+            throw JobService.Failure(status: .closed, message: "the job service is stopped")
         }
         let runner = try currentProcess(deadline: deadline)
         // Staged after the process is up; destroyed — blocks freed — only once the process is done with them.
@@ -64,7 +65,7 @@ final class IsolatedRunner: Sendable {
         let submitted = sysMonotonicNanoseconds()
         while true {
             if let outcome = runner.takeOutcome(id) {
-                guard outcome.status == INOS_OK else {
+                guard outcome.status == .ok else {
                     throw JobService.Failure(status: outcome.status, message: outcome.message)
                 }
                 return try runner.takeResult(outcome)
@@ -74,7 +75,7 @@ final class IsolatedRunner: Sendable {
                 counters.withLock { $0.crashes += 1 }
                 host.logger.warning("job runner process \(runner.pid) ended during job \"\(function)\": \(describe(end))")
                 var failure = JobService.Failure(
-                    status: INOS_ERR_INTERNAL,
+                    status: .internal,
                     message: "job \"\(function)\" crashed its job runner process (pid \(runner.pid)), \(describe(end)); the node is unaffected and a new runner process starts for the next job")
                 if case .signaled(let signal) = end { failure.signal = signal }
                 throw failure
@@ -86,7 +87,7 @@ final class IsolatedRunner: Sendable {
                 counters.withLock { $0.timeouts += 1 }
                 host.logger.warning("job \"\(function)\" overran its \(timeout) s: job runner process \(runner.pid) killed")
                 throw JobService.Failure(
-                    status: INOS_ERR_TIMEOUT,
+                    status: .timeout,
                     message: "job \"\(function)\" did not finish within \(timeout) s: its job runner process (pid \(runner.pid)) was killed with SIGKILL; a new runner process starts for the next job")
             }
             if now - submitted < 50_000 {
@@ -112,7 +113,7 @@ final class IsolatedRunner: Sendable {
     private func currentProcess(deadline: UInt64) throws(JobService.Failure) -> RunnerProcess {
         let generation = slot.generation
         guard let plugin = slot.active else {
-            throw JobService.Failure(status: INOS_ERR_CLOSED, message: "no job runner in slot \(slot.name)")
+            throw JobService.Failure(status: .closed, message: "no job runner in slot \(slot.name)")
         }
         if let running = process.withLock({ $0 }) {
             if running.generation == generation, running.poll() == nil { return running }

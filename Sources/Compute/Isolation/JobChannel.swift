@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import Host
 import PluginABI
+import Primitives
 
 /// The channel between a ``JobService`` and its isolated runner's process: two SPSC rings and two
 /// doorbells in one block of the node's payload heap, which both processes map.
@@ -94,23 +95,23 @@ struct JobChannel {
 
     /// Borrows the channel the node wrote at `offset` (runner side), checking it against what the runner
     /// was told on its command line.
-    static func attach(in arena: Arena, offset: Int, length: Int, lease: Range<Int>) -> Result<JobChannel, JobChannelError> {
+    static func attach(in arena: Arena, offset: Int, length: Int, lease: Range<Int>) -> Result<JobChannel, InosError> {
         guard offset >= 0, length >= requiredLength, offset <= arena.size - length else {
-            return .failure(JobChannelError("channel \(offset):\(length) does not fit the \(arena.size)-byte arena"))
+            return .failure(InosError(.invalidArgument, "channel \(offset):\(length) does not fit the \(arena.size)-byte arena"))
         }
         let block = arena.base + offset
         guard block.load(fromByteOffset: magicField, as: UInt32.self) == magic else {
-            return .failure(JobChannelError("no job channel at offset \(offset)"))
+            return .failure(InosError(.invalidArgument, "no job channel at offset \(offset)"))
         }
         let version = block.load(fromByteOffset: versionField, as: UInt32.self)
         guard version == Self.version else {
-            return .failure(JobChannelError("job channel version \(version); this worker speaks \(Self.version)"))
+            return .failure(InosError(.unsupported, "job channel version \(version); this worker speaks \(Self.version)"))
         }
         guard block.load(fromByteOffset: lengthField, as: UInt64.self) == UInt64(length),
             block.load(fromByteOffset: leaseOffsetField, as: UInt64.self) == UInt64(lease.lowerBound),
             block.load(fromByteOffset: leaseSizeField, as: UInt64.self) == UInt64(lease.count),
             block.load(fromByteOffset: ringCapacityField, as: UInt64.self) == UInt64(ringCapacity)
-        else { return .failure(JobChannelError("the job channel's header differs from the command line")) }
+        else { return .failure(InosError(.invalidArgument, "the job channel's header differs from the command line")) }
         return .success(JobChannel(
             arenaBase: arena.base, offset: offset, length: length, lease: lease,
             jobs: Ring(borrowing: (block + jobsOffset).assumingMemoryBound(to: inos_ring.self)),
@@ -144,10 +145,4 @@ struct JobChannel {
         let count = min(Int(base.load(fromByteOffset: Self.messageLengthField, as: UInt32.self)), Self.messageCapacity)
         return String(decoding: UnsafeRawBufferPointer(start: base + Self.messageField, count: count), as: UTF8.self)
     }
-}
-
-/// A job channel that a runner's process cannot use.
-struct JobChannelError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
 }

@@ -3,6 +3,8 @@ import Foundation
 import Host
 import Logging
 import PluginABI
+import PluginKit
+import Primitives
 
 /// The isolated job runner's side: the body of `inos-job-worker`, which a ``JobService`` starts with
 ///
@@ -90,7 +92,7 @@ package enum JobWorkerMain {
                     {
                         outcome = arena.withBytes(at: offset, length: length) { JobExecution.execute(UnsafeRawBufferPointer($0), on: slot) }
                     } else {
-                        outcome = JobOutcome(status: INOS_ERR_INVALID_ARGUMENT, message: "job spec outside the arena")
+                        outcome = JobOutcome(status: .invalidArgument, message: "job spec outside the arena")
                     }
                     outcome.id = request.id
                     let record = outcome.encoded
@@ -132,7 +134,7 @@ package enum JobWorkerMain {
         }.start()
     }
 
-    static func parse(_ arguments: [String]) -> Result<Options, JobChannelError> {
+    static func parse(_ arguments: [String]) -> Result<Options, InosError> {
         var options = Options()
         var index = 0
         func range(_ text: String) -> Range<Int>? {
@@ -144,35 +146,35 @@ package enum JobWorkerMain {
         }
         while index < arguments.count {
             let name = arguments[index]
-            guard index + 1 < arguments.count else { return .failure(JobChannelError("\(name) needs a value")) }
+            guard index + 1 < arguments.count else { return .failure(InosError(.invalidArgument, "\(name) needs a value")) }
             let value = arguments[index + 1]
             index += 2
             switch name {
             case "--arena-fd": options.arenaDescriptor = Int32(value) ?? -1
             case "--lifeline-fd": options.lifelineDescriptor = Int32(value) ?? -1
             case "--channel":
-                guard let parsed = range(value) else { return .failure(JobChannelError("--channel \(value) is not OFFSET:LENGTH")) }
+                guard let parsed = range(value) else { return .failure(InosError(.invalidArgument, "--channel \(value) is not OFFSET:LENGTH")) }
                 options.channel = parsed
             case "--lease":
-                guard let parsed = range(value) else { return .failure(JobChannelError("--lease \(value) is not OFFSET:LENGTH")) }
+                guard let parsed = range(value) else { return .failure(InosError(.invalidArgument, "--lease \(value) is not OFFSET:LENGTH")) }
                 options.lease = parsed
             case "--plugin": options.plugin = value
             case "--id": options.id = value
             case "--slot": options.slot = value
             case "--log-level":
-                guard let level = Logger.Level(rawValue: value) else { return .failure(JobChannelError("--log-level \(value) is not a log level")) }
+                guard let level = Logger.Level(rawValue: value) else { return .failure(InosError(.invalidArgument, "--log-level \(value) is not a log level")) }
                 options.logLevel = level
             case "--config":
-                guard let equals = value.firstIndex(of: "=") else { return .failure(JobChannelError("--config \(value) is not KEY=VALUE")) }
+                guard let equals = value.firstIndex(of: "=") else { return .failure(InosError(.invalidArgument, "--config \(value) is not KEY=VALUE")) }
                 options.config[String(value[..<equals])] = String(value[value.index(after: equals)...])
             default:
-                return .failure(JobChannelError("unknown option \(name)"))
+                return .failure(InosError(.invalidArgument, "unknown option \(name)"))
             }
         }
         guard options.arenaDescriptor >= 0, options.lifelineDescriptor >= 0, !options.channel.isEmpty, !options.lease.isEmpty,
             !options.plugin.isEmpty
         else {
-            return .failure(JobChannelError("needs --arena-fd, --lifeline-fd, --channel, --lease and --plugin: it is started by the node (JobService), not by hand"))
+            return .failure(InosError(.invalidArgument, "needs --arena-fd, --lifeline-fd, --channel, --lease and --plugin: it is started by the node (JobService), not by hand"))
         }
         return .success(options)
     }

@@ -2,6 +2,7 @@
 import Foundation
 import Host
 import PluginABI
+import PluginKit
 
 /// One child process serving a job runner, and what the node lent it: a channel block and a lease block
 /// of the payload heap. Both go back to the heap once the process is reaped — after a clean stop, a crash
@@ -49,12 +50,12 @@ final class RunnerProcess: @unchecked Sendable {
         let wanted = max(page, options.leaseBytes ?? defaultLeaseBytes(heap))
         guard wanted <= heap.largestBlock, let leaseOffset = heap.allocate(wanted) else {
             throw JobService.Failure(
-                status: INOS_ERR_FULL,
+                status: .full,
                 message: "no room in the arena's payload heap for the job runner's lease of \(wanted) bytes (largest block \(heap.largestBlock), \(heap.statistics.bytesInUse) of \(heap.statistics.capacity) bytes in use)")
         }
         guard let channelOffset = heap.allocate((JobChannel.requiredLength + page - 1) / page * page) else {
             heap.free(leaseOffset)
-            throw JobService.Failure(status: INOS_ERR_FULL, message: "no room in the arena's payload heap for the job runner's channel")
+            throw JobService.Failure(status: .full, message: "no room in the arena's payload heap for the job runner's channel")
         }
         let lease = leaseOffset..<(leaseOffset + heap.blockSize(at: leaseOffset)!)
         let channelLength = heap.blockSize(at: channelOffset)!
@@ -82,7 +83,7 @@ final class RunnerProcess: @unchecked Sendable {
         } catch {
             heap.free(channelOffset)
             heap.free(leaseOffset)
-            throw JobService.Failure(status: INOS_ERR_IO, message: "cannot start the job runner process \(worker): \(error)")
+            throw JobService.Failure(status: .io, message: "cannot start the job runner process \(worker): \(error)")
         }
         let process = RunnerProcess(channel: channel, generation: generation, child: child, arena: arena)
         let startDeadline = min(deadline, sysMonotonicNanoseconds() + UInt64(max(0, options.startTimeout) * 1e9))
@@ -93,20 +94,20 @@ final class RunnerProcess: @unchecked Sendable {
             case .failed:
                 let message = channel.failureMessage
                 process.terminate(grace: 1)
-                throw JobService.Failure(status: INOS_ERR_INTERNAL, message: "the job runner process could not start \(plugin.id): \(message)")
+                throw JobService.Failure(status: .internal, message: "the job runner process could not start \(plugin.id): \(message)")
             case .starting:
                 break
             }
             if let end = process.poll() {
                 process.terminate()
                 throw JobService.Failure(
-                    status: INOS_ERR_INTERNAL,
+                    status: .internal,
                     message: "the job runner process (pid \(process.pid)) for \(plugin.id) ended during start-up: \(describe(end)); see its standard error")
             }
             let now = sysMonotonicNanoseconds()
             if now >= startDeadline {
                 process.terminate()
-                throw JobService.Failure(status: INOS_ERR_TIMEOUT, message: "the job runner process for \(plugin.id) did not start in time")
+                throw JobService.Failure(status: .timeout, message: "the job runner process for \(plugin.id) did not start in time")
             }
             _ = channel.toNode.wait(timeoutNanoseconds: Int64(min(5_000_000, startDeadline - now)))
         }
@@ -127,7 +128,7 @@ final class RunnerProcess: @unchecked Sendable {
         }
         guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
             throw JobService.Failure(
-                status: INOS_ERR_NOT_FOUND,
+                status: .notFound,
                 message: "cannot find the job worker executable (looked at \(candidates.joined(separator: ", "))); build it with `swift build` or set INOS_JOB_WORKER")
         }
         return found
@@ -138,7 +139,7 @@ final class RunnerProcess: @unchecked Sendable {
     /// Hands the runner a job and rings its doorbell.
     func submit(_ request: JobRequest) throws(JobService.Failure) {
         let status = request.withPayload { channel.jobs.tryWrite(type: JobRecord.job, $0) }
-        guard status == .ok else { throw JobService.Failure(status: INOS_ERR_FULL, message: "the job runner's channel is full") }
+        guard status == .ok else { throw JobService.Failure(status: .full, message: "the job runner's channel is full") }
         channel.toRunner.signal(UInt32(INOS_SIGNAL_INBOX))
     }
 
@@ -150,7 +151,7 @@ final class RunnerProcess: @unchecked Sendable {
             guard type == JobRecord.result, let outcome = JobOutcome(decoding: payload) else { return }
             if outcome.id == id {
                 found = outcome
-            } else if outcome.status == INOS_OK, let offset = Int(exactly: outcome.offset), channel.lease.contains(offset) {
+            } else if outcome.status == .ok, let offset = Int(exactly: outcome.offset), channel.lease.contains(offset) {
                 release(offset)
             }
         }
@@ -161,12 +162,12 @@ final class RunnerProcess: @unchecked Sendable {
     func takeResult(_ outcome: JobOutcome) throws(JobService.Failure) -> [UInt8] {
         let lease = channel.lease
         guard let offset = Int(exactly: outcome.offset), let length = Int(exactly: outcome.length) else {
-            throw JobService.Failure(status: INOS_ERR_INTERNAL, message: "the job runner returned a result at \(outcome.offset) of \(outcome.length) bytes, outside its lease")
+            throw JobService.Failure(status: .internal, message: "the job runner returned a result at \(outcome.offset) of \(outcome.length) bytes, outside its lease")
         }
         if length == 0 && !lease.contains(offset) { return [] }  // an empty result without a block
         guard lease.contains(offset), length <= lease.upperBound - offset else {
             throw JobService.Failure(
-                status: INOS_ERR_INTERNAL,
+                status: .internal,
                 message: "the job runner returned a result at \(offset) of \(length) bytes, outside its lease \(lease.lowerBound)..<\(lease.upperBound)")
         }
         let bytes = arena.withBytes(at: offset, length: length) { Array(UnsafeRawBufferPointer($0)) }

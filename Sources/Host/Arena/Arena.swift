@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import InosSystem
 import PluginABI
+import Primitives
 
 /// The node's one shared memory region: header, switchboard, inbox and outbox rings, payload heap.
 ///
@@ -122,9 +123,28 @@ public final class Arena: @unchecked Sendable {
 }
 
 /// Why an arena could not be created.
-public enum ArenaError: Error, CustomStringConvertible {
+public enum ArenaError: CodedError {
     case invalidConfiguration([String])
     case system(SystemError)
+
+    public var code: InosError.Code {
+        switch self {
+        case .invalidConfiguration: .invalidArgument
+        case .system(let error): error.isNoSpace ? .noSpace : .io
+        }
+    }
+
+    public var message: String {
+        switch self {
+        case .invalidConfiguration(let problems): "invalid arena configuration: " + problems.joined(separator: "; ")
+        case .system: "cannot create the arena"
+        }
+    }
+
+    public var cause: (any Error)? {
+        if case .system(let error) = self { return error }
+        return nil
+    }
 
     public var description: String {
         switch self {

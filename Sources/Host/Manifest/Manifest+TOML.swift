@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
+import Primitives
 import TOMLKit
 
 extension Manifest {
@@ -27,9 +28,9 @@ extension Manifest {
         do {
             root = try TOMLTable(string: text)
         } catch let error as TOMLParseError {
-            throw ManifestError(file: file, problems: ["\(error.description) (\(error.source.begin))"])
+            throw ManifestError(file: file, problems: ["\(error.description) (\(error.source.begin))"], parsed: false)
         } catch {
-            throw ManifestError(file: file, problems: ["\(error)"])
+            throw ManifestError(file: file, problems: ["\(error)"], parsed: false)
         }
         var reader = Reader(folder: folder)
         let manifest = reader.manifest(root)
@@ -39,9 +40,16 @@ extension Manifest {
 }
 
 /// A manifest that cannot be used, with every problem found.
-public struct ManifestError: Error, Hashable, CustomStringConvertible {
+public struct ManifestError: CodedError, Hashable {
     public var file: String
     public var problems: [String]
+
+    /// A manifest that does not parse is ``InosError/Code/malformed``; one that parses but holds values this
+    /// node cannot use, ``InosError/Code/invalidArgument``.
+    public var code: InosError.Code { parsed ? .invalidArgument : .malformed }
+    public var message: String { description }
+    /// Whether the text parsed as TOML (the problems are about its values).
+    public var parsed: Bool = true
 
     public var description: String {
         "manifest \(file) is invalid:\n" + problems.map { "  - \($0)" }.joined(separator: "\n")
@@ -129,7 +137,7 @@ private struct Reader {
         }
         for (key, file) in files {
             let path = resolve(file)
-            do throws(MeshKeyFileError) {
+            do throws(InosError) {
                 let bytes = try MeshKeyFile.read(path)
                 if settings.keys.contains(MeshSecret(bytes)) {
                     problems.append("\(place).\(key): \(path) holds the same key as an earlier file")

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import Foundation
 import InosSystem
+import Primitives
 
 #if canImport(Glibc)
 import Glibc
@@ -32,21 +33,21 @@ public enum MeshKeyFile {
 
     /// The key in a key file's text.
     /// - Throws: a message saying what is wrong with the text (never the text itself: it may be a key).
-    public static func decode(_ text: String) throws(MeshKeyFileError) -> [UInt8] {
+    public static func decode(_ text: String) throws(InosError) -> [UInt8] {
         let lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
             .filter { !$0.isEmpty && !$0.hasPrefix("#") }
         guard lines.count == 1, let line = lines.first else {
-            throw MeshKeyFileError(lines.isEmpty ? "holds no key (expected one line of 64 hex digits)" : "holds \(lines.count) lines besides comments (expected one line of 64 hex digits: one key per file)")
+            throw InosError(.malformed, lines.isEmpty ? "holds no key (expected one line of 64 hex digits)" : "holds \(lines.count) lines besides comments (expected one line of 64 hex digits: one key per file)")
         }
         let digits = Array(line.utf8)
         guard digits.count == 2 * keySize else {
-            throw MeshKeyFileError("has a key line of \(digits.count) characters (expected 64 hex digits)")
+            throw InosError(.malformed, "has a key line of \(digits.count) characters (expected 64 hex digits)")
         }
         var key: [UInt8] = []
         key.reserveCapacity(keySize)
         for i in stride(from: 0, to: digits.count, by: 2) {
             guard let high = hexValue(digits[i]), let low = hexValue(digits[i + 1]) else {
-                throw MeshKeyFileError("has a key line that is not hex (expected 64 digits 0-9, a-f)")
+                throw InosError(.malformed, "has a key line that is not hex (expected 64 digits 0-9, a-f)")
             }
             key.append(high << 4 | low)
         }
@@ -55,23 +56,23 @@ public enum MeshKeyFile {
 
     /// Reads and checks a key file: it must exist, be readable by this process and by nobody but its owner
     /// (no group or other permission bits), and hold one key.
-    public static func read(_ path: String) throws(MeshKeyFileError) -> [UInt8] {
+    public static func read(_ path: String) throws(InosError) -> [UInt8] {
         let file: SystemFile
         do throws(SystemError) {
             file = try SystemFile.open(path, O_RDONLY)
         } catch {
             let reason = error.errno == ENOENT ? "does not exist" : "cannot be read (\(error.reason))"
-            throw MeshKeyFileError("mesh key file \(path) \(reason)")
+            throw InosError(error.errno == ENOENT ? .notFound : .io, "mesh key file \(path) \(reason)")
         }
         defer { file.close() }
         let mode: mode_t
         do throws(SystemError) {
             mode = try file.permissions() & 0o777
         } catch {
-            throw MeshKeyFileError("mesh key file \(path) cannot be examined (fstat)")
+            throw InosError(.io, "mesh key file \(path) cannot be examined (fstat)")
         }
         guard mode & 0o077 == 0 else {
-            throw MeshKeyFileError("mesh key file \(path) is readable by others (mode \(String(mode, radix: 8))): run chmod 600 \(path)")
+            throw InosError(.insecure, "mesh key file \(path) is readable by others (mode \(String(mode, radix: 8))): run chmod 600 \(path)")
         }
         var bytes = [UInt8](repeating: 0, count: 4096)
         var outcome: Result<Int, SystemError> = .success(0)
@@ -82,13 +83,13 @@ public enum MeshKeyFile {
         do throws(SystemError) {
             count = try outcome.get()
         } catch {
-            throw MeshKeyFileError("mesh key file \(path) cannot be read (\(error.reason))")
+            throw InosError(.io, "mesh key file \(path) cannot be read (\(error.reason))")
         }
-        guard count < bytes.count else { throw MeshKeyFileError("mesh key file \(path) is too large to be a key file") }
-        do throws(MeshKeyFileError) {
+        guard count < bytes.count else { throw InosError(.malformed, "mesh key file \(path) is too large to be a key file") }
+        do throws(InosError) {
             return try decode(String(decoding: bytes[0..<count], as: UTF8.self))
         } catch {
-            throw MeshKeyFileError("mesh key file \(path) \(error.message)")
+            throw InosError(error.code, "mesh key file \(path) \(error.message)")
         }
     }
 
@@ -96,14 +97,14 @@ public enum MeshKeyFile {
     /// (then it is replaced, atomically). Either way the file is written to a temporary name, synced, then
     /// linked (which refuses an existing file, so there is no overwrite race) or renamed into place, and the
     /// folder synced (atomicWrite).
-    public static func write(_ text: String, to path: String, force: Bool) throws(MeshKeyFileError) {
+    public static func write(_ text: String, to path: String, force: Bool) throws(InosError) {
         let exists = "\(path) already exists: refusing to overwrite a key (use --force to replace it)"
-        if !force, sysExists(path) { throw MeshKeyFileError(exists) }
+        if !force, sysExists(path) { throw InosError(.alreadyExists, exists) }
         do throws(SystemError) {
             try atomicWrite(path: path, bytes: Array(text.utf8), mode: 0o600, replace: force)
         } catch {
-            if !force, error.errno == EEXIST { throw MeshKeyFileError(exists) }
-            throw MeshKeyFileError("cannot write \(path): \(error.reason)")
+            if !force, error.errno == EEXIST { throw InosError(.alreadyExists, exists) }
+            throw InosError(error.isNoSpace ? .noSpace : .io, "cannot write \(path): \(error.reason)")
         }
     }
 
@@ -115,11 +116,4 @@ public enum MeshKeyFile {
         default: nil
         }
     }
-}
-
-/// Why a mesh key file cannot be used.
-public struct MeshKeyFileError: Error, Hashable, CustomStringConvertible {
-    public var message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
 }

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import PluginABI
+import PluginKit
 import Synchronization
 
 /// The services behind `inos_host_api`, shared by every plugin of one host.
@@ -43,15 +44,15 @@ public final class SharedRing: Sendable {
         self.switchboard = switchboard
     }
 
-    /// Appends a record and signals the switchboard. `INOS_ERR_FULL` is backpressure.
-    public func push(type: Int32, _ bytes: UnsafeRawBufferPointer) -> inos_status {
+    /// Appends a record and signals the switchboard. ``PluginStatus/full`` is backpressure.
+    public func push(type: Int32, _ bytes: UnsafeRawBufferPointer) -> PluginStatus {
         let status = producer.withLock { _ in ring.tryWrite(type: type, bytes) }
         switch status {
         case .ok:
             switchboard.signal(signalBit)
-            return INOS_OK
-        case .full: return INOS_ERR_FULL
-        case .invalidArgument: return INOS_ERR_INVALID_ARGUMENT
+            return .ok
+        case .full: return .full
+        case .invalidArgument: return .invalidArgument
         }
     }
 
@@ -59,17 +60,17 @@ public final class SharedRing: Sendable {
     public func pop(
         into buffer: UnsafeMutableRawBufferPointer, type: UnsafeMutablePointer<Int32>,
         length: UnsafeMutablePointer<UInt32>
-    ) -> inos_status {
+    ) -> PluginStatus {
         consumer.withLock { _ in
             var record = inos_ring_record()
-            guard inos_ring_peek(ring.raw, &record) != 0 else { return INOS_ERR_NOT_FOUND }
+            guard inos_ring_peek(ring.raw, &record) != 0 else { return .notFound }
             length.pointee = record.length
-            guard Int(record.length) <= buffer.count else { return INOS_ERR_BUFFER_TOO_SMALL }
+            guard Int(record.length) <= buffer.count else { return .bufferTooSmall }
             if record.length > 0 { buffer.baseAddress!.copyMemory(from: record.data, byteCount: Int(record.length)) }
             type.pointee = record.type
             inos_ring_consume(ring.raw, &record)
             inos_ring_release(ring.raw)
-            return INOS_OK
+            return .ok
         }
     }
 

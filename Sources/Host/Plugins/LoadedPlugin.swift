@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import InosSystem
 import PluginABI
+import PluginKit
 import Synchronization
 
 /// A plugin the loader accepted and initialised: its descriptor, its instance and its primary extension.
@@ -69,11 +70,12 @@ public final class LoadedPlugin: Sendable {
         var error = inos_error.empty()
         var instance: UnsafeMutableRawPointer? = nil
         let status = d.`init`(hostAPI, &instance, &error)
-        guard status == INOS_OK else {
+        guard PluginStatus(status) == .ok else {
             hostAPI.deallocate()
             throw PluginLoadError(
                 .initFailed, plugin: spec.displayName,
-                "\(id) init returned \(StatusCode(status)): \(error.text.isEmpty ? "no message" : error.text)")
+                "\(id) init returned \(PluginStatus(status)): \(error.text.isEmpty ? "no message" : error.text)",
+                cause: PluginStatus(status))
         }
         self.instance = instance
         guard let table = d.get_extension(instance, kind.extensionID) else {
@@ -139,18 +141,5 @@ extension inos_error {
             let bytes = raw.prefix { $0 != 0 }
             return String(decoding: bytes, as: UTF8.self)
         }
-    }
-}
-
-/// An ABI status code with its name, for messages.
-public struct StatusCode: Hashable, Sendable, CustomStringConvertible {
-    public let raw: Int32
-    public init(_ raw: Int32) { self.raw = raw }
-    public var description: String {
-        let names = [
-            "OK", "INVALID_ARGUMENT", "NO_MEMORY", "FULL", "NOT_FOUND", "UNSUPPORTED", "IO", "CORRUPT", "TIMEOUT",
-            "INTERNAL", "BUFFER_TOO_SMALL", "INCOMPRESSIBLE", "CLOSED",
-        ]
-        return raw >= 0 && Int(raw) < names.count ? "INOS_\(raw == 0 ? "" : "ERR_")\(names[Int(raw)])" : "status \(raw)"
     }
 }

@@ -64,7 +64,7 @@ final class PluginContext: Sendable {
             if PluginContext.from(ctx).services.isolated { return INOS_ERR_UNSUPPORTED }
             guard let queue = PluginContext.from(ctx).services.ring(ring) else { return INOS_ERR_INVALID_ARGUMENT }
             if length > 0 && data == nil { return INOS_ERR_INVALID_ARGUMENT }
-            return queue.push(type: type, UnsafeRawBufferPointer(start: data, count: Int(length)))
+            return queue.push(type: type, UnsafeRawBufferPointer(start: data, count: Int(length))).rawValue
         }
         api.ring_pop = { ctx, ring, outType, buffer, capacity, outLength in
             if PluginContext.from(ctx).services.isolated { return INOS_ERR_UNSUPPORTED }
@@ -72,7 +72,7 @@ final class PluginContext: Sendable {
                 buffer != nil || capacity == 0
             else { return INOS_ERR_INVALID_ARGUMENT }
             return queue.pop(into: UnsafeMutableRawBufferPointer(start: buffer, count: Int(capacity)),
-                             type: outType, length: outLength)
+                             type: outType, length: outLength).rawValue
         }
         api.signal = { ctx, bits in
             let services = PluginContext.from(ctx).services

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
+import Primitives
 
 /// Why a plugin was not loaded. Every failure of the loader has its own ``Code`` (as Ceph's EC plugin
 /// registry does), so a user — and a test — can tell a missing file from a version mismatch.
-public struct PluginLoadError: Error, Hashable, CustomStringConvertible {
+public struct PluginLoadError: CodedError {
     /// A failure class. New codes may be added in later versions; switch with a default.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: String, Hashable, Sendable {
@@ -58,11 +59,19 @@ public struct PluginLoadError: Error, Hashable, CustomStringConvertible {
     public var plugin: String
     /// What went wrong and, where possible, what to do.
     public var message: String
+    /// The plugin's status when its init or wrap failed (a ``PluginKit/PluginStatus``).
+    public var cause: (any Error)?
+    public var location: ErrorLocation?
 
-    public init(_ code: Code, plugin: String, _ message: String) {
+    public init(
+        _ code: Code, plugin: String, _ message: String, cause: (any Error)? = nil,
+        function: String = #function, file: String = #fileID, line: Int = #line
+    ) {
         self.code = code
         self.plugin = plugin
         self.message = message
+        self.cause = cause
+        self.location = ErrorLocation(function: function, file: file, line: line)
     }
 
     public var description: String { "plugin \(plugin): \(code): \(message)" }

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import PluginABI
+import PluginKit
 
 /// A borrowed view of a single-producer single-consumer ring that lives in the arena.
 ///
@@ -18,7 +19,7 @@ public struct Ring: @unchecked Sendable {  // a borrowed address; thread rules a
     package init(initializing raw: UnsafeMutablePointer<inos_ring>, capacity: Int) {
         self.raw = raw
         let status = inos_ring_init(raw, UInt64(capacity))
-        precondition(status == INOS_OK, "ring capacity must be a power of two of at least 1024")
+        precondition(PluginStatus(status) == .ok, "ring capacity must be a power of two of at least 1024")
     }
 
     /// Borrows a ring that is already initialised (for another process or a test).
@@ -100,8 +101,8 @@ public enum RingStatus: Equatable, Sendable {
     @usableFromInline
     init(_ code: Int32) {
         switch code {
-        case INOS_OK: self = .ok
-        case INOS_ERR_FULL: self = .full
+        case PluginStatus.ok: self = .ok
+        case PluginStatus.full: self = .full
         default: self = .invalidArgument
         }
     }

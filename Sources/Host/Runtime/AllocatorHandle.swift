@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import PluginABI
+import PluginKit
 
 /// A node as the allocator sees it: what the node-status topic and the sessions say about a member.
 public struct PlacementNode: Sendable, Equatable {
@@ -145,7 +146,7 @@ public struct AllocatorHandle: Sendable {
             return (status, out)
         }
         guard let strategy = PlacementPlan.Strategy(rawValue: plan.strategy) else {
-            throw PluginCallError(status: INOS_ERR_INTERNAL, message: "allocator plan: unknown strategy \(plan.strategy)")
+            throw PluginCallError(.internal, "allocator plan: unknown strategy \(plan.strategy)")
         }
         return PlacementPlan(
             strategy: strategy, replicas: Int(plan.replicas), idealReplicas: Int(plan.ideal_replicas), copies: Int(plan.copies),
@@ -165,7 +166,7 @@ public struct AllocatorHandle: Sendable {
             let status = infos.withUnsafeBufferPointer { list in
                 table.pointee.place(instance, &raw, list.baseAddress, UInt32(list.count), &out, UInt32(capacity), &count, &error)
             }
-            guard status == INOS_OK else { return (status, []) }
+            guard PluginStatus(status) == .ok else { return (status, []) }
             let indices = out.prefix(Int(count)).map(Int.init)
             // A plugin must answer with distinct, valid indices: anything else is a bug we refuse to act on.
             guard Set(indices).count == indices.count, indices.allSatisfy({ $0 < nodes.count }) else {

@@ -2,6 +2,7 @@
 import InosSystem
 import Logging
 import PluginABI
+import PluginKit
 import Synchronization
 
 /// The minimal host: it owns the arena and the switchboard, loads plugins through the C ABI, routes work
@@ -181,8 +182,10 @@ public final class HostRuntime: Sendable {
         plugin.attach(forwarder)
         var error = inos_error.empty()
         let status = wrapFunction(plugin.instance, TransportForwarder.table, forwarder.opaque, &error)
-        guard status == INOS_OK else {
-            throw PluginLoadError(.initFailed, plugin: name, "wrap around \"\(inner)\" failed: \(StatusCode(status)) \(error.text)")
+        guard PluginStatus(status) == .ok else {
+            throw PluginLoadError(
+                .initFailed, plugin: name, "wrap around \"\(inner)\" failed: \(PluginStatus(status)) \(error.text)",
+                cause: PluginStatus(status))
         }
     }
 

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import PluginABI
+import PluginKit
+import Primitives
 
 /// Calls a transport slot's `inos.transport/1` functions from Swift: every call goes to the plugin serving
 /// the slot at that moment (so strategies can be hot-swapped between calls) and fails with a
@@ -58,12 +60,22 @@ public struct TransportHandle: Sendable {
 }
 
 /// A failed transport call: the plugin's status and message.
-/// A plugin call that failed: the status and the plugin's message.
 public typealias TransportCallError = PluginCallError
 
-public struct PluginCallError: Error, CustomStringConvertible {
-    public var status: Int32
+/// A plugin call that failed: the status the plugin answered (its ``code``) and its message.
+public struct PluginCallError: CodedError {
+    public var code: PluginStatus
     public var message: String
+    public var location: ErrorLocation?
+
+    public init(_ code: PluginStatus, _ message: String, function: String = #function, file: String = #fileID, line: Int = #line) {
+        self.code = code
+        self.message = message
+        self.location = ErrorLocation(function: function, file: file, line: line)
+    }
+
+    /// The status, as before ``code`` was the shared name.
+    public var status: PluginStatus { code }
     public var description: String { message }
 }
 
@@ -74,8 +86,9 @@ extension PluginSlot {
                         _ body: (UnsafePointer<Table>, UnsafeMutableRawPointer?, inout inos_error) -> (inos_status, R)) throws(PluginCallError) -> R {
         var error = inos_error.empty()
         guard let (status, result) = withActive({ plugin in body(plugin.extensionTable(as: Table.self), plugin.instance, &error) })
-        else { throw PluginCallError(status: INOS_ERR_CLOSED, message: "\(what): no \(kind) serves slot \(name)") }
-        guard status == INOS_OK else { throw PluginCallError(status: status, message: "\(what): \(StatusCode(status)) \(error.text)") }
+        else { throw PluginCallError(.closed, "\(what): no \(kind) serves slot \(name)") }
+        let answered = PluginStatus(status)
+        guard answered == .ok else { throw PluginCallError(answered, "\(what): \(answered) \(error.text)") }
         return result
     }
 }

@@ -3,6 +3,7 @@ import Dispatch
 import Host
 import Identity
 import PluginABI
+import PluginKit
 import Session
 import Synchronization
 import Wire
@@ -117,9 +118,9 @@ extension PeerLayer {
 
     /// Dials `address` (a pinned `#n…` part names the node expected there); the connection and the node expected.
     private func dialOnce(_ address: String, expecting: NodeID?) throws(MeshError) -> (UInt64, NodeID?) {
-        guard let target = PinnedAddress(address) else { throw MeshError("\(address): the part after # is not a node ID (n…)") }
+        guard let target = PinnedAddress(address) else { throw MeshError(.invalidArgument, "\(address): the part after # is not a node ID (n…)") }
         do throws(TransportCallError) { return (try transport.dial(target.address), expecting ?? target.node) } catch {
-            throw MeshError("cannot connect to \(address): \(error.message)")
+            throw MeshError(.unreachable, "cannot connect to \(address): \(error.message)", cause: error)
         }
     }
 
@@ -127,7 +128,7 @@ extension PeerLayer {
     private func checked(_ connection: UInt64, peer: NodeID, expected: NodeID?, address: String) throws(MeshError) -> (UInt64, NodeID) {
         if let expected, peer != expected {
             transport.close(connection)
-            throw MeshError("\(address) proved to be node \(peer), not the expected \(expected): refused")
+            throw MeshError(.notAllowed, "\(address) proved to be node \(peer), not the expected \(expected): refused")
         }
         return (connection, peer)
     }
@@ -177,7 +178,7 @@ extension PeerLayer {
         }
         // The tick's sweep ends the wait at the deadline; this bound only guards a reactor that stopped ticking.
         if done.wait(timeout: .now() + timeout + 1) == .timedOut {
-            throw MeshError("no secure session on connection \(connection) within \(timeout) s")
+            throw MeshError(.timeout, "no secure session on connection \(connection) within \(timeout) s")
         }
         return try outcome.withLock { $0! }.get()
     }
@@ -203,7 +204,7 @@ extension PeerLayer {
         case .opened(let connection, let inbound, let peer):
             var handshake = Handshake(identity: identity, role: inbound ? .responder : .initiator(expecting: nil), admission: admission)
             let admitted = state.withLock { state -> Result<Link, MeshError> in
-                if inbound, let why = admissionRefusal(state, address: peer) { return .failure(MeshError(why)) }
+                if inbound, let why = admissionRefusal(state, address: peer) { return .failure(MeshError(.notAllowed, why)) }
                 if !inbound, let pinned = state.pinned[connection] { handshake.expect(pinned) }
                 let link = Link(handshake)
                 state.peers[connection] = Peer(connection: connection, address: peer, inbound: inbound, openedAt: now)
@@ -238,9 +239,9 @@ extension PeerLayer {
             }
             if let link { link.channel.withLock { _ in link.outbound.clear() } }
             router.closed(connection)
-            finishSessionWaiters(connection, .failure(MeshError("connection \(connection) closed before its session was up")))
+            finishSessionWaiters(connection, .failure(MeshError(.closed, "connection \(connection) closed before its session was up")))
             membership?.sessionDown(connection)
-            logger.info("connection \(connection) with \(peer) closed (\(StatusCode(reason)))")
+            logger.info("connection \(connection) with \(peer) closed (\(PluginStatus(reason)))")
             if let (address, wait) = redial {
                 logger.info("redialing bootstrap peer \(address) in \(String(format: "%.1f", wait)) s")
                 dial(address, after: wait)
@@ -290,7 +291,7 @@ extension PeerLayer {
             }
         }
         for (connection, waiter) in late {
-            waiter.finish(.failure(MeshError("no secure session on connection \(connection) within \(waiter.timeout) s")))
+            waiter.finish(.failure(MeshError(.timeout, "no secure session on connection \(connection) within \(waiter.timeout) s")))
         }
         for connection in ping {
             guard let id = state.withLock({ $0.peers[connection]?.keepalive?.id }) else { continue }

@@ -33,7 +33,7 @@ extension PeerLayer {
     /// place; a handler that reads in place gets the block itself (moved to its lane within the lane's budget);
     /// any other handler gets a copy and the block is freed when this returns.
     func dispatch(_ header: WireHeader, block: consuming ArenaBlock, payload: Range<Int>, on connection: UInt64) throws(MeshError) {
-        if header.type.isFraming { throw MeshError("\(header.type) inside a sealed frame") }
+        if header.type.isFraming { throw MeshError(.malformed, "\(header.type) inside a sealed frame") }
         guard let registration = registry.lookup(header.type) else {
             registry.countUnknown()
             // A newer peer may probe for a type: a request is told the type is unknown here, the session stays.

@@ -2,6 +2,7 @@
 import Dispatch
 import Host
 import PluginABI
+import PluginKit
 import Identity
 import Session
 import Synchronization
@@ -50,7 +51,7 @@ extension PeerLayer {
             if link.channel.withLock({ $0 == nil }) {
                 // Before the session a peer is a stranger: its frames are handshake messages, a few hundred bytes.
                 guard block.length <= Limits.handshakeFrameBytes else {
-                    throw MeshError("a \(block.length)-byte frame before the session is up (at most \(Limits.handshakeFrameBytes))")
+                    throw MeshError(.malformed, "a \(block.length)-byte frame before the session is up (at most \(Limits.handshakeFrameBytes))")
                 }
                 try advanceHandshake(link, block.withBytes { Array($0) }, on: connection)
                 return
@@ -62,12 +63,12 @@ extension PeerLayer {
                         let inner = try channel!.openInPlace(frame)
                         let start = inner.baseAddress! - frame.baseAddress!
                         return start..<(start + inner.count)
-                    } catch { throw MeshError(error.message) }
+                    } catch { throw MeshError(.session, error.message, cause: error) }
                 }
                 do throws(WireError) {
                     return (try WireHeader.parse(UnsafeRawBufferPointer(rebasing: frame[range])), (range.lowerBound + WireHeader.size)..<range.upperBound)
                 } catch {
-                    throw MeshError("malformed message: \(error.message)")
+                    throw MeshError(.malformed, "malformed message: \(error.message)", cause: error)
                 }
             }
             if header.type == .pong, keepaliveAnswered(header.requestID, on: connection, now: now) { return }
@@ -81,8 +82,8 @@ extension PeerLayer {
 
     private func advanceHandshake(_ link: Link, _ bytes: [UInt8], on connection: UInt64) throws(MeshError) {
         let step = try link.handshake.withLock { (handshake) throws(MeshError) -> Handshake.Step in
-            guard handshake != nil else { throw MeshError("handshake already finished") }
-            do throws(SessionError) { return try handshake!.receive(bytes) } catch { throw MeshError(error.message) }
+            guard handshake != nil else { throw MeshError(.unexpected, "handshake already finished") }
+            do throws(SessionError) { return try handshake!.receive(bytes) } catch { throw MeshError(.session, error.message, cause: error) }
         }
         switch step {
         case .send(let reply):
@@ -137,7 +138,7 @@ extension PeerLayer {
     /// over ``outboundLimitBytes``, or one that made no progress for ``stallSeconds``, closes the connection:
     /// a peer that stops reading loses its connection, and nobody else waits for it.
     public func send(_ type: FrameType, requestID: UInt64, parts: [UnsafeRawBufferPointer], on connection: UInt64) throws(MeshError) {
-        guard let link = state.withLock({ $0.links[connection] }) else { throw MeshError("connection \(connection) is closed") }
+        guard let link = state.withLock({ $0.links[connection] }) else { throw MeshError(.closed, "connection \(connection) is closed") }
         let innerLength = WireHeader.size + parts.reduce(0) { $0 + $1.count }
         let frame = UnsafeMutableRawBufferPointer.allocate(byteCount: innerLength + SecureChannel.overhead, alignment: 16)
         WireHeader(type: type, requestID: requestID).write(into: UnsafeMutableRawBufferPointer(rebasing: frame[WireHeader.size...]))
@@ -146,7 +147,7 @@ extension PeerLayer {
             UnsafeMutableRawBufferPointer(rebasing: frame[offset..<(offset + part.count)]).copyMemory(from: part)
             offset += part.count
         }
-        enum Outcome { case sent, queued(startedStall: Bool), noSession, failed(String), overflow }
+        enum Outcome { case sent, queued(startedStall: Bool), noSession, failed(PluginCallError), overflow }
         let outcome = link.channel.withLock { channel -> Outcome in
             guard channel != nil else { return .noSession }
             _ = channel!.sealInPlace(frame, messageLength: innerLength)
@@ -155,10 +156,10 @@ extension PeerLayer {
                 do throws(TransportCallError) {
                     try transport.send(connection, UnsafeRawBufferPointer(frame))
                     return .sent
-                } catch where error.status == INOS_ERR_FULL {
+                } catch where error.code.isBackpressure {
                     // fall through to the queue
                 } catch {
-                    return .failed(error.message)
+                    return .failed(error)
                 }
             }
             guard link.outbound.bytes + frame.count <= Self.outboundLimitBytes else { return .overflow }
@@ -175,16 +176,16 @@ extension PeerLayer {
             if first { flusher.signal() }
         case .noSession:
             frame.deallocate()
-            throw MeshError("cannot send on connection \(connection): no session")
+            throw MeshError(.closed, "cannot send on connection \(connection): no session")
         case .failed(let why):
             frame.deallocate()
-            throw MeshError("cannot send on connection \(connection): \(why)")
+            throw MeshError(.transport, "cannot send on connection \(connection): \(why.message)", cause: why)
         case .overflow:
             frame.deallocate()
             let address = state.withLock { $0.peers[connection]?.address } ?? "?"
             logger.warning("closing connection \(connection) with \(address): more than \(Self.outboundLimitBytes >> 20) MiB waiting to be sent (the peer does not read)")
             transport.close(connection)
-            throw MeshError("connection \(connection): the peer does not read; closed")
+            throw MeshError(.closed, "connection \(connection): the peer does not read; closed")
         }
     }
 
@@ -201,7 +202,7 @@ extension PeerLayer {
                 while let frame = link.outbound.frames.first {
                     do throws(TransportCallError) {
                         try transport.send(connection, UnsafeRawBufferPointer(frame))
-                    } catch where error.status == INOS_ERR_FULL {
+                    } catch where error.code.isBackpressure {
                         return now - link.outbound.progressAt > UInt64(stallSeconds * 1e9) ? .stalled : .waiting
                     } catch {
                         link.outbound.clear()

@@ -139,7 +139,7 @@ public final class PeerLayer: Sendable {
         start(type, payload: payload, on: connection, timeout: timeout, key: key, waiter: waiter)
         // The tick's sweep finishes it at its deadline too; the wait's own bound is a second guard. (Queued lanes
         // step the harness while they wait: see ``Lanes/whileBlocked(_:)``.)
-        if !lanes.wait(waiter.done, seconds: timeout + 1) { waiter.finish(.failure(MeshError("no answer to a \(type) request within \(timeout) s"))) }
+        if !lanes.wait(waiter.done, seconds: timeout + 1) { waiter.finish(.failure(MeshError(.timeout, "no answer to a \(type) request within \(timeout) s"))) }
         return try waiter.result.withLock { $0! }.get()
     }
 
@@ -153,17 +153,9 @@ public final class PeerLayer: Sendable {
     /// Sends a request and suspends until its answer, its deadline (the tick's sweep) or its connection's close
     /// — resumed by the reactor, no thread waits. Cancelling the task fails the request at once.
     func request(_ type: FrameType, payload: [UInt8], on connection: UInt64, timeout: Double, key: [UInt8] = []) async throws(MeshError) -> WireMessage {
-        let opened = Mutex<UInt64?>(nil)
-        let result = await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Result<WireMessage, MeshError>, Never>) in
-                let id = start(type, payload: payload, on: connection, timeout: timeout, key: key,
-                               waiter: RequestRouter.Waiter { continuation.resume(returning: $0) })
-                opened.withLock { $0 = id }
-            }
-        } onCancel: { [router] in
-            if let id = opened.withLock({ $0 }) { router.fail(id, MeshError("\(type) request cancelled")) }
+        try await suspended(type) { resume in
+            start(type, payload: payload, on: connection, timeout: timeout, key: key, waiter: RequestRouter.Waiter(completion: resume))
         }
-        return try result.get()
     }
 
     /// ``request(_:payload:on:timeout:key:)`` whose answer is read where it arrived: the arena block is handed
@@ -171,15 +163,29 @@ public final class PeerLayer: Sendable {
     func requestInPlace(_ type: FrameType, payload: [UInt8], on connection: UInt64, timeout: Double, key: [UInt8] = []) async throws(MeshError)
         -> InPlaceAnswer
     {
+        try await suspended(type) { resume in
+            start(type, payload: payload, on: connection, timeout: timeout, key: key, waiter: RequestRouter.Waiter(inPlace: resume))
+        }
+    }
+
+    /// Suspends on a request `begin` starts (returning its id) until its waiter resumes the task; cancelling the
+    /// task fails the request at once.
+    private func suspended<Answer: Sendable>(
+        _ type: FrameType, _ begin: (@escaping @Sendable (Result<Answer, MeshError>) -> Void) -> UInt64
+    ) async throws(MeshError) -> Answer {
         let opened = Mutex<UInt64?>(nil)
         let result = await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Result<InPlaceAnswer, MeshError>, Never>) in
-                let id = start(type, payload: payload, on: connection, timeout: timeout, key: key,
-                               waiter: RequestRouter.Waiter(inPlace: { continuation.resume(returning: $0) }))
+            await withCheckedContinuation { (continuation: CheckedContinuation<Result<Answer, MeshError>, Never>) in
+                let id = begin { continuation.resume(returning: $0) }
                 opened.withLock { $0 = id }
+                // Cancelled before the id was known (also: already cancelled when the request began): the
+                // handler below found nothing to fail. Without this the request waited for the tick's sweep —
+                // forever once the reactor had stopped: a node told to stop during a repair round never exited.
+                // (`fail` of a finished request does nothing, so failing it twice is harmless.)
+                if Task.isCancelled { router.fail(id, MeshError(.cancelled, "\(type) request cancelled")) }
             }
         } onCancel: { [router] in
-            if let id = opened.withLock({ $0 }) { router.fail(id, MeshError("\(type) request cancelled")) }
+            if let id = opened.withLock({ $0 }) { router.fail(id, MeshError(.cancelled, "\(type) request cancelled")) }
         }
         return try result.get()
     }

@@ -102,7 +102,7 @@ final class RequestRouter: Sendable {
         let body = entry.key.isEmpty || header.type == .error ? payload : (payload.lowerBound + 1 + entry.key.count)..<payload.upperBound
         if header.type == .error {
             let error = block.withBytes { ErrorPayload(decoding: UnsafeRawBufferPointer(rebasing: $0[body])) }
-            entry.waiter.finish(.failure(MeshError("\(entry.type) refused by the peer: \(error)", code: error.code)))
+            entry.waiter.finish(.failure(MeshError(.refused(error.code), "\(entry.type) refused by the peer: \(error)")))
         } else if entry.waiter.inPlace != nil {
             // Our own request's answer (one per request, bounded by what this node asks at once): no lane budget.
             let received = ReceivedBlock(block, payload: body, reservation: BlockBudget.Reservation(budget: nil, bytes: 0))
@@ -138,7 +138,7 @@ final class RequestRouter: Sendable {
             for id in gone.keys { pending[id] = nil }
             return gone.values.map(\.waiter)
         }
-        for waiter in orphans { waiter.finish(.failure(MeshError("connection \(connection) closed"))) }
+        for waiter in orphans { waiter.finish(.failure(MeshError(.closed, "connection \(connection) closed"))) }
     }
 
     /// Fails requests whose deadline passed (the tick).
@@ -149,7 +149,7 @@ final class RequestRouter: Sendable {
             return Array(due)
         }
         for (id, entry) in expired {
-            entry.waiter.finish(.failure(MeshError("no answer to \(entry.type) request \(id) within \(entry.timeout) s", code: nil)))
+            entry.waiter.finish(.failure(MeshError(.timeout, "no answer to \(entry.type) request \(id) within \(entry.timeout) s")))
         }
     }
 

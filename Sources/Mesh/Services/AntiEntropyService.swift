@@ -34,7 +34,7 @@ final class AntiEntropyService: Sendable {
                 var reader = ByteReader(frame.payload)
                 guard let op = reader.read(UInt8.self), op <= 2, let levelByte = reader.read(UInt8.self), let node32 = reader.read(UInt32.self),
                     reader.remaining <= 1
-                else { throw MeshError("malformed anti-entropy question") }
+                else { throw MeshError(.malformed, "malformed anti-entropy question") }
                 let level = Int(levelByte), node = Int(node32)
                 let reply: [UInt8]
                 if let tree = access(reader.read(UInt8.self) ?? 0) {
@@ -94,7 +94,7 @@ final class AntiEntropyService: Sendable {
     /// they differ, and pulls the items of differing leaves (for provider records, a record replaces the one kept
     /// only if it is a later announcement). Returns the items that changed here.
     func syncTree(_ id: UInt8, on connection: UInt64, timeout: Double) throws(MeshError) -> Int {
-        guard let tree = access(id) else { throw MeshError("no tree \(id) to synchronize") }
+        guard let tree = access(id) else { throw MeshError(.notFound, "no tree \(id) to synchronize") }
         func ask(_ op: UInt8, level: Int = 0, node: Int = 0) throws(MeshError) -> [UInt8] {
             var payload: [UInt8] = [op, UInt8(level)]
             withUnsafeBytes(of: UInt32(node).littleEndian) { payload += $0 }
@@ -111,7 +111,7 @@ final class AntiEntropyService: Sendable {
             case .children(let level, let node):
                 answered = walk.answer(remote: Self.decodeHashes(try ask(1, level: level, node: node)), local: tree.children(level, node))
             }
-            guard answered else { throw MeshError("malformed anti-entropy answer") }
+            guard answered else { throw MeshError(.malformed, "malformed anti-entropy answer") }
         }
         var changed = 0
         for leaf in walk.differingLeaves { changed += tree.apply(try ask(2, node: leaf)) }

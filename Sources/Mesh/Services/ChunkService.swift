@@ -29,7 +29,7 @@ final class ChunkService: Sendable {
         [
             FrameRegistration(.chunkGet, "CHUNK_GET", owner: "chunks", kind: .request, lane: .bulk) { [self] frame throws(MeshError) in
                 let key: [UInt8]
-                do throws(WireError) { key = try WirePayload.splitKey(frame.payload).key } catch { throw MeshError(error.message) }
+                do throws(WireError) { key = try WirePayload.splitKey(frame.payload).key } catch { throw MeshError(.malformed, error.message, cause: error) }
                 serve(key, id: frame.requestID, on: frame.connection)
             },
             .response(.chunkData, "CHUNK_DATA", owner: "chunks"),
@@ -68,7 +68,7 @@ final class ChunkService: Sendable {
         switch answer.type {
         case .chunkData: return answer.withPayload(body)  // the key was checked on arrival; the payload is the chunk
         case .chunkMissing: return nil
-        default: throw MeshError("unexpected answer \(answer.type) to a chunk request")
+        default: throw MeshError(.unexpected, "unexpected answer \(answer.type) to a chunk request")
         }
     }
 
@@ -76,7 +76,7 @@ final class ChunkService: Sendable {
         switch answer.header.type {
         case .chunkData: return answer.payload  // the key was checked on arrival; the payload is the chunk
         case .chunkMissing: return nil
-        default: throw MeshError("unexpected answer \(answer.header.type) to a chunk request")
+        default: throw MeshError(.unexpected, "unexpected answer \(answer.header.type) to a chunk request")
         }
     }
 }

@@ -55,7 +55,7 @@ final class MembershipService: Sendable {
 
     private static func memberList(in answer: WireMessage) throws(MeshError) -> [MemberInfo] {
         guard answer.header.type == .membersReply, let list = MemberInfo.decodeList(answer.payload[...]) else {
-            throw MeshError("malformed member list")
+            throw MeshError(.malformed, "malformed member list")
         }
         return list
     }

@@ -32,20 +32,20 @@ final class ProviderService: Sendable {
     var registrations: [FrameRegistration] {
         [
             FrameRegistration(.provide, "PROVIDE", owner: "providers", kind: .oneWay) { [self] frame throws(MeshError) in
-                guard let (key, record, _) = ProviderRecord.decode(frame.payload[...]) else { throw MeshError("malformed provider record") }
+                guard let (key, record, _) = ProviderRecord.decode(frame.payload[...]) else { throw MeshError(.malformed, "malformed provider record") }
                 // A node announces only itself: a record naming another member is refused, as is one it did not sign.
-                guard record.member == Membership.member(frame.peer) else { throw MeshError("provider record for another node") }
-                if let problem = record.problem(key: key) { throw MeshError("provider record refused: \(problem)") }
+                guard record.member == Membership.member(frame.peer) else { throw MeshError(.notAllowed, "provider record for another node") }
+                if let problem = record.problem(key: key) { throw MeshError(.notAllowed, "provider record refused: \(problem)") }
                 _ = layer.lamport.witness(record.lamport)
                 store.add(key, record, now: layer.clock.now(), verified: true)
             },
             FrameRegistration(.findProviders, "FIND_PROVIDERS", owner: "providers", kind: .request) { [self] frame throws(MeshError) in
-                guard frame.payload.count == 33 else { throw MeshError("malformed provider request") }
+                guard frame.payload.count == 33 else { throw MeshError(.malformed, "malformed provider request") }
                 answerFindProviders(frame, recursive: frame.payload[0] == 1, key: Array(frame.payload[1...]))
             },
             .response(.providers, "PROVIDERS", owner: "providers"),
             FrameRegistration(.findNode, "FIND_NODE", owner: "providers", kind: .request) { [self] frame throws(MeshError) in
-                guard frame.payload.count == 32, let membership = layer.membership else { throw MeshError("malformed node request") }
+                guard frame.payload.count == 32, let membership = layer.membership else { throw MeshError(.malformed, "malformed node request") }
                 var reply: [UInt8] = []
                 for member in closestMembers(to: frame.payload) {
                     guard let address = member == membership.memberID ? membership.advertisedAddress : membership.address(of: member),
@@ -147,7 +147,7 @@ final class ProviderService: Sendable {
     }
 
     private static func providers(in answer: WireMessage, key: [UInt8]) throws(MeshError) -> [ProviderRecord] {
-        guard answer.header.type == .providers else { throw MeshError("unexpected answer \(answer.header.type) to a provider request") }
+        guard answer.header.type == .providers else { throw MeshError(.unexpected, "unexpected answer \(answer.header.type) to a provider request") }
         return decodeProviders(answer.payload[...], key: key)
     }
 

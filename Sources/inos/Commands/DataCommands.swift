@@ -6,6 +6,7 @@ import Foundation
 import Host
 import Logging
 import Node
+import Primitives
 
 /// Options shared by the commands that open the local store.
 struct StoreOptions: ParsableArguments {
@@ -18,15 +19,15 @@ struct StoreOptions: ParsableArguments {
     /// The pins of this data directory.
     func pins() throws -> PinSet {
         let folder = ((dataDir ?? defaultDataDirectory()) as NSString).appendingPathComponent("pins")
-        do { return try PinSet(folder: folder) } catch { throw CommandFailure(error.description) }
+        return try PinSet(folder: folder)
     }
 
     /// Starts a host with the manifest's plugins and opens the data path on it.
     func open() throws -> (HostRuntime, ContentStore) {
         let manifest = try loadManifest()
         let host = try HostRuntime(manifest: manifest, logger: Logger(label: "inos", factory: { _ in SwiftLogNoOpLogHandler() }))
-        do { try host.start() } catch { throw CommandFailure("cannot start: \(error)") }
-        do { return (host, try ContentStore(host: host)) } catch { throw CommandFailure(error.description) }
+        do { try host.start() } catch { throw InosError(.failed, "cannot start", cause: error) }
+        return (host, try ContentStore(host: host))
     }
 
     /// A client node (``MeshNode/client(_:)``) on the manifest's plugins, admitted by `meshKey`; `close()` it.
@@ -35,7 +36,7 @@ struct StoreOptions: ParsableArguments {
         var configuration = MeshNode.Configuration(
             role: .client, manifest: manifest, dataDirectory: dataDir ?? defaultDataDirectory(), logger: Logger(label: label) { _ in SwiftLogNoOpLogHandler() })
         configuration.admission = try meshKey.admission(manifest.mesh)
-        do { return try MeshNode.client(configuration) } catch { throw CommandFailure(error.message) }
+        return try MeshNode.client(configuration)
     }
 
     /// The manifest, with the data directory made first when the store lives there.
@@ -110,7 +111,7 @@ struct Put: AsyncParsableCommand {
                 FileHandle.standardError.write(Data("stored \(manifest.size) bytes as \(manifest.chunks.count) chunks\(stripes); \(report.bytesStored) bytes on disk\n".utf8))
             }
             print(report.id)
-        } catch { throw CommandFailure("\(error)") }
+        }
     }
 }
 
@@ -138,7 +139,7 @@ struct Get: AsyncParsableCommand {
                 FileHandle.standardError.write(Data("rebuilt \(report.repaired.count) missing or corrupt chunk(s) from parity and stored them again\n".utf8))
             }
             FileHandle.standardError.write(Data("wrote \(report.size) bytes to \(output)\n".utf8))
-        } catch { throw CommandFailure(error.description) }
+        }
     }
 }
 
@@ -163,7 +164,7 @@ struct Verify: ParsableCommand {
         let (host, data) = try store.open()
         defer { host.shutdown() }
         let report: ContentStore.VerifyReport
-        do { report = try data.verify(cid, repair: repair) } catch { throw CommandFailure(error.description) }
+        report = try data.verify(cid, repair: repair)
         print("\(cid): \(report.chunks) chunks, \(report.parityShards) parity shards")
         if report.isHealthy {
             print("healthy: every chunk and parity shard matches its ID")
@@ -187,7 +188,7 @@ struct Verify: ParsableCommand {
         let (host, data) = try store.open()
         defer { host.shutdown() }
         let report: ContentStore.ScrubReport
-        do { report = try data.scrub() } catch { throw CommandFailure(error.description) }
+        report = try data.scrub()
         print("checked \(report.checked) stored objects: \(report.damaged.count) damaged")
         for id in report.damaged.prefix(20) { print("  removed damaged \(id)") }
         if !report.damaged.isEmpty { throw ExitCode(1) }
@@ -202,7 +203,7 @@ struct Pin: ParsableCommand {
     func run() throws {
         let cid: ContentID
         do { cid = try ContentID(id) } catch { throw ValidationError(error.description) }
-        do { try store.pins().pin(cid) } catch { throw CommandFailure("\(error)") }
+        try store.pins().pin(cid)
         print("pinned \(cid)")
     }
 }
@@ -215,7 +216,7 @@ struct Unpin: ParsableCommand {
     func run() throws {
         let cid: ContentID
         do { cid = try ContentID(id) } catch { throw ValidationError(error.description) }
-        guard try store.pins().unpin(cid) else { throw CommandFailure("\(cid) was not pinned") }
+        guard try store.pins().unpin(cid) else { throw InosError(.notFound, "\(cid) was not pinned") }
         print("unpinned \(cid); run inos gc to free its space")
     }
 }
@@ -231,6 +232,6 @@ struct GC: ParsableCommand {
         do {
             let report = try data.collectGarbage(pins: try store.pins())
             print("\(report.pinned) pinned resources; kept \(report.kept) objects, removed \(report.removed), freed \(report.bytesFreed) bytes")
-        } catch { throw CommandFailure("\(error)") }
+        }
     }
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import ArgumentParser
 import Foundation
+import Primitives
 
 extension Demo {
     /// A child `inos` process whose output is collected, so the demo can wait for what it says.
@@ -32,7 +33,7 @@ extension Demo {
                 if let line = output.split(separator: "\n").last(where: { $0.contains(needle) }) { return String(line) }
                 usleep(50_000)
             }
-            throw CommandFailure("demo: a node did not report \"\(needle)\" within \(Int(seconds)) s:\n\(output)")
+            throw InosError(.failed, "demo: a node did not report \"\(needle)\" within \(Int(seconds)) s:\n\(output)")
         }
 
         func stop(_ signal: Int32 = SIGTERM) {
@@ -52,7 +53,7 @@ extension Demo {
         child.process.waitUntilExit()
         usleep(50_000)  // the last output
         guard child.process.terminationStatus == 0 else {
-            throw CommandFailure("demo: inos \(arguments.joined(separator: " ")) failed:\n\(child.output)")
+            throw InosError(.failed, "demo: inos \(arguments.joined(separator: " ")) failed:\n\(child.output)")
         }
         return child.output
     }
@@ -88,12 +89,12 @@ extension Demo {
         // Put into the mesh through A: 5 MB (the 1–10 MB tier: 10 replicas, halved by the free tier's budget
         // of 50 credits/hour) — 5 copies of every chunk, spread over the 7 nodes.
         let sample = folder + "/mesh-input.bin"
-        guard let whole = FileManager.default.contents(atPath: input) else { throw CommandFailure("demo: cannot read \(input)") }
+        guard let whole = FileManager.default.contents(atPath: input) else { throw InosError(.failed, "demo: cannot read \(input)") }
         FileManager.default.createFile(atPath: sample, contents: whole.prefix(5_000_000))
         let input = sample
         let put = try Self.inos(["put", input, "--mesh", seed, "--budget", "50", "--data-dir", folder + "/client"])
         let lines = put.split(separator: "\n").map(String.init)
-        guard let id = lines.last else { throw CommandFailure("demo: no ID from the mesh put") }
+        guard let id = lines.last else { throw InosError(.failed, "demo: no ID from the mesh put") }
         for line in lines where line.hasPrefix("strategy:") || line.hasPrefix("acknowledged") || line.hasPrefix("  tcp://") {
             print("  put: " + named(line.trimmingCharacters(in: .whitespaces)).replacingOccurrences(of: #" \(member [0-9a-f]+\)"#, with: "", options: .regularExpression))
         }

@@ -5,6 +5,8 @@ import Foundation
 import Host
 import Logging
 import PluginABI
+import PluginKit
+import Primitives
 
 /// The local demo on embedded defaults: one node, its arena and rings, the LZ4 plugin, a live hot swap.
 ///
@@ -73,7 +75,7 @@ struct Demo: ParsableCommand {
                     result.output = UInt64(output)
                     result.length = written
                 }
-                while withUnsafeBytes(of: &result, { host.outbox.push(type: Self.resultType, $0) }) == INOS_ERR_FULL {
+                while withUnsafeBytes(of: &result, { host.outbox.push(type: Self.resultType, $0) }).isBackpressure {
                     usleep(50)
                 }
             })
@@ -104,7 +106,7 @@ struct Demo: ParsableCommand {
             while submitted < limit, submitted - completed < Self.window, let offset = host.arena.heap.allocate(Self.chunkSize) {
                 host.arena.withBytes(at: offset, length: Self.chunkSize) { fill($0, chunk: submitted) }
                 var request = Request(id: UInt64(submitted), offset: UInt64(offset), length: UInt64(Self.chunkSize))
-                if withUnsafeBytes(of: &request, { host.inbox.push(type: Self.requestType, $0) }) != INOS_OK {
+                if withUnsafeBytes(of: &request, { host.inbox.push(type: Self.requestType, $0) }) != .ok {
                     host.arena.heap.free(offset)
                     break
                 }
@@ -119,11 +121,11 @@ struct Demo: ParsableCommand {
             }
             let drained = host.outbox.drain { _, bytes in
                 let result = bytes.loadUnaligned(as: Result.self)
-                if result.status == INOS_ERR_FULL {
+                if PluginStatus(result.status).isBackpressure {
                     // Backpressure: the arena had no room for the output. Resubmit the same input block.
                     var request = Request(id: result.id, offset: result.input, length: UInt64(Self.chunkSize))
                     retried += 1
-                    while withUnsafeBytes(of: &request, { host.inbox.push(type: Self.requestType, $0) }) != INOS_OK { usleep(50) }
+                    while withUnsafeBytes(of: &request, { host.inbox.push(type: Self.requestType, $0) }) != .ok { usleep(50) }
                     return
                 }
                 generations[result.generation, default: 0] += 1
@@ -137,15 +139,15 @@ struct Demo: ParsableCommand {
                 bytesIn += Self.chunkSize
                 // Verify: regenerate the chunk and compare with what the codec's output decodes to.
                 fill(original, chunk: Int(result.id))
-                switch result.status {
-                case INOS_OK:
+                switch PluginStatus(result.status) {
+                case .ok:
                     bytesOut += Int(result.length)
                     verify(host: host, slot: codecSlot, result: result, original: UnsafeRawBufferPointer(original))
-                case INOS_ERR_INCOMPRESSIBLE:
+                case .incompressible:
                     incompressible += 1
                     bytesOut += Self.chunkSize  // stored raw
                 default:
-                    print("chunk \(result.id): codec returned \(StatusCode(result.status))")
+                    print("chunk \(result.id): codec returned \(PluginStatus(result.status))")
                 }
             }
             if drained == 0 { usleep(200) }
@@ -181,14 +183,14 @@ struct Demo: ParsableCommand {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let host = try HostRuntime(manifest: embeddedManifest(dataDirectory: folder), logger: Logger(label: "inos.demo", factory: { _ in SwiftLogNoOpLogHandler() }))
-        do { try host.start() } catch { throw CommandFailure("cannot start the data path: \(error)") }
+        do { try host.start() } catch { throw InosError(.failed, "cannot start the data path", cause: error) }
         defer { host.shutdown() }
         let store: ContentStore
-        do { store = try ContentStore(host: host) } catch { throw CommandFailure("\(error)") }
+        store = try ContentStore(host: host)
 
         let input = folder + "/input.bin"
         guard FileManager.default.createFile(atPath: input, contents: nil) else {
-            throw CommandFailure("demo: cannot create \(input)")
+            throw InosError(.failed, "demo: cannot create \(input)")
         }
         let writer = try FileHandle(forWritingTo: URL(fileURLWithPath: input))
         let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.chunkSize, alignment: 64)
@@ -209,7 +211,7 @@ struct Demo: ParsableCommand {
             // can rebuild. The store's CRC catches them; get rebuilds them from parity.
             for lost in manifest.chunks.prefix(2) {
                 guard try flipByte(ofChunk: lost.id.bytes, inPacksOf: "\(folder)/store") else {
-                    throw CommandFailure("demo: chunk \(lost.id) not found in the pack files")
+                    throw InosError(.failed, "demo: chunk \(lost.id) not found in the pack files")
                 }
                 print("  flipped one byte of chunk \(lost.id) on disk")
             }
@@ -222,7 +224,7 @@ struct Demo: ParsableCommand {
             print("  verify after get: \(try store.verify(report.id).isHealthy ? "healthy" : "damaged")")
             guard same else { throw ExitCode(1) }
         } catch let error as DataPathError {
-            throw CommandFailure(error.description)
+            throw error
         }
         host.shutdown()
         if !noMesh { try meshDemo(file: input, folder: folder + "/mesh") }
@@ -272,7 +274,7 @@ struct Demo: ParsableCommand {
             let status = codec.decompress(
                 plugin.instance, base + Int(result.output), result.length,
                 scratch.baseAddress!.assumingMemoryBound(to: UInt8.self), UInt64(Self.chunkSize), &length, &error)
-            return status == INOS_OK && Int(length) == original.count && memcmp(scratch.baseAddress!, original.baseAddress!, original.count) == 0
+            return PluginStatus(status) == .ok && Int(length) == original.count && memcmp(scratch.baseAddress!, original.baseAddress!, original.count) == 0
         }
         if ok != true { print("chunk \(result.id): verification FAILED") }
     }

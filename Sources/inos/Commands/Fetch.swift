@@ -9,6 +9,7 @@ import Identity
 import Logging
 import Mesh
 import Node
+import Primitives
 import Synchronization
 
 struct Fetch: AsyncParsableCommand {
@@ -38,10 +39,10 @@ struct Fetch: AsyncParsableCommand {
         }
         let client = try store.clientNode(meshKey: meshKey, label: "inos.fetch")
         defer { client.close() }
-        guard let peers = client.peers, let data = client.store else { throw CommandFailure("no store plugin in slot \"store\"") }
+        guard let peers = client.peers, let data = client.store else { throw InosError(.unavailable, "no store plugin in slot \"store\"") }
 
         let (connection, node): (UInt64, NodeID)
-        do { (connection, node) = try await peers.connect(from, expecting: expected) } catch { throw CommandFailure(error.message) }
+        (connection, node) = try await peers.connect(from, expecting: expected)
         FileHandle.standardError.write(Data("secure session with node \(node) at \(from)\n".utf8))
 
         let pins = try store.pins()
@@ -53,7 +54,7 @@ struct Fetch: AsyncParsableCommand {
                 return result
             }
         } catch {
-            throw CommandFailure(error.description)
+            throw error
         }
         FileHandle.standardError.write(Data("fetched \(outcome.fetched) object(s), \(outcome.bytes) bytes; \(outcome.missing.count) missing at the peer, \(outcome.refused.count) refused (did not match their IDs)\n".utf8))
         if let output {
@@ -63,7 +64,7 @@ struct Fetch: AsyncParsableCommand {
                     FileHandle.standardError.write(Data("rebuilt \(report.repaired.count) chunk(s) from parity\n".utf8))
                 }
                 FileHandle.standardError.write(Data("wrote \(report.size) bytes to \(output)\n".utf8))
-            } catch { throw CommandFailure(error.description) }
+            }
         }
         print(cid)
     }

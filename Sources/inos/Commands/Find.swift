@@ -8,6 +8,7 @@ import Identity
 import Logging
 import Mesh
 import Node
+import Primitives
 
 struct Find: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -29,15 +30,15 @@ struct Find: ParsableCommand {
         do { cid = try ContentID(id) } catch { throw ValidationError(error.description) }
         let node = try store.clientNode(meshKey: meshKey, label: "inos.find")
         defer { node.close() }
-        guard let peers = node.peers else { throw CommandFailure("no transport plugin in slot \"transport\"") }
+        guard let peers = node.peers else { throw InosError(.unavailable, "no transport plugin in slot \"transport\"") }
         do {
             let (connection, _) = try peers.connect(from)
             let (holders, rounds, asked) = try peers.lookupProviders(Array(cid.bytes.suffix(32)), from: connection)
             FileHandle.standardError.write(Data("lookup: \(rounds) round(s), \(asked) member(s) asked\n".utf8))
-            guard !holders.isEmpty else { throw CommandFailure("no provider records for \(cid)") }
+            guard !holders.isEmpty else { throw InosError(.notFound, "no provider records for \(cid)") }
             for holder in holders { print("\(String(holder.member, radix: 16)) \(holder.address)") }
         } catch let error as MeshError {
-            throw CommandFailure(error.message)
+            throw error
         }
     }
 }

@@ -2,6 +2,7 @@
 import ArgumentParser
 import Foundation
 import Identity
+import Primitives
 
 struct Id: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -24,7 +25,7 @@ struct Id: ParsableCommand {
                 print("key file \(directory)/\(NodeIdentity.fileName)")
             }
         } catch {
-            throw CommandFailure(error.message)
+            throw error
         }
     }
 }

@@ -6,6 +6,8 @@ import DataPath
 import Foundation
 import Host
 import PluginABI
+import PluginKit
+import Primitives
 
 struct Job: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -47,7 +49,7 @@ struct JobRun: ParsableCommand {
         let (host, data) = try store.open()
         defer { host.shutdown() }
         guard let slot = host.slot("job_runner") else {
-            throw CommandFailure("no job-runner plugin loaded (slot \"job_runner\"); the embedded manifest loads libInosExampleJobs")
+            throw InosError(.unavailable, "no job-runner plugin loaded (slot \"job_runner\"); the embedded manifest loads libInosExampleJobs")
         }
         let scratch = try makeScratch("inos-job")
         defer { try? FileManager.default.removeItem(atPath: scratch) }
@@ -55,14 +57,17 @@ struct JobRun: ParsableCommand {
         let jobs = JobService(host: host, slot: slot, isolated: isolated)
         let result: [UInt8]
         do { result = try jobs.run(function: function, parameters: parameters, inputs: inputs, timeout: timeout) } catch {
-            if error.status == INOS_ERR_TIMEOUT && !jobs.isIsolated {
+            if error.status == .timeout && !jobs.isIsolated {
                 // The job still runs on a thread of this process, and nothing can stop it: waiting for it to
-                // shut down would wait forever, so leave at once.
-                FileHandle.standardError.write(Data("Error: job \(function) failed: \(StatusCode(error.status)) \(error.message) (it ran inside inos, which cannot stop it; --isolated runs it in a process that can be killed)\n".utf8))
-                Foundation.exit(1)
+                // shut down would wait forever, so leave at once (printed as the CLI prints any error).
+                let failure = InosError(
+                    .timeout, "job \(function) failed (it ran inside inos, which cannot stop it; --isolated runs it in a process that can be killed)",
+                    cause: error)
+                FileHandle.standardError.write(Data((ErrorReport.text(failure, includeLocation: false) + "\n").utf8))
+                Foundation.exit(Inos.failureExitCode)
             }
             jobs.stop()
-            throw CommandFailure("job \(function) failed: \(StatusCode(error.status)) \(error.message)")
+            throw InosError(.failed, "job \(function) failed", cause: error)
         }
         jobs.stop()
         let runner = slot.active.map { "\($0.id) \($0.version)" } ?? "?"
@@ -87,7 +92,7 @@ func storeJobResult(_ result: [UInt8], runner: String, function: String, paramet
         var options = ContentStore.Options()
         options.erasure = nil
         do { return try data.putPinned(file: path, pins: pins, options: options).id } catch {
-            throw CommandFailure("storing the job's \(name): \(error)")
+            throw InosError(.failed, "storing the job's \(name)", cause: error)
         }
     }
     func escape(_ text: String) -> String {
@@ -128,7 +133,7 @@ struct JobCall: ParsableCommand {
         defer { host.shutdown() }
         let runners = host.slots.values.filter { $0.kind == .jobRunner }.compactMap(\.active)
         guard let (plugin, function) = runners.lazy.compactMap({ plugin in plugin.symbol(declared.name).map { (plugin, $0) } }).first else {
-            throw CommandFailure("no loaded job plugin exports \(declared.name) (looked in: \(runners.map(\.id).joined(separator: ", ")))")
+            throw InosError(.notFound, "no loaded job plugin exports \(declared.name) (looked in: \(runners.map(\.id).joined(separator: ", ")))")
         }
         let scratch = try makeScratch("inos-call")
         defer { try? FileManager.default.removeItem(atPath: scratch) }
@@ -137,7 +142,7 @@ struct JobCall: ParsableCommand {
         defer { for block in blocks { _ = host.arena.heap.free(block) } }
         var buffers: [UnsafeRawBufferPointer] = []
         for (id, bytes) in zip(ids, try readInputs(ids, from: data, scratch: scratch)) {
-            guard let block = host.arena.heap.allocate(max(bytes.count, 1)) else { throw CommandFailure("input \(id) does not fit the arena") }
+            guard let block = host.arena.heap.allocate(max(bytes.count, 1)) else { throw InosError(.noSpace, "input \(id) does not fit the arena") }
             blocks.append(block)
             bytes.withUnsafeBytes { UnsafeMutableRawBufferPointer(start: host.arena.base + block, count: bytes.count).copyMemory(from: $0) }
             buffers.append(UnsafeRawBufferPointer(start: host.arena.base + block, count: bytes.count))
@@ -145,7 +150,7 @@ struct JobCall: ParsableCommand {
         do {
             print(try callForeign(function, declared, buffers: buffers, literals: arg))
         } catch {
-            throw CommandFailure("\(declared.name) in \(plugin.id): \(error.message)")
+            throw InosError(.failed, "\(declared.name) in \(plugin.id)", cause: error)
         }
     }
 }
@@ -161,7 +166,7 @@ func makeScratch(_ prefix: String) throws -> String {
 private func readInputs(_ ids: [ContentID], from data: ContentStore, scratch: String) throws -> [[UInt8]] {
     try ids.enumerated().map { index, id in
         let path = "\(scratch)/input-\(index)"
-        do { _ = try data.get(id, to: path) } catch { throw CommandFailure("input \(id): \(error)") }
+        do { _ = try data.get(id, to: path) } catch { throw InosError(.failed, "input \(id)", cause: error) }
         return Array(try Data(contentsOf: URL(fileURLWithPath: path)))
     }
 }

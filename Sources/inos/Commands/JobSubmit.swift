@@ -2,6 +2,7 @@
 import ArgumentParser
 import Content
 import Foundation
+import Primitives
 import Replication
 import WorkAllocation
 
@@ -37,7 +38,7 @@ struct JobSubmit: AsyncParsableCommand {
         let report: JobSubmitter.Report
         do {
             report = try await JobSubmitter(client: process.client).submit(id, function: function, parameters: parameters, reduce: mode, entry: mesh, timeout: timeout)
-        } catch { throw CommandFailure("job \(function) over \(id): \(error.message)") }
+        } catch { throw InosError(.failed, "job \(function) over \(id)", cause: error) }
         var lines: [String] = []
         for part in report.parts.sorted(by: { $0.address < $1.address }) {
             lines.append("  \(part.address): " + (part.failed.map { "failed (\($0)); its chunks ran elsewhere" } ?? "\(part.chunks.count) chunk(s)"))

@@ -2,6 +2,7 @@
 import ArgumentParser
 import Foundation
 import Host
+import Primitives
 import Session
 
 /// `inos key`: mesh keys, the pre-shared secrets that admit nodes to a private mesh.
@@ -29,7 +30,7 @@ struct Key: ParsableCommand {
             let key = MeshKey.generate()
             let text = MeshKeyFile.encode(key.bytes, id: key.id)
             guard let out else { return print(text, terminator: "") }
-            do { try MeshKeyFile.write(text, to: out, force: force) } catch { throw CommandFailure(error.message) }
+            try MeshKeyFile.write(text, to: out, force: force)
             FileHandle.standardError.write(Data("wrote mesh key \(key.id) to \(out)\n".utf8))
         }
     }
@@ -42,7 +43,7 @@ struct Key: ParsableCommand {
 
         func run() throws {
             let bytes: [UInt8]
-            do { bytes = try MeshKeyFile.read(file) } catch { throw CommandFailure(error.message) }
+            bytes = try MeshKeyFile.read(file)
             print(MeshKey(bytes: bytes)!.id)
         }
     }

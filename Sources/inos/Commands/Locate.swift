@@ -2,6 +2,7 @@
 import ArgumentParser
 import Content
 import Foundation
+import Primitives
 import Replication
 
 struct Locate: AsyncParsableCommand {
@@ -20,7 +21,7 @@ struct Locate: AsyncParsableCommand {
         let process = try MeshClientProcess(store, meshKey: meshKey, label: "inos.locate")
         defer { process.close() }
         let census: MeshClient.Census
-        do { census = try await process.client.census(cid, entry: mesh) } catch { throw CommandFailure(error.message) }
+        census = try await process.client.census(cid, entry: mesh)
         for holder in census.holders {
             let map = holder.pieces.map { $0 ? "#" : "." }.joined()
             print("\(holder.address) member \(String(holder.member, radix: 16)): \(holder.pieces.filter { $0 }.count)/\(census.pieceCount) pieces [\(map)]")

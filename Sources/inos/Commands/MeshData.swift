@@ -9,6 +9,7 @@ import Identity
 import Logging
 import Mesh
 import Node
+import Primitives
 import Replication
 import Session
 
@@ -22,7 +23,7 @@ struct MeshClientProcess {
     init(_ options: StoreOptions, meshKey: MeshKeyOptions, label: String) throws {
         let node = try options.clientNode(meshKey: meshKey, label: label)
         do {
-            guard let store = node.store else { throw CommandFailure("no store plugin in slot \"store\"") }
+            guard let store = node.store else { throw InosError(.unavailable, "no store plugin in slot \"store\"") }
             self.store = store
             client = try node.meshClient(label: label)
         } catch {
@@ -49,7 +50,7 @@ extension Put {
             report = try await process.client.put(file: file, entry: entry, budget: budget, pins: try store.pins()) { done, total in
                 bar.update(ContentStore.Progress(bytesDone: done, bytesTotal: total))
             }
-        } catch { throw CommandFailure("\(error)") }
+        }
         let plan = report.plan
         var lines = ["resource \(report.id): \(report.size) bytes, \(report.pieceCount) piece(s)"]
         var strategy = "strategy: \(plan.strategy); \(plan.replicas) replica(s) (ideal \(plan.idealReplicas)"
@@ -80,7 +81,7 @@ extension Get {
             report = try await process.client.get(cid, entry: entry, output: output, pins: try store.pins()) { done, total in
                 bar.update(ContentStore.Progress(bytesDone: done, bytesTotal: total))
             }
-        } catch { throw CommandFailure("\(error)") }
+        }
         var lines: [String] = []
         for source in report.sources.sorted(by: { $0.address < $1.address }) {
             lines.append(String(format: "  source %@: rtt %.0f µs, load %.2f, holds %d piece(s), delivered %d", source.address, source.rttMicroseconds, source.load, source.pieces, source.served))

@@ -102,7 +102,7 @@ struct Node: AsyncParsableCommand {
         configuration.statusInterval = statusInterval
         configuration.seed = UInt64(getpid())
         let node: MeshNode
-        do { node = try MeshNode(configuration) } catch { throw ValidationError(error.message) }
+        do { node = try MeshNode(configuration) } catch { throw ValidationError("\(error)") }
         let host = node.host
         // SIGHUP re-reads the manifest from here on (before the "running" line, so whoever waits for it may send one).
         let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
@@ -117,7 +117,7 @@ struct Node: AsyncParsableCommand {
         let bound: [String]
         do { bound = try node.start() } catch {
             host.shutdown()
-            throw ValidationError(error.message)
+            throw ValidationError("\(error)")
         }
         for address in bound {
             // On stdout, unbuffered, for scripts and tests that start nodes on port 0.

@@ -5,6 +5,7 @@ import Foundation
 import Host
 import Logging
 import Mesh
+import Primitives
 import Replication
 
 extension Sim {
@@ -14,10 +15,10 @@ extension Sim {
     func runPlacement() throws {
         var manifest = embeddedManifest(dataDirectory: NSTemporaryDirectory())
         manifest.plugins = manifest.plugins.filter { $0.kind == .allocator }
-        guard !manifest.plugins.isEmpty else { throw CommandFailure("the embedded manifest has no allocator") }
+        guard !manifest.plugins.isEmpty else { throw InosError(.failed, "the embedded manifest has no allocator") }
         manifest.plugins[0].required = true
         let host = try HostRuntime(manifest: manifest, logger: Logger(label: "sim") { _ in SwiftLogNoOpLogHandler() })
-        do { try host.start() } catch { throw CommandFailure("cannot load the allocator: \(error)") }
+        do { try host.start() } catch { throw InosError(.failed, "cannot load the allocator", cause: error) }
         defer { host.shutdown() }
         let allocator = AllocatorHandle(slot: host.slot("allocator")!)
         var random = SplitMix(seed)
@@ -41,7 +42,7 @@ extension Sim {
             for (demand, budget) in [(0.0, budgets[1]), (1.0, budgets[1]), (0.0, budgets[0]), (1.0, budgets[3])] {
                 let plan: PlacementPlan
                 do { plan = try allocator.plan(PlacementRequest(resourceSize: size, demandScore: demand, creditBudget: budget.1), nodes: network) } catch {
-                    throw CommandFailure("\(error)")
+                    throw error
                 }
                 strategy = "\(plan.strategy)"
                 cells.append(plan.replicas == plan.idealReplicas ? "\(plan.replicas)" : "\(plan.replicas) (ideal \(plan.idealReplicas))")

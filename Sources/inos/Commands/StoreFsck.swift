@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import Host
 import InosStoreKit
+import Primitives
 
 /// `inos store`: offline tools for a chunk store's folder.
 struct StoreCommand: ParsableCommand {
@@ -29,10 +30,10 @@ struct StoreCommand: ParsableCommand {
 
         func run() throws {
             guard sysExists(folder + "/packs") || sysExists(folder + "/index.log") else {
-                throw CommandFailure("\(folder) is not a pack store (no packs/ and no index.log)")
+                throw InosError(.failed, "\(folder) is not a pack store (no packs/ and no index.log)")
             }
             let report: PackCheck.Report
-            do { report = try PackCheck.run(root: folder, repair: repair) } catch { throw CommandFailure(error.description) }
+            report = try PackCheck.run(root: folder, repair: repair)
             print("packs: \(report.packs) (\(report.packBytes) bytes), whole records: \(report.records), damaged bytes: \(report.damagedBytes)")
             print("index log: \(report.logEntries) entries, \(report.damagedLogEntries) damaged")
             print("index entries without a whole record: \(report.brokenEntries.count)")

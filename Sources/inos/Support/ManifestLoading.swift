@@ -61,9 +61,3 @@ func loadManifest(_ path: String?, dataDirectory: String? = nil) throws -> Manif
 func fflushStandardOutput() {
     fflush(nil)
 }
-
-/// A failure while running a command (not a usage mistake): printed as "Error: …", exit status 1.
-struct CommandFailure: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
-}

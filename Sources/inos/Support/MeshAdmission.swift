@@ -3,6 +3,7 @@ import ArgumentParser
 import Host
 import Identity
 import Logging
+import Primitives
 import Session
 
 /// `--mesh-key FILE` (repeatable), for every command that dials a mesh: the mesh keys this process proves
@@ -22,7 +23,7 @@ struct MeshKeyOptions: ParsableArguments {
         if !meshKeys.isEmpty {
             secrets = []
             for path in meshKeys {
-                do throws(MeshKeyFileError) { secrets.append(try MeshKeyFile.read(path)) } catch {
+                do throws(InosError) { secrets.append(try MeshKeyFile.read(path)) } catch {
                     throw ValidationError("--mesh-key: \(error.message)")
                 }
             }
