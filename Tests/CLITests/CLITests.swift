@@ -95,7 +95,7 @@ struct CLITests {
         #expect(result.status == 0)
         #expect(result.output.contains("InosLZ4"))
         let lz4 = result.output.split(separator: "\n").first { $0.hasPrefix("InosLZ4 ") }.map { $0.split(separator: " ") } ?? []
-        #expect(lz4.prefix(5) == ["InosLZ4", "inos.compression.lz4", "compression", "1.0.0", "1.2"])
+        #expect(lz4.prefix(5) == ["InosLZ4", "inos.compression.lz4", "compression", "1.0.0", "1.3"])
         #expect(result.output.contains("inos.transport.memory"))
         #expect(result.output.contains("inos.store.pack"))
     }

@@ -58,7 +58,10 @@ struct JobDistributionTests {
         submit.standardOutput = out
         submit.standardError = err
         try submit.run()
-        usleep(1_200_000)
+        // Killed once its part is running there (its log says so; each chunk then takes 500 ms), not after a
+        // fixed sleep: on a loaded machine the submit may not have reached the node yet, and the kill would
+        // only shrink the census instead of failing a part.
+        #expect(nodes[2].output.waitFor("job slow-length over", seconds: 60), "\(nodes[2].output.text)")
         #expect(nodes[2].stop(SIGKILL) != 0, "the node is killed while its part runs")
         let result = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         let report = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
