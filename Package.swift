@@ -40,6 +40,8 @@ let package = Package(
         .library(name: "InosExampleJobs", type: .dynamic, targets: ["InosExampleJobs"]),
         .library(name: "InosJobTemplateC", type: .dynamic, targets: ["InosJobTemplateC"]),
         .library(name: "InosAdaptiveAllocator", type: .dynamic, targets: ["InosAdaptiveAllocator"]),
+        // Fuzzing (issue 14, docs/testing.md): one libFuzzer executable for every target.
+        .executable(name: "InosFuzz", targets: ["InosFuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -194,6 +196,16 @@ let package = Package(
 
         // Allocators: replica counts, strategies and placement (inos.allocator/1).
         .target(name: "InosAdaptiveAllocator", dependencies: ["PluginABI", "PluginKit"], path: "Plugins/Allocator/Adaptive"),
+
+        // MARK: Fuzzing (issue 14): the targets and a libFuzzer driver over them.
+        .target(
+            name: "InosFuzzTargets",
+            dependencies: ["Wire", "Session", "Identity", "MeshCore", "Mesh", "Replication", "WorkAllocation", "Content", "Host", "HostTestSupport", "PluginABI", "Primitives"],
+            path: "Fuzz/Targets"
+        ),
+        // libFuzzer's entry points with -DINOS_FUZZ (scripts/fuzz.sh); otherwise a replayer of files.
+        .target(name: "CInosFuzz", path: "Fuzz/CFuzz"),
+        .executableTarget(name: "InosFuzz", dependencies: ["InosFuzzTargets", "CInosFuzz"], path: "Fuzz/Driver"),
 
         // MARK: Tests
         .target(name: "HostTestSupport", dependencies: ["Host", "PluginABI", .product(name: "Logging", package: "swift-log")], path: "Tests/HostTestSupport"),
