@@ -40,8 +40,9 @@ let package = Package(
         .library(name: "InosExampleJobs", type: .dynamic, targets: ["InosExampleJobs"]),
         .library(name: "InosJobTemplateC", type: .dynamic, targets: ["InosJobTemplateC"]),
         .library(name: "InosAdaptiveAllocator", type: .dynamic, targets: ["InosAdaptiveAllocator"]),
-        // Fuzzing (issue 14, docs/testing.md): one libFuzzer executable for every target.
+        // Fuzzing (issue 14, docs/testing.md): one libFuzzer executable for every target, and the seed generator.
         .executable(name: "InosFuzz", targets: ["InosFuzz"]),
+        .executable(name: "InosFuzzSeeds", targets: ["InosFuzzSeeds"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -197,7 +198,7 @@ let package = Package(
         // Allocators: replica counts, strategies and placement (inos.allocator/1).
         .target(name: "InosAdaptiveAllocator", dependencies: ["PluginABI", "PluginKit"], path: "Plugins/Allocator/Adaptive"),
 
-        // MARK: Fuzzing (issue 14): the targets and a libFuzzer driver over them.
+        // MARK: Fuzzing (issue 14): the targets, a libFuzzer driver over them, and a seed generator from real encoders.
         .target(
             name: "InosFuzzTargets",
             dependencies: ["Wire", "Session", "Identity", "MeshCore", "Mesh", "Replication", "WorkAllocation", "Content", "Host", "HostTestSupport", "PluginABI", "Primitives"],
@@ -206,6 +207,11 @@ let package = Package(
         // libFuzzer's entry points with -DINOS_FUZZ (scripts/fuzz.sh); otherwise a replayer of files.
         .target(name: "CInosFuzz", path: "Fuzz/CFuzz"),
         .executableTarget(name: "InosFuzz", dependencies: ["InosFuzzTargets", "CInosFuzz"], path: "Fuzz/Driver"),
+        .executableTarget(
+            name: "InosFuzzSeeds",
+            dependencies: ["InosFuzzTargets", "Wire", "Session", "Identity", "MeshCore", "Mesh", "Replication", "WorkAllocation", "Content", "Host", "Primitives"],
+            path: "Fuzz/Seeds"
+        ),
 
         // MARK: Tests
         .target(name: "HostTestSupport", dependencies: ["Host", "PluginABI", .product(name: "Logging", package: "swift-log")], path: "Tests/HostTestSupport"),
