@@ -5,7 +5,7 @@
 #
 #   make fuzz                          every target for TIME seconds each (default 60), one after another
 #   make fuzz TARGET=swim TIME=600     one target
-#   ./scripts/fuzz.sh --smoke          what CI runs: every target for SMOKE_TIME seconds (default 10)
+#   ./scripts/fuzz.sh --smoke          what CI runs: every target for SMOKE_TIME seconds (default 8)
 #   ./scripts/fuzz.sh --merge          minimize the work corpus into Fuzz/Corpus/<target> (to commit)
 #
 # One sanitized build (-sanitize=fuzzer,address, -DINOS_FUZZ) of the InosFuzz executable and the two plugins it
@@ -29,7 +29,7 @@ for arg in "$@"; do
 done
 
 if [ "$mode" = smoke ] || [ "$mode" = smoke-build ]; then
-    time="${SMOKE_TIME:-10}" scratch="${INOS_FUZZ_SCRATCH:-.build-fuzz-smoke}" optimize=()
+    time="${SMOKE_TIME:-8}" scratch="${INOS_FUZZ_SCRATCH:-.build-fuzz-smoke}" optimize=()
 else
     time="${TIME:-60}" scratch="${INOS_FUZZ_SCRATCH:-.build-fuzz}" optimize=(-Xswiftc -O)
 fi
