@@ -1,12 +1,17 @@
 # SPDX-License-Identifier: Apache-2.0
 # Convenience targets. The quick start needs none of them: see README.md.
-.PHONY: demo test bench bench-ordo bench-datapath bench-transport bench-compute bench-swarm bench-idle
+.PHONY: demo test fuzz bench bench-ordo bench-datapath bench-transport bench-compute bench-swarm bench-idle
 
 demo:
 	./scripts/demo.sh
 
 test:
 	./scripts/test.sh
+
+# Coverage-guided fuzzing (libFuzzer + ASan, issue 14): every target for TIME s each, or TARGET=name alone.
+# Crashes fail the run and print their reproducer; docs/testing.md "Fuzzing".
+fuzz:
+	TARGET=$(TARGET) TIME=$(or $(TIME),60) ./scripts/fuzz.sh
 
 # Benchmarks print each figure next to a baseline measured in the same run; results: docs/benchmarks.md.
 bench:

@@ -41,6 +41,9 @@ let package = Package(
         .library(name: "InosExampleJobs", type: .dynamic, targets: ["InosExampleJobs"]),
         .library(name: "InosJobTemplateC", type: .dynamic, targets: ["InosJobTemplateC"]),
         .library(name: "InosAdaptiveAllocator", type: .dynamic, targets: ["InosAdaptiveAllocator"]),
+        // Fuzzing (issue 14, docs/testing.md): one libFuzzer executable for every target, and the seed generator.
+        .executable(name: "InosFuzz", targets: ["InosFuzz"]),
+        .executable(name: "InosFuzzSeeds", targets: ["InosFuzzSeeds"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -197,6 +200,21 @@ let package = Package(
         // Allocators: replica counts, strategies and placement (inos.allocator/1).
         .target(name: "InosAdaptiveAllocator", dependencies: ["PluginABI", "PluginKit"], path: "Plugins/Allocator/Adaptive"),
 
+        // MARK: Fuzzing (issue 14): the targets, a libFuzzer driver over them, and a seed generator from real encoders.
+        .target(
+            name: "InosFuzzTargets",
+            dependencies: ["Wire", "Session", "Identity", "MeshCore", "Mesh", "Replication", "WorkAllocation", "Content", "Host", "HostTestSupport", "PluginABI", "Primitives"],
+            path: "Fuzz/Targets"
+        ),
+        // libFuzzer's entry points with -DINOS_FUZZ (scripts/fuzz.sh); otherwise a replayer of files.
+        .target(name: "CInosFuzz", path: "Fuzz/CFuzz"),
+        .executableTarget(name: "InosFuzz", dependencies: ["InosFuzzTargets", "CInosFuzz"], path: "Fuzz/Driver"),
+        .executableTarget(
+            name: "InosFuzzSeeds",
+            dependencies: ["InosFuzzTargets", "Wire", "Session", "Identity", "MeshCore", "Mesh", "Replication", "WorkAllocation", "Content", "Host", "Primitives"],
+            path: "Fuzz/Seeds"
+        ),
+
         // MARK: Tests
         .target(name: "HostTestSupport", dependencies: ["Host", "PluginABI", .product(name: "Logging", package: "swift-log")], path: "Tests/HostTestSupport"),
         .testTarget(
@@ -228,6 +246,8 @@ let package = Package(
             path: "Tests/ComputeTests"
         ),
         .testTarget(name: "ReplicationTests", dependencies: ["Replication", "WorkAllocation", "Content", "Host", "Mesh", "HostTestSupport"], path: "Tests/ReplicationTests"),
+        // Every committed seed and crash reproducer, through its fuzz target.
+        .testTarget(name: "FuzzRegressionTests", dependencies: ["InosFuzzTargets"], path: "Tests/FuzzRegressionTests"),
         .testTarget(name: "MeshCoreTests", dependencies: ["MeshCore"], path: "Tests/MeshCoreTests"),
         .testTarget(name: "MeshTests", dependencies: ["Mesh", "Host", "HostTestSupport", "PluginABI", "Identity", "Wire"], path: "Tests/MeshTests"),
         // Many real nodes in one process on one thread and a virtual clock: MeshHarness (memory transport delivering

@@ -7,6 +7,9 @@
 #   ./scripts/test.sh --stress        the multi-process suites while stress-ng keeps every core busy
 #   ./scripts/test.sh --filter NAME   one suite or test (any other arguments go to `swift test`)
 #
+# The full run (no arguments) ends with the fuzz smoke: every libFuzzer target for a few seconds
+# (scripts/fuzz.sh --smoke); a crash there fails the run.
+#
 # docs/testing.md describes the suites, what CI runs and the stress mode.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,3 +46,8 @@ fi
 
 echo "==> running the tests"
 swift test --skip-build ${args[@]+"${args[@]}"}
+
+if [ "${#args[@]}" -eq 0 ]; then
+    echo "==> fuzz smoke: every fuzz target for ${SMOKE_TIME:-8} s under libFuzzer and ASan (docs/testing.md, Fuzzing)"
+    ./scripts/fuzz.sh --smoke
+fi

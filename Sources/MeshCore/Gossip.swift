@@ -119,7 +119,10 @@ public final class GossipNode {
         var next = message
         next.hops += 1
         next.lamport = clock.tick()
-        let candidates = members.filter { $0 != id && $0 != sender && $0 != message.origin }
+        // Each member once: `members` is the owner's array, and with a member listed twice there could be more
+        // candidates than `fanout` but fewer distinct ones, and the draw below would never end.
+        var distinct: Set<MemberID> = []
+        let candidates = members.filter { $0 != id && $0 != sender && $0 != message.origin && distinct.insert($0).inserted }
         var chosen: Set<MemberID> = []
         if candidates.count <= fanout {
             chosen = Set(candidates)

@@ -220,6 +220,15 @@ struct ManifestTests {
         #expect(Self.problems(text) == [problem])
     }
 
+    @Test("a table header without a key is a clear error, not toml++'s assertion (found by fuzzing)")
+    func unnamedTableHeader() {
+        #expect(Self.problems("[.a]\n") == ["line 1: a table header must start with a key, as in [name] or [[name]]"])
+        #expect(Self.problems("[node]\nname = \"n\"\n  [[ +x]]\n") == ["line 3: a table header must start with a key, as in [name] or [[name]]"])
+        #expect(Self.problems("[\n") == ["line 1: a table header names no table"])
+        // Headers with a key, quoted or spaced, still parse.
+        #expect((try? Manifest.parse("[[plugins]]\nname = \"J\"\nkind = \"compression\"\n  [ \"node\" ]\nname = \"x\"\n"))?.plugins.count == 1)
+    }
+
     @Test("a job runner entry may ask for isolation in a process; other values and other kinds are refused")
     func isolation() throws {
         let manifest = try Manifest.parse("""

@@ -24,6 +24,7 @@ extension Manifest {
     public static func parse(_ text: String, file: String = "<manifest>", relativeTo folder: String = ".")
         throws(ManifestError) -> Manifest
     {
+        if let problem = unnamedTableHeader(text) { throw ManifestError(file: file, problems: [problem]) }
         let root: TOMLTable
         do {
             root = try TOMLTable(string: text)
@@ -36,6 +37,28 @@ extension Manifest {
         let manifest = reader.manifest(root)
         guard reader.problems.isEmpty else { throw ManifestError(file: file, problems: reader.problems) }
         return manifest
+    }
+}
+
+extension Manifest {
+    /// A line that opens a table header (`[` or `[[` first on the line) without a key after it — `[.a]`,
+    /// `[ ` and a line break — or nil. toml++ 3.4 (under TOMLKit) asserts on these in parse_key instead of
+    /// reporting an error, which aborts the node in a debug build (undefined behaviour with NDEBUG): found by
+    /// fuzzing the manifest. A line inside a multi-line array or string that starts like this is refused too;
+    /// no manifest key takes nested arrays or such strings.
+    static func unnamedTableHeader(_ text: String) -> String? {
+        for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            var rest = line.drop { $0 == " " || $0 == "\t" }
+            guard rest.first == "[" else { continue }
+            rest = rest.dropFirst()
+            if rest.first == "[" { rest = rest.dropFirst() }
+            rest = rest.drop { $0 == " " || $0 == "\t" }
+            guard let next = rest.first else { return "line \(number + 1): a table header names no table" }
+            let isKeyStart = next.isASCII && (next.isLetter || next.isNumber || next == "_" || next == "-") || next == "\"" || next == "'"
+            // "]" is toml++'s own error (a blank key); anything else it asserts on.
+            if !isKeyStart && next != "]" { return "line \(number + 1): a table header must start with a key, as in [name] or [[name]]" }
+        }
+        return nil
     }
 }
 
