@@ -159,6 +159,11 @@ public final class PeerLayer: Sendable {
                 let id = start(type, payload: payload, on: connection, timeout: timeout, key: key,
                                waiter: RequestRouter.Waiter { continuation.resume(returning: $0) })
                 opened.withLock { $0 = id }
+                // Cancelled before the id was known (also: already cancelled when the request began): the
+                // handler below found nothing to fail. Without this the request waited for the tick's sweep —
+                // forever once the reactor had stopped: a node told to stop during a repair round never exited.
+                // (`fail` of a finished request does nothing, so failing it twice is harmless.)
+                if Task.isCancelled { router.fail(id, MeshError("\(type) request cancelled")) }
             }
         } onCancel: { [router] in
             if let id = opened.withLock({ $0 }) { router.fail(id, MeshError("\(type) request cancelled")) }
