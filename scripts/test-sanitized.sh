@@ -49,7 +49,7 @@ rm -f "$logs"/*
 unset INOS_PLUGIN_PATH INOS_JOB_WORKER
 case "$sanitizer" in
     address)
-        export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1:abort_on_error=0:log_path=$logs/asan:log_exe_name=1}"
+        export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1:handle_segv=0:handle_sigbus=0:handle_sigfpe=0:log_path=$logs/asan:log_exe_name=1}"
         export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$suppressions/lsan.supp:print_suppressions=1}"
         ;;
     thread)
