@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 # Convenience targets. The quick start needs none of them: see README.md.
-.PHONY: demo test fuzz bench bench-ordo bench-datapath bench-transport bench-compute bench-swarm bench-idle
+.PHONY: demo test test-asan test-tsan fuzz bench bench-ordo bench-datapath bench-transport bench-compute bench-swarm bench-idle
 
 demo:
 	./scripts/demo.sh
@@ -12,6 +12,15 @@ test:
 # Crashes fail the run and print their reproducer; docs/testing.md "Fuzzing".
 fuzz:
 	TARGET=$(TARGET) TIME=$(or $(TIME),60) ./scripts/fuzz.sh
+
+# Issue 14: the whole suite under AddressSanitizer (+ LeakSanitizer) or ThreadSanitizer, each in its own build
+# folder (.build-asan, .build-tsan; a first build takes ~25 min on 2 cores). Convenience only: CI does not run
+# them (see docs/testing.md, "Sanitizers (issue 14)").
+test-asan:
+	./scripts/test-sanitized.sh address
+
+test-tsan:
+	./scripts/test-sanitized.sh thread
 
 # Benchmarks print each figure next to a baseline measured in the same run; results: docs/benchmarks.md.
 bench:

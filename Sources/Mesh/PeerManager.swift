@@ -299,6 +299,12 @@ public final class PeerManager: Sendable {
         layer.tickConnections(now: now)
     }
 
-    /// Stops redialing and the lanes. Connections close when the transport plugin is retired.
-    public func stop() { layer.stop() }
+    /// Stops redialing and the lanes, and drops what the services registered (handlers, observers): they
+    /// reference the services, which reference this manager, so a stopped node would never be freed.
+    /// Connections close when the transport plugin is retired.
+    public func stop() {
+        layer.stop()
+        layer.registry.dropHandlers()
+        chunks.dropObservers()
+    }
 }

@@ -168,7 +168,10 @@ final class OutputCollector: @unchecked Sendable {  // `buffer` is only touched 
     init(_ pipe: Pipe) {
         pipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
             let data = handle.availableData
-            guard let self, !data.isEmpty else { return }
+            // End of file: clear the handler, or the handle, its dispatch source and this closure keep each
+            // other alive after the process is gone (LSan: every collector's pipe leaked).
+            if data.isEmpty { handle.readabilityHandler = nil; return }
+            guard let self else { return }
             self.lock.withLock { self.buffer += String(decoding: data, as: UTF8.self) }
         }
     }

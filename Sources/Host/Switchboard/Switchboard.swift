@@ -36,10 +36,17 @@ public struct Switchboard: @unchecked Sendable {  // a borrowed address into the
     private var waiters: UnsafeMutablePointer<UInt32> { pointer(\.waiters) }
     private var pending: UnsafeMutablePointer<UInt32> { pointer(\.pending) }
     private var backpressureWord: UnsafeMutablePointer<UInt32> { pointer(\.backpressure) }
+    private var highPermille: UnsafeMutablePointer<UInt32> { pointer(\.high_watermark_permille) }
+    private var lowPermille: UnsafeMutablePointer<UInt32> { pointer(\.low_watermark_permille) }
+    private var pauseCount: UnsafeMutablePointer<UInt64> { pointer(\.pause_count) }
+    private var resumeCount: UnsafeMutablePointer<UInt64> { pointer(\.resume_count) }
 
-    private func pointer(_ field: KeyPath<inos_switchboard, UInt32>) -> UnsafeMutablePointer<UInt32> {
+    /// One field, by address. Never `raw.pointee.field` after init: that is an access to the whole struct,
+    /// while signallers on other threads change its event words atomically — a data race in Swift's model
+    /// (ThreadSanitizer reported `raw.pointee.pause_count += 1` against `signal`'s fetch-add on `event_seq`).
+    private func pointer<Field>(_ field: KeyPath<inos_switchboard, Field>) -> UnsafeMutablePointer<Field> {
         let offset = MemoryLayout<inos_switchboard>.offset(of: field)!
-        return (UnsafeMutableRawPointer(raw) + offset).assumingMemoryBound(to: UInt32.self)
+        return (UnsafeMutableRawPointer(raw) + offset).assumingMemoryBound(to: Field.self)
     }
 
     /// Raises event bits and wakes a sleeping host. Any thread, any process mapping the arena.
@@ -73,7 +80,7 @@ public struct Switchboard: @unchecked Sendable {  // a borrowed address into the
 
     /// Inbox fill (per mille) at which reads pause, and at which they resume.
     public var watermarksPermille: (high: UInt32, low: UInt32) {
-        (raw.pointee.high_watermark_permille, raw.pointee.low_watermark_permille)
+        (highPermille.pointee, lowPermille.pointee)
     }
 
     /// Applies the watermark hysteresis to the inbox's current fill and publishes the result.
@@ -81,15 +88,15 @@ public struct Switchboard: @unchecked Sendable {  // a borrowed address into the
     @discardableResult
     public func updateBackpressure(fill: Double) -> Watermarks.Transition? {
         var watermarks = Watermarks(
-            highPermille: raw.pointee.high_watermark_permille, lowPermille: raw.pointee.low_watermark_permille,
+            highPermille: highPermille.pointee, lowPermille: lowPermille.pointee,
             paused: isBackpressured)
         let transition = watermarks.update(fillPermille: UInt32((fill * 1000).rounded(.down)))
         switch transition {
         case .pause:
-            raw.pointee.pause_count += 1
+            pauseCount.pointee += 1
             AtomicWord.store(backpressureWord, 1)
         case .resume:
-            raw.pointee.resume_count += 1
+            resumeCount.pointee += 1
             AtomicWord.store(backpressureWord, 0)
         case nil: break
         }
@@ -98,7 +105,7 @@ public struct Switchboard: @unchecked Sendable {  // a borrowed address into the
 
     /// How often reads were paused and resumed since start.
     public var backpressureCounts: (pauses: UInt64, resumes: UInt64) {
-        (raw.pointee.pause_count, raw.pointee.resume_count)
+        (pauseCount.pointee, resumeCount.pointee)
     }
 }
 

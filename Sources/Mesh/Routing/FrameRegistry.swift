@@ -162,6 +162,17 @@ public final class FrameRegistry: Sendable {
 
     func lookup(_ type: FrameType) -> FrameRegistration? { table.withLock { $0[type] } }
 
+    /// Drops every handler, keeping the registrations (names, kinds): for a peer layer that stopped for good.
+    /// Handlers capture the services that own the peer layer (and `reply` captures the layer itself), so while
+    /// the table holds them a stopped node's whole object graph stays alive — LeakSanitizer found every `inos`
+    /// process ending with its peer layer and services unreachable but not freed. A frame that still arrives
+    /// finds no handler and is dropped like a late answer; the node serves nothing more.
+    func dropHandlers() {
+        table.withLock { table in
+            for type in table.keys { table[type]?.handler = nil }
+        }
+    }
+
     /// Every registration, by type value.
     public var registrations: [FrameRegistration] { table.withLock { $0.values.sorted { $0.type.rawValue < $1.type.rawValue } } }
 

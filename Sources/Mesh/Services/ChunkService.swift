@@ -40,6 +40,9 @@ final class ChunkService: Sendable {
     /// Calls `observer` with the key of every chunk request this node serves, before it is read.
     func onServed(_ observer: @escaping @Sendable ([UInt8]) -> Void) { servedObservers.withLock { $0.append(observer) } }
 
+    /// Forgets the observers (a stopped node): they capture the services above, which hold this node.
+    func dropObservers() { servedObservers.withLock { $0.removeAll() } }
+
     private func serve(_ key: [UInt8], id: UInt64, on connection: UInt64) {
         for observer in servedObservers.withLock({ $0 }) { observer(key) }
         let prefix = [UInt8(key.count)] + key
