@@ -122,7 +122,7 @@ func sendOnce(_ transport: TransportHandle, _ connection: UInt64, _ bytes: [UInt
         try transport.send(connection, bytes)
         return true
     } catch {
-        guard error.status == INOS_ERR_FULL else { fatalError("send failed: \(error)") }
+        guard error.status.isBackpressure else { fatalError("send failed: \(error)") }
         return false
     }
 }
@@ -203,21 +203,33 @@ let key: [UInt8] = [0x12, 0x20] + Array(repeating: 1, count: 32)
 var encrypted: [Double] = []
 let copiesBefore = (count: PeerLayer.ReceiveCopies.count, bytes: PeerLayer.ReceiveCopies.bytes)
 let encryptedMiB = min(totalMiB, 1024)
-for _ in 0..<3 {
-    let remaining = Atomic<Int>(encryptedMiB)
-    let start = now()
-    // Requests in flight, each a task suspended on its answer; the chunk is read where it arrived (the arena
-    // block, as a reader's verify-and-store reads it), not copied out.
+/// Chunks left to fetch, shared by the fetching tasks.
+final class Remaining: Sendable {
+    let count: Atomic<Int>
+    init(_ count: Int) { self.count = Atomic(count) }
+    func take() -> Bool { count.subtract(1, ordering: .relaxed).oldValue > 0 }
+}
+
+/// `chunks` fetches of `key` over `session`, `inFlight` at a time, each a task suspended on its answer; the
+/// chunk is read where it arrived (the arena block, as a reader's verify-and-store reads it), not copied out.
+func fetchConcurrently(_ fetcher: PeerManager, key: [UInt8], session: UInt64, chunks: Int, inFlight: Int) async {
+    let remaining = Remaining(chunks)
     await withTaskGroup(of: Void.self) { group in
-        for _ in 0..<(Int(environment["TRANSPORT_BENCH_INFLIGHT"] ?? "4") ?? 4) {
+        for _ in 0..<inFlight {
             group.addTask {
-                while remaining.subtract(1, ordering: .relaxed).oldValue > 0 {
+                while remaining.take() {
                     let length = try? await fetcher.withFetchedChunk(key, from: session) { $0.count }
                     guard length == frameSize else { fatalError("chunk fetch failed") }
                 }
             }
         }
     }
+}
+
+for _ in 0..<3 {
+    let start = now()
+    await fetchConcurrently(fetcher, key: key, session: session, chunks: encryptedMiB,
+                            inFlight: Int(environment["TRANSPORT_BENCH_INFLIGHT"] ?? "4") ?? 4)
     encrypted.append(Double(encryptedMiB * frameSize) / (now() - start) / 1e9)
 }
 let fetchedChunks = 3 * encryptedMiB
