@@ -97,6 +97,28 @@ struct ReplicationHarnessTests {
         #expect(try Array(Data(contentsOf: URL(fileURLWithPath: output))) == original)
     }
 
+    @Test("a put pays each holder one signed ledger entry, and anti-entropy spreads every entry to every member, also those paid nothing")
+    func ledgerSpreads() throws {
+        let mesh = try Self.mesh(members: 8, seed: 83)
+        defer { mesh.close() }
+        let (client, pins) = try mesh.meshClient(mesh.clients.lowerBound)
+        let file = NSTemporaryDirectory() + "harness-ledger-\(UUID().uuidString)"
+        try Self.write(Self.text(500_000, seed: 83), to: file)  // one chunk: 5 holders of 8 members
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let entry = mesh.addresses[0]
+        let report = try mesh.complete { try await client.put(file: file, entry: entry, budget: 50, pins: pins) }
+        let paid = report.holders.filter { $0.bytes > 0 }.count
+        #expect(paid >= 5 && paid < mesh.memberCount, "holders paid: \(paid)")
+        func known(_ index: Int) -> Int { mesh.nodes[index]!.replicas!.summary.ledgerEntries }
+        // Right after the put only the payees hold their own entry; the rest learn them from anti-entropy.
+        #expect(mesh.aliveMembers.contains { known($0) < paid })
+        let spread = mesh.run(until: { mesh in mesh.aliveMembers.allSatisfy { known($0) == paid } }, within: 60)
+        #expect(spread, "entries known per member after \(mesh.elapsedSeconds) s: \(mesh.aliveMembers.map(known))")
+        // Every member holds the same entries, each signed by the client.
+        let sets = mesh.aliveMembers.map { Set(mesh.nodes[$0]!.replicas!.ledgerEntries.map(\.key)) }
+        #expect(Set(sets).count == 1)
+    }
+
     @Test("repair loops sleep on the virtual clock: after a holder dies, the next rounds bring every piece back to its copies without a test calling them")
     func repairLoopsOnVirtualTime() throws {
         let mesh = try Self.mesh(members: 9, seed: 52)
