@@ -76,71 +76,77 @@ nonisolated(unsafe) private let compressionTable: UnsafePointer<inos_compression
     }
     table.pointee.decompress = { _, src, srcLength, dst, dstCapacity, outLength, error in
         guard let src, let dst, let outLength else { return fail(error, INOS_ERR_INVALID_ARGUMENT, "null buffer") }
-        var context: OpaquePointer?
-        guard LZ4F_isError(LZ4F_createDecompressionContext(&context, UInt32(LZ4F_VERSION))) == 0 else {
-            return fail(error, INOS_ERR_NO_MEMORY, "cannot create an LZ4F decompression context")
+        return withDecompressionContext(error) { context in
+            var consumed = 0
+            var produced = 0
+            while true {
+                var inSize = Int(srcLength) - consumed
+                var outSize = Int(dstCapacity) - produced
+                let hint = LZ4F_decompress(context, dst + produced, &outSize, src + consumed, &inSize, nil)
+                if LZ4F_isError(hint) != 0 {
+                    return fail(error, INOS_ERR_CORRUPT, "not a valid LZ4 frame: " + String(cString: LZ4F_getErrorName(hint)))
+                }
+                consumed += inSize
+                produced += outSize
+                if hint == 0 { break }  // frame complete
+                if consumed == Int(srcLength) {
+                    return fail(error, INOS_ERR_CORRUPT, "LZ4 frame is truncated")
+                }
+                if produced == Int(dstCapacity) && outSize == 0 && inSize == 0 {
+                    return fail(error, INOS_ERR_BUFFER_TOO_SMALL, "decompressed data exceeds the destination")
+                }
+            }
+            outLength.pointee = UInt64(produced)
+            return INOS_OK
         }
-        defer { LZ4F_freeDecompressionContext(context) }
-        var consumed = 0
-        var produced = 0
-        while true {
-            var inSize = Int(srcLength) - consumed
-            var outSize = Int(dstCapacity) - produced
-            let hint = LZ4F_decompress(context, dst + produced, &outSize, src + consumed, &inSize, nil)
-            if LZ4F_isError(hint) != 0 {
-                return fail(error, INOS_ERR_CORRUPT, "not a valid LZ4 frame: " + String(cString: LZ4F_getErrorName(hint)))
-            }
-            consumed += inSize
-            produced += outSize
-            if hint == 0 { break }  // frame complete
-            if consumed == Int(srcLength) {
-                return fail(error, INOS_ERR_CORRUPT, "LZ4 frame is truncated")
-            }
-            if produced == Int(dstCapacity) && outSize == 0 && inSize == 0 {
-                return fail(error, INOS_ERR_BUFFER_TOO_SMALL, "decompressed data exceeds the destination")
-            }
-        }
-        outLength.pointee = UInt64(produced)
-        return INOS_OK
     }
     table.pointee.decompress_each = { _, src, srcLength, sink, sinkContext, outLength, error in
         guard let src, let sink, let outLength else { return fail(error, INOS_ERR_INVALID_ARGUMENT, "null argument") }
-        var context: OpaquePointer?
-        guard LZ4F_isError(LZ4F_createDecompressionContext(&context, UInt32(LZ4F_VERSION))) == 0 else {
-            return fail(error, INOS_ERR_NO_MEMORY, "cannot create an LZ4F decompression context")
+        return withDecompressionContext(error) { context in
+            // One window of a frame's largest block size: liblz4 decodes an independent block straight into it.
+            let windowSize = 64 << 10
+            let window = UnsafeMutablePointer<UInt8>.allocate(capacity: windowSize)
+            defer { window.deallocate() }
+            var consumed = 0
+            var produced: UInt64 = 0
+            while true {
+                var inSize = Int(srcLength) - consumed
+                var outSize = windowSize
+                let hint = LZ4F_decompress(context, window, &outSize, src + consumed, &inSize, nil)
+                if LZ4F_isError(hint) != 0 {
+                    return fail(error, INOS_ERR_CORRUPT, "not a valid LZ4 frame: " + String(cString: LZ4F_getErrorName(hint)))
+                }
+                consumed += inSize
+                if outSize > 0 {
+                    produced += UInt64(outSize)
+                    let status = sink(sinkContext, window, UInt64(outSize))
+                    guard status == INOS_OK else { return status }
+                }
+                if hint == 0 { break }  // frame complete
+                // Nothing taken and nothing given (all input used, nothing buffered): a truncated frame. A frame of
+                // blocks larger than the window still drains from liblz4's buffer with no input left.
+                if inSize == 0 && outSize == 0 {
+                    return fail(error, INOS_ERR_CORRUPT, "LZ4 frame is truncated")
+                }
+            }
+            outLength.pointee = produced
+            return INOS_OK
         }
-        defer { LZ4F_freeDecompressionContext(context) }
-        // One window of a frame's largest block size: liblz4 decodes an independent block straight into it.
-        let windowSize = 64 << 10
-        let window = UnsafeMutablePointer<UInt8>.allocate(capacity: windowSize)
-        defer { window.deallocate() }
-        var consumed = 0
-        var produced: UInt64 = 0
-        while true {
-            var inSize = Int(srcLength) - consumed
-            var outSize = windowSize
-            let hint = LZ4F_decompress(context, window, &outSize, src + consumed, &inSize, nil)
-            if LZ4F_isError(hint) != 0 {
-                return fail(error, INOS_ERR_CORRUPT, "not a valid LZ4 frame: " + String(cString: LZ4F_getErrorName(hint)))
-            }
-            consumed += inSize
-            if outSize > 0 {
-                produced += UInt64(outSize)
-                let status = sink(sinkContext, window, UInt64(outSize))
-                guard status == INOS_OK else { return status }
-            }
-            if hint == 0 { break }  // frame complete
-            // Nothing taken and nothing given (all input used, nothing buffered): a truncated frame. A frame of
-            // blocks larger than the window still drains from liblz4's buffer with no input left.
-            if inSize == 0 && outSize == 0 {
-                return fail(error, INOS_ERR_CORRUPT, "LZ4 frame is truncated")
-            }
-        }
-        outLength.pointee = produced
-        return INOS_OK
     }
     return UnsafePointer(table)
 }()
+
+/// Runs `body` with a fresh LZ4F decompression context, freed after it (`INOS_ERR_NO_MEMORY` if none can be made).
+private func withDecompressionContext(
+    _ error: UnsafeMutablePointer<inos_error>?, _ body: (OpaquePointer?) -> inos_status
+) -> inos_status {
+    var context: OpaquePointer?
+    guard LZ4F_isError(LZ4F_createDecompressionContext(&context, UInt32(LZ4F_VERSION))) == 0 else {
+        return fail(error, INOS_ERR_NO_MEMORY, "cannot create an LZ4F decompression context")
+    }
+    defer { LZ4F_freeDecompressionContext(context) }
+    return body(context)
+}
 
 nonisolated(unsafe) private let descriptor = makeDescriptor(
     kind: UInt32(INOS_KIND_COMPRESSION_CODEC), id: "inos.compression.lz4", name: "LZ4 frame codec",
