@@ -44,15 +44,16 @@ extension ContentStore {
         guard let size = LZ4Frame.contentSize(stored), size <= limit, size <= LZ4Frame.maximumContent(frameLength: stored.count) else {
             return false
         }
-        if calls.decompressesInWindows {
-            var verifier = ContentID.Verifier(id)
-            var decoded = 0
-            guard (try? calls.decompressEach(stored, chunk: id) { window in
+        var verifier = ContentID.Verifier(id)
+        var decoded = 0
+        let streamed: Int?
+        do throws(DataPathError) {
+            streamed = try calls.decompressEach(stored, chunk: id) { window in
                 decoded += window.count
                 if decoded <= size { verifier.update(window) }
-            }) == size, decoded == size else { return false }
-            return verifier.matches()
-        }
+            }
+        } catch { return false }
+        if let streamed { return streamed == size && decoded == size && verifier.matches() }
         func check(_ scratch: UnsafeMutableRawBufferPointer) -> Bool {
             (try? calls.decompress(stored, into: scratch, chunk: id)) == size && id.matches(UnsafeRawBufferPointer(scratch))
         }

@@ -95,17 +95,11 @@ struct PluginCalls: Sendable {
         return length
     }
 
-    /// Whether the compression plugin decodes window by window (``decompressEach(_:chunk:_:)``).
-    var decompressesInWindows: Bool {
-        guard let compression, compression.active != nil else { return false }
-        return (try? using(compression, inos_compression_v1.self, "decompression") { table, _, _ in
-            withUnsafePointer(to: table) { inos_compression_has_decompress_each($0) != 0 }
-        }) ?? false
-    }
-
     /// Decodes `src` window by window, calling `body` with each window in order (valid only during the call);
-    /// returns the decoded length. Needs ``decompressesInWindows``.
-    func decompressEach(_ src: UnsafeRawBufferPointer, chunk: ContentID, _ body: (UnsafeRawBufferPointer) -> Void) throws(DataPathError) -> Int {
+    /// returns the decoded length, or nil when the codec serving now has no `decompress_each` (a 1.2 plugin:
+    /// decode whole instead). The capability is checked in the same call that uses it, so a hot swap in between
+    /// cannot hand the call to a table without the function.
+    func decompressEach(_ src: UnsafeRawBufferPointer, chunk: ContentID, _ body: (UnsafeRawBufferPointer) -> Void) throws(DataPathError) -> Int? {
         guard let compression, compression.active != nil else {
             throw DataPathError(.missingPlugin, "chunk \(chunk) is LZ4-compressed but no compression plugin is loaded")
         }
@@ -114,10 +108,11 @@ struct PluginCalls: Sendable {
             let body: (UnsafeRawBufferPointer) -> Void
             init(_ body: @escaping (UnsafeRawBufferPointer) -> Void) { self.body = body }
         }
-        let outcome = withoutActuallyEscaping(body) { body -> Result<(inos_status, Int, String), DataPathError> in
+        let outcome = withoutActuallyEscaping(body) { body -> Result<(inos_status, Int, String)?, DataPathError> in
             let sink = Sink(body)
             do throws(DataPathError) {
                 return .success(try using(compression, inos_compression_v1.self, "decompression") { table, instance, error in
+                    guard withUnsafePointer(to: table, { inos_compression_has_decompress_each($0) != 0 }) else { return nil }
                     var length: UInt64 = 0
                     let status = table.decompress_each(
                         instance, src.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(src.count),
@@ -129,7 +124,7 @@ struct PluginCalls: Sendable {
                 })
             } catch { return .failure(error) }
         }
-        let (status, length, message) = try outcome.get()
+        guard let (status, length, message) = try outcome.get() else { return nil }
         guard status == INOS_OK else {
             throw DataPathError(.corrupt, "chunk \(chunk) does not decompress: \(message)", chunks: [chunk])
         }
