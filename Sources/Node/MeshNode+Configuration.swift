@@ -38,6 +38,8 @@ extension MeshNode {
         public var computePolicy: ComputeService.Policy = .owners
         /// Seconds between status lines in the log (0: none).
         public var statusInterval: Double = 0
+        /// Also handed each status line (`inos node` passes it to systemd as `STATUS=`).
+        public var onStatus: (@Sendable (String) -> Void)?
         public var logger: Logger
         /// Seeds the redial backoff's jitter (different per process, so nodes do not redial in lockstep).
         public var seed: UInt64 = 1

@@ -56,7 +56,9 @@ public final class MeshNode: Service, Sendable {
         let lamport = NodeLamport.startingAtWallClock()
         self.lamport = lamport
         let host: HostRuntime
-        do { host = try HostRuntime(manifest: configuration.manifest, logger: logger) } catch { throw InosError(.unavailable, "cannot load the manifest's plugins", cause: error) }
+        // Each layer logs under a label of its own (inos.host, inos.peers, …) when the configuration's logger
+        // writes through a NodeLog; a test's own logger receives everything as it is.
+        do { host = try HostRuntime(manifest: configuration.manifest, logger: logger.subsystem("host")) } catch { throw InosError(.unavailable, "cannot load the manifest's plugins", cause: error) }
         do { try host.start() } catch {
             host.shutdown()
             throw InosError(.unavailable, "cannot start", cause: error)
@@ -91,7 +93,7 @@ public final class MeshNode: Service, Sendable {
             }
         }
         let peers = PeerManager(
-            host: host, transport: TransportHandle(slot: slot), identity: identity, logger: logger, seed: configuration.seed,
+            host: host, transport: TransportHandle(slot: slot), identity: identity, logger: logger.subsystem("peers"), seed: configuration.seed,
             chunkSource: source, keepaliveSeconds: max(configuration.keepaliveSeconds, 0.1), admission: configuration.admission,
             clock: configuration.clock, lamport: lamport, lanes: configuration.lanes)
         self.peers = peers
@@ -103,7 +105,7 @@ public final class MeshNode: Service, Sendable {
         let replicas = pins.map { pins in
             ReplicaService(
                 peers: peers, store: store, pins: pins, identity: identity, allocator: host.slot("allocator").map(AllocatorHandle.init(slot:)),
-                dataDirectory: configuration.dataDirectory, logger: logger, options: configuration.replication, lamport: lamport,
+                dataDirectory: configuration.dataDirectory, logger: logger.subsystem("replication"), options: configuration.replication, lamport: lamport,
                 status: Self.statusSource(host: host, store: store, region: configuration.region))
         }
         self.replicas = replicas
@@ -111,7 +113,7 @@ public final class MeshNode: Service, Sendable {
         // job from the mesh that crashes or hangs fails alone.
         compute = host.slot("job_runner").map { runner in
             ComputeService(
-                jobs: JobService(host: host, slot: runner, isolated: !configuration.jobsInProcess, inline: configuration.jobsInProcess), store: store, logger: logger, policy: configuration.computePolicy,
+                jobs: JobService(host: host, slot: runner, isolated: !configuration.jobsInProcess, inline: configuration.jobsInProcess), store: store, logger: logger.subsystem("compute"), policy: configuration.computePolicy,
                 owner: { replicas?.ticket(for: $0)?.owner },
                 isMember: { [weak peers] node in peers?.memberList().contains { $0.member == Membership.member(node) } ?? false })
         }
@@ -224,7 +226,9 @@ public final class MeshNode: Service, Sendable {
                 peers?.tick(now: now)
                 guard interval > 0, now - lastStatus >= interval else { return }
                 lastStatus = now
-                logger.info("\(statusLine(host: host, peers: peers, replicas: replicas))")
+                let line = statusLine(host: host, peers: peers, replicas: replicas)
+                logger.info("\(line)")
+                configuration.onStatus?(line)
             })
     }
 }

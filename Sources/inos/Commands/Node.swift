@@ -25,7 +25,9 @@ struct Node: AsyncParsableCommand {
             the node listens, dials its bootstrap peers and redials them with backoff when they drop. \
             SIGHUP re-reads the manifest and applies it live: changed plugins are hot-swapped (transport \
             strategies above the transport keep its connections), removed ones are retired. \
-            SIGINT or SIGTERM stops the node cleanly. An idle node sleeps on a futex and uses no CPU.
+            SIGINT or SIGTERM stops the node cleanly. An idle node sleeps on a futex and uses no CPU. \
+            Under systemd (Type=notify, $NOTIFY_SOCKET) it reports READY=1 once it listens, RELOADING=1 and \
+            READY=1 around a SIGHUP reload, STOPPING=1 when it stops, and a STATUS= summary.
             """)
 
     @Option(name: .long, help: "The manifest (TOML). Without it the embedded defaults are used.")
@@ -72,13 +74,16 @@ struct Node: AsyncParsableCommand {
     @Option(name: .long, help: "Stop after this many seconds (0: run until a signal).")
     var runFor: Double = 0
 
+    @OptionGroup var log: LogOptions
+
     func run() async throws {
         // A SIGHUP during start-up must not end the node (its default action): ignore it until the reload source
         // below takes it over.
         signal(SIGHUP, SIG_IGN)
-        var logger = Logger(label: "inos.node")
-        logger.logLevel = .info
-        var manifest = try loadManifest(self.manifest, dataDirectory: dataDir)
+        let logger = log.bootstrap("node")
+        let notifier = SystemdNotifier()
+        let manifestPath = discoveredManifest(self.manifest, dataDirectory: dataDir)
+        var manifest = try loadManifest(manifestPath, dataDirectory: dataDir)
         let allow = computeAllow ?? manifest.computeAllow
         guard let policy = ComputeService.Policy(rawValue: allow) else {
             throw ValidationError("--compute-allow \"\(allow)\" must be none, members or owners")
@@ -100,13 +105,18 @@ struct Node: AsyncParsableCommand {
         configuration.replication.demandHalfLife = max(demandHalfLife, 1)
         configuration.computePolicy = policy
         configuration.statusInterval = statusInterval
+        if notifier.isEnabled { configuration.onStatus = { notifier.status(String($0.prefix(200))) } }
         configuration.seed = UInt64(getpid())
         let node: MeshNode
         do { node = try MeshNode(configuration) } catch { throw ValidationError("\(error)") }
         let host = node.host
         // SIGHUP re-reads the manifest from here on (before the "running" line, so whoever waits for it may send one).
         let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
-        hangup.setEventHandler { [host, path = self.manifest, logger] in reload(host, manifest: path, logger: logger) }
+        hangup.setEventHandler { [host, path = manifestPath, logger] in
+            notifier.reloading()
+            let outcome = reload(host, manifest: path, logger: logger)
+            notifier.ready(status: outcome)
+        }
         hangup.resume()
         defer { hangup.cancel() }
         logger.info("node \(host.manifest.nodeName) running: arena \(host.arena.size >> 20) MiB, \(host.slots.count) plugin slot(s); pid \(getpid())")
@@ -123,10 +133,15 @@ struct Node: AsyncParsableCommand {
             // On stdout, unbuffered, for scripts and tests that start nodes on port 0.
             FileHandle.standardOutput.write(Data("listening on \(address)\n".utf8))
         }
+        let summary = "node \(host.manifest.nodeName) running: \(bound.isEmpty ? "not listening" : "listening on " + bound.joined(separator: ", ")), \(host.slots.count) plugin slot(s)"
         let group = ServiceGroup(
             configuration: .init(
-                // The reactor also ends on its own (--run-for): that is a clean stop, not a failure.
-                services: [.init(service: node, successTerminationBehavior: .gracefullyShutdownGroup)],
+                // The reactor also ends on its own (--run-for): that is a clean stop, not a failure. The notice
+                // is last, so it hears of the shutdown first (services stop in reverse order).
+                services: [
+                    .init(service: node, successTerminationBehavior: .gracefullyShutdownGroup),
+                    .init(service: SystemdNotice(notifier: notifier, status: summary, logger: logger), successTerminationBehavior: .ignore),
+                ],
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         if runFor > 0 {
             DispatchQueue.global().asyncAfter(deadline: .now() + runFor) { node.stop() }
@@ -136,16 +151,36 @@ struct Node: AsyncParsableCommand {
     }
 }
 
-private func reload(_ host: HostRuntime, manifest path: String?, logger: Logger) {
+/// Re-reads the manifest and applies it; returns a one-line outcome (for systemd's STATUS=).
+private func reload(_ host: HostRuntime, manifest path: String?, logger: Logger) -> String {
     guard let path else {
         logger.warning("SIGHUP: the node runs on embedded defaults; nothing to reload")
-        return
+        return "running on embedded defaults; nothing to reload"
     }
     do {
         let report = try host.reload(loadManifest(path))
         logger.info("manifest reloaded: swapped \(report.swapped.sorted()), loaded \(report.loaded.keys.sorted()), removed \(report.removed.sorted()), skipped \(report.skipped.count)")
+        return "manifest reloaded: \(report.swapped.count) swapped, \(report.loaded.count) loaded, \(report.removed.count) removed"
     } catch {
         logger.error("manifest reload refused, the node keeps its current plugins: \(error)")
+        return "manifest reload refused; running on the previous plugins"
+    }
+}
+
+/// Tells systemd `READY=1` once the service group runs — it has taken over SIGTERM and SIGINT by then, so a
+/// supervisor that stops the node right after READY gets a clean stop — and `STOPPING=1` as soon as a graceful
+/// shutdown begins (SIGTERM, SIGINT, --run-for).
+private struct SystemdNotice: Service {
+    let notifier: SystemdNotifier
+    let status: String
+    let logger: Logger
+
+    func run() async throws {
+        if let error = notifier.notify([("READY", "1"), ("STATUS", status), ("MAINPID", "\(getpid())")]) {
+            logger.warning("systemd notification failed: \(error.message)")
+        }
+        try? await gracefulShutdown()
+        notifier.stopping()
     }
 }
 

@@ -45,6 +45,17 @@ func defaultDataDirectory() -> String {
     return (NSHomeDirectory() as NSString).appendingPathComponent(".inos")
 }
 
+/// The manifest to use: `path` when given, else `<data directory>/inos.toml` when it exists (what `inos init`
+/// writes), else nil (the embedded defaults).
+func discoveredManifest(_ path: String?, dataDirectory: String?) -> String? {
+    if let path { return path }
+    let candidate = ((dataDirectory ?? defaultDataDirectory()) as NSString).appendingPathComponent(manifestFileName)
+    return FileManager.default.fileExists(atPath: candidate) ? candidate : nil
+}
+
+/// The manifest's name in a data directory.
+let manifestFileName = "inos.toml"
+
 /// Loads a manifest file (or the embedded one) and appends the default plugin paths.
 func loadManifest(_ path: String?, dataDirectory: String? = nil) throws -> Manifest {
     guard let path else { return embeddedManifest(dataDirectory: dataDirectory ?? defaultDataDirectory()) }
