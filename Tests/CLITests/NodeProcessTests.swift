@@ -10,9 +10,10 @@ struct NodeProcessTests {
         let process = Process()
         let output: OutputCollector
 
-        init(manifest: String?, arguments: [String]) throws {
+        init(manifest: String?, arguments: [String], environment: [String: String] = [:]) throws {
             process.executableURL = URL(fileURLWithPath: CLITests.inos)
             process.arguments = ["node"] + (manifest.map { ["--manifest", $0] } ?? []) + arguments
+            if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
             let pipe = Pipe()
             process.standardOutput = pipe
             process.standardError = pipe
