@@ -89,7 +89,7 @@ public final class MeshClient: Sendable {
     /// Stores `file` locally (pinned), plans its placement over the members the node at `entry` knows, pushes
     /// every piece to its holders and returns once all pushes ended. Throws unless the put is acknowledged:
     /// every piece durably on at least `quorum` other nodes.
-    public func put(file: String, entry: String, budget: UInt64, pins: PinSet, progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in }) async
+    public func put(file: String, entry: String, budget: UInt64, pins: PinSet, progress: @escaping @Sendable (TransferProgress) -> Void = { _ in }) async
         throws(InosError) -> PutReport
     {
         guard let allocator else { throw InosError(.unavailable, "no allocator plugin (slot \"allocator\"): the manifest must load one to put into the mesh") }
@@ -147,6 +147,7 @@ public final class MeshClient: Sendable {
             var acknowledged: UInt64?
             var holders: [Holder]
             var done = 0
+            var bytesPushed = 0
 
             /// A durable copy of piece `i` on `holder`; notes the moment every piece reached its quorum. Returns the
             /// copies stored so far.
@@ -160,6 +161,7 @@ public final class MeshClient: Sendable {
                 }
                 if acknowledged == nil, zip(copies, quorum).allSatisfy({ $0 >= $1 }) { acknowledged = now }
                 done += 1
+                bytesPushed += bytes
                 return done
             }
         }
@@ -168,6 +170,7 @@ public final class MeshClient: Sendable {
             Holder(member: members[$0].member, address: members[$0].address, pieces: 0, bytes: 0, failures: [])
         }))
         let totalPushes = map.holders.reduce(0) { $0 + $1.count }
+        let totalBytes = pieces.indices.reduce(0) { $0 + map.holders[$1].count * Int(pieces[$1].storedLength) }
         // The owner's ticket: holders store pieces of this resource only with it, and repair forwards it.
         let ticket = OwnerTicket(resource: id, size: size, budget: budget, owner: identity, now: Date(timeIntervalSince1970: peers.clock.wallSeconds()))
         // One task per holder; each pushes the manifest, then its pieces, 4 in flight — all suspended on their
@@ -191,8 +194,11 @@ public final class MeshClient: Sendable {
                         guard let data = try? store.storedObject(pieces[i].id) else { return failed("piece \(i) is not readable here") }
                         do throws(InosError) {
                             _ = try await peers.storePiece(pieces[i].id, of: id, ticket: ticket, data: data, on: target.connection)
-                            let done = tally.withLock { $0.stored(i, on: $0.holders[slot], bytes: data.count, quorum: quorum, now: peers.clock.now()) }
-                            progress(done, totalPushes)
+                            let (done, bytes) = tally.withLock { t in
+                                (t.stored(i, on: t.holders[slot], bytes: data.count, quorum: quorum, now: peers.clock.now()), t.bytesPushed)
+                            }
+                            progress(TransferProgress(
+                                bytesDone: min(bytes, totalBytes), bytesTotal: totalBytes, piecesDone: done, piecesTotal: totalPushes, holders: holderIndices.count))
                         } catch { failed("piece \(i): \(error)") }
                     }
                     await withTaskGroup(of: Void.self) { piecesGroup in

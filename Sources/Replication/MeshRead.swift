@@ -38,7 +38,7 @@ extension MeshClient {
     /// in flight for more than 3× the median fetch time elsewhere; the first copy wins. Every piece is checked
     /// against its ID. Chunks no holder has are rebuilt from parity when the file is written.
     public func get(_ id: ContentID, entry: String, output: String?, pins: PinSet, window: Int = 4,
-                    progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in }) async throws(InosError) -> GetReport {
+                    progress: @escaping @Sendable (TransferProgress) -> Void = { _ in }) async throws(InosError) -> GetReport {
         let started = peers.clock.now()
         let key = Array(id.bytes.suffix(32))
         let (entryConnection, _) = try await session(entry)
@@ -90,8 +90,9 @@ extension MeshClient {
         let schedule = Scheduler(holders: holders.map { ($0.rtt, $0.load, $0.pieces) }, wanted: wanted)
         // What each piece decodes to, from the manifest: a holder's compressed copy may not claim more.
         let lengths = manifest.map { ($0.chunks + ($0.erasure?.parity ?? [])).map(\.length) }
-        var result = await fetch(schedule, pieces: pieces.map(\.id), lengths: lengths, from: connections, window: window) { done in
-            progress(min(done, totalBytes), totalBytes)
+        let holderCount = holders.count
+        var result = await fetch(schedule, pieces: pieces.map(\.id), lengths: lengths, from: connections, window: window) { done, fetched in
+            progress(TransferProgress(bytesDone: min(done, totalBytes), bytesTotal: totalBytes, piecesDone: fetched, piecesTotal: wanted.count, holders: holderCount))
         }
         do { try store.commit() } catch { throw InosError("committing the fetched chunks of \(id)", wrapping: error) }
 
@@ -100,7 +101,7 @@ extension MeshClient {
             let stripes = Set(result.unreachable.map { layout.stripe(ofPiece: $0).stripe })
             let parity = stripes.flatMap { layout.parity(inStripe: $0) }.filter { $0 < pieces.count && !store.contains(pieces[$0].id) }
             let second = Scheduler(holders: holders.map { ($0.rtt, $0.load, $0.pieces) }, wanted: parity)
-            let extra = await fetch(second, pieces: pieces.map(\.id), lengths: lengths, from: connections, window: 1) { _ in }
+            let extra = await fetch(second, pieces: pieces.map(\.id), lengths: lengths, from: connections, window: 1) { _, _ in }
             do { try store.commit() } catch { throw InosError("committing the fetched chunks of \(id)", wrapping: error) }
             result.fetched += extra.fetched
             result.bytes += extra.bytes
@@ -128,7 +129,7 @@ extension MeshClient {
     /// its ID and stage it (the caller commits). A task with nothing to do yet waits for the schedule to change
     /// (a piece finished or failed) or for the moment a lagging piece may be re-asked. Returns the final state.
     func fetch(_ schedule: Scheduler, pieces: [ContentID], lengths: [UInt64]? = nil, from connections: [UInt64], window: Int,
-               progress: @escaping @Sendable (Int) -> Void) async -> Scheduler {
+               progress: @escaping @Sendable (_ bytes: Int, _ pieces: Int) -> Void) async -> Scheduler {
         let state = Locked(schedule)
         let changes = ScheduleChanges()
         let clock = peers.clock
@@ -148,11 +149,11 @@ extension MeshClient {
                             // Staged: one flush for the whole resource, when every piece is in.
                             let length = lengths.flatMap { piece < $0.count ? $0[piece] : nil }
                             let bytes = await peers.fetchVerified(pieces[piece], into: store, from: [connection], durable: false, length: length)
-                            let done = state.withLock { s in
-                                s.finish(piece, by: h, ok: bytes != nil, bytes: bytes ?? 0, hedge: hedge, nanoseconds: clock.now() - begun)
+                            let (done, fetched) = state.withLock { s in
+                                (s.finish(piece, by: h, ok: bytes != nil, bytes: bytes ?? 0, hedge: hedge, nanoseconds: clock.now() - begun), s.fetched)
                             }
                             changes.notify()
-                            progress(done)
+                            progress(done, fetched)
                         }
                     }
                 }

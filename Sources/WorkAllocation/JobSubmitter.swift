@@ -40,7 +40,7 @@ public struct JobSubmitter: Sendable {
     }
 
     public func submit(_ id: ContentID, function: String, parameters: String, reduce: WorkPlanner.Reduce, entry: String,
-                       timeout: Double = 600) async throws(InosError) -> Report {
+                       timeout: Double = 600, progress: @escaping @Sendable (TransferProgress) -> Void = { _ in }) async throws(InosError) -> Report {
         let started = client.peers.clock.now()
         let census = try await client.census(id, entry: entry)
         guard !census.holders.isEmpty else { throw InosError(.unavailable, "no holder of \(id) answered") }
@@ -101,7 +101,19 @@ public struct JobSubmitter: Sendable {
                     }
                 }
                 var all: [(Int, Result<[JobWire.Outcome], InosError>)] = []
-                for await part in group { all.append(part) }
+                // Chunks computed so far (as each part answers; a retried chunk counts once it succeeds).
+                var finished = Set(results.indices.filter { results[$0] != nil })
+                for await part in group {
+                    all.append(part)
+                    if case .success(let outcomes) = part.1 {
+                        for outcome in outcomes where (assignment[part.0] ?? []).contains(outcome.chunk) {
+                            if case .success = outcome.result { finished.insert(outcome.chunk) }
+                        }
+                    }
+                    progress(TransferProgress(
+                        bytesDone: finished.reduce(0) { $0 + Int(manifest.chunks[$1].length) }, bytesTotal: Int(manifest.size),
+                        piecesDone: finished.count, piecesTotal: chunkCount, holders: census.holders.count))
+                }
                 return all.sorted { $0.0 < $1.0 }
             }
             var next: [Int] = []

@@ -45,33 +45,7 @@ struct StoreOptions: ParsableArguments {
         else if manifest == nil {
             try FileManager.default.createDirectory(atPath: defaultDataDirectory(), withIntermediateDirectories: true)
         }
-        return try inos.loadManifest(self.manifest, dataDirectory: dataDir)
-    }
-}
-
-/// A one-line progress bar on standard error, redrawn at most ten times a second. Thread-safe.
-final class ProgressBar: @unchecked Sendable {  // `last` is only touched under `lock`
-    private let label: String
-    private let lock = NSLock()
-    private var last = 0.0
-    private let started = sysClock()
-    private let enabled = isatty(STDERR_FILENO) != 0
-
-    init(_ label: String) { self.label = label }
-
-    func update(_ progress: ContentStore.Progress) {
-        guard enabled else { return }
-        lock.lock()
-        defer { lock.unlock() }
-        let now = sysClock()
-        guard now - last > 0.1 || progress.bytesDone == progress.bytesTotal else { return }
-        last = now
-        let fraction = progress.bytesTotal == 0 ? 1 : Double(progress.bytesDone) / Double(progress.bytesTotal)
-        let filled = Int(fraction * 30)
-        let rate = Double(progress.bytesDone) / max(now - started, 0.001) / 1e6
-        let line = "\(label) [\(String(repeating: "#", count: filled))\(String(repeating: ".", count: 30 - filled))] \(Int(fraction * 100))% \(progress.bytesDone >> 20)/\(progress.bytesTotal >> 20) MiB \(String(format: "%.0f", rate)) MB/s"
-        FileHandle.standardError.write(Data(("\r" + line).utf8))
-        if progress.bytesDone == progress.bytesTotal { FileHandle.standardError.write(Data("\n".utf8)) }
+        return try inos.loadManifest(discoveredManifest(self.manifest, dataDirectory: dataDir), dataDirectory: dataDir)
     }
 }
 
@@ -83,6 +57,7 @@ struct Put: AsyncParsableCommand {
     @Argument(help: "The file to store.") var file: String
     @OptionGroup var store: StoreOptions
     @OptionGroup var meshKey: MeshKeyOptions
+    @OptionGroup var progress: ProgressOptions
     @Option(name: .long, help: "Reed-Solomon data+parity shards per stripe, or 'none'.") var parity = "10+2"
     @Option(name: .long, help: "Chunk size in KiB.") var chunkKib = 1024
     @Option(name: .long, help: "Put into the mesh through the member at this address: the allocator places the pieces, the put returns once they are durable elsewhere (parity is then the allocator's choice).")
@@ -103,9 +78,11 @@ struct Put: AsyncParsableCommand {
         }
         let (host, data) = try store.open()
         defer { host.shutdown() }
-        let bar = ProgressBar("put")
+        let bar = progress.reporter("put")
+        defer { bar.finish(failed: true) }  // only when the put did not finish
         do {
             let report = try data.putPinned(file: file, pins: try store.pins(), options: options, progress: bar.update)
+            bar.finish()
             if let manifest = report.manifest {
                 let stripes = manifest.erasure.map { " in \($0.stripeCount) stripes of \($0.dataShards)+\($0.parityShards)" } ?? ""
                 FileHandle.standardError.write(Data("stored \(manifest.size) bytes as \(manifest.chunks.count) chunks\(stripes); \(report.bytesStored) bytes on disk\n".utf8))
@@ -125,6 +102,7 @@ struct Get: AsyncParsableCommand {
     var mesh: String?
     @OptionGroup var store: StoreOptions
     @OptionGroup var meshKey: MeshKeyOptions
+    @OptionGroup var progress: ProgressOptions
 
     func run() async throws {
         let cid: ContentID
@@ -133,8 +111,11 @@ struct Get: AsyncParsableCommand {
         guard let output else { throw ValidationError("-o FILE: where to write the resource") }
         let (host, data) = try store.open()
         defer { host.shutdown() }
+        let bar = progress.reporter("get")
+        defer { bar.finish(failed: true) }  // only when the get did not finish
         do {
-            let report = try data.get(cid, to: output, progress: ProgressBar("get").update)
+            let report = try data.get(cid, to: output, progress: bar.update)
+            bar.finish()
             if !report.repaired.isEmpty {
                 FileHandle.standardError.write(Data("rebuilt \(report.repaired.count) missing or corrupt chunk(s) from parity and stored them again\n".utf8))
             }

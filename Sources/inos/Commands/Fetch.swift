@@ -10,6 +10,7 @@ import Logging
 import Mesh
 import Node
 import Primitives
+import Replication
 import Synchronization
 
 struct Fetch: AsyncParsableCommand {
@@ -28,6 +29,7 @@ struct Fetch: AsyncParsableCommand {
     @Option(name: .long, help: "Requests in flight at once.") var window = 8
     @OptionGroup var store: StoreOptions
     @OptionGroup var meshKey: MeshKeyOptions
+    @OptionGroup var progress: ProgressOptions
 
     func run() async throws {
         let cid: ContentID
@@ -59,7 +61,10 @@ struct Fetch: AsyncParsableCommand {
         FileHandle.standardError.write(Data("fetched \(outcome.fetched) object(s), \(outcome.bytes) bytes; \(outcome.missing.count) missing at the peer, \(outcome.refused.count) refused (did not match their IDs)\n".utf8))
         if let output {
             do {
-                let report = try data.get(cid, to: output, progress: ProgressBar("get").update)
+                let bar = progress.reporter("write")
+                defer { bar.finish(failed: true) }  // only when writing did not finish
+                let report = try data.get(cid, to: output, progress: bar.update)
+                bar.finish()
                 if !report.repaired.isEmpty {
                     FileHandle.standardError.write(Data("rebuilt \(report.repaired.count) chunk(s) from parity\n".utf8))
                 }
@@ -92,7 +97,8 @@ struct Fetch: AsyncParsableCommand {
         let entries = manifest.chunks + (manifest.erasure?.parity ?? [])
         let total = entries.reduce(0) { $0 + Int($1.storedLength) }
         var fetched = 1, bytes = firstBytes, missing: [ContentID] = [], refused: [ContentID] = []
-        let bar = ProgressBar("fetch")
+        let bar = progress.reporter("fetch")
+        defer { bar.finish() }
         await withTaskGroup(of: Outcome.self) { group in
             var next = entries.makeIterator()
             for _ in 0..<max(1, window) { if let entry = next.next() { group.addTask { await one(entry.id) } } }
@@ -104,7 +110,9 @@ struct Fetch: AsyncParsableCommand {
                 case .refused(let id): refused.append(id)
                 case .missing(let id): missing.append(id)
                 }
-                bar.update(ContentStore.Progress(bytesDone: min(bytes - firstBytes, total), bytesTotal: total))
+                bar.update(TransferProgress(
+                    bytesDone: min(bytes - firstBytes, total), bytesTotal: total, piecesDone: fetched - 1 + missing.count + refused.count,
+                    piecesTotal: entries.count, holders: 1))
                 if let entry = next.next() { group.addTask { await one(entry.id) } }
             }
         }

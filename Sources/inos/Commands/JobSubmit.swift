@@ -28,6 +28,7 @@ struct JobSubmit: AsyncParsableCommand {
     @Option(name: .shortAndLong, help: "Write the result here instead of to standard output.") var output: String?
     @OptionGroup var store: StoreOptions
     @OptionGroup var meshKey: MeshKeyOptions
+    @OptionGroup var progress: ProgressOptions
 
     func run() async throws {
         let id: ContentID
@@ -35,10 +36,14 @@ struct JobSubmit: AsyncParsableCommand {
         guard let mode = WorkPlanner.Reduce(rawValue: reduce) else { throw ValidationError("--reduce must be concat or sum") }
         let process = try MeshClientProcess(store, meshKey: meshKey, label: "inos.submit")
         defer { process.close() }
+        let bar = progress.reporter("job")
+        defer { bar.finish(failed: true) }  // only when the job did not finish
         let report: JobSubmitter.Report
         do {
-            report = try await JobSubmitter(client: process.client).submit(id, function: function, parameters: parameters, reduce: mode, entry: mesh, timeout: timeout)
+            report = try await JobSubmitter(client: process.client).submit(
+                id, function: function, parameters: parameters, reduce: mode, entry: mesh, timeout: timeout, progress: bar.update)
         } catch { throw InosError(.failed, "job \(function) over \(id)", cause: error) }
+        bar.finish()
         var lines: [String] = []
         for part in report.parts.sorted(by: { $0.address < $1.address }) {
             lines.append("  \(part.address): " + (part.failed.map { "failed (\($0)); its chunks ran elsewhere" } ?? "\(part.chunks.count) chunk(s)"))

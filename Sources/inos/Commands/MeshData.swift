@@ -44,13 +44,10 @@ extension Put {
     func putIntoMesh(_ entry: String) async throws {
         let process = try MeshClientProcess(store, meshKey: meshKey, label: "inos.put")
         defer { process.close() }
-        let bar = ProgressBar("replicate")
-        let report: MeshClient.PutReport
-        do {
-            report = try await process.client.put(file: file, entry: entry, budget: budget, pins: try store.pins()) { done, total in
-                bar.update(ContentStore.Progress(bytesDone: done, bytesTotal: total))
-            }
-        }
+        let bar = progress.reporter("put")
+        defer { bar.finish(failed: true) }  // only when the put did not finish
+        let report = try await process.client.put(file: file, entry: entry, budget: budget, pins: try store.pins(), progress: bar.update)
+        bar.finish()
         let plan = report.plan
         var lines = ["resource \(report.id): \(report.size) bytes, \(report.pieceCount) piece(s)"]
         var strategy = "strategy: \(plan.strategy); \(plan.replicas) replica(s) (ideal \(plan.idealReplicas)"
@@ -75,13 +72,10 @@ extension Get {
     func getFromMesh(_ cid: ContentID, entry: String) async throws {
         let process = try MeshClientProcess(store, meshKey: meshKey, label: "inos.get")
         defer { process.close() }
-        let bar = ProgressBar("get")
-        let report: MeshClient.GetReport
-        do {
-            report = try await process.client.get(cid, entry: entry, output: output, pins: try store.pins()) { done, total in
-                bar.update(ContentStore.Progress(bytesDone: done, bytesTotal: total))
-            }
-        }
+        let bar = progress.reporter("get")
+        defer { bar.finish(failed: true) }  // only when the get did not finish
+        let report = try await process.client.get(cid, entry: entry, output: output, pins: try store.pins(), progress: bar.update)
+        bar.finish()
         var lines: [String] = []
         for source in report.sources.sorted(by: { $0.address < $1.address }) {
             lines.append(String(format: "  source %@: rtt %.0f µs, load %.2f, holds %d piece(s), delivered %d", source.address, source.rttMicroseconds, source.load, source.pieces, source.served))
