@@ -52,6 +52,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        // The operator plane (issue 16): the control API's HTTP server, and metrics for Prometheus.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: ["FullFoundation"]),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         .target(name: "PluginABI", path: "Sources/PluginABI"),
@@ -93,7 +97,9 @@ let package = Package(
         // protocol services on it (chunks, SWIM membership, gossip, the provider DHT, Merkle anti-entropy).
         .target(
             name: "Mesh",
-            dependencies: ["Host", "PluginABI", "PluginKit", "Identity", "Session", "Wire", "MeshCore", "Primitives", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "Host", "PluginABI", "PluginKit", "Identity", "Session", "Wire", "MeshCore", "Primitives", .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Sources/Mesh"
         ),
         // Replication over the mesh: placement maps, puts acknowledged after durable copies, routed multi-source
@@ -120,10 +126,35 @@ let package = Package(
             ],
             path: "Sources/Node"
         ),
+        // The operator plane over a running MeshNode (issue 16, docs/api.md): the control API's wire types; the
+        // client the CLI talks to a running node with (HTTP/1 over the node's Unix socket, on SwiftNIO); the server
+        // (Hummingbird), Prometheus metrics (swift-metrics + swift-prometheus) and health checks.
+        .target(name: "APIModel", dependencies: [], path: "Sources/APIModel"),
+        .target(
+            name: "APIClient",
+            dependencies: [
+                "APIModel", "Primitives",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "Sources/APIClient"
+        ),
+        .target(
+            name: "API",
+            dependencies: [
+                "APIModel", "Node", "Host", "Content", "DataPath", "Mesh", "MeshCore", "Identity", "Replication", "Compute", "WorkAllocation", "Primitives",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/API"
+        ),
         .executableTarget(
             name: "inos",
             dependencies: [
-                "Node", "Host", "Content", "DataPath", "Mesh", "MeshCore", "Identity", "Session", "Compute", "Replication", "WorkAllocation",
+                "API", "APIClient", "APIModel", "Node", "Host", "Content", "DataPath", "Mesh", "MeshCore", "Identity", "Session", "Compute", "Replication", "WorkAllocation",
                 "InosStoreKit", "PluginKit", "Primitives",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -271,7 +302,7 @@ let package = Package(
         .testTarget(
             name: "CLITests",
             // The hostile-peer suite drives node processes with an attacker built on the node's own session code.
-            dependencies: ["HostTestSupport", "Host", "Mesh", "MeshCore", "Identity", "Wire", "Content", "Replication", "WorkAllocation"],
+            dependencies: ["HostTestSupport", "Host", "Mesh", "MeshCore", "Identity", "Wire", "Content", "Replication", "WorkAllocation", "APIClient", "APIModel"],
             path: "Tests/CLITests"
         ),
     ]

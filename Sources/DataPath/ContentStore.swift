@@ -60,6 +60,15 @@ public final class ContentStore: Sendable {
         public var lost: [ContentID]
         public var repaired: [ContentID]
         public var isHealthy: Bool { damaged.isEmpty }
+
+        public init(chunks: Int, parityShards: Int, damaged: [ContentID], repairable: [ContentID], lost: [ContentID], repaired: [ContentID]) {
+            self.chunks = chunks
+            self.parityShards = parityShards
+            self.damaged = damaged
+            self.repairable = repairable
+            self.lost = lost
+            self.repaired = repaired
+        }
     }
 
     let host: HostRuntime

@@ -27,6 +27,31 @@ public final class Membership: Sendable {
     private struct State {
         var connections: [MemberID: UInt64] = [:]
         var dialing: Set<MemberID> = []
+        /// When SWIM last changed each member's state here (joined, suspected, declared dead); pruned to the view.
+        var changedAt: [MemberID: UInt64] = [:]
+    }
+
+    /// One member as this node sees it (the operator plane's `inos members`).
+    public struct MemberView: Sendable, Equatable {
+        public var member: MemberID
+        public var status: MemberStatus
+        public var incarnation: UInt32
+        public var address: String?
+        /// When this node last saw the member's state change (nil: not since this node started).
+        public var changedAt: UInt64?
+        public var isSelf: Bool
+    }
+
+    /// Every member in SWIM's view, this node first.
+    public var view: [MemberView] {
+        let changed = state.withLock { $0.changedAt }
+        return swim.withLock { swim in
+            swim.view.map { member, status in
+                MemberView(
+                    member: member, status: status, incarnation: swim.incarnation(of: member) ?? 0, address: swim.addresses[member],
+                    changedAt: changed[member], isSelf: member == swim.id)
+            }
+        }.sorted { ($0.isSelf ? 0 : 1, $0.member) < ($1.isSelf ? 0 : 1, $1.member) }
     }
 
     /// A member's ID: the first 8 bytes of its node ID.
@@ -118,6 +143,18 @@ public final class Membership: Sendable {
         let (out, events) = withClockedSwim { swim -> ([SwimNode.Outbound], [SwimNode.Event]) in
             let out = swim.tick(now: now)
             return (out, swim.takeEvents())
+        }
+        if !events.isEmpty {
+            let known = Set(swim.withLock { $0.view.keys })
+            state.withLock { state in
+                for event in events {
+                    switch event {
+                    case .suspected(let member, _), .declaredDead(let member, _), .joined(let member, _): state.changedAt[member] = now
+                    case .refuted: break
+                    }
+                }
+                if state.changedAt.count > known.count { state.changedAt = state.changedAt.filter { known.contains($0.key) } }
+            }
         }
         for event in events {
             switch event {

@@ -168,6 +168,9 @@ public final class PeerManager: Sendable {
     /// counts demand by it), on the bulk lane, before the chunk is read.
     public func onChunkServed(_ observer: @escaping @Sendable ([UInt8]) -> Void) { chunks.onServed(observer) }
 
+    /// Chunk requests this node answered with the chunk (and those bytes), and answered "missing", since start.
+    public var chunksServed: (served: UInt64, bytes: UInt64, missing: UInt64) { chunks.servedCounts }
+
     /// ``fetchChunk(_:from:timeout:)`` that suspends instead of blocking a thread.
     public func fetchChunk(_ key: [UInt8], from connection: UInt64, timeout: Double = 30) async throws(MeshError) -> [UInt8]? {
         try await chunks.fetch(key, from: connection, timeout: timeout)

@@ -144,6 +144,8 @@ public final class SwimNode {
     public var view: [MemberID: MemberStatus] { members.mapValues(\.status) }
     public var aliveCount: Int { members.values.filter { $0.status != .dead }.count }
     public func status(of member: MemberID) -> MemberStatus? { members[member]?.status }
+    /// The incarnation this node last heard for `member` (its own for ``id``).
+    public func incarnation(of member: MemberID) -> UInt32? { member == id ? incarnation : members[member]?.incarnation }
 
     /// Starts with `ids` known alive at incarnation 0, as in a mesh that has converged (the simulator's
     /// starting point); nothing is broadcast.

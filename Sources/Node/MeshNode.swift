@@ -39,7 +39,7 @@ public final class MeshNode: Service, Sendable {
     public let replicas: ReplicaService?
     public let compute: ComputeService?
     /// A member's pins: what it provides to the DHT and what replication holds.
-    private let pins: PinSet?
+    public let pins: PinSet?
     /// The node's one Lamport clock (the peer layer's services and the ledger stamp with it).
     public let lamport: NodeLamport
     public var logger: Logger { configuration.logger }

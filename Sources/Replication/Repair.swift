@@ -28,7 +28,7 @@ extension ReplicaService {
         let alive = Set(members.map(\.member))
         let resources = pins.pinned.filter { store.contains($0) }
         setCounter { $0.resources = resources.count }
-        var under = 0
+        var under = 0, backlog = 0
         for resource in resources {
             let key = Array(resource.bytes.suffix(32))
             var records = peers.localProviders(key)
@@ -40,9 +40,18 @@ extension ReplicaService {
             let holders = Set(records.map(\.member)).union([me]).filter { alive.contains($0) }
             // One leader per resource: the alive holder with the lowest member ID. If it dies, the next takes over.
             guard holders.min() == me else { continue }
-            if let missing = await repair(resource, holders: holders.sorted(), members: members, allocator: allocator), missing > 0 { under += 1 }
+            if let missing = await repair(resource, holders: holders.sorted(), members: members, allocator: allocator), missing > 0 {
+                under += 1
+                backlog += missing
+            }
         }
-        setCounter { $0.underReplicated = under }
+        let finished = peers.clock.now()
+        setCounter {
+            $0.underReplicated = under
+            $0.piecesBelowTarget = backlog
+            $0.repairRounds += 1
+            $0.lastRepairRoundAt = finished
+        }
     }
 
     /// Census and repair of one resource; returns how many pieces were below target at the start.
@@ -210,6 +219,7 @@ extension ReplicaService {
         // and encodes its missing parity shards again from the data.
         _ = try? store.verify(resource, repair: true)
         guard let bytes = try? store.storedObject(pieces[index].id) else { return nil }
+        setCounter { $0.rebuiltPieces += 1 }
         logger.info("repair: piece \(index) of \(resource) rebuilt from its stripe (no copy was left)")
         return bytes
     }

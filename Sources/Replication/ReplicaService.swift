@@ -42,8 +42,21 @@ public final class ReplicaService: Sendable {
         public var resources = 0
         /// Across the resources this node leads: the smallest copies/target ratio seen in the last round.
         public var underReplicated = 0
+        /// Pieces below their target copies at the start of the last repair round, across the resources this node leads.
+        public var piecesBelowTarget = 0
+        public var repairRounds = 0
+        /// When the last repair round finished (the node's clock, nanoseconds), nil before the first.
+        public var lastRepairRoundAt: UInt64?
         public var repairedPieces = 0
         public var repairedBytes: UInt64 = 0
+        /// Pieces peers stored here (STORE accepted: verified against their IDs), and those refused because
+        /// their bytes did not match their ID.
+        public var storedPieces = 0
+        public var mismatchedPieces = 0
+        /// Pieces repair rebuilt from their Reed-Solomon stripe (no copy was left).
+        public var rebuiltPieces = 0
+
+        public init() {}
         public var releasedPieces = 0
         public var ledgerEntries = 0
         public var earned: UInt64 = 0
@@ -63,7 +76,7 @@ public final class ReplicaService: Sendable {
     let statusProvider: @Sendable () -> NodeStatus
     /// The node's clock: kept ledger entries are witnessed on it.
     let lamport: NodeLamport
-    private let demand: Mutex<DemandTracker>
+    private let demandTracker: Mutex<DemandTracker>
     private let ledger = Mutex(Ledger())
     /// When a bound refusal was last logged, per payer ([] for the total bound).
     private let fullReported = Mutex<[[UInt8]: UInt64]>([:])
@@ -88,7 +101,7 @@ public final class ReplicaService: Sendable {
         self.lamport = lamport
         policyFolder = (dataDirectory as NSString).appendingPathComponent("replicas")
         try? FileManager.default.createDirectory(atPath: policyFolder, withIntermediateDirectories: true)
-        demand = Mutex(DemandTracker(halfLife: options.demandHalfLife))
+        demandTracker = Mutex(DemandTracker(halfLife: options.demandHalfLife))
         tokens = Mutex(TokenBucket(rate: max(1, options.repairBytesPerSecond), now: peers.clock.now()))
     }
 
@@ -145,11 +158,17 @@ public final class ReplicaService: Sendable {
 
     public var ledgerEntries: [LedgerEntry] { ledger.withLock { $0.ordered } }
 
+    /// The demand this node sees now: resources with requests counted, and their summed request rate (per second).
+    public var demand: (resources: Int, requestsPerSecond: Double) {
+        let now = clock.seconds()
+        return demandTracker.withLock { tracker in (tracker.keys.count, tracker.keys.reduce(0) { $0 + tracker.rate($1, now: now) }) }
+    }
+
     /// Counts a request served for `key` (a piece or a manifest) toward its resource's demand.
     public func served(_ key: [UInt8]) {
         guard let id = try? ContentID(bytes: key) else { return }
         let resource = owners.withLock { $0[id] } ?? id
-        demand.withLock { $0.record(Array(resource.bytes.suffix(32)), now: clock.seconds()) }
+        demandTracker.withLock { $0.record(Array(resource.bytes.suffix(32)), now: clock.seconds()) }
     }
 
     /// Remembers which resource each of `resource`'s pieces belongs to (for demand).
@@ -216,6 +235,7 @@ public final class ReplicaService: Sendable {
                 return (true, fresh)
             }
             guard accepted else {
+                setCounter { $0.mismatchedPieces += 1 }
                 logger.warning("refused piece \(piece) from \(peer): its bytes do not match its ID")
                 return ReplicationWire.stored(.mismatch)
             }
@@ -227,6 +247,7 @@ public final class ReplicaService: Sendable {
             }
             if piece == resource { index(resource) } else { owners.withLock { $0[piece] = resource } }
             if newlyPinned { peers.announceNow(Array(resource.bytes.suffix(32))) }
+            setCounter { $0.storedPieces += 1 }
             return ReplicationWire.stored(.stored)
         } catch {
             logger.error("storing piece \(piece) for \(peer) failed: \(error.description)")
@@ -237,7 +258,7 @@ public final class ReplicaService: Sendable {
     /// What this node holds of `resource`, piece by piece (nothing when it lacks the manifest).
     func holding(_ resource: ContentID) -> ReplicationWire.Holding {
         let status = statusProvider()
-        let rate = demand.withLock { $0.rate(Array(resource.bytes.suffix(32)), now: clock.seconds()) }
+        let rate = demandTracker.withLock { $0.rate(Array(resource.bytes.suffix(32)), now: clock.seconds()) }
         guard store.contains(resource), let pieces = try? store.pieces(of: resource) else {
             return .init(load: status.load, demand: rate, pieces: [])
         }

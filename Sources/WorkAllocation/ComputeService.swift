@@ -38,6 +38,9 @@ public final class ComputeService: Sendable {
     /// Whether a node is an alive member of the mesh.
     let isMember: @Sendable (NodeID) -> Bool
     private let running = Mutex<[NodeID: Int]>([:])
+    /// Chunk jobs run here by outcome (`succeeded`, `failed`) and requests refused, since start.
+    private let outcomes = Mutex<[String: UInt64]>([:])
+    private let observer = Mutex<(@Sendable (_ outcome: String, _ seconds: Double) -> Void)?>(nil)
     let logger: Logger
     /// Seconds one chunk's job may take.
     public let chunkTimeout: Double
@@ -63,6 +66,7 @@ public final class ComputeService: Sendable {
                 return (.jobDone, JobWire.encode([JobWire.Outcome(chunk: 0, result: .failure(.init("malformed JOB_RUN")))]))
             }
             func refuse(_ why: String, retryable: Bool = false) -> (FrameType, [UInt8]) {
+                count("refused", seconds: nil)
                 logger.warning("job \(run.function) over \(run.resource) from \(peer) refused: \(why)")
                 return (.jobDone, JobWire.encode([JobWire.Outcome(chunk: run.chunks.first ?? 0, result: .failure(.init(why, retryable: retryable)))]))
             }
@@ -77,6 +81,17 @@ public final class ComputeService: Sendable {
             logger.info("job \(run.function) over \(run.chunks.count) chunk(s) of \(run.resource) for \(peer)")
             return (.jobDone, JobWire.encode(execute(run)))
         }
+    }
+
+    /// Chunk jobs run here by outcome (`succeeded`, `failed`) and JOB_RUN requests `refused`, since start.
+    public var jobOutcomes: [String: UInt64] { outcomes.withLock { $0 } }
+
+    /// Tells `body` each chunk job's outcome and seconds as it finishes (the operator plane's latency histogram).
+    public func observeJobs(_ body: @escaping @Sendable (_ outcome: String, _ seconds: Double) -> Void) { observer.withLock { $0 = body } }
+
+    private func count(_ outcome: String, seconds: Double?) {
+        outcomes.withLock { $0[outcome, default: 0] += 1 }
+        if let seconds, let body = observer.withLock({ $0 }) { body(outcome, seconds) }
     }
 
     /// Why `run` from `peer` is not run here, or nil.
@@ -103,9 +118,17 @@ public final class ComputeService: Sendable {
             guard let content = try? store.chunkContent(manifest.chunks[index]) else {
                 return .init(chunk: index, result: .failure(.init("chunk \(index) of \(run.resource) is missing or damaged here", retryable: true)))
             }
+            let started = ContinuousClock.now
+            func elapsed() -> Double {
+                let d = ContinuousClock.now - started
+                return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+            }
             do throws(JobService.Failure) {
-                return .init(chunk: index, result: .success(try jobs.run(function: run.function, parameters: run.parameters, inputs: [content], timeout: chunkTimeout)))
+                let output = try jobs.run(function: run.function, parameters: run.parameters, inputs: [content], timeout: chunkTimeout)
+                count("succeeded", seconds: elapsed())
+                return .init(chunk: index, result: .success(output))
             } catch {
+                count("failed", seconds: elapsed())
                 // A crash or a timeout of the (isolated) runner may be this node's trouble: let another try.
                 let nodeTrouble = error.signal != nil || error.status == .timeout
                 return .init(chunk: index, result: .failure(.init(error.message, retryable: nodeTrouble)))

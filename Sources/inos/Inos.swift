@@ -9,7 +9,11 @@ struct Inos: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inos",
         abstract: "INOS Mesh: a plugin-based peer-to-peer storage and compute node.",
-        subcommands: [Demo.self, Init.self, ConfigCommand.self, Node.self, Id.self, Key.self, Fetch.self, Find.self, Sim.self, Job.self, Put.self, Get.self, Locate.self, Verify.self, Pin.self, Unpin.self, GC.self, Plugins.self, StoreCommand.self])
+        subcommands: [
+            Demo.self, Init.self, ConfigCommand.self, Node.self, Status.self, Members.self, Peers.self, Stats.self, Health.self, LogCommand.self,
+            Shutdown.self, Id.self, Key.self, Fetch.self, Find.self, Sim.self, Job.self, Put.self, Get.self, Locate.self, Verify.self, Pin.self, Unpin.self,
+            GC.self, Plugins.self, StoreCommand.self,
+        ])
 
     static func main() async {
         tuneAllocator()

@@ -257,7 +257,9 @@ extension PeerLayer {
     func keepaliveAnswered(_ id: UInt64, on connection: UInt64, now: UInt64) -> Bool {
         state.withLock { state in
             guard let ping = state.peers[connection]?.keepalive, ping.id == id else { return false }
-            let sample = Double(now - ping.sentAt) / 1000
+            let nanoseconds = now > ping.sentAt ? now - ping.sentAt : 0
+            router.observer.current?.roundTrip(Double(nanoseconds) / 1e9)
+            let sample = Double(nanoseconds) / 1000
             let previous = state.peers[connection]?.rttMicroseconds
             state.peers[connection]?.rttMicroseconds = previous.map { 0.8 * $0 + 0.2 * sample } ?? sample
             state.peers[connection]?.keepalive = nil

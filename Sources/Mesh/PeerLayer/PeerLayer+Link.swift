@@ -53,14 +53,18 @@ extension PeerLayer {
                 guard block.length <= Limits.handshakeFrameBytes else {
                     throw MeshError(.malformed, "a \(block.length)-byte frame before the session is up (at most \(Limits.handshakeFrameBytes))")
                 }
+                traffic.record(.in, type: .handshakeInit, bytes: block.length, peer: nil)
                 try advanceHandshake(link, block.withBytes { Array($0) }, on: connection)
                 return
             }
+            let sealedBytes = block.length
+            var sender: NodeID?
             // The inner message's range within the frame (decrypted in place, in its arena block).
             let (header, payload) = try block.withMutableBytes { (frame) throws(MeshError) -> (WireHeader, Range<Int>) in
                 let range = try link.channel.withLock { (channel) throws(MeshError) -> Range<Int> in
                     do throws(SessionError) {
                         let inner = try channel!.openInPlace(frame)
+                        sender = channel!.peer
                         let start = inner.baseAddress! - frame.baseAddress!
                         return start..<(start + inner.count)
                     } catch { throw MeshError(.session, error.message, cause: error) }
@@ -71,6 +75,7 @@ extension PeerLayer {
                     throw MeshError(.malformed, "malformed message: \(error.message)", cause: error)
                 }
             }
+            traffic.record(.in, type: header.type, bytes: sealedBytes, peer: sender)
             if header.type == .pong, keepaliveAnswered(header.requestID, on: connection, now: now) { return }
             try dispatch(header, block: block, payload: payload, on: connection)
         } catch {
@@ -112,6 +117,7 @@ extension PeerLayer {
     // MARK: Sending
 
     func sendPlain(_ bytes: [UInt8], on connection: UInt64) {
+        traffic.record(.out, type: .handshakeInit, bytes: bytes.count, peer: nil)
         do throws(TransportCallError) { try transport.send(connection, bytes) } catch {
             logger.warning("handshake on connection \(connection) failed to send: \(error.message)")
             transport.close(connection)
@@ -151,6 +157,7 @@ extension PeerLayer {
         let outcome = link.channel.withLock { channel -> Outcome in
             guard channel != nil else { return .noSession }
             _ = channel!.sealInPlace(frame, messageLength: innerLength)
+            traffic.record(.out, type: type, bytes: frame.count, peer: channel!.peer)
             // Sealed and sent (or queued) under the channel's lock: frames leave in counter order.
             if link.outbound.frames.isEmpty {
                 do throws(TransportCallError) {

@@ -75,9 +75,13 @@ public final class PeerLayer: Sendable {
     /// The node's one Lamport clock: SWIM, gossip and provider records stamp with it (so does the ledger, above).
     public let lamport: NodeLamport
     public let registry = FrameRegistry()
+    /// Frames and bytes in and out, by type and by peer (the operator plane reads it).
+    public let traffic = Traffic()
+    /// Watches requests finish and keepalive round trips (the operator plane's metrics).
+    public func observe(_ observer: MeshObserver) { router.observer.install(observer) }
     let arena: Arena
     let logger: Logger
-    let router = RequestRouter()
+    let router: RequestRouter
     let state: Mutex<State>
     /// Wakes the flusher when a connection's outbound queue gets its first frame.
     let flusher = DispatchSemaphore(value: 0)
@@ -105,6 +109,7 @@ public final class PeerLayer: Sendable {
         self.arena = host.arena
         self.logger = logger
         self.clock = clock
+        router = RequestRouter(clock: clock)
         self.lamport = lamport
         self.lanes = Lanes(execution: lanes, clock: clock)
         state = Mutex(State(backoff: Backoff(seed: seed)))

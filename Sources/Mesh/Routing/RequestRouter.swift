@@ -64,7 +64,13 @@ final class RequestRouter: Sendable {
         var key: [UInt8]
         var deadline: UInt64
         var timeout: Double
+        var openedAt: UInt64
     }
+
+    private let clock: any MeshClock
+    let observer = ObserverSlot()
+
+    init(clock: any MeshClock) { self.clock = clock }
 
     private let pending = Mutex<[UInt64: Pending]>([:])
     private let nextID = Atomic<UInt64>(1)
@@ -80,14 +86,15 @@ final class RequestRouter: Sendable {
     func open(_ type: FrameType, on connection: UInt64, key: [UInt8], timeout: Double, now: UInt64, waiter: Waiter) -> UInt64 {
         let id = newID()
         let deadline = now &+ UInt64(max(0, min(timeout, 86_400)) * 1e9)
-        pending.withLock { $0[id] = Pending(connection: connection, type: type, waiter: waiter, key: key, deadline: deadline, timeout: timeout) }
+        pending.withLock { $0[id] = Pending(connection: connection, type: type, waiter: waiter, key: key, deadline: deadline, timeout: timeout, openedAt: now) }
         return id
     }
 
     /// Finishes request `id` with `failure` (its send failed).
     func fail(_ id: UInt64, _ failure: MeshError) {
-        let waiter = pending.withLock { $0.removeValue(forKey: id)?.waiter }
-        waiter?.finish(.failure(failure))
+        guard let entry = pending.withLock({ $0.removeValue(forKey: id) }) else { return }
+        observe(entry, failure.code == .timeout ? .timeout : .failed)
+        entry.waiter.finish(.failure(failure))
     }
 
     /// An answer arrived on `connection`, in `block` (`payload` is its message payload's range). An answer
@@ -100,6 +107,7 @@ final class RequestRouter: Sendable {
         guard let entry else { return false }
         // For a keyed answer, what the waiter is owed is what follows the key.
         let body = entry.key.isEmpty || header.type == .error ? payload : (payload.lowerBound + 1 + entry.key.count)..<payload.upperBound
+        observe(entry, header.type == .error ? .refused : .answered)
         if header.type == .error {
             let error = block.withBytes { ErrorPayload(decoding: UnsafeRawBufferPointer(rebasing: $0[body])) }
             entry.waiter.finish(.failure(MeshError(.refused(error.code), "\(entry.type) refused by the peer: \(error)")))
@@ -133,12 +141,15 @@ final class RequestRouter: Sendable {
 
     /// Fails the requests that went out on a connection that closed.
     func closed(_ connection: UInt64) {
-        let orphans = pending.withLock { pending -> [Waiter] in
+        let orphans = pending.withLock { pending -> [Pending] in
             let gone = pending.filter { $0.value.connection == connection }
             for id in gone.keys { pending[id] = nil }
-            return gone.values.map(\.waiter)
+            return Array(gone.values)
         }
-        for waiter in orphans { waiter.finish(.failure(MeshError(.closed, "connection \(connection) closed"))) }
+        for entry in orphans {
+            observe(entry, .failed)
+            entry.waiter.finish(.failure(MeshError(.closed, "connection \(connection) closed")))
+        }
     }
 
     /// Fails requests whose deadline passed (the tick).
@@ -149,12 +160,52 @@ final class RequestRouter: Sendable {
             return Array(due)
         }
         for (id, entry) in expired {
+            observe(entry, .timeout)
             entry.waiter.finish(.failure(MeshError(.timeout, "no answer to \(entry.type) request \(id) within \(entry.timeout) s")))
         }
     }
 
     /// Requests in flight.
     var count: Int { pending.withLock { $0.count } }
+
+    private func observe(_ entry: Pending, _ outcome: MeshObserver.Outcome) {
+        guard let observer = observer.current else { return }
+        let now = clock.now()
+        observer.requestFinished(entry.type, outcome, now > entry.openedAt ? Double(now - entry.openedAt) / 1e9 : 0)
+    }
+}
+
+/// Who watches requests finish and keepalive round trips (the operator plane's metrics): set once, before the
+/// node starts; called on the finishing thread (reactor, tick or sender), so it must be quick and must not wait.
+public struct MeshObserver: Sendable {
+    public enum Outcome: String, CaseIterable, Sendable {
+        /// Answered with the expected type.
+        case answered
+        /// Answered with ERROR.
+        case refused
+        case timeout
+        /// The send failed or the connection closed first.
+        case failed
+    }
+
+    public var requestFinished: @Sendable (_ type: FrameType, _ outcome: Outcome, _ seconds: Double) -> Void
+    public var roundTrip: @Sendable (_ seconds: Double) -> Void
+
+    public init(requestFinished: @escaping @Sendable (FrameType, Outcome, Double) -> Void, roundTrip: @escaping @Sendable (Double) -> Void) {
+        self.requestFinished = requestFinished
+        self.roundTrip = roundTrip
+    }
+}
+
+/// The observer slot the router and the keepalive read (one atomic load of a set-once box).
+final class ObserverSlot: Sendable {
+    private let box = Mutex<MeshObserver?>(nil)
+    private let installed = Atomic<Bool>(false)
+    func install(_ observer: MeshObserver) {
+        box.withLock { $0 = observer }
+        installed.store(true, ordering: .releasing)
+    }
+    var current: MeshObserver? { installed.load(ordering: .acquiring) ? box.withLock { $0 } : nil }
 }
 
 /// An answer read where it arrived: the decrypted frame's arena block, owned until the last reference goes (then

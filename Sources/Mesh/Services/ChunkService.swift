@@ -19,6 +19,9 @@ final class ChunkService: Sendable {
     private let source: ChunkSource?
     /// Told the key of every chunk request served (replication counts demand by it).
     private let servedObservers = Mutex<[@Sendable ([UInt8]) -> Void]>([])
+    private let served = Atomic<UInt64>(0)
+    private let servedBytes = Atomic<UInt64>(0)
+    private let missing = Atomic<UInt64>(0)
 
     init(layer: PeerLayer, source: ChunkSource?) {
         self.layer = layer
@@ -43,13 +46,21 @@ final class ChunkService: Sendable {
     /// Forgets the observers (a stopped node): they capture the services above, which hold this node.
     func dropObservers() { servedObservers.withLock { $0.removeAll() } }
 
+    /// Chunk requests answered with the chunk, with its stored bytes, and answered "missing".
+    var servedCounts: (served: UInt64, bytes: UInt64, missing: UInt64) {
+        (served.load(ordering: .relaxed), servedBytes.load(ordering: .relaxed), missing.load(ordering: .relaxed))
+    }
+
     private func serve(_ key: [UInt8], id: UInt64, on connection: UInt64) {
         for observer in servedObservers.withLock({ $0 }) { observer(key) }
         let prefix = [UInt8(key.count)] + key
         prefix.withUnsafeBytes { head in
             if let data = source?(key) {
+                served.add(1, ordering: .relaxed)
+                servedBytes.add(UInt64(data.count), ordering: .relaxed)
                 data.withUnsafeBytes { body in try? layer.send(.chunkData, requestID: id, parts: [head, body], on: connection) }
             } else {
+                missing.add(1, ordering: .relaxed)
                 try? layer.send(.chunkMissing, requestID: id, parts: [head], on: connection)
             }
         }

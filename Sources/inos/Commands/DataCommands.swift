@@ -6,6 +6,7 @@ import Foundation
 import Host
 import Logging
 import Node
+import APIModel
 import Primitives
 
 /// Options shared by the commands that open the local store.
@@ -67,6 +68,7 @@ struct Put: AsyncParsableCommand {
 
     func run() async throws {
         if let mesh { return try await putIntoMesh(mesh) }
+        if let client = try store.runningNode() { return try await putThroughNode(client) }
         var options = ContentStore.Options()
         options.chunkSize = chunkKib << 10
         if parity == "none" {
@@ -109,6 +111,7 @@ struct Get: AsyncParsableCommand {
         do { cid = try ContentID(id) } catch { throw ValidationError(error.description) }
         if let mesh { return try await getFromMesh(cid, entry: mesh) }
         guard let output else { throw ValidationError("-o FILE: where to write the resource") }
+        if let client = try store.runningNode() { return try await getThroughNode(client, output: output) }
         let (host, data) = try store.open()
         defer { host.shutdown() }
         let bar = progress.reporter("get")
@@ -124,7 +127,7 @@ struct Get: AsyncParsableCommand {
     }
 }
 
-struct Verify: ParsableCommand {
+struct Verify: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check every chunk and parity shard of a resource against its ID.",
         discussion: "Exits 0 when the resource is whole (possibly after --repair), 1 when it is damaged but repairable, 2 when it is lost.")
@@ -138,14 +141,22 @@ struct Verify: ParsableCommand {
         guard (id == nil) == all else { throw ValidationError("give a resource ID, or --all") }
     }
 
-    func run() throws {
+    func run() async throws {
         guard let id else { return try scrubAll() }
         let cid: ContentID
         do { cid = try ContentID(id) } catch { throw ValidationError(error.description) }
-        let (host, data) = try store.open()
-        defer { host.shutdown() }
         let report: ContentStore.VerifyReport
-        report = try data.verify(cid, repair: repair)
+        if let client = try store.runningNode() {
+            let result = try await client.call(.POST, "/v1/verify", VerifyRequest(id: id, repair: repair), as: VerifyResult.self)
+            func ids(_ texts: [String]) -> [ContentID] { texts.compactMap { try? ContentID($0) } }
+            report = ContentStore.VerifyReport(
+                chunks: result.chunks, parityShards: result.parityShards, damaged: ids(result.damaged), repairable: ids(result.repairable), lost: ids(result.lost),
+                repaired: ids(result.repaired))
+        } else {
+            let (host, data) = try store.open()
+            defer { host.shutdown() }
+            report = try data.verify(cid, repair: repair)
+        }
         print("\(cid): \(report.chunks) chunks, \(report.parityShards) parity shards")
         if report.isHealthy {
             print("healthy: every chunk and parity shard matches its ID")
@@ -166,6 +177,9 @@ struct Verify: ParsableCommand {
     }
 
     private func scrubAll() throws {
+        if try store.runningNode() != nil {
+            throw InosError(.unavailable, "a node runs on this data directory: stop it for verify --all (it scrubs the store it holds open), or verify one resource by ID")
+        }
         let (host, data) = try store.open()
         defer { host.shutdown() }
         let report: ContentStore.ScrubReport
@@ -176,27 +190,34 @@ struct Verify: ParsableCommand {
     }
 }
 
-struct Pin: ParsableCommand {
+struct Pin: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Keep a resource through garbage collection (put pins what it stores).")
     @Argument(help: "The resource ID.") var id: String
     @OptionGroup var store: StoreOptions
 
-    func run() throws {
+    func run() async throws {
         let cid: ContentID
         do { cid = try ContentID(id) } catch { throw ValidationError(error.description) }
+        if let client = try store.runningNode() {
+            // The node also announces it to the DHT at once.
+            return print(try await client.call(.POST, "/v1/pins", PinRequest(id: id), as: Acknowledged.self).message)
+        }
         try store.pins().pin(cid)
         print("pinned \(cid)")
     }
 }
 
-struct Unpin: ParsableCommand {
+struct Unpin: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Let garbage collection remove a resource.")
     @Argument(help: "The resource ID.") var id: String
     @OptionGroup var store: StoreOptions
 
-    func run() throws {
+    func run() async throws {
         let cid: ContentID
         do { cid = try ContentID(id) } catch { throw ValidationError(error.description) }
+        if let client = try store.runningNode() {
+            return print(try await client.call(.DELETE, "/v1/pins/\(cid)", as: Acknowledged.self).message)
+        }
         guard try store.pins().unpin(cid) else { throw InosError(.notFound, "\(cid) was not pinned") }
         print("unpinned \(cid); run inos gc to free its space")
     }
@@ -208,6 +229,9 @@ struct GC: ParsableCommand {
     @OptionGroup var store: StoreOptions
 
     func run() throws {
+        if try store.runningNode() != nil {
+            throw InosError(.unavailable, "a node runs on this data directory and holds its store: stop it (inos shutdown) before inos gc")
+        }
         let (host, data) = try store.open()
         defer { host.shutdown() }
         do {

@@ -76,6 +76,8 @@ struct Node: AsyncParsableCommand {
 
     @OptionGroup var log: LogOptions
 
+    @OptionGroup(title: "Operator plane") var control: ControlOptions
+
     func run() async throws {
         // A SIGHUP during start-up must not end the node (its default action): ignore it until the reload source
         // below takes it over.
@@ -107,6 +109,7 @@ struct Node: AsyncParsableCommand {
         configuration.statusInterval = statusInterval
         if notifier.isEnabled { configuration.onStatus = { notifier.status(String($0.prefix(200))) } }
         configuration.seed = UInt64(getpid())
+        let controlOptions = try control.serverOptions()
         let node: MeshNode
         do { node = try MeshNode(configuration) } catch { throw ValidationError("\(error)") }
         let host = node.host
@@ -133,13 +136,18 @@ struct Node: AsyncParsableCommand {
             // On stdout, unbuffered, for scripts and tests that start nodes on port 0.
             FileHandle.standardOutput.write(Data("listening on \(address)\n".utf8))
         }
+        let controlServices: [ServiceGroupConfiguration.ServiceConfiguration]
+        do { controlServices = try Self.controlServices(node, controlOptions, logger: logger) } catch {
+            node.stop()
+            host.shutdown()
+            throw error
+        }
         let summary = "node \(host.manifest.nodeName) running: \(bound.isEmpty ? "not listening" : "listening on " + bound.joined(separator: ", ")), \(host.slots.count) plugin slot(s)"
         let group = ServiceGroup(
             configuration: .init(
-                // The reactor also ends on its own (--run-for): that is a clean stop, not a failure. The notice
-                // is last, so it hears of the shutdown first (services stop in reverse order).
-                services: [
-                    .init(service: node, successTerminationBehavior: .gracefullyShutdownGroup),
+                // The reactor also ends on its own (--run-for, inos shutdown): that is a clean stop, not a failure.
+                // The notice is last, so it hears of the shutdown first (services stop in reverse order).
+                services: [.init(service: node, successTerminationBehavior: .gracefullyShutdownGroup)] + controlServices + [
                     .init(service: SystemdNotice(notifier: notifier, status: summary, logger: logger), successTerminationBehavior: .ignore),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

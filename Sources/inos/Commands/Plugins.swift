@@ -1,20 +1,32 @@
 // SPDX-License-Identifier: Apache-2.0
+import APIModel
 import ArgumentParser
 import Foundation
 import Host
 
 struct Plugins: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Inspect and check plugins.", subcommands: [List.self, Check.self])
+        abstract: "Inspect, check and hot-swap plugins.", subcommands: [List.self, Check.self, Swap.self])
 
-    struct List: ParsableCommand {
+    struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "List the plugins found in the plugin paths, with what each declares.")
+            abstract: "List the plugins the running node serves (slot, generation), or with --available (or no node running) the plugins found in the plugin paths.")
 
         @Option(name: .long, help: "Also search this manifest's plugin_paths.")
         var manifest: String?
+        @Flag(name: .long, help: "List the plugin files found, even when a node runs.") var available = false
+        @Flag(name: .long, help: "Print the API's JSON (the running node's slots).") var json = false
+        @OptionGroup var node: NodeAPIOptions
 
-        func run() throws {
+        func run() async throws {
+            if !available, let client = try (node.api != nil ? node.client() : runningNode(dataDirectory: node.dataDir)) {
+                let plugins = try await client.call(.GET, "/v1/plugins", as: [PluginReport].self)
+                if json { return try printJSON(plugins) }
+                printTable(
+                    header: ["SLOT", "KIND", "ID", "VERSION", "ABI", "GEN", "PATH"],
+                    rows: plugins.map { [$0.slot, $0.kind, $0.id, $0.version, $0.abi, "\($0.generation)" + ($0.draining > 0 ? " (+\($0.draining) draining)" : ""), $0.path] })
+                return
+            }
             let paths = try loadManifest(manifest).pluginPaths
             var seen: Set<String> = []
             var rows: [[String]] = []
@@ -83,6 +95,36 @@ struct Plugins: ParsableCommand {
                 print("\(requiredFailures) required plugin(s) failed")
                 throw ExitCode(1)
             }
+        }
+    }
+}
+
+extension Plugins {
+    struct Swap: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Hot-swap the plugin serving a slot of the running node; answered when the old one drained.",
+            discussion: """
+                PLUGIN is a library name found in the plugin paths (InosLZ4) or a path to a shared object. The new \
+                plugin takes new work at once; calls in flight finish on the old one, which is then retired (its image \
+                stays mapped). A transport strategy above a transport keeps the connections. Example:
+                  inos plugins swap compression InosLZ4 --config level=9
+                """)
+        @Argument(help: "The slot (inos plugins list shows them).") var slot: String
+        @Argument(help: "The plugin: a library name or a path.") var plugin: String
+        @Option(name: .long, help: "A config value for the new plugin, KEY=VALUE. Repeatable.") var config: [String] = []
+        @Flag(name: .long, help: "Print the API's JSON.") var json = false
+        @OptionGroup var node: NodeAPIOptions
+
+        func run() async throws {
+            var values: [String: String] = [:]
+            for pair in config {
+                guard let equals = pair.firstIndex(of: "="), equals != pair.startIndex else { throw ValidationError("--config \(pair) must be KEY=VALUE") }
+                values[String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
+            }
+            let report = try await node.client().call(.POST, "/v1/plugins/swap", SwapRequest(slot: slot, plugin: plugin, config: values), as: SwapReport.self)
+            if json { return try printJSON(report) }
+            let before = report.previous.map { "\($0.id) \($0.version) (generation \($0.generation))" } ?? "nothing"
+            print("slot \(report.slot): \(before) → \(report.current.id) \(report.current.version) (generation \(report.current.generation)); the old one drained in \(formatSeconds(report.drainSeconds))")
         }
     }
 }

@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: Apache-2.0
+import APIModel
+import Content
+import DataPath
+import Foundation
+import Hummingbird
+import NIOCore
+import Node
+import Primitives
+import Synchronization
+
+/// `put`, `get`, `verify` and pins through the running node (the node owns the store: a CLI that opened it
+/// beside the node would race it). Paths are the node's: absolute, on this machine — the API is this user's
+/// Unix socket (over TCP the node reads and writes its own files, which its token holder may then ask for).
+enum DataRoutes {
+    static func register(_ v1: RouterGroup<BasicRequestContext>, _ state: ControlState) {
+        v1.post("put") { request, context in
+            let body = try await Routes.decode(PutRequest.self, request, context)
+            let (store, pins) = try storeAndPins(state)
+            guard body.path.hasPrefix("/") else { throw APIFailure(InosError(.invalidArgument, "path \(body.path) must be absolute (the node resolves no working directory)")) }
+            var options = ContentStore.Options()
+            guard (1...65_536).contains(body.chunkKib) else { throw APIFailure(InosError(.invalidArgument, "chunk_kib \(body.chunkKib) must be 1…65536")) }
+            options.chunkSize = body.chunkKib << 10
+            if let parity = body.parity {
+                let parts = parity.split(separator: "+").compactMap { Int($0) }
+                guard parts.count == 2, (1...128).contains(parts[0]), (1...128).contains(parts[1]) else {
+                    throw APIFailure(InosError(.invalidArgument, "parity \(parity) must look like 10+2"))
+                }
+                options.erasure = (parts[0], parts[1])
+            } else {
+                options.erasure = nil
+            }
+            let chosen = options
+            return streamed("put", state) { progress throws -> PutResult in
+                let report: ContentStore.PutReport
+                do { report = try store.putPinned(file: body.path, pins: pins, options: chosen, progress: progress) } catch { throw APIFailure(error) }
+                state.node.peers?.announceNow(Array(report.id.bytes.suffix(32)))
+                let manifest = report.manifest
+                return PutResult(
+                    id: report.id.description, size: manifest?.size ?? UInt64(report.bytesStored), chunks: manifest?.chunks.count ?? 1,
+                    bytesStored: UInt64(report.bytesStored),
+                    stripes: manifest?.erasure.map { "\($0.stripeCount) stripes of \($0.dataShards)+\($0.parityShards)" })
+            }
+        }
+        v1.post("get") { request, context in
+            let body = try await Routes.decode(GetRequest.self, request, context)
+            let (store, _) = try storeAndPins(state)
+            let id = try contentID(body.id)
+            guard body.output.hasPrefix("/") else { throw APIFailure(InosError(.invalidArgument, "output \(body.output) must be absolute")) }
+            return streamed("get", state) { progress throws -> GetResult in
+                let report: ContentStore.GetReport
+                do { report = try store.get(id, to: body.output, progress: progress) } catch { throw APIFailure(error) }
+                return GetResult(id: id.description, size: UInt64(report.size), output: body.output, rebuiltChunks: report.repaired.count)
+            }
+        }
+        v1.post("verify") { request, context in
+            let body = try await Routes.decode(VerifyRequest.self, request, context)
+            let (store, _) = try storeAndPins(state)
+            let id = try contentID(body.id)
+            let report = try await state.offload("verify") { () throws -> ContentStore.VerifyReport in
+                do { return try store.verify(id, repair: body.repair) } catch { throw APIFailure(error) }
+            }
+            return try Routes.json(
+                VerifyResult(
+                    id: id.description, chunks: report.chunks, parityShards: report.parityShards, damaged: report.damaged.map(\.description),
+                    lost: report.lost.map(\.description), repaired: report.repaired.map(\.description), repairable: report.repairable.map(\.description),
+                    healthy: report.isHealthy))
+        }
+        v1.get("pins") { _, _ in
+            let (_, pins) = try storeAndPins(state)
+            return try Routes.json(pins.pinned.map(\.description))
+        }
+        v1.post("pins") { request, context in
+            let body = try await Routes.decode(PinRequest.self, request, context)
+            let (_, pins) = try storeAndPins(state)
+            let id = try contentID(body.id)
+            do { try pins.pin(id) } catch { throw APIFailure(error) }
+            state.node.peers?.announceNow(Array(id.bytes.suffix(32)))
+            return try Routes.json(Acknowledged(message: "pinned \(id)"))
+        }
+        v1.delete("pins/:id") { _, context in
+            let (_, pins) = try storeAndPins(state)
+            let id = try contentID(context.parameters.get("id") ?? "")
+            guard pins.unpin(id) else { throw APIFailure(InosError(.notFound, "\(id) was not pinned")) }
+            return try Routes.json(Acknowledged(message: "unpinned \(id); run inos gc to free its space"))
+        }
+    }
+
+    private static func storeAndPins(_ state: ControlState) throws -> (ContentStore, PinSet) {
+        guard let store = state.node.store else { throw APIFailure(InosError(.unavailable, "this node has no store plugin (slot \"store\")")) }
+        guard let pins = state.pins else { throw APIFailure(InosError(.unavailable, "cannot open the pins of \(state.node.configuration.dataDirectory)")) }
+        return (store, pins)
+    }
+
+    private static func contentID(_ text: String) throws -> ContentID {
+        do { return try ContentID(text) } catch { throw APIFailure(InosError(.invalidArgument, "\(text) is not a content ID: \(error.description)")) }
+    }
+
+    /// Runs `work` off the event loop and answers NDJSON: progress lines (at most ten a second; the newest wins
+    /// when the client reads slower), then the one `result` or `error` line.
+    private static func streamed<R: Codable & Sendable>(
+        _ op: String, _ state: ControlState, _ work: @escaping @Sendable (_ progress: (ContentStore.Progress) -> Void) throws -> R
+    ) -> Response {
+        let (stream, continuation) = AsyncStream<APIModel.Progress>.makeStream(bufferingPolicy: .bufferingNewest(4))
+        return Response(
+            status: .ok, headers: [.contentType: "application/x-ndjson"],
+            body: ResponseBody { writer in
+                let started = ContinuousClock.now
+                let lastSent = Mutex<ContinuousClock.Instant?>(nil)
+                async let outcome: Result<R, any Error> = {
+                    defer { continuation.finish() }
+                    do {
+                        return .success(
+                            try await state.offload(op) {
+                                try work { done in
+                                    let now = ContinuousClock.now
+                                    let due = lastSent.withLock { last -> Bool in
+                                        guard done.bytesDone == done.bytesTotal || last.map({ now - $0 >= .milliseconds(100) }) ?? true else { return false }
+                                        last = now
+                                        return true
+                                    }
+                                    guard due else { return }
+                                    continuation.yield(progress(op, done, since: started, now: now))
+                                }
+                            })
+                    } catch { return .failure(error) }
+                }()
+                for await update in stream { try await writer.write(line(StreamEvent<R>(progress: update))) }
+                switch await outcome {
+                case .success(let result): try await writer.write(line(StreamEvent<R>(result: result)))
+                case .failure(let error): try await writer.write(line(StreamEvent<R>(error: APIFailure(error).body.error)))
+                }
+                try await writer.finish(nil)
+            })
+    }
+
+    private static func progress(_ op: String, _ done: ContentStore.Progress, since started: ContinuousClock.Instant, now: ContinuousClock.Instant) -> APIModel.Progress {
+        let elapsed = now - started
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let rate = seconds > 0 ? Double(done.bytesDone) / seconds : nil
+        let left = Double(max(0, done.bytesTotal - done.bytesDone))
+        return APIModel.Progress(
+            op: op, bytesDone: UInt64(max(0, done.bytesDone)), bytesTotal: UInt64(max(0, done.bytesTotal)), rateBytesPerSecond: rate,
+            etaSeconds: rate.flatMap { $0 > 0 ? left / $0 : nil }, done: done.bytesDone >= done.bytesTotal)
+    }
+
+    private static func line(_ value: some Encodable) -> ByteBuffer {
+        var bytes = (try? API.encoder.encode(value)) ?? Data()
+        bytes.append(UInt8(ascii: "\n"))
+        return ByteBuffer(bytes: bytes)
+    }
+}
