@@ -66,7 +66,9 @@ final class TrafficSampler: Service, Sendable {
     init(traffic: Mesh.Traffic?) { self.traffic = traffic }
 
     func run() async throws {
-        guard let traffic else { return }
+        // A service that returns ends the node's group: without a peer layer there is nothing to sample, so it
+        // waits for the shutdown.
+        guard let traffic else { return try await gracefulShutdown() }
         // The sleep ends at once when the node shuts down.
         try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {

@@ -165,6 +165,17 @@ public final class MeshNode: Service, Sendable {
     /// reactor on a thread of its own (it sleeps on the switchboard's futex) and the services' periodic work
     /// (repair) as child tasks, cancelled when the reactor returns; then stops the services and retires every plugin.
     public func run() async throws {
+        // Cancelled (another service of the group failed) or shut down gracefully: either way the reactor is told
+        // to return, so the node always stops.
+        await withTaskCancellationHandler {
+            await runUntilStopped()
+        } onCancel: { [host] in
+            host.requestStop()
+        }
+        shutdown()
+    }
+
+    private func runUntilStopped() async {
         await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { group in
                 if let replicas { group.addTask { await replicas.run() } }
@@ -181,7 +192,6 @@ public final class MeshNode: Service, Sendable {
             logger.info("stopping")
             host.requestStop()
         }
-        shutdown()
     }
 
     /// Asks the reactor to return (``run()`` then shuts the node down).
