@@ -149,6 +149,7 @@ struct OperationsTests {
         let node = try NodeProcessTests.NodeProcess(
             manifest: nil, arguments: ["--data-dir", root, "--listen", "tcp://127.0.0.1:0", "--log-format", "json", "--log-level", "debug"])
         _ = try node.address()
+        #expect(node.output.waitFor("\"message\":\"ready: "), "\(node.output.text)")
         #expect(node.stop() == 0)
         let lines = node.output.text.split(separator: "\n").filter { $0.hasPrefix("{") }
         #expect(lines.count >= 5, "\(node.output.text)")
