@@ -149,6 +149,7 @@ struct OperationsTests {
         let node = try NodeProcessTests.NodeProcess(
             manifest: nil, arguments: ["--data-dir", root, "--listen", "tcp://127.0.0.1:0", "--log-format", "json", "--log-level", "debug"])
         _ = try node.address()
+        #expect(node.output.waitFor("\"message\":\"ready: "), "\(node.output.text)")
         #expect(node.stop() == 0)
         let lines = node.output.text.split(separator: "\n").filter { $0.hasPrefix("{") }
         #expect(lines.count >= 5, "\(node.output.text)")
@@ -168,4 +169,50 @@ struct OperationsTests {
         let bad = try CLITests.run(["node", "--log-level", "loud"])
         #expect(bad.status == 64, "\(bad.output)")
     }
+}
+
+/// Progress of the mesh operations, with the other multi-process suites (one after another).
+extension MeshProcessTests {
+@Suite("Progress across node processes")
+struct MeshProgressTests {
+    @Test("put --mesh, get --mesh and job submit report pieces and holders as NDJSON")
+    func meshProgress() throws {
+        let root = try OperationsTests.folder("mesh-progress")
+        let common = ["--listen", "tcp://127.0.0.1:0", "--status-interval", "0.5", "--provide-interval", "1"]
+        let a = try NodeProcessTests.NodeProcess(manifest: try MeshProcessTests.JobDistributionTests.manifest(store: root + "/a/store"), arguments: ["--data-dir", root + "/a"] + common)
+        defer { _ = a.stop(SIGKILL) }
+        let seed = try a.address()
+        let b = try NodeProcessTests.NodeProcess(
+            manifest: try MeshProcessTests.JobDistributionTests.manifest(store: root + "/b/store"), arguments: ["--data-dir", root + "/b", "--bootstrap", seed] + common)
+        defer { _ = b.stop(SIGKILL) }
+        for node in [a, b] { #expect(node.output.waitFor("members 1 alive, 0 suspect, 0 dead, status from 1,", seconds: 60), "\(node.output.text)") }
+        let input = root + "/input.bin"
+        try OperationsTests.file(input, bytes: 3_000_000, seed: 33)
+
+        let put = try CLITests.run(["put", input, "--mesh", seed, "--data-dir", root + "/client", "--progress", "json"])
+        #expect(put.status == 0, "\(put.output)")
+        let id = try #require(put.output.split(separator: "\n").last.map(String.init))
+        let pushed = try #require(try OperationsTests.progress(put.output).last)
+        #expect(pushed["op"] as? String == "put" && pushed["done"] as? Bool == true, "\(pushed)")
+        let pieces = try #require(pushed["pieces_total"] as? Int)
+        #expect(pieces > 0 && pushed["pieces_done"] as? Int == pieces, "\(pushed)")
+        #expect(pushed["holders"] as? Int == 2, "\(pushed)")
+        #expect((pushed["bytes_total"] as? Int ?? 0) >= 3_000_000 / 2, "\(pushed)")
+
+        let get = try CLITests.run(["get", id, "--mesh", seed, "-o", root + "/copy.bin", "--data-dir", root + "/reader", "--progress", "json"])
+        #expect(get.status == 0, "\(get.output)")
+        let read = try #require(try OperationsTests.progress(get.output).last)
+        #expect(read["op"] as? String == "get" && read["done"] as? Bool == true && (read["holders"] as? Int ?? 0) >= 1, "\(read)")
+        #expect(read["pieces_done"] as? Int == read["pieces_total"] as? Int, "\(read)")
+
+        let job = try CLITests.run([
+            "job", "submit", "slow-length", "--parameters", "0", "--reduce", "sum", "--input", id, "--mesh", seed, "--data-dir", root + "/client",
+            "--progress", "json",
+        ])
+        #expect(job.status == 0, "\(job.output)")
+        let ran = try #require(try OperationsTests.progress(job.output).last)
+        #expect(ran["op"] as? String == "job" && ran["done"] as? Bool == true, "\(ran)")
+        #expect(ran["pieces_total"] as? Int == 3 && ran["pieces_done"] as? Int == 3 && ran["bytes_done"] as? Int == 3_000_000, "\(ran)")
+    }
+}
 }

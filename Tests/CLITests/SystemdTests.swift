@@ -40,20 +40,23 @@ struct SystemdTests {
         let path: String
         let fd: Int32
 
-        init() throws {
+        /// `abstract`: a name in Linux's abstract namespace, `$NOTIFY_SOCKET` then starts with `@`.
+        init(abstract: Bool = false) throws {
             // sun_path holds 108 bytes: a short name in /tmp, not the long fixtures folder.
-            path = "/tmp/inos-notify-\(UUID().uuidString.prefix(8)).sock"
+            path = abstract ? "@inos-notify-\(UUID().uuidString.prefix(8))" : "/tmp/inos-notify-\(UUID().uuidString.prefix(8)).sock"
             fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
             try #require(fd >= 0)
             var address = sockaddr_un()
             address.sun_family = sa_family_t(AF_UNIX)
+            var bytes = Array(path.utf8)
+            if abstract { bytes[0] = 0 }
             withUnsafeMutableBytes(of: &address.sun_path) { raw in
-                let bytes = Array(path.utf8)
                 raw.copyBytes(from: bytes)
-                raw[bytes.count] = 0
+                if !abstract { raw[bytes.count] = 0 }
             }
+            let length = abstract ? socklen_t(MemoryLayout<sa_family_t>.size + bytes.count) : socklen_t(MemoryLayout<sockaddr_un>.size)
             let bound = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
             }
             try #require(bound == 0, "bind \(path): errno \(errno)")
             var timeout = timeval(tv_sec: 30, tv_usec: 0)
@@ -62,7 +65,7 @@ struct SystemdTests {
 
         deinit {
             close(fd)
-            unlink(path)
+            if path.hasPrefix("/") { unlink(path) }
         }
 
         /// The next datagram's fields, or nil after 30 s without one.
@@ -116,6 +119,19 @@ struct SystemdTests {
         #expect(stopping?["STOPPING"] == "1", "no STOPPING=1: \(seen)\n\(node.output.text)")
         #expect(node.stop() == 0)
         #expect(node.output.text.contains("node stopped"))
+    }
+
+    @Test("an abstract NOTIFY_SOCKET (@name) works too; --run-for ends with STOPPING=1")
+    func abstractSocket() throws {
+        let socket = try NotifySocket(abstract: true)
+        let data = PluginFixtures.directory.appendingPathComponent("notify-\(UUID().uuidString)").path
+        let node = try NodeProcessTests.NodeProcess(
+            manifest: nil, arguments: ["--data-dir", data, "--run-for", "1"], environment: ["NOTIFY_SOCKET": socket.path])
+        var seen: [[String: String]] = []
+        #expect(socket.waitFor("READY", seen: &seen)?["READY"] == "1", "\(seen)\n\(node.output.text)")
+        #expect(socket.waitFor("STOPPING", seen: &seen)?["STOPPING"] == "1", "\(seen)\n\(node.output.text)")
+        node.process.waitUntilExit()
+        #expect(node.process.terminationStatus == 0, "\(node.output.text)")
     }
 
     @Test("without NOTIFY_SOCKET nothing is sent and the node runs as before; a bad one is a warning, not a failure")

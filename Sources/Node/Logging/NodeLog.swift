@@ -80,11 +80,12 @@ public final class NodeLog: Sendable {
     }
 
     /// Makes this log swift-log's backend for the whole process (`LoggingSystem.bootstrap`) with `level` and
-    /// `format`. swift-log allows one bootstrap per process: a second call here only sets the level and format.
+    /// `format`. swift-log allows one bootstrap per process: a second call is ignored (use ``setLevel(_:)`` to
+    /// change the level later).
     public func bootstrap(level: Logger.Level, format: Format) {
+        guard !bootstrapped.exchange(true, ordering: .acquiringAndReleasing) else { return }
         setLevel(level)
         formatRaw.store(format == .json ? 1 : 0, ordering: .relaxed)
-        guard !bootstrapped.exchange(true, ordering: .acquiringAndReleasing) else { return }
         LoggingSystem.bootstrap { [self] label in NodeLogHandler(log: self, label: label) }
     }
 

@@ -92,10 +92,12 @@ struct ConfigCommand: ParsableCommand {
             rows.append(Setting(key: "plugin_search_path", value: .list(defaultPluginPaths()), source: searched.isEmpty ? .default : .environment))
             add("node.listen", .list(loaded.listen))
             add("node.bootstrap", .list(loaded.bootstrap))
-            add("mesh.key_files", .list(loaded.mesh.keyFiles))
+            // key_file and key_files are two spellings of one setting.
+            let keySource: Setting.Source = set.contains("mesh.key_file") || set.contains("mesh.key_files") ? .manifest : .default
+            rows.append(Setting(key: "mesh.key_files", value: .list(loaded.mesh.keyFiles), source: keySource))
             rows.append(Setting(
                 key: "mesh.admission", value: .text(loaded.mesh.keys.isEmpty ? "open (any node may join)" : "\(loaded.mesh.keys.count) mesh key(s)"),
-                source: set.contains("mesh.key_file") || set.contains("mesh.key_files") ? .manifest : .default))
+                source: keySource))
             add("mesh.allow", .list(loaded.mesh.allow ?? []))
             add("compute.allow", .text(loaded.computeAllow))
             add("arena.size_mib", .text("\(loaded.arena.totalSize >> 20)"))

@@ -184,6 +184,8 @@ private struct SystemdNotice: Service {
     let logger: Logger
 
     func run() async throws {
+        // From here on SIGTERM and SIGINT stop the node cleanly (before, they end the process at once).
+        logger.info("ready: \(status)")
         if let error = notifier.notify([("READY", "1"), ("STATUS", status), ("MAINPID", "\(getpid())")]) {
             logger.warning("systemd notification failed: \(error.message)")
         }
