@@ -27,15 +27,22 @@ inos_install_deps() {
     fi
 }
 
+# What the tests need besides: Debian's prometheus (a real Prometheus scrapes a node, promtool lints /metrics).
+inos_install_test_deps() {
+    if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2>&1; then
+        INOS_NO_RECOMMENDS=1 inos_install_packages prometheus
+    fi
+}
+
 # Installs Debian packages by name: apt-get as root, through sudo otherwise, or names them and fails.
 inos_install_packages() {
     echo "==> installing missing Debian packages: $*"
     if [ "$(id -u)" = 0 ]; then
         apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${INOS_NO_RECOMMENDS:+--no-install-recommends} "$@" >/dev/null
     elif command -v sudo >/dev/null 2>&1; then
         sudo apt-get update -qq
-        sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+        sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${INOS_NO_RECOMMENDS:+--no-install-recommends} "$@" >/dev/null
     else
         echo "error: missing Debian packages: $*" >&2
         echo "       install them as root: apt-get install $*" >&2

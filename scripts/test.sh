@@ -25,6 +25,7 @@ for arg in "$@"; do
 done
 
 inos_install_deps
+inos_install_test_deps
 if [ "$stress" = 1 ] && ! command -v stress-ng >/dev/null 2>&1; then
     inos_install_packages stress-ng
 fi
