@@ -34,14 +34,24 @@ final class ControlState: Sendable {
         return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
     }
 
-    /// Runs `body` on a thread of its own (it blocks: store I/O, a plugin swap's drain), within the limit.
-    func offload<R: Sendable>(_ what: String, _ body: @escaping @Sendable () throws -> R) async throws -> R {
+    /// Runs `body` as one of the data operations, within the limit (refused with 503 past it).
+    func admitted<R: Sendable>(_ body: () async throws -> R) async throws -> R {
         guard running.add(1, ordering: .relaxed).newValue <= Self.dataOperationLimit else {
             running.subtract(1, ordering: .relaxed)
             throw APIFailure(InosError(.unavailable, "\(Self.dataOperationLimit) data operations already run on this node; retry when one finished"), status: .serviceUnavailable)
         }
         defer { running.subtract(1, ordering: .relaxed) }
-        return try await withCheckedThrowingContinuation { continuation in
+        return try await body()
+    }
+
+    /// Runs `body` on a thread of its own (it blocks: store I/O, a plugin swap's drain), within the limit.
+    func offload<R: Sendable>(_ what: String, _ body: @escaping @Sendable () throws -> R) async throws -> R {
+        try await admitted { try await Self.onThread(what, body) }
+    }
+
+    /// Runs `body` on a thread of its own, outside the limit (for work already admitted).
+    static func onThread<R: Sendable>(_ what: String, _ body: @escaping @Sendable () throws -> R) async throws -> R {
+        try await withCheckedThrowingContinuation { continuation in
             let thread = Thread {
                 do { continuation.resume(returning: try body()) } catch { continuation.resume(throwing: error) }
             }

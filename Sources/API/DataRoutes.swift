@@ -7,6 +7,7 @@ import Hummingbird
 import NIOCore
 import Node
 import Primitives
+import Replication
 import Synchronization
 
 /// `put`, `get`, `verify` and pins through the running node (the node owns the store: a CLI that opened it
@@ -31,7 +32,7 @@ enum DataRoutes {
                 options.erasure = nil
             }
             let chosen = options
-            return streamed("put", state) { progress throws -> PutResult in
+            return blocking("put", state) { progress throws -> PutResult in
                 let report: ContentStore.PutReport
                 do { report = try store.putPinned(file: body.path, pins: pins, options: chosen, progress: progress) } catch { throw APIFailure(error) }
                 state.node.peers?.announceNow(Array(report.id.bytes.suffix(32)))
@@ -47,7 +48,7 @@ enum DataRoutes {
             let (store, _) = try storeAndPins(state)
             let id = try contentID(body.id)
             guard body.output.hasPrefix("/") else { throw APIFailure(InosError(.invalidArgument, "output \(body.output) must be absolute")) }
-            return streamed("get", state) { progress throws -> GetResult in
+            return blocking("get", state) { progress throws -> GetResult in
                 let report: ContentStore.GetReport
                 do { report = try store.get(id, to: body.output, progress: progress) } catch { throw APIFailure(error) }
                 return GetResult(id: id.description, size: UInt64(report.size), output: body.output, rebuiltChunks: report.repaired.count)
@@ -86,20 +87,31 @@ enum DataRoutes {
         }
     }
 
-    private static func storeAndPins(_ state: ControlState) throws -> (ContentStore, PinSet) {
+    static func storeAndPins(_ state: ControlState) throws -> (ContentStore, PinSet) {
         guard let store = state.node.store else { throw APIFailure(InosError(.unavailable, "this node has no store plugin (slot \"store\")")) }
         guard let pins = state.pins else { throw APIFailure(InosError(.unavailable, "cannot open the pins of \(state.node.configuration.dataDirectory)")) }
         return (store, pins)
     }
 
-    private static func contentID(_ text: String) throws -> ContentID {
+    static func contentID(_ text: String) throws -> ContentID {
         do { return try ContentID(text) } catch { throw APIFailure(InosError(.invalidArgument, "\(text) is not a content ID: \(error.description)")) }
     }
 
-    /// Runs `work` off the event loop and answers NDJSON: progress lines (at most ten a second; the newest wins
-    /// when the client reads slower), then the one `result` or `error` line.
-    private static func streamed<R: Codable & Sendable>(
+    /// ``streamed(_:_:_:)`` for blocking store work (put, get): on a thread of its own, its byte progress.
+    private static func blocking<R: Codable & Sendable>(
         _ op: String, _ state: ControlState, _ work: @escaping @Sendable (_ progress: (ContentStore.Progress) -> Void) throws -> R
+    ) -> Response {
+        streamed(op, state) { progress in
+            try await ControlState.onThread(op) {
+                try work { done in progress(TransferProgress(bytesDone: done.bytesDone, bytesTotal: done.bytesTotal)) }
+            }
+        }
+    }
+
+    /// Runs `work` as an admitted data operation and answers NDJSON: progress lines (at most ten a second; the
+    /// newest wins when the client reads slower), then the one `result` or `error` line.
+    static func streamed<R: Codable & Sendable>(
+        _ op: String, _ state: ControlState, _ work: @escaping @Sendable (_ progress: @escaping @Sendable (TransferProgress) -> Void) async throws -> R
     ) -> Response {
         let (stream, continuation) = AsyncStream<APIModel.Progress>.makeStream(bufferingPolicy: .bufferingNewest(4))
         return Response(
@@ -107,23 +119,19 @@ enum DataRoutes {
             body: ResponseBody { writer in
                 let started = ContinuousClock.now
                 let lastSent = Mutex<ContinuousClock.Instant?>(nil)
+                let report: @Sendable (TransferProgress) -> Void = { done in
+                    let now = ContinuousClock.now
+                    let complete = done.bytesTotal != nil && done.bytesDone == done.bytesTotal
+                    let due = lastSent.withLock { last -> Bool in
+                        guard complete || last.map({ now - $0 >= .milliseconds(100) }) ?? true else { return false }
+                        last = now
+                        return true
+                    }
+                    if due { continuation.yield(progress(op, done, since: started, now: now)) }
+                }
                 async let outcome: Result<R, any Error> = {
                     defer { continuation.finish() }
-                    do {
-                        return .success(
-                            try await state.offload(op) {
-                                try work { done in
-                                    let now = ContinuousClock.now
-                                    let due = lastSent.withLock { last -> Bool in
-                                        guard done.bytesDone == done.bytesTotal || last.map({ now - $0 >= .milliseconds(100) }) ?? true else { return false }
-                                        last = now
-                                        return true
-                                    }
-                                    guard due else { return }
-                                    continuation.yield(progress(op, done, since: started, now: now))
-                                }
-                            })
-                    } catch { return .failure(error) }
+                    do { return .success(try await state.admitted { try await work(report) }) } catch { return .failure(error) }
                 }()
                 for await update in stream { try await writer.write(line(StreamEvent<R>(progress: update))) }
                 switch await outcome {
@@ -134,14 +142,16 @@ enum DataRoutes {
             })
     }
 
-    private static func progress(_ op: String, _ done: ContentStore.Progress, since started: ContinuousClock.Instant, now: ContinuousClock.Instant) -> APIModel.Progress {
+    private static func progress(_ op: String, _ done: TransferProgress, since started: ContinuousClock.Instant, now: ContinuousClock.Instant) -> APIModel.Progress {
         let elapsed = now - started
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        let rate = seconds > 0 ? Double(done.bytesDone) / seconds : nil
-        let left = Double(max(0, done.bytesTotal - done.bytesDone))
+        let rate = done.bytesDone.flatMap { seconds > 0 ? Double($0) / seconds : nil }
+        var eta: Double?
+        if let rate, rate > 0, let total = done.bytesTotal, let bytes = done.bytesDone { eta = Double(max(0, total - bytes)) / rate }
+        let complete = done.bytesTotal.map { total in (done.bytesDone ?? 0) >= total } ?? false
         return APIModel.Progress(
-            op: op, bytesDone: UInt64(max(0, done.bytesDone)), bytesTotal: UInt64(max(0, done.bytesTotal)), rateBytesPerSecond: rate,
-            etaSeconds: rate.flatMap { $0 > 0 ? left / $0 : nil }, done: done.bytesDone >= done.bytesTotal)
+            op: op, bytesDone: done.bytesDone.map { UInt64(max(0, $0)) }, bytesTotal: done.bytesTotal.map { UInt64(max(0, $0)) }, piecesDone: done.piecesDone,
+            piecesTotal: done.piecesTotal, holders: done.holders, rateBytesPerSecond: rate, etaSeconds: eta, done: complete)
     }
 
     private static func line(_ value: some Encodable) -> ByteBuffer {

@@ -52,6 +52,7 @@ enum Routes {
                 })
         }
         DataRoutes.register(v1, state)
+        MeshRoutes.register(v1, state)
         return router
     }
 

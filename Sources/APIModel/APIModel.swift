@@ -398,15 +398,18 @@ public struct StreamEvent<Result: Codable & Sendable>: Codable, Sendable {
 /// How far a long operation is: what it can know, nothing faked.
 public struct Progress: Codable, Sendable, Equatable {
     public var op: String
-    public var bytesDone: UInt64
+    public var bytesDone: UInt64?
     public var bytesTotal: UInt64?
     public var piecesDone: Int?
     public var piecesTotal: Int?
+    /// The nodes taking part (a mesh put's holders, a mesh get's sources, a job's holders).
+    public var holders: Int?
     public var rateBytesPerSecond: Double?
     public var etaSeconds: Double?
     public var done: Bool
-    public init(op: String, bytesDone: UInt64, bytesTotal: UInt64?, piecesDone: Int? = nil, piecesTotal: Int? = nil, rateBytesPerSecond: Double? = nil,
-                etaSeconds: Double? = nil, done: Bool) {
+    public init(op: String, bytesDone: UInt64?, bytesTotal: UInt64?, piecesDone: Int? = nil, piecesTotal: Int? = nil, holders: Int? = nil,
+                rateBytesPerSecond: Double? = nil, etaSeconds: Double? = nil, done: Bool) {
+        self.holders = holders
         self.op = op
         self.bytesDone = bytesDone
         self.bytesTotal = bytesTotal
@@ -472,13 +475,72 @@ public struct PinRequest: Codable, Sendable {
     public init(id: String) { self.id = id }
 }
 
-public struct JobRunResult: Codable, Sendable {
+/// A job's answer (run here, or submitted to the mesh): the output and the stored result and record.
+public struct JobResult: Codable, Sendable {
     /// The job's output, base64 (it may be binary).
     public var outputBase64: String
-    public var seconds: Double
-    public init(outputBase64: String, seconds: Double) {
+    public var resultId: String
+    public var recordId: String
+    /// What the CLI prints about it (per-node parts of a submitted job, its summary).
+    public var summary: [String]
+    public init(outputBase64: String, resultId: String, recordId: String, summary: [String]) {
         self.outputBase64 = outputBase64
-        self.seconds = seconds
+        self.resultId = resultId
+        self.recordId = recordId
+        self.summary = summary
+    }
+}
+
+public struct JobSubmitRequest: Codable, Sendable {
+    public var function: String
+    public var input: String
+    /// A member's address the job learns the mesh from.
+    public var entry: String
+    public var parameters: String
+    /// concat or sum.
+    public var reduce: String
+    public var timeoutSeconds: Double
+    public init(function: String, input: String, entry: String, parameters: String, reduce: String, timeoutSeconds: Double) {
+        self.function = function
+        self.input = input
+        self.entry = entry
+        self.parameters = parameters
+        self.reduce = reduce
+        self.timeoutSeconds = timeoutSeconds
+    }
+}
+
+/// A put into the mesh or a get from it, run by the node with its own peer layer.
+public struct MeshPutRequest: Codable, Sendable {
+    public var path: String
+    public var entry: String
+    public var budget: UInt64
+    public init(path: String, entry: String, budget: UInt64) {
+        self.path = path
+        self.entry = entry
+        self.budget = budget
+    }
+}
+
+public struct MeshGetRequest: Codable, Sendable {
+    public var id: String
+    public var entry: String
+    /// Where to write it (absolute); nil: only fetched, stored and pinned on the node.
+    public var output: String?
+    public init(id: String, entry: String, output: String?) {
+        self.id = id
+        self.entry = entry
+        self.output = output
+    }
+}
+
+public struct MeshResult: Codable, Sendable {
+    public var id: String
+    /// What the CLI prints about it (strategy, holders, sources, timings).
+    public var summary: [String]
+    public init(id: String, summary: [String]) {
+        self.id = id
+        self.summary = summary
     }
 }
 

@@ -30,7 +30,8 @@ public final class ComputeService: Sendable {
     public static let maxChunksPerRequest = 1024
     public static let jobsPerPeer = 2
 
-    let jobs: JobService
+    /// The job runner this service runs chunks with (isolated in a child process unless the node runs jobs in process).
+    public let jobs: JobService
     let store: ContentStore
     let policy: Policy
     /// The owner of a resource held here (its ticket's signer), or nil.

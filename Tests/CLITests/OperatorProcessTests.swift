@@ -192,6 +192,40 @@ struct OperatorProcessTests {
         #expect(gc.status != 0 && gc.output.contains("holds its store"), "\(gc.output)")
         let bad = try CLITests.run(["get", "not-an-id", "-o", root + "/x", "--data-dir", root + "/a"])
         #expect(bad.status != 0)
+
+        // job run: the node's job runner, the result and its record kept in the node's store.
+        let job = try CLITests.run(["job", "run", "checksum", "--input", id, "--data-dir", root + "/a"])
+        #expect(job.status == 0 && job.output.contains("(by the running node)"), "\(job.output)")
+        let local = try CLITests.run(["job", "run", "checksum", "--input", id, "--data-dir", root + "/a", "-o", root + "/sum.txt"])
+        #expect(local.status == 0, "\(local.output)")
+        #expect(try Self.json(StatusReport.self, ["status", "--data-dir", root + "/a"]).store?.pinnedResources ?? 0 >= 3)
+    }
+
+    @Test("put --mesh, get --mesh and job submit from a member's data directory go through that running member")
+    func meshThroughNode() throws {
+        let root = try Self.folder("meshops")
+        let input = root + "/input.bin"
+        var random = SeededRandom(seed: 23)
+        try Data((0..<(2 << 20)).map { _ in UInt8(ascii: "a") + UInt8(truncatingIfNeeded: random.next() % 26) }).write(to: URL(fileURLWithPath: input))
+        let common = ["--listen", "tcp://127.0.0.1:0", "--repair-interval", "1", "--provide-interval", "1"]
+        let a = try Self.node(root + "/a", common)
+        defer { _ = a.stop() }
+        let seed = try a.address()
+        let b = try Self.node(root + "/b", common + ["--bootstrap", seed])
+        defer { _ = b.stop() }
+        let c = try Self.node(root + "/c", common + ["--bootstrap", seed])
+        defer { _ = c.stop() }
+        #expect(try Self.eventually { try Self.json(StatusReport.self, ["status", "--data-dir", root + "/b"]).members?.alive == 2 })
+
+        let put = try CLITests.run(["put", input, "--mesh", seed, "--data-dir", root + "/b"])
+        #expect(put.status == 0 && put.output.contains("acknowledged after"), "\(put.output)")
+        let id = try #require(put.output.split(separator: "\n").last.map(String.init))
+        let get = try CLITests.run(["get", id, "--mesh", seed, "-o", root + "/out.bin", "--data-dir", root + "/b"])
+        #expect(get.status == 0 && get.output.contains("wrote "), "\(get.output)")
+        #expect(FileManager.default.contentsEqual(atPath: input, andPath: root + "/out.bin"))
+        let job = try CLITests.run(["job", "submit", "checksum", "--input", id, "--mesh", seed, "--data-dir", root + "/b", "-o", root + "/job.out"])
+        #expect(job.status == 0 && job.output.contains("(by the running node)"), "\(job.output)")
+        #expect(((try? Data(contentsOf: URL(fileURLWithPath: root + "/job.out")))?.count ?? 0) > 0)
     }
 
     @Test("inos plugins swap replaces a transport strategy while a fetch runs: the session stays, the fetch completes and verifies")

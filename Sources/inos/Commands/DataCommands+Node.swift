@@ -32,8 +32,8 @@ func streamedCall<Result: Codable & Sendable>(
         let event = try API.decoder.decode(StreamEvent<Result>.self, from: Data(line))
         if let progress = event.progress {
             bar.update(TransferProgress(
-                bytesDone: Int(clamping: progress.bytesDone), bytesTotal: progress.bytesTotal.map { Int(clamping: $0) }, piecesDone: progress.piecesDone,
-                piecesTotal: progress.piecesTotal))
+                bytesDone: progress.bytesDone.map { Int(clamping: $0) }, bytesTotal: progress.bytesTotal.map { Int(clamping: $0) }, piecesDone: progress.piecesDone,
+                piecesTotal: progress.piecesTotal, holders: progress.holders))
         } else {
             outcome.set(event)
         }
@@ -86,4 +86,12 @@ extension Get {
         }
         FileHandle.standardError.write(Data("wrote \(result.size) bytes to \(output) (by the running node)\n".utf8))
     }
+}
+
+/// Writes a job's output (to `output`, else standard output) and names the stored result and record.
+func writeJobResult(_ result: JobResult, output: String?) throws {
+    guard let bytes = Data(base64Encoded: result.outputBase64) else { throw InosError(.malformed, "the node's job output is not base64") }
+    if let output { try bytes.write(to: URL(fileURLWithPath: output)) } else { FileHandle.standardOutput.write(bytes) }
+    let lines = result.summary + ["result \(result.resultId) (\(bytes.count) bytes); job record \(result.recordId) (by the running node)"]
+    FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8))
 }

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
+import APIModel
 import ArgumentParser
 import Compute
 import Content
 import DataPath
 import Foundation
 import Host
+import Node
 import PluginABI
 import PluginKit
 import Primitives
@@ -14,7 +16,7 @@ struct Job: ParsableCommand {
         abstract: "Compute jobs.", subcommands: [JobRun.self, JobSubmit.self, JobCall.self])
 }
 
-struct JobRun: ParsableCommand {
+struct JobRun: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Run a job locally on stored resources; store its result and a record of it, content-addressed.",
@@ -43,17 +45,23 @@ struct JobRun: ParsableCommand {
         guard timeout > 0, timeout.isFinite else { throw ValidationError("--timeout must be a positive number of seconds") }
     }
 
-    func run() throws {
+    func run() async throws {
         let ids: [ContentID]
         do { ids = try input.map { id throws(ContentIDError) in try ContentID(id) } } catch { throw ValidationError(error.description) }
+        if let client = try store.runningNode() {
+            // The node runs it with its own (isolated) job runner and keeps the result and record.
+            let result = try await client.call(
+                .POST, "/v1/jobs/run", JobRunRequest(function: function, inputs: input, parameters: parameters, timeoutSeconds: timeout), as: JobResult.self)
+            return try writeJobResult(result, output: output)
+        }
         let (host, data) = try store.open()
         defer { host.shutdown() }
         guard let slot = host.slot("job_runner") else {
             throw InosError(.unavailable, "no job-runner plugin loaded (slot \"job_runner\"); the embedded manifest loads libInosExampleJobs")
         }
-        let scratch = try makeScratch("inos-job")
+        let scratch = try LocalJobs.scratch("inos-job")
         defer { try? FileManager.default.removeItem(atPath: scratch) }
-        let inputs = try readInputs(ids, from: data, scratch: scratch)
+        let inputs = try LocalJobs.readInputs(ids, from: data, scratch: scratch)
         let jobs = JobService(host: host, slot: slot, isolated: isolated)
         let result: [UInt8]
         do { result = try jobs.run(function: function, parameters: parameters, inputs: inputs, timeout: timeout) } catch {
@@ -71,7 +79,7 @@ struct JobRun: ParsableCommand {
         }
         jobs.stop()
         let runner = slot.active.map { "\($0.id) \($0.version)" } ?? "?"
-        let (resultID, recordID) = try storeJobResult(
+        let (resultID, recordID) = try LocalJobs.storeResult(
             result, runner: runner, function: function, parameters: parameters, inputs: ids, extra: nil, data: data, pins: try store.pins(), scratch: scratch)
         if let output {
             try Data(result).write(to: URL(fileURLWithPath: output))
@@ -80,31 +88,6 @@ struct JobRun: ParsableCommand {
         }
         FileHandle.standardError.write(Data("result \(resultID) (\(result.count) bytes); job record \(recordID)\n".utf8))
     }
-}
-
-/// Stores a job's result and a record of it — runner, function, parameters, input IDs, result ID and `extra`
-/// fields (JSON members) — both pinned, content-addressed, so the result can be re-checked later.
-func storeJobResult(_ result: [UInt8], runner: String, function: String, parameters: String, inputs: [ContentID], extra: String?,
-                    data: ContentStore, pins: PinSet, scratch: String) throws -> (result: ContentID, record: ContentID) {
-    func storePinned(_ bytes: [UInt8], name: String) throws -> ContentID {
-        let path = "\(scratch)/\(name)"
-        try Data(bytes).write(to: URL(fileURLWithPath: path))
-        var options = ContentStore.Options()
-        options.erasure = nil
-        do { return try data.putPinned(file: path, pins: pins, options: options).id } catch {
-            throw InosError(.failed, "storing the job's \(name)", cause: error)
-        }
-    }
-    func escape(_ text: String) -> String {
-        text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-    }
-    let resultID = try storePinned(result, name: "result")
-    let record = """
-        {"runner": "\(escape(runner))", "function": "\(escape(function))", "parameters": "\(escape(parameters))", \
-        "inputs": [\(inputs.map { "\"\($0)\"" }.joined(separator: ", "))], "result": "\(resultID)"\(extra.map { ", " + $0 } ?? "")}
-
-        """
-    return (resultID, try storePinned(Array(record.utf8), name: "record"))
 }
 
 struct JobCall: ParsableCommand {
@@ -135,13 +118,13 @@ struct JobCall: ParsableCommand {
         guard let (plugin, function) = runners.lazy.compactMap({ plugin in plugin.symbol(declared.name).map { (plugin, $0) } }).first else {
             throw InosError(.notFound, "no loaded job plugin exports \(declared.name) (looked in: \(runners.map(\.id).joined(separator: ", ")))")
         }
-        let scratch = try makeScratch("inos-call")
+        let scratch = try LocalJobs.scratch("inos-call")
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         // Inputs go into arena slots; the function reads them in place.
         var blocks: [Int] = []
         defer { for block in blocks { _ = host.arena.heap.free(block) } }
         var buffers: [UnsafeRawBufferPointer] = []
-        for (id, bytes) in zip(ids, try readInputs(ids, from: data, scratch: scratch)) {
+        for (id, bytes) in zip(ids, try LocalJobs.readInputs(ids, from: data, scratch: scratch)) {
             guard let block = host.arena.heap.allocate(max(bytes.count, 1)) else { throw InosError(.noSpace, "input \(id) does not fit the arena") }
             blocks.append(block)
             bytes.withUnsafeBytes { UnsafeMutableRawBufferPointer(start: host.arena.base + block, count: bytes.count).copyMemory(from: $0) }
@@ -156,17 +139,3 @@ struct JobCall: ParsableCommand {
 }
 
 /// A private scratch folder for one command run.
-func makeScratch(_ prefix: String) throws -> String {
-    let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(getpid())").path
-    try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
-    return scratch
-}
-
-/// Reads stored resources whole (verified and rebuilt from parity as `inos get` does), in order.
-private func readInputs(_ ids: [ContentID], from data: ContentStore, scratch: String) throws -> [[UInt8]] {
-    try ids.enumerated().map { index, id in
-        let path = "\(scratch)/input-\(index)"
-        do { _ = try data.get(id, to: path) } catch { throw InosError(.failed, "input \(id)", cause: error) }
-        return Array(try Data(contentsOf: URL(fileURLWithPath: path)))
-    }
-}

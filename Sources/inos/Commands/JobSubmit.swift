@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
+import APIModel
 import ArgumentParser
 import Content
 import Foundation
+import Node
 import Primitives
 import Replication
 import WorkAllocation
@@ -33,7 +35,18 @@ struct JobSubmit: AsyncParsableCommand {
     func run() async throws {
         let id: ContentID
         do { id = try ContentID(input) } catch { throw ValidationError(error.description) }
-        guard let mode = WorkPlanner.Reduce(rawValue: reduce) else { throw ValidationError("--reduce must be concat or sum") }
+        guard WorkPlanner.Reduce(rawValue: reduce) != nil else { throw ValidationError("--reduce must be concat or sum") }
+        if let client = try store.runningNode() {
+            let bar = progress.reporter("job")
+            defer { bar.finish(failed: true) }
+            let result = try await streamedCall(
+                client, "/v1/jobs/submit",
+                JobSubmitRequest(function: function, input: input, entry: mesh, parameters: parameters, reduce: reduce, timeoutSeconds: timeout), bar: bar,
+                as: JobResult.self)
+            bar.finish()
+            return try writeJobResult(result, output: output)
+        }
+        let mode = WorkPlanner.Reduce(rawValue: reduce)!
         let process = try MeshClientProcess(store, meshKey: meshKey, label: "inos.submit")
         defer { process.close() }
         let bar = progress.reporter("job")
@@ -44,19 +57,12 @@ struct JobSubmit: AsyncParsableCommand {
                 id, function: function, parameters: parameters, reduce: mode, entry: mesh, timeout: timeout, progress: bar.update)
         } catch { throw InosError(.failed, "job \(function) over \(id)", cause: error) }
         bar.finish()
-        var lines: [String] = []
-        for part in report.parts.sorted(by: { $0.address < $1.address }) {
-            lines.append("  \(part.address): " + (part.failed.map { "failed (\($0)); its chunks ran elsewhere" } ?? "\(part.chunks.count) chunk(s)"))
-        }
-        let nodes = Set(report.parts.filter { $0.failed == nil && !$0.chunks.isEmpty }.map(\.member)).count
-        lines.append(String(format: "%@ over %@ on %d node(s) (the size tier asks for %d) in %.2f s; %d chunk(s) retried elsewhere",
-                            function, id.description, nodes, report.requiredNodes, report.seconds, report.retried))
-        let scratch = try makeScratch("inos-submit")
+        var lines = report.summaryLines(function: function)
+        let scratch = try LocalJobs.scratch("inos-submit")
         defer { try? FileManager.default.removeItem(atPath: scratch) }
-        let parts = report.parts.filter { $0.failed == nil }.map { "{\"node\": \"\($0.address)\", \"chunks\": \($0.chunks.sorted())}" }
-        let (resultID, recordID) = try storeJobResult(
-            report.result, runner: "mesh", function: function, parameters: parameters, inputs: [id],
-            extra: "\"reduce\": \"\(reduce)\", \"parts\": [\(parts.joined(separator: ", "))]", data: process.store, pins: try store.pins(), scratch: scratch)
+        let (resultID, recordID) = try LocalJobs.storeResult(
+            report.result, runner: "mesh", function: function, parameters: parameters, inputs: [id], extra: report.recordFields(reduce: reduce),
+            data: process.store, pins: try store.pins(), scratch: scratch)
         lines.append("result \(resultID) (\(report.result.count) bytes); job record \(recordID)")
         if let output { try Data(report.result).write(to: URL(fileURLWithPath: output)) } else { FileHandle.standardOutput.write(Data(report.result)) }
         FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8))

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+import APIModel
 import ArgumentParser
 import Content
 import DataPath
@@ -42,26 +43,21 @@ struct MeshClientProcess {
 extension Put {
     /// `inos put FILE --mesh ADDR`: store here, place by the allocator, push to the holders, wait for durable acks.
     func putIntoMesh(_ entry: String) async throws {
+        if let client = try store.runningNode() {
+            let bar = progress.reporter("put")
+            defer { bar.finish(failed: true) }
+            let result = try await streamedCall(client, "/v1/mesh/put", MeshPutRequest(path: absolutePath(file), entry: entry, budget: budget), bar: bar, as: MeshResult.self)
+            bar.finish()
+            FileHandle.standardError.write(Data((result.summary.joined(separator: "\n") + "\n").utf8))
+            return print(result.id)
+        }
         let process = try MeshClientProcess(store, meshKey: meshKey, label: "inos.put")
         defer { process.close() }
         let bar = progress.reporter("put")
         defer { bar.finish(failed: true) }  // only when the put did not finish
         let report = try await process.client.put(file: file, entry: entry, budget: budget, pins: try store.pins(), progress: bar.update)
         bar.finish()
-        let plan = report.plan
-        var lines = ["resource \(report.id): \(report.size) bytes, \(report.pieceCount) piece(s)"]
-        var strategy = "strategy: \(plan.strategy); \(plan.replicas) replica(s) (ideal \(plan.idealReplicas)"
-        if report.wantedReplicas != plan.replicas { strategy += "; the budget of \(budget) credits/hour capped \(report.wantedReplicas)" }
-        strategy += "), \(plan.copies) cop\(plan.copies == 1 ? "y" : "ies") per piece"
-        if plan.dataShards > 0 { strategy += ", Reed-Solomon \(plan.dataShards)+\(plan.parityShards) per stripe" }
-        lines.append(strategy + "; \(report.creditsPerHour) credits/hour")
-        for holder in report.holders.sorted(by: { $0.address < $1.address }) {
-            let failures = holder.failures.isEmpty ? "" : " — \(holder.failures.count) failure(s): \(holder.failures[0])"
-            lines.append("  \(holder.address) (member \(String(holder.member, radix: 16))): \(holder.pieces) piece(s), \(holder.bytes) bytes\(failures)")
-        }
-        let minimum = report.copies.min() ?? 0
-        lines.append(String(format: "acknowledged after %.2f s (every piece durable on ≥ %d other node(s)); all pushes done after %.2f s; fewest copies of a piece: %d",
-                            report.acknowledgedAfter ?? 0, report.quorum.min() ?? 0, report.seconds, minimum))
+        let lines = report.summaryLines(budget: budget)
         FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8))
         print(report.id)
     }
@@ -70,20 +66,21 @@ extension Put {
 extension Get {
     /// `inos get ID --mesh ADDR -o FILE`: routed, multi-source read with long-tail re-asks; verified.
     func getFromMesh(_ cid: ContentID, entry: String) async throws {
+        if let client = try store.runningNode() {
+            let bar = progress.reporter("get")
+            defer { bar.finish(failed: true) }
+            let result = try await streamedCall(
+                client, "/v1/mesh/get", MeshGetRequest(id: cid.description, entry: entry, output: output.map(absolutePath)), bar: bar, as: MeshResult.self)
+            bar.finish()
+            return FileHandle.standardError.write(Data((result.summary.joined(separator: "\n") + "\n").utf8))
+        }
         let process = try MeshClientProcess(store, meshKey: meshKey, label: "inos.get")
         defer { process.close() }
         let bar = progress.reporter("get")
         defer { bar.finish(failed: true) }  // only when the get did not finish
         let report = try await process.client.get(cid, entry: entry, output: output, pins: try store.pins(), progress: bar.update)
         bar.finish()
-        var lines: [String] = []
-        for source in report.sources.sorted(by: { $0.address < $1.address }) {
-            lines.append(String(format: "  source %@: rtt %.0f µs, load %.2f, holds %d piece(s), delivered %d", source.address, source.rttMicroseconds, source.load, source.pieces, source.served))
-        }
-        lines.append(String(format: "fetched %d piece(s), %d bytes from %d holder(s) in %.2f s; %d re-asked (long tail), %d of them answered first by the second holder; %d rebuilt from parity",
-                            report.fetched, report.bytes, report.sources.count, report.seconds, report.hedged, report.hedgeWins, report.rebuilt))
-        if !report.unreachable.isEmpty { lines.append("\(report.unreachable.count) piece(s) no holder had") }
-        lines.append(output.map { "wrote \($0)" } ?? "stored and pinned \(cid) in the local store")
+        let lines = report.summaryLines(cid, output: output)
         FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8))
     }
 }
