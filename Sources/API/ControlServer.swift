@@ -48,6 +48,13 @@ public struct ControlServer: Sendable {
     public func services(onListening: @escaping @Sendable (String, String) -> Void) throws(InosError) -> [any Service] {
         state.metrics.attach(node)
         var services: [any Service] = [state.sampler]
+        if options.unixSocket || options.tcp != nil {
+            // The socket and the token live in the data directory; a node on a manifest without a store may not
+            // have made it yet.
+            do { try FileManager.default.createDirectory(atPath: node.configuration.dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700]) } catch {
+                throw InosError(.io, "cannot create the data directory \(node.configuration.dataDirectory) for the control API", cause: error)
+            }
+        }
         if options.unixSocket {
             let path = socketPath
             try Self.claimSocket(path)

@@ -134,6 +134,8 @@ struct CLITests {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.inos)
         process.arguments = ["node", "--manifest", path]
+        process.environment = ProcessInfo.processInfo.environment.merging(
+            ["INOS_DATA_DIR": PluginFixtures.directory.appendingPathComponent("sighup-\(UUID().uuidString.prefix(8))").path]) { $1 }
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe

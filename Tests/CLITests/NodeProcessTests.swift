@@ -13,7 +13,13 @@ struct NodeProcessTests {
         init(manifest: String?, arguments: [String], environment: [String: String] = [:]) throws {
             process.executableURL = URL(fileURLWithPath: CLITests.inos)
             process.arguments = ["node"] + (manifest.map { ["--manifest", $0] } ?? []) + arguments
-            if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
+            // One node per data directory (its identity, store and API socket): a node the test gives none gets a
+            // fresh one, never the user's ~/.inos.
+            var environment = environment
+            if !arguments.contains("--data-dir") && environment["INOS_DATA_DIR"] == nil {
+                environment["INOS_DATA_DIR"] = PluginFixtures.directory.appendingPathComponent("node-\(UUID().uuidString.prefix(8))").path
+            }
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
             let pipe = Pipe()
             process.standardOutput = pipe
             process.standardError = pipe

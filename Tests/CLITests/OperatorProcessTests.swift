@@ -22,7 +22,7 @@ struct OperatorProcessTests {
     /// A node on `dataDir` whose API socket is up (printed before the node is reachable).
     static func node(_ dataDir: String, _ arguments: [String] = [], manifest: String? = nil) throws -> NodeProcess {
         let node = try NodeProcess(manifest: manifest, arguments: ["--data-dir", dataDir, "--metrics-listen", "127.0.0.1:0"] + arguments)
-        #expect(node.output.waitFor("api listening on unix:"), "\(node.output.text)")
+        #expect(node.output.waitFor("api on unix:"), "\(node.output.text)")
         return node
     }
 
@@ -127,9 +127,9 @@ struct OperatorProcessTests {
         let root = try Self.folder("auth")
         let a = try Self.node(root + "/a", ["--api-listen", "127.0.0.1:0"])
         defer { _ = a.stop() }
-        #expect(a.output.waitFor("api listening on http://"), "\(a.output.text)")
-        let line = try #require(a.output.text.split(separator: "\n").first { $0.hasPrefix("api listening on http://") })
-        let address = String(line.dropFirst("api listening on http://".count).prefix { $0 != " " })
+        #expect(a.output.waitFor("api on http://"), "\(a.output.text)")
+        let line = try #require(a.output.text.split(separator: "\n").first { $0.hasPrefix("api on http://") })
+        let address = String(line.dropFirst("api on http://".count).prefix { $0 != " " })
         let port = try #require(Int(address.split(separator: ":").last ?? ""))
         let tokenPath = root + "/a/api.token"
         let token = try String(contentsOfFile: tokenPath, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)

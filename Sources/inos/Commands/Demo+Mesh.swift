@@ -36,6 +36,16 @@ extension Demo {
             throw InosError(.failed, "demo: a node did not report \"\(needle)\" within \(Int(seconds)) s:\n\(output)")
         }
 
+        /// The transport's address, from the line that starts "listening on " (other lines mention it too).
+        func address(seconds: Double = 30) throws -> String {
+            let deadline = Date().addingTimeInterval(seconds)
+            while Date() < deadline {
+                if let line = output.split(separator: "\n").first(where: { $0.hasPrefix("listening on ") }) { return String(line.dropFirst("listening on ".count)) }
+                usleep(50_000)
+            }
+            throw InosError(.failed, "demo: a node did not report its address within \(Int(seconds)) s:\n\(output)")
+        }
+
         func stop(_ signal: Int32 = SIGTERM) {
             guard process.isRunning else { return }
             kill(process.processIdentifier, signal)
@@ -66,20 +76,26 @@ extension Demo {
     func meshDemo(file input: String, folder: String) throws {
         let names = ["A", "B", "C", "D", "E", "F", "G"]
         print("\nmesh: \(names.count) node processes on loopback, adaptive replication and repair")
-        let common = ["--listen", "tcp://127.0.0.1:0", "--status-interval", "0.5", "--provide-interval", "1", "--repair-interval", "1"]
+        // Metrics off: seven nodes on one machine would contend for the one default port.
+        let common = ["--listen", "tcp://127.0.0.1:0", "--status-interval", "0.5", "--provide-interval", "1", "--repair-interval", "1", "--metrics-listen", "none"]
         let a = try Child(["node", "--data-dir", folder + "/a"] + common)
         var nodes = [a]
         defer { for node in nodes { node.stop() } }
-        let seed = String(try a.wait(for: "listening on ").split(separator: " ").last!)
+        let seed = try a.address()
         for name in names.dropFirst() {
             nodes.append(try Child(["node", "--data-dir", folder + "/" + name.lowercased(), "--bootstrap", seed] + common))
         }
         var addresses: [String: String] = [:]
         for (name, node) in zip(names, nodes) {
             _ = try node.wait(for: "members \(names.count - 1) alive, 0 suspect, 0 dead, status from \(names.count - 1),", seconds: 60)
-            addresses[String(try node.wait(for: "listening on ").split(separator: " ").last!)] = name
+            addresses[try node.address()] = name
         }
         print("  all \(names.count) nodes know the other \(names.count - 1) (each dialed only A) and hear their load and capacity by gossip")
+        // What an operator asks a running node: its control API on the data directory's socket.
+        let status = try Self.inos(["status", "--data-dir", folder + "/a"])
+        for line in status.split(separator: "\n") where line.hasPrefix("members") || line.hasPrefix("peers") {
+            print("  inos status (node A, through its API socket): " + line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().joined(separator: " "))
+        }
         func named(_ text: String) -> String {
             var text = text
             for (address, name) in addresses { text = text.replacingOccurrences(of: address, with: "node \(name)") }

@@ -87,8 +87,8 @@ extension Node {
         let server = ControlServer(node: node, options: options, logControl: NodeLog.shared.control, logger: logger)
         let services = try server.services { name, address in
             switch name {
-            case "api": FileHandle.standardOutput.write(Data("api listening on \(address)\n".utf8))
-            case "api-tcp": FileHandle.standardOutput.write(Data("api listening on \(address) (token in \(server.tokenPath))\n".utf8))
+            case "api": FileHandle.standardOutput.write(Data("api on \(address)\n".utf8))
+            case "api-tcp": FileHandle.standardOutput.write(Data("api on \(address) (token in \(server.tokenPath))\n".utf8))
             default: FileHandle.standardOutput.write(Data("metrics on \(address)/metrics\n".utf8))
             }
         }
