@@ -44,6 +44,15 @@ public final class MeshClient: Sendable {
     /// A session with the node at `address` (reused), checked to be `member` when given.
     public func session(_ address: String, member: MemberID? = nil) async throws(InosError) -> (connection: UInt64, node: NodeID) {
         if let known = sessions.withLock({ $0[address] }), peers.peers.contains(where: { $0.connection == known.connection }) { return known }
+        // A member's client (a running node doing a put or get for the CLI) reuses the node's own sessions: with
+        // the member, or one it dialed at that address.
+        let current = peers.peers
+        if let member, let connection = peers.session(with: member), let node = current.first(where: { $0.connection == connection })?.node {
+            return (connection, node)
+        }
+        if let dialed = current.first(where: { !$0.inbound && $0.address == address }), let node = dialed.node, member.map({ Membership.member(node) == $0 }) ?? true {
+            return (dialed.connection, node)
+        }
         let opened: (UInt64, NodeID)
         do { opened = try await peers.connect(address, timeout: 10) } catch { throw InosError("connecting to \(address)", mesh: error) }
         if let member, Membership.member(opened.1) != member {
@@ -257,7 +266,7 @@ public final class MeshClient: Sendable {
         // the put does not lose payments still in its send queue. All holders at once, each bounded by its deadline.
         await withTaskGroup(of: Void.self) { group in
             for holder in holders where holder.bytes > 0 {
-                guard let node = holder.node, let (connection, _) = try? await session(holder.address) else {
+                guard let node = holder.node, let (connection, _) = try? await session(holder.address, member: holder.member) else {
                     logger.warning("payment to \(holder.address) not sent: no session with it")
                     continue
                 }
