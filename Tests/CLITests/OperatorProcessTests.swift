@@ -151,6 +151,29 @@ struct OperatorProcessTests {
         let missing = try await APIClient(.tcp(host: "127.0.0.1", port: port, token: token)).fetch(.GET, "/v1/nothing")
         #expect(missing.status == 404 && String(decoding: missing.body, as: UTF8.self).contains("\"code\":\"not_found\""))
 
+        // Every route of the published description (docs/api.openapi.yaml) is served: each GET answers, each POST
+        // or PUT with an empty body is a 400 (its body is checked), never a 404.
+        let spec = try String(contentsOf: SystemdTests.root.appendingPathComponent("docs/api.openapi.yaml"), encoding: .utf8)
+        var path: String?
+        var checked = 0
+        for line in spec.split(separator: "\n") {
+            if line.hasPrefix("  /"), line.hasSuffix(":") { path = String(line.dropFirst(2).dropLast()); continue }
+            guard let current = path, !current.contains("{"), current != "/v1/shutdown", current != "/v1/log/tail" else { continue }
+            let client = APIClient(.tcp(host: "127.0.0.1", port: port, token: token))
+            switch line {
+            case "    get:":
+                let answer = try await client.fetch(.GET, current)
+                #expect(answer.status == 200 || (current == "/v1/health" && answer.status == 503), "GET \(current): \(answer.status)")
+                checked += 1
+            case "    post:", "    put:":
+                let answer = try await client.fetch(line == "    put:" ? .PUT : .POST, current, body: [])
+                #expect(answer.status == 400, "\(line) \(current): \(answer.status) \(String(decoding: answer.body, as: UTF8.self))")
+                checked += 1
+            default: continue
+            }
+        }
+        #expect(checked >= 20, "\(checked) operations checked")
+
         // A socket others may open is never talked to.
         #expect(chmod(root + "/a/api.sock", 0o666) == 0)
         let open = try CLITests.run(["status", "--data-dir", root + "/a"])
