@@ -143,7 +143,7 @@ let package = Package(
             name: "API",
             dependencies: [
                 "APIModel", "Node", "Host", "Content", "DataPath", "Mesh", "MeshCore", "Identity", "Replication", "Compute", "WorkAllocation", "Primitives",
-                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -258,7 +258,7 @@ let package = Package(
             dependencies: ["Host", "HostTestSupport", "PluginABI", "PluginKit"],
             path: "Tests/PluginTests"
         ),
-        .testTarget(name: "ContentTests", dependencies: ["Content"], path: "Tests/ContentTests"),
+        .testTarget(name: "ContentTests", dependencies: ["Content", .product(name: "Crypto", package: "swift-crypto")], path: "Tests/ContentTests"),
         // The pack store linked directly (not loaded), so tests drive the syscall layer's fault hook under it.
         .testTarget(name: "StoreTests", dependencies: ["InosPackStore", "InosStoreKit", "InosSystem", "PluginABI"], path: "Tests/StoreTests"),
         .testTarget(
@@ -302,7 +302,7 @@ let package = Package(
         .testTarget(
             name: "CLITests",
             // The hostile-peer suite drives node processes with an attacker built on the node's own session code.
-            dependencies: ["HostTestSupport", "Host", "Mesh", "MeshCore", "Identity", "Wire", "Content", "Replication", "WorkAllocation", "APIClient", "APIModel"],
+            dependencies: ["HostTestSupport", "Host", "Mesh", "MeshCore", "Identity", "Wire", "Content", "Replication", "WorkAllocation", "APIClient", "APIModel", .product(name: "Crypto", package: "swift-crypto")],
             path: "Tests/CLITests"
         ),
     ]

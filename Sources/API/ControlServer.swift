@@ -2,6 +2,7 @@
 import APIModel
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import Node
@@ -61,7 +62,7 @@ public struct ControlServer: Sendable {
             let router = Routes.router(state, authorization: nil)
             services.append(
                 Application(
-                    router: router, configuration: .init(address: .unixDomainSocket(path: path), serverName: "inos"),
+                    router: router, configuration: Self.configuration(.unixDomainSocket(path: path)),
                     onServerRunning: { [logger] _ in
                         // Only this user may connect (a Unix socket needs write permission to connect).
                         if chmod(path, 0o600) != 0 { logger.error("cannot set mode 0600 on \(path): errno \(errno)") }
@@ -73,14 +74,14 @@ public struct ControlServer: Sendable {
             let router = Routes.router(state, authorization: token)
             services.append(
                 Application(
-                    router: router, configuration: .init(address: .hostname(tcp.host, port: tcp.port), serverName: "inos"),
+                    router: router, configuration: Self.configuration(.hostname(tcp.host, port: tcp.port)),
                     onServerRunning: { channel in onListening("api-tcp", Self.describe(channel.localAddress, fallback: "\(tcp.host):\(tcp.port)")) },
                     logger: quiet(logger)))
         }
         if let metrics = options.metrics {
             services.append(
                 Application(
-                    router: Routes.metricsRouter(state), configuration: .init(address: .hostname(metrics.host, port: metrics.port), serverName: "inos"),
+                    router: Routes.metricsRouter(state), configuration: Self.configuration(.hostname(metrics.host, port: metrics.port)),
                     onServerRunning: { channel in onListening("metrics", Self.describe(channel.localAddress, fallback: "\(metrics.host):\(metrics.port)")) },
                     logger: quiet(logger)))
         }
@@ -93,6 +94,14 @@ public struct ControlServer: Sendable {
         var logger = logger
         if logger.logLevel < .notice { logger.logLevel = .notice }
         return logger
+    }
+
+    /// Connections one listener keeps open at once (log tails and streamed puts hold theirs); past it, new
+    /// ones wait in the backlog until one closes.
+    public static let connectionLimit = 64
+
+    static func configuration(_ address: BindAddress) -> ApplicationConfiguration {
+        ApplicationConfiguration(address: address, serverName: "inos", backlog: 64, availableConnectionsDelegate: MaximumAvailableConnections(connectionLimit))
     }
 
     static func describe(_ address: SocketAddress?, fallback: String) -> String {

@@ -87,6 +87,58 @@ enum DataRoutes {
         }
     }
 
+    /// `GET /v1/resources/{id}`, `POST /v1/export`, `POST /v1/import`: a resource's facts with its IPFS CID,
+    /// and CARv1 files to and from the store.
+    static func registerResources(_ v1: RouterGroup<BasicRequestContext>, _ state: ControlState) {
+        v1.get("resources/:id") { _, context in
+            let (store, pins) = try storeAndPins(state)
+            let id = try contentID(context.parameters.get("id") ?? "")
+            let report = try await state.offload("resource") { () throws -> ResourceReport in
+                do {
+                    let manifest = try store.manifest(for: id)
+                    let layout = try store.ipfsLayout(of: id)
+                    return ResourceReport(
+                        id: id.description, ipfsCid: layout.root.description, size: layout.size, chunks: manifest?.chunks.count ?? 1,
+                        chunkSize: manifest?.chunkSize ?? layout.size, parity: manifest?.erasure.map { "\($0.dataShards)+\($0.parityShards)" },
+                        pinned: pins.isPinned(id))
+                } catch { throw APIFailure(error) }
+            }
+            return try Routes.json(report)
+        }
+        v1.post("export") { request, context in
+            let body = try await Routes.decode(ExportRequest.self, request, context)
+            let (store, _) = try storeAndPins(state)
+            let id = try contentID(body.id)
+            guard body.car.hasPrefix("/") else { throw APIFailure(InosError(.invalidArgument, "car \(body.car) must be absolute")) }
+            let (root, bytes) = try await state.offload("export") { () throws -> (ContentID, UInt64) in
+                do { return try ResourceFiles.exportCAR(id, from: store, to: body.car) } catch { throw APIFailure(error) }
+            }
+            return try Routes.json(ExportResult(ipfsCid: root.description, bytes: bytes))
+        }
+        v1.post("import") { request, context in
+            let body = try await Routes.decode(ImportRequest.self, request, context)
+            let (store, pins) = try storeAndPins(state)
+            guard body.path.hasPrefix("/") else { throw APIFailure(InosError(.invalidArgument, "path \(body.path) must be absolute")) }
+            var erasure: (Int, Int)?
+            if let parity = body.parity {
+                let parts = parity.split(separator: "+").compactMap { Int($0) }
+                guard parts.count == 2, (1...128).contains(parts[0]), (1...128).contains(parts[1]) else {
+                    throw APIFailure(InosError(.invalidArgument, "parity \(parity) must look like 10+2"))
+                }
+                erasure = (parts[0], parts[1])
+            }
+            let chosen = erasure
+            let imported = try await state.offload("import") { () throws -> ContentStore.CARImport in
+                do { return try ResourceFiles.importCAR(body.path, into: store, pins: pins, erasure: chosen) } catch { throw APIFailure(error) }
+            }
+            state.node.peers?.announceNow(Array(imported.id.bytes.suffix(32)))
+            return try Routes.json(
+                CARImportResult(
+                    id: imported.id.description, archiveRoot: imported.archiveRoot.description, storedRoot: imported.storedRoot.description, size: imported.size,
+                    blocks: imported.blocks))
+        }
+    }
+
     static func storeAndPins(_ state: ControlState) throws -> (ContentStore, PinSet) {
         guard let store = state.node.store else { throw APIFailure(InosError(.unavailable, "this node has no store plugin (slot \"store\")")) }
         guard let pins = state.pins else { throw APIFailure(InosError(.unavailable, "cannot open the pins of \(state.node.configuration.dataDirectory)")) }

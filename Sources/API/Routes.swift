@@ -53,6 +53,7 @@ enum Routes {
         }
         DataRoutes.register(v1, state)
         MeshRoutes.register(v1, state)
+        DataRoutes.registerResources(v1, state)
         return router
     }
 

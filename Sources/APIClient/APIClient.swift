@@ -57,21 +57,40 @@ public struct APIClient: Sendable {
 
     /// Sends one request and reads the whole answer. Throws for a connection failure or a status ≥ 400 (the
     /// error carries the API's code and message).
-    public func send(_ method: HTTPMethod, _ path: String, body: [UInt8]? = nil) async throws(InosError) -> Response {
-        let response = try await fetch(method, path, body: body)
+    public func send(_ method: HTTPMethod, _ path: String, body: [UInt8]? = nil, timeout: Duration = Self.answerTimeout) async throws(InosError) -> Response {
+        let response = try await fetch(method, path, body: body, timeout: timeout)
         if response.status >= 400 { throw Self.failure(response.status, response.body) }
         return response
     }
 
-    /// Sends one request and reads the whole answer, whatever its status (throws only when no answer came).
-    public func fetch(_ method: HTTPMethod, _ path: String, body: [UInt8]? = nil) async throws(InosError) -> Response {
-        var chunks: [UInt8] = []
-        let status = try await exchange(method, path, body: body) { chunk in chunks += chunk }
-        return Response(status: status, body: chunks)
+    /// How long a whole answer (not a stream) may take: a node that accepts but never answers fails the command
+    /// instead of hanging it.
+    public static let answerTimeout: Duration = .seconds(120)
+
+    /// Sends one request and reads the whole answer, whatever its status (throws only when no answer came in
+    /// `timeout`).
+    public func fetch(_ method: HTTPMethod, _ path: String, body: [UInt8]? = nil, timeout: Duration = Self.answerTimeout) async throws(InosError) -> Response {
+        let result: Result<Response, InosError> = await withTaskGroup(of: Result<Response, InosError>?.self) { group in
+            group.addTask {
+                do throws(InosError) {
+                    var chunks: [UInt8] = []
+                    let status = try await exchange(method, path, body: body) { chunk in chunks += chunk }
+                    return .success(Response(status: status, body: chunks))
+                } catch { return .failure(error) }
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return Task.isCancelled ? nil : .failure(InosError(.timeout, "the node's API at \(endpoint) did not answer \(method) \(path) within \(timeout)"))
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first ?? .failure(InosError(.internal, "no answer"))
+        }
+        return try result.get()
     }
 
     /// Sends a JSON request and decodes a JSON answer.
-    public func call<Answer: Decodable>(_ method: HTTPMethod, _ path: String, _ body: (some Encodable)? = Optional<Acknowledged>.none, as: Answer.Type = Answer.self)
+    public func call<Answer: Decodable>(_ method: HTTPMethod, _ path: String, _ body: (some Encodable & Sendable)? = Optional<Acknowledged>.none, as: Answer.Type = Answer.self)
         async throws(InosError) -> Answer
     {
         var bytes: [UInt8]?

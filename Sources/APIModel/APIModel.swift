@@ -566,3 +566,70 @@ extension API {
     /// The control API's error code for an error code's description (`not found` → `not_found`).
     public static func code(_ description: String) -> String { description.replacingOccurrences(of: " ", with: "_").replacingOccurrences(of: "-", with: "_") }
 }
+
+// MARK: Resources and IPFS
+
+public struct ResourceReport: Codable, Sendable {
+    public var id: String
+    /// The root CID IPFS computes for the same bytes (UnixFS, raw leaves, balanced; docs/data-path.md).
+    public var ipfsCid: String
+    public var size: UInt64
+    public var chunks: Int
+    public var chunkSize: UInt64
+    /// `10+2`, or nil without parity.
+    public var parity: String?
+    public var pinned: Bool
+    public init(id: String, ipfsCid: String, size: UInt64, chunks: Int, chunkSize: UInt64, parity: String?, pinned: Bool) {
+        self.id = id
+        self.ipfsCid = ipfsCid
+        self.size = size
+        self.chunks = chunks
+        self.chunkSize = chunkSize
+        self.parity = parity
+        self.pinned = pinned
+    }
+}
+
+public struct ExportRequest: Codable, Sendable {
+    public var id: String
+    /// An absolute path the node writes the CAR to.
+    public var car: String
+    public init(id: String, car: String) {
+        self.id = id
+        self.car = car
+    }
+}
+
+public struct ExportResult: Codable, Sendable {
+    public var ipfsCid: String
+    public var bytes: UInt64
+    public init(ipfsCid: String, bytes: UInt64) {
+        self.ipfsCid = ipfsCid
+        self.bytes = bytes
+    }
+}
+
+public struct ImportRequest: Codable, Sendable {
+    /// An absolute path of a CAR the node reads.
+    public var path: String
+    public var parity: String?
+    public init(path: String, parity: String?) {
+        self.path = path
+        self.parity = parity
+    }
+}
+
+public struct CARImportResult: Codable, Sendable {
+    public var id: String
+    public var archiveRoot: String
+    public var storedRoot: String
+    public var size: UInt64
+    public var blocks: Int
+    public init(id: String, archiveRoot: String, storedRoot: String, size: UInt64, blocks: Int) {
+        self.id = id
+        self.archiveRoot = archiveRoot
+        self.storedRoot = storedRoot
+        self.size = size
+        self.blocks = blocks
+    }
+}

@@ -24,6 +24,15 @@ final class FileHandle: Sendable {  // an fd and a path; pread/pwrite are safe f
         }
     }
 
+    /// A scratch file this process writes and reads back (mode 0600).
+    static func createScratch(_ path: String) throws(DataPathError) -> FileHandle {
+        do throws(SystemError) {
+            return FileHandle(try SystemFile.open(path, O_RDWR | O_CREAT | O_TRUNC, mode: 0o600))
+        } catch {
+            throw .io("cannot create \(path)", error)
+        }
+    }
+
     deinit { file.close() }
 
     var path: String { file.path }

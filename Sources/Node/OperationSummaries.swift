@@ -105,3 +105,42 @@ extension JobSubmitter.Report {
         return "\"reduce\": \"\(reduce)\", \"parts\": [\(ran.joined(separator: ", "))]"
     }
 }
+
+/// Resources to and from files in IPFS' CARv1 (`inos export`, `inos import`, the API's export and import).
+public enum ResourceFiles {
+    /// Writes the CAR to a partial file renamed into place when whole; the root and the bytes written.
+    public static func exportCAR(_ id: ContentID, from data: ContentStore, to path: String) throws -> (ContentID, UInt64) {
+        let partial = path + ".inos-partial"
+        guard FileManager.default.createFile(atPath: partial, contents: nil), let handle = Foundation.FileHandle(forWritingAtPath: partial) else {
+            throw InosError(.io, "cannot create \(partial)")
+        }
+        var bytes: UInt64 = 0
+        let root: ContentID
+        do {
+            root = try data.exportCAR(id) { chunk in
+                try handle.write(contentsOf: chunk)
+                bytes += UInt64(chunk.count)
+            }
+            try handle.synchronize()
+            try handle.close()
+        } catch {
+            try? handle.close()
+            try? FileManager.default.removeItem(atPath: partial)
+            throw InosError(.failed, "export of \(id)", cause: error)
+        }
+        if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
+        try FileManager.default.moveItem(atPath: partial, toPath: path)
+        return (root, bytes)
+    }
+
+    public static func importCAR(_ file: String, into data: ContentStore, pins: PinSet, erasure: (Int, Int)?) throws -> ContentStore.CARImport {
+        guard let handle = Foundation.FileHandle(forReadingAtPath: file) else { throw InosError(.notFound, "cannot open \(file)") }
+        defer { try? handle.close() }
+        let scratch = try LocalJobs.scratch("inos-import")
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        do {
+            var reader = try CAR.Reader { count in Array(try handle.read(upToCount: count) ?? Data()) }
+            return try data.importCAR(&reader, scratch: scratch, pins: pins, erasure: erasure)
+        } catch { throw InosError(.failed, "import of \(file)", cause: error) }
+    }
+}
