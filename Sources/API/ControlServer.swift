@@ -23,6 +23,8 @@ public struct ControlServer: Sendable {
         public var tcp: (host: String, port: Int)?
         /// The metrics listener (`/metrics`, `/healthz`, `/readyz`; no control), nil for none.
         public var metrics: (host: String, port: Int)? = ("127.0.0.1", 9474)
+        /// The read-only content gateway (`/ipfs/{id}`), nil for none (the default).
+        public var gateway: (host: String, port: Int)?
         public init() {}
     }
 
@@ -76,6 +78,13 @@ public struct ControlServer: Sendable {
                 Application(
                     router: router, configuration: Self.configuration(.hostname(tcp.host, port: tcp.port)),
                     onServerRunning: { channel in onListening("api-tcp", Self.describe(channel.localAddress, fallback: "\(tcp.host):\(tcp.port)")) },
+                    logger: quiet(logger)))
+        }
+        if let gateway = options.gateway {
+            services.append(
+                Application(
+                    router: Gateway.router(state), configuration: Self.configuration(.hostname(gateway.host, port: gateway.port)),
+                    onServerRunning: { channel in onListening("gateway", Self.describe(channel.localAddress, fallback: "\(gateway.host):\(gateway.port)")) },
                     logger: quiet(logger)))
         }
         if let metrics = options.metrics {

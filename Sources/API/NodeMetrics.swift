@@ -91,6 +91,8 @@ public final class NodeMetrics: Sendable {
         for state in ["alive", "suspect", "dead"] { _ = gauge("inos_members", Help.members, [("state", state)]) }
         for outcome in ["succeeded", "failed", "refused"] { _ = counter("inos_jobs_total", Help.jobs, [("outcome", outcome)]) }
         for outcome in ["succeeded", "failed"] { _ = histogram("inos_job_duration_seconds", Help.jobDuration, [("outcome", outcome)]) }
+        _ = counter("inos_gateway_sent_bytes_total", "Content bytes the gateway sent.")
+        _ = histogram("inos_gateway_request_duration_seconds", "Seconds from a gateway request to its answer's head (streamed bodies go on).", [("route", "ipfs")])
         swapBaseline.withLock { $0 = node.host.pluginHistory.count }
         // Every scrape-time family once, at zero.
         refreshGauges(node, ControlState.Figures.zero)
@@ -105,6 +107,17 @@ public final class NodeMetrics: Sendable {
         node.compute?.observeJobs { [self] outcome, seconds in
             histogram("inos_job_duration_seconds", Help.jobDuration, [("outcome", outcome)]).record(Self.duration(seconds))
         }
+    }
+
+    /// A gateway request done: `inos_gateway_requests_total{route,method,status}` and its duration.
+    func gatewayRequest(route: String, method: String, status: Int, since started: ContinuousClock.Instant) {
+        counter("inos_gateway_requests_total", "Gateway requests by route, method and status.", [("route", route), ("method", method), ("status", "\(status)")]).increment()
+        histogram("inos_gateway_request_duration_seconds", "Seconds from a gateway request to its answer's head (streamed bodies go on).", [("route", route)])
+            .record(ContinuousClock.now - started)
+    }
+
+    func gatewayBytes(_ bytes: UInt64) {
+        counter("inos_gateway_sent_bytes_total", "Content bytes the gateway sent.").increment(by: Int64(clamping: bytes))
     }
 
     static func duration(_ seconds: Double) -> Duration {

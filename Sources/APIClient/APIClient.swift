@@ -27,9 +27,13 @@ public struct APIClient: Sendable {
     public struct Response: Sendable {
         public var status: Int
         public var body: [UInt8]
+        /// The answer's headers, names lower-cased.
+        public var headers: [String: String] = [:]
     }
 
     public let endpoint: Endpoint
+    /// NIO's HTTP method, for callers that do not import NIOHTTP1.
+    public typealias Method = HTTPMethod
 
     public init(_ endpoint: Endpoint) { self.endpoint = endpoint }
 
@@ -69,13 +73,16 @@ public struct APIClient: Sendable {
 
     /// Sends one request and reads the whole answer, whatever its status (throws only when no answer came in
     /// `timeout`).
-    public func fetch(_ method: HTTPMethod, _ path: String, body: [UInt8]? = nil, timeout: Duration = Self.answerTimeout) async throws(InosError) -> Response {
+    public func fetch(_ method: HTTPMethod, _ path: String, body: [UInt8]? = nil, headers extra: [(String, String)] = [], timeout: Duration = Self.answerTimeout)
+        async throws(InosError) -> Response
+    {
         let result: Result<Response, InosError> = await withTaskGroup(of: Result<Response, InosError>?.self) { group in
             group.addTask {
                 do throws(InosError) {
                     var chunks: [UInt8] = []
-                    let status = try await exchange(method, path, body: body) { chunk in chunks += chunk }
-                    return .success(Response(status: status, body: chunks))
+                    var fields: [String: String] = [:]
+                    let status = try await exchange(method, path, body: body, extra: extra, fields: { fields = $0 }) { chunk in chunks += chunk }
+                    return .success(Response(status: status, body: chunks, headers: fields))
                 } catch { return .failure(error) }
             }
             group.addTask {
@@ -164,10 +171,11 @@ public struct APIClient: Sendable {
 
     /// One request on a connection of its own; `chunk` gets the body's bytes as they come. Returns the status.
     private func exchange(
-        _ method: HTTPMethod, _ path: String, body: [UInt8]?, chunk: (ArraySlice<UInt8>) -> Void, head: (Int) -> Void = { _ in }
+        _ method: HTTPMethod, _ path: String, body: [UInt8]?, extra: [(String, String)] = [], fields: ([String: String]) -> Void = { _ in },
+        chunk: (ArraySlice<UInt8>) -> Void, head: (Int) -> Void = { _ in }
     ) async throws(InosError) -> Int {
         do {
-            return try await exchangeThrowing(method, path, body: body, chunk: chunk, head: head)
+            return try await exchangeThrowing(method, path, body: body, extra: extra, fields: fields, chunk: chunk, head: head)
         } catch let error as InosError {
             throw error
         } catch {
@@ -176,7 +184,8 @@ public struct APIClient: Sendable {
     }
 
     private func exchangeThrowing(
-        _ method: HTTPMethod, _ path: String, body: [UInt8]?, chunk: (ArraySlice<UInt8>) -> Void, head: (Int) -> Void
+        _ method: HTTPMethod, _ path: String, body: [UInt8]?, extra: [(String, String)], fields: ([String: String]) -> Void,
+        chunk: (ArraySlice<UInt8>) -> Void, head: (Int) -> Void
     ) async throws -> Int {
         let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connectTimeout(.seconds(5))
         let initializer: @Sendable (any Channel) -> EventLoopFuture<NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>> = { channel in
@@ -197,6 +206,7 @@ public struct APIClient: Sendable {
             headers.add(name: "Authorization", value: "Bearer \(token)")
         }
         headers.add(name: "Connection", value: "close")
+        for (name, value) in extra { headers.add(name: name, value: value) }
         headers.add(name: "Accept", value: "application/json")
         if let body {
             headers.add(name: "Content-Type", value: "application/json")
@@ -211,6 +221,7 @@ public struct APIClient: Sendable {
                 switch part {
                 case .head(let response):
                     status = Int(response.status.code)
+                    fields(Dictionary(response.headers.map { ($0.name.lowercased(), $0.value) }, uniquingKeysWith: { a, _ in a }))
                     head(status)
                 case .body(let buffer):
                     chunk(ArraySlice(buffer.readableBytesView))

@@ -19,11 +19,15 @@ struct ControlOptions: ParsableArguments {
     @Option(name: .long, help: "Where Prometheus scrapes /metrics (and /healthz, /readyz): HOST:PORT, or none. Port 0: any free port.")
     var metricsListen = "127.0.0.1:9474"
 
+    @Option(name: .long, help: "Serve the read-only content gateway (GET /ipfs/ID, Range, ?format=raw|car) at HOST:PORT. Off by default.")
+    var gatewayListen: String?
+
     func serverOptions() throws -> ControlServer.Options {
         var options = ControlServer.Options()
         options.unixSocket = !noApiSocket
         options.tcp = try apiListen.map { try Self.hostPort($0, option: "--api-listen") }
         options.metrics = metricsListen == "none" ? nil : try Self.hostPort(metricsListen, option: "--metrics-listen")
+        options.gateway = try gatewayListen.map { try Self.hostPort($0, option: "--gateway-listen") }
         return options
     }
 
@@ -89,6 +93,7 @@ extension Node {
             switch name {
             case "api": FileHandle.standardOutput.write(Data("api on \(address)\n".utf8))
             case "api-tcp": FileHandle.standardOutput.write(Data("api on \(address) (token in \(server.tokenPath))\n".utf8))
+            case "gateway": FileHandle.standardOutput.write(Data("gateway on \(address)/ipfs/\n".utf8))
             default: FileHandle.standardOutput.write(Data("metrics on \(address)/metrics\n".utf8))
             }
         }

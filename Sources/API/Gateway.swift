@@ -1,0 +1,251 @@
+// SPDX-License-Identifier: Apache-2.0
+import APIModel
+import Content
+import DataPath
+import Foundation
+import Hummingbird
+import HummingbirdCore
+import HTTPTypes
+import Mesh
+import Node
+import Primitives
+import Prometheus
+import Replication
+import Synchronization
+
+/// The read-only HTTP content gateway (issue 17, docs/api.md "Gateway"): `GET`/`HEAD /ipfs/{id}` for resource
+/// and chunk IDs, streamed chunk by chunk from the local store — a chunk this node lacks is fetched from a holder
+/// the DHT names and checked against its ID before a byte of it is sent. `Range` (one range) reads only the
+/// chunks it covers; `?format=raw` answers a chunk's bytes, `?format=car` the resource's CARv1.
+///
+/// Off unless `--gateway-listen` is given; it may bind a wider address than the API, as it changes nothing.
+/// Bounded: at most ``requestLimit`` requests at once (503 past it), one chunk in memory per request.
+enum Gateway {
+    static let requestLimit = 16
+
+    static func router(_ state: ControlState) -> Router<BasicRequestContext> {
+        let router = Router()
+        router.add(middleware: ErrorMiddleware())
+        let limiter = Limiter(limit: requestLimit)
+        for method in [HTTPRequest.Method.get, .head] {
+            router.on("ipfs/:id", method: method) { request, context in
+                let started = ContinuousClock.now
+                var status = 500
+                defer { state.metrics.gatewayRequest(route: "ipfs", method: method == .head ? "HEAD" : "GET", status: status, since: started) }
+                guard limiter.enter() else {
+                    status = 503
+                    throw APIFailure(InosError(.unavailable, "\(requestLimit) gateway requests already run on this node; retry shortly"), status: .serviceUnavailable)
+                }
+                do {
+                    let response = try await serve(request, context, state, head: method == .head) { limiter.leave() }
+                    status = Int(response.status.code)
+                    return response
+                } catch {
+                    limiter.leave()
+                    status = Int(APIFailure(error).status.code)
+                    throw error
+                }
+            }
+        }
+        return router
+    }
+
+    /// Requests in flight, bounded.
+    final class Limiter: Sendable {
+        let limit: Int
+        private let count = Atomic<Int>(0)
+        init(limit: Int) { self.limit = limit }
+        func enter() -> Bool {
+            guard count.add(1, ordering: .relaxed).newValue <= limit else {
+                count.subtract(1, ordering: .relaxed)
+                return false
+            }
+            return true
+        }
+        func leave() { count.subtract(1, ordering: .relaxed) }
+    }
+
+    private static func serve(
+        _ request: Request, _ context: BasicRequestContext, _ state: ControlState, head: Bool, done: @escaping @Sendable () -> Void
+    ) async throws -> Response {
+        guard let store = state.node.store else { throw APIFailure(InosError(.unavailable, "this node has no store plugin")) }
+        let text = context.parameters.get("id") ?? ""
+        let id: ContentID
+        do { id = try ContentID(text) } catch { throw APIFailure(InosError(.invalidArgument, "\(text) is not a content ID: \(error.description)")) }
+        let source = ChunkSource(state: state, store: store, resource: id)
+        let format = request.uri.queryParameters.get("format")
+        let etag = "\"\(id)\""
+        var headers: HTTPFields = [.eTag: etag, .acceptRanges: "bytes", .cacheControl: "public, max-age=29030400, immutable"]
+        headers[HTTPField.Name("X-Ipfs-Path")!] = "/ipfs/\(id)"
+        if request.headers[.ifNoneMatch] == etag {
+            done()
+            return Response(status: .notModified, headers: headers)
+        }
+        switch format {
+        case "car":
+            let layout = try await source.layout()
+            headers[.contentType] = "application/vnd.ipld.car; version=1"
+            headers[HTTPField.Name("X-Ipfs-Roots")!] = layout.root.description
+            if head {
+                done()
+                return Response(status: .ok, headers: headers)
+            }
+            return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+                defer { done() }
+                try await writer.write(ByteBuffer(bytes: CAR.header(roots: [layout.root])))
+                let nodes = Dictionary(layout.nodes.map { ($0.id, $0.bytes) }, uniquingKeysWith: { a, _ in a })
+                for block in layout.exportOrder() {
+                    let data: [UInt8]
+                    if let node = nodes[block] { data = node } else { data = try await source.content(of: block) }
+                    let section = CAR.section(block, length: data.count)
+                    try await writer.write(ByteBuffer(bytes: section.prefix + section.cid))
+                    try await writer.write(ByteBuffer(bytes: data))
+                }
+                try await writer.finish(nil)
+            })
+        case "raw":
+            guard id.codec == .raw else { throw APIFailure(InosError(.invalidArgument, "?format=raw answers a chunk (bafkrei…); \(id) is a resource")) }
+            let data = try await source.content(of: id)
+            done()
+            headers[.contentType] = "application/vnd.ipld.raw"
+            headers[.contentLength] = "\(data.count)"
+            return Response(status: .ok, headers: headers, body: head ? ResponseBody() : ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+        case nil:
+            break
+        default:
+            throw APIFailure(InosError(.invalidArgument, "format \(format!) is not one of raw, car"))
+        }
+        let chunks = try await source.chunks()
+        let size = chunks.reduce(UInt64(0)) { $0 + $1.length }
+        headers[.contentType] = "application/octet-stream"
+        var range: ClosedRange<UInt64>? = nil
+        if let header = request.headers[.range] {
+            switch parseRange(header, size: size) {
+            case .whole: break
+            case .range(let r): range = r
+            case .unsatisfiable:
+                done()
+                headers[.contentRange] = "bytes */\(size)"
+                return Response(status: .rangeNotSatisfiable, headers: headers)
+            }
+        }
+        let wanted = range ?? (size == 0 ? nil : 0...(size - 1))
+        headers[.contentLength] = "\(wanted.map { $0.upperBound - $0.lowerBound + 1 } ?? 0)"
+        if let range { headers[.contentRange] = "bytes \(range.lowerBound)-\(range.upperBound)/\(size)" }
+        let status: HTTPResponse.Status = range == nil ? .ok : .partialContent
+        guard !head, let wanted else {
+            done()
+            return Response(status: status, headers: headers)
+        }
+        // Missing chunks are fetched before the answer starts only for the first one (so an unknown resource is a
+        // clear error, not a cut-off body); the rest as the body streams.
+        return Response(status: status, headers: headers, body: ResponseBody { writer in
+            defer { done() }
+            var offset: UInt64 = 0
+            for chunk in chunks {
+                let start = offset, end = offset + chunk.length  // [start, end)
+                offset = end
+                guard end > wanted.lowerBound, start <= wanted.upperBound else { continue }
+                let data = try await source.content(of: chunk.id, length: chunk.length)
+                let from = Int(max(wanted.lowerBound, start) - start), to = Int(min(wanted.upperBound + 1, end) - start)
+                try await writer.write(ByteBuffer(bytes: data[from..<to]))
+                state.metrics.gatewayBytes(UInt64(to - from))
+            }
+            try await writer.finish(nil)
+        })
+    }
+
+    enum RangeRequest: Equatable { case whole, range(ClosedRange<UInt64>), unsatisfiable }
+
+    /// One `bytes=` range (`a-b`, `a-`, `-n`); several ranges, or another unit, are answered whole (RFC 9110
+    /// lets a server ignore Range).
+    static func parseRange(_ header: String, size: UInt64) -> RangeRequest {
+        guard header.hasPrefix("bytes="), !header.contains(",") else { return .whole }
+        let parts = header.dropFirst(6).split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        guard parts.count == 2 else { return .whole }
+        if parts[0].isEmpty {  // the last n bytes
+            guard let suffix = UInt64(parts[1]) else { return .whole }
+            guard suffix > 0, size > 0 else { return .unsatisfiable }
+            return .range((size - min(suffix, size))...(size - 1))
+        }
+        guard let first = UInt64(parts[0]) else { return .whole }
+        var last = size == 0 ? 0 : size - 1
+        if !parts[1].isEmpty {
+            guard let given = UInt64(parts[1]), given >= first else { return .whole }
+            last = min(given, last)
+        }
+        guard first < size else { return .unsatisfiable }
+        return .range(first...last)
+    }
+}
+
+/// Where the gateway reads a resource: the node's store, and — for what it lacks — the holders the DHT names,
+/// each piece checked against its ID on arrival (`fetchVerified`) and kept in the store (unpinned: a
+/// later garbage collection may drop it).
+struct ChunkSource: Sendable {
+    let state: ControlState
+    let store: ContentStore
+    let resource: ContentID
+
+    func chunks() async throws -> [ResourceManifest.Chunk] {
+        if resource.codec == .raw {
+            let data = try await content(of: resource)
+            return [ResourceManifest.Chunk(id: resource, length: UInt64(data.count), encoding: .raw, storedLength: UInt64(data.count))]
+        }
+        guard resource.codec == .manifest else { throw APIFailure(InosError(.invalidArgument, "\(resource) is neither a resource nor a chunk ID")) }
+        return try await manifest().chunks
+    }
+
+    func layout() async throws -> UnixFS.Layout {
+        UnixFS.layout(try await chunks().map { UnixFS.Leaf(id: $0.id, size: $0.length) })
+    }
+
+    func manifest() async throws -> ResourceManifest {
+        if store.contains(resource), let manifest = try? store.manifest(for: resource) { return manifest }
+        try await fetch(resource, length: nil)
+        do {
+            guard let manifest = try store.manifest(for: resource) else { throw InosError(.notFound, "\(resource) has no manifest") }
+            return manifest
+        } catch { throw APIFailure(error) }
+    }
+
+    /// A chunk's bytes, verified: from the store, else fetched from a holder.
+    func content(of id: ContentID, length: UInt64? = nil) async throws -> [UInt8] {
+        let read: @Sendable () throws -> [UInt8]? = { [store] in
+            let chunk = ResourceManifest.Chunk(id: id, length: length ?? UInt64(Int32.max), encoding: .raw, storedLength: 0)
+            guard let content = try store.chunkContent(chunk), ContentID(hashing: content) == id else { return nil }
+            return content
+        }
+        if let local = try await ControlState.onThread("gateway", read) { return local }
+        try await fetch(id, length: length)
+        guard let fetched = try await ControlState.onThread("gateway", read) else {
+            throw APIFailure(InosError(.corrupt, "chunk \(id) arrived but does not read back whole"), status: .badGateway)
+        }
+        return fetched
+    }
+
+    /// Fetches `id` into the store from the holders of the resource (the DHT's provider records).
+    private func fetch(_ id: ContentID, length: UInt64?) async throws {
+        guard let peers = state.node.peers else {
+            throw APIFailure(InosError(.notFound, "\(id) is not in this node's store, and the node has no peer layer to fetch it"), status: .notFound)
+        }
+        let key = Array(resource.bytes.suffix(32))
+        var records = peers.localProviders(key)
+        if records.isEmpty {
+            for member in peers.memberList() where member.member != peers.memberID {
+                guard let connection = peers.session(with: member.member) else { continue }
+                if let found = try? await peers.findProviders(key, on: connection, recursive: true, timeout: 5), !found.isEmpty {
+                    records = found
+                    break
+                }
+            }
+        }
+        let connections = records.filter { $0.member != peers.memberID }.compactMap { peers.session(with: $0.member) }
+        guard !connections.isEmpty else {
+            throw APIFailure(InosError(.notFound, "no node of the mesh provides \(resource) (no provider record, or no session with its holders)"), status: .notFound)
+        }
+        guard await peers.fetchVerified(id, into: store, from: connections, durable: true, length: length) != nil else {
+            throw APIFailure(InosError(.unavailable, "none of the \(connections.count) holder(s) of \(resource) delivered \(id) intact"), status: .badGateway)
+        }
+    }
+}

@@ -1,0 +1,80 @@
+// SPDX-License-Identifier: Apache-2.0
+import APIClient
+import Content
+import Crypto
+import Foundation
+import HostTestSupport
+import Testing
+
+/// The content gateway of real node processes: a resource read whole, by range and as a CAR from the node that
+/// holds it, and from another member that fetches the chunks it lacks from the holder, each checked by its ID.
+@Suite("Content gateway (processes)")
+struct GatewayProcessTests {
+    typealias NodeProcess = NodeProcessTests.NodeProcess
+
+    static func gatewayPort(_ node: NodeProcess) throws -> Int {
+        #expect(node.output.waitFor("gateway on http://127.0.0.1:"), "\(node.output.text)")
+        let line = try #require(node.output.text.split(separator: "\n").first { $0.hasPrefix("gateway on http://127.0.0.1:") })
+        return try #require(Int(line.dropFirst("gateway on http://127.0.0.1:".count).prefix { $0.isNumber }))
+    }
+
+    @Test("GET, HEAD, Range, ETag, ?format=car and ?format=raw on the holder and through a member that fetches on demand; clear 4xx")
+    func gateway() async throws {
+        let vector = try ExportImportTests.vector("three-and-a-half-MiB")
+        let root = try OperatorProcessTests.folder("gw")
+        let input = root + "/input.bin"
+        let bytes = (0..<vector.size!).map { i in UInt8(truncatingIfNeeded: ((i * 31 + vector.seed!) * 7 + (i >> 10))) }
+        try Data(bytes).write(to: URL(fileURLWithPath: input))
+        let put = try CLITests.run(["put", input, "--data-dir", root + "/a"])
+        let id = try #require(put.output.split(separator: "\n").last.map(String.init))
+        let common = ["--listen", "tcp://127.0.0.1:0", "--gateway-listen", "127.0.0.1:0", "--metrics-listen", "none", "--provide-interval", "1"]
+        let a = try NodeProcess(manifest: nil, arguments: ["--data-dir", root + "/a"] + common)
+        defer { _ = a.stop() }
+        let b = try NodeProcess(manifest: nil, arguments: ["--data-dir", root + "/b", "--bootstrap", try a.address()] + common)
+        defer { _ = b.stop() }
+        let (portA, portB) = (try Self.gatewayPort(a), try Self.gatewayPort(b))
+        func get(_ port: Int, _ path: String, _ method: APIClient.Method = .GET, headers: [(String, String)] = []) async throws -> APIClient.Response {
+            try await APIClient(.tcp(host: "127.0.0.1", port: port, token: "-")).fetch(method, path, headers: headers)
+        }
+
+        let whole = try await get(portA, "/ipfs/\(id)")
+        #expect(whole.status == 200 && whole.body == bytes)
+        #expect(whole.headers["etag"] == "\"\(id)\"" && whole.headers["content-length"] == "\(bytes.count)")
+        let head = try await get(portA, "/ipfs/\(id)", .HEAD)
+        #expect(head.status == 200 && head.body.isEmpty && head.headers["content-length"] == "\(bytes.count)")
+        #expect(try await get(portA, "/ipfs/\(id)", headers: [("If-None-Match", "\"\(id)\"")]).status == 304)
+        // A range across the first chunk boundary: only the bytes asked for.
+        let ranged = try await get(portA, "/ipfs/\(id)", headers: [("Range", "bytes=1048570-1048585")])
+        #expect(ranged.status == 206 && ranged.body == Array(bytes[1_048_570...1_048_585]))
+        #expect(ranged.headers["content-range"] == "bytes 1048570-1048585/\(bytes.count)")
+        let tail = try await get(portA, "/ipfs/\(id)", headers: [("Range", "bytes=-10")])
+        #expect(tail.status == 206 && tail.body == Array(bytes.suffix(10)))
+        let beyond = try await get(portA, "/ipfs/\(id)", headers: [("Range", "bytes=\(bytes.count)-")])
+        #expect(beyond.status == 416 && beyond.headers["content-range"] == "bytes */\(bytes.count)")
+        // The CAR is the one IPFS would export; a chunk raw.
+        let car = try await get(portA, "/ipfs/\(id)?format=car")
+        #expect(car.status == 200 && car.headers["x-ipfs-roots"] == vector.root)
+        #expect(ExportImportTests.hex(Data(car.body)) == vector.car_sha256)
+        let firstChunk = ContentID(hashing: Array(bytes[..<(1 << 20)]))
+        let raw = try await get(portA, "/ipfs/\(firstChunk)?format=raw")
+        #expect(raw.status == 200 && raw.body == Array(bytes[..<(1 << 20)]))
+        // Clear errors.
+        let bad = try await get(portA, "/ipfs/not-a-cid")
+        #expect(bad.status == 400 && String(decoding: bad.body, as: UTF8.self).contains("invalid_argument"))
+        let unknown = try await get(portA, "/ipfs/bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku")
+        #expect(unknown.status == 404, "\(String(decoding: unknown.body, as: UTF8.self))")
+        #expect(try await get(portA, "/ipfs/\(id)?format=zip").status == 400)
+
+        // B holds nothing: it finds A through the DHT and fetches on demand, chunk by chunk, verified.
+        var fromB = try await get(portB, "/ipfs/\(id)", headers: [("Range", "bytes=2097152-2097161")])
+        let deadline = Date().addingTimeInterval(30)
+        while fromB.status != 206 && Date() < deadline {  // until A's provider record reached the DHT
+            try await Task.sleep(for: .milliseconds(500))
+            fromB = try await get(portB, "/ipfs/\(id)", headers: [("Range", "bytes=2097152-2097161")])
+        }
+        let answer = String(decoding: Array(fromB.body.prefix(300)), as: UTF8.self)
+        #expect(fromB.status == 206 && fromB.body == Array(bytes[2_097_152...2_097_161]), "\(fromB.status) \(answer)")
+        let wholeFromB = try await get(portB, "/ipfs/\(id)")
+        #expect(wholeFromB.status == 200 && wholeFromB.body == bytes)
+    }
+}
