@@ -137,16 +137,29 @@ enum Gateway {
             done()
             return Response(status: status, headers: headers)
         }
-        // Missing chunks are fetched before the answer starts only for the first one (so an unknown resource is a
-        // clear error, not a cut-off body); the rest as the body streams.
+        // The first chunk the answer needs is read (or fetched) before the answer starts, so a resource no holder
+        // delivers is a clear error, not a cut-off body; the rest as the body streams (a holder that fails then
+        // ends the body early, and the client sees fewer bytes than Content-Length).
+        var offset: UInt64 = 0
+        var first: (index: Int, data: [UInt8])?
+        for (index, chunk) in chunks.enumerated() {
+            defer { offset += chunk.length }
+            guard offset + chunk.length > wanted.lowerBound else { continue }
+            do { first = (index, try await source.content(of: chunk.id, length: chunk.length)) } catch {
+                done()
+                throw error
+            }
+            break
+        }
+        let prefetched = first
         return Response(status: status, headers: headers, body: ResponseBody { writer in
             defer { done() }
             var offset: UInt64 = 0
-            for chunk in chunks {
+            for (index, chunk) in chunks.enumerated() {
                 let start = offset, end = offset + chunk.length  // [start, end)
                 offset = end
                 guard end > wanted.lowerBound, start <= wanted.upperBound else { continue }
-                let data = try await source.content(of: chunk.id, length: chunk.length)
+                let data = index == prefetched?.index ? prefetched!.data : try await source.content(of: chunk.id, length: chunk.length)
                 let from = Int(max(wanted.lowerBound, start) - start), to = Int(min(wanted.upperBound + 1, end) - start)
                 try await writer.write(ByteBuffer(bytes: data[from..<to]))
                 state.metrics.gatewayBytes(UInt64(to - from))

@@ -29,6 +29,15 @@ public struct APIClient: Sendable {
         public var body: [UInt8]
         /// The answer's headers, names lower-cased.
         public var headers: [String: String] = [:]
+
+        public init(status: Int, body: [UInt8], headers: [String: String] = [:]) {
+            self.status = status
+            self.body = body
+            self.headers = headers
+        }
+
+        /// The body as text (for messages).
+        public var text: String { String(decoding: body, as: UTF8.self) }
     }
 
     public let endpoint: Endpoint
