@@ -121,6 +121,16 @@ struct ConfigCommand: ParsableCommand {
             ] {
                 rows.append(Setting(key: key, value: .text(value), source: .default))
             }
+            // The operator plane's listeners, from the options' own defaults.
+            if let control = try? ControlOptions.parse([]) {
+                let socket = (dataDirectory as NSString).appendingPathComponent("api.sock")
+                for (key, value) in [
+                    ("node api socket", control.noApiSocket ? "none" : socket), ("node --api-listen", control.apiListen ?? "none"),
+                    ("node --metrics-listen", control.metricsListen), ("node --gateway-listen", control.gatewayListen ?? "none"),
+                ] {
+                    rows.append(Setting(key: key, value: .text(value), source: .default))
+                }
+            }
             return rows
         }
     }
