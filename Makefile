@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 # Convenience targets. The quick start needs none of them: see README.md.
-.PHONY: demo test test-asan test-tsan fuzz bench bench-ordo bench-datapath bench-transport bench-compute bench-swarm bench-idle
+.PHONY: demo test test-asan test-tsan fuzz bench bench-ordo bench-datapath bench-transport bench-compute bench-swarm bench-idle bench-gateway
 
 demo:
 	./scripts/demo.sh
@@ -54,3 +54,7 @@ bench-swarm:
 # a node alone, in the same run (THREADS=1: per thread name).
 bench-idle:
 	bash Benchmarks/idle/idle.sh $${NODES:-5} $${WINDOW:-30} $${SETTLE:-15}
+
+# Issue 17: the content gateway against inos get, local and from three holders; a Range request's first byte.
+bench-gateway:
+	bash Benchmarks/gateway/gateway.sh $${SIZE_MIB:-1024} $${ROUNDS:-3}
