@@ -90,20 +90,29 @@ enum DataRoutes {
     /// `GET /v1/resources/{id}`, `POST /v1/export`, `POST /v1/import`: a resource's facts with its IPFS CID,
     /// and CARv1 files to and from the store.
     static func registerResources(_ v1: RouterGroup<BasicRequestContext>, _ state: ControlState) {
+        @Sendable func report(_ id: ContentID, _ store: ContentStore, _ pins: PinSet) throws -> ResourceReport {
+            let manifest = try store.manifest(for: id)
+            let layout = try store.ipfsLayout(of: id)
+            return ResourceReport(
+                id: id.description, ipfsCid: layout.root.description, size: layout.size, chunks: manifest?.chunks.count ?? 1,
+                chunkSize: manifest?.chunkSize ?? layout.size, parity: manifest?.erasure.map { "\($0.dataShards)+\($0.parityShards)" },
+                pinned: pins.isPinned(id))
+        }
         v1.get("resources/:id") { _, context in
             let (store, pins) = try storeAndPins(state)
             let id = try contentID(context.parameters.get("id") ?? "")
-            let report = try await state.offload("resource") { () throws -> ResourceReport in
-                do {
-                    let manifest = try store.manifest(for: id)
-                    let layout = try store.ipfsLayout(of: id)
-                    return ResourceReport(
-                        id: id.description, ipfsCid: layout.root.description, size: layout.size, chunks: manifest?.chunks.count ?? 1,
-                        chunkSize: manifest?.chunkSize ?? layout.size, parity: manifest?.erasure.map { "\($0.dataShards)+\($0.parityShards)" },
-                        pinned: pins.isPinned(id))
-                } catch { throw APIFailure(error) }
+            let answer = try await state.offload("resource") { () throws -> ResourceReport in
+                do { return try report(id, store, pins) } catch { throw APIFailure(error) }
             }
-            return try Routes.json(report)
+            return try Routes.json(answer)
+        }
+        /// The pinned resources (the first 1,000), each with its IPFS CID.
+        v1.get("resources") { _, _ in
+            let (store, pins) = try storeAndPins(state)
+            let answer = try await state.offload("resources") { () throws -> [ResourceReport] in
+                pins.pinned.prefix(1000).compactMap { try? report($0, store, pins) }
+            }
+            return try Routes.json(answer)
         }
         v1.post("export") { request, context in
             let body = try await Routes.decode(ExportRequest.self, request, context)

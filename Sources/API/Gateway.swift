@@ -118,6 +118,8 @@ enum Gateway {
         let chunks = try await source.chunks()
         let size = chunks.reduce(UInt64(0)) { $0 + $1.length }
         headers[.contentType] = "application/octet-stream"
+        // The CID IPFS gives the same bytes, beside the INOS ID.
+        headers[HTTPField.Name("X-Ipfs-Roots")!] = UnixFS.layout(chunks.map { UnixFS.Leaf(id: $0.id, size: $0.length) }).root.description
         var range: ClosedRange<UInt64>? = nil
         if let header = request.headers[.range] {
             switch parseRange(header, size: size) {

@@ -61,6 +61,8 @@ struct ExportImportTests {
         let viaNode = try CLITests.run(["export", id, "--car", root + "/n.car", "--data-dir", root + "/a"])
         #expect(viaNode.status == 0 && viaNode.output.contains("(by the running node)"), "\(viaNode.output)")
         #expect(Self.hex(try Data(contentsOf: URL(fileURLWithPath: root + "/n.car"))) == vector.car_sha256)
+        let listed = try CLITests.run(["status", "--resources", "--data-dir", root + "/a"])
+        #expect(listed.status == 0 && listed.output.contains(id) && listed.output.contains(vector.root), "\(listed.output)")
         let viaNodeImport = try CLITests.run(["import", root + "/a.car", "--data-dir", root + "/a"])
         #expect(viaNodeImport.status == 0 && viaNodeImport.output.split(separator: "\n").last.map(String.init) == id, "\(viaNodeImport.output)")
     }

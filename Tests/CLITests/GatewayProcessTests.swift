@@ -40,6 +40,7 @@ struct GatewayProcessTests {
         let whole = try await get(portA, "/ipfs/\(id)")
         #expect(whole.status == 200 && whole.body == bytes)
         #expect(whole.headers["etag"] == "\"\(id)\"" && whole.headers["content-length"] == "\(bytes.count)")
+        #expect(whole.headers["x-ipfs-roots"] == vector.root)
         let head = try await get(portA, "/ipfs/\(id)", .HEAD)
         #expect(head.status == 200 && head.body.isEmpty && head.headers["content-length"] == "\(bytes.count)")
         #expect(try await get(portA, "/ipfs/\(id)", headers: [("If-None-Match", "\"\(id)\"")]).status == 304)

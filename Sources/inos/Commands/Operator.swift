@@ -11,8 +11,17 @@ struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "What the running node is doing: identity, members, connections, store, arena, repair.")
     @OptionGroup var node: NodeAPIOptions
     @Flag(name: .long, help: "Print the API's JSON.") var json = false
+    @Flag(name: .long, help: "List the pinned resources instead, each with its IPFS CID (the first 1,000).") var resources = false
 
     func run() async throws {
+        if resources {
+            let list = try await node.client().call(.GET, "/v1/resources", as: [ResourceReport].self)
+            if json { return try printJSON(list) }
+            guard !list.isEmpty else { return print("no pinned resources") }
+            return printTable(
+                header: ["RESOURCE", "IPFS CID", "SIZE", "CHUNKS", "PARITY"],
+                rows: list.map { [$0.id, $0.ipfsCid, formatBytes($0.size), "\($0.chunks)", $0.parity ?? "-"] })
+        }
         let status = try await node.client().call(.GET, "/v1/status", as: StatusReport.self)
         if json { return try printJSON(status) }
         var lines = [
@@ -42,6 +51,7 @@ struct Status: AsyncParsableCommand {
             lines.append("ledger    \(r.ledgerEntries) entr\(r.ledgerEntries == 1 ? "y" : "ies"); this node earned \(r.creditsEarned), spent \(r.creditsSpent) credits")
         }
         lines.append("plugins   \(status.plugins) slot(s) (inos plugins list)")
+        if let pinned = status.store?.pinnedResources, pinned > 0 { lines.append("resources \(pinned) pinned (inos status --resources lists them with their IPFS CIDs)") }
         print(lines.joined(separator: "\n"))
     }
 }
