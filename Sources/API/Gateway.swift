@@ -22,6 +22,8 @@ import Synchronization
 /// Bounded: at most ``requestLimit`` requests at once (503 past it), one chunk in memory per request.
 enum Gateway {
     static let requestLimit = 16
+    /// Chunks one answer reads or fetches ahead of the one it sends (so memory stays ≤ 4 chunks per request).
+    static let readAhead = 4
 
     static func router(_ state: ControlState) -> Router<BasicRequestContext> {
         let router = Router()
@@ -154,14 +156,36 @@ enum Gateway {
             break
         }
         let prefetched = first
+        // The chunks the answer covers, with their place in the resource.
+        var spans: [(index: Int, chunk: ResourceManifest.Chunk, start: UInt64)] = []
+        var place: UInt64 = 0
+        for (index, chunk) in chunks.enumerated() {
+            if place + chunk.length > wanted.lowerBound && place <= wanted.upperBound { spans.append((index, chunk, place)) }
+            place += chunk.length
+        }
+        let covered = spans
+        let window = Self.readAhead
         return Response(status: status, headers: headers, body: ResponseBody { writer in
             defer { done() }
-            var offset: UInt64 = 0
-            for (index, chunk) in chunks.enumerated() {
-                let start = offset, end = offset + chunk.length  // [start, end)
-                offset = end
-                guard end > wanted.lowerBound, start <= wanted.upperBound else { continue }
-                let data = index == prefetched?.index ? prefetched!.data : try await source.content(of: chunk.id, length: chunk.length)
+            // Up to `readAhead` chunks read or fetched ahead of the one being sent, spread over the holders.
+            var ahead: [Task<[UInt8], any Error>] = []
+            var next = 0
+            defer { for task in ahead { task.cancel() } }
+            func refill() {
+                while ahead.count < window, next < covered.count {
+                    let item = covered[next]
+                    next += 1
+                    if item.index == prefetched?.index, let data = prefetched?.data {
+                        ahead.append(Task { data })
+                    } else {
+                        ahead.append(Task { try await source.content(of: item.chunk.id, length: item.chunk.length, spread: item.index) })
+                    }
+                }
+            }
+            for item in covered {
+                refill()
+                let data = try await ahead.removeFirst().value
+                let start = item.start, end = item.start + item.chunk.length
                 let from = Int(max(wanted.lowerBound, start) - start), to = Int(min(wanted.upperBound + 1, end) - start)
                 try await writer.write(ByteBuffer(bytes: data[from..<to]))
                 state.metrics.gatewayBytes(UInt64(to - from))
@@ -197,10 +221,18 @@ enum Gateway {
 /// Where the gateway reads a resource: the node's store, and — for what it lacks — the holders the DHT names,
 /// each piece checked against its ID on arrival (`fetchVerified`) and kept in the store (unpinned: a
 /// later garbage collection may drop it).
-struct ChunkSource: Sendable {
+final class ChunkSource: Sendable {
     let state: ControlState
     let store: ContentStore
     let resource: ContentID
+    /// The sessions with the resource's holders, found once per request (the DHT's provider records).
+    private let holders = Mutex<[UInt64]?>(nil)
+
+    init(state: ControlState, store: ContentStore, resource: ContentID) {
+        self.state = state
+        self.store = store
+        self.resource = resource
+    }
 
     func chunks() async throws -> [ResourceManifest.Chunk] {
         if resource.codec == .raw {
@@ -224,26 +256,41 @@ struct ChunkSource: Sendable {
         } catch { throw APIFailure(error) }
     }
 
-    /// A chunk's bytes, verified: from the store, else fetched from a holder.
-    func content(of id: ContentID, length: UInt64? = nil) async throws -> [UInt8] {
+    /// A chunk's bytes, verified: from the store, else fetched from a holder (`spread` picks which holder is
+    /// asked first, so a window of fetches spreads over the holders).
+    func content(of id: ContentID, length: UInt64? = nil, spread: Int = 0) async throws -> [UInt8] {
         let read: @Sendable () throws -> [UInt8]? = { [store] in
             let chunk = ResourceManifest.Chunk(id: id, length: length ?? UInt64(Int32.max), encoding: .raw, storedLength: 0)
             guard let content = try store.chunkContent(chunk), ContentID(hashing: content) == id else { return nil }
             return content
         }
         if let local = try await ControlState.onThread("gateway", read) { return local }
-        try await fetch(id, length: length)
+        try await fetch(id, length: length, spread: spread)
         guard let fetched = try await ControlState.onThread("gateway", read) else {
             throw APIFailure(InosError(.corrupt, "chunk \(id) arrived but does not read back whole"), status: .badGateway)
         }
         return fetched
     }
 
-    /// Fetches `id` into the store from the holders of the resource (the DHT's provider records).
-    private func fetch(_ id: ContentID, length: UInt64?) async throws {
+    /// Fetches `id` into the store from the holders of the resource, starting with holder `spread` (mod count).
+    private func fetch(_ id: ContentID, length: UInt64?, spread: Int = 0) async throws {
         guard let peers = state.node.peers else {
             throw APIFailure(InosError(.notFound, "\(id) is not in this node's store, and the node has no peer layer to fetch it"), status: .notFound)
         }
+        var connections = try await holderSessions(peers)
+        if connections.count > 1 {
+            let first = spread % connections.count
+            connections = Array(connections[first...] + connections[..<first])
+        }
+        guard await peers.fetchVerified(id, into: store, from: connections, durable: true, length: length) != nil else {
+            // The holders may have changed: look them up again next time.
+            holders.withLock { $0 = nil }
+            throw APIFailure(InosError(.unavailable, "none of the \(connections.count) holder(s) of \(resource) delivered \(id) intact"), status: .badGateway)
+        }
+    }
+
+    private func holderSessions(_ peers: PeerManager) async throws -> [UInt64] {
+        if let known = holders.withLock({ $0 }), !known.isEmpty { return known }
         let key = Array(resource.bytes.suffix(32))
         var records = peers.localProviders(key)
         if records.isEmpty {
@@ -259,8 +306,7 @@ struct ChunkSource: Sendable {
         guard !connections.isEmpty else {
             throw APIFailure(InosError(.notFound, "no node of the mesh provides \(resource) (no provider record, or no session with its holders)"), status: .notFound)
         }
-        guard await peers.fetchVerified(id, into: store, from: connections, durable: true, length: length) != nil else {
-            throw APIFailure(InosError(.unavailable, "none of the \(connections.count) holder(s) of \(resource) delivered \(id) intact"), status: .badGateway)
-        }
+        holders.withLock { $0 = connections }
+        return connections
     }
 }
