@@ -81,8 +81,6 @@ details { margin-top: 8px; color: var(--muted); }
   const page = document.body.dataset.page;
   const content = document.getElementById('content');
   const live = document.getElementById('live');
-  const rates = [];          // [{at, in, out}] bytes per second, newest last
-  const maxPoints = 120;
   let last = null;
 
   const SVG = 'http://www.w3.org/2000/svg';
@@ -157,7 +155,7 @@ details { margin-top: 8px; color: var(--muted); }
     const st = s.overview.status, m = st.members || { alive: 0, suspect: 0, dead: 0 };
     const store = st.store;
     const r = s.overview.stats.rates;
-    const alerts = s.overview.health.checks.filter(c => c.status !== 'ok');
+    const alerts = s.overview.health.checks.filter(c => c.status !== 'OK');
     content.innerHTML = `
       <section class="cards">
         <div class="card"><h3>Node</h3><div class="big mono" id="node-id" title="${esc(st.id)}">${esc(short(st.id))}</div>
@@ -173,9 +171,9 @@ details { margin-top: 8px; color: var(--muted); }
           <div>${bytes(s.overview.stats.total.bytes_in)} in, ${bytes(s.overview.stats.total.bytes_out)} out since start</div></div>
       </section>
       <section><h2>Bandwidth <span class="legend"><span class="in">■ in</span> <span class="out">■ out</span></span></h2><div id="chart-slot"></div></section>
-      <section><h2>Alerts (inos health)</h2><ul class="alerts" id="alerts">${alerts.length ? alerts.map(c => `<li class="${esc(c.status)}"><b>${esc(c.status.toUpperCase())}</b> ${esc(c.name)}: ${esc(c.message)}</li>`).join('') : '<li class="ok">every check OK</li>'}</ul>
-        <details><summary>all checks</summary><ul class="alerts">${s.overview.health.checks.map(c => `<li class="${esc(c.status)}"><b>${esc(c.status.toUpperCase())}</b> ${esc(c.name)}: ${esc(c.message)}</li>`).join('')}</ul></details></section>`;
-    document.getElementById('chart-slot').appendChild(chart(rates));
+      <section><h2>Alerts (inos health)</h2><ul class="alerts" id="alerts">${alerts.length ? alerts.map(c => `<li class="${esc(c.status.toLowerCase())}"><b>${esc(c.status)}</b> ${esc(c.name)}: ${esc(c.message)}</li>`).join('') : '<li class="ok">every check OK</li>'}</ul>
+        <details><summary>all checks</summary><ul class="alerts">${s.overview.health.checks.map(c => `<li class="${esc(c.status.toLowerCase())}"><b>${esc(c.status)}</b> ${esc(c.name)}: ${esc(c.message)}</li>`).join('')}</ul></details></section>`;
+    document.getElementById('chart-slot').appendChild(chart(s.overview.history.map(p => ({ at: p.at, in: p.bytes_in_per_second, out: p.bytes_out_per_second }))));
     for (const b of content.querySelectorAll('.bar > div')) b.style.width = (Number(b.dataset.share) * 100).toFixed(1) + '%';
   }
 
@@ -220,7 +218,7 @@ details { margin-top: 8px; color: var(--muted); }
         <div id="graph-slot"></div></section>
       <section><table id="members-table"><thead><tr><th>member</th><th>state</th><th>since</th><th>address</th><th>RTT</th><th>load</th><th>free / capacity</th><th>region</th></tr></thead><tbody>
         ${mesh.members.map(m => `<tr class="${esc(m.state)}" data-member="${esc(m.id)}" data-state="${esc(m.state)}"><td class="mono">${esc(m.id)}${m.is_self ? ' (this node)' : ''}</td><td><span class="pill ${esc(m.state)}">${esc(m.state)}</span></td>
-          <td>${esc(duration(m.state_age_seconds))}</td><td class="mono">${esc(m.address)}</td><td>${esc(rtt(m.rtt_microseconds))}</td><td class="${loadClass(m.load, band)}">${esc(pct(m.load))}</td>
+          <td>${esc(duration(m.state_age_seconds))}</td><td class="mono">${esc(m.address)}</td><td title="${esc(m.rtt_source ? 'from ' + (m.rtt_source === 'have' ? 'the last HAVE answer' : 'keepalive') : '')}">${esc(rtt(m.rtt_microseconds))}${m.rtt_source === 'have' ? ' <span class="muted">(HAVE)</span>' : ''}</td><td class="${loadClass(m.load, band)}">${esc(pct(m.load))}</td>
           <td>${m.capacity_bytes !== undefined ? bytes(m.free_bytes) + ' / ' + bytes(m.capacity_bytes) : '–'}</td><td>${esc(m.region ?? '–')}</td></tr>`).join('')}</tbody></table></section>`;
     document.getElementById('graph-slot').appendChild(svg);
   }
@@ -263,7 +261,7 @@ details { margin-top: 8px; color: var(--muted); }
       <div class="legend"><span class="sw data held">data chunk held</span> <span class="sw parity held">parity shard held</span> <span class="sw missing">not held</span></div>
       ${res.resources.length ? '' : '<p id="no-resources">This node holds no resource yet (a census runs every few seconds).</p>'}
       ${res.resources.map((m, i) => `<section class="resource" data-resource="${esc(m.id)}"><h2 class="mono">${esc(m.id)}</h2>
-        <div class="facts"><span>strategy <b class="strategy">${esc(m.strategy || 'unknown')}</b></span><span>${bytes(m.size)} in ${m.chunks} chunk(s)${m.parity ? ` + ${m.parity} parity shard(s) (${m.data_shards}+${m.parity_shards})` : ''}</span>
+        <div class="facts"><span>strategy <b class="strategy">${esc(m.strategy || 'none planned here')}</b></span><span>${m.size !== undefined && m.size !== null ? bytes(m.size) + ' in ' + m.chunks + ' chunk(s)' : 'one chunk (no manifest)'}${m.parity ? ` + ${m.parity} parity shard(s) (${m.data_shards}+${m.parity_shards})` : ''}</span>
         <span>copies <b class="copies">${m.minimum_copies}</b> (fewest of any piece) against target <b class="target">${esc(m.target_copies ?? '–')}</b></span>
         <span>${m.pieces_below_target !== undefined && m.pieces_below_target !== null ? m.pieces_below_target + ' piece(s) below target' : ''}</span>
         <span class="muted">map ${duration(m.age_seconds)} old · plan from ${esc(m.planned)}${m.unanswered.length ? ' · no answer from ' + m.unanswered.map(esc).join(', ') : ''}</span></div>
@@ -303,11 +301,6 @@ details { margin-top: 8px; color: var(--muted); }
 
   function apply(s) {
     last = s;
-    const r = s.overview.stats.rates;
-    if (r) {
-      rates.push({ at: s.overview.at, in: r.bytes_in_per_second, out: r.bytes_out_per_second });
-      if (rates.length > maxPoints) rates.shift();
-    }
     const open = Array.from(content.querySelectorAll('details[open]')).map(d => d.querySelector('summary').textContent);
     renderers[page](s);
     for (const d of content.querySelectorAll('details')) if (open.includes(d.querySelector('summary').textContent)) d.open = true;

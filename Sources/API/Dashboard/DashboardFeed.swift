@@ -21,6 +21,7 @@ final class DashboardFeed: Sendable {
     /// Event-stream subscribers now (at most ``subscriberLimit``).
     let subscribers = Atomic<Int>(0)
     static let subscriberLimit = 16
+    private let rateHistory = Mutex<[RatePoint]>([])
 
     init(_ state: ControlState) {
         self.state = state
@@ -35,6 +36,8 @@ final class DashboardFeed: Sendable {
         var status: StatusReport
         var health: HealthReport
         var stats: Stats
+        /// The traffic rates of the last ``historyLength`` seconds this feed was read (the bandwidth chart).
+        var history: [RatePoint]
         /// Wall-clock seconds since 1970 at this snapshot (the chart's time axis).
         var at: Double
     }
@@ -45,9 +48,28 @@ final class DashboardFeed: Sendable {
         var rates: StatsReport.Rates?
     }
 
+    struct RatePoint: Encodable {
+        var at: Double
+        var bytesInPerSecond: Double
+        var bytesOutPerSecond: Double
+    }
+
+    /// Points the bandwidth chart keeps: one a second, five minutes.
+    static let historyLength = 300
+
     func overview() -> Overview {
         let stats = state.stats()
-        return Overview(status: state.status(), health: state.health(), stats: Stats(total: stats.total, rates: stats.rates), at: Date().timeIntervalSince1970)
+        let now = Date().timeIntervalSince1970
+        // A point a second at most, however many pages read the feed; only while one does.
+        let history = rateHistory.withLock { history -> [RatePoint] in
+            if let rates = stats.rates, (history.last?.at ?? 0) <= now - 0.9 {
+                history.append(RatePoint(at: now, bytesInPerSecond: rates.bytesInPerSecond, bytesOutPerSecond: rates.bytesOutPerSecond))
+                if history.count > Self.historyLength { history.removeFirst(history.count - Self.historyLength) }
+            }
+            return history
+        }
+        return Overview(
+            status: state.status(), health: state.health(), stats: Stats(total: stats.total, rates: stats.rates), history: history, at: now)
     }
 
     // MARK: Mesh
@@ -61,6 +83,8 @@ final class DashboardFeed: Sendable {
             var stateAgeSeconds: Double?
             var isSelf: Bool
             var rttMicroseconds: Double?
+            /// "keepalive" (the session's estimate) or "have" (the last census answer's round trip).
+            var rttSource: String?
             /// Whether this node has a session with it now.
             var connected: Bool
             /// The status it gossiped (this node's own for itself); nil when none was heard.
@@ -73,6 +97,7 @@ final class DashboardFeed: Sendable {
             var from: String
             var to: String
             var rttMicroseconds: Double?
+            var rttSource: String?
             var inbound: Bool
         }
         /// The allocator's load band: nodes are placed on up to `max`, aimed at `target`; below `low` a node is
@@ -96,22 +121,28 @@ final class DashboardFeed: Sendable {
         guard let peers = node.peers, let membership = peers.membership else { return MeshView(members: [], links: [], band: band()) }
         let now = peers.clock.now()
         let known = peers.gossip?.known ?? [:]
-        var rtt: [MemberID: Double] = [:]
+        var rtt: [MemberID: (Double, String)] = [:]
         var links: [MeshView.Link] = []
         let me = peers.memberID
         for peer in peers.peers {
             guard let id = peer.node else { continue }
             let member = Membership.member(id)
-            if let value = peer.rttMicroseconds { rtt[member] = value }
-            links.append(MeshView.Link(from: Self.hex(me), to: Self.hex(member), rttMicroseconds: peer.rttMicroseconds, inbound: peer.inbound))
+            // A session to itself (this node's own mesh client dialing its own address) is no link.
+            if member == me { continue }
+            if let value = peer.rttMicroseconds {
+                rtt[member] = (value, "keepalive")
+            } else if let value = maps.rtt(member) {
+                rtt[member] = (value, "have")
+            }
+            links.append(MeshView.Link(from: Self.hex(me), to: Self.hex(member), rttMicroseconds: rtt[member]?.0, rttSource: rtt[member]?.1, inbound: peer.inbound))
         }
         let own = ownStatus()
         let members = membership.view.map { view -> MeshView.Member in
             let status = view.isSelf ? own : known[view.member]
             return MeshView.Member(
                 id: Self.hex(view.member), state: "\(view.status)", address: view.address ?? "", incarnation: UInt64(view.incarnation),
-                stateAgeSeconds: view.changedAt.map { now > $0 ? Double(now - $0) / 1e9 : 0 }, isSelf: view.isSelf, rttMicroseconds: rtt[view.member],
-                connected: rtt[view.member] != nil || links.contains { $0.to == Self.hex(view.member) },
+                stateAgeSeconds: view.changedAt.map { now > $0 ? Double(now - $0) / 1e9 : 0 }, isSelf: view.isSelf, rttMicroseconds: rtt[view.member]?.0,
+                rttSource: rtt[view.member]?.1, connected: links.contains { $0.to == Self.hex(view.member) },
                 load: status?.load, capacityBytes: status?.capacityBytes, freeBytes: status?.freeBytes, region: status?.region)
         }
         return MeshView(members: members, links: links, band: band())

@@ -38,7 +38,8 @@ final class ReplicaMaps: Sendable {
 
     struct Map: Encodable {
         var id: String
-        var size: UInt64
+        /// From the manifest; nil for a resource of one chunk (no manifest).
+        var size: UInt64?
         var chunkSize: UInt64
         var chunks: Int
         var parity: Int
@@ -65,6 +66,9 @@ final class ReplicaMaps: Sendable {
     private let cache = Mutex<[ContentID: (at: ContinuousClock.Instant, map: Map)]>([:])
     private let omittedCount = Atomic<Int>(0)
     private let running = Atomic<Bool>(false)
+    /// The round trip of each member's last HAVE answer (microseconds), and when: busy sessions send no
+    /// keepalive pings, so this is often the only recent RTT there is.
+    private let haveRTT = Mutex<[MemberID: (microseconds: Double, at: ContinuousClock.Instant)]>([:])
 
     init(_ state: ControlState) { self.state = state }
 
@@ -92,7 +96,8 @@ final class ReplicaMaps: Sendable {
             entry.map.ageSeconds = Double(age.components.seconds) + Double(age.components.attoseconds) / 1e18
             return entry.map
         } }
-        return (kept, omitted)
+        // Resources the mesh replicates (a plan) first, then this node's own (job results, local puts).
+        return (kept.sorted { ($0.strategy == nil ? 1 : 0, $0.id) < ($1.strategy == nil ? 1 : 0, $1.id) }, omitted)
     }
 
     /// Starts a census round in the background when a map is stale (the event stream never waits for one).
@@ -143,8 +148,9 @@ final class ReplicaMaps: Sendable {
                 for member in others {
                     group.addTask {
                         guard let connection = peers.session(with: member.member),
-                            let (holding, _) = try? await peers.holding(id, on: connection, timeout: 2)
+                            let (holding, rtt) = try? await peers.holding(id, on: connection, timeout: 2)
                         else { return (member, nil) }
+                        self.haveRTT.withLock { $0[member.member] = (rtt, ContinuousClock.now) }
                         return (member, holding)
                     }
                 }
@@ -197,11 +203,16 @@ final class ReplicaMaps: Sendable {
             return Piece(index: i, kind: parity ? "parity" : "data", stripe: stripe, copies: copies[i], target: targets.map { $0[i] })
         }
         return Map(
-            id: id.description, size: manifest?.size ?? UInt64(pieces.first?.storedLength ?? 0), chunkSize: manifest?.chunkSize ?? 0, chunks: chunkCount,
+            id: id.description, size: manifest?.size, chunkSize: manifest?.chunkSize ?? 0, chunks: chunkCount,
             parity: pieces.count - chunkCount, dataShards: manifest?.erasure?.dataShards, parityShards: manifest?.erasure?.parityShards, strategy: strategy,
             planned: planned, targetCopies: targets?.max(), minimumCopies: copies.min() ?? 0,
             piecesBelowTarget: targets.map { t in pieces.indices.filter { copies[$0] < t[$0] }.count },
             pieces: pieceList, holders: holders.filter { $0.isSelf || $0.pieces.contains(true) }, unanswered: unanswered, ageSeconds: 0)
+    }
+
+    /// The round trip of `member`'s last HAVE answer, if it came within the last minute.
+    func rtt(_ member: MemberID) -> Double? {
+        haveRTT.withLock { rtts in rtts[member].flatMap { ContinuousClock.now - $0.at < .seconds(60) ? $0.microseconds : nil } }
     }
 
     static func name(_ strategy: PlacementPlan.Strategy) -> String {
