@@ -27,10 +27,20 @@ inos_install_deps() {
     fi
 }
 
-# What the tests need besides: Debian's prometheus (a real Prometheus scrapes a node, promtool lints /metrics).
+# What the tests need besides: Debian's prometheus (a real Prometheus scrapes a node, promtool lints /metrics),
+# and chromium, chromium-driver and Selenium (the dashboard in a headless browser).
 inos_install_test_deps() {
     if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2>&1; then
         INOS_NO_RECOMMENDS=1 inos_install_packages prometheus
+    fi
+    # The dashboard's browser test: Debian's chromium and chromium-driver, driven by Selenium (PyPI).
+    if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+        INOS_NO_RECOMMENDS=1 inos_install_packages chromium chromium-driver
+    fi
+    if ! python3 -c "import selenium" >/dev/null 2>&1; then
+        echo "==> installing Selenium for python3 (pip)"
+        python3 -m pip install --quiet selenium || python3 -m pip install --quiet --break-system-packages selenium \
+            || echo "warning: cannot install Selenium; the dashboard's browser test will be skipped" >&2
     fi
 }
 

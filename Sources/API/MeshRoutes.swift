@@ -80,7 +80,11 @@ enum MeshRoutes {
                 do {
                     report = try await JobSubmitter(client: client).submit(
                         id, function: body.function, parameters: body.parameters, reduce: mode, entry: body.entry, timeout: body.timeoutSeconds, progress: progress)
-                } catch { throw APIFailure(InosError(.failed, "job \(body.function) over \(id)", cause: error)) }
+                } catch {
+                    state.node.compute?.history.recordSubmissionFailure(function: body.function, resource: id.description, message: "\(error)", seconds: 0)
+                    throw APIFailure(InosError(.failed, "job \(body.function) over \(id)", cause: error))
+                }
+                state.node.compute?.history.recordSubmitted(report, function: body.function)
                 let scratch = try LocalJobs.scratch("inos-api-submit")
                 defer { try? FileManager.default.removeItem(atPath: scratch) }
                 let (resultID, recordID) = try LocalJobs.storeResult(

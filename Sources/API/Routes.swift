@@ -54,6 +54,7 @@ enum Routes {
         DataRoutes.register(v1, state)
         MeshRoutes.register(v1, state)
         DataRoutes.registerResources(v1, state)
+        Dashboard.register(router, state)
         return router
     }
 
@@ -198,7 +199,8 @@ struct ErrorMiddleware: RouterMiddleware {
 }
 
 /// The TCP listener's credential: `Authorization: Bearer <token>` matching the data directory's `api.token`
-/// (compared in constant time). Refused with 401 otherwise.
+/// (compared in constant time), or, on reading requests, the dashboard's cookie holding it. Refused with 401
+/// otherwise.
 struct BearerAuthorization: RouterMiddleware {
     typealias Context = BasicRequestContext
     let token: [UInt8]
@@ -206,9 +208,11 @@ struct BearerAuthorization: RouterMiddleware {
     init(token: String) { self.token = Array(token.utf8) }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        // The dashboard's pages take the token once in their address and trade it for a cookie (Dashboard.swift).
+        if let login = Dashboard.login(request, token: token) { return login }
         let header = request.headers[.authorization] ?? ""
         let presented = header.hasPrefix("Bearer ") ? Array(header.utf8.dropFirst(7)) : []
-        guard Self.equal(presented, token) else {
+        guard Self.equal(presented, token) || Dashboard.cookieToken(request).map({ Self.equal($0, token) }) == true else {
             throw APIFailure(InosError(.refused, "this listener needs Authorization: Bearer <the token in the node's data directory, api.token>"), status: .unauthorized)
         }
         return try await next(request, context)

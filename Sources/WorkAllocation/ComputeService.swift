@@ -42,6 +42,8 @@ public final class ComputeService: Sendable {
     /// Chunk jobs run here by outcome (`succeeded`, `failed`) and requests refused, since start.
     private let outcomes = Mutex<[String: UInt64]>([:])
     private let observer = Mutex<(@Sendable (_ outcome: String, _ seconds: Double) -> Void)?>(nil)
+    /// The newest jobs run here and submitted from here (the dashboard's Jobs page).
+    public let history = JobHistory()
     let logger: Logger
     /// Seconds one chunk's job may take.
     public let chunkTimeout: Double
@@ -68,6 +70,7 @@ public final class ComputeService: Sendable {
             }
             func refuse(_ why: String, retryable: Bool = false) -> (FrameType, [UInt8]) {
                 count("refused", seconds: nil)
+                history.record(served(run, from: peer, outcome: "refused", message: why, seconds: 0))
                 logger.warning("job \(run.function) over \(run.resource) from \(peer) refused: \(why)")
                 return (.jobDone, JobWire.encode([JobWire.Outcome(chunk: run.chunks.first ?? 0, result: .failure(.init(why, retryable: retryable)))]))
             }
@@ -80,7 +83,13 @@ public final class ComputeService: Sendable {
             guard admitted else { return refuse("busy: \(Self.jobsPerPeer) jobs of this peer are running here", retryable: true) }
             defer { running.withLock { $0[peer] = ($0[peer] ?? 1) > 1 ? $0[peer]! - 1 : nil } }
             logger.info("job \(run.function) over \(run.chunks.count) chunk(s) of \(run.resource) for \(peer)")
-            return (.jobDone, JobWire.encode(execute(run)))
+            let started = ContinuousClock.now
+            let answers = execute(run)
+            let elapsed = ContinuousClock.now - started
+            let failures = answers.compactMap { outcome -> String? in if case .failure(let f) = outcome.result { return f.message } else { return nil } }
+            history.record(served(run, from: peer, outcome: failures.isEmpty ? "succeeded" : "failed", message: failures.first,
+                                  seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18))
+            return (.jobDone, JobWire.encode(answers))
         }
     }
 
