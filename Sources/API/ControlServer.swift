@@ -71,29 +71,17 @@ public struct ControlServer: Sendable {
                         onListening("api", "unix:\(path)")
                     }, logger: quiet(logger)))
         }
-        if let tcp = options.tcp {
-            let token = try Self.loadOrCreateToken(tokenPath)
-            let router = Routes.router(state, authorization: token)
-            services.append(
-                Application(
-                    router: router, configuration: Self.configuration(.hostname(tcp.host, port: tcp.port)),
-                    onServerRunning: { channel in onListening("api-tcp", Self.describe(channel.localAddress, fallback: "\(tcp.host):\(tcp.port)")) },
-                    logger: quiet(logger)))
+        /// A TCP listener for `router`, named `name` when it is bound.
+        func tcpListener(_ name: String, _ router: Router<BasicRequestContext>, _ at: (host: String, port: Int)) -> any Service {
+            Application(
+                router: router, configuration: Self.configuration(.hostname(at.host, port: at.port)),
+                onServerRunning: { channel in onListening(name, Self.describe(channel.localAddress, fallback: "\(at.host):\(at.port)")) },
+                logger: quiet(logger))
         }
-        if let gateway = options.gateway {
-            services.append(
-                Application(
-                    router: Gateway.router(state), configuration: Self.configuration(.hostname(gateway.host, port: gateway.port)),
-                    onServerRunning: { channel in onListening("gateway", Self.describe(channel.localAddress, fallback: "\(gateway.host):\(gateway.port)")) },
-                    logger: quiet(logger)))
-        }
-        if let metrics = options.metrics {
-            services.append(
-                Application(
-                    router: Routes.metricsRouter(state), configuration: Self.configuration(.hostname(metrics.host, port: metrics.port)),
-                    onServerRunning: { channel in onListening("metrics", Self.describe(channel.localAddress, fallback: "\(metrics.host):\(metrics.port)")) },
-                    logger: quiet(logger)))
-        }
+        if let tcp = options.tcp { services.append(tcpListener("api-tcp", Routes.router(state, authorization: try Self.loadOrCreateToken(tokenPath)), tcp)) }
+        if let gateway = options.gateway { services.append(tcpListener("gateway", Gateway.router(state), gateway)) }
+        // Last: `inos node` runs the metrics listener tolerant of a taken port, and finds it in this place.
+        if let metrics = options.metrics { services.append(tcpListener("metrics", Routes.metricsRouter(state), metrics)) }
         return services
     }
 
