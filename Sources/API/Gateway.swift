@@ -302,7 +302,15 @@ final class ChunkSource: Sendable {
                 }
             }
         }
-        let connections = records.filter { $0.member != peers.memberID }.compactMap { peers.session(with: $0.member) }
+        // Routed as reads are: healthy holders (gossiped load < 0.8) first, then the lowest round trip.
+        let loads = peers.gossip?.known ?? [:]
+        let rtts = Dictionary(peers.peers.compactMap { peer in peer.node.map { (Membership.member($0), peer.rttMicroseconds ?? .infinity) } }, uniquingKeysWith: min)
+        let ranked = records.filter { $0.member != peers.memberID }
+            .sorted { a, b in
+                let (la, lb) = ((loads[a.member]?.load ?? 0) >= 0.8, (loads[b.member]?.load ?? 0) >= 0.8)
+                return la != lb ? !la : (rtts[a.member] ?? .infinity) < (rtts[b.member] ?? .infinity)
+            }
+        let connections = ranked.compactMap { peers.session(with: $0.member) }
         guard !connections.isEmpty else {
             throw APIFailure(InosError(.notFound, "no node of the mesh provides \(resource) (no provider record, or no session with its holders)"), status: .notFound)
         }
