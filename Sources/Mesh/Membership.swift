@@ -116,6 +116,8 @@ public final class Membership: Sendable {
     /// A session is up with `node` on `connection`; `dialedAddress` when we dialed it (where it listens).
     func sessionUp(_ node: NodeID, connection: UInt64, dialedAddress: String?, bootstrap: Bool, now: UInt64, send: (UInt64, [UInt8]) -> Void) {
         let member = Self.member(node)
+        // A session with itself (this node's client dialed its own address) carries no membership.
+        guard member != self_ else { return }
         state.withLock { state in
             state.connections[member] = connection
             state.dialing.remove(member)

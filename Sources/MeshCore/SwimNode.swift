@@ -227,6 +227,9 @@ public final class SwimNode {
 
     /// Handles a message from `sender`.
     public func receive(_ incoming: SwimMessage, from sender: MemberID, now: UInt64) -> [Outbound] {
+        // This node's own ID as the sender: a session with itself (its client dialed its own address), or a forged
+        // member ID. Either way it is not a peer's word, and answering it would talk to itself (found by fuzzing).
+        guard sender != id else { return [] }
         clock.witness(incoming.lamport)
         introduced = 0
         // The sender is who the transport authenticated, not a claim: it joins the view (within the cap).

@@ -236,6 +236,18 @@ struct SwimBoundsTests {
         }
     }
 
+    @Test("a message from the node's own ID (a session with itself) is ignored: no answer, nothing learned (found by fuzzing)")
+    func messageFromItself() {
+        let node = SwimNode(simulated: 1, seed: 1, now: 0)
+        node.assumeMembers([2])
+        for kind in [SwimMessage.Kind.ping(sequence: 1), .join, .pingRequest(sequence: 2, target: 2)] {
+            let out = node.receive(SwimMessage(kind, lamport: 9, updates: [MemberUpdate(member: 3, status: .alive, incarnation: 0, lamport: 9)]), from: 1, now: 0)
+            #expect(out.isEmpty, "\(kind): \(out)")
+        }
+        #expect(node.status(of: 3) == nil)
+        #expect(node.view.count == 2)
+    }
+
     @Test("told it is suspect or dead at incarnation UInt32.max with Lamport UInt64.max, a node does not follow, answers, and keeps running")
     func saturatedSlander() {
         for status in [MemberStatus.suspect, .dead] {
