@@ -309,5 +309,6 @@ public final class PeerManager: Sendable {
         layer.stop()
         layer.registry.dropHandlers()
         chunks.dropObservers()
+        antiEntropy.dropTrees()
     }
 }
