@@ -222,9 +222,13 @@ public struct APIClient: Sendable {
             headers.add(name: "Content-Length", value: "\(body.count)")
         }
         return try await channel.executeThenClose { inbound, outbound in
-            try await outbound.write(.head(HTTPRequestHead(version: .http1_1, method: method, uri: path, headers: headers)))
-            if let body { try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: body)))) }
-            try await outbound.write(.end(nil))
+            // The whole request in one write: a server that answers as soon as it has the head (a GET) and closes
+            // must not find us still writing — a second write would fail with "I/O on closed channel" though the
+            // answer is there to read. A write that fails anyway still lets the answer be read.
+            var parts: [HTTPClientRequestPart] = [.head(HTTPRequestHead(version: .http1_1, method: method, uri: path, headers: headers))]
+            if let body { parts.append(.body(.byteBuffer(ByteBuffer(bytes: body)))) }
+            parts.append(.end(nil))
+            do { try await outbound.write(contentsOf: parts) } catch {}
             var status = 0
             for try await part in inbound {
                 switch part {
