@@ -137,7 +137,7 @@ struct OperatorProcessTests {
         #expect(stat(tokenPath, &info) == 0 && info.st_mode & 0o777 == 0o600)
         #expect(lstat(root + "/a/api.sock", &info) == 0 && info.st_mode & 0o777 == 0o600)
 
-        for wrong in ["", "0" + token.dropFirst(), token + "x"] {
+        for wrong in ["", (token.first == "0" ? "1" : "0") + token.dropFirst(), token + "x"] {  // the second differs from the token in its first character
             await #expect(throws: InosError.self) { _ = try await APIClient(.tcp(host: "127.0.0.1", port: port, token: wrong)).send(.GET, "/v1/status") }
             let response = try await APIClient(.tcp(host: "127.0.0.1", port: port, token: wrong)).fetch(.GET, "/v1/status")
             #expect(response.status == 401)
