@@ -30,11 +30,9 @@ struct NodeAPIOptions: ParsableArguments {
 
     static func tcpClient(_ address: String, tokenFile: String?, dataDirectory: String) throws -> APIClient {
         let trimmed = address.hasPrefix("http://") ? String(address.dropFirst(7)) : address
-        guard let colon = trimmed.lastIndex(of: ":"), let port = Int(trimmed[trimmed.index(after: colon)...]), (1...65_535).contains(port) else {
-            throw ValidationError("--api \(address) must be HOST:PORT")
-        }
-        var host = String(trimmed[..<colon])
-        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        // The same HOST:PORT parsing as inos node's listener options; a client needs a real port.
+        let (host, port) = try ControlOptions.hostPort(trimmed, option: "--api")
+        guard port > 0 else { throw ValidationError("--api \(address) must be HOST:PORT with a port of 1…65535") }
         let token: String
         if let environment = ProcessInfo.processInfo.environment["INOS_API_TOKEN"], tokenFile == nil, !environment.isEmpty {
             token = environment
