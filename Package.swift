@@ -184,7 +184,7 @@ let package = Package(
         ),
         // What the store plugins share: keys, errors, file calls and the inos.store/1 table.
         .target(
-            name: "InosStoreKit", dependencies: ["PluginABI", "PluginKit", "CISAL", "InosSystem"],
+            name: "InosStoreKit", dependencies: ["PluginABI", "PluginKit", "CISAL", "InosSystem", "Primitives"],
             path: "Plugins/Storage/StoreKit"
         ),
         .target(
@@ -192,7 +192,7 @@ let package = Package(
             path: "Plugins/Storage/FileStore"
         ),
         .target(
-            name: "InosPackStore", dependencies: ["PluginABI", "PluginKit", "InosStoreKit", "InosSystem", "CISAL"],
+            name: "InosPackStore", dependencies: ["PluginABI", "PluginKit", "InosStoreKit", "InosSystem", "CISAL", "Primitives"],
             path: "Plugins/Storage/PackStore"
         ),
 

@@ -175,6 +175,69 @@ package struct SystemFile: Hashable, Sendable {
         try injectFault(.lock, "flock", path)
         _ = try retrying("flock", path) { flock(fd, exclusive ? LOCK_EX : LOCK_SH) }
     }
+
+    /// Takes an advisory lock on the whole file without waiting: false when another open file description
+    /// holds a conflicting one (`EWOULDBLOCK`); closing the descriptor releases it.
+    /// The corresponding C function is `flock` (`LOCK_EX` or `LOCK_SH`, with `LOCK_NB`).
+    package func tryLock(exclusive: Bool) throws(SystemError) -> Bool {
+        try injectFault(.lock, "flock", path)
+        while true {
+            if flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) == 0 { return true }
+            let code = errno
+            if code == EINTR { continue }
+            if code == EWOULDBLOCK { return false }
+            throw SystemError(call: "flock", errno: code, path: path)
+        }
+    }
+}
+
+/// The processes holding a `flock` lock on the file at `path`, as `/proc/locks` lists them (by device and inode),
+/// with whether each lock is exclusive. Empty when the file or `/proc/locks` cannot be read: this names holders
+/// for messages, it decides nothing. A pid is the process that took the lock (a child that inherited the
+/// descriptor holds it too, unnamed).
+package func sysFlockHolders(_ path: String) -> [(pid: Int32, exclusive: Bool)] {
+    var info = stat()
+    guard stat(path, &info) == 0 else { return [] }
+    let major = (info.st_dev >> 8) & 0xfff | (info.st_dev >> 32) & ~0xfff
+    let minor = info.st_dev & 0xff | (info.st_dev >> 12) & ~0xff
+    // Lines: "1: FLOCK  ADVISORY  WRITE 4242 fd:01:1234 0 EOF"; a waiter's line has "->" after the number.
+    let wanted = String(format2: major) + ":" + String(format2: minor) + ":" + String(info.st_ino)
+    return sysReadSmallFile("/proc/locks").split(separator: "\n").compactMap { line in
+        let fields = line.split(separator: " ")
+        guard fields.count >= 6, fields[1] == "FLOCK", fields[5] == wanted,
+              let pid = Int32(fields[4]) else { return nil }
+        return (pid, fields[3] == "WRITE")
+    }
+}
+
+/// A process' command line (`/proc/PID/cmdline`, arguments joined by spaces), nil when it cannot be read.
+package func sysProcessCommandLine(_ pid: Int32) -> String? {
+    let text = sysReadSmallFile("/proc/\(pid)/cmdline")
+    guard !text.isEmpty else { return nil }
+    return text.split(separator: "\0").joined(separator: " ")
+}
+
+/// The text of a small (pseudo) file read to its end with `read` ("" when it cannot be opened or read).
+private func sysReadSmallFile(_ path: String, limit: Int = 1 << 20) -> String {
+    let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return "" }
+    defer { _ = Glibc.close(fd) }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 16 << 10)
+    while bytes.count < limit {
+        let count = (try? chunk.withUnsafeMutableBytes { buffer throws(SystemError) in try sysRead(fd, into: buffer) }) ?? 0
+        if count <= 0 { break }
+        bytes += chunk[..<count]
+    }
+    return String(decoding: bytes, as: UTF8.self)
+}
+
+private extension String {
+    /// Lower-case hex, at least two digits (`/proc/locks`' `%02x`).
+    init(format2 value: some BinaryInteger) {
+        let hex = String(value, radix: 16)
+        self = hex.count < 2 ? "0" + hex : hex
+    }
 }
 
 @inline(__always)

@@ -306,6 +306,33 @@ struct NodeProcessTests {
         #expect(refused.output.contains("readable by others"))
     }
 
+    @Test("store fsck refuses (status 75, naming the node) while a node has the store open, and checks it once the node has stopped")
+    func fsckRefusedUnderRunningNode() throws {
+        let root = PluginFixtures.directory.appendingPathComponent("fsck-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        try Data((0..<(3 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31) }).write(to: URL(fileURLWithPath: root + "/input.bin"))
+        let put = try CLITests.run(["put", root + "/input.bin", "--data-dir", root + "/data"])
+        #expect(put.status == 0, "\(put.output)")
+        let store = root + "/data/store"
+        let log = try Data(contentsOf: URL(fileURLWithPath: store + "/index.log"))
+
+        let node = try NodeProcess(manifest: nil, arguments: ["--data-dir", root + "/data", "--listen", "tcp://127.0.0.1:0"])
+        _ = try node.address()  // listening: the store was opened before the transport
+        for arguments in [["store", "fsck", store], ["store", "fsck", "--repair", store]] {
+            let refused = try CLITests.run(arguments)
+            #expect(refused.status == 75, "\(refused.output)")
+            #expect(refused.output.contains("is in use: it is open, by pid \(node.process.processIdentifier) ("), "\(refused.output)")
+            #expect(refused.output.contains("inos node --data-dir"), "\(refused.output)")
+            #expect(!refused.output.contains("packs:"), "\(refused.output)")  // nothing was checked
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: store + "/index.log")) == log)
+        #expect(node.stop() == 0)
+
+        let checked = try CLITests.run(["store", "fsck", store])
+        #expect(checked.status == 0, "\(checked.output)")
+        #expect(checked.output.contains("clean: "), "\(checked.output)")
+    }
+
     @Test("listen or bootstrap without a transport plugin, or on a bad address, is a clear error")
     func misconfigured() throws {
         let lz4Only = try CLITests.manifest("[[plugins]]\npath = \"\(try PluginFixtures.builtPlugin("InosLZ4"))\"\n")

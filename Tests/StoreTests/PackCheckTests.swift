@@ -2,6 +2,7 @@
 import Foundation
 import InosStoreKit
 import InosSystem
+import Primitives
 import Testing
 @testable import InosPackStore
 
@@ -47,5 +48,42 @@ struct PackCheckTests {
         let store = try PackStore(root: root, capacity: 1 << 40, packLimit: 1 << 20, lanes: 1)
         #expect(store.read(key(0)).failure != nil)
         for i in 1..<3 { #expect((try? store.read(key(i)).get()) == chunkBytes(250_000, seed: UInt8(i))) }
+    }
+
+    @Test("fsck refuses while the store is open, reads and changes nothing, and runs once the store is closed")
+    func refusedWhileOpen() throws {
+        try fill(2)
+        try FileManager.default.removeItem(atPath: root + "/index.log")
+        var store: PackStore? = try PackStore(root: root, capacity: 1 << 40, packLimit: 1 << 20, lanes: 1)
+        let log = try Data(contentsOf: URL(fileURLWithPath: root + "/index.log"))  // the open store rebuilt it
+        for repair in [false, true] {
+            #expect {
+                _ = try PackCheck.run(root: root, repair: repair)
+            } throws: { error in
+                guard let error = error as? InosError, error.code == StoreFolderLock.inUse else { return false }
+                return error.message.contains("is in use: it is open, by pid \(getpid()) (")
+            }
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: root + "/index.log")) == log)
+        _ = store
+        store = nil
+        #expect(try PackCheck.run(root: root, repair: false).clean)
+    }
+
+    @Test("a store does not open while fsck holds its folder; two openers share it, as a node and a client may")
+    func openRefusedDuringCheck() throws {
+        try fill(1)
+        do {
+            let check = try StoreFolderLock(root: root, exclusive: true)
+            #expect {
+                _ = try PackStore(root: root, capacity: 1 << 40, packLimit: 1 << 20, lanes: 1)
+            } throws: { error in
+                (error as? StoreError)?.message.contains("is being checked or repaired (inos store fsck)") == true
+            }
+            _ = consume check
+        }
+        let first = try PackStore(root: root, capacity: 1 << 40, packLimit: 1 << 20, lanes: 1)
+        let second = try PackStore(root: root, capacity: 1 << 40, packLimit: 1 << 20, lanes: 1)
+        #expect((try? first.read(key(0)).get()) == (try? second.read(key(0)).get()))
     }
 }

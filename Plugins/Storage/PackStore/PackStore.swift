@@ -3,6 +3,7 @@ import InosStoreKit
 import InosSystem
 import PluginABI
 import PluginKit
+import Primitives
 
 #if canImport(Glibc)
 import Glibc
@@ -80,6 +81,8 @@ final class PackStore: ChunkStore {
         var rebuilt = false
     }
 
+    /// `store.lock`, held shared while the store is open, so `inos store fsck` refuses to run under it.
+    private let folderLock: StoreFolderLock
     private let lock = StoreLock()
     private let commitLock = StoreLock()
     private var packsLock = pthread_rwlock_t()
@@ -111,8 +114,13 @@ final class PackStore: ChunkStore {
         self.capacity = capacity
         self.packLimit = max(packLimit, 1 << 20)
         self.laneCount = min(max(lanes, 1), 16)
+        try StoreFiles.makeDirectories(root)
+        do throws(InosError) { folderLock = try StoreFolderLock(root: root, exclusive: false) } catch {
+            let errno = (error.cause as? SystemError)?.errno ?? EWOULDBLOCK
+            throw StoreError(code: .io, "\(error.message)\(error.cause.map { ": \($0)" } ?? "")", detail: UInt64(errno))
+        }
         pthread_rwlock_init(&packsLock, nil)
-        for dir in [root, packsDirectory, root + "/quarantine"] { try StoreFiles.makeDirectories(dir) }
+        for dir in [packsDirectory, root + "/quarantine"] { try StoreFiles.makeDirectories(dir) }
         try recover()
     }
 

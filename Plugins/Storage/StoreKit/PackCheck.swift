@@ -2,8 +2,10 @@
 //
 // An offline check of a pack store's folder (`inos store fsck`): every pack read in full, every record's CRC
 // checked, every index entry matched against a whole record, and — with repair — the index log rewritten from
-// what the packs hold. Run it with the node stopped: it takes no lock against a running store.
+// what the packs hold. It holds the store folder's lock exclusively (StoreFolderLock) and refuses to run while
+// a node or another process has the store open.
 import InosSystem
+import Primitives
 
 #if canImport(Glibc)
 import Glibc
@@ -33,7 +35,21 @@ package struct PackCheck {
     /// Checks the store in `root`; with `repair`, rewrites `index.log` (atomically) to list every chunk with a
     /// whole record: the log's entries whose record checks, plus every whole record it does not know (unless an
     /// intact log says the chunk was removed). Packs are not changed; the store trims them at its next start.
-    package static func run(root: String, repair: Bool) throws(SystemError) -> Report {
+    ///
+    /// Throws ``StoreFolderLock/inUse`` at once, without reading anything, while the store is open elsewhere.
+    package static func run(root: String, repair: Bool) throws(InosError) -> Report {
+        let lock = try StoreFolderLock(root: root, exclusive: true)
+        let outcome: Result<Report, SystemError>
+        do throws(SystemError) { outcome = .success(try check(root: root, repair: repair)) } catch { outcome = .failure(error) }
+        _ = consume lock  // released once the check (and the rewrite) is done, not at the lock's last use
+        switch outcome {
+        case .success(let report): return report
+        case .failure(let error):
+            throw InosError(error.code, "cannot \(repair ? "check and repair" : "check") the store in \(root)", cause: error)
+        }
+    }
+
+    private static func check(root: String, repair: Bool) throws(SystemError) -> Report {
         var report = Report()
         let logPath = root + "/index.log"
         var lastKind: [ChunkKey: PackFormat.EntryKind] = [:]
