@@ -205,7 +205,8 @@ def run(scenario, options):
               repair_interval=options.repair_interval, seed=options.seed) as mesh:
         mesh.model(latency=LATENCY, default_latency=0.002)
         history = History(os.path.join(options.directory, "history.jsonl"))
-        monitor = Monitor(mesh, history)
+        # Every node's API twice per sample: keep the polling itself from loading a large mesh's 2 cores.
+        monitor = Monitor(mesh, history, period=max(0.5, options.hosts / 12))
         clients = Clients(mesh, history, options.inos, rng, sizes=options.sizes)
         ctx = Context(mesh, history, clients, monitor, options, rng)
         if scenario == "bootstrap-loss":
