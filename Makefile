@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 # Convenience targets. The quick start needs none of them: see README.md.
-.PHONY: demo test test-asan test-tsan fuzz bench bench-ordo bench-datapath bench-transport bench-compute bench-swarm bench-idle bench-gateway
+.PHONY: demo test test-asan test-tsan fuzz chaos bench bench-ordo bench-datapath bench-transport bench-compute bench-swarm bench-idle bench-gateway
 
 demo:
 	./scripts/demo.sh
@@ -12,6 +12,11 @@ test:
 # Crashes fail the run and print their reproducer; docs/testing.md "Fuzzing".
 fuzz:
 	TARGET=$(TARGET) TIME=$(or $(TIME),60) ./scripts/fuzz.sh
+
+# Chaos runs in network namespaces (issue 18, docs/chaos.md): SCENARIO=ci|churn|partition|region-loss|lossy|
+# slow-node|bootstrap-loss|idle, HOSTS=30 by default outside ci. Needs root.
+chaos:
+	./scripts/netmesh.sh $(or $(SCENARIO),ci) $(if $(HOSTS),--hosts $(HOSTS))
 
 # Issue 14: the whole suite under AddressSanitizer (+ LeakSanitizer) or ThreadSanitizer, each in its own build
 # folder (.build-asan, .build-tsan; a first build takes ~25 min on 2 cores). Convenience only: CI does not run

@@ -33,6 +33,10 @@ inos_install_test_deps() {
     if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2>&1; then
         INOS_NO_RECOMMENDS=1 inos_install_packages prometheus
     fi
+    # The chaos run (scripts/netmesh.sh): iproute2's `ip` makes the network namespaces.
+    if ! command -v ip >/dev/null 2>&1; then
+        INOS_NO_RECOMMENDS=1 inos_install_packages iproute2
+    fi
     # The dashboard's browser test: Debian's chromium and chromium-driver, driven by Selenium (PyPI).
     if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
         INOS_NO_RECOMMENDS=1 inos_install_packages chromium chromium-driver

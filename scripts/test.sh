@@ -7,7 +7,7 @@
 #   ./scripts/test.sh --stress        the multi-process suites while stress-ng keeps every core busy
 #   ./scripts/test.sh --filter NAME   one suite or test (any other arguments go to `swift test`)
 #
-# The full run (no arguments) ends with the fuzz smoke: every libFuzzer target for a few seconds
+# The full run (no arguments) ends with the CI-sized chaos run (scripts/netmesh.sh ci) and the fuzz smoke: every libFuzzer target for a few seconds
 # (scripts/fuzz.sh --smoke); a crash there fails the run.
 #
 # docs/testing.md describes the suites, what CI runs and the stress mode.
@@ -49,6 +49,10 @@ echo "==> running the tests"
 swift test --skip-build ${args[@]+"${args[@]}"}
 
 if [ "${#args[@]}" -eq 0 ]; then
+    # Issue 18: 6 hosts in network namespaces over an emulated wire, one churn and one partition, the history
+    # checked (docs/chaos.md). It says SKIPPED where namespaces cannot be created (not root, no /dev/net/tun).
+    echo "==> chaos (CI size): 6 hosts in 3 regions, churn then a partition, every acknowledged put read back"
+    ./scripts/netmesh.sh ci --inos "$PWD/.build/debug/inos"
     echo "==> fuzz smoke: every fuzz target for ${SMOKE_TIME:-8} s under libFuzzer and ASan (docs/testing.md, Fuzzing)"
     ./scripts/fuzz.sh --smoke
 fi

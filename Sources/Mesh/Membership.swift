@@ -26,7 +26,10 @@ public final class Membership: Sendable {
 
     private struct State {
         var connections: [MemberID: UInt64] = [:]
-        var dialing: Set<MemberID> = []
+        /// Members being dialed, with when the dial started. A dial that fails later (a connect timeout, a refused
+        /// or failed handshake) is not reported back here, so an entry expires after ``dialRetryNanoseconds``:
+        /// without that, one lost dial (say, into a partition) left the member undialable for good.
+        var dialing: [MemberID: UInt64] = [:]
         /// When SWIM last changed each member's state here (joined, suspected, declared dead); pruned to the view.
         var changedAt: [MemberID: UInt64] = [:]
     }
@@ -120,7 +123,7 @@ public final class Membership: Sendable {
         guard member != self_ else { return }
         state.withLock { state in
             state.connections[member] = connection
-            state.dialing.remove(member)
+            state.dialing[member] = nil
         }
         let out = withClockedSwim { swim -> [SwimNode.Outbound] in
             if let dialedAddress { swim.setAddress(dialedAddress, of: member) }
@@ -169,18 +172,30 @@ public final class Membership: Sendable {
         return out
     }
 
-    /// Where to send a member's messages: its session, or nil after starting a dial to its address.
-    func route(_ member: MemberID, dial: (String) -> Void) -> UInt64? {
+    /// The member's session, if one is up; never dials.
+    func connection(to member: MemberID) -> UInt64? { state.withLock { $0.connections[member] } }
+
+    /// How long a dial may stay unanswered before the member may be dialed again: the TCP transport's connect
+    /// timeout (5 s) plus the handshake's.
+    static let dialRetryNanoseconds: UInt64 = 10_000_000_000
+
+    /// Where to send a member's messages: its session, or nil after starting a dial to its address (unless a
+    /// dial to it started less than ``dialRetryNanoseconds`` ago).
+    func route(_ member: MemberID, now: UInt64, dial: (String) -> Void) -> UInt64? {
         if let connection = state.withLock({ $0.connections[member] }) { return connection }
         guard let address = swim.withLock({ $0.addresses[member] }) else { return nil }
-        let start = state.withLock { $0.dialing.insert(member).inserted }
+        let start = state.withLock { state -> Bool in
+            if let started = state.dialing[member], now < started || now - started < Self.dialRetryNanoseconds { return false }
+            state.dialing[member] = now
+            return true
+        }
         if start { dial(address) }
         return nil
     }
 
     func dialFailed(_ address: String) {
         let member = swim.withLock { swim in swim.addresses.first { $0.value == address }?.key }
-        if let member { state.withLock { _ = $0.dialing.remove(member) } }
+        if let member { state.withLock { $0.dialing[member] = nil } }
     }
 
     private func hex(_ member: MemberID) -> String { String(member, radix: 16) }

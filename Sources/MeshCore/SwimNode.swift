@@ -35,6 +35,11 @@ public struct SwimConfiguration: Sendable {
     public var maximumEvents = 1024
     /// Ping requests relayed for others at once; more are dropped (the requester sees a missed ack).
     public var maximumRelays = 256
+    /// Every this many protocol rounds, one member held dead (at random) is pinged as well, the ping carrying
+    /// its death (memberlist's gossip to the dead, Serf's reconnect). Nobody probes a member it holds dead, so
+    /// without this the two sides of a healed partition never speak again: now each learns it was declared dead
+    /// and refutes, and its answer brings it back. A member that is really gone does not answer. 0: never.
+    public var deadProbeRounds = 5
 
     public init() {}
 }
@@ -123,6 +128,7 @@ public final class SwimNode {
     private var relays: [UInt32: Relay] = [:]
     private var broadcasts: [MemberID: Broadcast] = [:]
     private var nextSequence: UInt32 = 1
+    private var rounds = 0
     private var nextRound: UInt64
     private var random: UInt64
 
@@ -206,6 +212,11 @@ public final class SwimNode {
                 probe = Probe(target: target, sequence: sequence, sentAt: now, roundEnd: nextRound)
                 out.append(Outbound(to: target, message: message(.ping(sequence: sequence), to: target)))
             }
+            rounds &+= 1
+            if configuration.deadProbeRounds > 0, rounds % configuration.deadProbeRounds == 0, let dead = randomDeadMember() {
+                // Not a probe: no round, no suspicion. Its answer carries the refutation, which the ping asked for.
+                out.append(Outbound(to: dead, message: message(.ping(sequence: takeSequence()), to: dead)))
+            }
         }
         for (member, suspicion) in suspicions {
             guard let state = members[member], state.status == .suspect else {
@@ -237,7 +248,8 @@ public final class SwimNode {
         for update in incoming.updates { apply(update, from: sender, now: now) }
         switch incoming.kind {
         case .ping(let sequence):
-            return [Outbound(to: sender, message: message(.ack(sequence: sequence)))]
+            // To the sender: if we hold it suspect or dead, the ack says so, and it can refute.
+            return [Outbound(to: sender, message: message(.ack(sequence: sequence), to: sender))]
         case .ack(let sequence):
             if var current = probe, current.sequence == sequence {
                 current.acked = true
@@ -332,7 +344,15 @@ public final class SwimNode {
             // Somebody thinks we are suspect or dead: refute with a newer incarnation (Lifeguard: and slow down).
             // Beyond the window no other member accepts the suspicion, so it needs no answer — and answering
             // would let a slanderer walk this node's incarnation to UInt32.max.
-            guard update.incarnation >= incarnation, update.incarnation <= incarnation.saturatingAdd(configuration.suspicionWindow) else { return }
+            guard update.incarnation <= incarnation.saturatingAdd(configuration.suspicionWindow) else { return }
+            guard update.incarnation >= incarnation else {
+                // A stale suspicion or death (we refuted it already, but the sender never heard): no new
+                // incarnation, but our claim goes out again, so the sender catches up. Without this, a member that
+                // declared us dead just before our refutation stopped spreading held us dead until it was
+                // reaped (found by the netns chaos harness: one node kept another dead 60 s after a partition).
+                enqueue(selfClaim())
+                return
+            }
             incarnation = Self.refutation(of: update.incarnation)
             members[id] = Member(status: .alive, incarnation: incarnation)
             awareness = min(configuration.maxAwareness, awareness + 1)
@@ -456,11 +476,11 @@ public final class SwimNode {
     }
 
     /// A message with piggybacked updates, least-sent first. Lifeguard's buddy system: a message to a member we
-    /// suspect always carries that suspicion, so the member learns of it at once and can refute it.
+    /// suspect (or hold dead) always carries that status, so the member learns of it at once and can refute it.
     private func message(_ kind: SwimMessage.Kind, piggyback: Bool = true, to target: MemberID? = nil) -> SwimMessage {
         var updates: [MemberUpdate] = []
-        if let target, let state = members[target], state.status == .suspect {
-            updates.append(MemberUpdate(member: target, status: .suspect, incarnation: state.incarnation, lamport: clock.time))
+        if let target, let state = members[target], state.status != .alive {
+            updates.append(MemberUpdate(member: target, status: state.status, incarnation: state.incarnation, lamport: clock.time))
         }
         if piggyback && !broadcasts.isEmpty {
             let limit = retransmitLimit
@@ -504,6 +524,11 @@ public final class SwimNode {
             if probeOrder.isEmpty { return nil }
         }
         return nil
+    }
+
+    private func randomDeadMember() -> MemberID? {
+        let dead = members.filter { $0.key != id && $0.value.status == .dead }.map(\.key).sorted()
+        return dead.isEmpty ? nil : dead[Int(nextRandom() % UInt64(dead.count))]
     }
 
     private func pick(_ count: Int, excluding: Set<MemberID>) -> [MemberID] {

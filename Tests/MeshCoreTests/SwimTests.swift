@@ -78,6 +78,31 @@ struct SwimTests {
         #expect(sim.metrics.falseDeaths == 0)  // across a partition, "dead" is the right call for the other side
     }
 
+    @Test("partition heal: after each side declared the other dead, healing brings every member back alive everywhere within 30 s (found by the netns chaos harness)")
+    func partitionHealRejoins() {
+        let sim = Self.simulator(nodes: 20, seed: 3)
+        sim.run(until: 2 * Self.second)
+        sim.partition { $0 < 10 }
+        sim.run(until: 60 * Self.second)
+        #expect(sim.count(believing: .dead, about: 15) == 10)
+        #expect(sim.count(believing: .dead, about: 4) == 10)
+        sim.heal()
+        // Nobody probes a member it holds dead, so before the fix neither side ever spoke to the other again.
+        sim.run(until: 90 * Self.second)
+        for member in 0..<20 { #expect(sim.count(believing: .alive, about: MemberID(member)) == 19, "member \(member)") }
+        #expect(sim.metrics.refutations >= 20)
+    }
+
+    @Test("a crashed member stays dead: pinging the dead to let them refute does not bring it back")
+    func crashedStaysDead() {
+        let sim = Self.simulator(nodes: 12, seed: 8)
+        sim.run(until: 2 * Self.second)
+        sim.crash(5)
+        sim.run(until: 120 * Self.second)
+        #expect(sim.count(believing: .dead, about: 5) == 11)
+        #expect(sim.count(believing: .alive, about: 5) == 0)
+    }
+
     @Test("dogpile: with 5% message loss, 200 nodes declare nobody dead falsely over 120 s")
     func lossWithoutFalsePositives() {
         let sim = Self.simulator(nodes: 200, seed: 99, loss: 0.05)
@@ -234,6 +259,22 @@ struct SwimBoundsTests {
             #expect(node.incarnation == 0)
             #expect(node.events.isEmpty)
         }
+    }
+
+    @Test("told a stale death (below its incarnation) after its refutation stopped spreading, a node answers with its current claim")
+    func staleDeathGetsTheClaim() {
+        let node = SwimNode(simulated: 1, seed: 1, now: 0)
+        _ = node.receive(SwimMessage(.ping(sequence: 1), lamport: 1, updates: [MemberUpdate(member: 1, status: .suspect, incarnation: 0, lamport: 1)]), from: 2, now: 0)
+        #expect(node.incarnation == 1)
+        // Acks carry the refutation until its retransmissions are used up.
+        for sequence in UInt32(2)..<40 { _ = node.receive(SwimMessage(.ping(sequence: sequence), lamport: 1, updates: []), from: 2, now: 0) }
+        let quiet = node.receive(SwimMessage(.ping(sequence: 40), lamport: 1, updates: []), from: 2, now: 0)
+        #expect(!quiet.flatMap(\.message.updates).contains { $0.member == 1 })
+        // Member 3 declared node 1 dead at incarnation 0 and now pings it (carrying that death).
+        let answer = node.receive(SwimMessage(.ping(sequence: 41), lamport: 1, updates: [MemberUpdate(member: 1, status: .dead, incarnation: 0, lamport: 1)]), from: 3, now: 0)
+        #expect(node.incarnation == 1)
+        #expect(answer.count == 1 && answer[0].to == 3)
+        #expect(answer.flatMap(\.message.updates).contains { $0.member == 1 && $0.status == .alive && $0.incarnation == 1 })
     }
 
     @Test("a message from the node's own ID (a session with itself) is ignored: no answer, nothing learned (found by fuzzing)")

@@ -9,7 +9,7 @@ extension PeerLayer {
     /// A session with `member`, if one is up; otherwise starts dialing its advertised address and returns nil.
     func route(_ member: MemberID) -> UInt64? {
         guard let membership else { return nil }
-        return membership.route(member) { address in dialer.async { [self] in dialMember(at: address, membership: membership) } }
+        return membership.route(member, now: clock.now()) { address in dialer.async { [self] in dialMember(at: address, membership: membership) } }
     }
 
     /// Sends SWIM's messages over the sessions to their members, dialing members without a session (the

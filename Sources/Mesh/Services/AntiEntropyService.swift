@@ -135,7 +135,7 @@ final class AntiEntropyService: Sendable {
     /// starts again wherever it lands, so pulling them on a timer would keep a dead provider's records alive by
     /// passing them around; they travel when a gossiped root says they differ, as announcements are made.
     func synchronize(with member: MemberID, providers: Bool = true) {
-        guard let membership = layer.membership, let connection = membership.route(member, dial: { _ in }) else { return }
+        guard let membership = layer.membership, let connection = membership.connection(to: member) else { return }
         // One sync per member at a time, in the background lane: a root that differs in every gossip round
         // does not pile up syncs, and syncs never hold the workers that answer requests.
         guard syncing.withLock({ $0.insert(member).inserted }) else { return }

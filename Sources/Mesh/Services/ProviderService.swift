@@ -71,7 +71,7 @@ final class ProviderService: Sendable {
         var routes: [UInt64] = []
         if recursive, let membership = layer.membership {
             for member in closestMembers(to: key) where member != membership.memberID && member != requester {
-                if let route = membership.route(member, dial: { _ in }) { routes.append(route) }
+                if let route = membership.connection(to: member) { routes.append(route) }
             }
         }
         let gathered = Mutex((found: local, left: routes.count))

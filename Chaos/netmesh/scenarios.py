@@ -1,0 +1,487 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The scenarios: each sets up the mesh, runs clients under its faults, heals, and checks the history.
+
+Every scenario follows the same run: hosts in regions (latency inside a region ~2 ms round trip, between regions
+40–120 ms), nodes started and joined, the monitor and the clients started, the scenario's faults, the heal (every
+node running again, every link back to normal), then three checks — membership converges, copies return to their
+target (every leader's repair round after the heal finds nothing below target), and every acknowledged put reads
+back byte-identical through nodes of every region. The report says what was measured; the run fails on any
+violation.
+"""
+import concurrent.futures
+import json
+import os
+import random
+import statistics
+import subprocess
+import time
+
+from .history import Clients, History, Monitor, digest, summarize
+from .mesh import Mesh
+
+REGIONS = ["eu", "us", "ap"]
+LATENCY = {"eu/eu": 0.002, "us/us": 0.002, "ap/ap": 0.002, "eu/us": 0.08, "us/ap": 0.12, "eu/ap": 0.04}
+
+
+class Context:
+    def __init__(self, mesh, history, clients, monitor, options, rng):
+        self.mesh, self.history, self.clients, self.monitor = mesh, history, clients, monitor
+        self.options, self.rng = options, rng
+        self.log = options.log
+
+    @property
+    def nodes(self):
+        return self.mesh.hosts
+
+    def kill(self, host):
+        host.kill()
+        self.history.event("kill", host=host.name)
+        self.log(f"  {self.history.now():7.1f} s  SIGKILL {host.name} ({host.region})")
+
+    def restart(self, host):
+        host.start(self.bootstrap_for(host))
+        self.history.event("restart", host=host.name)
+        self.log(f"  {self.history.now():7.1f} s  restart {host.name}")
+
+    def bootstrap_for(self, host):
+        return self.options.bootstrap(self.mesh)
+
+    def sleep(self, seconds):
+        time.sleep(seconds)
+
+    @staticmethod
+    def wait(condition, timeout, step=0.25):
+        return wait(condition, timeout, step)
+
+
+def wait(condition, timeout, step=0.25):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(step)
+    return condition()
+
+
+def first_of_each_region(mesh):
+    seen, seeds = set(), []
+    for host in mesh.hosts:
+        if host.region not in seen:
+            seen.add(host.region)
+            seeds.append(host)
+    return seeds
+
+
+# Fault schedules. Each returns when its faults have ended (the heal is done by the caller).
+
+def churn(ctx, duration, fraction=0.3, downtime=None, period=None):
+    """Nodes killed with SIGKILL and restarted on a schedule: at most `fraction` of them down at once."""
+    nodes = ctx.nodes
+    most_down = max(1, int(len(nodes) * fraction))
+    downtime = downtime or max(8.0, duration / 4)
+    period = period or max(1.0, downtime / most_down)
+    ctx.log(f"  churn: up to {most_down} of {len(nodes)} nodes down at once, each for {downtime:.0f} s, "
+            f"a kill every {period:.1f} s, for {duration:.0f} s")
+    end = time.monotonic() + duration
+    down = {}
+    while time.monotonic() < end:
+        now = time.monotonic()
+        for host, since in list(down.items()):
+            if now - since >= downtime:
+                ctx.restart(host)
+                del down[host]
+        if len(down) < most_down:
+            victim = ctx.rng.choice([h for h in nodes if h.running and h not in down])
+            ctx.kill(victim)
+            down[victim] = time.monotonic()
+        ctx.sleep(period)
+    for host in down:
+        ctx.restart(host)
+
+
+def partition(ctx, duration):
+    """Two halves (nodes and clients), then healed."""
+    nodes = ctx.nodes
+    half = len(nodes) // 2
+    left, right = nodes[:half], nodes[half:]
+    clients = ctx.mesh.clients
+    left_clients, right_clients = clients[: (len(clients) + 1) // 2], clients[(len(clients) + 1) // 2:]
+    ctx.mesh.partition(left + left_clients, right + right_clients)
+    ctx.history.event("partition", groups=[[h.name for h in left], [h.name for h in right]])
+    ctx.log(f"  {ctx.history.now():7.1f} s  partition {[h.name for h in left]} | {[h.name for h in right]}")
+    ctx.sleep(duration)
+    ctx.mesh.partition()
+    ctx.history.event("heal_partition")
+    ctx.log(f"  {ctx.history.now():7.1f} s  partition healed")
+
+
+def region_loss(ctx, duration, region="ap"):
+    """A whole region's machines die (SIGKILL), then come back with their disks."""
+    victims = [h for h in ctx.nodes if h.region == region]
+    for host in victims:
+        ctx.kill(host)
+    ctx.sleep(duration)
+    for host in victims:
+        ctx.restart(host)
+
+
+def lossy(ctx, duration, loss=0.05, jitter=0.2):
+    """5% loss on every link; 200 ms jitter on a third of the hosts."""
+    ctx.mesh.links(ctx.mesh.every_host, loss=loss)
+    jittery = ctx.nodes[::3]
+    ctx.mesh.links(jittery, jitter=jitter)
+    ctx.history.event("lossy", loss=loss, jitter=jitter, jittery=[h.name for h in jittery])
+    ctx.log(f"  {ctx.history.now():7.1f} s  {loss:.0%} loss everywhere, ±{jitter * 1000:.0f} ms jitter on "
+            f"{[h.name for h in jittery]}")
+    ctx.sleep(duration)
+
+
+SCHEDULES = {
+    "churn": lambda ctx, o: churn(ctx, o.duration),
+    "partition": lambda ctx, o: partition(ctx, o.duration),
+    "region-loss": lambda ctx, o: region_loss(ctx, o.duration),
+    "lossy": lambda ctx, o: lossy(ctx, o.duration),
+    "ci": lambda ctx, o: (churn(ctx, o.duration, fraction=0.34, downtime=o.duration / 2,
+                                period=o.duration / 4),
+                          partition(ctx, o.duration / 2)),
+}
+
+
+class Options:
+    def __init__(self, **fields):
+        self.hosts, self.regions, self.clients, self.duration = 6, 3, 2, 30.0
+        self.repair_interval, self.inos, self.directory, self.seed = 5.0, "inos", "/tmp/netmesh", 1
+        self.final_entries, self.join_timeout, self.log = 3, 60.0, print
+        self.sizes = (16 << 10, 3 << 20)
+        self.verbose = bool(os.environ.get("NETMESH_VERBOSE"))
+        self.bootstrap = first_of_each_region
+        self.__dict__.update(fields)
+
+
+def regions_for(options):
+    """Hosts in contiguous blocks, one per region."""
+    names = REGIONS[: options.regions]
+    return [names[i * len(names) // options.hosts] for i in range(options.hosts)]
+
+
+def unconverged(mesh):
+    """Who does not see whom as alive (for the log)."""
+    lines = []
+    for host in mesh.hosts:
+        if not host.running:
+            continue
+        members = host.api("/v1/members", timeout=2.0)
+        if not isinstance(members, list):
+            lines.append(f"{host.name} does not answer")
+            continue
+        states = {m.get("address"): m.get("state") for m in members}
+        missing = [f"{h.name}:{states.get(h.endpoint, 'unknown')}" for h in mesh.hosts
+                   if h.running and h is not host and states.get(h.endpoint) != "alive"]
+        if missing:
+            lines.append(f"{host.name} sees {' '.join(missing)}")
+    return lines
+
+
+def joined(mesh, monitor=None):
+    for host in mesh.hosts:
+        if not host.running:
+            continue
+        members = host.api("/v1/members", timeout=2.0)
+        if not isinstance(members, list):
+            return False
+        alive = {m.get("address") for m in members if m.get("state") == "alive"}
+        if any(h.running and h.endpoint not in alive for h in mesh.hosts):
+            return False
+    return True
+
+
+def run(scenario, options):
+    rng = random.Random(options.seed)
+    os.makedirs(options.directory, exist_ok=True)
+    log = options.log
+    log(f"==> chaos {scenario}: {options.hosts} hosts in {options.regions} region(s), {options.clients} client(s), "
+        f"repair every {options.repair_interval:.0f} s; run folder {options.directory}")
+    with Mesh(options.directory, regions_for(options), options.clients, options.inos,
+              repair_interval=options.repair_interval, seed=options.seed) as mesh:
+        mesh.model(latency=LATENCY, default_latency=0.002)
+        history = History(os.path.join(options.directory, "history.jsonl"))
+        # Every node's API twice per sample: keep the polling itself from loading a large mesh's 2 cores.
+        monitor = Monitor(mesh, history, period=max(0.5, options.hosts / 12))
+        clients = Clients(mesh, history, options.inos, rng, sizes=options.sizes)
+        ctx = Context(mesh, history, clients, monitor, options, rng)
+        if scenario == "bootstrap-loss":
+            heal_at = bootstrap_loss(ctx)
+        else:
+            started = time.monotonic()
+            for host in mesh.hosts:
+                host.start(options.bootstrap(mesh))
+            if not ctx.wait(lambda: joined(mesh), options.join_timeout, step=0.5):
+                raise SystemExit(f"chaos: the {options.hosts} nodes did not all see each other within "
+                                 f"{options.join_timeout:.0f} s (logs: {options.directory}/h*.log)")
+            history.event("joined", seconds=round(time.monotonic() - started, 2))
+            log(f"  {history.now():7.1f} s  all {options.hosts} nodes joined ({time.monotonic() - started:.1f} s)")
+            monitor.start()
+            clients.start()
+            ctx.sleep(min(10.0, options.duration / 3))  # a history before the faults
+            SCHEDULES[scenario](ctx, options)
+            mesh.heal()
+            heal_at = history.now()
+            history.event("heal")
+            log(f"  {heal_at:7.1f} s  healed: every node running, every link normal")
+        return finish(ctx, heal_at)
+
+
+def finish(ctx, heal_at):
+    mesh, history, clients, monitor, options, log = ctx.mesh, ctx.history, ctx.clients, ctx.monitor, ctx.options, ctx.log
+    last_note = [time.monotonic()]
+
+    def converged():
+        if joined(mesh):
+            return True
+        if time.monotonic() - last_note[0] >= 5:
+            last_note[0] = time.monotonic()
+            log(f"  {history.now():7.1f} s  not converged: " + "; ".join(unconverged(mesh)))
+        return False
+
+    if not ctx.wait(converged, 60, step=0.5):
+        log("  membership did not converge within 60 s of the heal")
+    converged_at = history.now()
+    log(f"  {converged_at:7.1f} s  membership converged ({converged_at - heal_at:.1f} s after the heal)")
+    # Keep the clients going a little after the heal, then stop them so the final check sees a quiet mesh.
+    ctx.sleep(2.0)
+    clients.stop()
+    # The checker's bound: 4 repair intervals + 10 s after the heal (membership must converge first, a round
+    # finds what is missing and pushes it, the next round confirms). The report also says whether the copies
+    # were back within the goal of 2 intervals (+ 5 s for the confirming round).
+    bound = 4 * options.repair_interval + 10.0
+    repaired_at = None
+    notes = [time.monotonic()]
+
+    def repair_done():
+        if repaired(mesh, monitor, heal_at):
+            return True
+        if options.verbose and time.monotonic() - notes[0] >= 3:
+            notes[0] = time.monotonic()
+            log(f"  {history.now():7.1f} s  repair: " + "; ".join(
+                f"{h.name} {(monitor.replication.get(h.name) or {}).get('under_replicated')}/"
+                f"{((monitor.replication.get(h.name) or {}).get('last_repair') or {}).get('backlog')} "
+                f"{((monitor.replication.get(h.name) or {}).get('last_repair') or {}).get('seconds_ago', -1):.0f}s"
+                for h in mesh.hosts))
+        return False
+
+    if ctx.wait(repair_done, bound + 30, step=0.5):
+        repaired_at = history.now()
+        log(f"  {repaired_at:7.1f} s  every leader's repair round after the heal found every copy at target")
+    else:
+        for host in mesh.hosts:
+            log(f"  {host.name} replication: {monitor.replication.get(host.name)}")
+    final = final_reads(ctx)
+    monitor.stop()
+    report = summarize(history, clients, monitor, mesh, heal_at, repaired_at if repaired_at and
+                       repaired_at - heal_at <= bound else None, final, bound)
+    report["repair_seconds_measured"] = None if repaired_at is None else round(repaired_at - heal_at, 1)
+    report["repair_within_two_intervals"] = repaired_at is not None and repaired_at - heal_at <= 2 * options.repair_interval + 5
+    report["membership_converged_seconds_after_heal"] = round(converged_at - heal_at, 1)
+    report["wire"] = {k: v for k, v in mesh.wire_stats().items() if k in ("forwarded", "queued")}
+    history.close()
+    with open(os.path.join(options.directory, "report.json"), "w") as f:
+        json.dump(report, f, indent=2)
+    return report
+
+
+def repaired(mesh, monitor, heal_at):
+    """Every running node's latest repair round finished after the heal and found nothing below target."""
+    for host in mesh.hosts:
+        if not host.running:
+            continue
+        summary = monitor.replication.get(host.name)
+        if not summary:
+            return False
+        last = summary.get("last_repair")
+        if not last or summary["at"] - last.get("seconds_ago", 1e9) <= heal_at:
+            return False
+        # (`pushed` is the node's total of repaired pieces, not this round's: not a condition.)
+        if summary.get("under_replicated", 1) != 0 or last.get("backlog", 1) != 0:
+            return False
+    return True
+
+
+def final_reads(ctx):
+    """Every acknowledged put, read back through nodes of different regions, from empty data directories."""
+    mesh, clients, options = ctx.mesh, ctx.clients, ctx.options
+    by_region = {}
+    for host in mesh.hosts:
+        if host.running:
+            by_region.setdefault(host.region, []).append(host)
+    jobs = []
+    for index, resource in enumerate(clients.acknowledged):
+        entries = [hosts[(index + k) % len(hosts)] for k, hosts in enumerate(by_region.values())]
+        entries = (entries * options.final_entries)[: options.final_entries]
+        for k, entry in enumerate(entries):
+            jobs.append((mesh.clients[(index + k) % len(mesh.clients)], resource, entry))
+    ctx.log(f"  final check: {len(clients.acknowledged)} acknowledged resource(s), {len(jobs)} read(s) through "
+            f"{len(by_region)} region(s)")
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(2, len(mesh.clients))) as pool:
+        return list(pool.map(lambda job: clients.get(job[0], job[1], ctx.rng, entry=job[2], final=True), jobs))
+
+
+def bootstrap_loss(ctx):
+    """The seed dies after the first two members joined it and before anyone else starts; the rest list the seed
+    and those two as bootstrap peers, and must form one mesh without it. Then the seed comes back."""
+    mesh, history, options = ctx.mesh, ctx.history, ctx.options
+    seed, early, rest = mesh.hosts[0], mesh.hosts[1:3], mesh.hosts[3:]
+    everyone = [seed] + early
+    ctx.bootstrap_for = lambda host: everyone
+    seed.start([])
+    for host in early:
+        host.start([seed])
+    if not ctx.wait(lambda: joined(mesh), options.join_timeout, step=0.5):
+        raise SystemExit("chaos: the first three nodes did not join")
+    ctx.kill(seed)
+    started = time.monotonic()
+    for host in rest:
+        host.start(everyone)
+    ok = ctx.wait(lambda: joined(mesh), options.join_timeout, step=0.5)
+    history.event("joined_without_seed", ok=ok, seconds=round(time.monotonic() - started, 2))
+    ctx.log(f"  {history.now():7.1f} s  {len(rest) + 2} nodes {'formed one mesh' if ok else 'did NOT converge'} "
+            f"without the seed ({time.monotonic() - started:.1f} s)")
+    if not ok:
+        raise SystemExit("chaos: the mesh did not form without its seed")
+    ctx.monitor.start()
+    ctx.clients.start()
+    ctx.sleep(options.duration)
+    ctx.restart(seed)
+    mesh.heal()
+    heal_at = history.now()
+    history.event("heal")
+    return heal_at
+
+
+def slow_node(options, reads=5, size=24 << 20):
+    """A resource on exactly 3 holders, read with no limit and then with one holder at 10 Mbit/s."""
+    log = options.log
+    with Mesh(options.directory, regions_for(options), 1, options.inos,
+              repair_interval=options.repair_interval, seed=options.seed) as mesh:
+        mesh.model(latency=LATENCY, default_latency=0.002)
+        for host in mesh.hosts:
+            host.start(first_of_each_region(mesh))
+        if not wait(lambda: joined(mesh), options.join_timeout, step=0.5):
+            raise SystemExit("chaos: nodes did not join")
+        client = mesh.clients[0]
+        store = os.path.join(options.directory, "slow-client")
+        three_holder_manifest(options, client, store)
+        path = os.path.join(options.directory, "slow.bin")
+        with open(path, "wb") as f:
+            f.write(random.Random(options.seed).randbytes(size))
+        sha = digest(path)
+        entry = [h for h in mesh.hosts if h.region == client.region][0]
+        command, environment = client.command([options.inos, "put", path, "--mesh", entry.endpoint,
+                                               "--progress", "none"], data_dir=store)
+        put = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=120)
+        if put.returncode != 0:
+            raise SystemExit(f"chaos: slow-node put failed: {put.stderr[-500:]}")
+        resource = put.stdout.split()[-1]
+        holders = [h for h in mesh.hosts if f"{h.endpoint} " in put.stderr]
+        log(f"  put {size >> 20} MiB on {len(holders)} holder(s): {[h.name for h in holders]}")
+        if len(holders) != 3:
+            raise SystemExit(f"chaos: expected 3 holders, the put chose {len(holders)}:\n{put.stderr}")
+        readers = [h for h in mesh.hosts if h not in holders]
+
+        def timed_reads(label):
+            times = []
+            for n in range(reads):
+                out = os.path.join(options.directory, f"slow-{label}-{n}.out")
+                reader_store = os.path.join(options.directory, f"slow-{label}-{n}")
+                command, environment = client.command(
+                    [options.inos, "get", resource, "--mesh", readers[n % len(readers)].endpoint, "-o", out,
+                     "--progress", "none"], data_dir=reader_store)
+                started = time.monotonic()
+                result = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=300)
+                elapsed = time.monotonic() - started
+                if result.returncode != 0 or digest(out) != sha:
+                    raise SystemExit(f"chaos: slow-node read failed: {result.stderr[-500:]}")
+                os.unlink(out)
+                subprocess.run(["rm", "-rf", reader_store])
+                times.append(elapsed)
+            return times
+
+        plain = timed_reads("plain")
+        slow = holders[0]
+        mesh.links([slow], rate=10e6)
+        throttled = timed_reads("throttled")
+        ratio = statistics.median(throttled) / statistics.median(plain)
+        report = {"size_mib": size >> 20, "holders": [h.name for h in holders], "throttled": slow.name,
+                  "rate_mbit": 10, "unthrottled_seconds": [round(t, 2) for t in plain],
+                  "throttled_seconds": [round(t, 2) for t in throttled], "median_ratio": round(ratio, 2),
+                  "limit_ratio": 1.5, "ok": ratio <= 1.5}
+        report["violations"] = [] if report["ok"] else [f"reads took {ratio:.2f}× the unthrottled time (> 1.5×)"]
+        with open(os.path.join(options.directory, "report.json"), "w") as f:
+            json.dump(report, f, indent=2)
+        return report
+
+
+def three_holder_manifest(options, client, directory):
+    """The client's data directory gets the embedded manifest (`inos init`) with the allocator held at exactly
+    3 replicas: the put's plan then places every piece on the same 3 holders."""
+    os.makedirs(directory, exist_ok=True)
+    command, environment = client.command([options.inos, "init"], data_dir=directory)
+    result = subprocess.run(command, env=environment, capture_output=True, text=True)
+    path = os.path.join(directory, "inos.toml")
+    if result.returncode != 0 or not os.path.exists(path):
+        raise SystemExit(f"chaos: inos init failed: {result.stderr}")
+    text = open(path).read()
+    anchor = 'id = "inos.allocator.adaptive"\nrequired = false\n'
+    if anchor not in text:
+        raise SystemExit("chaos: the manifest `inos init` wrote has no adaptive allocator entry to configure")
+    text = text.replace(anchor, anchor + "[plugins.config]\nmin_replicas = 3\nmax_replicas = 3\n")
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def idle(options, settle=20.0, window=30.0):
+    """Memory and CPU of idle nodes: N nodes joined, then CPU time over `window` seconds and RSS."""
+    log = options.log
+    with Mesh(options.directory, regions_for(options), 0, options.inos, repair_interval=options.repair_interval,
+              seed=options.seed) as mesh:
+        mesh.model(latency=LATENCY, default_latency=0.002)
+        for host in mesh.hosts:
+            host.start(first_of_each_region(mesh))
+        if not wait(lambda: joined(mesh), options.join_timeout * 3, step=1.0):
+            raise SystemExit("chaos: nodes did not join")
+        log(f"  all {len(mesh.hosts)} nodes joined; settling {settle:.0f} s")
+        time.sleep(settle)
+        tick = os.sysconf("SC_CLK_TCK")
+
+        def cpu(pid):
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / tick
+
+        def rss(pid):
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        return int(line.split()[1]) * 1024
+            return 0
+
+        pids = [node_pid(h) for h in mesh.hosts]
+        before, started = [cpu(p) for p in pids], time.monotonic()
+        time.sleep(window)
+        after, elapsed = [cpu(p) for p in pids], time.monotonic() - started
+        shares = sorted((a - b) / elapsed * 100 for a, b in zip(after, before))
+        sizes = sorted(rss(p) for p in pids)
+        members = [len(h.api("/v1/members") or []) for h in mesh.hosts]
+        report = {"nodes": len(pids), "members_seen": {"min": min(members), "max": max(members)},
+                  "cpu_percent_of_a_core": {"median": round(statistics.median(shares), 2), "max": round(shares[-1], 2),
+                                            "total": round(sum(shares), 1)},
+                  "rss_mib": {"median": round(statistics.median(sizes) / 2**20, 1), "max": round(sizes[-1] / 2**20, 1),
+                              "total": round(sum(sizes) / 2**20, 1)},
+                  "window_seconds": window, "ok": True, "violations": []}
+        with open(os.path.join(options.directory, "report.json"), "w") as f:
+            json.dump(report, f, indent=2)
+        return report
+
+
+def node_pid(host):
+    """The `inos node` process itself (the harness started `ip netns exec`, which execs it)."""
+    return host.process.pid
