@@ -158,6 +158,13 @@ extension MeshClient {
                     }
                 }
             }
+            // Once every piece is in, the requests still out — to a slow holder whose pieces were re-asked
+            // elsewhere and won there — are cancelled, not waited for: waiting made a read through one holder at
+            // 10 Mbit/s take as long as that holder needed for its first window (found by the chaos harness's
+            // slow-node scenario: 2.9× the unthrottled time).
+            while await group.next() != nil {
+                if state.withLock({ $0.isFinished }) { group.cancelAll() }
+            }
         }
         return state.withLock { $0 }
     }
@@ -288,7 +295,7 @@ struct Scheduler: Sendable {
     /// What holder `h`'s worker does next: fetch, wait for pieces in flight (one may fail and come back), or stop.
     mutating func step(for h: Int, now: UInt64) -> Step {
         if let (piece, hedge) = next(for: h, now: now) { return .fetch(piece, hedge: hedge) }
-        if inFlight.isEmpty && holders.allSatisfy({ $0.queue.isEmpty }) { return .finished }
+        if isFinished { return .finished }
         let threshold = hedgeThreshold
         let hedgeable = inFlight.filter { $0.value.holder != h && $0.value.hedger == nil && has(h, $0.key) && failed[$0.key]?.contains(h) != true }
         return .wait(until: hedgeable.values.map { $0.since &+ threshold &+ 1 }.min())
@@ -300,6 +307,9 @@ struct Scheduler: Sendable {
         let median = sorted.isEmpty ? 50_000_000 : sorted[sorted.count / 2]
         return max(3 * median, 20_000_000)
     }
+
+    /// Nothing in flight and nothing queued: every piece is in (or unreachable here).
+    var isFinished: Bool { inFlight.isEmpty && holders.allSatisfy { $0.queue.isEmpty } }
 
     func has(_ h: Int, _ piece: Int) -> Bool { piece < holders[h].has.count && holders[h].has[piece] }
 
