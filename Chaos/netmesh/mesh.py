@@ -49,18 +49,23 @@ def can_create_namespaces():
     return None
 
 
+def remove_namespace(name):
+    """SIGKILL whatever still runs in the namespace, then delete it."""
+    for pid in run("ip", "netns", "pids", name, check=False).stdout.split():
+        try:
+            os.kill(int(pid), signal.SIGKILL)
+        except (ProcessLookupError, ValueError):
+            pass
+    run("ip", "netns", "del", name, check=False)
+
+
 def clean_leftovers():
-    """Remove namespaces of runs that died without tearing down (their processes die with the namespace's)."""
+    """Remove namespaces of runs that died without tearing down."""
     removed = []
     for line in run("ip", "netns", "list").stdout.splitlines():
         name = line.split()[0] if line.split() else ""
         if name.startswith(NAMESPACE_PREFIX):
-            for pid in run("ip", "netns", "pids", name, check=False).stdout.split():
-                try:
-                    os.kill(int(pid), signal.SIGKILL)
-                except (ProcessLookupError, ValueError):
-                    pass
-            run("ip", "netns", "del", name, check=False)
+            remove_namespace(name)
             removed.append(name)
     return removed
 
@@ -292,12 +297,7 @@ class Mesh:
             except Exception:  # noqa: BLE001 (tear-down goes on whatever one host does)
                 pass
         for namespace in self.namespaces:
-            for pid in run("ip", "netns", "pids", namespace, check=False).stdout.split():
-                try:
-                    os.kill(int(pid), signal.SIGKILL)
-                except (ProcessLookupError, ValueError):
-                    pass
-            run("ip", "netns", "del", namespace, check=False)
+            remove_namespace(namespace)
         if self.wire is not None and self.wire.poll() is None:
             try:
                 self.tell({"op": "quit"})

@@ -182,7 +182,7 @@ public final class Membership: Sendable {
     /// Where to send a member's messages: its session, or nil after starting a dial to its address (unless a
     /// dial to it started less than ``dialRetryNanoseconds`` ago).
     func route(_ member: MemberID, now: UInt64, dial: (String) -> Void) -> UInt64? {
-        if let connection = state.withLock({ $0.connections[member] }) { return connection }
+        if let connection = connection(to: member) { return connection }
         guard let address = swim.withLock({ $0.addresses[member] }) else { return nil }
         let start = state.withLock { state -> Bool in
             if let started = state.dialing[member], now < started || now - started < Self.dialRetryNanoseconds { return false }

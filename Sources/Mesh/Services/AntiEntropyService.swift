@@ -65,11 +65,11 @@ final class AntiEntropyService: Sendable {
     /// many items arrive), so members that lack them sync within about a second rather than the next fifth epoch.
     func treeChanged() { rootChanged.store(true, ordering: .relaxed) }
 
-    /// Adds a Merkle tree to anti-entropy under `id` (1…255; 0 is the provider records).
     /// Forgets the trees services added (a stopped node): their closures reference the services, which reference
     /// the peer manager that holds this service — a cycle that kept every stopped node alive (LeakSanitizer).
     func dropTrees() { trees.withLock { $0.removeAll() } }
 
+    /// Adds a Merkle tree to anti-entropy under `id` (1…255; 0 is the provider records).
     func synchronize(tree id: UInt8, _ access: MerkleTreeAccess) {
         precondition(id != 0)
         trees.withLock { $0[id] = access }
