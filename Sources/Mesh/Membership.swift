@@ -23,6 +23,8 @@ public final class Membership: Sendable {
     private let swim: Mutex<SwimNode>
     private let lamport: NodeLamport?
     private let state = Mutex(State())
+    /// Counted at each tick that finds SWIM's ``SwimNode/aliveViewChanges`` moved (the peer layer's counter).
+    private let viewChanges: ChangeCounter
 
     private struct State {
         var connections: [MemberID: UInt64] = [:]
@@ -32,6 +34,8 @@ public final class Membership: Sendable {
         var dialing: [MemberID: UInt64] = [:]
         /// When SWIM last changed each member's state here (joined, suspected, declared dead); pruned to the view.
         var changedAt: [MemberID: UInt64] = [:]
+        /// SWIM's ``SwimNode/aliveViewChanges`` at the last tick.
+        var aliveViewChanges: UInt64 = 0
     }
 
     /// One member as this node sees it (the operator plane's `inos members`).
@@ -65,7 +69,8 @@ public final class Membership: Sendable {
     /// With `lamport`, SWIM stamps with the node's one clock (loaded before each call, stored back after);
     /// without, with a clock of its own.
     init(identity: NodeIdentity, advertise address: String, logger: Logger, now: UInt64, configuration: SwimConfiguration = .init(),
-         lamport: NodeLamport? = nil) {
+         lamport: NodeLamport? = nil, viewChanges: ChangeCounter = ChangeCounter()) {
+        self.viewChanges = viewChanges
         self_ = Self.member(identity.id)
         credentials = MemberCredentials(identity: identity)
         self.logger = logger
@@ -99,6 +104,9 @@ public final class Membership: Sendable {
 
     /// Whether SWIM has declared `member` dead here (a suspect is not: it may still answer).
     func isDead(_ member: MemberID) -> Bool { swim.withLock { $0.status(of: member) == .dead } }
+
+    /// Whether SWIM holds `member` alive here now (not suspect, not dead).
+    public func isAlive(_ member: MemberID) -> Bool { swim.withLock { $0.status(of: member) == .alive } }
 
     /// Members believed alive, this node excluded.
     var aliveMembers: [MemberID] { swim.withLock { swim in swim.view.filter { $0.key != swim.id && $0.value == .alive }.map(\.key).sorted() } }
@@ -145,10 +153,11 @@ public final class Membership: Sendable {
     }
 
     func tick(now: UInt64) -> [SwimNode.Outbound] {
-        let (out, events) = withClockedSwim { swim -> ([SwimNode.Outbound], [SwimNode.Event]) in
+        let (out, events, changes) = withClockedSwim { swim -> ([SwimNode.Outbound], [SwimNode.Event], UInt64) in
             let out = swim.tick(now: now)
-            return (out, swim.takeEvents())
+            return (out, swim.takeEvents(), swim.aliveViewChanges)
         }
+        if state.withLock({ s in defer { s.aliveViewChanges = changes }; return s.aliveViewChanges != changes }) { viewChanges.increment() }
         if !events.isEmpty {
             let known = Set(swim.withLock { $0.view.keys })
             state.withLock { state in

@@ -39,11 +39,14 @@ public final class MeshGossip: Sendable {
     private let lamport: NodeLamport?
     let member: MemberID
     private let statuses = Mutex<[MemberID: (status: NodeStatus, lamport: UInt64)]>([:])
+    private let viewChanges: ChangeCounter?
 
     /// Publishes signed with `credentials` (this node's) and checks every origin's signature with them. With
     /// `lamport`, stamps with the node's one clock (loaded before each call, stored back after); without, with
     /// a clock of its own.
-    init(member: MemberID, credentials: MemberCredentials, seed: UInt64, lamport: NodeLamport? = nil) {
+    /// `viewChanges` counts each member's first status heard (it makes the member placeable).
+    init(member: MemberID, credentials: MemberCredentials, seed: UInt64, lamport: NodeLamport? = nil, viewChanges: ChangeCounter? = nil) {
+        self.viewChanges = viewChanges
         let gossip = GossipNode(id: member, credentials: credentials, fanout: 6, seed: seed)
         gossip.subscribe(NodeStatus.topic)
         gossip.subscribe(Offer.topic)
@@ -97,9 +100,12 @@ public final class MeshGossip: Sendable {
             if let root = reader.read(UInt64.self) { return (out, nil, (deliver.origin, root)) }
         }
         if let deliver, deliver.topic == NodeStatus.topic, let status = NodeStatus(decoding: deliver.payload) {
-            statuses.withLock { statuses in
+            let first = statuses.withLock { statuses -> Bool in
+                let first = statuses[deliver.origin] == nil
                 if (statuses[deliver.origin]?.lamport ?? 0) < deliver.lamport { statuses[deliver.origin] = (status, deliver.lamport) }
+                return first
             }
+            if first { viewChanges?.increment() }
         }
         return (out, nil, nil)
     }

@@ -181,6 +181,10 @@ public final class PeerManager: Sendable {
     public var membership: Membership? { layer.membership }
     /// The node-status topic (with membership).
     public var gossip: MeshGossip? { layer.gossip }
+    /// Counts each change of the members placement may use: one joined, fell under suspicion, was declared dead,
+    /// came back or moved; or its first status arrived. Wait on it (``ChangeCounter/wait(beyond:)``) to act when the
+    /// mesh changes instead of polling. Stays at 0 without membership.
+    public var viewChanges: ChangeCounter { layer.viewChanges }
     /// This node's member ID (nil before membership is enabled).
     public var memberID: MemberID? { layer.membership?.memberID }
 

@@ -113,6 +113,11 @@ public final class SwimNode {
     public private(set) var addresses: [MemberID: String] = [:]
 
     var members: [MemberID: Member] = [:]
+    /// How many times the alive members, or where one can be reached, changed here: a member joined, fell under
+    /// suspicion (or was learned dead), refuted it, came back or claimed a new address. (A suspect declared dead
+    /// changes nothing: it had left the alive members already.) Services that act on the alive members —
+    /// repair, placement — watch it to act when the mesh changes rather than only on their timers.
+    public private(set) var aliveViewChanges: UInt64 = 0
     /// Each member's latest verified alive claim (its own signed update), relayed as it is in join answers.
     /// This node's own is here too, signed when its incarnation or address changes.
     private var claims: [MemberID: MemberUpdate] = [:]
@@ -244,7 +249,10 @@ public final class SwimNode {
         clock.witness(incoming.lamport)
         introduced = 0
         // The sender is who the transport authenticated, not a claim: it joins the view (within the cap).
-        if members[sender] == nil, members.count < configuration.maximumMembers { members[sender] = Member(status: .alive, incarnation: 0) }
+        if members[sender] == nil, members.count < configuration.maximumMembers {
+            members[sender] = Member(status: .alive, incarnation: 0)
+            aliveViewChanges &+= 1
+        }
         for update in incoming.updates { apply(update, from: sender, now: now) }
         switch incoming.kind {
         case .ping(let sequence):
@@ -267,6 +275,7 @@ public final class SwimNode {
             break  // the relay is alive and answered: no penalty for our own health
         case .join:
             if let known = members[sender] {
+                if known.status != .alive { aliveViewChanges &+= 1 }
                 members[sender] = Member(status: .alive, incarnation: known.incarnation)
                 record(.joined(sender, at: now))
                 // Spread the joiner's own claim (it came with the join) so others learn its address, or at
@@ -301,6 +310,7 @@ public final class SwimNode {
             let firstClaim = known.status == .alive && update.incarnation == known.incarnation
                 && (claims[update.member]?.incarnation).map { $0 < update.incarnation } ?? true
             guard update.overrides(known.status, known.incarnation) || firstClaim, update.isVerifiedClaim(credentials) else { return }
+            if known.status != .alive { aliveViewChanges &+= 1 }
             members[update.member] = Member(status: .alive, incarnation: update.incarnation)
             suspicions[update.member] = nil
             accept(claim: update)
@@ -314,6 +324,7 @@ public final class SwimNode {
                 return
             }
             guard update.overrides(known.status, known.incarnation) else { return }
+            if known.status == .alive { aliveViewChanges &+= 1 }
             members[update.member] = Member(status: update.status, incarnation: update.incarnation)
             if update.status == .suspect {
                 suspicions[update.member] = Suspicion(started: now, confirmations: [sender])
@@ -368,6 +379,7 @@ public final class SwimNode {
         guard members.count < configuration.maximumMembers, bulk || introduced < configuration.maximumIntroductionsPerMessage else { return }
         switch update.status {
         case .alive:
+            aliveViewChanges &+= 1
             if update.isVerifiedClaim(credentials) {
                 members[update.member] = Member(status: .alive, incarnation: update.incarnation)
                 accept(claim: update)
@@ -390,7 +402,10 @@ public final class SwimNode {
     /// Records a verified claim that won: the member's address and the signed update to relay.
     private func accept(claim: MemberUpdate) {
         claims[claim.member] = claim
-        if !claim.address.isEmpty { addresses[claim.member] = claim.address }
+        if !claim.address.isEmpty, addresses[claim.member] != claim.address {
+            addresses[claim.member] = claim.address
+            aliveViewChanges &+= 1
+        }
         enqueue(claim)
     }
 

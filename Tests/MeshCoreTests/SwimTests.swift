@@ -277,6 +277,48 @@ struct SwimBoundsTests {
         #expect(answer.flatMap(\.message.updates).contains { $0.member == 1 && $0.status == .alive && $0.incarnation == 1 })
     }
 
+    @Test("the alive-view counter moves when a member joins, falls under suspicion, refutes or moves, and not when a suspect is declared dead")
+    func aliveViewChanges() {
+        let node = SwimNode(simulated: 1, seed: 1, now: 0)
+        node.assumeMembers([2, 3])
+        #expect(node.aliveViewChanges == 0)
+        func signed(_ member: MemberID, incarnation: UInt32, address: String) -> MemberUpdate {
+            var claim = MemberUpdate(member: member, status: .alive, incarnation: incarnation, lamport: 1, address: address)
+            claim.signature = MemberCredentials.simulated(member: member).sign(claim.claimBytes)
+            return claim
+        }
+        var sequence: UInt32 = 0
+        func tell(_ updates: [MemberUpdate], from sender: MemberID = 2) {
+            sequence += 1
+            _ = node.receive(SwimMessage(.ping(sequence: sequence), lamport: 1, updates: updates), from: sender, now: 0)
+        }
+        tell([])  // a ping from a known member changes nothing
+        #expect(node.aliveViewChanges == 0)
+        tell([MemberUpdate(member: 3, status: .suspect, incarnation: 0, lamport: 1)])
+        #expect(node.status(of: 3) == .suspect && node.aliveViewChanges == 1)
+        tell([MemberUpdate(member: 3, status: .suspect, incarnation: 0, lamport: 1)], from: 4)  // a confirmation; 4 joins
+        #expect(node.aliveViewChanges == 2)
+        // Nobody answers its probes, so 2 and 4 fall under suspicion too (each a change); 3's death is none.
+        var declared = false
+        _ = node.takeEvents()
+        for second in 1...60 where !declared {
+            let before = node.aliveViewChanges
+            _ = node.tick(now: UInt64(second) * SwimTests.second)
+            let suspected = node.takeEvents().filter { if case .suspected = $0 { true } else { false } }.count
+            #expect(node.aliveViewChanges - before == UInt64(suspected), "second \(second)")
+            declared = node.status(of: 3) == .dead
+        }
+        #expect(declared)
+        let afterDeath = node.aliveViewChanges
+        tell([signed(3, incarnation: 1, address: "tcp://10.0.0.3:7400")])  // back, with an address
+        #expect(node.status(of: 3) == .alive && node.aliveViewChanges > afterDeath)
+        let back = node.aliveViewChanges
+        tell([signed(3, incarnation: 2, address: "tcp://10.0.0.3:7400")])  // a newer claim, same place: no change
+        #expect(node.aliveViewChanges == back)
+        tell([signed(3, incarnation: 3, address: "tcp://10.0.0.9:7400")])  // moved
+        #expect(node.aliveViewChanges == back + 1)
+    }
+
     @Test("a message from the node's own ID (a session with itself) is ignored: no answer, nothing learned (found by fuzzing)")
     func messageFromItself() {
         let node = SwimNode(simulated: 1, seed: 1, now: 0)

@@ -98,6 +98,9 @@ public final class PeerLayer: Sendable {
     public var membership: Membership? { membershipBox.withLock { $0 } }
     /// The gossip topics (node status, anti-entropy roots, connection offers), with membership.
     public var gossip: MeshGossip? { gossipBox.withLock { $0 } }
+    /// Counts changes of what placement sees: membership's alive members and their addresses, and each member's
+    /// first status. Repair waits on it (``PeerManager/viewChanges``).
+    let viewChanges = ChangeCounter()
 
     init(host: HostRuntime, transport: TransportHandle, identity: NodeIdentity, logger: Logger, seed: UInt64, clock: any MeshClock, lamport: NodeLamport,
          keepaliveSeconds: Double, stallSeconds: Double, admission: Admission, lanes: WorkerPool.Execution = .threads) {
@@ -125,10 +128,12 @@ public final class PeerLayer: Sendable {
 
     /// Runs SWIM membership over the sessions, advertising `address` as where this node can be dialed.
     func enableMembership(advertise address: String, now: UInt64, configuration: SwimConfiguration) {
-        let membership = Membership(identity: identity, advertise: address, logger: logger, now: now, configuration: configuration, lamport: lamport)
+        let membership = Membership(identity: identity, advertise: address, logger: logger, now: now, configuration: configuration,
+                                    lamport: lamport, viewChanges: viewChanges)
         membershipBox.withLock { $0 = membership }
         gossipBox.withLock {
-            $0 = MeshGossip(member: membership.memberID, credentials: membership.credentials, seed: membership.memberID, lamport: lamport)
+            $0 = MeshGossip(member: membership.memberID, credentials: membership.credentials, seed: membership.memberID, lamport: lamport,
+                            viewChanges: viewChanges)
         }
     }
 
