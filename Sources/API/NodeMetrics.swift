@@ -168,6 +168,8 @@ public final class NodeMetrics: Sendable {
             .set(to: Double(f.replication.underReplicated))
         gauge("inos_replication_pieces_below_target", "Pieces below their target copies at the start of the last repair round (the repair backlog).")
             .set(to: Double(f.replication.piecesBelowTarget))
+        gauge("inos_replication_pieces_still_below_target", "Of those, the pieces still below target when the round ended (a push failed or found no session).")
+            .set(to: Double(f.replication.piecesStillBelowTarget))
         gauge("inos_demand_resources", "Resources with requests counted toward demand here.").set(to: Double(f.demand.resources))
         gauge("inos_demand_requests_per_second", "Summed demand rate (requests per second, decaying) of those resources.").set(to: f.demand.rate)
         gauge("inos_ledger_entries", "Entries in this node's copy of the credit ledger.").set(to: Double(f.replication.ledgerEntries))
@@ -193,6 +195,8 @@ public final class NodeMetrics: Sendable {
         mirror("inos_pieces_rebuilt_total", "Pieces repair rebuilt from their Reed-Solomon stripe.", [], UInt64(f.replication.rebuiltPieces))
         mirror("inos_pieces_released_total", "Pieces released (over target, or the owner's release).", [], UInt64(f.replication.releasedPieces))
         mirror("inos_repair_rounds_total", "Repair rounds finished.", [], UInt64(f.replication.repairRounds))
+        mirror("inos_repair_rounds_superseded_total", "Repair rounds cancelled for a new one because the mesh changed while they ran.", [],
+               UInt64(f.replication.supersededRounds))
         mirror("inos_ledger_credits_earned_total", "Credits this node earned (ledger).", [], f.replication.earned)
         mirror("inos_ledger_credits_spent_total", "Credits this node spent (ledger).", [], f.replication.spent)
         for (outcome, count) in f.jobs { mirror("inos_jobs_total", Help.jobs, [("outcome", outcome)], count) }

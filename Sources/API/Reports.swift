@@ -29,7 +29,10 @@ extension ControlState {
             let s = replicas.summary
             let now = peers?.clock.now() ?? 0
             let last = s.lastRepairRoundAt.map { at in
-                StatusReport.Repair(secondsAgo: now > at ? Double(now - at) / 1e9 : 0, checked: s.resources, pushed: s.repairedPieces, backlog: s.piecesBelowTarget)
+                StatusReport.Repair(
+                    secondsAgo: now > at ? Double(now - at) / 1e9 : 0,
+                    durationSeconds: s.lastRepairRoundStartedAt.map { at >= $0 ? Double(at - $0) / 1e9 : 0 },
+                    checked: s.resources, pushed: s.repairedPieces, backlog: s.piecesBelowTarget, remaining: s.piecesStillBelowTarget)
             }
             return StatusReport.Replication(
                 resources: s.resources, underReplicated: s.underReplicated, repairedPieces: s.repairedPieces, releasedPieces: s.releasedPieces,

@@ -97,14 +97,23 @@ public struct StatusReport: Codable, Sendable {
     public struct Repair: Codable, Sendable {
         /// Seconds since the round finished.
         public var secondsAgo: Double
+        /// How long the round took, seconds (nil from older nodes).
+        public var durationSeconds: Double?
+        /// Resources this node held when the round started.
         public var checked: Int
+        /// Pieces repair has pushed or rebuilt since the node started (a running total, not this round's).
         public var pushed: Int
+        /// Pieces below their target copies when the round started, across the resources this node leads.
         public var backlog: Int
-        public init(secondsAgo: Double, checked: Int, pushed: Int, backlog: Int) {
+        /// Of the backlog, the pieces still below target when the round finished (nil from older nodes).
+        public var remaining: Int?
+        public init(secondsAgo: Double, durationSeconds: Double? = nil, checked: Int, pushed: Int, backlog: Int, remaining: Int? = nil) {
             self.secondsAgo = secondsAgo
+            self.durationSeconds = durationSeconds
             self.checked = checked
             self.pushed = pushed
             self.backlog = backlog
+            self.remaining = remaining
         }
     }
 

@@ -10,52 +10,149 @@ import Primitives
 
 extension ReplicaService {
     /// The repair loop: a round every `repairInterval` seconds (jittered, so holders of the same resource do
-    /// not all census at the same moment), until the task is cancelled or ``stop()``. A structured task of the
-    /// node (``MeshNode`` runs it next to its reactor); its requests suspend on their answers.
+    /// not all census at the same moment), and sooner when the mesh changes (``PeerManager/viewChanges``: a member
+    /// joins, dies, comes back or publishes its first status): the next round then starts ``changeSettleSeconds``
+    /// after the change (so SWIM has spread it), but no sooner than half an interval after the last round ended
+    /// (so churn cannot keep the node in rounds). A round still running half an interval after it started when
+    /// the mesh changes is superseded: cancelled (its requests fail at once; what it pushed stays pushed) for a
+    /// new one on the new view — a round begun inside a partition would otherwise wait out requests to members
+    /// across it while the healed mesh waits for repair. Runs until the task is cancelled or ``stop()``. A
+    /// structured task of the node (``MeshNode`` runs it next to its reactor); its requests suspend on their answers.
     public func run() async {
+        let clock = peers.clock, changes = peers.viewChanges
+        let half = Self.nanoseconds(options.repairInterval / 2)
+        var lastRoundEnded = clock.now()
+        // The count of view changes the last round started with: a change during a round brings the next forward.
+        var seen = changes.value
         while runningFlag, !Task.isCancelled {
-            let wait = options.repairInterval * Double.random(in: 0.8...1.2)
-            do { try await clock.sleep(seconds: wait) } catch { return }
-            guard runningFlag else { return }
-            await repairRound()
+            var deadline = clock.now() &+ Self.nanoseconds(options.repairInterval * Double.random(in: 0.8...1.2))
+            while clock.now() < deadline {
+                if changes.value > seen {
+                    seen = changes.value
+                    deadline = min(deadline, max(clock.now() &+ Self.nanoseconds(Self.changeSettleSeconds), lastRoundEnded &+ half))
+                    continue
+                }
+                do {
+                    guard try await Self.sleep(until: deadline, orChangeBeyond: seen, of: changes, clock: clock) else { break }
+                } catch { return }
+            }
+            guard runningFlag, !Task.isCancelled else { return }
+            seen = changes.value
+            let started = clock.now(), startedWith = seen
+            let superseded = await withTaskGroup(of: Bool.self) { group in
+                group.addTask { await self.repairRound(); return false }
+                group.addTask {
+                    do {
+                        try await changes.wait(beyond: startedWith)
+                        try await clock.sleep(until: started &+ half)
+                        return true
+                    } catch { return false }
+                }
+                defer { group.cancelAll() }
+                return await group.next() ?? false
+            }
+            if superseded {
+                setCounter { $0.supersededRounds += 1 }
+                logger.info("repair: round superseded by a change of the mesh after \(String(format: "%.1f", Double(clock.now() &- started) / 1e9)) s")
+            } else {
+                lastRoundEnded = clock.now()
+            }
         }
     }
 
-    /// One census and repair of every resource this node holds and leads. Public for tests and `inos`.
+    /// How long after a membership change the round it brings forward starts.
+    static let changeSettleSeconds = 1.0
+    /// How many resources one round censuses and repairs at once: each waits mostly on answers (a member that
+    /// went away costs its request timeout), so a round takes about its slowest resources, not their sum.
+    static let resourcesInFlight = 8
+
+    /// A repair push's deadline: 10 s, plus the piece at 256 KiB/s (a slow link's pace; 14 s for 1 MiB), at most
+    /// 60 s. A member that stopped answering costs a round that long, not the minute of a foreground STORE.
+    static func storeTimeout(_ bytes: Int) -> Double { min(60, 10 + Double(bytes) / 262_144) }
+
+    static func nanoseconds(_ seconds: Double) -> UInt64 { UInt64(max(0, min(seconds, 1e9)) * 1e9) }
+
+    /// Sleeps until `deadline` or until `counter` passes `seen`, whichever is first; true when it was the counter.
+    private static func sleep(until deadline: UInt64, orChangeBeyond seen: UInt64, of counter: ChangeCounter,
+                              clock: any MeshClock) async throws -> Bool {
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask { try await clock.sleep(until: deadline); return false }
+            group.addTask { try await counter.wait(beyond: seen); return true }
+            defer { group.cancelAll() }
+            return try await group.next() ?? false
+        }
+    }
+
+    /// One census and repair of every resource this node holds and leads, ``resourcesInFlight`` at a time.
+    /// Public for tests and `inos`.
     public func repairRound() async {
         guard let me = peers.memberID, let allocator else { return }
         let members = peers.memberList()
         let alive = Set(members.map(\.member))
-        let resources = pins.pinned.filter { store.contains($0) }
+        // In a new order each round: a round superseded part way still leaves every resource its turn.
+        let resources = pins.pinned.filter { store.contains($0) }.shuffled()
         setCounter { $0.resources = resources.count }
-        var under = 0, backlog = 0
-        for resource in resources {
-            let key = Array(resource.bytes.suffix(32))
-            var records = peers.localProviders(key)
-            if records.count < 2, let other = members.first(where: { $0.member != me }), let connection = peers.session(with: other.member),
-                let found = try? await peers.findProviders(key, on: connection, recursive: true, timeout: 3)
-            {
-                records += found
+        let started = peers.clock.now()
+        var under = 0, backlog = 0, remaining = 0
+        await withTaskGroup(of: Census?.self) { group in
+            var next = resources.makeIterator()
+            func addNext() -> Bool {
+                guard let resource = next.next() else { return false }
+                group.addTask { await self.censusAndRepair(resource, me: me, members: members, alive: alive, allocator: allocator) }
+                return true
             }
-            let holders = Set(records.map(\.member)).union([me]).filter { alive.contains($0) }
-            // One leader per resource: the alive holder with the lowest member ID. If it dies, the next takes over.
-            guard holders.min() == me else { continue }
-            if let missing = await repair(resource, holders: holders.sorted(), members: members, allocator: allocator), missing > 0 {
-                under += 1
-                backlog += missing
+            for _ in 0..<Self.resourcesInFlight where !addNext() { break }
+            while let result = await group.next() {
+                if let result, result.below > 0 {
+                    under += 1
+                    backlog += result.below
+                    remaining += result.remaining
+                }
+                _ = addNext()
             }
         }
+        // Cancelled (superseded, or the node stops): not a finished census, so not reported as one.
+        guard !Task.isCancelled else { return }
         let finished = peers.clock.now()
+        if backlog > 0 {
+            logger.info("repair round: \(under) resource(s) below target (\(backlog) piece(s)), \(remaining) piece(s) still below after \(String(format: "%.1f", Double(finished &- started) / 1e9)) s")
+        }
         setCounter {
             $0.underReplicated = under
             $0.piecesBelowTarget = backlog
+            $0.piecesStillBelowTarget = remaining
             $0.repairRounds += 1
+            $0.lastRepairRoundStartedAt = started
             $0.lastRepairRoundAt = finished
         }
     }
 
-    /// Census and repair of one resource; returns how many pieces were below target at the start.
-    private func repair(_ resource: ContentID, holders: [MemberID], members: [MemberInfo], allocator: AllocatorHandle) async -> Int? {
+    /// The holders of `resource` this node knows of (asking the DHT when it knows fewer than two); when this node
+    /// leads it — the alive holder with the lowest member ID, so if it dies the next takes over — its repair.
+    /// Nil when this node does not lead it.
+    private func censusAndRepair(_ resource: ContentID, me: MemberID, members: [MemberInfo], alive: Set<MemberID>,
+                                 allocator: AllocatorHandle) async -> Census? {
+        let key = Array(resource.bytes.suffix(32))
+        var records = peers.localProviders(key)
+        if records.count < 2, let other = members.first(where: { $0.member != me }), let connection = peers.session(with: other.member),
+            let found = try? await peers.findProviders(key, on: connection, recursive: true, timeout: 3)
+        {
+            records += found
+        }
+        let holders = Set(records.map(\.member)).union([me]).filter { alive.contains($0) }
+        guard holders.min() == me else { return nil }
+        return await repair(resource, holders: holders.sorted(), members: members, allocator: allocator)
+    }
+
+    /// What a round found of one resource: pieces below their target copies at its start, and still below at its end
+    /// (a push failed, or no member to push to could be reached).
+    struct Census: Sendable {
+        var below = 0
+        var remaining = 0
+    }
+
+    /// Census and repair of one resource.
+    private func repair(_ resource: ContentID, holders: [MemberID], members: [MemberInfo], allocator: AllocatorHandle) async -> Census? {
         guard let me = peers.memberID else { return nil }
         let manifest: ResourceManifest?  // nil: a single-chunk resource
         do { manifest = try store.manifest(for: resource) } catch { return nil }
@@ -69,14 +166,15 @@ extension ReplicaService {
         let local = holding(resource)
         demandRate += local.demand
         for (i, held) in local.pieces.enumerated() where held { have[i].insert(me) }
-        for member in holders where member != me {
-            guard let connection = peers.session(with: member), let (holding, _) = try? await peers.holding(resource, on: connection),
-                holding.pieces.count == pieces.count
-            else { continue }
-            withManifest.insert(member)
-            demandRate += holding.demand
-            for (i, held) in holding.pieces.enumerated() where held { have[i].insert(member) }
+        func count(_ answers: [(MemberID, ReplicationWire.Holding)], demand: Bool) {
+            for (member, holding) in answers where holding.pieces.count == pieces.count {
+                withManifest.insert(member)
+                if demand { demandRate += holding.demand }
+                for (i, held) in holding.pieces.enumerated() where held { have[i].insert(member) }
+            }
         }
+        let known = Set(holders).subtracting([me])
+        count(await holdings(of: resource, asking: known), demand: true)
         // Where the allocator wants them now (demand raises replicas; the budget caps them).
         // Repair acts for the owner: without the owner's ticket there is nothing it may push or release.
         guard let ticket = ticket(for: resource) else {
@@ -95,13 +193,18 @@ extension ReplicaService {
             if plan.strategy != .erasure && plan.strategy != .hierarchical { plan.strategy = .erasure; plan.copies = max(1, plan.copies / manifest.layout.width) }
         }
         guard let map = try? PlacementMap.build(resource: resource, pieces: pieces, chunkCount: chunkCount, plan: plan, request: request, nodes: nodes, allocator: allocator) else { return nil }
-        var below = 0
+        // The members placement wants it on are asked too: this node's provider records may not name every holder
+        // (records lag a restart, a partition), and a desired member that holds its pieces needs no push.
+        let desiredMembers = Set(map.holders.joined().map { members[$0].member }).subtracting(known).subtracting([me])
+        count(await holdings(of: resource, asking: desiredMembers), demand: false)
+        var census = Census()
         for (i, piece) in pieces.enumerated() {
             let desired = map.holders[i].map { members[$0].member }
             let target = desired.count
             let current = have[i]
             if current.count < target {
-                below += 1
+                census.below += 1
+                defer { if have[i].count < target { census.remaining += 1 } }
                 // The leader itself may be a desired holder that lacks the piece: it fetches (or rebuilds) it.
                 if desired.contains(me) && !current.contains(me), await localCopy(i, of: resource, pieces: pieces, have: have) != nil {
                     have[i].insert(me)
@@ -114,6 +217,8 @@ extension ReplicaService {
                         logger.warning("repair: no copy of piece \(i) of \(resource) reachable")
                         break
                     }
+                    // Gone under suspicion since the round began: its push would wait out the timeout; next round.
+                    guard peers.membership?.isAlive(member) ?? true else { continue }
                     guard let connection = peers.session(with: member) else { continue }  // dialing; next round
                     await throttle(data.count)
                     do throws(InosError) {
@@ -121,7 +226,8 @@ extension ReplicaService {
                             _ = try await peers.storePiece(resource, of: resource, ticket: ticket, data: manifest, on: connection)
                             withManifest.insert(member)
                         }
-                        _ = try await peers.storePiece(piece.id, of: resource, ticket: ticket, data: data, on: connection)
+                        _ = try await peers.storePiece(piece.id, of: resource, ticket: ticket, data: data, on: connection,
+                                                       timeout: Self.storeTimeout(data.count))
                         have[i].insert(member)
                         setCounter { $0.repairedPieces += 1; $0.repairedBytes += UInt64(data.count) }
                         logger.info("repair: piece \(i) of \(resource) → member \(String(member, radix: 16)) (\(have[i].count)/\(target) copies)")
@@ -148,7 +254,7 @@ extension ReplicaService {
                             have[i].remove(me)
                             logger.info("released piece \(i) of \(resource) here: demand fell")
                         }
-                        if !store.contains(resource) { return below }  // no longer a holder: no longer the leader
+                        if !store.contains(resource) { return census }  // no longer a holder: no longer the leader
                         continue
                     }
                     guard let connection = peers.session(with: member) else { continue }
@@ -162,7 +268,31 @@ extension ReplicaService {
                 }
             }
         }
-        return below
+        if census.below > 0 {
+            logger.debug("repair: \(resource): \(census.below) of \(pieces.count) piece(s) below target (\(plan.copies) copies; \(plan.usableNodes) of \(members.count) member(s) usable, \(nodes.filter(\.healthy).count) with status), \(census.remaining) still below")
+        }
+        return census
+    }
+
+    /// HAVE of `resource`, asked of every member in `asking` at once: one that went away costs its timeout once,
+    /// not once per member. A member that does not answer is left out (and logged).
+    private func holdings(of resource: ContentID, asking: Set<MemberID>) async -> [(MemberID, ReplicationWire.Holding)] {
+        await withTaskGroup(of: (MemberID, ReplicationWire.Holding)?.self) { group in
+            for member in asking {
+                guard let connection = peers.session(with: member) else { continue }
+                group.addTask {
+                    do throws(InosError) {
+                        return (member, try await self.peers.holding(resource, on: connection).0)
+                    } catch {
+                        self.logger.info("repair: member \(String(member, radix: 16)) not counted for \(resource): \(error)")
+                        return nil
+                    }
+                }
+            }
+            var answers: [(MemberID, ReplicationWire.Holding)] = []
+            for await answer in group { if let answer { answers.append(answer) } }
+            return answers
+        }
     }
 
     /// The members among `claimed` whose claim to hold piece `index` stands: this node if it reads the piece from

@@ -44,8 +44,13 @@ public final class ReplicaService: Sendable {
         public var underReplicated = 0
         /// Pieces below their target copies at the start of the last repair round, across the resources this node leads.
         public var piecesBelowTarget = 0
+        /// Of those, the pieces still below target when the round finished (a push failed or found no session).
+        public var piecesStillBelowTarget = 0
         public var repairRounds = 0
-        /// When the last repair round finished (the node's clock, nanoseconds), nil before the first.
+        /// Rounds cancelled because the mesh changed while they ran (a new one started on the new view).
+        public var supersededRounds = 0
+        /// When the last repair round started and finished (the node's clock, nanoseconds), nil before the first.
+        public var lastRepairRoundStartedAt: UInt64?
         public var lastRepairRoundAt: UInt64?
         public var repairedPieces = 0
         public var repairedBytes: UInt64 = 0

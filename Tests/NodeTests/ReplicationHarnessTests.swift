@@ -144,6 +144,39 @@ struct ReplicationHarnessTests {
         #expect(restored, "\(pieces.indices.map { mesh.holders(of: pieces[$0].id) }) against \(report.copies), \(repaired(mesh)) repaired")
     }
 
+    @Test("a failure brings the next repair round forward: with rounds every 60 s, a killed holder's pieces are back within seconds of SWIM suspecting it, not at the next periodic round")
+    func failureBringsRepairForward() throws {
+        let mesh = try MeshHarness(nodes: 9, clients: 1, seed: 47, storage: true) { configuration, _ in
+            configuration.replication.repairInterval = 60
+            configuration.provideInterval = 5
+        }
+        defer { mesh.close() }
+        #expect(mesh.run(until: { $0.allSee(alive: 8) }, within: 60))
+        let (client, pins) = try mesh.meshClient(mesh.clients.lowerBound)
+        let file = NSTemporaryDirectory() + "harness-forward-\(UUID().uuidString)"
+        try Self.write(Self.text(2 * 1_048_576, seed: 47), to: file)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let entry = mesh.addresses[0]
+        let report = try mesh.complete { try await client.put(file: file, entry: entry, budget: 50, pins: pins) }
+        let pieces = ContentStore.pieces(of: report.id, manifest: try client.store.manifest(for: report.id))
+        mesh.advance(seconds: 10)  // provider records reach the leaders
+        mesh.startRepairLoops()
+        // Past the half interval a round must wait after the loop starts (30 s); the first periodic round comes
+        // 48–72 s after the start, so 17–41 s after the kill.
+        mesh.advance(seconds: 31)
+        let victim = try #require(mesh.holders(of: pieces[0].id).first { $0 != 0 })
+        mesh.kill(victim)
+        let killed = mesh.elapsedSeconds
+        func restored(_ mesh: MeshHarness) -> Bool {
+            pieces.indices.allSatisfy { mesh.holders(of: pieces[$0].id).count >= min(report.copies[$0], mesh.aliveMembers.count) }
+        }
+        #expect(!restored(mesh), "the victim held piece 0")
+        let back = mesh.run(until: restored, within: 15)
+        #expect(back, "not restored \(mesh.elapsedSeconds - killed) s after the kill")
+        let rounds = mesh.aliveMembers.map { mesh.nodes[$0]!.replicas!.summary.repairRounds }.reduce(0, +)
+        #expect(rounds > 0)
+    }
+
     @Test("a job over a stored resource runs where its chunks are, through the example runner in process, and reduces to what the file gives locally; a client that does not own the resource is refused")
     func distributedJob() throws {
         let mesh = try Self.mesh(members: 4, seed: 44)

@@ -44,7 +44,9 @@ struct Status: AsyncParsableCommand {
         if let r = status.replication {
             lines.append("replicas  \(r.resources) resource(s) held, \(r.underReplicated) below target; \(r.repairedPieces) piece(s) repaired, \(r.releasedPieces) released")
             if let last = r.lastRepair {
-                lines.append("repair    last round \(formatSeconds(last.secondsAgo)) ago: backlog \(last.backlog) piece(s) below target")
+                let left = last.remaining.map { ", \($0) still below when it ended" } ?? ""
+                let took = last.durationSeconds.map { " (took \(formatSeconds($0)))" } ?? ""
+                lines.append("repair    last round \(formatSeconds(last.secondsAgo)) ago\(took): backlog \(last.backlog) piece(s) below target\(left)")
             } else {
                 lines.append("repair    no round yet")
             }
