@@ -133,6 +133,9 @@ extension MeshClient {
         let state = Locked(schedule)
         let changes = ScheduleChanges()
         let clock = peers.clock
+        // Tasks finish pieces concurrently: reports go out one at a time and never go back (two finishing at once
+        // could report 3 of 3, then 2 of 3 — and the last report is what the CLI prints as done).
+        let reported = Locked((bytes: 0, pieces: 0))
         await withTaskGroup(of: Void.self) { group in
             for (h, connection) in connections.enumerated() {
                 for _ in 0..<max(1, window) {
@@ -153,7 +156,11 @@ extension MeshClient {
                                 (s.finish(piece, by: h, ok: bytes != nil, bytes: bytes ?? 0, hedge: hedge, nanoseconds: clock.now() - begun), s.fetched)
                             }
                             changes.notify()
-                            progress(done, fetched)
+                            reported.withLock { last in
+                                guard done >= last.bytes, fetched >= last.pieces else { return }
+                                last = (done, fetched)
+                                progress(done, fetched)
+                            }
                         }
                     }
                 }
