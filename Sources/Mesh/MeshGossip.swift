@@ -81,6 +81,14 @@ public final class MeshGossip: Sendable {
         withClockedNode { $0.publish(Self.rootTopic, withUnsafeBytes(of: root.littleEndian) { Array($0) }) }
     }
 
+    /// This node's status and tree root, straight to `members` (ones that just joined), forwarded by nobody.
+    func greet(_ members: Set<MemberID>, status: NodeStatus?, root: UInt64) -> [GossipNode.Outbound] {
+        withClockedNode { node in
+            (status.map { node.direct(NodeStatus.topic, $0.encoded, to: members) } ?? [])
+                + node.direct(Self.rootTopic, withUnsafeBytes(of: root.littleEndian) { Array($0) }, to: members)
+        }
+    }
+
     func offer(_ offer: Offer) -> [GossipNode.Outbound] {
         withClockedNode { $0.publish(Offer.topic, offer.encoded) }
     }

@@ -209,9 +209,10 @@ public final class PeerManager: Sendable {
         try await membershipService.members(on: connection, timeout: timeout)
     }
 
-    /// Publishes `provider()` on the node-status topic every `seconds` (needs membership).
-    public func publishStatus(every seconds: Double, _ provider: @escaping @Sendable () -> NodeStatus) {
-        gossipService.publishStatus(every: seconds, provider)
+    /// Publishes `provider()` on the node-status topic (needs membership): looked at every `check` seconds and
+    /// published when it changed materially, else every `refresh` seconds; members that join get it at once.
+    public func publishStatus(check: Double = 2, refresh: Double = 30, _ provider: @escaping @Sendable () -> NodeStatus) {
+        gossipService.publishStatus(check: check, refresh: refresh, provider)
     }
 
     // MARK: Providers

@@ -150,7 +150,7 @@ public final class MeshNode: Service, Sendable {
         // republished, so a node that leaves is forgotten.
         let interval = configuration.provideInterval
         peers.provide(every: interval, ttl: UInt32(min(86_400, max(30, 3 * interval)))) { [pins] in (pins?.pinned ?? []).map { Array($0.bytes.suffix(32)) } }
-        peers.publishStatus(every: 2, Self.statusSource(host: host, store: store, region: configuration.region))
+        peers.publishStatus(check: 2, refresh: 30, Self.statusSource(host: host, store: store, region: configuration.region))
         replicas?.start()
         if let compute {
             compute.start(on: peers)

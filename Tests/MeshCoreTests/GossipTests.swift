@@ -46,6 +46,46 @@ struct GossipTests {
         #expect(delivered[3] <= 1)
     }
 
+    @Test("a direct message reaches only the members it names, once each, signed; none forwards it, and a copy back is a duplicate")
+    func direct() {
+        let nodes = (0..<20).map { GossipNode(simulated: MemberID($0), fanout: 6, seed: UInt64($0) + 3) }
+        for node in nodes {
+            node.members = (0..<20).map(MemberID.init)
+            node.subscribe("node-status")
+        }
+        let first = nodes[0].direct("node-status", [7], to: [3, 5, 5, 0])  // itself and a repeat dropped
+        #expect(first.map(\.to) == [3, 5])
+        #expect(first.allSatisfy { $0.message.signature != nil })
+        let (delivered, sends) = Self.spread(nodes, first, from: 0)
+        #expect(sends == 2)
+        #expect(delivered.enumerated().allSatisfy { $0.element == ([3, 5].contains($0.offset) ? 1 : 0) })
+        #expect(nodes[3].receive(first[0].message, from: 5).deliver == nil)
+        #expect(nodes[0].direct("node-status", [7], to: [0]).isEmpty)
+    }
+
+    @Test("a status differs materially on region, capacity, a load step of 0.05, or free space moved by 1% of capacity and 64 MiB")
+    func materialStatus() {
+        let base = NodeStatus(load: 0.2, capacityBytes: 100 << 30, freeBytes: 50 << 30, region: 1)
+        func with(_ body: (inout NodeStatus) -> Void) -> NodeStatus {
+            var status = base
+            body(&status)
+            return status
+        }
+        #expect(!base.differsMaterially(from: base))
+        #expect(with { $0.region = 2 }.differsMaterially(from: base))
+        #expect(with { $0.capacityBytes += 1 }.differsMaterially(from: base))
+        #expect(!with { $0.load = 0.24 }.differsMaterially(from: base))
+        #expect(with { $0.load = 0.26 }.differsMaterially(from: base))
+        #expect(!with { $0.freeBytes -= 512 << 20 }.differsMaterially(from: base))  // 0.5 GiB of 100: under 1%
+        #expect(with { $0.freeBytes -= 2 << 30 }.differsMaterially(from: base))
+        #expect(with { $0.freeBytes += 2 << 30 }.differsMaterially(from: base))
+        // A small store: 64 MiB is the floor, not 1%.
+        let small = NodeStatus(load: 0, capacityBytes: 1 << 30, freeBytes: 1 << 29, region: 0)
+        #expect(!NodeStatus(load: 0, capacityBytes: 1 << 30, freeBytes: (1 << 29) - (60 << 20), region: 0).differsMaterially(from: small))
+        #expect(NodeStatus(load: 0, capacityBytes: 1 << 30, freeBytes: (1 << 29) - (64 << 20), region: 0).differsMaterially(from: small))
+        #expect(NodeStatus(load: 0, capacityBytes: 0, freeBytes: 0, region: 0).differsMaterially(from: small))
+    }
+
     @Test("node status round-trips through its 28-byte encoding; bad loads are refused")
     func status() {
         let status = NodeStatus(load: 0.375, capacityBytes: 1 << 40, freeBytes: 123_456_789, region: 7)
