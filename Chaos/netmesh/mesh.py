@@ -70,6 +70,15 @@ def clean_leftovers():
     return removed
 
 
+
+def _wire_priority():
+    """The wire is the network: it runs ahead of the hosts (nice -10), so 30 busy nodes on 2 cores do not starve
+    it into delays no link model asked for. Without the privilege it keeps the default priority."""
+    try:
+        os.nice(-10)
+    except OSError:
+        pass
+
 class UnixHTTPConnection(http.client.HTTPConnection):
     def __init__(self, path, timeout):
         super().__init__("localhost", timeout=timeout)
@@ -226,7 +235,7 @@ class Mesh:
         self.wire = subprocess.Popen([sys.executable, "-u", "-m", "netmesh.wire", f"nm{self.tag}h", str(count),
                                       str(self.seed)], cwd=os.path.dirname(os.path.dirname(__file__)),
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                     start_new_session=True)
+                                     start_new_session=True, preexec_fn=_wire_priority)
         ready = json.loads(self.wire.stdout.readline() or "{}")
         if "ready" not in ready:
             raise RuntimeError(f"the wire did not start: {ready}")

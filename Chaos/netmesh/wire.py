@@ -79,6 +79,8 @@ class Wire:
         self.pending = []  # (due, sequence, destination host, packet)
         self.sequence = 0
         self.forwarded = 0
+        self.late_over_50ms = 0
+        self.late_max = 0.0
 
     # The link model.
 
@@ -149,7 +151,14 @@ class Wire:
     def deliver(self, now):
         pending = self.pending
         while pending and pending[0][0] <= now:
-            _, _, destination, packet = heapq.heappop(pending)
+            due, _, destination, packet = heapq.heappop(pending)
+            # The wire's own fidelity: how far behind its schedule it delivers (a starved switch adds delay no
+            # link model asked for, and SWIM sees it as a slow member).
+            late = now - due
+            if late > self.late_max:
+                self.late_max = late
+            if late > 0.05:
+                self.late_over_50ms += 1
             try:
                 os.write(destination.fd, packet)
                 destination.received += 1
@@ -202,6 +211,7 @@ class Wire:
                 self.answer({"ok": True})
             elif op == "stats":
                 self.answer({"ok": True, "forwarded": self.forwarded, "queued": len(self.pending),
+                             "late_over_50ms": self.late_over_50ms, "late_max_ms": round(self.late_max * 1000, 1),
                              "hosts": {h.index: h.stats() for h in self.hosts.values()}})
             elif op == "quit":
                 self.answer({"ok": True})

@@ -16,7 +16,8 @@ extension ReplicaService {
     /// (so churn cannot keep the node in rounds). A round still running half an interval after it started when
     /// the mesh changes is superseded: cancelled (its requests fail at once; what it pushed stays pushed) for a
     /// new one on the new view — a round begun inside a partition would otherwise wait out requests to members
-    /// across it while the healed mesh waits for repair. Runs until the task is cancelled or ``stop()``. A
+    /// across it while the healed mesh waits for repair. The round after a superseded one is not superseded, so
+    /// constant change cannot keep every round from finishing. Runs until the task is cancelled or ``stop()``. A
     /// structured task of the node (``MeshNode`` runs it next to its reactor); its requests suspend on their answers.
     public func run() async {
         let clock = peers.clock, changes = peers.viewChanges
@@ -24,6 +25,9 @@ extension ReplicaService {
         var lastRoundEnded = clock.now()
         // The count of view changes the last round started with: a change during a round brings the next forward.
         var seen = changes.value
+        // A round after a superseded one runs to its end: under constant change (suspicions flapping on a
+        // lossy mesh) rounds must still finish, and report.
+        var supersededLast = false
         while runningFlag, !Task.isCancelled {
             var deadline = clock.now() &+ Self.nanoseconds(options.repairInterval * Double.random(in: 0.8...1.2))
             while clock.now() < deadline {
@@ -39,18 +43,22 @@ extension ReplicaService {
             guard runningFlag, !Task.isCancelled else { return }
             seen = changes.value
             let started = clock.now(), startedWith = seen
+            let mayBeSuperseded = !supersededLast
             let superseded = await withTaskGroup(of: Bool.self) { group in
                 group.addTask { await self.repairRound(); return false }
-                group.addTask {
-                    do {
-                        try await changes.wait(beyond: startedWith)
-                        try await clock.sleep(until: started &+ half)
-                        return true
-                    } catch { return false }
+                if mayBeSuperseded {
+                    group.addTask {
+                        do {
+                            try await changes.wait(beyond: startedWith)
+                            try await clock.sleep(until: started &+ half)
+                            return true
+                        } catch { return false }
+                    }
                 }
                 defer { group.cancelAll() }
                 return await group.next() ?? false
             }
+            supersededLast = superseded
             if superseded {
                 setCounter { $0.supersededRounds += 1 }
                 logger.info("repair: round superseded by a change of the mesh after \(String(format: "%.1f", Double(clock.now() &- started) / 1e9)) s")
