@@ -6,7 +6,7 @@ public enum WireLimits {
     /// The largest Lamport time a peer may send. A frame carrying a larger one is malformed: no honest clock
     /// gets there (a node ticking a billion times a second takes 146 years), and the 2^62 values left above
     /// it keep every `+ 1` on a Lamport time far from overflow.
-    public static let maximumLamport: UInt64 = 1 << 62
+    public static let maximumLamport: UInt64 = LamportClock.maximum
 }
 
 extension ByteReader {
