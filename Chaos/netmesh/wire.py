@@ -133,20 +133,28 @@ class Wire:
         bits = len(packet) * 8
         leave = now
         if source.rate:
-            start = max(now, source.up_free)
-            if start - now > self.queue_seconds:
+            leave = self.through(now, source.up_free, bits, source.rate)
+            if leave is None:
                 source.dropped_queue += 1
                 return
-            leave = source.up_free = start + bits / source.rate
+            source.up_free = leave
         arrive = leave + self.one_way(source, destination)
         if destination.rate:
-            start = max(arrive, destination.down_free)
-            if start - arrive > self.queue_seconds:
+            arrive = self.through(arrive, destination.down_free, bits, destination.rate)
+            if arrive is None:
                 source.dropped_queue += 1
                 return
-            arrive = destination.down_free = start + bits / destination.rate
+            destination.down_free = arrive
         self.sequence += 1
         heapq.heappush(self.pending, (arrive, self.sequence, destination, packet))
+
+    def through(self, at, free, bits, rate):
+        """When a packet of `bits` reaching a rate-limited link at `at` (busy until `free`) has crossed it, or
+        None when it would wait longer than the tail-drop queue holds."""
+        start = max(at, free)
+        if start - at > self.queue_seconds:
+            return None
+        return start + bits / rate
 
     def deliver(self, now):
         pending = self.pending

@@ -21,7 +21,7 @@ extension ReplicaService {
     /// structured task of the node (``MeshNode`` runs it next to its reactor); its requests suspend on their answers.
     public func run() async {
         let clock = peers.clock, changes = peers.viewChanges
-        let half = Self.nanoseconds(options.repairInterval / 2)
+        let half = clock.nanoseconds(options.repairInterval / 2)
         var lastRoundEnded = clock.now()
         // The count of view changes the last round started with: a change during a round brings the next forward.
         var seen = changes.value
@@ -29,11 +29,11 @@ extension ReplicaService {
         // lossy mesh) rounds must still finish, and report.
         var supersededLast = false
         while runningFlag, !Task.isCancelled {
-            var deadline = clock.now() &+ Self.nanoseconds(options.repairInterval * Double.random(in: 0.8...1.2))
+            var deadline = clock.now() &+ clock.nanoseconds(options.repairInterval * Double.random(in: 0.8...1.2))
             while clock.now() < deadline {
                 if changes.value > seen {
                     seen = changes.value
-                    deadline = min(deadline, max(clock.now() &+ Self.nanoseconds(Self.changeSettleSeconds), lastRoundEnded &+ half))
+                    deadline = min(deadline, max(clock.now() &+ clock.nanoseconds(Self.changeSettleSeconds), lastRoundEnded &+ half))
                     continue
                 }
                 do {
@@ -77,8 +77,6 @@ extension ReplicaService {
     /// A repair push's deadline: 10 s, plus the piece at 256 KiB/s (a slow link's pace; 14 s for 1 MiB), at most
     /// 60 s. A member that stopped answering costs a round that long, not the minute of a foreground STORE.
     static func storeTimeout(_ bytes: Int) -> Double { min(60, 10 + Double(bytes) / 262_144) }
-
-    static func nanoseconds(_ seconds: Double) -> UInt64 { UInt64(max(0, min(seconds, 1e9)) * 1e9) }
 
     /// Sleeps until `deadline` or until `counter` passes `seen`, whichever is first; true when it was the counter.
     private static func sleep(until deadline: UInt64, orChangeBeyond seen: UInt64, of counter: ChangeCounter,

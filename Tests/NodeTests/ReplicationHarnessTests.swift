@@ -35,9 +35,9 @@ struct ReplicationHarnessTests {
     }
 
     /// A mesh of `members` storing nodes and two clients, converged on membership.
-    static func mesh(members: Int, seed: UInt64) throws -> MeshHarness {
+    static func mesh(members: Int, seed: UInt64, repairInterval: Double = 10) throws -> MeshHarness {
         let mesh = try MeshHarness(nodes: members, clients: 2, seed: seed, storage: true) { configuration, _ in
-            configuration.replication.repairInterval = 10
+            configuration.replication.repairInterval = repairInterval
             configuration.provideInterval = 5
         }
         #expect(mesh.run(until: { $0.allSee(alive: members - 1) }, within: 60))
@@ -146,12 +146,8 @@ struct ReplicationHarnessTests {
 
     @Test("a failure brings the next repair round forward: with rounds every 60 s, a killed holder's pieces are back within seconds of SWIM suspecting it, not at the next periodic round")
     func failureBringsRepairForward() throws {
-        let mesh = try MeshHarness(nodes: 9, clients: 1, seed: 47, storage: true) { configuration, _ in
-            configuration.replication.repairInterval = 60
-            configuration.provideInterval = 5
-        }
+        let mesh = try Self.mesh(members: 9, seed: 47, repairInterval: 60)
         defer { mesh.close() }
-        #expect(mesh.run(until: { $0.allSee(alive: 8) }, within: 60))
         let (client, pins) = try mesh.meshClient(mesh.clients.lowerBound)
         let file = NSTemporaryDirectory() + "harness-forward-\(UUID().uuidString)"
         try Self.write(Self.text(2 * 1_048_576, seed: 47), to: file)

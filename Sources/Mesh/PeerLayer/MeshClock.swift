@@ -20,8 +20,11 @@ public protocol MeshClock: Sendable {
 extension MeshClock {
     /// Suspends for `seconds` on this clock.
     public func sleep(seconds: Double) async throws {
-        try await sleep(until: now() &+ UInt64(max(0, min(seconds, 1e9)) * 1e9))
+        try await sleep(until: now() &+ nanoseconds(seconds))
     }
+
+    /// `seconds` in this clock's unit, clamped to 0…10^9 s (negative and NaN are 0): never traps.
+    public func nanoseconds(_ seconds: Double) -> UInt64 { UInt64(max(0, min(seconds, 1e9)) * 1e9) }
 
     /// Seconds on the monotonic clock (for rates and half-lives, which need no epoch).
     public func seconds() -> Double { Double(now()) / 1e9 }

@@ -50,7 +50,7 @@ final class GossipService: Sendable {
     /// publishes once per refresh; members that join get the status at once, straight (``tick(now:)``).
     func publishStatus(check: Double, refresh: Double, _ provider: @escaping @Sendable () -> NodeStatus) {
         statusSource.withLock {
-            $0 = StatusSource(provider: provider, check: UInt64(max(0, check) * 1e9), refresh: UInt64(max(check, refresh) * 1e9))
+            $0 = StatusSource(provider: provider, check: layer.clock.nanoseconds(check), refresh: layer.clock.nanoseconds(max(check, refresh)))
         }
     }
 
@@ -83,6 +83,6 @@ final class GossipService: Sendable {
             return status
         }
         if let due { layer.sendGossip(gossip.publish(due)) }
-        if !joined.isEmpty { layer.sendGossip(gossip.greet(joined, status: ownStatus(), root: antiEntropy.metadataRoot())) }
+        if !joined.isEmpty { layer.sendGossip(gossip.greet(joined, status: due ?? ownStatus(), root: antiEntropy.metadataRoot())) }
     }
 }
