@@ -130,7 +130,7 @@ class Host:
     def start(self, bootstrap, extra=()):
         os.makedirs(self.data_dir, exist_ok=True)
         arguments = [self.mesh.inos, "node", "--listen", self.endpoint, "--advertise", self.endpoint,
-                     "--region", str(self.mesh.region_number(self.region)),
+                     "--region", self.region,
                      "--repair-interval", str(self.mesh.repair_interval), "--metrics-listen", "none"]
         for seed in bootstrap:
             if seed is not self:
@@ -201,9 +201,6 @@ class Mesh:
         self.lock = threading.Lock()
         self.closed = False
         self.seed = seed
-
-    def region_number(self, name):
-        return self.region_names.index(name) + 1
 
     @property
     def every_host(self):

@@ -182,6 +182,23 @@ def unconverged(mesh):
     return lines
 
 
+def region_view(mesh):
+    """Members a running node shows with another region name than the one that member was started with (the
+    names travel in the gossiped node status; placement's hierarchical tier groups by them)."""
+    wrong = []
+    for host in mesh.hosts:
+        if not host.running:
+            continue
+        members = host.api("/v1/members", timeout=2.0)
+        if not isinstance(members, list):
+            wrong.append(f"{host.name} does not answer")
+            continue
+        regions = {m.get("address"): m.get("region") for m in members}
+        wrong += [f"{host.name} shows {h.name} in {regions.get(h.endpoint)!r}, not {h.region!r}" for h in mesh.hosts
+                  if h.running and regions.get(h.endpoint) != h.region]
+    return wrong
+
+
 def joined(mesh, monitor=None):
     for host in mesh.hosts:
         if not host.running:
@@ -279,6 +296,14 @@ def finish(ctx, heal_at):
         repaired_at = None
         for host in mesh.hosts:
             log(f"  {host.name} replication: {monitor.replication.get(host.name)}")
+    # The region names each node gossips: every running node must show every running member's own name.
+    region_mismatches = []
+
+    def regions_known():
+        region_mismatches[:] = region_view(mesh)
+        return not region_mismatches
+
+    ctx.wait(regions_known, 15, step=1.0)
     final = final_reads(ctx)
     monitor.stop()
     report = summarize(history, clients, monitor, mesh, heal_at, repaired_at if repaired_at and
@@ -287,6 +312,11 @@ def finish(ctx, heal_at):
     report["repair_within_two_intervals"] = repaired_at is not None and repaired_at - heal_at <= 2 * options.repair_interval
     report["membership_converged_seconds_after_heal"] = round(converged_at - heal_at, 1)
     report["wire"] = {k: v for k, v in mesh.wire_stats().items() if k in ("forwarded", "queued", "late_over_50ms", "late_max_ms")}
+    report["region_gossip"] = {"mismatches": region_mismatches[:10]}
+    if region_mismatches:
+        report["violations"].append(f"{len(region_mismatches)} member(s) shown with another region than their own, "
+                                    f"15 s after the membership converged: {'; '.join(region_mismatches[:3])}")
+        report["ok"] = False
     history.close()
     with open(os.path.join(options.directory, "report.json"), "w") as f:
         json.dump(report, f, indent=2)

@@ -64,7 +64,7 @@ do {
 }
 let swimBodies = swimMessages.map { SwimCodec.encode($0.1) }
 
-let status = NodeStatus(load: 0.25, capacityBytes: 1 << 40, freeBytes: 1 << 39, region: 3)
+let status = NodeStatus(load: 0.25, capacityBytes: 1 << 40, freeBytes: 1 << 39, regionName: "r3")
 let gossiper = GossipNode(simulated: 2, seed: 3)
 gossiper.members = [1, 3, 4]
 let gossipMessages = [

@@ -57,10 +57,14 @@ extension ControlState {
         // RTT by member: the session's keepalive estimate.
         var rtt: [MemberID: Double] = [:]
         for peer in peers.peers { if let node = peer.node, let value = peer.rttMicroseconds { rtt[Membership.member(node)] = value } }
+        // Regions from the statuses members gossiped; this node's own from what it publishes.
+        let known = peers.gossip?.known ?? [:]
+        let own = peers.memberList().first?.status
         return membership.view.map { view in
             MemberReport(
                 id: String(format: "%016llx", view.member), state: "\(view.status)", incarnation: UInt64(view.incarnation), address: view.address ?? "",
-                stateAgeSeconds: view.changedAt.map { now > $0 ? Double(now - $0) / 1e9 : 0 }, rttMicroseconds: rtt[view.member], isSelf: view.isSelf)
+                stateAgeSeconds: view.changedAt.map { now > $0 ? Double(now - $0) / 1e9 : 0 }, rttMicroseconds: rtt[view.member], isSelf: view.isSelf,
+                region: (view.isSelf ? own : known[view.member])?.regionName)
         }
     }
 

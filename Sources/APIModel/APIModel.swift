@@ -159,7 +159,10 @@ public struct MemberReport: Codable, Sendable, Equatable {
     /// The round-trip time of the session with it, when there is one.
     public var rttMicroseconds: Double?
     public var isSelf: Bool
-    public init(id: String, state: String, incarnation: UInt64, address: String, stateAgeSeconds: Double?, rttMicroseconds: Double?, isSelf: Bool) {
+    /// The region name the member gossiped in its status ("" for none); nil while no status was heard.
+    public var region: String?
+    public init(id: String, state: String, incarnation: UInt64, address: String, stateAgeSeconds: Double?, rttMicroseconds: Double?, isSelf: Bool,
+                region: String? = nil) {
         self.id = id
         self.state = state
         self.incarnation = incarnation
@@ -167,6 +170,7 @@ public struct MemberReport: Codable, Sendable, Equatable {
         self.stateAgeSeconds = stateAgeSeconds
         self.rttMicroseconds = rttMicroseconds
         self.isSelf = isSelf
+        self.region = region
     }
 }
 

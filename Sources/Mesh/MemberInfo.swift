@@ -15,14 +15,19 @@ public struct MemberInfo: Sendable, Equatable {
         self.status = status
     }
 
-    /// member (u64) ‖ address length (u8) ‖ address ‖ has status (u8) ‖ status (28 bytes, if present), repeated.
+    /// member (u64) ‖ address length (u8) ‖ address ‖ has status (u8) ‖ status (``NodeStatus/encoded``, if present), repeated.
     public static func encodeList(_ list: [MemberInfo]) -> [UInt8] {
         var out: [UInt8] = []
         for info in list {
             withUnsafeBytes(of: info.member.littleEndian) { out += $0 }
             let address = Array(info.address.utf8.prefix(255))
             out += [UInt8(address.count)] + address
-            if let status = info.status { out += [1] + status.encoded } else { out.append(0) }
+            if let status = info.status {
+                out.append(1)
+                status.encode(into: &out)
+            } else {
+                out.append(0)
+            }
         }
         return out
     }
@@ -37,7 +42,7 @@ public struct MemberInfo: Sendable, Equatable {
             switch flag {
             case 0: status = nil
             case 1:
-                guard let bytes = reader.bytes(28), let decoded = NodeStatus(decoding: Array(bytes)) else { return nil }
+                guard let decoded = NodeStatus.decode(from: &reader) else { return nil }
                 status = decoded
             default: return nil
             }

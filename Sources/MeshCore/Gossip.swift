@@ -167,45 +167,81 @@ public struct NodeStatus: Sendable, Equatable {
     public var load: Double
     public var capacityBytes: UInt64
     public var freeBytes: UInt64
-    public var region: UInt32
+    /// The region's name as the operator gave it (`inos node --region eu-west`), "" for none: at most
+    /// ``maximumRegionName`` bytes of ASCII letters, digits, `.`, `_` and `-`.
+    public var regionName: String
 
-    public init(load: Double, capacityBytes: UInt64, freeBytes: UInt64, region: UInt32) {
+    public init(load: Double, capacityBytes: UInt64, freeBytes: UInt64, regionName: String = "") {
         self.load = load
         self.capacityBytes = capacityBytes
         self.freeBytes = freeBytes
-        self.region = region
+        self.regionName = regionName
     }
 
     public static let topic = "node-status"
+    public static let maximumRegionName = 32
+
+    /// Placement's key for the region (the allocator ABI's `region`, the hierarchical tier's grouping): a stable
+    /// hash of the name, so every node derives the same number from the same gossip; 0 for no region.
+    public var region: UInt32 { Self.regionKey(regionName) }
+
+    /// FNV-1a (32 bit) of the name's bytes; never 0 for a name, so 0 stays "no region".
+    public static func regionKey(_ name: String) -> UInt32 {
+        guard !name.isEmpty else { return 0 }
+        var hash: UInt32 = 0x811c_9dc5
+        for byte in name.utf8 { hash = (hash ^ UInt32(byte)) &* 0x0100_0193 }
+        return hash == 0 ? 1 : hash
+    }
+
+    /// Whether `name` may be published: empty, or up to 32 bytes of `A-Z a-z 0-9 . _ -`.
+    public static func isValidRegionName(_ name: String) -> Bool {
+        name.utf8.count <= maximumRegionName && name.utf8.allSatisfy { byte in
+            (0x30...0x39).contains(byte) || (0x41...0x5a).contains(byte) || (0x61...0x7a).contains(byte) || byte == 0x2e || byte == 0x5f || byte == 0x2d
+        }
+    }
 
     /// Whether placement would see a difference: another region or capacity, the load moved by 0.05 or more
     /// (the allocator's load bands are 0.375 and 0.5 wide), or the free space by 1% of the capacity and at least
     /// 64 MiB. What a node republishes its status for before the refresh is due.
     public func differsMaterially(from other: NodeStatus) -> Bool {
-        if region != other.region || capacityBytes != other.capacityBytes { return true }
+        if regionName != other.regionName || capacityBytes != other.capacityBytes { return true }
         if abs(load - other.load) >= 0.05 { return true }
         let moved = freeBytes > other.freeBytes ? freeBytes - other.freeBytes : other.freeBytes - freeBytes
         return moved >= max(capacityBytes / 100, 64 << 20)
     }
 
-    /// 28 bytes, little-endian: load (f64 bits), capacity, free, region.
+    /// 25 bytes plus the region's name, little-endian: load (f64 bits) ‖ capacity (u64) ‖ free (u64) ‖ region
+    /// name length (u8, ≤ 32) ‖ region name (ASCII).
     public var encoded: [UInt8] {
         var out: [UInt8] = []
-        for word in [load.bitPattern, capacityBytes, freeBytes] { withUnsafeBytes(of: word.littleEndian) { out += $0 } }
-        withUnsafeBytes(of: region.littleEndian) { out += $0 }
+        encode(into: &out)
         return out
     }
 
+    public func encode(into out: inout [UInt8]) {
+        for word in [load.bitPattern, capacityBytes, freeBytes] { withUnsafeBytes(of: word.littleEndian) { out += $0 } }
+        let name = Array(regionName.utf8.prefix(Self.maximumRegionName))
+        out.append(UInt8(name.count))
+        out += name
+    }
+
+    /// Exactly one status, nothing after it.
     public init?(decoding bytes: [UInt8]) {
         var reader = ByteReader(bytes)
+        guard let status = Self.decode(from: &reader), reader.atEnd else { return nil }
+        self = status
+    }
+
+    /// One status from `reader` (inside a member list): nil for a load outside [0, 1] or not finite, or a region
+    /// name that is too long or holds other bytes than ``isValidRegionName(_:)`` allows.
+    package static func decode(from reader: inout ByteReader) -> NodeStatus? {
         guard let load = reader.read(UInt64.self).map(Double.init(bitPattern:)), let capacity = reader.read(UInt64.self),
-            let free = reader.read(UInt64.self), let region = reader.read(UInt32.self), reader.atEnd,
+            let free = reader.read(UInt64.self), let name = reader.prefixed(UInt8.self, max: maximumRegionName),
             load.isFinite, (0...1).contains(load)
         else { return nil }
-        self.load = load
-        capacityBytes = capacity
-        freeBytes = free
-        self.region = region
+        let regionName = String(decoding: name, as: UTF8.self)
+        guard isValidRegionName(regionName) else { return nil }
+        return NodeStatus(load: load, capacityBytes: capacity, freeBytes: free, regionName: regionName)
     }
 }
 

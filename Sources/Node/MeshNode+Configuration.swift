@@ -31,8 +31,9 @@ extension MeshNode {
         public var keepaliveSeconds: Double = 15
         /// Seconds between announcements of this node's pinned resources to the DHT (records live three times as long).
         public var provideInterval: Double = 60
-        /// The region number this node publishes in its status (for placement).
-        public var region: UInt32 = 0
+        /// The region's name this node publishes in its status ("" for none; ``NodeStatus/isValidRegionName(_:)``):
+        /// placement groups members by it, the API and dashboard show it.
+        public var region: String = ""
         public var replication = ReplicaService.Options()
         /// Whose jobs this node runs.
         public var computePolicy: ComputeService.Policy = .owners

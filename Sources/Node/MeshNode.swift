@@ -121,7 +121,7 @@ public final class MeshNode: Service, Sendable {
 
     /// Load = the larger of the share of the arena's payload heap in use (work in flight) and the share of the
     /// store's capacity in use; capacity and free bytes from the store.
-    static func statusSource(host: HostRuntime, store: ContentStore?, region: UInt32) -> @Sendable () -> NodeStatus {
+    static func statusSource(host: HostRuntime, store: ContentStore?, region: String) -> @Sendable () -> NodeStatus {
         { [host, store] in
             let heap = host.arena.heap.statistics
             let space = store?.capacity()
@@ -129,7 +129,7 @@ public final class MeshNode: Service, Sendable {
             let storage = space.map { $0.total > 0 ? Double($0.used) / Double($0.total) : 0 } ?? 0
             return NodeStatus(
                 load: min(1, max(work, storage)), capacityBytes: space?.total ?? 0,
-                freeBytes: space.map { $0.total - min($0.total, $0.used) } ?? 0, region: region)
+                freeBytes: space.map { $0.total - min($0.total, $0.used) } ?? 0, regionName: region)
         }
     }
 

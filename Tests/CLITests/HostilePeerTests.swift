@@ -239,7 +239,7 @@ struct HostilePeerTests {
         // Status gossip in B's name: fully loaded, another region.
         var status = GossipMessage(
             origin: victim, sequence: 999_999, topic: NodeStatus.topic,
-            payload: NodeStatus(load: 0.99, capacityBytes: 1, freeBytes: 0, region: 77).encoded, lamport: 1, hops: 1)
+            payload: NodeStatus(load: 0.99, capacityBytes: 1, freeBytes: 0, regionName: "r77").encoded, lamport: 1, hops: 1)
         status.signature = signed(status.signedBytes)
         try attacker.peers.send(WireMessage(.gossip, payload: GossipCodec.encode(status)), on: try session())
         // A provider record naming B (signed by the attacker): refused, and the connection closed.

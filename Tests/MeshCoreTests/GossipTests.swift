@@ -65,14 +65,14 @@ struct GossipTests {
 
     @Test("a status differs materially on region, capacity, a load step of 0.05, or free space moved by 1% of capacity and 64 MiB")
     func materialStatus() {
-        let base = NodeStatus(load: 0.2, capacityBytes: 100 << 30, freeBytes: 50 << 30, region: 1)
+        let base = NodeStatus(load: 0.2, capacityBytes: 100 << 30, freeBytes: 50 << 30, regionName: "r1")
         func with(_ body: (inout NodeStatus) -> Void) -> NodeStatus {
             var status = base
             body(&status)
             return status
         }
         #expect(!base.differsMaterially(from: base))
-        #expect(with { $0.region = 2 }.differsMaterially(from: base))
+        #expect(with { $0.regionName = "r2" }.differsMaterially(from: base))
         #expect(with { $0.capacityBytes += 1 }.differsMaterially(from: base))
         #expect(!with { $0.load = 0.24 }.differsMaterially(from: base))
         #expect(with { $0.load = 0.26 }.differsMaterially(from: base))
@@ -80,18 +80,38 @@ struct GossipTests {
         #expect(with { $0.freeBytes -= 2 << 30 }.differsMaterially(from: base))
         #expect(with { $0.freeBytes += 2 << 30 }.differsMaterially(from: base))
         // A small store: 64 MiB is the floor, not 1%.
-        let small = NodeStatus(load: 0, capacityBytes: 1 << 30, freeBytes: 1 << 29, region: 0)
-        #expect(!NodeStatus(load: 0, capacityBytes: 1 << 30, freeBytes: (1 << 29) - (60 << 20), region: 0).differsMaterially(from: small))
-        #expect(NodeStatus(load: 0, capacityBytes: 1 << 30, freeBytes: (1 << 29) - (64 << 20), region: 0).differsMaterially(from: small))
-        #expect(NodeStatus(load: 0, capacityBytes: 0, freeBytes: 0, region: 0).differsMaterially(from: small))
+        let small = NodeStatus(load: 0, capacityBytes: 1 << 30, freeBytes: 1 << 29, regionName: "")
+        #expect(!NodeStatus(load: 0, capacityBytes: 1 << 30, freeBytes: (1 << 29) - (60 << 20), regionName: "").differsMaterially(from: small))
+        #expect(NodeStatus(load: 0, capacityBytes: 1 << 30, freeBytes: (1 << 29) - (64 << 20), regionName: "").differsMaterially(from: small))
+        #expect(NodeStatus(load: 0, capacityBytes: 0, freeBytes: 0, regionName: "").differsMaterially(from: small))
     }
 
-    @Test("node status round-trips through its 28-byte encoding; bad loads are refused")
+    @Test("node status round-trips through its encoding (25 bytes and the region name); bad loads are refused")
     func status() {
-        let status = NodeStatus(load: 0.375, capacityBytes: 1 << 40, freeBytes: 123_456_789, region: 7)
+        let status = NodeStatus(load: 0.375, capacityBytes: 1 << 40, freeBytes: 123_456_789, regionName: "eu-west.2_b")
+        #expect(status.encoded.count == 25 + 11)
         #expect(NodeStatus(decoding: status.encoded) == status)
-        #expect(NodeStatus(decoding: NodeStatus(load: 2, capacityBytes: 1, freeBytes: 1, region: 0).encoded) == nil)
+        #expect(NodeStatus(decoding: NodeStatus(load: 2, capacityBytes: 1, freeBytes: 1, regionName: "").encoded) == nil)
         #expect(NodeStatus(decoding: [1, 2]) == nil)
+    }
+
+    @Test("region names: a stable placement key per name (0 only for none), and a peer's name is range-checked at decode")
+    func regionNames() {
+        #expect(NodeStatus.regionKey("") == 0)
+        #expect(NodeStatus.regionKey("eu") == NodeStatus.regionKey("eu") && NodeStatus.regionKey("eu") != 0)
+        #expect(Set(["eu", "us", "ap", "eu-west", "eu-east", "1", "2", "3"].map(NodeStatus.regionKey)).count == 8)
+        #expect(NodeStatus(load: 0, capacityBytes: 0, freeBytes: 0, regionName: "us").region == NodeStatus.regionKey("us"))
+        for name in ["", "a", "eu-west", "A.b_c-9", String(repeating: "x", count: 32)] { #expect(NodeStatus.isValidRegionName(name), "\(name)") }
+        for name in ["eu west", "é", "a/b", "a\u{0}", String(repeating: "x", count: 33), "<script>"] { #expect(!NodeStatus.isValidRegionName(name), "\(name)") }
+        let good = NodeStatus(load: 0.5, capacityBytes: 1, freeBytes: 1, regionName: "ap").encoded
+        // The name's length claims more than 32 bytes, more than is there, or the bytes are not a name.
+        var long = Array(good.prefix(24)) + [33] + Array(repeating: 0x61, count: 33)
+        #expect(NodeStatus(decoding: long) == nil)
+        long = Array(good.prefix(24)) + [5, 0x61]
+        #expect(NodeStatus(decoding: long) == nil)
+        #expect(NodeStatus(decoding: Array(good.prefix(24)) + [2, 0x61, 0x20]) == nil)
+        #expect(NodeStatus(decoding: Array(good.prefix(24)) + [2, 0xc3, 0xa9]) == nil)
+        #expect(NodeStatus(decoding: good + [0]) == nil)
     }
 
     @Test("gossip messages round-trip through their codec; truncated or oversized ones decode to nil")
@@ -172,23 +192,23 @@ struct GossipBoundsTests {
         #expect(node.receive(Self.message(sequence: 11, hops: 11), from: 2).out.allSatisfy { $0.message.hops == 12 })
     }
 
-    @Test("node status: capacities 0, 1, max − 1, max and regions 0…max round-trip; loads outside 0…1 are refused")
+    @Test("node status: capacities 0, 1, max − 1, max and region names of 0…32 bytes round-trip; loads outside 0…1 are refused")
     func nodeStatus() {
-        for value in [UInt64(0), 1, .max - 1, .max] {
-            let status = NodeStatus(load: 1, capacityBytes: value, freeBytes: value, region: UInt32(truncatingIfNeeded: value))
+        for (n, value) in [UInt64(0), 1, .max - 1, .max].enumerated() {
+            let status = NodeStatus(load: 1, capacityBytes: value, freeBytes: value, regionName: String(repeating: "r", count: [0, 1, 31, 32][n]))
             #expect(NodeStatus(decoding: status.encoded) == status)
         }
         for load in [-0.0000001, 1.0000001, .infinity, .nan] {
-            #expect(NodeStatus(decoding: NodeStatus(load: load, capacityBytes: 1, freeBytes: 1, region: 1).encoded) == nil)
+            #expect(NodeStatus(decoding: NodeStatus(load: load, capacityBytes: 1, freeBytes: 1, regionName: "r1").encoded) == nil)
         }
-        #expect(NodeStatus(decoding: Array(NodeStatus(load: 0, capacityBytes: 1, freeBytes: 1, region: 1).encoded.dropLast())) == nil)
+        #expect(NodeStatus(decoding: Array(NodeStatus(load: 0, capacityBytes: 1, freeBytes: 1, regionName: "r1").encoded.dropLast())) == nil)
     }
 }
 
 /// A member that forges what others publish (docs/security.md, "Signed membership and gossip").
 @Suite("Gossip from hostile members")
 struct GossipForgeryTests {
-    static func status(_ load: Double) -> [UInt8] { NodeStatus(load: load, capacityBytes: 1 << 40, freeBytes: 1 << 39, region: 3).encoded }
+    static func status(_ load: Double) -> [UInt8] { NodeStatus(load: load, capacityBytes: 1 << 40, freeBytes: 1 << 39, regionName: "r3").encoded }
 
     @Test("a node status forged for another origin is neither delivered nor forwarded, and does not shadow the genuine one")
     func forgedStatus() {

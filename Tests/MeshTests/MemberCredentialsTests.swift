@@ -38,11 +38,11 @@ struct MemberCredentialsTests {
         let receiver = MeshGossip(member: Membership.member(c.id), credentials: MemberCredentials(identity: c), seed: 1)
         let origin = MeshGossip(member: Membership.member(a.id), credentials: MemberCredentials(identity: a), seed: 2)
         origin.setMembers([Membership.member(c.id)])
-        let status = NodeStatus(load: 0.25, capacityBytes: 1 << 30, freeBytes: 1 << 29, region: 2)
+        let status = NodeStatus(load: 0.25, capacityBytes: 1 << 30, freeBytes: 1 << 29, regionName: "r2")
         let genuine = try #require(origin.publish(status).first?.message)
         var forged = genuine
         forged.sequence = 2
-        forged.payload = NodeStatus(load: 0, capacityBytes: .max, freeBytes: .max, region: 9).encoded
+        forged.payload = NodeStatus(load: 0, capacityBytes: .max, freeBytes: .max, regionName: "r9").encoded
         forged.signature = MemberCredentials(identity: b).sign(forged.signedBytes)
         _ = try receiver.receive(GossipCodec.encode(forged), from: Membership.member(b.id))
         #expect(receiver.known.isEmpty)

@@ -20,7 +20,7 @@ struct NodeLamportWiringTests {
         origin.setMembers([Membership.member(c.id)])
         originClock.tick()  // another service of the origin node stamps something first
         // Publishing ticks twice: the message's own time (1002), then the send (1003).
-        let message = try #require(origin.publish(NodeStatus(load: 0.5, capacityBytes: 1, freeBytes: 1, region: 0)).first?.message)
+        let message = try #require(origin.publish(NodeStatus(load: 0.5, capacityBytes: 1, freeBytes: 1, regionName: "")).first?.message)
         #expect(message.lamport == 1_003)
         #expect(originClock.time == 1_003)
         _ = try receiver.receive(GossipCodec.encode(message), from: Membership.member(a.id))
@@ -29,7 +29,7 @@ struct NodeLamportWiringTests {
         // Without a node clock, gossip keeps its own, from 0.
         let alone = MeshGossip(member: Membership.member(a.id), credentials: MemberCredentials(identity: a), seed: 3)
         alone.setMembers([Membership.member(c.id)])
-        #expect(try #require(alone.publish(NodeStatus(load: 0, capacityBytes: 1, freeBytes: 1, region: 0)).first?.message).lamport == 2)
+        #expect(try #require(alone.publish(NodeStatus(load: 0, capacityBytes: 1, freeBytes: 1, regionName: "")).first?.message).lamport == 2)
         #expect(originClock.time == 1_003)
     }
 

@@ -181,7 +181,7 @@ struct MeshPayloadBoundsTests {
 
     @Test("member lists: a status flag other than 0 or 1, or lengths past the bytes, are malformed; members 0 … max round-trip")
     func memberLists() {
-        let status = NodeStatus(load: 1, capacityBytes: .max, freeBytes: 0, region: .max)
+        let status = NodeStatus(load: 1, capacityBytes: .max, freeBytes: 0, regionName: String(repeating: "z", count: NodeStatus.maximumRegionName))
         let list = [MemberID(0), 1, .max - 1, .max].map { MemberInfo(member: $0, address: "tcp://x:\($0 % 100)", status: $0 % 2 == 0 ? status : nil) }
         let bytes = MemberInfo.encodeList(list)
         #expect(MemberInfo.decodeList(bytes[...]) == list)

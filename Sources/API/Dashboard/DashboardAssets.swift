@@ -219,7 +219,7 @@ details { margin-top: 8px; color: var(--muted); }
       <section><table id="members-table"><thead><tr><th>member</th><th>state</th><th>since</th><th>address</th><th>RTT</th><th>load</th><th>free / capacity</th><th>region</th></tr></thead><tbody>
         ${mesh.members.map(m => `<tr class="${esc(m.state)}" data-member="${esc(m.id)}" data-state="${esc(m.state)}"><td class="mono">${esc(m.id)}${m.is_self ? ' (this node)' : ''}</td><td><span class="pill ${esc(m.state)}">${esc(m.state)}</span></td>
           <td>${esc(duration(m.state_age_seconds))}</td><td class="mono">${esc(m.address)}</td><td title="${esc(m.rtt_source ? 'from ' + (m.rtt_source === 'have' ? 'the last HAVE answer' : 'keepalive') : '')}">${esc(rtt(m.rtt_microseconds))}${m.rtt_source === 'have' ? ' <span class="muted">(HAVE)</span>' : ''}</td><td class="${loadClass(m.load, band)}">${esc(pct(m.load))}</td>
-          <td>${m.capacity_bytes !== undefined ? bytes(m.free_bytes) + ' / ' + bytes(m.capacity_bytes) : '–'}</td><td>${esc(m.region ?? '–')}</td></tr>`).join('')}</tbody></table></section>`;
+          <td>${m.capacity_bytes !== undefined ? bytes(m.free_bytes) + ' / ' + bytes(m.capacity_bytes) : '–'}</td><td>${esc(m.region || '–')}</td></tr>`).join('')}</tbody></table></section>`;
     document.getElementById('graph-slot').appendChild(svg);
   }
 

@@ -91,7 +91,8 @@ final class DashboardFeed: Sendable {
             var load: Double?
             var capacityBytes: UInt64?
             var freeBytes: UInt64?
-            var region: UInt32?
+            /// The region's name ("" for none).
+            var region: String?
         }
         struct Link: Encodable {
             var from: String
@@ -143,7 +144,7 @@ final class DashboardFeed: Sendable {
                 id: Self.hex(view.member), state: "\(view.status)", address: view.address ?? "", incarnation: UInt64(view.incarnation),
                 stateAgeSeconds: view.changedAt.map { now > $0 ? Double(now - $0) / 1e9 : 0 }, isSelf: view.isSelf, rttMicroseconds: rtt[view.member]?.0,
                 rttSource: rtt[view.member]?.1, connected: links.contains { $0.to == Self.hex(view.member) },
-                load: status?.load, capacityBytes: status?.capacityBytes, freeBytes: status?.freeBytes, region: status?.region)
+                load: status?.load, capacityBytes: status?.capacityBytes, freeBytes: status?.freeBytes, region: status?.regionName)
         }
         return MeshView(members: members, links: links, band: band())
     }

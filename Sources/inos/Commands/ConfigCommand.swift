@@ -117,7 +117,7 @@ struct ConfigCommand: ParsableCommand {
             for (key, value) in [
                 ("node --log-level", "info"), ("node --log-format", "text"), ("node --keepalive", "15"), ("node --provide-interval", "60"),
                 ("node --status-interval", "0"), ("node --repair-interval", "10"), ("node --repair-rate", "\(32 * 1_048_576)"),
-                ("node --demand-half-life", "600"), ("node --region", "0"),
+                ("node --demand-half-life", "600"), ("node --region", "(none)"),
             ] {
                 rows.append(Setting(key: key, value: .text(value), source: .default))
             }

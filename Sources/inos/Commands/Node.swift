@@ -50,8 +50,8 @@ struct Node: AsyncParsableCommand {
     @Option(name: .long, help: "Seconds between announcements of this node's pinned resources to the DHT.")
     var provideInterval: Double = 60
 
-    @Option(name: .long, help: "The region number this node publishes in its status (for placement).")
-    var region: UInt32 = 0
+    @Option(name: .long, help: "The name of this node's region (e.g. eu-west; up to 32 of A-Z a-z 0-9 . _ -), published in its status: hierarchical placement groups members by it. Default: none.")
+    var region: String = ""
 
     @Option(name: .long, help: "Seconds of silence after which a peer is pinged; no answer for three intervals closes it.")
     var keepalive: Double = 15
@@ -101,6 +101,9 @@ struct Node: AsyncParsableCommand {
         configuration.advertise = advertise
         configuration.keepaliveSeconds = keepalive
         configuration.provideInterval = provideInterval
+        guard NodeStatus.isValidRegionName(region) else {
+            throw ValidationError("--region \(region): a region name is up to \(NodeStatus.maximumRegionName) of A-Z a-z 0-9 . _ - (e.g. eu-west)")
+        }
         configuration.region = region
         configuration.replication.repairInterval = max(repairInterval, 0.5)
         configuration.replication.repairBytesPerSecond = max(repairRate, 65_536)

@@ -59,7 +59,7 @@ struct Status: AsyncParsableCommand {
 }
 
 struct Members: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "The mesh's members as the running node sees them: state, age, address, RTT.")
+    static let configuration = CommandConfiguration(abstract: "The mesh's members as the running node sees them: state, age, address, region, RTT.")
     @OptionGroup var node: NodeAPIOptions
     @Flag(name: .long, help: "Print the API's JSON.") var json = false
 
@@ -68,11 +68,11 @@ struct Members: AsyncParsableCommand {
         if json { return try printJSON(members) }
         guard !members.isEmpty else { return print("no membership: this node has no peer layer (no listen or bootstrap address)") }
         printTable(
-            header: ["MEMBER", "STATE", "SINCE", "INC", "ADDRESS", "RTT"],
+            header: ["MEMBER", "STATE", "SINCE", "INC", "ADDRESS", "REGION", "RTT"],
             rows: members.map { m in
                 [
                     m.id + (m.isSelf ? " (self)" : ""), m.state, m.stateAgeSeconds.map { formatSeconds($0) + " ago" } ?? "-", "\(m.incarnation)",
-                    m.address, m.rttMicroseconds.map { String(format: "%.0f µs", $0) } ?? "-",
+                    m.address, m.region.map { $0.isEmpty ? "(none)" : $0 } ?? "-", m.rttMicroseconds.map { String(format: "%.0f µs", $0) } ?? "-",
                 ]
             })
     }
