@@ -87,11 +87,11 @@ extension MeshClient {
         let wanted = (0..<min(chunkCount, pieces.count)).filter { !store.contains(pieces[$0].id) }
         let totalBytes = wanted.reduce(0) { $0 + Int(pieces[$1].storedLength) }
         let connections = holders.map(\.connection)
-        let schedule = Scheduler(holders: holders.map { ($0.rtt, $0.load, $0.pieces) }, wanted: wanted)
+        let schedule = Scheduler(holders: holders.map { ($0.rtt, $0.load, $0.pieces) }, wanted: wanted, window: window)
         // What each piece decodes to, from the manifest: a holder's compressed copy may not claim more.
         let lengths = manifest.map { ($0.chunks + ($0.erasure?.parity ?? [])).map(\.length) }
         let holderCount = holders.count
-        var result = await fetch(schedule, pieces: pieces.map(\.id), lengths: lengths, from: connections, window: window) { done, fetched in
+        var result = await fetch(schedule, pieces: pieces.map(\.id), lengths: lengths, from: connections) { done, fetched in
             progress(TransferProgress(bytesDone: min(done, totalBytes), bytesTotal: totalBytes, piecesDone: fetched, piecesTotal: wanted.count, holders: holderCount))
         }
         do { try store.commit() } catch { throw InosError("committing the fetched chunks of \(id)", wrapping: error) }
@@ -100,8 +100,8 @@ extension MeshClient {
         if !result.unreachable.isEmpty, let layout = manifest?.layout, layout.parityShards > 0 {
             let stripes = Set(result.unreachable.map { layout.stripe(ofPiece: $0).stripe })
             let parity = stripes.flatMap { layout.parity(inStripe: $0) }.filter { $0 < pieces.count && !store.contains(pieces[$0].id) }
-            let second = Scheduler(holders: holders.map { ($0.rtt, $0.load, $0.pieces) }, wanted: parity)
-            let extra = await fetch(second, pieces: pieces.map(\.id), lengths: lengths, from: connections, window: 1) { _, _ in }
+            let second = Scheduler(holders: holders.map { ($0.rtt, $0.load, $0.pieces) }, wanted: parity, window: 1)
+            let extra = await fetch(second, pieces: pieces.map(\.id), lengths: lengths, from: connections) { _, _ in }
             do { try store.commit() } catch { throw InosError("committing the fetched chunks of \(id)", wrapping: error) }
             result.fetched += extra.fetched
             result.bytes += extra.bytes
@@ -125,11 +125,13 @@ extension MeshClient {
 }
 
 extension MeshClient {
-    /// Runs `schedule` to the end: `window` tasks per holder fetch the pieces it hands them, check each against
-    /// its ID and stage it (the caller commits). A task with nothing to do yet waits for the schedule to change
-    /// (a piece finished or failed) or for the moment a lagging piece may be re-asked. Returns the final state.
-    func fetch(_ schedule: Scheduler, pieces: [ContentID], lengths: [UInt64]? = nil, from connections: [UInt64], window: Int,
+    /// Runs `schedule` to the end: the schedule's `window` tasks per holder fetch the pieces it hands them (as
+    /// many at once as the holder has earned slots), check each against its ID and stage it (the caller commits).
+    /// A task with nothing to do yet waits for the schedule to change (a piece finished or failed) or for the
+    /// moment a lagging piece may be re-asked. Returns the final state.
+    func fetch(_ schedule: Scheduler, pieces: [ContentID], lengths: [UInt64]? = nil, from connections: [UInt64],
                progress: @escaping @Sendable (_ bytes: Int, _ pieces: Int) -> Void) async -> Scheduler {
+        let window = schedule.window
         let state = Locked(schedule)
         let changes = ScheduleChanges()
         let clock = peers.clock
@@ -235,7 +237,11 @@ struct Scheduler: Sendable {
         var load: Double
         var has: [Bool]
         var queue: [Int] = []
+        /// Requests out to this holder now (its own pieces, stolen ones and hedges).
         var inFlight = 0
+        /// How many it may have out at once: one until it has delivered a piece, then the window while it
+        /// delivers at a competitive rate (see ``Scheduler/finish(_:by:ok:bytes:hedge:nanoseconds:)``).
+        var slots = 1
     }
     var holders: [HolderState]
     var done: Set<Int> = []
@@ -245,9 +251,17 @@ struct Scheduler: Sendable {
     var durations: [UInt64] = []
     var fetched = 0, bytes = 0, hedged = 0, hedgeWins = 0
     var served: [Int]
+    /// The most requests a holder may have out at once once it has shown its rate.
+    let window: Int
+    /// Per delivered piece: its fetch time divided by the requests its holder had out when it was asked — the
+    /// time a piece costs on that holder's link, comparable between holders with 1 and with `window` out.
+    var pieceCosts: [UInt64] = []
+    /// Per request out (piece × holders + holder): how many its holder had out, this one included, when asked.
+    var askedWith: [Int: Int] = [:]
     static let overloaded = 0.8
 
-    init(holders: [(rtt: Double, load: Double, has: [Bool])], wanted: [Int]) {
+    init(holders: [(rtt: Double, load: Double, has: [Bool])], wanted: [Int], window: Int = 4) {
+        self.window = max(1, window)
         self.holders = holders.map { HolderState(rtt: max($0.rtt, 1), load: $0.load, has: $0.has) }
         served = Array(repeating: 0, count: holders.count)
         // Each piece to the candidate that would finish it first: healthy (answered), load < 0.8 when any
@@ -268,6 +282,14 @@ struct Scheduler: Sendable {
     /// The next piece for holder `h`: its own queue, else a pending piece of another holder it also has, else a
     /// lagging piece in flight elsewhere (a hedge). Nil when there is nothing left for it.
     mutating func next(for h: Int, now: UInt64) -> (Int, Bool)? {
+        guard holders[h].inFlight < holders[h].slots else { return nil }
+        guard let (piece, hedge) = choose(for: h, now: now) else { return nil }
+        holders[h].inFlight += 1
+        askedWith[piece &* holders.count &+ h] = holders[h].inFlight
+        return (piece, hedge)
+    }
+
+    private mutating func choose(for h: Int, now: UInt64) -> (Int, Bool)? {
         while let piece = holders[h].queue.first {
             holders[h].queue.removeFirst()
             if done.contains(piece) || inFlight[piece] != nil { continue }
@@ -303,6 +325,8 @@ struct Scheduler: Sendable {
     mutating func step(for h: Int, now: UInt64) -> Step {
         if let (piece, hedge) = next(for: h, now: now) { return .fetch(piece, hedge: hedge) }
         if isFinished { return .finished }
+        // Every slot of this holder is busy: one of its answers (a change) frees one.
+        if holders[h].inFlight >= holders[h].slots { return .wait(until: nil) }
         let threshold = hedgeThreshold
         let hedgeable = inFlight.filter { $0.value.holder != h && $0.value.hedger == nil && has(h, $0.key) && failed[$0.key]?.contains(h) != true }
         return .wait(until: hedgeable.values.map { $0.since &+ threshold &+ 1 }.min())
@@ -320,8 +344,23 @@ struct Scheduler: Sendable {
 
     func has(_ h: Int, _ piece: Int) -> Bool { piece < holders[h].has.count && holders[h].has[piece] }
 
-    /// Records an answer; returns the bytes fetched so far.
+    /// Records an answer; returns the bytes fetched so far. A holder's slots follow its rate: the window once a
+    /// piece cost it at most twice the median piece cost so far (its first, if it is the first of all), one
+    /// again when a piece cost it more than four times the median — so a holder behind a slow link keeps one
+    /// request out, hedged like any other, instead of a window of pieces that all arrive late.
     mutating func finish(_ piece: Int, by h: Int, ok: Bool, bytes count: Int, hedge: Bool, nanoseconds: UInt64) -> Int {
+        let concurrent = max(1, askedWith.removeValue(forKey: piece &* holders.count &+ h) ?? holders[h].inFlight)
+        holders[h].inFlight = max(0, holders[h].inFlight - 1)
+        if ok {
+            let cost = nanoseconds / UInt64(concurrent)
+            let median = pieceCosts.isEmpty ? cost : pieceCosts.sorted()[pieceCosts.count / 2]
+            if cost / 2 <= median {
+                holders[h].slots = window
+            } else if cost / 4 > median {
+                holders[h].slots = 1
+            }
+            pieceCosts.append(cost)
+        }
         if ok {
             if !done.contains(piece) {
                 done.insert(piece)

@@ -54,6 +54,40 @@ struct SchedulerTests {
         guard case .finished = s.step(for: 1, now: t0 + 40_000_000) else { Issue.record("should be finished"); return }
     }
 
+    @Test("a holder has one request out until it delivers; the window once its pieces cost what others' do, one again when they cost 4× more")
+    func slotsFollowRate() {
+        let all = [Bool](repeating: true, count: 12)
+        var s = Scheduler(holders: [(100, 0.1, all), (100, 0.1, all)], wanted: Array(0..<12), window: 4)
+        let t0: UInt64 = 1_000_000_000
+        guard case .fetch(let a, false) = s.step(for: 0, now: t0), case .fetch(let b, false) = s.step(for: 1, now: t0) else {
+            Issue.record("each holder gets a first piece"); return
+        }
+        // A second request to either waits for its first answer, with no deadline (no spinning on a past one).
+        guard case .wait(until: nil) = s.step(for: 0, now: t0), case .wait(until: nil) = s.step(for: 1, now: t0) else {
+            Issue.record("one request out until a piece is delivered"); return
+        }
+        // Holder 0 delivers in 10 ms: the first cost of all opens its window; four requests go out.
+        _ = s.finish(a, by: 0, ok: true, bytes: 1, hedge: false, nanoseconds: 10_000_000)
+        var out: [Int] = []
+        while case .fetch(let piece, false) = s.step(for: 0, now: t0 + 10_000_000) { out.append(piece) }
+        #expect(out.count == 4 && s.holders[0].inFlight == 4)
+        // Holder 1 (a slow link) needs 900 ms for its one piece: 90× the median cost; it keeps one slot.
+        _ = s.finish(b, by: 1, ok: true, bytes: 1, hedge: false, nanoseconds: 900_000_000)
+        #expect(s.holders[1].slots == 1)
+        guard case .fetch(_, _) = s.step(for: 1, now: t0 + 900_000_000) else { Issue.record("one more for the slow holder"); return }
+        guard case .wait(until: nil) = s.step(for: 1, now: t0 + 900_000_000) else { Issue.record("and only one"); return }
+        // Holder 0's four answers, 40 ms each with four out when asked, cost 10 ms a piece: its window stays open.
+        for piece in out { _ = s.finish(piece, by: 0, ok: true, bytes: 1, hedge: false, nanoseconds: 40_000_000) }
+        #expect(s.holders[0].slots == 4 && s.holders[0].inFlight == 0)
+        // A holder whose pieces turn 4× dearer than the median drops back to one slot; a failure frees its slot.
+        guard case .fetch(let c, false) = s.step(for: 0, now: t0 + 1_000_000_000) else { Issue.record("a piece"); return }
+        _ = s.finish(c, by: 0, ok: true, bytes: 1, hedge: false, nanoseconds: 500_000_000)
+        #expect(s.holders[0].slots == 1)
+        guard case .fetch(let d, false) = s.step(for: 0, now: t0 + 1_500_000_000) else { Issue.record("a piece"); return }
+        _ = s.finish(d, by: 0, ok: false, bytes: 0, hedge: false, nanoseconds: 1)
+        #expect(s.holders[0].inFlight == 0)
+    }
+
     @Test("a failed piece goes back to another holder; with none left it is unreachable")
     func failures() {
         var s = Scheduler(holders: [(100, 0.1, [true, true]), (200, 0.1, [true, false])], wanted: [0, 1])
