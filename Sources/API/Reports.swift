@@ -48,7 +48,8 @@ extension ControlState {
                 sizeBytes: host.arena.size, heapUsedBytes: heap.bytesInUse, heapCapacityBytes: heap.capacity, inboxUsedBytes: host.arena.inbox.usedBytes,
                 inboxCapacityBytes: host.arena.inbox.capacity, backpressured: host.arena.switchboard.isBackpressured,
                 backpressurePauses: host.arena.switchboard.backpressureCounts.pauses),
-            replication: replication, plugins: host.slots.count)
+            replication: replication, plugins: host.slots.count,
+            lamport: StatusReport.Lamport(time: node.lamport.time, refusedRemoteTimes: node.lamport.refused))
     }
 
     func members() -> [MemberReport] {

@@ -129,8 +129,22 @@ public struct StatusReport: Codable, Sendable {
     public var arena: Arena
     public var replication: Replication?
     public var plugins: Int
+    /// The node's Lamport clock.
+    public var lamport: Lamport?
+
+    public struct Lamport: Codable, Sendable, Equatable {
+        public var time: UInt64
+        /// Remote times a day or more past this node's wall clock (µs) that it did not witness: a peer's lie, or a
+        /// machine whose clock is far off.
+        public var refusedRemoteTimes: UInt64
+        public init(time: UInt64, refusedRemoteTimes: UInt64) {
+            self.time = time
+            self.refusedRemoteTimes = refusedRemoteTimes
+        }
+    }
+
     public init(id: String?, name: String, version: String, pid: Int32, uptimeSeconds: Double, listening: [String], members: Members?, connections: Int,
-                store: Store?, arena: Arena, replication: Replication?, plugins: Int) {
+                store: Store?, arena: Arena, replication: Replication?, plugins: Int, lamport: Lamport? = nil) {
         self.id = id
         self.name = name
         self.version = version
@@ -143,6 +157,7 @@ public struct StatusReport: Codable, Sendable {
         self.arena = arena
         self.replication = replication
         self.plugins = plugins
+        self.lamport = lamport
     }
 }
 

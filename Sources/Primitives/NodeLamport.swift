@@ -10,29 +10,41 @@ import Synchronization
 /// loads the clock for one call (``withClock(_:)``), which is always taken first.
 public final class NodeLamport: Sendable {
     private let clock: Mutex<LamportClock>
+    /// The clock's ceiling now (``LamportClock/ceiling``), read each time the clock is used.
+    private let ceiling: @Sendable () -> UInt64
 
     /// Starting at `time`; a node starts at the wall clock in microseconds, so a restarted node does not stamp
-    /// below what it stamped before.
-    public init(_ time: UInt64 = 0) { clock = Mutex(LamportClock(time)) }
+    /// below what it stamped before, and gives a `ceiling` that follows that wall clock
+    /// (`NodeLamport.startingAtWallClock()`). Without one, remote times up to ``LamportClock/maximum`` are witnessed.
+    public init(_ time: UInt64 = 0, ceiling: @escaping @Sendable () -> UInt64 = { LamportClock.maximum }) {
+        clock = Mutex(LamportClock(time))
+        self.ceiling = ceiling
+    }
 
     public var time: UInt64 { clock.withLock { $0.time } }
+    /// Remote times above the ceiling that were not witnessed (a peer's lie, or clocks set a day apart).
+    public var refused: UInt64 { clock.withLock { $0.refused } }
 
     /// A local event or a send: the new time.
     @discardableResult
-    public func tick() -> UInt64 { clock.withLock { $0.tick() } }
+    public func tick() -> UInt64 { withClock { $0.tick() } }
 
     /// A local event that must also be at least `floor`: max(time + 1, floor).
     @discardableResult
-    public func tick(atLeast floor: UInt64) -> UInt64 { clock.withLock { $0.tick(atLeast: floor) } }
+    public func tick(atLeast floor: UInt64) -> UInt64 { withClock { $0.tick(atLeast: floor) } }
 
     /// A received timestamp: max(local, remote) + 1.
     @discardableResult
-    public func witness(_ remote: UInt64) -> UInt64 { clock.withLock { $0.witness(remote) } }
+    public func witness(_ remote: UInt64) -> UInt64 { withClock { $0.witness(remote) } }
 
     /// Runs `body` on the clock under its lock: how a state machine with a clock of its own (SWIM, gossip)
     /// loads the node's time before a call and stores its own back after.
     public func withClock<R: Sendable, E: Error>(_ body: (inout LamportClock) throws(E) -> R) throws(E) -> R {
-        try clock.withLock { (clock: inout LamportClock) throws(E) -> R in try body(&clock) }
+        let ceiling = ceiling()
+        return try clock.withLock { (clock: inout LamportClock) throws(E) -> R in
+            clock.ceiling = ceiling
+            return try body(&clock)
+        }
     }
 
     /// Runs `body` on `machine` (SWIM, gossip) stamping with the node's time: the machine's own clock at `clock`
@@ -41,7 +53,7 @@ public final class NodeLamport: Sendable {
     public func stamping<Machine, R: Sendable>(_ machine: inout Machine, clock: WritableKeyPath<Machine, LamportClock>,
                                                _ body: (inout Machine) -> R) -> R {
         withClock { shared in
-            machine[keyPath: clock] = LamportClock(max(machine[keyPath: clock].time, shared.time))
+            machine[keyPath: clock].load(shared)
             defer { shared = machine[keyPath: clock] }
             return body(&machine)
         }

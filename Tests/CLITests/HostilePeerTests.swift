@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+import APIModel
 import Content
 import Foundation
 import Host
@@ -141,6 +142,33 @@ struct HostilePeerTests {
         #expect(again.output.waitFor("listening on tcp://", seconds: 20), "the node starts again: \(again.output.text.suffix(2000))")
         usleep(500_000)
         #expect(again.process.isRunning, "\(again.output.text.suffix(2000))")
+    }
+
+    @Test("a peer's Lamport times a day past the node's wall clock are not witnessed: its clock stays where honest times are, the refusals are counted, and the messages are still handled")
+    func lamportFromTheFuture() throws {
+        let mesh = try Self.mesh(bytes: 100_000)
+        defer { _ = mesh.node.stop(SIGKILL) }
+        let attacker = try Peer()
+        defer { attacker.stop() }
+        let (connection, _) = try attacker.peers.connect(mesh.address, timeout: 5)
+        let future = WireLimits.maximumLamport - 1  // valid on the wire: it decodes
+        try attacker.peers.send(WireMessage(.membership, payload: SwimCodec.encode(SwimMessage(.ping(sequence: 1), lamport: future))), on: connection)
+        let gossip = GossipMessage(origin: attacker.member, sequence: 1, topic: "status", payload: [], lamport: future, hops: 1)
+        try attacker.peers.send(WireMessage(.gossip, payload: GossipCodec.encode(gossip)), on: connection)
+        var status: StatusReport?
+        let counted = try OperatorProcessTests.eventually(20) {
+            status = try OperatorProcessTests.json(StatusReport.self, ["status", "--data-dir", mesh.root + "/node"])
+            return (status?.lamport?.refusedRemoteTimes ?? 0) >= 2
+        }
+        #expect(counted, "the node counts both refusals: \(String(describing: status?.lamport))")
+        let wall = UInt64(Date().timeIntervalSince1970 * 1e6)
+        let time = try #require(status?.lamport?.time)
+        #expect(time < wall + LamportClock.wallAllowance, "the node's clock went to \(time), wall clock \(wall)")
+        // The ping itself was a peer's word like any other: the attacker is a member now, and the node serves.
+        #expect(try OperatorProcessTests.eventually(20) {
+            try OperatorProcessTests.json([MemberReport].self, ["members", "--data-dir", mesh.root + "/node"]).contains { $0.id == String(format: "%016llx", attacker.member) }
+        })
+        try mesh.healthy("after Lamport times from the future")
     }
 
     @Test("strangers: silent connections past the per-address budget are refused and the rest closed at the handshake deadline; a 1 MiB frame before the handshake closes only its connection; members still get sessions")

@@ -39,6 +39,30 @@ struct NodeLamportTests {
         #expect(NodeLamport().time == 0)
     }
 
+    @Test("a remote time above the ceiling is not witnessed but counted; a state machine's clock takes the node's ceiling and count")
+    func ceiling() {
+        var clock = LamportClock(10)
+        clock.ceiling = 1_000
+        #expect(clock.witness(1_000) == 1_001)
+        #expect(clock.witness(5_000) == 1_002 && clock.refused == 1, "ticks, does not jump")
+        #expect(clock.witness(LamportClock.maximum) == 1_003 && clock.refused == 2)
+        // The node's ceiling follows its source (a wall clock in a node); a machine stamping with it refuses too.
+        let ceiling = Mutex<UInt64>(500)
+        let lamport = NodeLamport(100, ceiling: { ceiling.withLock { $0 } })
+        #expect(lamport.witness(400) == 401)
+        #expect(lamport.witness(600) == 402 && lamport.refused == 1)
+        ceiling.withLock { $0 = 10_000 }
+        #expect(lamport.witness(600) == 601 && lamport.refused == 1)
+        struct Machine { var clock = LamportClock(3) }
+        var machine = Machine()
+        lamport.stamping(&machine, clock: \.clock) { _ = $0.clock.witness(1 << 40) }
+        #expect(lamport.refused == 2 && lamport.time == 602, "the machine's refusal reaches the node's count; its time does not jump")
+        lamport.stamping(&machine, clock: \.clock) { _ = $0.clock.witness(9_000) }
+        #expect(lamport.time == 9_001 && lamport.refused == 2)
+        // Without a ceiling source, everything up to the maximum is witnessed (saturating there).
+        #expect(NodeLamport(0).witness(LamportClock.maximum) == LamportClock.maximum)
+    }
+
     @Test("ticks from many threads at once are all different and end at their count")
     func concurrent() {
         let lamport = NodeLamport()
