@@ -12,6 +12,7 @@ import concurrent.futures
 import json
 import os
 import random
+import re
 import statistics
 import subprocess
 import time
@@ -429,8 +430,24 @@ def slow_node(options, reads=5, size=24 << 20):
             raise SystemExit(f"chaos: expected 3 holders, the put chose {len(holders)}:\n{put.stderr}")
         readers = holders  # the entry only finds the providers; the pieces come from all three
 
+        address_of = {h.endpoint: h.name for h in mesh.hosts}
+        served = {}
+
+        def delivered(stderr):
+            """Who delivered how many pieces, and how many were re-asked, from the get's summary lines."""
+            counts = {}
+            for line in stderr.splitlines():
+                found = re.match(r"\s*source (\S+): .* delivered (\d+)", line)
+                if found:
+                    counts[address_of.get(found.group(1), found.group(1))] = int(found.group(2))
+                found = re.search(r"; (\d+) re-asked", line)
+                if found:
+                    counts["re-asked"] = int(found.group(1))
+            return counts
+
         def timed_reads(label):
             times = []
+            served[label] = []
             for n in range(reads):
                 out = os.path.join(options.directory, f"slow-{label}-{n}.out")
                 reader_store = os.path.join(options.directory, f"slow-{label}-{n}")
@@ -445,6 +462,7 @@ def slow_node(options, reads=5, size=24 << 20):
                 os.unlink(out)
                 subprocess.run(["rm", "-rf", reader_store])
                 times.append(elapsed)
+                served[label].append(delivered(result.stderr))
             return times
 
         plain = timed_reads("plain")
@@ -455,7 +473,7 @@ def slow_node(options, reads=5, size=24 << 20):
         report = {"size_mib": size >> 20, "holders": [h.name for h in holders], "throttled": slow.name,
                   "rate_mbit": 10, "unthrottled_seconds": [round(t, 2) for t in plain],
                   "throttled_seconds": [round(t, 2) for t in throttled], "median_ratio": round(ratio, 2),
-                  "limit_ratio": 1.5, "ok": ratio <= 1.5}
+                  "limit_ratio": 1.5, "ok": ratio <= 1.5, "delivered": served}
         report["violations"] = [] if report["ok"] else [f"reads took {ratio:.2f}× the unthrottled time (> 1.5×)"]
         with open(os.path.join(options.directory, "report.json"), "w") as f:
             json.dump(report, f, indent=2)
