@@ -1,6 +1,10 @@
 # SPDX-License-Identifier: Apache-2.0
 """N hosts as network namespaces joined by the emulated wire, each running one `inos node`.
 
+The wire is a compiled switch (`Chaos/wire/wire.c`, see its header for the link model and the commands): this
+module compiles it on demand into `.build-wire/netmesh-wire` (again whenever wire.c is newer) and starts it
+before the namespaces, since it creates the TUN devices they get.
+
 Host i (1-based) lives in namespace `inosnm<run>-h<i>` with address 10.77.<i/256>.<i%256>/16 on its TUN device
 (`nm<run>h<i>`); nothing is added to the machine's own namespace. Nodes get their own data directory under the
 run folder, listen on <address>:7400 and bootstrap from the seeds the scenario names. Clients are hosts too (with
@@ -12,17 +16,21 @@ SIGTERM — and `python3 -m netmesh clean` removes what a run killed with SIGKIL
 import http.client
 import json
 import os
+import shlex
+import shutil
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 
-from .wire import IFF_TUN  # noqa: F401  (the wire module must import cleanly before namespaces are made)
-
 NAMESPACE_PREFIX = "inosnm"
 PORT = 7400
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+WIRE_SOURCE = os.path.join(ROOT, "Chaos", "wire", "wire.c")
+WIRE_BINARY = os.path.join(ROOT, ".build-wire", "netmesh-wire")  # git ignores .build-*/
+WIRE_FLAGS = ["-O2", "-Wall", "-Wextra", "-Werror", "-std=c11", "-D_GNU_SOURCE"]
 
 
 def run(*command, check=True):
@@ -70,14 +78,30 @@ def clean_leftovers():
     return removed
 
 
+def build_wire(log=None):
+    """The wire's executable: compiled from Chaos/wire/wire.c when it is missing or older than the source (one C
+    file, libc only). $CC names the compiler; else the first of cc, gcc and clang found."""
+    if os.path.exists(WIRE_BINARY) and os.path.getmtime(WIRE_BINARY) >= os.path.getmtime(WIRE_SOURCE):
+        return WIRE_BINARY
+    candidates = [shlex.split(os.environ["CC"])] if os.environ.get("CC") else []
+    candidates += [["cc"], ["gcc"], ["clang"]]
+    compiler = next((c for c in candidates if c and shutil.which(c[0])), None)
+    if compiler is None:
+        raise RuntimeError("the wire (Chaos/wire/wire.c) is C and needs a C compiler; none found ($CC, cc, gcc, "
+                           "clang): install one, e.g. `apt-get install gcc`")
+    os.makedirs(os.path.dirname(WIRE_BINARY), exist_ok=True)
+    temporary = f"{WIRE_BINARY}.{os.getpid()}"  # renamed into place: a concurrent run never starts half a file
+    command = [*compiler, *WIRE_FLAGS, "-o", temporary, WIRE_SOURCE]
+    result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if result.returncode != 0:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise RuntimeError(f"the wire did not compile ({' '.join(command)}):\n{result.stdout.strip()}")
+    os.replace(temporary, WIRE_BINARY)
+    if log:
+        log(f"  compiled the wire: {' '.join(compiler)} {' '.join(WIRE_FLAGS)} -> {os.path.relpath(WIRE_BINARY, ROOT)}")
+    return WIRE_BINARY
 
-def _wire_priority():
-    """The wire is the network: it runs ahead of the hosts (nice -10), so 30 busy nodes on 2 cores do not starve
-    it into delays no link model asked for. Without the privilege it keeps the default priority."""
-    try:
-        os.nice(-10)
-    except OSError:
-        pass
 
 class UnixHTTPConnection(http.client.HTTPConnection):
     def __init__(self, path, timeout):
@@ -183,10 +207,11 @@ class Host:
 
 
 class Mesh:
-    def __init__(self, directory, regions, clients, inos, repair_interval=5.0, seed=1, log=print):
-        """regions: a list with one region name per node host, in host order."""
+    def __init__(self, directory, regions, clients, inos, repair_interval=5.0, seed=1, log=print, tag=None):
+        """regions: a list with one region name per node host, in host order. tag names the run's namespaces and
+        devices (default: this process's id)."""
         self.directory = directory
-        self.tag = str(os.getpid() % 100000)
+        self.tag = tag or str(os.getpid() % 100000)
         self.inos = inos
         self.repair_interval = repair_interval
         self.log = log
@@ -229,10 +254,10 @@ class Mesh:
     def create(self):
         os.makedirs(self.directory, exist_ok=True)
         count = len(self.every_host)
-        self.wire = subprocess.Popen([sys.executable, "-u", "-m", "netmesh.wire", f"nm{self.tag}h", str(count),
-                                      str(self.seed)], cwd=os.path.dirname(os.path.dirname(__file__)),
+        # The wire sets its own priority (real time when allowed: it is the network, see wire.c).
+        self.wire = subprocess.Popen([build_wire(self.log), f"nm{self.tag}h", str(count), str(self.seed)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                     start_new_session=True, preexec_fn=_wire_priority)
+                                     start_new_session=True)
         ready = json.loads(self.wire.stdout.readline() or "{}")
         if "ready" not in ready:
             raise RuntimeError(f"the wire did not start: {ready}")
@@ -278,7 +303,7 @@ class Mesh:
                                                     "rate": 0.0} for h in self.every_host})
 
     def model(self, **fields):
-        """Change the link model (see wire.py); answered once the wire applies it."""
+        """Change the link model (see Chaos/wire/wire.c); answered once the wire applies it."""
         return self.tell(dict(fields, op="model"))
 
     def wire_stats(self):

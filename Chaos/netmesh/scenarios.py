@@ -312,7 +312,8 @@ def finish(ctx, heal_at):
     report["repair_seconds_measured"] = None if repaired_at is None else round(repaired_at - heal_at, 1)
     report["repair_within_two_intervals"] = repaired_at is not None and repaired_at - heal_at <= 2 * options.repair_interval
     report["membership_converged_seconds_after_heal"] = round(converged_at - heal_at, 1)
-    report["wire"] = {k: v for k, v in mesh.wire_stats().items() if k in ("forwarded", "queued", "late_over_50ms", "late_max_ms")}
+    report["wire"] = {k: v for k, v in mesh.wire_stats().items() if k in (
+        "forwarded", "queued", "late_over_1ms", "late_over_50ms", "late_max_ms", "dropped_overflow", "cpu_seconds", "priority")}
     report["region_gossip"] = {"mismatches": region_mismatches[:10]}
     if region_mismatches:
         report["violations"].append(f"{len(region_mismatches)} member(s) shown with another region than their own, "
