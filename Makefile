@@ -14,7 +14,8 @@ fuzz:
 	TARGET=$(TARGET) TIME=$(or $(TIME),60) ./scripts/fuzz.sh
 
 # Chaos runs in network namespaces (issue 18, docs/chaos.md): SCENARIO=ci|churn|partition|region-loss|lossy|
-# slow-node|bootstrap-loss|idle, HOSTS=30 by default outside ci. Needs root.
+# slow-node|bootstrap-loss|idle, or wire (the emulated wire's own tests), HOSTS=30 by default outside ci. Needs
+# root and a C compiler (the wire, Chaos/wire/wire.c, is compiled on first use).
 chaos:
 	./scripts/netmesh.sh $(or $(SCENARIO),ci) $(if $(HOSTS),--hosts $(HOSTS))
 

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-"""python3 -m netmesh SCENARIO [options] — see docs/chaos.md; `python3 -m netmesh clean` removes leftovers."""
+"""python3 -m netmesh SCENARIO [options] — see docs/chaos.md; `python3 -m netmesh clean` removes leftovers, and
+`python3 -m netmesh wire` runs the wire's own tests (test_wire.py), which `ci` runs first."""
 import argparse
 import json
 import os
@@ -9,13 +10,14 @@ import time
 
 from . import mesh as netmesh
 from . import scenarios
+from . import test_wire
 
 ALL = ["ci", "churn", "partition", "region-loss", "lossy", "slow-node", "bootstrap-loss", "idle"]
 
 
 def main():
     parser = argparse.ArgumentParser(prog="netmesh", description="Chaos runs of inos nodes in network namespaces.")
-    parser.add_argument("scenario", choices=ALL + ["clean"])
+    parser.add_argument("scenario", choices=ALL + ["clean", "wire"])
     parser.add_argument("--hosts", type=int, help="node hosts (default: 6 for ci, else 30)")
     parser.add_argument("--regions", type=int, default=3, help="regions, 1..3 (default 3)")
     parser.add_argument("--clients", type=int, default=None, help="client hosts (default 2 for ci, else 4)")
@@ -35,10 +37,22 @@ def main():
     if reason:
         print(f"==> chaos {arguments.scenario}: SKIPPED — network namespaces cannot be created here: {reason}")
         return 0
+    try:
+        netmesh.build_wire(log=lambda line: print(line, flush=True))
+    except RuntimeError as error:
+        print(f"chaos: {error}", file=sys.stderr)
+        return 2
     inos = shutil.which(arguments.inos) or arguments.inos
-    if not os.access(inos, os.X_OK):
+    if arguments.scenario != "wire" and not os.access(inos, os.X_OK):
         print(f"chaos: no inos executable at {arguments.inos}", file=sys.stderr)
         return 2
+    if arguments.scenario in ("wire", "ci"):
+        # The wire is the network every scenario measures through: CI checks it before it believes a run.
+        if not test_wire.run(log=lambda line: print(line, flush=True)):
+            print(f"==> chaos {arguments.scenario}: FAILED — the wire's own tests failed (above)")
+            return 1
+        if arguments.scenario == "wire":
+            return 0
     ci = arguments.scenario == "ci"
     directory = arguments.out or f"/tmp/netmesh-{arguments.scenario}-{time.strftime('%H%M%S')}"
     shutil.rmtree(directory, ignore_errors=True)
