@@ -177,7 +177,7 @@ def unconverged(mesh):
             continue
         states = {m.get("address"): m.get("state") for m in members}
         missing = [f"{h.name}:{states.get(h.endpoint, 'unknown')}" for h in mesh.hosts
-                   if h.running and h is not host and states.get(h.endpoint) != "alive"]
+                   if h.running and states.get(h.endpoint) != "alive"]
         if missing:
             lines.append(f"{host.name} sees {' '.join(missing)}")
     return lines
@@ -234,8 +234,10 @@ def run(scenario, options):
             for host in mesh.hosts:
                 host.start(options.bootstrap(mesh))
             if not ctx.wait(lambda: joined(mesh), options.join_timeout, step=0.5):
+                views = unconverged(mesh)
                 raise SystemExit(f"chaos: the {options.hosts} nodes did not all see each other within "
-                                 f"{options.join_timeout:.0f} s (logs: {options.directory}/h*.log)")
+                                 f"{options.join_timeout:.0f} s (logs: {options.directory}/h*.log): "
+                                 + ("; ".join(views) if views else "converged by the last look"))
             history.event("joined", seconds=round(time.monotonic() - started, 2))
             log(f"  {history.now():7.1f} s  all {options.hosts} nodes joined ({time.monotonic() - started:.1f} s)")
             monitor.start()
