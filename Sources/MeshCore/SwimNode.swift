@@ -492,15 +492,22 @@ public final class SwimNode {
 
     /// A message with piggybacked updates, least-sent first. Lifeguard's buddy system: a message to a member we
     /// suspect (or hold dead) always carries that status, so the member learns of it at once and can refute it.
+    /// A probe also carries the prober's own signed claim (memberlist's pings carry their source's address): a
+    /// member that missed the prober's join — its broadcasts lost, or sent before it joined — learns the address
+    /// at the prober's next probe, so every view fills within a round-robin of probes, loss or not (found by the
+    /// chaos harness: at 30 hosts a node knew two members by ID only, and could never reach them).
     private func message(_ kind: SwimMessage.Kind, piggyback: Bool = true, to target: MemberID? = nil) -> SwimMessage {
         var updates: [MemberUpdate] = []
         if let target, let state = members[target], state.status != .alive {
             updates.append(MemberUpdate(member: target, status: state.status, incarnation: state.incarnation, lamport: clock.time))
         }
+        if case .ping = kind, !(addresses[id] ?? "").isEmpty {
+            updates.append(selfClaim())
+        }
         if piggyback && !broadcasts.isEmpty {
             let limit = retransmitLimit
             let chosen = broadcasts.values.sorted { $0.transmits < $1.transmits }.prefix(configuration.maxPiggyback - updates.count)
-            for broadcast in chosen {
+            for broadcast in chosen where broadcast.update.member != id || updates.allSatisfy({ $0.member != id }) {
                 updates.append(broadcast.update)
                 let transmits = broadcast.transmits + 1
                 if transmits >= limit { broadcasts[broadcast.update.member] = nil } else { broadcasts[broadcast.update.member]?.transmits = transmits }

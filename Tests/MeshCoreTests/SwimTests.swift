@@ -526,6 +526,35 @@ struct SwimHostileTests {
         #expect(node.takeEvents().count <= 10 && node.events.isEmpty)
     }
 
+    @Test("a probe carries the prober's signed claim: a member that missed its join learns its address from the first ping")
+    func pingCarriesClaim() {
+        let prober = SwimNode(simulated: 7, seed: 7, now: 0, address: "tcp://seven")
+        prober.assumeMembers([1])
+        let probed = SwimNode(simulated: 1, seed: 1, now: 0, address: "tcp://one")
+        var ping: SwimNode.Outbound?
+        for second in 1...5 where ping == nil {
+            ping = prober.tick(now: UInt64(second) * SwimTests.second).first { if case .ping = $0.message.kind { $0.to == 1 } else { false } }
+        }
+        guard let ping else { Issue.record("the prober pings its only member"); return }
+        #expect(ping.message.updates.filter { $0.member == 7 }.count == 1, "one claim of its own, not two")
+        #expect(probed.addresses[7] == nil)
+        _ = probed.receive(ping.message, from: 7, now: 5 * SwimTests.second)
+        #expect(probed.addresses[7] == "tcp://seven" && probed.status(of: 7) == .alive)
+        // A claim signed by someone else for the prober's ID is not taken (the claim must verify).
+        let stranger = SwimNode(simulated: 9, seed: 9, now: 0, address: "tcp://evil")
+        stranger.assumeMembers([1])
+        var forged = ping.message
+        for second in 1...5 {
+            if let other = stranger.tick(now: UInt64(second) * SwimTests.second).first(where: { if case .ping = $0.message.kind { $0.to == 1 } else { false } }) {
+                forged.updates = other.message.updates.map { var u = $0; if u.member == 9 { u.member = 7; u.address = "tcp://evil" }; return u }
+                break
+            }
+        }
+        let fresh = SwimNode(simulated: 1, seed: 1, now: 0, address: "tcp://one")
+        _ = fresh.receive(forged, from: 7, now: 5 * SwimTests.second)
+        #expect(fresh.addresses[7] == nil, "a claim whose signature is not the member's is ignored")
+    }
+
     @Test("a join answer carries members' signed claims, so the joiner learns addresses it can check")
     func joinCarriesClaims() {
         let seed = Self.nodeKnowingTwo()
