@@ -165,17 +165,22 @@ def regions_for(options):
     return [names[i * len(names) // options.hosts] for i in range(options.hosts)]
 
 
+def member_views(mesh):
+    """Each running node host with its members by address (GET /v1/members), or None where it does not answer."""
+    for host in mesh.hosts:
+        if host.running:
+            members = host.api("/v1/members", timeout=2.0)
+            yield host, ({m.get("address"): m for m in members} if isinstance(members, list) else None)
+
+
 def unconverged(mesh):
     """Who does not see whom as alive (for the log)."""
     lines = []
-    for host in mesh.hosts:
-        if not host.running:
-            continue
-        members = host.api("/v1/members", timeout=2.0)
-        if not isinstance(members, list):
+    for host, members in member_views(mesh):
+        if members is None:
             lines.append(f"{host.name} does not answer")
             continue
-        states = {m.get("address"): m.get("state") for m in members}
+        states = {address: m.get("state") for address, m in members.items()}
         missing = [f"{h.name}:{states.get(h.endpoint, 'unknown')}" for h in mesh.hosts
                    if h.running and states.get(h.endpoint) != "alive"]
         if missing:
@@ -187,14 +192,11 @@ def region_view(mesh):
     """Members a running node shows with another region name than the one that member was started with (the
     names travel in the gossiped node status; placement's hierarchical tier groups by them)."""
     wrong = []
-    for host in mesh.hosts:
-        if not host.running:
-            continue
-        members = host.api("/v1/members", timeout=2.0)
-        if not isinstance(members, list):
+    for host, members in member_views(mesh):
+        if members is None:
             wrong.append(f"{host.name} does not answer")
             continue
-        regions = {m.get("address"): m.get("region") for m in members}
+        regions = {address: m.get("region") for address, m in members.items()}
         wrong += [f"{host.name} shows {h.name} in {regions.get(h.endpoint)!r}, not {h.region!r}" for h in mesh.hosts
                   if h.running and regions.get(h.endpoint) != h.region]
     return wrong
