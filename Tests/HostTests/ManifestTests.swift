@@ -229,6 +229,20 @@ struct ManifestTests {
         #expect((try? Manifest.parse("[[plugins]]\nname = \"J\"\nkind = \"compression\"\n  [ \"node\" ]\nname = \"x\"\n"))?.plugins.count == 1)
     }
 
+    @Test("`}` where an array expects a value is a clear error, not toml++'s assertion (found by fuzzing); strings, comments and inline tables are not mistaken for it")
+    func braceInArray() {
+        let problem = "an array holds a value where it has `}` (as in [1, 2])"
+        #expect(Self.problems("[node]\nplugin_paths = [}\"plugins\"]\n") == ["line 2: \(problem)"])
+        #expect(Self.problems("a = [1, }]\n") == ["line 1: \(problem)"])
+        #expect(Self.problems("a = [\n  # a comment\n  }\n]\n") == ["line 3: \(problem)"])
+        #expect(Self.problems("a = {b = [}]}\n") == ["line 1: \(problem)"])
+        #expect(Self.problems("a = [[1], [}]]\n") == ["line 1: \(problem)"])
+        // Not a hazard: braces inside strings and comments, inline tables, empty arrays and trailing commas.
+        for text in ["a = [\"}\", '}', \"\"\"\n}\"\"\"]\n", "a = [1, 2, ] # }\n", "a = []\n", "a = {b = [1], c = {}}\n", "[t]\nx = \"[}\"\n"] {
+            #expect(Manifest.braceAsArrayValue(text) == nil, "\(text)")
+        }
+    }
+
     @Test("a job runner entry may ask for isolation in a process; other values and other kinds are refused")
     func isolation() throws {
         let manifest = try Manifest.parse("""

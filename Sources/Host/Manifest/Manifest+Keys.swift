@@ -7,7 +7,7 @@ extension Manifest {
     /// which settings come from the file and which are defaults. Tables are named by their keys; the
     /// `[[plugins]]` array counts as one key. Empty when the text does not parse (``load(path:)`` says why).
     public static func keysSet(in text: String) -> Set<String> {
-        guard unnamedTableHeader(text) == nil, let root = try? TOMLTable(string: text) else { return [] }
+        guard parserHazard(text) == nil, let root = try? TOMLTable(string: text) else { return [] }
         var keys: Set<String> = []
         for key in root.keys {
             guard key != "plugins", let table = root[key]?.table else {

@@ -24,7 +24,7 @@ extension Manifest {
     public static func parse(_ text: String, file: String = "<manifest>", relativeTo folder: String = ".")
         throws(ManifestError) -> Manifest
     {
-        if let problem = unnamedTableHeader(text) { throw ManifestError(file: file, problems: [problem]) }
+        if let problem = parserHazard(text) { throw ManifestError(file: file, problems: [problem]) }
         let root: TOMLTable
         do {
             root = try TOMLTable(string: text)
@@ -41,11 +41,17 @@ extension Manifest {
 }
 
 extension Manifest {
-    /// A line that opens a table header (`[` or `[[` first on the line) without a key after it — `[.a]`,
-    /// `[ ` and a line break — or nil. toml++ 3.4 (under TOMLKit) asserts on these in parse_key instead of
-    /// reporting an error, which aborts the node in a debug build (undefined behaviour with NDEBUG): found by
-    /// fuzzing the manifest. A line inside a multi-line array or string that starts like this is refused too;
-    /// no manifest key takes nested arrays or such strings.
+    /// The first shape toml++ 3.4 (under TOMLKit) asserts on instead of reporting an error, named by its line,
+    /// or nil. An assertion aborts the node in a debug build (undefined behaviour with NDEBUG), so these are
+    /// refused before the parser sees them; both were found by fuzzing the manifest:
+    /// - a table header without a key after `[` or `[[` (`[.a]`, `[ +x]`, a lone `[`), in `parse_key`;
+    /// - `}` where an array expects a value (`plugin_paths = [}`, `[1, }`), in `parse_value`.
+    /// A line inside a multi-line array or string that starts like a header is refused too; no manifest key
+    /// takes nested arrays or such strings.
+    static func parserHazard(_ text: String) -> String? {
+        unnamedTableHeader(text) ?? braceAsArrayValue(text)
+    }
+
     static func unnamedTableHeader(_ text: String) -> String? {
         for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             var rest = line.drop { $0 == " " || $0 == "\t" }
@@ -57,6 +63,69 @@ extension Manifest {
             let isKeyStart = next.isASCII && (next.isLetter || next.isNumber || next == "_" || next == "-") || next == "\"" || next == "'"
             // "]" is toml++'s own error (a blank key); anything else it asserts on.
             if !isKeyStart && next != "]" { return "line \(number + 1): a table header must start with a key, as in [name] or [[name]]" }
+        }
+        return nil
+    }
+
+    /// `}` at a value position of an array (after its `[` or a `,`, across spaces, line breaks and comments).
+    /// A small scan over the bytes that knows strings (basic, literal, multi-line) and comments, and tells an
+    /// array (a `[` after `=` or at a value position) from a table header.
+    static func braceAsArrayValue(_ text: String) -> String? {
+        let bytes = Array(text.utf8)
+        let (quote, apostrophe, newline, hash, backslash) = (UInt8(ascii: "\""), UInt8(ascii: "'"), UInt8(ascii: "\n"), UInt8(ascii: "#"), UInt8(ascii: "\\"))
+        var stack: [UInt8] = []  // "[" for arrays, "{" for inline tables
+        var previous: UInt8 = newline  // the last byte outside strings, comments and blanks
+        var line = 1, i = 0
+        func starts(_ marker: [UInt8], at index: Int) -> Bool { index + marker.count <= bytes.count && Array(bytes[index..<index + marker.count]) == marker }
+        while i < bytes.count {
+            let c = bytes[i]
+            if c == newline { line += 1 }
+            if c == newline || c == UInt8(ascii: " ") || c == UInt8(ascii: "\t") || c == UInt8(ascii: "\r") {
+                i += 1
+                continue
+            }
+            if c == hash {
+                while i < bytes.count && bytes[i] != newline { i += 1 }
+                continue
+            }
+            let atValue = stack.last == UInt8(ascii: "[") && (previous == UInt8(ascii: "[") || previous == UInt8(ascii: ","))
+            if c == UInt8(ascii: "}") && atValue { return "line \(line): an array holds a value where it has `}` (as in [1, 2])" }
+            if c == quote || c == apostrophe {
+                // A string: skip to its end (escapes only in basic strings; triple quotes span lines).
+                let triple = [c, c, c]
+                let multiline = starts(triple, at: i)
+                i += multiline ? 3 : 1
+                while i < bytes.count {
+                    if c == quote && bytes[i] == backslash {
+                        i += 2
+                        continue
+                    }
+                    if multiline ? starts(triple, at: i) : bytes[i] == c {
+                        i += multiline ? 3 : 1
+                        break
+                    }
+                    if bytes[i] == newline {
+                        line += 1
+                        if !multiline { break }  // an unterminated string: toml++'s own error
+                    }
+                    i += 1
+                }
+                previous = c
+                continue
+            }
+            switch c {
+            case UInt8(ascii: "["):
+                // An array after "=" or at an array's value position; otherwise a table header.
+                if previous == UInt8(ascii: "=") || atValue { stack.append(c) }
+            case UInt8(ascii: "{"):
+                stack.append(c)
+            case UInt8(ascii: "]"), UInt8(ascii: "}"):
+                if let open = stack.last, (open == UInt8(ascii: "[")) == (c == UInt8(ascii: "]")) { stack.removeLast() }
+            default:
+                break
+            }
+            previous = c
+            i += 1
         }
         return nil
     }
