@@ -248,14 +248,15 @@ struct Scheduler: Sendable {
     var inFlight: [Int: (holder: Int, since: UInt64, hedger: Int?)] = [:]
     var failed: [Int: Set<Int>] = [:]  // piece → holders that failed it
     var unreachable: [Int] = []
-    var durations: [UInt64] = []
+    /// Fetch times of delivered pieces, kept sorted (``SortedSamples``): the hedge threshold's median.
+    var durations = SortedSamples()
     var fetched = 0, bytes = 0, hedged = 0, hedgeWins = 0
     var served: [Int]
     /// The most requests a holder may have out at once once it has shown its rate.
     let window: Int
     /// Per delivered piece: its fetch time divided by the requests its holder had out when it was asked — the
     /// time a piece costs on that holder's link, comparable between holders with 1 and with `window` out.
-    var pieceCosts: [UInt64] = []
+    var pieceCosts = SortedSamples()
     /// Per request out (piece × holders + holder): how many its holder had out, this one included, when asked.
     var askedWith: [Int: Int] = [:]
     static let overloaded = 0.8
@@ -334,9 +335,7 @@ struct Scheduler: Sendable {
 
     /// How long a piece may be in flight before another holder re-asks it: 3× the median fetch time, at least 20 ms.
     var hedgeThreshold: UInt64 {
-        let sorted = durations.sorted()
-        let median = sorted.isEmpty ? 50_000_000 : sorted[sorted.count / 2]
-        return max(3 * median, 20_000_000)
+        max(3 * (durations.median ?? 50_000_000), 20_000_000)
     }
 
     /// Nothing in flight and nothing queued: every piece is in (or unreachable here).
@@ -353,21 +352,19 @@ struct Scheduler: Sendable {
         holders[h].inFlight = max(0, holders[h].inFlight - 1)
         if ok {
             let cost = nanoseconds / UInt64(concurrent)
-            let median = pieceCosts.isEmpty ? cost : pieceCosts.sorted()[pieceCosts.count / 2]
+            let median = pieceCosts.median ?? cost
             if cost / 2 <= median {
                 holders[h].slots = window
             } else if cost / 4 > median {
                 holders[h].slots = 1
             }
-            pieceCosts.append(cost)
-        }
-        if ok {
+            pieceCosts.insert(cost)
             if !done.contains(piece) {
                 done.insert(piece)
                 fetched += 1
                 bytes += count
                 served[h] += 1
-                durations.append(nanoseconds)
+                durations.insert(nanoseconds)
                 if hedge { hedgeWins += 1 }
             }
             inFlight[piece] = nil
@@ -395,6 +392,24 @@ struct Scheduler: Sendable {
             unreachable.append(piece)
         }
         return bytes
+    }
+}
+
+/// Samples kept in order as they come, so the median is one read: a read of a large resource asks for it at
+/// every step and every answer, and sorting the whole history each time made that quadratic in the pieces.
+struct SortedSamples: Sendable {
+    private(set) var values: [UInt64] = []
+
+    /// The upper median (the element at count / 2), nil while empty.
+    var median: UInt64? { values.isEmpty ? nil : values[values.count / 2] }
+
+    mutating func insert(_ value: UInt64) {
+        var low = 0, high = values.count
+        while low < high {
+            let middle = (low + high) / 2
+            if values[middle] <= value { low = middle + 1 } else { high = middle }
+        }
+        values.insert(value, at: low)
     }
 }
 

@@ -88,6 +88,21 @@ struct SchedulerTests {
         #expect(s.holders[0].inFlight == 0)
     }
 
+    @Test("samples kept sorted as they come give the median a full sort gives, duplicates and extremes included")
+    func sortedSamples() {
+        var generator = SystemRandomNumberGenerator()
+        var samples = SortedSamples()
+        var all: [UInt64] = []
+        #expect(samples.median == nil)
+        for n in 0..<500 {
+            let value: UInt64 = n % 50 == 0 ? [0, .max][n / 50 % 2] : UInt64.random(in: 0...20, using: &generator)
+            samples.insert(value)
+            all.append(value)
+            #expect(samples.median == all.sorted()[all.count / 2])
+        }
+        #expect(samples.values == all.sorted())
+    }
+
     @Test("a failed piece goes back to another holder; with none left it is unreachable")
     func failures() {
         var s = Scheduler(holders: [(100, 0.1, [true, true]), (200, 0.1, [true, false])], wanted: [0, 1])
