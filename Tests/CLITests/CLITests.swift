@@ -91,7 +91,10 @@ struct CLITests {
 
     @Test("plugins list shows the package's plugins with id, kind and ABI")
     func list() throws {
-        let result = try Self.run(["plugins", "list"])
+        // A data directory of its own: with the suite's shared one, a node another test runs there answers instead
+        // (its live slots, not the package's plugins) — seen once in CI.
+        let alone = PluginFixtures.directory.appendingPathComponent("cli-list-\(UUID().uuidString.prefix(8))").path
+        let result = try Self.run(["plugins", "list"], environment: ["INOS_DATA_DIR": alone])
         #expect(result.status == 0)
         #expect(result.output.contains("InosLZ4"))
         let lz4 = result.output.split(separator: "\n").first { $0.hasPrefix("InosLZ4 ") }.map { $0.split(separator: " ") } ?? []
