@@ -99,7 +99,7 @@ let package = Package(
         .target(
             name: "Mesh",
             dependencies: [
-                "Host", "PluginABI", "PluginKit", "Identity", "Session", "Wire", "MeshCore", "Primitives", .product(name: "Logging", package: "swift-log"),
+                "Host", "InosSystem", "PluginABI", "PluginKit", "Identity", "Session", "Wire", "MeshCore", "Primitives", .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/Mesh"
         ),
@@ -121,7 +121,7 @@ let package = Package(
         .target(
             name: "Node",
             dependencies: [
-                "Host", "Content", "DataPath", "Mesh", "MeshCore", "Identity", "Session", "Compute", "Replication", "WorkAllocation", "Primitives",
+                "Host", "InosSystem", "Content", "DataPath", "Mesh", "MeshCore", "Identity", "Session", "Compute", "Replication", "WorkAllocation", "Primitives",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -282,7 +282,7 @@ let package = Package(
         // Every committed seed and crash reproducer, through its fuzz target.
         .testTarget(name: "FuzzRegressionTests", dependencies: ["InosFuzzTargets"], path: "Tests/FuzzRegressionTests"),
         .testTarget(name: "MeshCoreTests", dependencies: ["MeshCore"], path: "Tests/MeshCoreTests"),
-        .testTarget(name: "MeshTests", dependencies: ["Mesh", "Host", "HostTestSupport", "PluginABI", "Identity", "Wire"], path: "Tests/MeshTests"),
+        .testTarget(name: "MeshTests", dependencies: ["Mesh", "InosSystem", "Host", "HostTestSupport", "PluginABI", "Identity", "Wire"], path: "Tests/MeshTests"),
         // Many real nodes in one process on one thread and a virtual clock: MeshHarness (memory transport delivering
         // inline, queued lanes, ManualClock), like NIO's NIOEmbedded.
         .target(

@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import shutil
 import subprocess
 import threading
@@ -240,6 +241,33 @@ class Monitor:
         return True
 
 
+STALL = re.compile(r"the reactor stalled ([0-9.]+) s in (.*)")
+
+
+def reactor_stalls(mesh):
+    """Each node's reactor stalls (callbacks past 1 s) from its log: where, how long, and the kernel's account of
+    its thread (running, waiting for a CPU or blocked) — what tells CPU starvation from a blocked reactor."""
+    stalls = []
+    for host in mesh.hosts:
+        path = os.path.join(mesh.directory, f"{host.name}.log")
+        if not os.path.exists(path):
+            continue
+        with open(path, errors="replace") as log:
+            for line in log:
+                match = STALL.search(line)
+                if match:
+                    stalls.append({"host": host.name, "seconds": float(match.group(1)), "what": match.group(2).strip()})
+    causes = {}
+    for stall in stalls:
+        cause = stall["what"].rsplit(" — ", 1)[-1] if " — " in stall["what"] else "unknown"
+        causes[cause] = causes.get(cause, 0) + 1
+    by_host = {}
+    for stall in stalls:
+        by_host[stall["host"]] = by_host.get(stall["host"], 0) + 1
+    return {"count": len(stalls), "by_host": by_host, "causes": causes,
+            "longest": sorted(stalls, key=lambda s: -s["seconds"])[:8]}
+
+
 def summarize(history, clients, monitor, mesh, heal_at, repaired_at, final_reads, repair_bound):
     """The report: counts, violations, detection and repair times. `ok` is False on any violation."""
     operations = history.operations
@@ -281,6 +309,7 @@ def summarize(history, clients, monitor, mesh, heal_at, repaired_at, final_reads
         "heal_at": heal_at, "repaired_at": repaired_at,
         "repair_seconds_after_heal": None if repaired_at is None or heal_at is None else round(repaired_at - heal_at, 1),
         "repair_bound_seconds": repair_bound,
+        "reactor_stalls": reactor_stalls(mesh),
     }
     violations = []
     if unreadable:

@@ -185,6 +185,10 @@ public final class NodeMetrics: Sendable {
         mirror("inos_backpressure_pauses_total", "Times transports were paused by backpressure.", [], f.pauses)
         mirror("inos_plugin_swaps_total", "Plugins loaded by hot swaps since start.", [], UInt64(max(0, f.historyCount - (swapBaseline.withLock { $0 } ?? f.historyCount))))
         mirror("inos_unknown_frames_total", "Frames of a type no service registered (answered ERROR).", [], UInt64(f.unknownFrames))
+        let stalls = node.reactorStalls
+        mirror("inos_reactor_stalls_total", "Reactor callbacks that ran past a second (peers' handshakes, probes and requests waited meanwhile; the log says where and why).",
+               [], stalls.count)
+        gauge("inos_reactor_longest_stall_seconds", "The longest reactor callback past a second since start (0: none).").set(to: stalls.longestSeconds)
         mirror("inos_lamport_refused_total", "Remote Lamport times a day or more past this node's wall clock, not witnessed (a peer's lie or a clock far off).",
                [], node.lamport.refused)
         mirror("inos_chunks_served_total", "Chunk requests answered with the chunk.", [], f.chunks.served)

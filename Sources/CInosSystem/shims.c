@@ -31,6 +31,8 @@ int cinos_futex_wake(uint32_t *word, int32_t count) {
     return (int)r;
 }
 
+int32_t cinos_gettid(void) { return (int32_t)syscall(SYS_gettid); }
+
 uint64_t cinos_process_cpu_ns(void) {
     struct timespec ts;
     if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0) return 0;

@@ -295,17 +295,28 @@ public final class PeerManager: Sendable {
     /// Called periodically (the reactor's tick): request deadlines, relayed offers, the once-a-second epoch
     /// (provider records, anti-entropy roots), membership's timers, the status topic, keepalives.
     public func tick(now: UInt64) {
+        let watch = layer.reactorWatch
+        watch.enter(.requestDeadlines)
         layer.router.expire(now: now)
+        watch.enter(.offers)
         layer.tickOffers(now: now)
         if now - lastEpoch.load(ordering: .relaxed) >= 1_000_000_000 {
             lastEpoch.store(now, ordering: .relaxed)
+            watch.enter(.providerEpoch)
             providerService.epoch(now: now)
+            watch.enter(.antiEntropyEpoch)
             antiEntropy.epoch(epochs.wrappingAdd(1, ordering: .relaxed).newValue)
         }
+        watch.enter(.membership)
         membershipService.tick(now: now)
+        watch.enter(.gossip)
         gossipService.tick(now: now)
+        watch.enter(.connections)
         layer.tickConnections(now: now)
     }
+
+    /// Where the reactor is and since when (the node's stall watchdog reads it).
+    public var reactorWatch: ReactorWatch { layer.reactorWatch }
 
     /// Stops redialing and the lanes, and drops what the services registered (handlers, observers): they
     /// reference the services, which reference this manager, so a stopped node would never be freed.

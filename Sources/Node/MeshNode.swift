@@ -43,6 +43,8 @@ public final class MeshNode: Service, Sendable {
     /// The node's one Lamport clock (the peer layer's services and the ledger stamp with it).
     public let lamport: NodeLamport
     public var logger: Logger { configuration.logger }
+    /// Reports a reactor that does not return (a member's, from its reactor's start).
+    let watchdog: ReactorWatchdog?
     /// Signalled when the reactor thread has returned.
     private let reactorDone = DispatchSemaphore(value: 0)
     private let reactorStarted = Atomic<Bool>(false)
@@ -66,7 +68,7 @@ public final class MeshNode: Service, Sendable {
         self.host = host
         store = host.slot("store") != nil ? try? ContentStore(host: host) : nil
         guard configuration.hasPeers else {
-            (identity, peers, replicas, compute, pins) = (nil, nil, nil, nil, nil)
+            (identity, peers, replicas, compute, pins, watchdog) = (nil, nil, nil, nil, nil, nil)
             return
         }
         guard let slot = host.slot("transport") else {
@@ -97,6 +99,7 @@ public final class MeshNode: Service, Sendable {
             chunkSource: source, keepaliveSeconds: max(configuration.keepaliveSeconds, 0.1), admission: configuration.admission,
             clock: configuration.clock, lamport: lamport, lanes: configuration.lanes)
         self.peers = peers
+        watchdog = member ? ReactorWatchdog(watch: peers.reactorWatch, logger: logger.subsystem("reactor")) : nil
         guard member, let store else {
             (replicas, compute) = (nil, nil)
             return
@@ -194,6 +197,12 @@ public final class MeshNode: Service, Sendable {
         }
     }
 
+    /// Reactor callbacks that ran past a second since start, the longest (seconds), and the last one's account
+    /// (where, how long, on a CPU / waiting for one / blocked): see ``ReactorStall``. Zero for a client.
+    public var reactorStalls: (count: UInt64, longestSeconds: Double, last: ReactorStall?) {
+        watchdog.map { ($0.figures.stalls, $0.figures.longestSeconds, $0.figures.last) } ?? (0, 0, nil)
+    }
+
     /// Asks the reactor to return (``run()`` then shuts the node down).
     public func stop() { host.requestStop() }
 
@@ -207,6 +216,7 @@ public final class MeshNode: Service, Sendable {
     }
 
     private func shutdown() {
+        watchdog?.stop()
         replicas?.stop()
         peers?.stop()
         host.shutdown()
@@ -218,6 +228,8 @@ public final class MeshNode: Service, Sendable {
         let clock = peers?.clock ?? SystemClock()
         let interval = UInt64(max(0, configuration.statusInterval) * 1e9)
         var lastStatus = clock.now()
+        let watch = peers?.reactorWatch
+        watchdog?.start()
         host.run(
             tickNanoseconds: peers == nil ? 1_000_000_000 : 250_000_000,  // keepalives need a finer tick
             onInbox: { [self] type, bytes in
@@ -226,16 +238,21 @@ public final class MeshNode: Service, Sendable {
                     return
                 }
                 if let peers {
+                    watch?.begin(.transportRecord)
                     peers.handle(record, now: clock.now())
+                    watch?.end()
                 } else if case .frame(_, let offset, _) = record {
                     _ = host.arena.heap.free(offset)
                 }
             },
             onTick: { [self] in
+                watch?.begin(.tick)
+                defer { watch?.end() }
                 let now = clock.now()
                 peers?.tick(now: now)
                 guard interval > 0, now - lastStatus >= interval else { return }
                 lastStatus = now
+                watch?.enter(.status)
                 let line = statusLine(host: host, peers: peers, replicas: replicas)
                 logger.info("\(line)")
                 configuration.onStatus?(line)

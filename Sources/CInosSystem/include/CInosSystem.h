@@ -21,6 +21,9 @@ int cinos_futex_wait(uint32_t *word, uint32_t expected, int64_t timeout_ns);
 /** The corresponding system call is `futex(2)` FUTEX_WAKE. Returns the number of woken waiters or -1. */
 int cinos_futex_wake(uint32_t *word, int32_t count);
 
+/** The corresponding system call is `gettid(2)`: the calling thread's kernel ID. */
+int32_t cinos_gettid(void);
+
 /** Thread CPU time consumed by this process so far, in nanoseconds (CLOCK_PROCESS_CPUTIME_ID). */
 uint64_t cinos_process_cpu_ns(void);
 

@@ -60,7 +60,7 @@ struct ChildProcess: ~Copyable {
 
     /// Waits until the process ends by itself, for at most `seconds`; `nil` if it still runs.
     mutating func wait(seconds: Double) -> ChildTermination? {
-        let deadline = sysMonotonicNanoseconds() + UInt64(seconds * 1e9)
+        let deadline = sysMonotonicNanoseconds() &+ UInt64(max(0, min(seconds, 1e9)) * 1e9)  // clamped: never traps
         while poll() == nil && sysMonotonicNanoseconds() < deadline { sysSleep(microseconds: 1000) }
         return termination
     }

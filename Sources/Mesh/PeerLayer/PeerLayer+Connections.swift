@@ -200,8 +200,10 @@ extension PeerLayer {
             // From here the block has one owner: dropped (freed) when the frame is handled, or moved on with it.
             let block = ArenaBlock(adopting: offset, length: length, in: arena)
             state.withLock { $0.peers[connection]?.lastHeard = now }
+            reactorWatch.enter(.transportRecord)
             receive(block, on: connection, now: now)
         case .opened(let connection, let inbound, let peer):
+            reactorWatch.enter(.opened)
             var handshake = Handshake(identity: identity, role: inbound ? .responder : .initiator(expecting: nil), admission: admission)
             let admitted = state.withLock { state -> Result<Link, MeshError> in
                 if inbound, let why = admissionRefusal(state, address: peer) { return .failure(MeshError(.notAllowed, why)) }
@@ -225,6 +227,7 @@ extension PeerLayer {
                 sendPlain(hello, on: connection)
             }
         case .closed(let connection, let reason, _, let peer):
+            reactorWatch.enter(.closed)
             let (redial, link) = state.withLock { state -> ((String, Double)?, Link?) in
                 let closed = state.peers.removeValue(forKey: connection)
                 let link = state.links.removeValue(forKey: connection)
@@ -270,8 +273,8 @@ extension PeerLayer {
     /// Pings sessions that have been quiet for a keepalive interval, closes those that did not answer within
     /// three, and closes connections whose handshake did not finish in time (the tick).
     func tickConnections(now: UInt64) {
-        let interval = UInt64(keepaliveSeconds * 1e9)
-        let handshakeDeadline = UInt64(Limits.handshakeSeconds * 1e9)
+        let interval = clock.nanoseconds(keepaliveSeconds)
+        let handshakeDeadline = clock.nanoseconds(Limits.handshakeSeconds)
         var ping: [UInt64] = [], dead: [(UInt64, String)] = [], silent: [(UInt64, String)] = []
         var late: [(UInt64, SessionWaiter)] = []
         state.withLock { state in

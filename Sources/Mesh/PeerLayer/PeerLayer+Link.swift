@@ -54,6 +54,7 @@ extension PeerLayer {
                     throw MeshError(.malformed, "a \(block.length)-byte frame before the session is up (at most \(Limits.handshakeFrameBytes))")
                 }
                 traffic.record(.in, type: .handshakeInit, bytes: block.length, peer: nil)
+                reactorWatch.enter(.handshake)
                 try advanceHandshake(link, block.withBytes { Array($0) }, on: connection)
                 return
             }
@@ -76,6 +77,7 @@ extension PeerLayer {
                 }
             }
             traffic.record(.in, type: header.type, bytes: sealedBytes, peer: sender)
+            reactorWatch.enter(.frame, type: header.type)
             if header.type == .pong, keepaliveAnswered(header.requestID, on: connection, now: now) { return }
             try dispatch(header, block: block, payload: payload, on: connection)
         } catch {
@@ -210,7 +212,7 @@ extension PeerLayer {
                     do throws(TransportCallError) {
                         try transport.send(connection, UnsafeRawBufferPointer(frame))
                     } catch where error.code.isBackpressure {
-                        return now - link.outbound.progressAt > UInt64(stallSeconds * 1e9) ? .stalled : .waiting
+                        return now - link.outbound.progressAt > clock.nanoseconds(stallSeconds) ? .stalled : .waiting
                     } catch {
                         link.outbound.clear()
                         return .failed(error.message)

@@ -88,7 +88,7 @@ extension PeerLayer {
     func tickOffers(now: UInt64) {
         guard let membership else { return }
         let waiting = state.withLock { state -> [MeshGossip.Offer] in
-            let limit = UInt64(Limits.pendingOfferSeconds * 1e9)
+            let limit = clock.nanoseconds(Limits.pendingOfferSeconds)
             state.pendingOffers.removeAll { now > $0.at && now - $0.at > limit }
             return state.pendingOffers.map(\.offer)
         }

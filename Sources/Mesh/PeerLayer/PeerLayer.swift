@@ -77,6 +77,8 @@ public final class PeerLayer: Sendable {
     public let registry = FrameRegistry()
     /// Frames and bytes in and out, by type and by peer (the operator plane reads it).
     public let traffic = Traffic()
+    /// Where the reactor is and since when: the node's watchdog reads it to report a reactor that stalls.
+    public let reactorWatch = ReactorWatch()
     /// Watches requests finish and keepalive round trips (the operator plane's metrics).
     public func observe(_ observer: MeshObserver) { router.observer.install(observer) }
     let arena: Arena

@@ -102,7 +102,7 @@ final class ProviderService: Sendable {
     /// Announces `keys()` as provided by this node to the members closest to each key, every `seconds`
     /// (records live `ttl` seconds, so a provider that stops is forgotten).
     func provide(every seconds: Double, ttl: UInt32, _ keys: @escaping @Sendable () -> [[UInt8]]) {
-        provided.withLock { $0 = (keys, UInt64(seconds * 1e9), 0, ttl) }
+        provided.withLock { $0 = (keys, layer.clock.nanoseconds(seconds), 0, ttl) }
     }
 
     /// The members closest to `key` by XOR on the first 64 bits (member IDs are the first 8 bytes of node IDs,
