@@ -183,10 +183,10 @@ public final class MeshNode: Service, Sendable {
             await withTaskGroup(of: Void.self) { group in
                 if let replicas { group.addTask { await replicas.run() } }
                 await withCheckedContinuation { (finished: CheckedContinuation<Void, Never>) in
-                    Thread { [self] in
+                    startThread(name: "inos.reactor") { [self] in
                         reactor()
                         finished.resume()
-                    }.start()
+                    }
                 }
                 replicas?.stop()
                 group.cancelAll()
@@ -209,10 +209,10 @@ public final class MeshNode: Service, Sendable {
     /// Starts the reactor on a thread of its own (a client's; a member runs it in ``run()``).
     private func startReactor() {
         guard !reactorStarted.exchange(true, ordering: .relaxed) else { return }
-        Thread { [self] in
+        startThread(name: "inos.reactor") { [self] in
             reactor()
             reactorDone.signal()
-        }.start()
+        }
     }
 
     private func shutdown() {

@@ -140,7 +140,7 @@ public final class WorkerPool: Sendable {
 /// kernel's name of the thread (`/proc/<pid>/task/<tid>/comm`, what `top -H`, `perf` and
 /// `Benchmarks/idle/idle.sh` show), cut to the 15 bytes Linux keeps; otherwise the thread would carry the name
 /// of the thread that started it (a Swift concurrency pool thread, "com.apple.root.default-qos").
-func startThread(name: String, _ body: @escaping @Sendable () -> Void) {
+package func startThread(name: String, _ body: @escaping @Sendable () -> Void) {
     let thread = Thread {
         setKernelThreadName(name)
         body()
