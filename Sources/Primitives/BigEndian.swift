@@ -5,7 +5,15 @@
 /// ``ByteReader`` and ``ByteWriter`` instead.
 extension UInt64 {
     /// The first 8 bytes of `bytes`, the first the most significant. Traps if there are fewer than 8.
+    @inlinable
     package init(bigEndianPrefix bytes: some Collection<UInt8>) {
+        // Contiguous bytes (arrays, slices: every caller's) are one load.
+        if let loaded = bytes.withContiguousStorageIfAvailable({ buffer -> UInt64? in
+            buffer.count >= 8 ? UInt64(bigEndian: UnsafeRawBufferPointer(buffer).loadUnaligned(as: UInt64.self)) : nil
+        }), let loaded {
+            self = loaded
+            return
+        }
         var value: UInt64 = 0
         var taken = 0
         for byte in bytes.prefix(8) {
@@ -18,6 +26,7 @@ extension UInt64 {
 
     /// `count` consecutive big-endian words from the start of `bytes`: word i is bytes 8·i ..< 8·i + 8. Traps if
     /// there are fewer than 8 · `count` bytes.
+    @inlinable
     package static func bigEndianWords(_ bytes: some Collection<UInt8>, count: Int) -> [UInt64] {
         (0..<count).map { UInt64(bigEndianPrefix: bytes.dropFirst(8 * $0)) }
     }

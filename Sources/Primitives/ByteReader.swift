@@ -11,63 +11,74 @@
 /// var reader = ByteReader(payload)
 /// guard let time = reader.read(UInt64.self), let count = reader.count(UInt16.self, max: 4096, elementSize: 22) else { return nil }
 /// ```
+///
+/// Every method is `@inlinable`: decoders in other modules get it specialized for the integer types they read
+/// (an unspecialized generic read cost a metadata lookup per call and dominated gossip decoding at 30 members).
 package struct ByteReader {
     package let bytes: ArraySlice<UInt8>
-    /// The index in `bytes` of the next byte to read.
-    package private(set) var index: Int
+    @usableFromInline var cursor: Int
 
+    @inlinable
     package init(_ bytes: ArraySlice<UInt8>) {
         self.bytes = bytes
-        index = bytes.startIndex
+        cursor = bytes.startIndex
     }
 
+    @inlinable
     package init(_ bytes: [UInt8]) { self.init(bytes[...]) }
 
+    /// The index in `bytes` of the next byte to read.
+    @inlinable package var index: Int { cursor }
     /// Bytes not read yet.
-    package var remaining: Int { bytes.endIndex - index }
-    package var atEnd: Bool { index == bytes.endIndex }
+    @inlinable package var remaining: Int { bytes.endIndex - cursor }
+    @inlinable package var atEnd: Bool { cursor == bytes.endIndex }
     /// Bytes read so far.
-    package var consumed: Int { index - bytes.startIndex }
+    @inlinable package var consumed: Int { cursor - bytes.startIndex }
 
     /// A little-endian unsigned integer of `T`'s width, or nil if too few bytes remain.
+    @inlinable
     package mutating func read<T: FixedWidthInteger & UnsignedInteger>(_: T.Type = T.self) -> T? {
         let size = MemoryLayout<T>.size
         guard remaining >= size else { return nil }
-        var value: T = 0
-        for i in 0..<size { value |= T(bytes[index + i]) << (8 * i) }
-        index += size
-        return value
+        let offset = cursor - bytes.startIndex
+        let value = bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: T.self) }
+        cursor += size
+        return T(littleEndian: value)
     }
 
     /// The next `count` bytes, or nil if fewer remain (or `count` is negative).
+    @inlinable
     package mutating func bytes(_ count: Int) -> ArraySlice<UInt8>? {
         guard count >= 0, remaining >= count else { return nil }
-        defer { index += count }
-        return bytes[index..<(index + count)]
+        defer { cursor += count }
+        return bytes[cursor..<(cursor + count)]
     }
 
     /// A length-prefixed byte string: a `T` length, then that many bytes (at most `max`).
+    @inlinable
     package mutating func prefixed<T: FixedWidthInteger & UnsignedInteger>(_: T.Type, max: Int = .max) -> ArraySlice<UInt8>? {
-        let start = index
+        let start = cursor
         guard let length = read(T.self), let count = Int(exactly: length), count <= max, let body = bytes(count) else {
-            index = start
+            cursor = start
             return nil
         }
         return body
     }
 
     /// Everything not read yet.
+    @inlinable
     package mutating func rest() -> ArraySlice<UInt8> {
-        defer { index = bytes.endIndex }
-        return bytes[index...]
+        defer { cursor = bytes.endIndex }
+        return bytes[cursor...]
     }
 
     /// An element count of type `T` for elements of at least `elementSize` bytes each: nil if it is above `max`
     /// or if the bytes left cannot hold that many elements — check before allocating for them.
+    @inlinable
     package mutating func count<T: FixedWidthInteger & UnsignedInteger>(_: T.Type, max: Int, elementSize: Int) -> Int? {
-        let start = index
+        let start = cursor
         guard let claimed = read(T.self), let count = check(count: claimed, max: max, elementSize: elementSize) else {
-            index = start
+            cursor = start
             return nil
         }
         return count
@@ -75,6 +86,7 @@ package struct ByteReader {
 
     /// Checks a count read some other way (a varint, or derived from other fields): nil if it is above `max`
     /// or more than `remaining` bytes can hold at `elementSize` bytes each; else the count as an Int.
+    @inlinable
     package func check(count claimed: some BinaryInteger, max: Int, elementSize: Int) -> Int? {
         guard let count = Int(exactly: claimed), count >= 0, count <= max else { return nil }
         let (needed, overflow) = count.multipliedReportingOverflow(by: Swift.max(elementSize, 0))
@@ -83,8 +95,9 @@ package struct ByteReader {
     }
 
     /// An unsigned LEB128 varint as multiformats use them (at most 9 bytes, minimal), or nil.
+    @inlinable
     package mutating func varint() -> UInt64? {
-        let start = index
+        let start = cursor
         var value: UInt64 = 0
         for position in 0..<9 {
             guard let byte = read(UInt8.self) else { break }
@@ -94,7 +107,7 @@ package struct ByteReader {
                 return value
             }
         }
-        index = start
+        cursor = start
         return nil
     }
 }

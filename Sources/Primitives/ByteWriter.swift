@@ -11,36 +11,37 @@
 /// send(writer.bytes)
 /// ```
 package struct ByteWriter {
-    package private(set) var bytes: [UInt8] = []
+    // Internal(set) for @inlinable methods (every one is, so encoders elsewhere get them specialized).
+    @usableFromInline package internal(set) var bytes: [UInt8] = []
 
-    package init(capacity: Int = 0) { bytes.reserveCapacity(capacity) }
+    @inlinable package init(capacity: Int = 0) { bytes.reserveCapacity(capacity) }
 
     /// Continues `bytes` (a header already written, say).
-    package init(appendingTo bytes: [UInt8]) { self.bytes = bytes }
+    @inlinable package init(appendingTo bytes: [UInt8]) { self.bytes = bytes }
 
-    package var count: Int { bytes.count }
+    @inlinable package var count: Int { bytes.count }
 
-    package mutating func u8(_ value: UInt8) { bytes.append(value) }
-    package mutating func u16(_ value: UInt16) { integer(value) }
-    package mutating func u32(_ value: UInt32) { integer(value) }
-    package mutating func u64(_ value: UInt64) { integer(value) }
+    @inlinable package mutating func u8(_ value: UInt8) { bytes.append(value) }
+    @inlinable package mutating func u16(_ value: UInt16) { integer(value) }
+    @inlinable package mutating func u32(_ value: UInt32) { integer(value) }
+    @inlinable package mutating func u64(_ value: UInt64) { integer(value) }
 
     /// `value` little-endian, in `T`'s width.
-    package mutating func integer<T: FixedWidthInteger>(_ value: T) {
+    @inlinable package mutating func integer<T: FixedWidthInteger>(_ value: T) {
         withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
     }
 
     /// `value` big-endian (most significant byte first), in `T`'s width.
-    package mutating func bigEndian<T: FixedWidthInteger>(_ value: T) {
+    @inlinable package mutating func bigEndian<T: FixedWidthInteger>(_ value: T) {
         withUnsafeBytes(of: value.bigEndian) { bytes.append(contentsOf: $0) }
     }
 
-    package mutating func bytes(_ data: some Sequence<UInt8>) { bytes.append(contentsOf: data) }
+    @inlinable package mutating func bytes(_ data: some Sequence<UInt8>) { bytes.append(contentsOf: data) }
 
     /// A length-prefixed byte string: `data.count` as a little-endian `T`, then the bytes — what
     /// ``ByteReader/prefixed(_:max:)`` reads. Traps if the length does not fit in `T` (a caller's bug: bound
     /// what you send before you encode it).
-    package mutating func prefixed<T: FixedWidthInteger & UnsignedInteger>(_ data: some Collection<UInt8>, as _: T.Type) {
+    @inlinable package mutating func prefixed<T: FixedWidthInteger & UnsignedInteger>(_ data: some Collection<UInt8>, as _: T.Type) {
         integer(T(data.count))
         bytes.append(contentsOf: data)
     }
