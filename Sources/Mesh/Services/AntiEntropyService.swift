@@ -20,8 +20,10 @@ final class AntiEntropyService: Sendable {
     private let trees = Mutex<[UInt8: MerkleTreeAccess]>([:])
     /// Members a sync is queued or running with (a second trigger for the same member is dropped).
     private let syncing = Mutex<Set<MemberID>>([])
-    /// Set by ``treeChanged()``: the next epoch publishes the root instead of waiting for every fifth.
+    /// Set by ``treeChanged()``: the next epoch publishes the root, even if it hashes the same.
     private let rootChanged = Atomic<Bool>(false)
+    /// The root last published and the epoch it went out (0: never).
+    private let published = Mutex<(root: UInt64, epoch: UInt64)>((0, 0))
 
     init(layer: PeerLayer, providers: ProviderStore) {
         self.layer = layer
@@ -158,8 +160,14 @@ final class AntiEntropyService: Sendable {
         if !queued { _ = syncing.withLock { $0.remove(member) } }
     }
 
-    /// Epoch `number` (once a second): every fifth, or after ``treeChanged()``, publishes the root of the
-    /// synchronized trees; members whose root differs sync with us (and we with them when theirs arrives).
+    /// Epochs between two publications of an unchanged root (a refresh for members that lost one on the way).
+    /// A root is published at the first epoch after it changed, so a refresh only catches what gossip dropped:
+    /// at 30 members, the old 5-epoch refresh was three quarters of an idle mesh's gossip frames.
+    static let rootRefreshEpochs: UInt64 = 30
+
+    /// Epoch `number` (once a second): publishes the root of the synchronized trees when it differs from the one
+    /// last published (or after ``treeChanged()``), and every ``rootRefreshEpochs`` anyway; members whose root
+    /// differs sync with us (and we with them when theirs arrives).
     /// Counted in epochs, not read off the clock, so a late tick does not skip a round. Every tenth, also a
     /// push-pull of the other trees (the ledger: immutable entries) with one member picked at random, whatever
     /// the gossip said (memberlist's push-pull): gossip is fire-and-forget, and a root lost on the way must not
@@ -167,7 +175,13 @@ final class AntiEntropyService: Sendable {
     func epoch(_ number: UInt64) {
         let changed = rootChanged.exchange(false, ordering: .relaxed)
         guard let gossip = layer.gossip, let membership = layer.membership else { return }
-        if number % 5 == 0 || changed { layer.sendGossip(gossip.publishRoot(metadataRoot())) }
+        let root = metadataRoot()
+        let due = published.withLock { last -> Bool in
+            guard changed || last.root != root || number &- last.epoch >= Self.rootRefreshEpochs || last.epoch == 0 else { return false }
+            last = (root, max(1, number))
+            return true
+        }
+        if due { layer.sendGossip(gossip.publishRoot(root)) }
         if number % 10 == 5, let member = membership.aliveMembers.randomElement() { synchronize(with: member, providers: false) }
     }
 }
