@@ -13,6 +13,42 @@ struct MerkleSyncTests {
     /// A provider-record-sized value (144 bytes).
     static func value(_ i: Int, version: Int = 0) -> [UInt8] { (0..<144).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ i &+ version * 7) } }
 
+    @Test("a tree kept up to date item by item (sets, overwrites, removes, between reads) equals one built at once", arguments: [1, 2, 4])
+    func incrementalEqualsFromScratch(depth: Int) {
+        var live = MerkleReplica(depth: depth, digest: fnv1a64)
+        var rng = SplitMix(seed: UInt64(depth))
+        for round in 0..<40 {
+            for _ in 0..<50 {
+                let i = Int(rng.next() % 400)
+                switch rng.next() % 4 {
+                case 0: live.remove(Self.key(i))
+                case 1: live.set(Self.key(i), Self.value(i))  // the same value again: no change
+                default: live.set(Self.key(i), Self.value(i, version: round))
+                }
+            }
+            var scratch = MerkleReplica(depth: depth, digest: fnv1a64)
+            for (key, value) in live.items { scratch.set(key, value) }
+            #expect(live.root() == scratch.root(), "round \(round)")
+            for level in 0..<depth { for node in [0, (1 << (4 * level)) - 1] { #expect(live.children(level: level, node: node) == scratch.children(level: level, node: node)) } }
+        }
+        // Emptied again: the empty tree's root.
+        for key in live.items.keys { live.remove(key) }
+        var empty = MerkleReplica(depth: depth, digest: fnv1a64)
+        #expect(live.root() == empty.root())
+    }
+
+    struct SplitMix {
+        var state: UInt64
+        init(seed: UInt64) { state = seed }
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
     @Test("identical replicas exchange only their roots; one differing item walks one path down")
     func identicalAndSingle() {
         var a = MerkleReplica(digest: fnv1a64), b = MerkleReplica(digest: fnv1a64)
