@@ -160,14 +160,16 @@ final class AntiEntropyService: Sendable {
         if !queued { _ = syncing.withLock { $0.remove(member) } }
     }
 
-    /// Epochs between two publications of an unchanged root (a refresh for members that lost one on the way).
-    /// A root is published at the first epoch after it changed, so a refresh only catches what gossip dropped:
-    /// at 30 members, the old 5-epoch refresh was three quarters of an idle mesh's gossip frames.
+    /// Epochs between two publications of an unchanged root (a refresh for members that lost one on the way):
+    /// at 30 members, a 5-epoch refresh of an unchanged root was three quarters of an idle mesh's gossip frames.
     static let rootRefreshEpochs: UInt64 = 30
+    /// Epochs between two publications of a root that changed: provider records change it with every
+    /// announcement and travel by themselves, so a changing root goes out at most this often, not every epoch.
+    static let changedRootEpochs: UInt64 = 5
 
-    /// Epoch `number` (once a second): publishes the root of the synchronized trees when it differs from the one
-    /// last published (or after ``treeChanged()``), and every ``rootRefreshEpochs`` anyway; members whose root
-    /// differs sync with us (and we with them when theirs arrives).
+    /// Epoch `number` (once a second): publishes the root of the synchronized trees after ``treeChanged()`` (the
+    /// ledger), when it differs from the one last published and ``changedRootEpochs`` have passed, and every
+    /// ``rootRefreshEpochs`` anyway; members whose root differs sync with us (and we with them when theirs arrives).
     /// Counted in epochs, not read off the clock, so a late tick does not skip a round. Every tenth, also a
     /// push-pull of the other trees (the ledger: immutable entries) with one member picked at random, whatever
     /// the gossip said (memberlist's push-pull): gossip is fire-and-forget, and a root lost on the way must not
@@ -177,7 +179,9 @@ final class AntiEntropyService: Sendable {
         guard let gossip = layer.gossip, let membership = layer.membership else { return }
         let root = metadataRoot()
         let due = published.withLock { last -> Bool in
-            guard changed || last.root != root || number &- last.epoch >= Self.rootRefreshEpochs || last.epoch == 0 else { return false }
+            let since = number &- last.epoch
+            guard changed || last.epoch == 0 || since >= Self.rootRefreshEpochs || (last.root != root && since >= Self.changedRootEpochs)
+            else { return false }
             last = (root, max(1, number))
             return true
         }
