@@ -281,7 +281,7 @@ let package = Package(
         .testTarget(name: "ReplicationTests", dependencies: ["Replication", "WorkAllocation", "Content", "Host", "Mesh", "HostTestSupport"], path: "Tests/ReplicationTests"),
         // Every committed seed and crash reproducer, through its fuzz target.
         .testTarget(name: "FuzzRegressionTests", dependencies: ["InosFuzzTargets"], path: "Tests/FuzzRegressionTests"),
-        .testTarget(name: "MeshCoreTests", dependencies: ["MeshCore"], path: "Tests/MeshCoreTests"),
+        .testTarget(name: "MeshCoreTests", dependencies: ["MeshCore", "HostTestSupport"], path: "Tests/MeshCoreTests"),
         .testTarget(name: "MeshTests", dependencies: ["Mesh", "InosSystem", "Host", "HostTestSupport", "PluginABI", "Identity", "Wire"], path: "Tests/MeshTests"),
         // Many real nodes in one process on one thread and a virtual clock: MeshHarness (memory transport delivering
         // inline, queued lanes, ManualClock), like NIO's NIOEmbedded.

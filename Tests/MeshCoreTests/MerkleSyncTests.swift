@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+import HostTestSupport
 import MeshCore
 import Testing
 
@@ -16,7 +17,7 @@ struct MerkleSyncTests {
     @Test("a tree kept up to date item by item (sets, overwrites, removes, between reads) equals one built at once", arguments: [1, 2, 4])
     func incrementalEqualsFromScratch(depth: Int) {
         var live = MerkleReplica(depth: depth, digest: fnv1a64)
-        var rng = SplitMix(seed: UInt64(depth))
+        var rng = SeededRandom(seed: UInt64(depth))
         for round in 0..<40 {
             for _ in 0..<50 {
                 let i = Int(rng.next() % 400)
@@ -35,18 +36,6 @@ struct MerkleSyncTests {
         for key in live.items.keys { live.remove(key) }
         var empty = MerkleReplica(depth: depth, digest: fnv1a64)
         #expect(live.root() == empty.root())
-    }
-
-    struct SplitMix {
-        var state: UInt64
-        init(seed: UInt64) { state = seed }
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
     }
 
     @Test("identical replicas exchange only their roots; one differing item walks one path down")
