@@ -42,6 +42,10 @@ extension PeerLayer {
             }
             guard due else { return }
             logger.info("cannot dial member \(String(target, radix: 16)) at \(address); asking it through the mesh to dial \(mine)")
+            // The gossip topic's members are refreshed by the tick, after membership's: a dial started by SWIM's
+            // first probe of a member just learned could publish the offer to an empty or stale set, and the
+            // offer (sent once per 10 s) was lost. It goes to the members known now.
+            gossip.setMembers(membership.aliveMembers)
             sendGossip(gossip.offer(MeshGossip.Offer(target: target, address: mine)))
         }
     }
