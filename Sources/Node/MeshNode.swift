@@ -200,7 +200,8 @@ public final class MeshNode: Service, Sendable {
     /// Reactor callbacks that ran past a second since start, the longest (seconds), and the last one's account
     /// (where, how long, on a CPU / waiting for one / blocked): see ``ReactorStall``. Zero for a client.
     public var reactorStalls: (count: UInt64, longestSeconds: Double, last: ReactorStall?) {
-        watchdog.map { ($0.figures.stalls, $0.figures.longestSeconds, $0.figures.last) } ?? (0, 0, nil)
+        guard let figures = watchdog?.figures else { return (0, 0, nil) }
+        return (figures.stalls, figures.longestSeconds, figures.last)
     }
 
     /// Asks the reactor to return (``run()`` then shuts the node down).
