@@ -68,14 +68,16 @@ public final class Membership: Sendable {
 
     /// With `lamport`, SWIM stamps with the node's one clock (loaded before each call, stored back after);
     /// without, with a clock of its own.
+    /// `incarnation`: where this node's claims start (``SwimNode/startingIncarnation(wallSeconds:)`` in a node).
     init(identity: NodeIdentity, advertise address: String, logger: Logger, now: UInt64, configuration: SwimConfiguration = .init(),
-         lamport: NodeLamport? = nil, viewChanges: ChangeCounter = ChangeCounter()) {
+         lamport: NodeLamport? = nil, viewChanges: ChangeCounter = ChangeCounter(), incarnation: UInt32 = 0) {
         self.viewChanges = viewChanges
         self_ = Self.member(identity.id)
         credentials = MemberCredentials(identity: identity)
         self.logger = logger
         self.lamport = lamport
-        swim = Mutex(SwimNode(id: self_, configuration: configuration, credentials: credentials, seed: self_, now: now, address: address))
+        swim = Mutex(SwimNode(id: self_, configuration: configuration, credentials: credentials, seed: self_, now: now, address: address,
+                                   incarnation: incarnation))
     }
 
     /// A call that may tick or witness SWIM's clock: under the SWIM lock, then the node clock's (a leaf).

@@ -361,10 +361,10 @@ struct SwimBoundsTests {
     @Test("a node whose own signed claim says UInt32.max − 1 refutes to UInt32.max, and at UInt32.max answers UInt32.max without trapping")
     func saturatedRefutation() {
         let node = SwimNode(simulated: 1, seed: 1, now: 0)
-        var own = MemberUpdate(member: 1, status: .alive, incarnation: .max - 1, lamport: 1)
+        var own = MemberUpdate(member: 1, status: .alive, incarnation: .max - 2, lamport: 1)
         own.signature = MemberCredentials.simulated(member: 1).sign(own.claimBytes)
         _ = node.receive(SwimMessage(.ping(sequence: 1), lamport: 1, updates: [own]), from: 2, now: 0)
-        #expect(node.incarnation == UInt32.max - 1)  // its own claim, relayed back (as after a restart): it catches up
+        #expect(node.incarnation == UInt32.max - 1)  // its claim from a previous life, relayed back: it claims past it
         for incarnation in [UInt32.max - 1, .max] {
             let out = node.receive(SwimMessage(.ping(sequence: 2), lamport: 1, updates: [MemberUpdate(member: 1, status: .suspect, incarnation: incarnation, lamport: 1)]), from: 2, now: 0)
             #expect(node.incarnation == .max)
@@ -553,6 +553,58 @@ struct SwimHostileTests {
         let fresh = SwimNode(simulated: 1, seed: 1, now: 0, address: "tcp://one")
         _ = fresh.receive(forged, from: 7, now: 5 * SwimTests.second)
         #expect(fresh.addresses[7] == nil, "a claim whose signature is not the member's is ignored")
+    }
+
+    @Test("a restarted node claims past its previous life: started above it, its first ping overrides its death; started at 0 (a clock gone back), the old claim in its join answer moves it past it")
+    func restartClaimsPastDeath() {
+        // Member 7's previous life claimed incarnation 3 at tcp://seven, and the mesh declared it dead there.
+        func meshHoldingSevenDead() -> SwimNode {
+            let node = SwimNode(simulated: 1, seed: 1, now: 0, address: "tcp://one")
+            _ = node.receive(Self.ping([Self.claim(7, 3, "tcp://seven")]), from: 2, now: 0)
+            _ = node.receive(Self.ping([MemberUpdate(member: 7, status: .dead, incarnation: 3, lamport: 2)]), from: 2, now: 0)
+            return node
+        }
+        func firstPing(of node: SwimNode) -> SwimMessage? {
+            for second in 1...5 {
+                if let ping = node.tick(now: UInt64(second) * SwimTests.second).first(where: { if case .ping = $0.message.kind { true } else { false } }) {
+                    return ping.message
+                }
+            }
+            return nil
+        }
+        let mesh = meshHoldingSevenDead()
+        #expect(mesh.status(of: 7) == .dead)
+        let restarted = SwimNode(simulated: 7, seed: 7, now: 0, address: "tcp://seven", incarnation: SwimNode.startingIncarnation(wallSeconds: 1_800_000_000))
+        restarted.assumeMembers([1])
+        guard let ping = firstPing(of: restarted) else { Issue.record("the restarted node pings its member"); return }
+        _ = mesh.receive(ping, from: 7, now: 5 * SwimTests.second)
+        #expect(mesh.status(of: 7) == .alive && mesh.incarnationForTesting(of: 7) == 64_310_400, "the first claim of the new life wins")
+
+        // Started at 0: its own claim at 3 comes back in the join answer (the seed's record of the previous life).
+        let seed = meshHoldingSevenDead(), elsewhere = meshHoldingSevenDead()
+        let backwards = SwimNode(simulated: 7, seed: 7, now: 0, address: "tcp://seven")
+        for join in backwards.join(seeds: [1], now: 0) {
+            for answer in seed.receive(join.message, from: 7, now: 0) { _ = backwards.receive(answer.message, from: 1, now: 0) }
+        }
+        #expect(backwards.incarnation == 4, "past the claim the mesh may hold dead")
+        backwards.assumeMembers([1])
+        guard let later = firstPing(of: backwards) else { Issue.record("it pings"); return }
+        _ = elsewhere.receive(later, from: 7, now: 5 * SwimTests.second)
+        #expect(elsewhere.status(of: 7) == .alive && elsewhere.incarnationForTesting(of: 7) == 4)
+        // Its own current claim echoed back moves nothing.
+        _ = backwards.receive(Self.ping([Self.claim(7, 4, "tcp://seven")]), from: 1, now: 6 * SwimTests.second)
+        #expect(backwards.incarnation == 4)
+    }
+
+    @Test("the starting incarnation: seconds since 2025-01-01, 0 before it and for NaN or infinity, at most UInt32.max − 2^24")
+    func startingIncarnation() {
+        #expect(SwimNode.startingIncarnation(wallSeconds: 1_735_689_600) == 0)
+        #expect(SwimNode.startingIncarnation(wallSeconds: 1_735_689_601.7) == 1)
+        #expect(SwimNode.startingIncarnation(wallSeconds: 1_800_000_000) == 64_310_400)
+        #expect(SwimNode.startingIncarnation(wallSeconds: 0) == 0)
+        #expect(SwimNode.startingIncarnation(wallSeconds: -1e300) == 0)
+        for odd in [Double.nan, .infinity, -.infinity] { #expect(SwimNode.startingIncarnation(wallSeconds: odd) == 0) }
+        #expect(SwimNode.startingIncarnation(wallSeconds: 1e300) == UInt32.max - (1 << 24))
     }
 
     @Test("a join answer carries members' signed claims, so the joiner learns addresses it can check")

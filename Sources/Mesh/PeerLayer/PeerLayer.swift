@@ -131,7 +131,8 @@ public final class PeerLayer: Sendable {
     /// Runs SWIM membership over the sessions, advertising `address` as where this node can be dialed.
     func enableMembership(advertise address: String, now: UInt64, configuration: SwimConfiguration) {
         let membership = Membership(identity: identity, advertise: address, logger: logger, now: now, configuration: configuration,
-                                    lamport: lamport, viewChanges: viewChanges)
+                                    lamport: lamport, viewChanges: viewChanges,
+                                    incarnation: SwimNode.startingIncarnation(wallSeconds: clock.wallSeconds()))
         membershipBox.withLock { $0 = membership }
         gossipBox.withLock {
             $0 = MeshGossip(member: membership.memberID, credentials: membership.credentials, seed: membership.memberID, lamport: lamport,
