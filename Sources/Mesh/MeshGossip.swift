@@ -73,12 +73,13 @@ public final class MeshGossip: Sendable {
         withClockedNode { $0.publish(NodeStatus.topic, status.encoded) }
     }
 
-    /// Anti-entropy: members publish the root of their provider-record tree; a member whose root differs is
-    /// worth a sync.
+    /// Anti-entropy: members tell others the root of their synchronized trees; one whose root differs syncs with
+    /// the teller.
     static let rootTopic = "anti-entropy"
 
-    func publishRoot(_ root: UInt64) -> [GossipNode.Outbound] {
-        withClockedNode { $0.publish(Self.rootTopic, withUnsafeBytes(of: root.littleEndian) { Array($0) }) }
+    /// This node's root, straight to `members` and forwarded by nobody (``GossipNode/direct(_:_:to:)``).
+    func tellRoot(_ root: UInt64, to members: [MemberID]) -> [GossipNode.Outbound] {
+        withClockedNode { $0.direct(Self.rootTopic, withUnsafeBytes(of: root.littleEndian) { Array($0) }, to: members) }
     }
 
     /// This node's status and tree root, straight to `members` (ones that just joined), forwarded by nobody.

@@ -11,8 +11,9 @@ extension FrameType {
 }
 
 /// Merkle anti-entropy (MERKLE) of the provider records (tree 0) and the trees other services add (the
-/// ledger, tree 1): members publish one root over all trees on the gossip topic; one whose root differs is
-/// synchronized with, tree by tree, from the root down only where the hashes differ.
+/// ledger, tree 1): a member tells a few others, picked at random, one root over all trees; one whose root
+/// differs syncs with it, tree by tree, from the root down only where the hashes differ — and, changed by what
+/// it pulled, tells a few others in turn. A change spreads as a rumour, in about log_k(N) rounds.
 final class AntiEntropyService: Sendable {
     private let layer: PeerLayer
     private let providers: ProviderStore
@@ -166,10 +167,17 @@ final class AntiEntropyService: Sendable {
     /// Epochs between two publications of a root that changed: provider records change it with every
     /// announcement and travel by themselves, so a changing root goes out at most this often, not every epoch.
     static let changedRootEpochs: UInt64 = 5
+    /// Members told each root, picked at random among the alive. A root used to be published on the gossip topic,
+    /// flooded to all N members at fanout 6 (6N frames), and every member whose root differed synced with the
+    /// publisher: each new ledger entry cost N publications, 6N² frames and up to N² syncs. In the 30-host chaos
+    /// runs that was most of the nodes' frames, and it starved their reactors while the mesh repaired. Told to 3,
+    /// a change costs 3 frames and at most 3 syncs per member it reaches.
+    static let rootTellers = 3
 
-    /// Epoch `number` (once a second): publishes the root of the synchronized trees after ``treeChanged()`` (the
-    /// ledger), when it differs from the one last published and ``changedRootEpochs`` have passed, and every
-    /// ``rootRefreshEpochs`` anyway; members whose root differs sync with us (and we with them when theirs arrives).
+    /// Epoch `number` (once a second): tells ``rootTellers`` members the root of the synchronized trees after
+    /// ``treeChanged()`` (the ledger), when it differs from the one last told and ``changedRootEpochs`` have
+    /// passed, and every ``rootRefreshEpochs`` anyway; members whose root differs sync with us (and we with them
+    /// when theirs arrives).
     /// Counted in epochs, not read off the clock, so a late tick does not skip a round. Every tenth, also a
     /// push-pull of the other trees (the ledger: immutable entries) with one member picked at random, whatever
     /// the gossip said (memberlist's push-pull): gossip is fire-and-forget, and a root lost on the way must not
@@ -185,7 +193,7 @@ final class AntiEntropyService: Sendable {
             last = (root, max(1, number))
             return true
         }
-        if due { layer.sendGossip(gossip.publishRoot(root)) }
+        if due { layer.sendGossip(gossip.tellRoot(root, to: Array(membership.aliveMembers.shuffled().prefix(Self.rootTellers)))) }
         if number % 10 == 5, let member = membership.aliveMembers.randomElement() { synchronize(with: member, providers: false) }
     }
 }
