@@ -44,19 +44,35 @@ extension InosError {
     }
 }
 
+/// What a CHALLENGE found out about a holder's claim to a piece.
+public enum ChallengeOutcome: Sendable, Equatable {
+    /// It answered SHA-256(nonce ‖ the same stored bytes): it holds the piece now.
+    case proved
+    /// It answered that it does not hold the piece: a claim gone stale since its HAVE (another leader had it
+    /// release its copy, say) more often than a lie, and either way not a copy.
+    case notHeld
+    /// It answered a digest of other bytes: what it holds under that name is not the piece (damaged, or a lie).
+    case wrongProof
+    /// No answer in time, the connection went, or the answer was no PROOF.
+    case noAnswer(String)
+}
+
 extension PeerManager {
     /// Declares the answers replication's requests expect (idempotent), before the first request of a kind.
     func expectReplicationAnswers() { register(ReplicationFrames.responses) }
 
     /// Challenges the node on `connection` to prove it holds `piece` now (CHALLENGE): sends a fresh random nonce
     /// and checks the answer against SHA-256(nonce ‖ `own`), `own` being this node's copy of the piece's stored
-    /// bytes. True only for a node that read the same bytes; "not held", a wrong digest, a malformed answer or
-    /// no answer are all false.
-    public func challenge(_ piece: ContentID, own: [UInt8], on connection: UInt64, timeout: Double = 30) -> Bool {
+    /// bytes. Only a node that read the same bytes gets ``ChallengeOutcome/proved``.
+    public func challenge(_ piece: ContentID, own: [UInt8], on connection: UInt64, timeout: Double = 30) -> ChallengeOutcome {
         expectReplicationAnswers()
         let nonce = Sodium.random(ReplicationWire.nonceSize)
-        let answer = try? request(.challenge, payload: ReplicationWire.challenge(piece, nonce: nonce), on: connection, timeout: timeout)
-        return Self.proves(answer, nonce: nonce, own: own)
+        do throws(MeshError) {
+            let answer = try request(.challenge, payload: ReplicationWire.challenge(piece, nonce: nonce), on: connection, timeout: timeout)
+            return Self.outcome(of: answer, nonce: nonce, own: own)
+        } catch {
+            return .noAnswer(error.message)
+        }
     }
 
     /// Answers CHALLENGE requests from the stored bytes `stored` gives for a piece (nil: not held here). The
@@ -119,17 +135,24 @@ extension PeerManager {
     }
 
     /// ``challenge(_:own:on:timeout:)`` that suspends on the answer.
-    public func challenge(_ piece: ContentID, own: [UInt8], on connection: UInt64, timeout: Double = 30) async -> Bool {
+    public func challenge(_ piece: ContentID, own: [UInt8], on connection: UInt64, timeout: Double = 30) async -> ChallengeOutcome {
         expectReplicationAnswers()
         let nonce = Sodium.random(ReplicationWire.nonceSize)
-        let answer = try? await request(.challenge, payload: ReplicationWire.challenge(piece, nonce: nonce), on: connection, timeout: timeout)
-        return Self.proves(answer, nonce: nonce, own: own)
+        do throws(MeshError) {
+            let answer = try await request(.challenge, payload: ReplicationWire.challenge(piece, nonce: nonce), on: connection, timeout: timeout)
+            return Self.outcome(of: answer, nonce: nonce, own: own)
+        } catch {
+            return .noAnswer(error.message)
+        }
     }
 
-    /// Whether `answer` is a PROOF of SHA-256(nonce ‖ `own`) (compared in constant time).
-    private static func proves(_ answer: WireMessage?, nonce: [UInt8], own: [UInt8]) -> Bool {
-        guard let answer, answer.header.type == .proof, let digest = ReplicationWire.decodeProof(answer.payload) else { return false }
-        return Sodium.equal(digest, ReplicationWire.proofDigest(nonce: nonce, stored: own))
+    /// What `answer` shows: a PROOF of SHA-256(nonce ‖ `own`) (compared in constant time), "not held", another
+    /// digest, or something that is no PROOF.
+    private static func outcome(of answer: WireMessage, nonce: [UInt8], own: [UInt8]) -> ChallengeOutcome {
+        guard answer.header.type == .proof else { return .noAnswer("answered \(answer.header.type) instead of PROOF") }
+        if answer.payload == ReplicationWire.proof(nil) { return .notHeld }
+        guard let digest = ReplicationWire.decodeProof(answer.payload) else { return .noAnswer("a malformed PROOF") }
+        return Sodium.equal(digest, ReplicationWire.proofDigest(nonce: nonce, stored: own)) ? .proved : .wrongProof
     }
 
     /// ``holding(_:on:timeout:)`` that suspends on the answer.

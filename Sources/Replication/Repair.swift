@@ -327,12 +327,24 @@ extension ReplicaService {
             logger.debug("repair: no copy of piece \(index) of \(resource) to check claims against; nothing is released")
             return nil
         }
-        for member in claimed.sorted() where member != me && !proven.contains(member) {
-            guard let connection = peers.session(with: member) else { continue }
-            if await peers.challenge(piece, own: reference, on: connection) {
-                proven.insert(member)
-            } else {
-                logger.warning("repair: member \(String(member, radix: 16)) claims piece \(index) of \(resource) but failed its challenge; not counted")
+        // All at once: one that went away costs its timeout once, not once per claimant after it (the round
+        // is what the mesh waits on for its copies).
+        let outcomes = await withTaskGroup(of: (MemberID, ChallengeOutcome).self) { group in
+            for member in claimed.sorted() where member != me && !proven.contains(member) {
+                guard let connection = peers.session(with: member) else { continue }
+                group.addTask { (member, await self.peers.challenge(piece, own: reference, on: connection)) }
+            }
+            var outcomes: [(MemberID, ChallengeOutcome)] = []
+            for await outcome in group { outcomes.append(outcome) }
+            return outcomes
+        }
+        for (member, outcome) in outcomes.sorted(by: { $0.0 < $1.0 }) {
+            let who = "member \(String(member, radix: 16))"
+            switch outcome {
+            case .proved: proven.insert(member)
+            case .notHeld: logger.info("repair: \(who) no longer holds piece \(index) of \(resource) (its HAVE is stale); not counted")
+            case .wrongProof: logger.warning("repair: \(who) claims piece \(index) of \(resource) but proved other bytes; not counted")
+            case .noAnswer(let why): logger.info("repair: \(who) did not prove piece \(index) of \(resource): \(why); not counted")
             }
         }
         return proven

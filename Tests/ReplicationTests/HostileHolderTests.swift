@@ -44,7 +44,7 @@ struct HostileHolderTests {
         }
     }
 
-    @Test("CHALLENGE: a holder that has the piece passes; one that claims it but lacks it, or holds other bytes, fails")
+    @Test("CHALLENGE: a holder that has the piece proves it; one that lacks it says so; one that holds other bytes proves other bytes; one that serves none does not answer")
     func challenge() throws {
         let holder = try Node(), leader = try Node()
         defer { leader.stop(); holder.stop() }
@@ -62,9 +62,9 @@ struct HostileHolderTests {
             }
         }
         let (connection, _) = try leader.peers.connect(name)
-        #expect(leader.peers.challenge(kept, own: held, on: connection, timeout: 5))
-        #expect(!leader.peers.challenge(lacking, own: [1, 2, 3], on: connection, timeout: 5))
-        #expect(!leader.peers.challenge(damaged, own: held, on: connection, timeout: 5))
+        #expect(leader.peers.challenge(kept, own: held, on: connection, timeout: 5) == .proved)
+        #expect(leader.peers.challenge(lacking, own: [1, 2, 3], on: connection, timeout: 5) == .notHeld)
+        #expect(leader.peers.challenge(damaged, own: held, on: connection, timeout: 5) == .wrongProof)
         #expect(read.withLock { $0 } == 3, "each challenge made the holder read the piece")
         // A node that serves no challenges proves nothing.
         let silent = try Node()
@@ -72,7 +72,8 @@ struct HostileHolderTests {
         let other = "mem://silent-\(UUID().uuidString.prefix(8))"
         _ = try silent.peers.start(listen: [other], bootstrap: [])
         let (quiet, _) = try leader.peers.connect(other)
-        #expect(!leader.peers.challenge(kept, own: held, on: quiet, timeout: 5))
+        let unanswered = leader.peers.challenge(kept, own: held, on: quiet, timeout: 5)
+        if case .noAnswer = unanswered {} else { Issue.record("a node that serves no challenges: \(unanswered)") }
     }
 
     @Test("a proof answers one nonce only: an answer kept from an earlier challenge, or computed without the bytes, fails")
