@@ -46,6 +46,11 @@ public enum PluginFixtures {
     }()
 
     /// Compiles a variant (once per `fileName`) and returns the path of its shared object.
+    ///
+    /// Tests run in parallel and several may build one variant at once. Each compiles to a file of its own and
+    /// renames it into place, so the path, once it exists, always holds a whole library: the linker unlinks and
+    /// rewrites its output, and a second build writing to the shared path made it vanish under a test that was
+    /// loading it (a CI run failed so: "file not found").
     /// - Parameter id: the plugin id compiled in; `fileName` makes a distinct file (a "new build").
     public static func build(_ variant: Variant, id: String = "test.fixture.codec", fileName: String? = nil) throws
         -> String
@@ -54,11 +59,22 @@ public enum PluginFixtures {
         if FileManager.default.fileExists(atPath: output) { return output }
         let source = repositoryRoot.appendingPathComponent("Tests/Fixtures/fixture_plugin.c").path
         let include = repositoryRoot.appendingPathComponent("Sources/PluginABI/include").path
+        let partial = output + ".\(UUID().uuidString).partial"
         try run(
             compiler(),
             ["-shared", "-fPIC", "-O1", "-I", include, "-DFIXTURE_\(variant.rawValue)", "-DFIXTURE_ID=\"\(id)\"",
-             source, "-o", output])
+             source, "-o", partial])
+        try replace(output, with: partial)
         return output
+    }
+
+    /// Renames `partial` over `path` (rename(2): atomic, and replaces a file another build put there first).
+    static func replace(_ path: String, with partial: String) throws {
+        guard rename(partial, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(partial)
+            throw FixtureError(message: "cannot move \(partial) to \(path): \(reason)")
+        }
     }
 
     /// The misbehaving job runner (Tests/Fixtures/fault_jobs.c, id `test.jobs.faults`): jobs that crash,
@@ -69,9 +85,9 @@ public enum PluginFixtures {
             if FileManager.default.fileExists(atPath: output) { return }
             let source = repositoryRoot.appendingPathComponent("Tests/Fixtures/fault_jobs.c").path
             let include = repositoryRoot.appendingPathComponent("Sources/PluginABI/include").path
-            let partial = output + ".\(UUID().uuidString)"
+            let partial = output + ".\(UUID().uuidString).partial"
             try run(compiler(), ["-shared", "-fPIC", "-O1", "-I", include, source, "-o", partial])
-            try FileManager.default.moveItem(atPath: partial, toPath: output)
+            try replace(output, with: partial)
         }
         return output
     }
