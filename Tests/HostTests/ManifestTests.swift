@@ -225,6 +225,11 @@ struct ManifestTests {
         #expect(Self.problems("[.a]\n") == ["line 1: a table header must start with a key, as in [name] or [[name]]"])
         #expect(Self.problems("[node]\nname = \"n\"\n  [[ +x]]\n") == ["line 3: a table header must start with a key, as in [name] or [[name]]"])
         #expect(Self.problems("[\n") == ["line 1: a table header names no table"])
+        // A combining mark after "[" makes one Character of both, and "\r\n" is one Character: the scan reads
+        // scalars, so neither hides a header (both found by fuzzing).
+        #expect(Self.problems("[\u{65C}\u{DF}]\n") == ["line 1: a table header must start with a key, as in [name] or [[name]]"])
+        #expect(Self.problems("a = 1\r\n[.x]\r\n") == ["line 2: a table header must start with a key, as in [name] or [[name]]"])
+        #expect((try? Manifest.parse("[node]\r\nname = \"n\"\r\n"))?.nodeName == "n")
         // Headers with a key, quoted or spaced, still parse.
         #expect((try? Manifest.parse("[[plugins]]\nname = \"J\"\nkind = \"compression\"\n  [ \"node\" ]\nname = \"x\"\n"))?.plugins.count == 1)
     }

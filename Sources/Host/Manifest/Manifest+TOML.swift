@@ -52,15 +52,19 @@ extension Manifest {
         unnamedTableHeader(text) ?? braceAsArrayValue(text)
     }
 
+    /// Scans Unicode scalars, not Characters: a combining mark after `[` joins it into one Character (and
+    /// `\r\n` is one Character), which hid headers from a Character scan (found by fuzzing: `[` + U+065C).
     static func unnamedTableHeader(_ text: String) -> String? {
-        for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            var rest = line.drop { $0 == " " || $0 == "\t" }
+        let blank: (Unicode.Scalar) -> Bool = { $0 == " " || $0 == "\t" }
+        for (number, line) in text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            var rest = line.drop(while: blank)
             guard rest.first == "[" else { continue }
             rest = rest.dropFirst()
             if rest.first == "[" { rest = rest.dropFirst() }
-            rest = rest.drop { $0 == " " || $0 == "\t" }
+            rest = rest.drop(while: blank)
             guard let next = rest.first else { return "line \(number + 1): a table header names no table" }
-            let isKeyStart = next.isASCII && (next.isLetter || next.isNumber || next == "_" || next == "-") || next == "\"" || next == "'"
+            let isKeyStart = next.isASCII && (next.properties.isAlphabetic || ("0"..."9").contains(next) || next == "_" || next == "-")
+                || next == "\"" || next == "'"
             // "]" is toml++'s own error (a blank key); anything else it asserts on.
             if !isKeyStart && next != "]" { return "line \(number + 1): a table header must start with a key, as in [name] or [[name]]" }
         }
