@@ -182,6 +182,10 @@ class Monitor:
         self.suspicions = []   # (at, observer, member)
         self.replication = {}  # name -> last replication summary
         self.samples = 0
+        # One line per node and sample: what tells a node that goes quiet from a slow network — its arena's
+        # backpressure, its connections, how long its API took to answer, and its threads' CPU from /proc.
+        self.trace = open(os.path.join(mesh.directory, "samples.jsonl"), "a")
+        self.cpu = {}          # name -> [(at, CPU seconds of all the node's threads)], for node_cpu()
         self.thread = threading.Thread(target=self.loop, daemon=True)
 
     def start(self):
@@ -190,6 +194,7 @@ class Monitor:
     def stop(self):
         self.stopping.set()
         self.thread.join()
+        self.trace.close()
 
     def loop(self):
         while not self.stopping.is_set():
@@ -200,11 +205,21 @@ class Monitor:
             self.stopping.wait(self.period)
 
     def sample(self, observer):
+        asked = time.monotonic()
         members = observer.api("/v1/members", timeout=2.0)
         status = observer.api("/v1/status", timeout=2.0)
+        answered = time.monotonic() - asked
         now = self.history.now()
         if status is not None:
             self.replication[observer.name] = dict(status.get("replication", {}), at=now)
+        arena = (status or {}).get("arena", {})
+        threads = thread_times(observer.process.pid)
+        self.trace.write(json.dumps({
+            "at": round(now, 2), "host": observer.name, "api_seconds": round(answered, 3), "answered": status is not None,
+            "connections": (status or {}).get("connections"), "backpressured": arena.get("backpressured"),
+            "backpressure_pauses": arena.get("backpressure_pauses"), "heap_used": arena.get("heap_used_bytes"),
+            "inbox_used": arena.get("inbox_used_bytes"), "threads": threads}) + "\n")
+        self.cpu.setdefault(observer.name, []).append((now, sum(ran for ran, _ in threads.values())))
         if members is None:
             return
         view = {}
@@ -225,6 +240,23 @@ class Monitor:
                 self.suspicions.append({"at": now, "observer": observer.name, "member": name})
         self.views[observer.name] = view
 
+    def node_cpu(self, start, end):
+        """The nodes' CPU between two moments of the history, in cores: in all, and per node (median). A node's
+        counter starts again at a restart; a node not sampled on both sides of the span adds nothing."""
+        if end is None or start is None or end - start < 1:
+            return None
+        per_node = []
+        for series in self.cpu.values():
+            inside = [(at, seconds) for at, seconds in series if start <= at <= end]
+            used = sum(max(0.0, b[1] - a[1]) if b[1] >= a[1] else b[1] for a, b in zip(inside, inside[1:]))
+            if len(inside) >= 2:
+                per_node.append(used / (inside[-1][0] - inside[0][0]))
+        if not per_node:
+            return None
+        per_node.sort()
+        return {"seconds": round(end - start, 1), "cores_all_nodes": round(sum(per_node), 2),
+                "median_node_percent_of_a_core": round(100 * per_node[len(per_node) // 2], 2)}
+
     def settled(self, observer, member):
         """True when a death declaration of `member` by `observer` cannot be right: the member has run for 10 s
         and nothing has cut the two apart in the last 10 s."""
@@ -239,6 +271,29 @@ class Monitor:
                 if member is not observer and view.get(member.name) != "alive":
                     return False
         return True
+
+
+def thread_times(pid):
+    """CPU seconds each named thread group of a process has used so far, and the seconds it waited runnable for a
+    CPU (`/proc/PID/task/*/schedstat`), summed over threads of the same name with digits dropped
+    (NIO-ELT-0-#3 → NIO-ELT--#)."""
+    groups = {}
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return groups
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/comm") as f:
+                name = re.sub(r"[0-9]+", "", f.read().strip())
+            with open(f"/proc/{pid}/task/{task}/schedstat") as f:
+                ran, waited = (int(x) for x in f.read().split()[:2])
+        except (OSError, ValueError):
+            continue
+        group = groups.setdefault(name, [0.0, 0.0])
+        group[0] += ran / 1e9
+        group[1] += waited / 1e9
+    return {name: [round(ran, 3), round(waited, 3)] for name, (ran, waited) in groups.items()}
 
 
 STALL = re.compile(r"the reactor stalled ([0-9.]+) s in (.*)")
@@ -292,6 +347,8 @@ def summarize(history, clients, monitor, mesh, heal_at, repaired_at, final_reads
     observed_seconds = history.now()
     probes = max(1, int(observed_seconds * len(mesh.hosts)))  # SWIM probes one member per 1 s period
     detected = sorted(d for d in detections if d is not None)
+    faults = [e["at"] for e in history.events if e["event"] in ("kill", "partition", "lossy") and e.get("at") is not None]
+    first_fault = min(faults) if faults else heal_at
     report = {
         "hosts": len(mesh.hosts), "regions": mesh.region_names, "clients": len(mesh.clients),
         "duration_seconds": round(observed_seconds, 1),
@@ -310,6 +367,13 @@ def summarize(history, clients, monitor, mesh, heal_at, repaired_at, final_reads
         "repair_seconds_after_heal": None if repaired_at is None or heal_at is None else round(repaired_at - heal_at, 1),
         "repair_bound_seconds": repair_bound,
         "reactor_stalls": reactor_stalls(mesh),
+        # What the nodes cost the machine (2 cores here) in each phase: /proc's account of their threads.
+        "node_cpu": {
+            "before_faults": monitor.node_cpu(0, first_fault),
+            "faults": monitor.node_cpu(first_fault, heal_at),
+            "heal_to_repaired": monitor.node_cpu(heal_at, repaired_at),
+            "after_repair": monitor.node_cpu(repaired_at, observed_seconds),
+        },
     }
     violations = []
     if unreadable:

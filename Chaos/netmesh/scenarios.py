@@ -174,15 +174,31 @@ def member_views(mesh):
 
 
 def unconverged(mesh):
-    """Who does not see whom as alive (for the log)."""
+    """Who does not see whom as alive (for the log). A member held without its address (so not found by it) is
+    looked up by its ID and shown as `h7:suspect@123 (no address)`: state and incarnation as the observer holds them."""
     lines = []
-    for host, members in member_views(mesh):
+    views = list(member_views(mesh))
+    ids = {}
+    for host, members in views:
+        for member in (members or {}).values():
+            if member.get("is_self"):
+                ids[host.name] = member.get("id")
+    for host, members in views:
         if members is None:
             lines.append(f"{host.name} does not answer")
             continue
         states = {address: m.get("state") for address, m in members.items()}
-        missing = [f"{h.name}:{states.get(h.endpoint, 'unknown')}" for h in mesh.hosts
-                   if h.running and states.get(h.endpoint) != "alive"]
+        by_id = {m.get("id"): m for m in members.values()}
+        missing = []
+        for h in mesh.hosts:
+            if not h.running or states.get(h.endpoint) == "alive":
+                continue
+            if h.endpoint in states:
+                missing.append(f"{h.name}:{states[h.endpoint]}")
+                continue
+            held = by_id.get(ids.get(h.name))
+            missing.append(f"{h.name}:unknown" if held is None else
+                           f"{h.name}:{held.get('state')}@{held.get('incarnation')} ({held.get('address') or 'no address'})")
         if missing:
             lines.append(f"{host.name} sees {' '.join(missing)}")
     return lines
