@@ -305,7 +305,8 @@ extension ReplicaService {
     /// its store, and each other member that answers a CHALLENGE with SHA-256(nonce ‖ the same stored bytes).
     /// A leader without a copy of the piece (it never held it, or released its own) fetches one from a claimant
     /// first and checks it against the piece's ID, without keeping it: that claimant is proven by the delivery, the
-    /// others by challenges against those bytes. Nil when no claimant delivers a matching copy.
+    /// others by challenges against those bytes. Nil when no claimant delivers a matching copy, or when the round
+    /// was cancelled meanwhile.
     func provenHolders(of piece: ContentID, index: Int, claimed: Set<MemberID>, resource: ContentID, length: UInt64? = nil) async -> Set<MemberID>? {
         guard let me = peers.memberID else { return nil }
         var proven: Set<MemberID> = []
@@ -338,6 +339,8 @@ extension ReplicaService {
             for await outcome in group { outcomes.append(outcome) }
             return outcomes
         }
+        // A round superseded meanwhile: its requests were cancelled, which proves nothing either way.
+        guard !Task.isCancelled else { return nil }
         for (member, outcome) in outcomes.sorted(by: { $0.0 < $1.0 }) {
             let who = "member \(String(member, radix: 16))"
             switch outcome {
