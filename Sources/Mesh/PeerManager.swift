@@ -136,6 +136,30 @@ public final class PeerManager: Sendable {
         })
     }
 
+    /// Serves requests of `type` with an async `handler`, each in a task of its own: for a handler that asks other
+    /// peers before it answers (a RELEASE confirms its census with HAVE) and so must not hold a lane's worker while
+    /// it waits — four control workers each waiting on a node that waits on them is how two nodes stall each
+    /// other to the timeout. At most `limit` run at once and at most `perPeer` for one peer; past either the
+    /// request is answered busy, so a flood of them costs this node bounded work.
+    public func serveAsync(_ type: FrameType, _ name: String, owner: String, limit: Int, perPeer: Int,
+                           _ handler: @escaping @Sendable (_ payload: [UInt8], _ peer: NodeID, _ connection: UInt64) async -> (FrameType, [UInt8])?) {
+        let layer = layer
+        let running = AsyncAdmission()
+        layer.registry.register(FrameRegistration(type, name, owner: owner, kind: .request) { frame in
+            guard running.admit(frame.peer, limit: limit, perPeer: perPeer) else {
+                if frame.requestID != 0 {
+                    layer.replyError(frame.requestID, on: frame.connection, ErrorPayload(.busy, "too many \(name) requests in flight; retry later"))
+                }
+                return
+            }
+            Task {
+                defer { running.finish(frame.peer) }
+                guard let (answer, payload) = await handler(frame.payload, frame.peer, frame.connection) else { return }
+                try? layer.reply(to: frame, answer, payload)
+            }
+        })
+    }
+
     /// Serves requests of `type` with `handler`, which reads the payload in place, in the received arena block
     /// (moved to `lane` within its budget, else copied): the pointer is valid only during the call.
     public func serveInPlace(_ type: FrameType, _ name: String, owner: String, lane: Lane,
@@ -326,5 +350,28 @@ public final class PeerManager: Sendable {
         layer.registry.dropHandlers()
         chunks.dropObservers()
         antiEntropy.dropTrees()
+    }
+}
+
+/// The requests an async handler (``PeerManager/serveAsync(_:_:owner:limit:perPeer:_:)``) is running: in all, and
+/// per peer.
+final class AsyncAdmission: Sendable {
+    private let running = Mutex<(total: Int, perPeer: [NodeID: Int])>((0, [:]))
+
+    func admit(_ peer: NodeID, limit: Int, perPeer most: Int) -> Bool {
+        running.withLock { running in
+            guard running.total < limit, running.perPeer[peer, default: 0] < most else { return false }
+            running.total += 1
+            running.perPeer[peer, default: 0] += 1
+            return true
+        }
+    }
+
+    func finish(_ peer: NodeID) {
+        running.withLock { running in
+            running.total = max(0, running.total - 1)
+            let left = running.perPeer[peer, default: 1] - 1
+            running.perPeer[peer] = left > 0 ? left : nil
+        }
     }
 }

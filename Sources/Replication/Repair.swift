@@ -251,26 +251,34 @@ extension ReplicaService {
                 }
                 have[i] = proven
                 let surplus = proven.filter { !desired.contains($0) }.sorted().prefix(proven.count - target)
+                let keeping = proven.subtracting(surplus)
                 var flags = [Bool](repeating: false, count: pieces.count)
                 flags[i] = true
-                for member in surplus {
-                    if member == me {
-                        // The leader's own copy is surplus: it drops it here (and stops leading if it holds nothing).
-                        if let dropped = try? release(resource, flags), dropped > 0 {
-                            have[i].remove(me)
-                            logger.info("released piece \(i) of \(resource) here: demand fell")
+                // The surplus holders are asked at once; each census names only the copies kept, so no holder
+                // counts on one that is being released beside it (each checks the kept copies itself first).
+                let kept = ReplicationWire.release(resource, pieces: flags, holders: Array(keeping))
+                let released = await withTaskGroup(of: MemberID?.self) { group in
+                    for member in surplus where member != me {
+                        guard let connection = peers.session(with: member) else { continue }
+                        group.addTask {
+                            guard let answer = try? await self.peers.request(.release, payload: kept, on: connection, timeout: 30),
+                                answer.header.type == .stored, ReplicationWire.decodeStored(answer.payload)?.0 == .stored
+                            else { return nil }
+                            return member
                         }
-                        if !store.contains(resource) { return census }  // no longer a holder: no longer the leader
-                        continue
                     }
-                    guard let connection = peers.session(with: member) else { continue }
-                    // The census goes with it: the holder checks those copies itself before it drops its own.
-                    let census = ReplicationWire.release(resource, pieces: flags, holders: Array(have[i].subtracting([member])))
-                    if let answer = try? await peers.request(.release, payload: census, on: connection, timeout: 30),
-                        answer.header.type == .stored, ReplicationWire.decodeStored(answer.payload)?.0 == .stored
-                    {
-                        have[i].remove(member)
+                    var released: [MemberID] = []
+                    for await member in group { if let member { released.append(member) } }
+                    return released
+                }
+                have[i].subtract(released)
+                if surplus.contains(me) {
+                    // The leader's own copy is surplus: it drops it here (and stops leading if it holds nothing).
+                    if let dropped = try? release(resource, flags), dropped > 0 {
+                        have[i].remove(me)
+                        logger.info("released piece \(i) of \(resource) here: demand fell")
                     }
+                    if !store.contains(resource) { return census }  // no longer a holder: no longer the leader
                 }
             }
         }

@@ -122,7 +122,10 @@ public final class ReplicaService: Sendable {
             guard let resource = ReplicationWire.decodeHave(payload) else { return (.haveReply, ReplicationWire.haveReply(.init(load: 0, demand: 0, pieces: []))) }
             return (.haveReply, ReplicationWire.haveReply(holding(resource)))
         }
-        peers.serve(.release, "RELEASE", owner: "replication", lane: .control) { [self] payload, peer, _ in (.stored, handleRelease(payload, from: peer)) }
+        // RELEASE asks the census's holders before it answers: in tasks of its own, bounded (a flood is told busy).
+        peers.serveAsync(.release, "RELEASE", owner: "replication", limit: 32, perPeer: 4) { [self] payload, peer, _ in
+            (.stored, await handleRelease(payload, from: peer))
+        }
         // CHALLENGE: prove a HAVE claim by hashing the piece's stored bytes with the challenger's nonce.
         peers.serveChallenges { [store] piece in try? store.storedObject(piece) }
         // LEDGER: kept if valid; answered STORED (kept or already known) or malformed/unauthorized, so payers know.
@@ -271,9 +274,10 @@ public final class ReplicaService: Sendable {
     }
 
     /// RELEASE: from the resource's owner, the flagged pieces go. From anyone else (the repair leader), only the
-    /// flagged pieces that keep at least ``Options/releaseFloor`` confirmed copies elsewhere: this node asks each
-    /// holder the sender's census names (HAVE) and counts only those that say they hold the piece.
-    private func handleRelease(_ payload: [UInt8], from peer: NodeID) -> [UInt8] {
+    /// flagged pieces that keep at least ``Options/releaseFloor`` confirmed copies elsewhere: this node asks the
+    /// holders the sender's census names (HAVE) and counts only those that say they hold the piece. It runs in a
+    /// task of its own (``PeerManager/serveAsync(_:_:owner:limit:perPeer:_:)``), never on a lane's worker.
+    private func handleRelease(_ payload: [UInt8], from peer: NodeID) async -> [UInt8] {
         guard let (resource, flags, claimed) = ReplicationWire.decodeRelease(payload) else { return ReplicationWire.stored(.malformed) }
         guard let kept = ticket(for: resource) else { return ReplicationWire.stored(.unauthorized, "no owner ticket is kept here for \(resource)") }
         var allowed = flags
@@ -281,15 +285,9 @@ public final class ReplicaService: Sendable {
             let me = peers.memberID
             let alive = Set(peers.memberList().map(\.member))
             let others = Set(claimed).subtracting([me ?? 0]).filter { alive.contains($0) }
-            var confirmed = [Int](repeating: 0, count: flags.count)
-            for member in others.sorted().prefix(ReplicationWire.releaseHoldersLimit) {
-                guard let connection = peers.session(with: member), let (holding, _) = try? peers.holding(resource, on: connection, timeout: 3),
-                    holding.pieces.count == flags.count
-                else { continue }
-                for (i, held) in holding.pieces.enumerated() where held { confirmed[i] += 1 }
-            }
             let erasure = (try? store.manifest(for: resource))?.erasure != nil
             let floor = erasure ? 1 : options.releaseFloor
+            let confirmed = await confirmations(of: resource, flags: flags, asking: others.sorted(), floor: floor)
             for i in flags.indices where flags[i] && confirmed[i] < floor { allowed[i] = false }
             let refused = zip(flags, allowed).filter { $0.0 && !$0.1 }.count
             if refused > 0 {
@@ -302,6 +300,44 @@ public final class ReplicaService: Sendable {
             logger.info("released \(dropped) piece(s) of \(resource) at the request of \(peer)\(kept.owner == peer ? " (its owner)" : "")")
             return ReplicationWire.stored(.stored)
         } catch { return ReplicationWire.stored(.failed, error.description) }
+    }
+
+    /// Asked at once of a RELEASE's census (at most this many HAVEs in flight).
+    static let releaseConfirmationWidth = 16
+
+    /// How many of `members` say (HAVE) they hold each flagged piece of `resource`. Asked concurrently, at most
+    /// ``releaseConfirmationWidth`` at once, and no further once every flagged piece has `floor` confirmations:
+    /// a census of five costs one round trip, not five, and a member that went away costs its timeout once.
+    private func confirmations(of resource: ContentID, flags: [Bool], asking members: [MemberID], floor: Int) async -> [Int] {
+        var confirmed = [Int](repeating: 0, count: flags.count)
+        let limit = min(members.count, ReplicationWire.releaseHoldersLimit)
+        guard limit > 0 else { return confirmed }
+        await withTaskGroup(of: ReplicationWire.Holding?.self) { group in
+            var next = 0
+            // Starts the next member's HAVE; false when none is left (a member without a session is skipped).
+            func askNext() -> Bool {
+                while next < limit {
+                    let member = members[next]
+                    next += 1
+                    guard let connection = peers.session(with: member) else { continue }
+                    group.addTask { try? await self.peers.holding(resource, on: connection, timeout: 3).holding }
+                    return true
+                }
+                return false
+            }
+            for _ in 0..<Self.releaseConfirmationWidth where !askNext() { break }
+            for await holding in group {
+                if let holding, holding.pieces.count == flags.count {
+                    for (i, held) in holding.pieces.enumerated() where held { confirmed[i] += 1 }
+                }
+                if flags.indices.allSatisfy({ !flags[$0] || confirmed[$0] >= floor }) {
+                    group.cancelAll()
+                    break
+                }
+                _ = askNext()
+            }
+        }
+        return confirmed
     }
 
     /// Drops the flagged pieces of `resource` (never its manifest while a piece is kept); a node left with no
@@ -318,6 +354,8 @@ public final class ReplicaService: Sendable {
             }
             // Holding nothing more of it: stop keeping (and announcing) the resource.
             if !pieces.contains(where: { $0.id != resource && store.contains($0.id) }) {
+                // A single-chunk resource is its own one piece: dropping the resource drops that piece.
+                if pieces.count == 1, pieces[0].id == resource, flags[0], store.contains(resource) { dropped += 1 }
                 pins.unpin(resource)
                 store.remove(resource)
             }

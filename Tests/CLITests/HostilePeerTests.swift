@@ -7,6 +7,7 @@ import HostTestSupport
 import Identity
 import MeshCore
 import Replication
+import Synchronization
 import Testing
 import Wire
 import WorkAllocation
@@ -213,11 +214,26 @@ struct HostilePeerTests {
         let holding = try attacker.peers.holding(resource, on: connection).holding
         #expect(holding.pieces.count > 1 && holding.pieces.allSatisfy { $0 })
 
-        func status(_ answer: WireMessage) -> ReplicationWire.Status? { ReplicationWire.decodeStored(answer.payload)?.0 }
+        @Sendable func status(_ answer: WireMessage) -> ReplicationWire.Status? { ReplicationWire.decodeStored(answer.payload)?.0 }
         // RELEASE of every piece, with a census naming only the attacker.
         let release = try attacker.peers.request(
             .release, payload: ReplicationWire.release(resource, pieces: holding.pieces, holders: [attacker.member]), on: connection, timeout: 20)
         #expect(status(release) == .unauthorized, "\(String(decoding: release.payload.dropFirst(), as: UTF8.self))")
+        // A flood of them at once: each refused, or told busy past the RELEASE handler's bounds; none is let through.
+        let answers = Mutex<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: 24) { _ in
+            let outcome: String
+            do throws(MeshError) {
+                let answer = try attacker.peers.request(
+                    .release, payload: ReplicationWire.release(resource, pieces: holding.pieces, holders: [attacker.member]), on: connection, timeout: 20)
+                outcome = status(answer) == .unauthorized ? "refused" : "answered \(String(describing: status(answer)))"
+            } catch {
+                outcome = error.code == .busy ? "busy" : "failed: \(error)"
+            }
+            answers.withLock { $0.append(outcome) }
+        }
+        let flood = answers.withLock { $0 }
+        #expect(flood.count == 24 && flood.allSatisfy { $0 == "refused" || $0 == "busy" }, "\(flood)")
         // STORE in the format without a ticket: refused.
         let bare = [UInt8(0)] + ReplicationWire.have(resource) + ReplicationWire.have(ContentID(hashing: [1])) + [1]
         #expect(status(try attacker.peers.request(.store, payload: bare, on: connection, timeout: 10)) == .unauthorized)

@@ -119,6 +119,58 @@ struct ReplicationHarnessTests {
         #expect(Set(sets).count == 1)
     }
 
+    @Test("copies past the target are released in one round: the leader asks every surplus holder at once, each confirms the kept copies before it drops its own, and the data stays whole")
+    func surplusReleased() throws {
+        let mesh = try Self.mesh(members: 11, seed: 73)
+        defer { mesh.close() }
+        let writer = mesh.clients.lowerBound
+        let (client, pins) = try mesh.meshClient(writer)
+        let original = Self.text(1_048_576 + 4_321, seed: 73)
+        let file = NSTemporaryDirectory() + "harness-surplus-\(UUID().uuidString)"
+        try Self.write(original, to: file)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let entry = mesh.addresses[0]
+        let report = try mesh.complete { try await client.put(file: file, entry: entry, budget: 50, pins: pins) }
+        let pieces = ContentStore.pieces(of: report.id, manifest: try client.store.manifest(for: report.id))
+        let target = report.copies[0]
+        let holders = mesh.holders(of: pieces[0].id)
+        #expect(holders.count == target)
+        // Three more members get piece 0 (with the manifest), as a demand spike's repair would have placed them.
+        let source = try #require(mesh.nodes[holders[0]]?.replicas)
+        let ticket = try #require(source.ticket(for: report.id))
+        let store = try #require(mesh.nodes[holders[0]]?.store)
+        let manifestBytes = try #require(try store.storedObject(report.id))
+        let pieceBytes = try #require(try store.storedObject(pieces[0].id))
+        let extra = Array(mesh.aliveMembers.filter { !holders.contains($0) }.prefix(3))
+        try #require(extra.count == 3)
+        for member in extra {
+            let connection = try #require(mesh.connection(writer, to: member))
+            let peers = client.peers
+            let stored = try mesh.complete {
+                _ = try await peers.storePiece(report.id, of: report.id, ticket: ticket, data: manifestBytes, on: connection)
+                return try await peers.storePiece(pieces[0].id, of: report.id, ticket: ticket, data: pieceBytes, on: connection)
+            }
+            #expect(stored == .stored)
+        }
+        #expect(mesh.holders(of: pieces[0].id).count == target + 3)
+        // Provider records of the new copies reach the leader; one round brings piece 0 back to its target.
+        mesh.advance(seconds: 10)
+        try mesh.repairRound()
+        let released = mesh.aliveMembers.map { mesh.nodes[$0]!.replicas!.summary.releasedPieces }.reduce(0, +)
+        #expect(mesh.holders(of: pieces[0].id).count == target, "\(mesh.holders(of: pieces[0].id)) after the round; \(released) released")
+        #expect(released == 3)
+        for (i, piece) in pieces.enumerated() where i > 0 {
+            #expect(mesh.holders(of: piece.id).count >= report.copies[i], "piece \(i) untouched")
+        }
+        let (other, otherPins) = try mesh.meshClient(writer + 1)
+        let output = file + ".out"
+        defer { try? FileManager.default.removeItem(atPath: output) }
+        let id = report.id
+        let got = try mesh.complete { try await other.get(id, entry: entry, output: output, pins: otherPins) }
+        #expect(got.unreachable.isEmpty)
+        #expect(try Array(Data(contentsOf: URL(fileURLWithPath: output))) == original)
+    }
+
     @Test("repair loops sleep on the virtual clock: after a holder dies, the next rounds bring every piece back to its copies without a test calling them")
     func repairLoopsOnVirtualTime() throws {
         let mesh = try Self.mesh(members: 9, seed: 52)
