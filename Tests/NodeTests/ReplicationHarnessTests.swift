@@ -34,6 +34,16 @@ struct ReplicationHarnessTests {
         guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else { throw InosError(.io, "cannot write \(path)") }
     }
 
+    /// Client `reader` gets `id` through `entry` into `file`.out: every piece reached, the bytes `original`.
+    static func readBack(_ id: ContentID, by reader: Int, in mesh: MeshHarness, entry: String, file: String, original: [UInt8]) throws {
+        let (other, otherPins) = try mesh.meshClient(reader)
+        let output = file + ".out"
+        defer { try? FileManager.default.removeItem(atPath: output) }
+        let got = try mesh.complete { try await other.get(id, entry: entry, output: output, pins: otherPins) }
+        #expect(got.unreachable.isEmpty)
+        #expect(try Array(Data(contentsOf: URL(fileURLWithPath: output))) == original)
+    }
+
     /// A mesh of `members` storing nodes and two clients, converged on membership.
     static func mesh(members: Int, seed: UInt64, repairInterval: Double = 10) throws -> MeshHarness {
         let mesh = try MeshHarness(nodes: members, clients: 2, seed: seed, storage: true) { configuration, _ in
@@ -88,13 +98,7 @@ struct ReplicationHarnessTests {
         #expect(repaired >= short.count)
 
         // Another client, with none of it, reads it from the survivors: every piece checked against its ID.
-        let (other, otherPins) = try mesh.meshClient(reader)
-        let output = file + ".out"
-        defer { try? FileManager.default.removeItem(atPath: output) }
-        let id = report.id
-        let got = try mesh.complete { try await other.get(id, entry: entry, output: output, pins: otherPins) }
-        #expect(got.unreachable.isEmpty)
-        #expect(try Array(Data(contentsOf: URL(fileURLWithPath: output))) == original)
+        try Self.readBack(report.id, by: reader, in: mesh, entry: entry, file: file, original: original)
     }
 
     @Test("a put pays each holder one signed ledger entry, and anti-entropy spreads every entry to every member, also those paid nothing")
@@ -162,13 +166,7 @@ struct ReplicationHarnessTests {
         for (i, piece) in pieces.enumerated() where i > 0 {
             #expect(mesh.holders(of: piece.id).count >= report.copies[i], "piece \(i) untouched")
         }
-        let (other, otherPins) = try mesh.meshClient(writer + 1)
-        let output = file + ".out"
-        defer { try? FileManager.default.removeItem(atPath: output) }
-        let id = report.id
-        let got = try mesh.complete { try await other.get(id, entry: entry, output: output, pins: otherPins) }
-        #expect(got.unreachable.isEmpty)
-        #expect(try Array(Data(contentsOf: URL(fileURLWithPath: output))) == original)
+        try Self.readBack(report.id, by: writer + 1, in: mesh, entry: entry, file: file, original: original)
     }
 
     @Test("repair loops sleep on the virtual clock: after a holder dies, the next rounds bring every piece back to its copies without a test calling them")
