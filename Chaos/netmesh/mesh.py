@@ -135,6 +135,22 @@ class Host:
     def running(self):
         return self.process is not None and self.process.poll() is None
 
+    @property
+    def exited_by_itself(self):
+        """The exit status of a node process that ended without the harness killing or stopping it, else None."""
+        if self.process is None or self.down_since is not None:
+            return None
+        return self.process.poll()
+
+    def last_words(self, lines=3):
+        """The last lines of the node's log (for a node that exited by itself)."""
+        try:
+            with open(os.path.join(self.mesh.directory, f"h{self.index}.log"), "rb") as log:
+                tail = log.read()[-4096:].decode(errors="replace").strip().splitlines()
+        except OSError:
+            return ""
+        return " | ".join(line.strip() for line in tail[-lines:] if line.strip())
+
     def up_for(self):
         return time.monotonic() - self.started_at if self.running else 0.0
 

@@ -218,6 +218,17 @@ def region_view(mesh):
     return wrong
 
 
+def none_exited(mesh):
+    """True; a node that exited by itself while the mesh forms (a bad option, a plugin not found) ends the run
+    at once with its last words, instead of the join wait counting only the nodes still running."""
+    for host in mesh.hosts:
+        status = host.exited_by_itself
+        if status is not None:
+            raise SystemExit(f"chaos: node {host.name} exited by itself (status {status}) while the mesh formed: "
+                             f"{host.last_words()}")
+    return True
+
+
 def joined(mesh, monitor=None):
     for host in mesh.hosts:
         if not host.running:
@@ -251,7 +262,7 @@ def run(scenario, options):
             started = time.monotonic()
             for host in mesh.hosts:
                 host.start(options.bootstrap(mesh))
-            if not ctx.wait(lambda: joined(mesh), options.join_timeout, step=0.5):
+            if not ctx.wait(lambda: none_exited(mesh) and joined(mesh), options.join_timeout, step=0.5):
                 views = unconverged(mesh)
                 raise SystemExit(f"chaos: the {options.hosts} nodes did not all see each other within "
                                  f"{options.join_timeout:.0f} s (logs: {options.directory}/h*.log): "
