@@ -103,7 +103,9 @@ struct FrameRegistryTests {
     }
 
     @Test("an async handler runs in a task of its own, bounded per peer: past the bound a request is told busy at once, and the bound frees as handlers answer")
-    func asyncHandlersBounded() throws {
+    // Async, so that its waits give back the cooperative thread the handlers' tasks run on (a sync test that polls
+    // holds one of two on a 2-core machine while other sync tests hold the other).
+    func asyncHandlersBounded() async throws {
         let server = try MeshNode(), client = try MeshNode()
         let waiting = Mutex<[CheckedContinuation<Void, Never>]>([])
         let open = Mutex(false)
@@ -129,27 +131,27 @@ struct FrameRegistryTests {
         defer { openGate(); client.stop(); server.stop() }
         let name = "mem://async-bound-\(UUID().uuidString.prefix(8))"
         _ = try server.peers.start(listen: [name], bootstrap: [])
-        let (connection, _) = try client.peers.connect(name)
+        let (connection, _) = try await client.peers.connect(name)
         let outcomes = Mutex<[UInt8: Result<WireMessage, MeshError>]>([:])
         for i in UInt8(0)..<5 {
             client.peers.request(slow, payload: [i], on: connection, timeout: 30) { result in outcomes.withLock { $0[i] = result } }
         }
-        func wait(until condition: () -> Bool) {
-            let deadline = Date().addingTimeInterval(20)
-            while !condition() && Date() < deadline { usleep(2_000) }
+        func wait(until condition: () -> Bool) async throws {
+            let deadline = Date().addingTimeInterval(60)
+            while !condition() && Date() < deadline { try await Task.sleep(for: .milliseconds(2)) }
         }
         // Three held by the handler; the other two answered busy while those wait.
-        wait { outcomes.withLock { $0.count } == 2 && waiting.withLock { $0.count } == 3 }
+        try await wait { outcomes.withLock { $0.count } == 2 && waiting.withLock { $0.count } == 3 }
         let early = outcomes.withLock { $0 }
         #expect(early.count == 2 && early.values.allSatisfy { if case .failure(let error) = $0 { error.code == .busy } else { false } }, "\(early)")
         #expect(waiting.withLock { $0.count } == 3)
-        #expect(try client.peers.request(.ping, payload: [9], on: connection, timeout: 10).payload == [9], "the session still answers")
+        #expect(try await client.peers.request(.ping, payload: [9], on: connection, timeout: 10).payload == [9], "the session still answers")
         openGate()
-        wait { outcomes.withLock { $0.count } == 5 }
+        try await wait { outcomes.withLock { $0.count } == 5 }
         let answered = outcomes.withLock { $0 }.compactMap { key, result in (try? result.get()).map { (key, $0.payload) } }
         #expect(answered.count == 3 && answered.allSatisfy { [$0.0] == $0.1 }, "\(answered)")
         // The bound is free again once the handlers answered.
-        #expect(try client.peers.request(slow, payload: [42], on: connection, timeout: 10).payload == [42])
+        #expect(try await client.peers.request(slow, payload: [42], on: connection, timeout: 10).payload == [42])
     }
 
     @Test("async requests: the answer resumes the task, an ERROR throws its code, cancelling fails the request at once")
