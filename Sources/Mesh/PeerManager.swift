@@ -136,6 +136,11 @@ public final class PeerManager: Sendable {
         })
     }
 
+    /// Where ``serveAsync(_:_:owner:limit:perPeer:_:)`` runs its handlers' tasks; nil: the global concurrent
+    /// executor. A test process sets its own thread here: Swift Testing runs sync tests on the cooperative pool,
+    /// and two of them waiting hold both of a 2-core machine's cooperative threads.
+    public static let asyncHandlerExecutor = Mutex<(any TaskExecutor)?>(nil)
+
     /// Serves requests of `type` with an async `handler`, each in a task of its own: for a handler that asks other
     /// peers before it answers (a RELEASE confirms its census with HAVE) and so must not hold a lane's worker while
     /// it waits — four control workers each waiting on a node that waits on them is how two nodes stall each
@@ -152,10 +157,15 @@ public final class PeerManager: Sendable {
                 }
                 return
             }
-            Task {
+            @Sendable func serve() async {
                 defer { running.finish(frame.peer) }
                 guard let (answer, payload) = await handler(frame.payload, frame.peer, frame.connection) else { return }
                 try? layer.reply(to: frame, answer, payload)
+            }
+            if let executor = PeerManager.asyncHandlerExecutor.withLock({ $0 }) {
+                Task(executorPreference: executor) { await serve() }
+            } else {
+                Task { await serve() }
             }
         })
     }

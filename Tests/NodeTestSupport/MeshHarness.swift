@@ -85,6 +85,8 @@ public final class MeshHarness {
         configure: (inout MeshNode.Configuration, Int) -> Void = { _, _ in }
     ) throws {
         precondition(count > 0 && clients >= 0 && tickSeconds > 0)
+        // RELEASE's handler tasks run where the harness's tasks do, not on a cooperative pool sync tests hold.
+        PeerManager.asyncHandlerExecutor.withLock { $0 = Self.taskExecutor }
         self.seed = seed
         self.tickSeconds = tickSeconds
         self.memberCount = count
