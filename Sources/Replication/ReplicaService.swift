@@ -325,7 +325,9 @@ public final class ReplicaService: Sendable {
                 }
                 return false
             }
-            for _ in 0..<Self.releaseConfirmationWidth where !askNext() { break }
+            for _ in 0..<Self.releaseConfirmationWidth {
+                guard askNext() else { break }
+            }
             for await holding in group {
                 if let holding, holding.pieces.count == flags.count {
                     for (i, held) in holding.pieces.enumerated() where held { confirmed[i] += 1 }
