@@ -57,6 +57,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        // Durable node records (issue 19): the credit ledger and owner tickets in SQLite, through GRDB.
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         .target(name: "PluginABI", path: "Sources/PluginABI"),
@@ -116,12 +118,19 @@ let package = Package(
             dependencies: ["Compute", "Content", "DataPath", "Identity", "Mesh", "MeshCore", "PluginKit", "Primitives", "Replication", "Wire", .product(name: "Logging", package: "swift-log")],
             path: "Sources/WorkAllocation"
         ),
+        // The node's durable records in SQLite (GRDB): ledger entries, owner tickets and their policies —
+        // written in transactions that survive kill -9, read back when the node starts.
+        .target(
+            name: "Records",
+            dependencies: ["Content", "Identity", "MeshCore", "Replication", "Primitives", .product(name: "GRDB", package: "GRDB.swift")],
+            path: "Sources/Records"
+        ),
         // The node as a library: MeshNode builds the host, identity, store, peer layer and services from one
         // configuration and runs them as a swift-service-lifecycle Service (the CLI only parses options).
         .target(
             name: "Node",
             dependencies: [
-                "Host", "InosSystem", "Content", "DataPath", "Mesh", "MeshCore", "Identity", "Session", "Compute", "Replication", "WorkAllocation", "Primitives",
+                "Host", "InosSystem", "Content", "DataPath", "Mesh", "MeshCore", "Identity", "Session", "Compute", "Replication", "Records", "WorkAllocation", "Primitives",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -278,6 +287,7 @@ let package = Package(
             name: "ComputeTests", dependencies: ["Compute", "Host", "HostTestSupport", "PluginABI"],
             path: "Tests/ComputeTests"
         ),
+        .testTarget(name: "RecordsTests", dependencies: ["Records", "Replication", "Identity", "Content", "MeshCore"], path: "Tests/RecordsTests"),
         .testTarget(name: "ReplicationTests", dependencies: ["Replication", "WorkAllocation", "Content", "Host", "Mesh", "HostTestSupport"], path: "Tests/ReplicationTests"),
         // Every committed seed and crash reproducer, through its fuzz target.
         .testTarget(name: "FuzzRegressionTests", dependencies: ["InosFuzzTargets"], path: "Tests/FuzzRegressionTests"),

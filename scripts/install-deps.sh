@@ -2,12 +2,12 @@
 # SPDX-License-Identifier: Apache-2.0
 #
 # Installs what INOS Mesh needs and the machine lacks: Debian's development packages for ISA-L
-# (erasure coding), LZ4, libsodium and libffi, plus pkg-config. Uses apt-get when run as root (or via sudo
+# (erasure coding), LZ4, libsodium, libffi and SQLite (the node's records, through GRDB), plus pkg-config. Uses apt-get when run as root (or via sudo
 # when available); otherwise names the packages to install. Sourced by scripts/demo.sh and scripts/test.sh.
 set -euo pipefail
 
 inos_install_deps() {
-    local packages=(libisal-dev liblz4-dev libsodium-dev libffi-dev pkg-config lz4 clang)
+    local packages=(libisal-dev liblz4-dev libsodium-dev libffi-dev libsqlite3-dev pkg-config lz4 clang)
     local missing=()
     local p
     for p in "${packages[@]}"; do

@@ -10,7 +10,9 @@ import Replication
 ///
 /// Input: flags (u8: bit 0 — re-sign; bits 1-2 — payer) ‖ records, each a LEDGER body or a leaf of entries.
 /// Invariants: what decodes encodes back to its bytes; only entries that verify are kept; the ledger's bounds
-/// hold; balances saturate; every leaf the tree serves is whole entries that decode.
+/// hold; balances saturate; every leaf the tree serves is whole entries that decode; with an issuer named (the
+/// first harness payer), the accounts are the same whatever order the kept entries arrive in, and no other payer
+/// spends more than it earned.
 enum LedgerTarget {
     static let payers = (0..<3).map { _ in NodeIdentity.ephemeral() }
     static let limits = Ledger.Limits(perPayer: 6, total: 16)
@@ -19,6 +21,7 @@ enum LedgerTarget {
         var input = FuzzInput(raw)
         let flags = input.byte()
         var ledger = Ledger(limits: limits)
+        var kept: [LedgerEntry] = []
         while let record = input.record() {
             // A record of exactly one entry is a LEDGER body; anything else is a leaf, cut as the service cuts it.
             let size = LedgerEntry.encodedSize
@@ -39,12 +42,24 @@ enum LedgerTarget {
                 let before = ledger.entries.count
                 let outcome = ledger.add(entry)
                 require((outcome == .added) == (ledger.entries.count == before + 1), "add(_:) said \(outcome) but the ledger has \(ledger.entries.count) entries")
-                if outcome == .added { require(ledger.entries[entry.key] == entry, "an added entry is not kept as it came") }
+                if outcome == .added {
+                    require(ledger.entries[entry.key] == entry, "an added entry is not kept as it came")
+                    kept.append(entry)
+                }
             }
         }
         require(ledger.entries.count <= limits.total, "the ledger holds more than its total bound")
         require(ledger.perPayer.values.allSatisfy { $0 <= limits.perPayer }, "a payer holds more than its bound")
         for payer in payers { _ = ledger.balance(of: payer.id.bytes) }
+        let issuer = payers[0].id.bytes
+        var forward = Ledger(issuers: [issuer]), backward = Ledger(issuers: [issuer])
+        for entry in kept { forward.add(entry) }
+        for entry in kept.reversed() { backward.add(entry) }
+        let accounts = forward.allAccounts()
+        require(accounts == backward.allAccounts(), "enforced accounts depend on the order entries arrived in")
+        for (node, account) in accounts where node != issuer {
+            require(account.spent <= account.earned, "a payer that is not an issuer spent \(account.spent) of \(account.earned) earned")
+        }
         let ordered = ledger.ordered
         require(ordered.count == ledger.entries.count && zip(ordered, ordered.dropFirst()).allSatisfy { $0.lamport <= $1.lamport }, "ordered is not in Lamport order")
         _ = ledger.root()

@@ -34,9 +34,14 @@ extension ControlState {
                     durationSeconds: s.lastRepairRoundStartedAt.map { at >= $0 ? Double(at - $0) / 1e9 : 0 },
                     checked: s.resources, pushed: s.repairedPieces, backlog: s.piecesBelowTarget, remaining: s.piecesStillBelowTarget)
             }
-            return StatusReport.Replication(
+            var report = StatusReport.Replication(
                 resources: s.resources, underReplicated: s.underReplicated, repairedPieces: s.repairedPieces, releasedPieces: s.releasedPieces,
                 ledgerEntries: s.ledgerEntries, creditsEarned: s.earned, creditsSpent: s.spent, lastRepair: last)
+            report.creditsEnforced = replicas.creditsEnforced
+            report.creditBalance = s.balance
+            report.bouncedPayments = s.bouncedPayments
+            report.unpaidRefusals = s.unpaidRefusals
+            return report
         }
         return StatusReport(
             id: node.identity?.id.description, name: host.manifest.nodeName, version: BuildInfo.version, pid: getpid(), uptimeSeconds: uptimeSeconds,

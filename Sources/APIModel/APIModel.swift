@@ -81,6 +81,13 @@ public struct StatusReport: Codable, Sendable {
         public var ledgerEntries: Int
         public var creditsEarned: UInt64
         public var creditsSpent: UInt64
+        /// Whether balances gate puts (the manifest names credit issuers); nil from older nodes.
+        public var creditsEnforced: Bool?
+        /// What this node may spend (earned − spent); nil when unbounded (no economy, or this node is an issuer).
+        public var creditBalance: UInt64?
+        /// This node's payments that bounced, and new resources it refused because their owner could not pay.
+        public var bouncedPayments: Int?
+        public var unpaidRefusals: Int?
         /// What the last repair round did (nil before the first).
         public var lastRepair: Repair?
         public init(resources: Int, underReplicated: Int, repairedPieces: Int, releasedPieces: Int, ledgerEntries: Int, creditsEarned: UInt64, creditsSpent: UInt64, lastRepair: Repair?) {

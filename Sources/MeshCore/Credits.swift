@@ -114,9 +114,18 @@ public struct LedgerEntry: Sendable, Hashable {
     }
 }
 
-/// A node's view of the ledger: entries by key, a balance per node, and a Merkle tree over the entries so
+/// A node's view of the ledger: entries by key, an account per node, and a Merkle tree over the entries so
 /// two nodes reconcile by comparing roots and pulling only differing leaves (anti-entropy). Entries are
 /// immutable: the same key with different content is a forgery or a bug and is refused.
+///
+/// **Accounts.** Where the mesh names credit *issuers* (``issuers``, from the manifest's `[credits]`), credits
+/// enter only as entries an issuer signed (grants) and every other payer can spend only what it was paid: the
+/// entries are applied in causal order (``ordered``: Lamport time, then payer) and one whose payer's balance at
+/// that point does not cover it *bounces* — it stays in the ledger (so every node keeps the same entries and
+/// anti-entropy converges) but moves no credits. Balances are therefore a function of the set of entries alone:
+/// two nodes holding the same entries agree on every balance and on which payments bounced, whatever order the
+/// entries reached them in. Where no issuer is named the mesh keeps no economy: every entry counts and nothing
+/// bounces (``isEnforced`` false). docs/credits.md.
 ///
 /// The ledger is bounded (``Limits``): entries per payer and in all. Entries are never dropped (they are what
 /// balances are), so past a bound new entries are refused — ``Insert/payerFull`` or ``Insert/full`` — and the
@@ -135,13 +144,41 @@ public struct Ledger: Sendable {
         }
     }
 
+    /// One node's account: what it was paid and what it paid (entries that bounced excluded), and its bounced
+    /// payments. Sums saturate at `UInt64.max`: amounts are what payers signed, and a hostile payer can sign any.
+    public struct Account: Sendable, Equatable {
+        public var earned: UInt64 = 0
+        public var spent: UInt64 = 0
+        /// Payments this node signed that its balance did not cover when they came in causal order.
+        public var bouncedEntries = 0
+        public var bouncedCredits: UInt64 = 0
+        public init() {}
+        /// What the node may still spend: earned − spent (an issuer's is unbounded; ``Ledger/available(to:)``).
+        public var balance: UInt64 { earned > spent ? earned - spent : 0 }
+    }
+
     public private(set) var entries: [[UInt8]: LedgerEntry] = [:]
     public private(set) var tree = MerkleReplica(depth: 2, digest: fnv1a64)
     /// Entries kept per payer (node ID).
     public private(set) var perPayer: [[UInt8]: Int] = [:]
     public let limits: Limits
+    /// The node IDs whose entries mint credits (grants); empty: no economy, every entry counts.
+    public let issuers: Set<[UInt8]>
 
-    public init(limits: Limits = Limits()) { self.limits = limits }
+    /// Accounts from the entries applied so far, in causal order; recomputed from every entry when one arrives
+    /// that sorts before the last applied (``settle()``).
+    private var accounts: [[UInt8]: Account] = [:]
+    private var bounced: Set<[UInt8]> = []
+    private var lastApplied: (lamport: UInt64, payer: [UInt8])?
+    private var unsettled = false
+
+    public init(limits: Limits = Limits(), issuers: Set<[UInt8]> = []) {
+        self.limits = limits
+        self.issuers = issuers
+    }
+
+    /// Whether balances gate payments (an issuer is named).
+    public var isEnforced: Bool { !issuers.isEmpty }
 
     public enum Insert: Equatable {
         case added, known, conflicting
@@ -151,15 +188,27 @@ public struct Ledger: Sendable {
         case full
     }
 
-    /// Adds a verified entry (the caller checks the signature), within the bounds of ``limits``.
-    @discardableResult
-    public mutating func add(_ entry: LedgerEntry) -> Insert {
+    /// Whether `entry` could be added (the checks of ``add(_:)`` without adding it).
+    public func check(_ entry: LedgerEntry) -> Insert {
         if let existing = entries[entry.key] { return existing == entry ? .known : .conflicting }
         guard perPayer[entry.payer, default: 0] < limits.perPayer else { return .payerFull }
         guard entries.count < limits.total else { return .full }
+        return .added
+    }
+
+    /// Adds a verified entry (the caller checks the signature), within the bounds of ``limits``.
+    @discardableResult
+    public mutating func add(_ entry: LedgerEntry) -> Insert {
+        let verdict = check(entry)
+        guard verdict == .added else { return verdict }
         entries[entry.key] = entry
         perPayer[entry.payer, default: 0] += 1
         tree.set(Self.treeKey(entry), entry.encoded)
+        if !unsettled, lastApplied.map({ Self.precedes(($0.lamport, $0.payer), (entry.lamport, entry.payer)) }) ?? true {
+            apply(entry)  // the common case: a new entry is the latest
+        } else {
+            unsettled = true
+        }
         return .added
     }
 
@@ -173,19 +222,67 @@ public struct Ledger: Sendable {
         Key256(bigEndian: entry.payer, last: entry.lamport)
     }
 
-    /// Credits earned and spent by `node`. Each sum saturates at `UInt64.max`: amounts are what payers signed,
-    /// and a hostile payer can sign any.
-    public func balance(of node: [UInt8]) -> (earned: UInt64, spent: UInt64) {
-        var earned: UInt64 = 0, spent: UInt64 = 0
-        for entry in entries.values {
-            if entry.payee == node { earned = earned.saturatingAdd(entry.amount) }
-            if entry.payer == node { spent = spent.saturatingAdd(entry.amount) }
-        }
-        return (earned, spent)
+    /// Credits earned and spent by `node` (bounced entries excluded).
+    public mutating func balance(of node: [UInt8]) -> (earned: UInt64, spent: UInt64) {
+        let account = account(of: node)
+        return (account.earned, account.spent)
+    }
+
+    /// `node`'s account.
+    public mutating func account(of node: [UInt8]) -> Account {
+        settle()
+        return accounts[node] ?? Account()
+    }
+
+    /// Every account with an entry, by node ID.
+    public mutating func allAccounts() -> [[UInt8]: Account] {
+        settle()
+        return accounts
+    }
+
+    /// What `node` may spend now: nil when unbounded (no economy, or `node` is an issuer).
+    public mutating func available(to node: [UInt8]) -> UInt64? {
+        guard isEnforced, !issuers.contains(node) else { return nil }
+        return account(of: node).balance
+    }
+
+    /// Whether the entry with `key` bounced (its payer could not cover it).
+    public mutating func isBounced(_ key: [UInt8]) -> Bool {
+        settle()
+        return bounced.contains(key)
     }
 
     /// Entries in causal order: by the payer's Lamport time, then payer.
     public var ordered: [LedgerEntry] {
-        entries.values.sorted { $0.lamport != $1.lamport ? $0.lamport < $1.lamport : $0.payer.lexicographicallyPrecedes($1.payer) }
+        entries.values.sorted { Self.precedes(($0.lamport, $0.payer), ($1.lamport, $1.payer)) }
+    }
+
+    static func precedes(_ a: (UInt64, [UInt8]), _ b: (UInt64, [UInt8])) -> Bool {
+        a.0 != b.0 ? a.0 < b.0 : a.1.lexicographicallyPrecedes(b.1)
+    }
+
+    /// Recomputes every account from the entries in causal order, if an entry arrived out of it.
+    private mutating func settle() {
+        guard unsettled else { return }
+        accounts = [:]
+        bounced = []
+        lastApplied = nil
+        for entry in ordered { apply(entry) }
+        unsettled = false
+    }
+
+    /// Applies `entry`, the latest in causal order: it moves credits if its payer may pay it, else bounces.
+    private mutating func apply(_ entry: LedgerEntry) {
+        lastApplied = (entry.lamport, entry.payer)
+        let payer = accounts[entry.payer] ?? Account()
+        if isEnforced, !issuers.contains(entry.payer), payer.balance < entry.amount {
+            accounts[entry.payer, default: Account()].bouncedEntries += 1
+            accounts[entry.payer, default: Account()].bouncedCredits = payer.bouncedCredits.saturatingAdd(entry.amount)
+            bounced.insert(entry.key)
+            return
+        }
+        accounts[entry.payer, default: Account()].spent = payer.spent.saturatingAdd(entry.amount)
+        let payee = accounts[entry.payee] ?? Account()
+        accounts[entry.payee, default: Account()].earned = payee.earned.saturatingAdd(entry.amount)
     }
 }

@@ -10,6 +10,7 @@ import Logging
 import Mesh
 import MeshCore
 import Primitives
+import Records
 import Replication
 import ServiceLifecycle
 import Synchronization
@@ -104,12 +105,23 @@ public final class MeshNode: Service, Sendable {
             (replicas, compute) = (nil, nil)
             return
         }
-        // Replication: hold what others store here, answer censuses, repair what this node leads.
-        let replicas = pins.map { pins in
-            ReplicaService(
+        // Replication: hold what others store here, answer censuses, repair what this node leads. Its ledger and
+        // owner tickets live in the node's records (SQLite).
+        let replicas: ReplicaService?
+        if let pins {
+            let records: NodeRecords
+            do { records = try NodeRecords(dataDirectory: configuration.dataDirectory) } catch {
+                host.shutdown()
+                throw error
+            }
+            var options = configuration.replication
+            if options.creditIssuers.isEmpty { options.creditIssuers = configuration.manifest.creditIssuers.compactMap(NodeID.init) }
+            replicas = ReplicaService(
                 peers: peers, store: store, pins: pins, identity: identity, allocator: host.slot("allocator").map(AllocatorHandle.init(slot:)),
-                dataDirectory: configuration.dataDirectory, logger: logger.subsystem("replication"), options: configuration.replication, lamport: lamport,
-                status: Self.statusSource(host: host, store: store, region: configuration.region))
+                dataDirectory: configuration.dataDirectory, records: records, logger: logger.subsystem("replication"), options: options,
+                lamport: lamport, status: Self.statusSource(host: host, store: store, region: configuration.region))
+        } else {
+            replicas = nil
         }
         self.replicas = replicas
         // Distributed jobs: chunks this node holds, run by its job runner — isolated in a child process, so a
@@ -154,7 +166,7 @@ public final class MeshNode: Service, Sendable {
         let interval = configuration.provideInterval
         peers.provide(every: interval, ttl: UInt32(min(86_400, max(30, 3 * interval)))) { [pins] in (pins?.pinned ?? []).map { Array($0.bytes.suffix(32)) } }
         peers.publishStatus(check: 2, refresh: 30, Self.statusSource(host: host, store: store, region: configuration.region))
-        replicas?.start()
+        do { try replicas?.start() } catch { throw InosError(.unavailable, "cannot start replication", cause: error) }
         if let compute {
             compute.start(on: peers)
             let policy = configuration.computePolicy
@@ -291,6 +303,6 @@ extension MeshNode {
         guard let peers, let identity, let store else { throw InosError(.unavailable, "a mesh client needs a transport and a store plugin") }
         return MeshClient(
             peers: peers, store: store, identity: identity, allocator: host.slot("allocator").map(AllocatorHandle.init(slot:)),
-            logger: Logger(label: label), lamport: lamport)
+            logger: Logger(label: label), lamport: lamport, balance: { [replicas, identity] in replicas?.available(to: identity.id) })
     }
 }

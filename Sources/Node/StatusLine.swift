@@ -19,7 +19,7 @@ func statusLine(host: HostRuntime, peers: PeerManager?, replicas: ReplicaService
     } ?? ""
     let replicaText = replicas.map { r -> String in
         let s = r.summary
-        return "replicas: \(s.resources) resource(s) held, \(s.underReplicated) under target, \(s.repairedPieces) piece(s) repaired, \(s.releasedPieces) released; ledger \(s.ledgerEntries) entr\(s.ledgerEntries == 1 ? "y" : "ies"), earned \(s.earned) spent \(s.spent) credits; "
+        return "replicas: \(s.resources) resource(s) held, \(s.underReplicated) under target, \(s.repairedPieces) piece(s) repaired, \(s.releasedPieces) released; ledger \(s.ledgerEntries) entr\(s.ledgerEntries == 1 ? "y" : "ies"), earned \(s.earned) spent \(s.spent) credits\(s.balance.map { ", balance \($0)" } ?? ""); "
     } ?? ""
     return "status: \(memberText)\(replicaText)\(peers?.peers.count ?? 0) connection(s) [\(sessions.joined(separator: ", "))], heap \(heap.bytesInUse)/\(heap.capacity) bytes, inbox \(host.arena.inbox.usedBytes) bytes, backpressure \(host.arena.switchboard.isBackpressured)"
 }

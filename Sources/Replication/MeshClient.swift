@@ -30,8 +30,13 @@ public final class MeshClient: Sendable {
     /// piece has this many durable copies (or all of its copies, in a sparse network).
     public static let minimumReplicas = 5
 
+    /// What this client's identity may spend, as its node's ledger says (nil: unbounded — no economy, an issuer,
+    /// or a client process without a ledger, where the holders' own check decides).
+    let balance: @Sendable () -> UInt64?
+
     public init(peers: PeerManager, store: ContentStore, identity: NodeIdentity, allocator: AllocatorHandle?, logger: Logger,
-                lamport: NodeLamport = .startingAtWallClock()) {
+                lamport: NodeLamport = .startingAtWallClock(), balance: @escaping @Sendable () -> UInt64? = { nil }) {
+        self.balance = balance
         self.peers = peers
         self.store = store
         self.identity = identity
@@ -123,6 +128,16 @@ public final class MeshClient: Sendable {
                 throw InosError(.invalidArgument, "a budget of \(budget) credits/hour does not pay for one replica of \(size) bytes (\(pricing.creditsPerHour(size: size, replicas: 1)) credits/hour)")
             }
             throw InosError(.noSpace, "no member can hold \(size) bytes without passing the maximum load (\(members.count) member(s), \(plan.usableNodes) usable)")
+        }
+        // Credits: the first hour is paid when the put is acknowledged; a balance that does not cover it stops the
+        // put here, before any piece moves (the holders would refuse it too).
+        if let balance = balance() {
+            let cost = pricing.creditsPerHour(size: size, replicas: plan.replicas)
+            guard balance >= cost else {
+                throw InosError(
+                    .refused,
+                    "the put costs \(cost) credits for its first hour (\(plan.replicas) replicas of \(size) bytes) and this node's balance is \(balance) credits: ask a credit issuer for a grant (inos credits grant), or lower --budget (docs/credits.md)")
+            }
         }
 
         var options = ContentStore.Options()
@@ -282,5 +297,25 @@ public final class MeshClient: Sendable {
                 }
             }
         }
+    }
+
+    /// Grants `amount` credits to `node`: a ledger entry this client's identity signs as payer, for no resource,
+    /// sent to the member at `entry` (which keeps it and spreads it by anti-entropy). It mints credits only where
+    /// this identity is one of the mesh's credit issuers (the manifest's `[credits] issuers`); anyone else's grant
+    /// is an ordinary payment from its own balance, and bounces if that does not cover it.
+    public func grant(_ amount: UInt64, to node: NodeID, entry: String) async throws(InosError) -> LedgerEntry {
+        guard amount > 0 else { throw InosError(.invalidArgument, "a grant of 0 credits moves nothing") }
+        let (connection, _) = try await session(entry)
+        var grant = LedgerEntry(
+            payer: identity.id.bytes, payee: node.bytes, lamport: lamport.nextLedgerTime(), amount: amount,
+            resource: [UInt8](repeating: 0, count: 32), bytes: 0, payerKey: identity.publicKey)
+        grant.signature = identity.sign(grant.signedBytes)
+        let answer: WireMessage
+        do { answer = try await peers.request(.ledger, payload: grant.encoded, on: connection, timeout: 10) } catch {
+            throw InosError("sending the grant to \(entry)", mesh: error)
+        }
+        let status = try PeerManager.storeStatus(answer)
+        guard status == .stored else { throw InosError(.refused, "\(entry) did not keep the grant: \(status)") }
+        return grant
     }
 }

@@ -35,6 +35,13 @@ public final class ReplicaService: Sendable {
         public var resourcesPerOwner = 10_000
         /// Confirmed copies elsewhere a replicated piece must keep for a RELEASE not from its owner (erasure shards: 1).
         public var releaseFloor = MeshClient.minimumReplicas
+        /// The nodes whose ledger entries grant credits (the manifest's `[credits] issuers`). Empty: no economy —
+        /// every entry counts and no STORE is refused for its owner's balance. Set: a node takes a new resource
+        /// only from an owner whose balance (in this node's ledger) pays one copy of it for an hour, and payments
+        /// a payer cannot cover bounce (``Ledger``; docs/credits.md).
+        public var creditIssuers: [NodeID] = []
+        /// The seed's prices (credits per GB-hour and per replica).
+        public var pricing = Pricing()
         public init() {}
     }
 
@@ -66,6 +73,12 @@ public final class ReplicaService: Sendable {
         public var ledgerEntries = 0
         public var earned: UInt64 = 0
         public var spent: UInt64 = 0
+        /// What this node may spend (earned − spent), nil when unbounded (no economy, or this node is an issuer).
+        public var balance: UInt64?
+        /// This node's own payments that bounced (its balance did not cover them).
+        public var bouncedPayments = 0
+        /// New resources refused because their owner's balance here did not pay for a copy.
+        public var unpaidRefusals = 0
     }
 
     let peers: PeerManager
@@ -75,14 +88,16 @@ public final class ReplicaService: Sendable {
     let allocator: AllocatorHandle?
     let logger: Logger
     let options: Options
+    /// Where tickets were kept before the records database (read once, moved into it).
     let policyFolder: String
+    let records: any ReplicaRecords
     /// The peer layer's clock: repair rounds, the repair rate limit, demand and ticket validity count on it.
     var clock: any MeshClock { peers.clock }
     let statusProvider: @Sendable () -> NodeStatus
     /// The node's clock: kept ledger entries are witnessed on it.
     let lamport: NodeLamport
     private let demandTracker: Mutex<DemandTracker>
-    private let ledger = Mutex(Ledger())
+    private let ledger: Mutex<Ledger>
     /// When a bound refusal was last logged, per payer ([] for the total bound).
     private let fullReported = Mutex<[[UInt8]: UInt64]>([:])
     private let owners = Mutex<[ContentID: ContentID]>([:])
@@ -93,8 +108,8 @@ public final class ReplicaService: Sendable {
     private let tokens: Mutex<TokenBucket>
 
     public init(peers: PeerManager, store: ContentStore, pins: PinSet, identity: NodeIdentity, allocator: AllocatorHandle?,
-                dataDirectory: String, logger: Logger, options: Options = Options(), lamport: NodeLamport = .startingAtWallClock(),
-                status: @escaping @Sendable () -> NodeStatus) {
+                dataDirectory: String, records: any ReplicaRecords, logger: Logger, options: Options = Options(),
+                lamport: NodeLamport = .startingAtWallClock(), status: @escaping @Sendable () -> NodeStatus) {
         self.peers = peers
         self.store = store
         self.pins = pins
@@ -105,13 +120,17 @@ public final class ReplicaService: Sendable {
         self.statusProvider = status
         self.lamport = lamport
         policyFolder = (dataDirectory as NSString).appendingPathComponent("replicas")
-        try? FileManager.default.createDirectory(atPath: policyFolder, withIntermediateDirectories: true)
+        self.records = records
+        ledger = Mutex(Ledger(issuers: Set(options.creditIssuers.map(\.bytes))))
         demandTracker = Mutex(DemandTracker(halfLife: options.demandHalfLife))
         tokens = Mutex(TokenBucket(rate: max(1, options.repairBytesPerSecond), now: peers.clock.now()))
     }
 
-    /// Registers the handlers and the ledger tree, and starts the repair loop.
-    public func start() {
+    /// Reads the kept ledger entries and owner tickets back (moving tickets of an older layout into the records),
+    /// then registers the handlers and the ledger tree. Throws when the records cannot be read: a node that
+    /// forgot its ledger or its owners' policies must not serve as if it had none.
+    public func start() throws(InosError) {
+        try restoreRecords()
         for resource in pins.pinned { index(resource) }
         countUsage()
         peers.register(ReplicationFrames.responses)
@@ -132,7 +151,7 @@ public final class ReplicaService: Sendable {
         peers.serve(.ledger, "LEDGER", owner: "replication", lane: .control) { [self] payload, _, _ in
             guard let entry = LedgerEntry(decoding: payload[...]) else { return (.stored, ReplicationWire.stored(.malformed)) }
             if ledger.withLock({ $0.entries[entry.key] == entry }) { return (.stored, ReplicationWire.stored(.stored)) }
-            return (.stored, ReplicationWire.stored(admit(entry)))
+            return (.stored, ReplicationWire.stored(admit([entry])[0]))
         }
         peers.synchronize(tree: 1, MerkleTreeAccess(
             depth: 2,
@@ -140,11 +159,11 @@ public final class ReplicaService: Sendable {
             children: { [self] level, node in ledger.withLock { $0.children(level: level, node: node) } },
             leaf: { [self] node in ledger.withLock { $0.leaf(node) } },
             apply: { [self] bytes in
-                var added = 0
+                var offered: [LedgerEntry] = []
                 for start in stride(from: 0, to: bytes.count - bytes.count % LedgerEntry.encodedSize, by: LedgerEntry.encodedSize) {
-                    if let entry = LedgerEntry(decoding: bytes[start..<(start + LedgerEntry.encodedSize)]), accept(entry) { added += 1 }
+                    if let entry = LedgerEntry(decoding: bytes[start..<(start + LedgerEntry.encodedSize)]) { offered.append(entry) }
                 }
-                return added
+                return admit(offered).filter { $0 == .stored }.count
             }))
         // The repair loop is ``run()``: the node runs it as a task next to its reactor.
     }
@@ -157,12 +176,21 @@ public final class ReplicaService: Sendable {
     public var summary: Summary {
         var summary = counters.withLock { $0 }
         let me = identity.id.bytes
-        (summary.ledgerEntries, summary.earned, summary.spent) = ledger.withLock { l in
-            let balance = l.balance(of: me)
-            return (l.entries.count, balance.earned, balance.spent)
+        (summary.ledgerEntries, summary.earned, summary.spent, summary.balance, summary.bouncedPayments) = ledger.withLock { l in
+            let account = l.account(of: me)
+            return (l.entries.count, account.earned, account.spent, l.available(to: me), account.bouncedEntries)
         }
         return summary
     }
+
+    /// Whether balances gate puts here (credit issuers are named).
+    public var creditsEnforced: Bool { ledger.withLock { $0.isEnforced } }
+
+    /// What `node` may spend in this node's ledger; nil when unbounded (no economy, or an issuer).
+    public func available(to node: NodeID) -> UInt64? { ledger.withLock { $0.available(to: node.bytes) } }
+
+    /// `node`'s account in this node's ledger.
+    public func account(of node: NodeID) -> Ledger.Account { ledger.withLock { $0.account(of: node.bytes) } }
 
     public var ledgerEntries: [LedgerEntry] { ledger.withLock { $0.ordered } }
 
@@ -229,6 +257,16 @@ public final class ReplicaService: Sendable {
             let used = usage.withLock { $0[offered.owner]?.bytes ?? 0 }
             if !store.contains(piece), used + UInt64(data.count) > quota {
                 return ReplicationWire.stored(.noSpace, "owner \(offered.owner) has \(used) bytes here; its quota is \(quota)")
+            }
+        }
+        // Credits: a new resource only from an owner whose balance here pays one copy of it for an hour.
+        if kept == nil, let balance = available(to: offered.owner) {
+            let price = options.pricing.creditsPerHour(size: offered.size, replicas: 1)
+            if balance < price {
+                setCounter { $0.unpaidRefusals += 1 }
+                return ReplicationWire.stored(
+                    .unauthorized,
+                    "owner \(offered.owner) has \(balance) credits in this node's ledger; one copy of \(offered.size) bytes costs \(price) credits/hour (docs/credits.md)")
             }
         }
         if kept == nil, usage.withLock({ $0[offered.owner]?.resources ?? 0 }) >= options.resourcesPerOwner {
@@ -377,7 +415,7 @@ public final class ReplicaService: Sendable {
 
     /// Verifies and keeps a ledger entry: signed by its payer, whose ID is the hash of the key it carries.
     @discardableResult
-    func accept(_ entry: LedgerEntry) -> Bool { admit(entry) == .stored }
+    func accept(_ entry: LedgerEntry) -> Bool { admit([entry])[0] == .stored }
 
     /// Why `entry` is not the payer's own, or nil: the payer's ID must be the SHA-256 of the key the entry
     /// carries, and the signature that key's. (The payer is the party the entry debits, so only it can issue it.)
@@ -387,31 +425,57 @@ public final class ReplicaService: Sendable {
         return nil
     }
 
-    /// ``accept(_:)`` with the answer a LEDGER gets: stored (added), unauthorized (not the payer's, or conflicting
-    /// with a kept one) or no space (the ledger's bounds, ``Ledger/Limits``). Every refusal is logged with its reason.
-    func admit(_ entry: LedgerEntry) -> ReplicationWire.Status {
-        if let problem = Self.problem(with: entry) {
-            logger.warning("ledger entry refused: \(problem)")
-            return .unauthorized
+    /// ``accept(_:)`` for a batch, with the answer each entry gets: stored (added, or already kept), unauthorized
+    /// (not the payer's, or conflicting with a kept one), no space (the ledger's bounds, ``Ledger/Limits``) or
+    /// failed (the records could not keep it). New entries are written to the records in one transaction before
+    /// they count: an entry answered STORED survives a crash. Every refusal is logged with its reason.
+    func admit(_ entries: [LedgerEntry]) -> [ReplicationWire.Status] {
+        var answers = [ReplicationWire.Status](repeating: .stored, count: entries.count)
+        var fresh: [Int] = []
+        var seen = Set<[UInt8]>()
+        for (i, entry) in entries.enumerated() {
+            if let problem = Self.problem(with: entry) {
+                logger.warning("ledger entry refused: \(problem)")
+                answers[i] = .unauthorized
+                continue
+            }
+            let (verdict, limits) = ledger.withLock { ($0.check(entry), $0.limits) }
+            let payer = NodeID(publicKey: entry.payerKey)
+            switch verdict {
+            case .added: if seen.insert(entry.key).inserted { fresh.append(i) }
+            case .known: break
+            case .conflicting:
+                logger.warning("conflicting ledger entry from payer \(payer) refused")
+                answers[i] = .unauthorized
+            case .payerFull:
+                if reportFull(payer.bytes) { logger.warning("ledger entry from payer \(payer) refused: it has \(limits.perPayer) entries here (the per-payer bound)") }
+                answers[i] = .noSpace
+            case .full:
+                if reportFull([]) { logger.warning("ledger entry from payer \(payer) refused: the ledger holds \(limits.total) entries (its bound)") }
+                answers[i] = .noSpace
+            }
         }
-        let (result, limits) = ledger.withLock { ($0.add(entry), $0.limits) }
-        let payer = NodeID(publicKey: entry.payerKey)
-        switch result {
-        case .added:
-            lamport.witness(entry.lamport)  // only a kept entry moves this node's clock
-            peers.treeChanged()
-            return .stored
-        case .known: return .stored
-        case .conflicting:
-            logger.warning("conflicting ledger entry from payer \(payer) refused")
-            return .unauthorized
-        case .payerFull:
-            if reportFull(payer.bytes) { logger.warning("ledger entry from payer \(payer) refused: it has \(limits.perPayer) entries here (the per-payer bound)") }
-            return .noSpace
-        case .full:
-            if reportFull([]) { logger.warning("ledger entry from payer \(payer) refused: the ledger holds \(limits.total) entries (its bound)") }
-            return .noSpace
+        guard !fresh.isEmpty else { return answers }
+        do throws(InosError) {
+            try records.keep(fresh.map { entries[$0] })
+        } catch {
+            logger.error("cannot keep \(fresh.count) ledger entries: \(error.message)")
+            for i in fresh { answers[i] = .failed }
+            return answers
         }
+        var added = false
+        for i in fresh {
+            switch ledger.withLock({ $0.add(entries[i]) }) {
+            case .added:
+                lamport.witness(entries[i].lamport)  // only a kept entry moves this node's clock
+                added = true
+            case .known: break
+            case .conflicting: answers[i] = .unauthorized  // a conflicting one came in between check and add
+            case .payerFull, .full: answers[i] = .noSpace
+            }
+        }
+        if added { peers.treeChanged() }
+        return answers
     }
 
     /// Whether a bound refusal for `payer` ([] for the total) is to be logged: once per payer per 10 minutes, so a
@@ -429,32 +493,58 @@ public final class ReplicaService: Sendable {
 
     // MARK: Owner tickets and policies
 
-    private func ticketPath(_ resource: ContentID) -> String { (policyFolder as NSString).appendingPathComponent(resource.description + ".ticket") }
-
-    /// Written to a temporary file, synced, renamed over the old one and the folder synced (atomicWrite): a
-    /// crash leaves the old or the new ticket.
+    /// Kept in the records (one transaction, durable when it returns): a crash leaves the old or the new ticket.
     private func saveTicket(_ ticket: OwnerTicket) {
-        do throws(SystemError) {
-            try atomicWrite(path: ticketPath(ticket.resource), bytes: ticket.encoded)
+        do throws(InosError) {
+            try records.keep(ticket)
         } catch {
-            logger.error("cannot keep the owner ticket of \(ticket.resource): \(error)")
+            logger.error("cannot keep the owner ticket of \(ticket.resource): \(error.message)")
         }
         tickets.withLock { $0[ticket.resource] = ticket }
     }
 
     private func removeTicket(_ resource: ContentID) {
         tickets.withLock { $0[resource] = nil }
-        try? FileManager.default.removeItem(atPath: ticketPath(resource))
+        do throws(InosError) { try records.forgetTicket(of: resource) } catch {
+            logger.error("cannot forget the owner ticket of \(resource): \(error.message)")
+        }
     }
 
     /// The owner ticket kept for `resource` (its first owner's newest), if any.
-    public func ticket(for resource: ContentID) -> OwnerTicket? {
-        if let known = tickets.withLock({ $0[resource] }) { return known }
-        guard let bytes = FileManager.default.contents(atPath: ticketPath(resource)), let (ticket, rest) = OwnerTicket.decode(Array(bytes)[...]),
-            rest.isEmpty, ticket.resource == resource, NodeIdentity.verify(ticket.signature, of: ticket.signedBytes, by: ticket.ownerKey)
-        else { return nil }
-        tickets.withLock { $0[resource] = ticket }
-        return ticket
+    public func ticket(for resource: ContentID) -> OwnerTicket? { tickets.withLock { $0[resource] } }
+
+    /// Reads the ledger entries and tickets back from the records; tickets an older node kept as files under
+    /// `replicas/` (checked: decoded, signed by their owner) move into the records and their files go.
+    private func restoreRecords() throws(InosError) {
+        var restored: [ContentID: OwnerTicket] = [:]
+        for ticket in try records.ownerTickets() { restored[ticket.resource] = ticket }
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: policyFolder))?.filter { $0.hasSuffix(".ticket") } ?? []
+        for file in files {
+            let path = (policyFolder as NSString).appendingPathComponent(file)
+            if let bytes = FileManager.default.contents(atPath: path), let (ticket, rest) = OwnerTicket.decode(Array(bytes)[...]), rest.isEmpty,
+                file == ticket.resource.description + ".ticket", NodeIdentity.verify(ticket.signature, of: ticket.signedBytes, by: ticket.ownerKey)
+            {
+                // Kept only where the records hold none for it, or an older one of the same owner.
+                let newer = restored[ticket.resource].map { $0.ownerKey == ticket.ownerKey && ticket.issued > $0.issued } ?? true
+                if newer {
+                    try records.keep(ticket)
+                    restored[ticket.resource] = ticket
+                }
+            } else {
+                logger.warning("owner ticket file \(path) does not decode or verify: left out")
+                continue
+            }
+            try? FileManager.default.removeItem(atPath: path)
+        }
+        if !files.isEmpty { logger.info("moved \(files.count) owner ticket file(s) from \(policyFolder) into the records") }
+        tickets.withLock { $0 = restored }
+        let entries = try records.ledgerEntries()
+        var refused = 0
+        ledger.withLock { ledger in
+            for entry in entries where ledger.add(entry) != .added { refused += 1 }
+        }
+        if let latest = entries.map(\.lamport).max() { lamport.witness(latest) }
+        if refused > 0 { logger.warning("\(refused) kept ledger entries were over the ledger's bounds or conflicting: not counted") }
     }
 
     /// The owner's policy for `resource`, from its ticket.

@@ -11,7 +11,7 @@ struct Inos: AsyncParsableCommand {
         abstract: "INOS Mesh: a plugin-based peer-to-peer storage and compute node.",
         subcommands: [
             Demo.self, Init.self, ConfigCommand.self, Node.self, Status.self, Members.self, Peers.self, Stats.self, Health.self, LogCommand.self,
-            Shutdown.self, Id.self, Key.self, Fetch.self, Find.self, Sim.self, Job.self, Put.self, Get.self, Export.self, Import.self, Locate.self, Verify.self, Pin.self, Unpin.self,
+            Shutdown.self, Id.self, Key.self, Fetch.self, Find.self, Sim.self, Job.self, Put.self, Get.self, Export.self, Import.self, Locate.self, Credits.self, Verify.self, Pin.self, Unpin.self,
             GC.self, Plugins.self, StoreCommand.self,
         ])
 

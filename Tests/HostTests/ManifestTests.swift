@@ -147,7 +147,7 @@ struct ManifestTests {
         ("[arena]\nsize_mb = 48\n",
          "unknown key \"size_mb\" in [arena] (known: high_watermark, inbox_kib, low_watermark, outbox_kib, size_mib)"),
         ("[node]\nnmae = \"x\"\n", "unknown key \"nmae\" in [node] (known: bootstrap, listen, name, plugin_paths)"),
-        ("colour = \"blue\"\n", "unknown key \"colour\" in the top level (known: arena, compute, mesh, node, plugins)"),
+        ("colour = \"blue\"\n", "unknown key \"colour\" in the top level (known: arena, compute, credits, mesh, node, plugins)"),
         ("[compute]\nallow = \"everyone\"\n", "[compute].allow \"everyone\" must be \"none\", \"members\" or \"owners\""),
         ("[compute]\npolicy = \"none\"\n", "unknown key \"policy\" in [compute] (known: allow)"),
         ("[[plugins]]\nname = \"A\"\nrequird = true\n",
@@ -296,7 +296,7 @@ struct ManifestTests {
             requird = true
             """
         let expected = [
-            "unknown key \"colour\" in the top level (known: arena, compute, mesh, node, plugins)",
+            "unknown key \"colour\" in the top level (known: arena, compute, credits, mesh, node, plugins)",
             "[node].name must be a string",
             "unknown key \"size_mb\" in [arena] (known: high_watermark, inbox_kib, low_watermark, outbox_kib, size_mib)",
             "[arena].high_watermark must be a number",
@@ -411,6 +411,17 @@ struct MeshManifestTests {
         ])
         #expect(Self.problems("[mesh]\nkey_file = 7\n", in: folder) == ["[mesh].key_file must be a string"])
         #expect(Self.problems("mesh = 1\n", in: folder) == ["mesh in the top level must be a table"])
+    }
+
+    @Test("[credits] issuers are node IDs; anything else, and unknown keys, are reported")
+    func creditIssuers() throws {
+        let manifest = try Manifest.parse("[credits]\nissuers = [\"\(Self.nodeID)\"]\n")
+        #expect(manifest.creditIssuers == [Self.nodeID])
+        #expect(try Manifest.parse("").creditIssuers.isEmpty, "no [credits]: no economy")
+        #expect(ManifestTests.problems("[credits]\nissuers = [\"treasury\"]\n") == [
+            "[credits].issuers[0] \"treasury\" is not a node ID (n and 52 base32 characters, as `inos id` prints it)"
+        ])
+        #expect(ManifestTests.problems("[credits]\nissuer = []\n") == ["unknown key \"issuer\" in [credits] (known: issuers)"])
     }
 
     @Test("a key file's text round-trips and carries a comment header with the key ID")

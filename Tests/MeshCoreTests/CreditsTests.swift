@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+import HostTestSupport
 import MeshCore
 import Testing
 
@@ -55,6 +56,46 @@ struct CreditsTests {
         ledger.add(Self.entry(payer: 2, payee: 3, lamport: 2, amount: 10))
         #expect(ledger.balance(of: Array(repeating: 2, count: 32)) == (30, 10))
         #expect(ledger.ordered.map(\.lamport) == [2, 4])
+    }
+
+    @Test("with an issuer named, credits enter only as its grants, a payment its payer cannot cover bounces, and balances do not depend on arrival order")
+    func enforcedBalances() {
+        let issuer: UInt8 = 9, owner: UInt8 = 1, holder: UInt8 = 2, other: UInt8 = 3
+        func id(_ b: UInt8) -> [UInt8] { Array(repeating: b, count: 32) }
+        let entries = [
+            Self.entry(payer: owner, payee: holder, lamport: 1, amount: 5),   // before any grant: bounces
+            Self.entry(payer: issuer, payee: owner, lamport: 2, amount: 100),  // the grant
+            Self.entry(payer: owner, payee: holder, lamport: 3, amount: 60),   // paid
+            Self.entry(payer: owner, payee: other, lamport: 4, amount: 60),    // 40 left: bounces
+            Self.entry(payer: holder, payee: other, lamport: 5, amount: 60),   // the holder spends what it earned
+            Self.entry(payer: owner, payee: other, lamport: 6, amount: 40),    // exactly what is left
+        ]
+        func settled(_ order: [LedgerEntry]) -> Ledger {
+            var ledger = Ledger(issuers: [id(issuer)])
+            for entry in order { #expect(ledger.add(entry) == .added) }
+            return ledger
+        }
+        var inOrder = settled(entries)
+        #expect(inOrder.isEnforced)
+        #expect(inOrder.account(of: id(owner)).spent == 100)
+        #expect(inOrder.account(of: id(owner)).bouncedEntries == 2)
+        #expect(inOrder.account(of: id(owner)).bouncedCredits == 65)
+        #expect(inOrder.available(to: id(owner)) == 0)
+        #expect(inOrder.available(to: id(holder)) == 0)
+        #expect(inOrder.available(to: id(other)) == 100)
+        #expect(inOrder.available(to: id(issuer)) == nil, "an issuer's balance is unbounded")
+        #expect(inOrder.isBounced(entries[0].key) && inOrder.isBounced(entries[3].key) && !inOrder.isBounced(entries[2].key))
+        // Any arrival order (anti-entropy delivers leaves in tree order, a restart reads rows in any order): the same accounts.
+        var generator = SeededRandom(seed: 7)
+        for _ in 0..<20 {
+            var shuffled = settled(entries.shuffled(using: &generator))
+            #expect(shuffled.allAccounts() == inOrder.allAccounts())
+        }
+        // Without an issuer there is no economy: every entry counts.
+        var open = Ledger()
+        for entry in entries { open.add(entry) }
+        #expect(!open.isEnforced && open.available(to: id(owner)) == nil)
+        #expect(open.account(of: id(owner)).spent == 165 && open.account(of: id(owner)).bouncedEntries == 0)
     }
 
     @Test("the ledger keeps at most its per-payer and total bounds of entries; beyond, new entries are refused and nothing kept changes")
@@ -148,3 +189,4 @@ struct CreditsBoundsTests {
         #expect(pricing.affordableReplicas(size: 0, wanted: Int.min, budget: 0) == 0)
     }
 }
+

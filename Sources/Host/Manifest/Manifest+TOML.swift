@@ -158,7 +158,7 @@ private struct Reader {
 
     mutating func manifest(_ root: TOMLTable) -> Manifest {
         var manifest = Manifest()
-        checkKeys(root, allowed: ["node", "arena", "plugins", "compute", "mesh"], in: "the top level")
+        checkKeys(root, allowed: ["node", "arena", "plugins", "compute", "mesh", "credits"], in: "the top level")
         if let compute = table(root, "compute", in: "the top level") {
             checkKeys(compute, allowed: ["allow"], in: "[compute]")
             if let allow = string(compute, "allow", in: "[compute]") {
@@ -186,6 +186,14 @@ private struct Reader {
         }
         if let mesh = table(root, "mesh", in: "the top level") {
             manifest.mesh = meshSettings(mesh)
+        }
+        if let credits = table(root, "credits", in: "the top level") {
+            checkKeys(credits, allowed: ["issuers"], in: "[credits]")
+            let issuers = strings(credits, "issuers", in: "[credits]")
+            for (index, id) in issuers.enumerated() where !Self.looksLikeNodeID(id) {
+                problems.append("[credits].issuers[\(index)] \"\(id)\" is not a node ID (n and 52 base32 characters, as `inos id` prints it)")
+            }
+            manifest.creditIssuers = issuers
         }
         if let plugins = root["plugins"] {
             guard let array = plugins.array else {

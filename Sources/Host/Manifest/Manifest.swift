@@ -25,6 +25,9 @@
 /// [mesh]
 /// key_file = "mesh.key"     # only holders of this key join (`inos key generate`); or key_files = [new, old]
 /// allow = ["n…", "n…"]      # optional: the only node IDs sessions are completed with
+///
+/// [credits]
+/// issuers = ["n…"]          # whose ledger entries mint credits; set: puts are paid from balances (docs/credits.md)
 /// ```
 public struct Manifest: Sendable, Hashable {
     public var nodeName: String
@@ -41,6 +44,10 @@ public struct Manifest: Sendable, Hashable {
     public var computeAllow = "owners"
     /// `[mesh]`: who may join — mesh keys and an optional allowlist. Empty: an open mesh.
     public var mesh = MeshSettings()
+    /// `[credits] issuers`: the node IDs (`n…`) whose signed ledger entries grant credits. Empty: the mesh keeps
+    /// no economy (every entry counts, no put is refused for its balance); set: every other node spends only what
+    /// it was paid (docs/credits.md).
+    public var creditIssuers: [String] = []
 
     public init(
         nodeName: String = "inos-node", pluginPaths: [String] = [], arena: ArenaConfiguration = .init(),

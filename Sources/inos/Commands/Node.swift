@@ -71,6 +71,9 @@ struct Node: AsyncParsableCommand {
     @Option(name: .long, help: "Whose jobs this node runs: none, members, or owners (of the data they read). Default: the manifest's [compute] allow, else owners.")
     var computeAllow: String?
 
+    @Option(name: .customLong("credit-issuer"), help: "A node ID (n…) whose ledger entries grant credits, added to the manifest's [credits] issuers (repeatable). With any named, puts are paid from balances (docs/credits.md).")
+    var creditIssuers: [String] = []
+
     @Option(name: .long, help: "Stop after this many seconds (0: run until a signal).")
     var runFor: Double = 0
 
@@ -92,6 +95,10 @@ struct Node: AsyncParsableCommand {
         }
         manifest.listen += listen
         manifest.bootstrap += bootstrap
+        for issuer in creditIssuers where NodeID(issuer) == nil {
+            throw ValidationError("--credit-issuer \(issuer) is not a node ID (n and 52 base32 characters, as `inos id` prints it)")
+        }
+        manifest.creditIssuers += creditIssuers
         for address in manifest.bootstrap where PinnedAddress(address) == nil {
             throw ValidationError("bootstrap address \(address): the part after # must be a node ID (n…, as the node prints it at start)")
         }

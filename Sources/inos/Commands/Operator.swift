@@ -51,6 +51,14 @@ struct Status: AsyncParsableCommand {
                 lines.append("repair    no round yet")
             }
             lines.append("ledger    \(r.ledgerEntries) entr\(r.ledgerEntries == 1 ? "y" : "ies"); this node earned \(r.creditsEarned), spent \(r.creditsSpent) credits")
+            if r.creditsEnforced == true {
+                let balance = r.creditBalance.map { "balance \($0) credits" } ?? "an issuer (mints credits)"
+                let bounced = (r.bouncedPayments ?? 0) > 0 ? "; \(r.bouncedPayments ?? 0) payment(s) bounced" : ""
+                let refused = (r.unpaidRefusals ?? 0) > 0 ? "; \(r.unpaidRefusals ?? 0) unpaid resource(s) refused" : ""
+                lines.append("credits   enforced: \(balance)\(bounced)\(refused)")
+            } else if r.creditsEnforced == false {
+                lines.append("credits   not enforced (no [credits] issuers in the manifest): puts are not paid from balances")
+            }
         }
         lines.append("plugins   \(status.plugins) slot(s) (inos plugins list)")
         if let pinned = status.store?.pinnedResources, pinned > 0 { lines.append("resources \(pinned) pinned (inos status --resources lists them with their IPFS CIDs)") }

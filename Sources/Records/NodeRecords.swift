@@ -1,0 +1,141 @@
+// SPDX-License-Identifier: Apache-2.0
+import Content
+import Foundation
+import GRDB
+import MeshCore
+import Primitives
+import Replication
+
+/// A node's durable records in one SQLite database, `<data>/records.sqlite`, through GRDB: the ledger entries it
+/// accepted and the owner tickets of the resources it holds (a ticket is the owner's signed policy: size, budget,
+/// validity). Replication reads them back at start (``ReplicaRecords``).
+///
+/// Durability: write-ahead log with `synchronous = FULL`, one transaction per write, so what a write returned for
+/// survives `kill -9` and a power cut; a crash mid-write leaves the database as it was before it. The tables keep
+/// each record's signed encoding (what the node verified) next to the columns an operator queries:
+///
+///     sqlite3 data/records.sqlite 'SELECT hex(payee), SUM(amount) FROM ledger_entry GROUP BY payee'
+///
+/// Amounts above 2^63 − 1 (a hostile payer can sign any) are clamped in the `amount` column; the encoding holds
+/// the signed value, and balances are computed from it (``Ledger``), never from SQL sums.
+public final class NodeRecords: ReplicaRecords {
+    /// The file's name in the data directory.
+    public static let fileName = "records.sqlite"
+
+    private let database: DatabaseQueue
+    public let path: String
+
+    /// Opens (creating and migrating) the records in `dataDirectory`.
+    public init(dataDirectory: String) throws(InosError) {
+        path = (dataDirectory as NSString).appendingPathComponent(Self.fileName)
+        var configuration = Configuration()
+        configuration.journalMode = .wal
+        // Another process holding the write lock (there should be none: one node per data directory) is waited
+        // for, not failed on at once.
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+        do {
+            try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
+            database = try DatabaseQueue(path: path, configuration: configuration)
+            try Self.migrator.migrate(database)
+        } catch {
+            throw InosError(.io, "cannot open the node's records at \(path): \(error)")
+        }
+    }
+
+    /// The schema, one migration per version (GRDB records which ran).
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: ledger entries and owner tickets") { db in
+            try db.create(table: "ledger_entry") { t in
+                t.primaryKey("key", .blob)  // payer ‖ Lamport time (big-endian): one entry per payer and time
+                t.column("payer", .blob).notNull().indexed()
+                t.column("payee", .blob).notNull().indexed()
+                t.column("lamport", .integer).notNull()
+                t.column("amount", .integer).notNull()
+                t.column("resource", .blob).notNull()
+                t.column("encoded", .blob).notNull()  // what the payer signed, and its signature
+            }
+            try db.create(table: "owner_ticket") { t in
+                t.primaryKey("resource", .blob)
+                t.column("owner", .blob).notNull().indexed()
+                t.column("size", .integer).notNull()
+                t.column("budget", .integer).notNull()
+                t.column("issued", .integer).notNull()
+                t.column("expiry", .integer).notNull()
+                t.column("encoded", .blob).notNull()
+            }
+        }
+        return migrator
+    }
+
+    public func ledgerEntries() throws(InosError) -> [LedgerEntry] {
+        let rows: [Data]
+        do { rows = try database.read { db in try Data.fetchAll(db, sql: "SELECT encoded FROM ledger_entry") } } catch {
+            throw InosError(.io, "cannot read the ledger from \(path): \(error)")
+        }
+        var entries: [LedgerEntry] = []
+        entries.reserveCapacity(rows.count)
+        for row in rows {
+            guard let entry = LedgerEntry(decoding: Array(row)[...]) else {
+                throw InosError(.corrupt, "\(path) holds a ledger entry that does not decode (\(row.count) bytes)")
+            }
+            entries.append(entry)
+        }
+        return entries
+    }
+
+    public func keep(_ entries: [LedgerEntry]) throws(InosError) {
+        guard !entries.isEmpty else { return }
+        do {
+            try database.write { db in
+                let statement = try db.cachedStatement(
+                    sql: "INSERT OR IGNORE INTO ledger_entry (key, payer, payee, lamport, amount, resource, encoded) VALUES (?, ?, ?, ?, ?, ?, ?)")
+                for entry in entries {
+                    try statement.execute(arguments: [
+                        Data(entry.key), Data(entry.payer), Data(entry.payee), Int64(clamping: entry.lamport), Int64(clamping: entry.amount),
+                        Data(entry.resource), Data(entry.encoded),
+                    ])
+                }
+            }
+        } catch {
+            throw InosError(.io, "cannot keep \(entries.count) ledger entries in \(path): \(error)")
+        }
+    }
+
+    public func ownerTickets() throws(InosError) -> [OwnerTicket] {
+        let rows: [Data]
+        do { rows = try database.read { db in try Data.fetchAll(db, sql: "SELECT encoded FROM owner_ticket") } } catch {
+            throw InosError(.io, "cannot read the owner tickets from \(path): \(error)")
+        }
+        return try rows.map { row throws(InosError) in
+            guard let (ticket, rest) = OwnerTicket.decode(Array(row)[...]), rest.isEmpty else {
+                throw InosError(.corrupt, "\(path) holds an owner ticket that does not decode (\(row.count) bytes)")
+            }
+            return ticket
+        }
+    }
+
+    public func keep(_ ticket: OwnerTicket) throws(InosError) {
+        do {
+            try database.write { db in
+                try db.execute(
+                    sql: "INSERT OR REPLACE INTO owner_ticket (resource, owner, size, budget, issued, expiry, encoded) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    arguments: [
+                        Data(ticket.resource.bytes), Data(ticket.owner.bytes), Int64(clamping: ticket.size), Int64(clamping: ticket.budget),
+                        Int64(clamping: ticket.issued), Int64(clamping: ticket.expiry), Data(ticket.encoded),
+                    ])
+            }
+        } catch {
+            throw InosError(.io, "cannot keep the owner ticket of \(ticket.resource) in \(path): \(error)")
+        }
+    }
+
+    public func forgetTicket(of resource: ContentID) throws(InosError) {
+        do {
+            try database.write { db in try db.execute(sql: "DELETE FROM owner_ticket WHERE resource = ?", arguments: [Data(resource.bytes)]) }
+        } catch {
+            throw InosError(.io, "cannot forget the owner ticket of \(resource) in \(path): \(error)")
+        }
+    }
+}

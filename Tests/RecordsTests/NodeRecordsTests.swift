@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: Apache-2.0
+import Content
+import Foundation
+import Identity
+import MeshCore
+import Records
+import Replication
+import Testing
+
+@Suite("The node's records (SQLite)")
+struct NodeRecordsTests {
+    static func folder() -> String { NSTemporaryDirectory() + "records-\(UUID().uuidString)" }
+
+    static func entry(_ payer: NodeIdentity, to payee: NodeID, lamport: UInt64, amount: UInt64) -> LedgerEntry {
+        var entry = LedgerEntry(
+            payer: payer.id.bytes, payee: payee.bytes, lamport: lamport, amount: amount, resource: [UInt8](repeating: 3, count: 32),
+            bytes: 1 << 20, payerKey: payer.publicKey)
+        entry.signature = payer.sign(entry.signedBytes)
+        return entry
+    }
+
+    @Test("ledger entries and owner tickets read back after the database is closed and opened again; a kept entry is not doubled, a newer ticket replaces the old, a forgotten one is gone")
+    func roundTrip() throws {
+        let folder = Self.folder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let payer = NodeIdentity.ephemeral(), payee = NodeIdentity.ephemeral()
+        // Amounts past Int64.max are kept exactly (the encoding is what counts; the column is clamped).
+        let entries = [Self.entry(payer, to: payee.id, lamport: 1, amount: 5), Self.entry(payer, to: payee.id, lamport: 2, amount: .max)]
+        let a = ContentID(hashing: [1, 2, 3]), b = ContentID(hashing: [4, 5, 6])
+        let old = OwnerTicket(resource: a, size: 100, budget: 50, owner: payer, now: Date(timeIntervalSince1970: 1_000))
+        let new = OwnerTicket(resource: a, size: 100, budget: 80, owner: payer, now: Date(timeIntervalSince1970: 2_000))
+        do {
+            let records = try NodeRecords(dataDirectory: folder)
+            try records.keep(entries)
+            try records.keep([entries[0]])
+            try records.keep(old)
+            try records.keep(new)
+            try records.keep(OwnerTicket(resource: b, size: 7, budget: 1, owner: payee))
+            try records.forgetTicket(of: b)
+        }
+        let reopened = try NodeRecords(dataDirectory: folder)
+        #expect(Set(try reopened.ledgerEntries()) == Set(entries))
+        #expect(try reopened.ledgerEntries().count == 2)
+        let tickets = try reopened.ownerTickets()
+        #expect(tickets.count == 1 && tickets.first?.encoded == new.encoded, "\(tickets.map(\.budget))")
+    }
+
+    @Test("a database that is not the node's records stops the node with the file's path, not a crash")
+    func unreadable() throws {
+        let folder = Self.folder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try Data(repeating: 0x41, count: 4096).write(to: URL(fileURLWithPath: folder + "/" + NodeRecords.fileName))
+        do {
+            _ = try NodeRecords(dataDirectory: folder)
+            Issue.record("a file of junk opened as the records")
+        } catch {
+            #expect(error.message.contains(NodeRecords.fileName), "\(error.message)")
+        }
+    }
+}
