@@ -95,7 +95,7 @@ let package = Package(
         .target(name: "Wire", dependencies: ["Primitives"], path: "Sources/Wire"),
         .target(name: "Session", dependencies: ["CSodium", "Identity", "Primitives", "Wire", .product(name: "Crypto", package: "swift-crypto")], path: "Sources/Session"),
         // The mesh's protocols as deterministic state machines (no I/O): Lamport time, SWIM, and the simulator.
-        .target(name: "MeshCore", dependencies: ["Primitives", "Wire"], path: "Sources/MeshCore"),
+        .target(name: "MeshCore", dependencies: ["Primitives", "Wire", .product(name: "Crypto", package: "swift-crypto")], path: "Sources/MeshCore"),
         // The mesh above the host: the peer layer (connections, sessions, request router, frame registry) and the
         // protocol services on it (chunks, SWIM membership, gossip, the provider DHT, Merkle anti-entropy).
         .target(

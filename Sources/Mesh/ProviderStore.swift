@@ -72,7 +72,7 @@ public final class ProviderStore: Sendable {
     public let limits: Limits
     /// The same records as Merkle items: key = the resource key's first 24 bytes ‖ the member, value = the record.
     /// Changed only under the table's lock (the lock order is table, then tree).
-    let tree = Mutex(MerkleReplica(digest: fnv1a64))
+    let tree = Mutex(MerkleReplica(digest: sha256Digest64))
 
     static func itemKey(_ key: [UInt8], _ member: MemberID) -> Key256 {
         Key256(bigEndian: key, last: member)

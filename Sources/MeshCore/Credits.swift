@@ -158,7 +158,7 @@ public struct Ledger: Sendable {
     }
 
     public private(set) var entries: [[UInt8]: LedgerEntry] = [:]
-    public private(set) var tree = MerkleReplica(depth: 2, digest: fnv1a64)
+    public private(set) var tree = MerkleReplica(depth: 2, digest: sha256Digest64)
     /// Entries kept per payer (node ID).
     public private(set) var perPayer: [[UInt8]: Int] = [:]
     public let limits: Limits

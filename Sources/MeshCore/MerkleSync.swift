@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+import Crypto
 import Primitives
 
 /// Merkle anti-entropy over a node's mesh metadata (manifests it tracks, provider records, ledger entries):
@@ -168,7 +169,14 @@ public struct MerkleReplica: Sendable {
     }
 }
 
-/// FNV-1a, 64-bit: a fast digest for simulations (not for hostile input; the node uses SHA-256).
+/// The first 8 bytes of SHA-256, big-endian: the digest of the node's trees (provider records, the ledger), whose
+/// items peers choose. A fuzzer found two sets of items whose FNV-1a sums collide within minutes (Fuzz/Regressions/
+/// merkle): with it, a peer could make two replicas look equal while they differ.
+public func sha256Digest64(_ bytes: [UInt8]) -> UInt64 {
+    SHA256.hash(data: bytes).withUnsafeBytes { digest in digest.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) } }
+}
+
+/// FNV-1a, 64-bit: a fast digest for simulations (never for items a peer chooses: ``sha256Digest64``).
 public func fnv1a64(_ bytes: [UInt8]) -> UInt64 {
     var hash: UInt64 = 0xcbf2_9ce4_8422_2325
     for byte in bytes {

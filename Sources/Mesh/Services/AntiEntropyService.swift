@@ -130,7 +130,7 @@ final class AntiEntropyService: Sendable {
     func metadataRoot() -> UInt64 {
         let ids = [UInt8(0)] + trees.withLock { Array($0.keys) }.sorted()
         let roots = ids.compactMap { access($0)?.root() }
-        return ids.count == 1 ? roots[0] : fnv1a64(Self.encode(roots))
+        return ids.count == 1 ? roots[0] : sha256Digest64(Self.encode(roots))
     }
 
     /// Pulls differing items from `member`, over its session, in the background lane.
