@@ -248,10 +248,15 @@ final class ChunkSource: Sendable {
     }
 
     func manifest() async throws -> ResourceManifest {
-        if store.contains(resource), let manifest = try? store.manifest(for: resource) { return manifest }
-        try await fetch(resource, length: nil)
+        let started = state.node.clockNanoseconds()
+        if store.contains(resource), let manifest = try? store.manifest(for: resource) {
+            state.node.cache?.served(resource, nanoseconds: state.node.clockNanoseconds() &- started)
+            return manifest
+        }
+        let stored = try await fetch(resource, length: nil)
         do {
             guard let manifest = try store.manifest(for: resource) else { throw InosError(.notFound, "\(resource) has no manifest") }
+            state.node.cache?.fetched(resource, bytes: UInt64(stored), nanoseconds: state.node.clockNanoseconds() &- started)
             return manifest
         } catch { throw APIFailure(error) }
     }
@@ -264,16 +269,23 @@ final class ChunkSource: Sendable {
             guard let content = try store.chunkContent(chunk), ContentID(hashing: content) == id else { return nil }
             return content
         }
-        if let local = try await ControlState.onThread("gateway", read) { return local }
-        try await fetch(id, length: length, spread: spread)
+        let started = state.node.clockNanoseconds()
+        if let local = try await ControlState.onThread("gateway", read) {
+            state.node.cache?.served(id, nanoseconds: state.node.clockNanoseconds() &- started)
+            return local
+        }
+        let stored = try await fetch(id, length: length, spread: spread)
         guard let fetched = try await ControlState.onThread("gateway", read) else {
             throw APIFailure(InosError(.corrupt, "chunk \(id) arrived but does not read back whole"), status: .badGateway)
         }
+        // Read back first: the cache's bound may evict what it just took (an object larger than the whole cache).
+        state.node.cache?.fetched(id, bytes: UInt64(stored), nanoseconds: state.node.clockNanoseconds() &- started)
         return fetched
     }
 
-    /// Fetches `id` into the store from the holders of the resource, starting with holder `spread` (mod count).
-    private func fetch(_ id: ContentID, length: UInt64?, spread: Int = 0) async throws {
+    /// Fetches `id` into the store from the holders of the resource, starting with holder `spread` (mod count);
+    /// returns its stored length (the caller hands it to the node's edge cache once it read it back).
+    private func fetch(_ id: ContentID, length: UInt64?, spread: Int = 0) async throws -> Int {
         guard let peers = state.node.peers else {
             throw APIFailure(InosError(.notFound, "\(id) is not in this node's store, and the node has no peer layer to fetch it"), status: .notFound)
         }
@@ -282,11 +294,12 @@ final class ChunkSource: Sendable {
             let first = spread % connections.count
             connections = Array(connections[first...] + connections[..<first])
         }
-        guard await peers.fetchVerified(id, into: store, from: connections, durable: true, length: length) != nil else {
+        guard let stored = await peers.fetchVerified(id, into: store, from: connections, durable: true, length: length) else {
             // The holders may have changed: look them up again next time.
             holders.withLock { $0 = nil }
             throw APIFailure(InosError(.unavailable, "none of the \(connections.count) holder(s) of \(resource) delivered \(id) intact"), status: .badGateway)
         }
+        return stored
     }
 
     private func holderSessions(_ peers: PeerManager) async throws -> [UInt64] {

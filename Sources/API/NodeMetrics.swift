@@ -205,6 +205,18 @@ public final class NodeMetrics: Sendable {
                UInt64(f.replication.supersededRounds))
         mirror("inos_ledger_credits_earned_total", "Credits this node earned (ledger).", [], f.replication.earned)
         mirror("inos_ledger_credits_spent_total", "Credits this node spent (ledger).", [], f.replication.spent)
+        if let cache = node.cache?.statistics {
+            // The seed's cache metrics: hits, misses, evictions, hit rate, average latency.
+            gauge("inos_cache_capacity_bytes", "The edge cache's bound ([cache] size_mib).").set(to: Double(cache.capacityBytes))
+            gauge("inos_cache_bytes", "Bytes of fetched objects the edge cache keeps.").set(to: Double(cache.bytes))
+            gauge("inos_cache_entries", "Objects the edge cache keeps.").set(to: Double(cache.entries))
+            gauge("inos_cache_hit_ratio", "Reads the store answered, over all gateway reads (0 before the first).").set(to: cache.hitRate)
+            gauge("inos_cache_average_latency_seconds", "Mean time of a gateway read to its verified bytes, hits and misses.").set(to: cache.averageLatencySeconds)
+            mirror("inos_cache_hits_total", "Gateway reads the store answered.", [], UInt64(cache.hits))
+            mirror("inos_cache_misses_total", "Gateway reads that fetched from a holder.", [], UInt64(cache.misses))
+            mirror("inos_cache_evictions_total", "Objects the edge cache's bound pushed out.", [], UInt64(cache.evictions))
+            mirror("inos_cache_evicted_bytes_total", "Bytes eviction removed from the store.", [], cache.evictedBytes)
+        }
         for (outcome, count) in f.jobs { mirror("inos_jobs_total", Help.jobs, [("outcome", outcome)], count) }
         for (type, counts) in f.traffic.byType {
             let name = ControlState.typeName(type)

@@ -43,7 +43,7 @@ extension ControlState {
             report.unpaidRefusals = s.unpaidRefusals
             return report
         }
-        return StatusReport(
+        var report = StatusReport(
             id: node.identity?.id.description, name: host.manifest.nodeName, version: BuildInfo.version, pid: getpid(), uptimeSeconds: uptimeSeconds,
             listening: peers?.listening ?? [],
             members: summary.map { StatusReport.Members(alive: $0.alive, suspect: $0.suspect, dead: $0.dead) },
@@ -55,6 +55,13 @@ extension ControlState {
                 backpressurePauses: host.arena.switchboard.backpressureCounts.pauses),
             replication: replication, plugins: host.slots.count,
             lamport: StatusReport.Lamport(time: node.lamport.time, refusedRemoteTimes: node.lamport.refused))
+        report.cache = node.cache.map { cache in
+            let c = cache.statistics
+            return StatusReport.Cache(
+                capacityBytes: c.capacityBytes, bytes: c.bytes, entries: c.entries, hits: c.hits, misses: c.misses, evictions: c.evictions,
+                hitRate: c.hitRate, averageLatencySeconds: c.averageLatencySeconds)
+        }
+        return report
     }
 
     func members() -> [MemberReport] {

@@ -101,6 +101,27 @@ public struct StatusReport: Codable, Sendable {
             self.lastRepair = lastRepair
         }
     }
+    /// The edge cache: objects fetched to answer reads, kept up to a bound (docs/api.md).
+    public struct Cache: Codable, Sendable {
+        public var capacityBytes: UInt64
+        public var bytes: UInt64
+        public var entries: Int
+        public var hits: Int
+        public var misses: Int
+        public var evictions: Int
+        public var hitRate: Double
+        public var averageLatencySeconds: Double
+        public init(capacityBytes: UInt64, bytes: UInt64, entries: Int, hits: Int, misses: Int, evictions: Int, hitRate: Double, averageLatencySeconds: Double) {
+            self.capacityBytes = capacityBytes
+            self.bytes = bytes
+            self.entries = entries
+            self.hits = hits
+            self.misses = misses
+            self.evictions = evictions
+            self.hitRate = hitRate
+            self.averageLatencySeconds = averageLatencySeconds
+        }
+    }
     public struct Repair: Codable, Sendable {
         /// Seconds since the round finished.
         public var secondsAgo: Double
@@ -135,6 +156,8 @@ public struct StatusReport: Codable, Sendable {
     public var store: Store?
     public var arena: Arena
     public var replication: Replication?
+    /// The edge cache (nil from older nodes, and on a node without a store).
+    public var cache: Cache?
     public var plugins: Int
     /// The node's Lamport clock.
     public var lamport: Lamport?

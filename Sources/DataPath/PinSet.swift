@@ -102,18 +102,8 @@ extension ContentStore {
     /// A pinned resource whose manifest is unreadable keeps everything: nothing is deleted on a guess.
     public func collectGarbage(pins: PinSet) throws(DataPathError) -> CollectionReport {
         try pins.withLock(exclusive: true) { () throws(DataPathError) in
-            var live: Set<ContentID> = []
             let pinned = try pins.pinnedIDs()
-            for id in pinned {
-                live.insert(id)
-                do throws(DataPathError) {
-                    guard let manifest = try manifest(for: id) else { continue }
-                    live.formUnion(manifest.chunks.map(\.id))
-                    live.formUnion(manifest.erasure?.parity.map(\.id) ?? [])
-                } catch where error.code == .notFound {
-                    continue  // pinned but never stored here: nothing to keep
-                }
-            }
+            let live = try needed(by: pinned)
             let before = try calls.stats().used_bytes
             var removed = 0
             let keys = try calls.keys()
@@ -123,6 +113,42 @@ extension ContentStore {
             }
             let after = try calls.stats().used_bytes
             return CollectionReport(pinned: pinned.count, kept: keys.count - removed, removed: removed, bytesFreed: before - min(before, after))
+        }
+    }
+
+    /// Every object the `pinned` resources need: their manifests, chunks and parity. Call under the pins' lock.
+    func needed(by pinned: [ContentID]) throws(DataPathError) -> Set<ContentID> {
+        var live: Set<ContentID> = []
+        for id in pinned {
+            live.insert(id)
+            do throws(DataPathError) {
+                guard let manifest = try manifest(for: id) else { continue }
+                live.formUnion(manifest.chunks.map(\.id))
+                live.formUnion(manifest.erasure?.parity.map(\.id) ?? [])
+            } catch where error.code == .notFound {
+                continue  // pinned but never stored here: nothing to keep
+            }
+        }
+        return live
+    }
+
+    /// Removes those of `ids` that no pinned resource needs (as ``collectGarbage(pins:)`` decides, under the
+    /// pins' exclusive lock, so a STORE or put that pins one of them meanwhile keeps it). Returns the removed.
+    public func removeUnneeded(_ ids: [ContentID], pins: PinSet) throws(DataPathError) -> [ContentID] {
+        guard !ids.isEmpty else { return [] }
+        return try pins.withLock(exclusive: true) { () throws(DataPathError) -> [ContentID] in
+            let live = try needed(by: try pins.pinnedIDs())
+            let doomed = ids.filter { !live.contains($0) }
+            for id in doomed { calls.remove(id) }
+            return doomed
+        }
+    }
+
+    /// The stored objects no pinned resource needs (what ``collectGarbage(pins:)`` would remove).
+    public func unneededObjects(pins: PinSet) throws(DataPathError) -> [ContentID] {
+        try pins.withLock(exclusive: true) { () throws(DataPathError) -> [ContentID] in
+            let live = try needed(by: try pins.pinnedIDs())
+            return try calls.keys().filter { !live.contains($0) }
         }
     }
 }

@@ -41,6 +41,8 @@ public final class MeshNode: Service, Sendable {
     public let compute: ComputeService?
     /// A member's pins: what it provides to the DHT and what replication holds.
     public let pins: PinSet?
+    /// A member's edge cache: what it fetched to answer reads (the gateway), bounded by `[cache] size_mib`.
+    public let cache: ChunkCache?
     /// The node's one Lamport clock (the peer layer's services and the ledger stamp with it).
     public let lamport: NodeLamport
     public var logger: Logger { configuration.logger }
@@ -69,7 +71,7 @@ public final class MeshNode: Service, Sendable {
         self.host = host
         store = host.slot("store") != nil ? try? ContentStore(host: host) : nil
         guard configuration.hasPeers else {
-            (identity, peers, replicas, compute, pins, watchdog) = (nil, nil, nil, nil, nil, nil)
+            (identity, peers, replicas, compute, pins, watchdog, cache) = (nil, nil, nil, nil, nil, nil, nil)
             return
         }
         guard let slot = host.slot("transport") else {
@@ -87,6 +89,7 @@ public final class MeshNode: Service, Sendable {
         let member = configuration.role == .member
         let pins = member ? try? PinSet(folder: (configuration.dataDirectory as NSString).appendingPathComponent("pins")) : nil
         self.pins = pins
+        cache = pins.flatMap { pins in store.map { ChunkCache(capacity: configuration.manifest.cacheBytes, store: $0, pins: pins) } }
         // Peers may fetch what this node stores (verified on their side against the IDs they asked for).
         var source: PeerManager.ChunkSource?
         if member, let store {
@@ -167,6 +170,17 @@ public final class MeshNode: Service, Sendable {
         peers.provide(every: interval, ttl: UInt32(min(86_400, max(30, 3 * interval)))) { [pins] in (pins?.pinned ?? []).map { Array($0.bytes.suffix(32)) } }
         peers.publishStatus(check: 2, refresh: 30, Self.statusSource(host: host, store: store, region: configuration.region))
         do { try replicas?.start() } catch { throw InosError(.unavailable, "cannot start replication", cause: error) }
+        if let cache {
+            // What earlier reads left in the store counts against the bound again (up to it).
+            do throws(DataPathError) {
+                let (adopted, left) = try cache.adopt()
+                if adopted > 0 || left > 0 {
+                    logger.info("edge cache: \(adopted) object(s) kept from earlier reads\(left > 0 ? "; \(left) more unpinned object(s) do not fit and stay until `inos gc`" : "")")
+                }
+            } catch {
+                logger.warning("edge cache: cannot list what earlier reads left: \(error.description)")
+            }
+        }
         if let compute {
             compute.start(on: peers)
             let policy = configuration.computePolicy
@@ -297,6 +311,9 @@ extension MeshNode {
         if reactorStarted.load(ordering: .relaxed) { reactorDone.wait() }
         host.shutdown()
     }
+
+    /// The node's clock in nanoseconds (the peer layer's; the system clock where there is none).
+    public func clockNanoseconds() -> UInt64 { (peers?.clock ?? SystemClock()).now() }
 
     /// A mesh client over this node's peer layer and store (put, get, locate, job submit).
     public func meshClient(label: String) throws(InosError) -> MeshClient {

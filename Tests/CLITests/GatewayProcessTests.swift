@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import APIClient
+import APIModel
 import Content
 import Crypto
 import Foundation
@@ -79,5 +80,18 @@ struct GatewayProcessTests {
         #expect(fromB.status == 206 && fromB.body == Array(bytes[2_097_152...2_097_161]), "\(fromB.status) \(fromB.text.prefix(300))")
         let wholeFromB = try await get(portB, "/ipfs/\(id)")
         #expect(wholeFromB.status == 200 && wholeFromB.body == bytes)
+
+        // B's edge cache kept what it fetched: a second whole read is answered from B's store — hits, no miss —
+        // and the counts are in its status and /metrics.
+        let before = try #require(try OperatorProcessTests.json(StatusReport.self, ["status", "--data-dir", root + "/b"]).cache)
+        // (The test file's chunks repeat: B fetched its manifest and each distinct chunk once.)
+        #expect(before.misses >= 2 && before.entries == before.misses && before.bytes > 0 && before.capacityBytes == 256 << 20, "\(before)")
+        let again = try await get(portB, "/ipfs/\(id)")
+        #expect(again.status == 200 && again.body == bytes)
+        let after = try #require(try OperatorProcessTests.json(StatusReport.self, ["status", "--data-dir", root + "/b"]).cache)
+        #expect(after.misses == before.misses && after.hits >= before.hits + 4 && after.evictions == 0, "before \(before), after \(after)")
+        #expect(after.hitRate > before.hitRate && after.averageLatencySeconds > 0)
+        let text = try CLITests.run(["status", "--data-dir", root + "/b"]).output
+        #expect(text.contains("cache     ") && text.contains("\(after.hits) hit(s), \(after.misses) miss(es), 0 eviction(s)"), "\(text)")
     }
 }

@@ -147,7 +147,7 @@ struct ManifestTests {
         ("[arena]\nsize_mb = 48\n",
          "unknown key \"size_mb\" in [arena] (known: high_watermark, inbox_kib, low_watermark, outbox_kib, size_mib)"),
         ("[node]\nnmae = \"x\"\n", "unknown key \"nmae\" in [node] (known: bootstrap, listen, name, plugin_paths)"),
-        ("colour = \"blue\"\n", "unknown key \"colour\" in the top level (known: arena, compute, credits, mesh, node, plugins)"),
+        ("colour = \"blue\"\n", "unknown key \"colour\" in the top level (known: arena, cache, compute, credits, mesh, node, plugins)"),
         ("[compute]\nallow = \"everyone\"\n", "[compute].allow \"everyone\" must be \"none\", \"members\" or \"owners\""),
         ("[compute]\npolicy = \"none\"\n", "unknown key \"policy\" in [compute] (known: allow)"),
         ("[[plugins]]\nname = \"A\"\nrequird = true\n",
@@ -230,6 +230,9 @@ struct ManifestTests {
         #expect(Self.problems("[\u{65C}\u{DF}]\n") == ["line 1: a table header must start with a key, as in [name] or [[name]]"])
         #expect(Self.problems("a = 1\r\n[.x]\r\n") == ["line 2: a table header must start with a key, as in [name] or [[name]]"])
         #expect((try? Manifest.parse("[node]\r\nname = \"n\"\r\n"))?.nodeName == "n")
+        // A byte-order mark before the first header hid it from the scan (found by fuzzing); one before a good header is fine.
+        #expect(Self.problems("\u{FEFF}[\u{FFFD}x]\n") == ["line 1: a table header must start with a key, as in [name] or [[name]]"])
+        #expect((try? Manifest.parse("\u{FEFF}[node]\nname = \"n\"\n"))?.nodeName == "n")
         // Headers with a key, quoted or spaced, still parse.
         #expect((try? Manifest.parse("[[plugins]]\nname = \"J\"\nkind = \"compression\"\n  [ \"node\" ]\nname = \"x\"\n"))?.plugins.count == 1)
     }
@@ -296,7 +299,7 @@ struct ManifestTests {
             requird = true
             """
         let expected = [
-            "unknown key \"colour\" in the top level (known: arena, compute, credits, mesh, node, plugins)",
+            "unknown key \"colour\" in the top level (known: arena, cache, compute, credits, mesh, node, plugins)",
             "[node].name must be a string",
             "unknown key \"size_mb\" in [arena] (known: high_watermark, inbox_kib, low_watermark, outbox_kib, size_mib)",
             "[arena].high_watermark must be a number",
@@ -413,7 +416,7 @@ struct MeshManifestTests {
         #expect(Self.problems("mesh = 1\n", in: folder) == ["mesh in the top level must be a table"])
     }
 
-    @Test("[credits] issuers are node IDs; anything else, and unknown keys, are reported")
+    @Test("[credits] issuers are node IDs and [cache] size_mib a size in range; anything else, and unknown keys, are reported")
     func creditIssuers() throws {
         let manifest = try Manifest.parse("[credits]\nissuers = [\"\(Self.nodeID)\"]\n")
         #expect(manifest.creditIssuers == [Self.nodeID])
@@ -422,6 +425,11 @@ struct MeshManifestTests {
             "[credits].issuers[0] \"treasury\" is not a node ID (n and 52 base32 characters, as `inos id` prints it)"
         ])
         #expect(ManifestTests.problems("[credits]\nissuer = []\n") == ["unknown key \"issuer\" in [credits] (known: issuers)"])
+        // [cache] size_mib: the edge cache's bound (default 256 MiB, 0 keeps nothing fetched).
+        #expect(try Manifest.parse("").cacheBytes == 256 << 20)
+        #expect(try Manifest.parse("[cache]\nsize_mib = 0\n").cacheBytes == 0)
+        #expect(try Manifest.parse("[cache]\nsize_mib = 1024\n").cacheBytes == 1 << 30)
+        #expect(ManifestTests.problems("[cache]\nsize_mib = -1\n").first?.hasPrefix("[cache].size_mib = -1 is out of range") == true)
     }
 
     @Test("a key file's text round-trips and carries a comment header with the key ID")

@@ -54,9 +54,11 @@ extension Manifest {
 
     /// Scans Unicode scalars, not Characters: a combining mark after `[` joins it into one Character (and
     /// `\r\n` is one Character), which hid headers from a Character scan (found by fuzzing: `[` + U+065C).
+    /// A byte-order mark before the first line is skipped, as toml++ skips it (fuzzing: BOM ‖ `[` ‖ invalid UTF-8).
     static func unnamedTableHeader(_ text: String) -> String? {
         let blank: (Unicode.Scalar) -> Bool = { $0 == " " || $0 == "\t" }
-        for (number, line) in text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        let scalars = text.unicodeScalars.first == "\u{FEFF}" ? text.unicodeScalars.dropFirst() : text.unicodeScalars[...]
+        for (number, line) in scalars.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             var rest = line.drop(while: blank)
             guard rest.first == "[" else { continue }
             rest = rest.dropFirst()
@@ -158,7 +160,7 @@ private struct Reader {
 
     mutating func manifest(_ root: TOMLTable) -> Manifest {
         var manifest = Manifest()
-        checkKeys(root, allowed: ["node", "arena", "plugins", "compute", "mesh", "credits"], in: "the top level")
+        checkKeys(root, allowed: ["node", "arena", "plugins", "compute", "mesh", "credits", "cache"], in: "the top level")
         if let compute = table(root, "compute", in: "the top level") {
             checkKeys(compute, allowed: ["allow"], in: "[compute]")
             if let allow = string(compute, "allow", in: "[compute]") {
@@ -186,6 +188,10 @@ private struct Reader {
         }
         if let mesh = table(root, "mesh", in: "the top level") {
             manifest.mesh = meshSettings(mesh)
+        }
+        if let cache = table(root, "cache", in: "the top level") {
+            checkKeys(cache, allowed: ["size_mib"], in: "[cache]")
+            if let mib = int(cache, "size_mib", in: "[cache]", range: 0...(1 << 24)) { manifest.cacheBytes = UInt64(mib) << 20 }
         }
         if let credits = table(root, "credits", in: "the top level") {
             checkKeys(credits, allowed: ["issuers"], in: "[credits]")

@@ -26,6 +26,9 @@
 /// key_file = "mesh.key"     # only holders of this key join (`inos key generate`); or key_files = [new, old]
 /// allow = ["n…", "n…"]      # optional: the only node IDs sessions are completed with
 ///
+/// [cache]
+/// size_mib = 256            # the edge cache: chunks fetched to answer reads, kept up to this size (0: none)
+///
 /// [credits]
 /// issuers = ["n…"]          # whose ledger entries mint credits; set: puts are paid from balances (docs/credits.md)
 /// ```
@@ -48,6 +51,9 @@ public struct Manifest: Sendable, Hashable {
     /// no economy (every entry counts, no put is refused for its balance); set: every other node spends only what
     /// it was paid (docs/credits.md).
     public var creditIssuers: [String] = []
+    /// `[cache] size_mib`: bytes of fetched chunks a node keeps to answer reads again (its edge cache; least
+    /// recently read evicted first, never what it holds for owners). Default 256 MiB.
+    public var cacheBytes: UInt64 = 256 << 20
 
     public init(
         nodeName: String = "inos-node", pluginPaths: [String] = [], arena: ArenaConfiguration = .init(),

@@ -60,6 +60,11 @@ struct Status: AsyncParsableCommand {
                 lines.append("credits   not enforced (no [credits] issuers in the manifest): puts are not paid from balances")
             }
         }
+        if let c = status.cache {
+            let reads = c.hits + c.misses
+            let rate = reads > 0 ? String(format: "; hit rate %.0f%%", c.hitRate * 100) + ", average read " + formatSeconds(c.averageLatencySeconds) : ""
+            lines.append("cache     \(formatBytes(c.bytes)) of \(formatBytes(c.capacityBytes)) in \(c.entries) object(s); \(c.hits) hit(s), \(c.misses) miss(es), \(c.evictions) eviction(s)\(rate)")
+        }
         lines.append("plugins   \(status.plugins) slot(s) (inos plugins list)")
         if let pinned = status.store?.pinnedResources, pinned > 0 { lines.append("resources \(pinned) pinned (inos status --resources lists them with their IPFS CIDs)") }
         print(lines.joined(separator: "\n"))

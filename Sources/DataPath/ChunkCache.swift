@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: Apache-2.0
+import Content
+import Synchronization
+
+/// A node's edge cache: the chunks and manifests it fetched from other holders to answer a read (the gateway,
+/// `GET /ipfs/…`), kept in its store — unpinned — up to a bound, and the seed's cache metrics.
+///
+/// Before this bound, every chunk a gateway read fetched stayed in the store until an operator ran `inos gc`, so
+/// one client asking for resource after resource could fill a node's disk. Now a fetched object is tracked by a
+/// ``SegmentedLRU`` of ``capacity`` bytes; past it, the least recently read objects are removed from the store —
+/// only those no pinned resource needs (``ContentStore/removeUnneeded(_:pins:)``): what the node holds for
+/// owners, or pinned by a later put or STORE, is never evicted.
+///
+/// Counts (``Statistics``): a *hit* is a read the store answered, a *miss* one that fetched from a peer; the
+/// average latency is over both, from the read's start to its verified bytes.
+public final class ChunkCache: Sendable {
+    public struct Statistics: Sendable, Equatable {
+        public var capacityBytes: UInt64 = 0
+        public var bytes: UInt64 = 0
+        public var entries = 0
+        public var hits = 0
+        public var misses = 0
+        /// Objects the bound pushed out of the cache (one a pinned resource needs stays in the store, untracked).
+        public var evictions = 0
+        /// Bytes removed from the store by eviction.
+        public var evictedBytes: UInt64 = 0
+        /// Summed read latencies, nanoseconds (hits and misses).
+        public var latencyNanoseconds: UInt64 = 0
+        public init() {}
+
+        /// Hits over reads (0 before the first read).
+        public var hitRate: Double { hits + misses > 0 ? Double(hits) / Double(hits + misses) : 0 }
+        /// The mean read latency in seconds (0 before the first read).
+        public var averageLatencySeconds: Double { hits + misses > 0 ? Double(latencyNanoseconds) / 1e9 / Double(hits + misses) : 0 }
+    }
+
+    public let capacity: UInt64
+    private let store: ContentStore
+    private let pins: PinSet
+    private let state: Mutex<(lru: SegmentedLRU<ContentID>, counts: Statistics)>
+
+    /// A cache of `capacity` bytes over `store`; nothing `pins` needs is ever evicted.
+    public init(capacity: UInt64, store: ContentStore, pins: PinSet) {
+        self.capacity = capacity
+        self.store = store
+        self.pins = pins
+        var counts = Statistics()
+        counts.capacityBytes = capacity
+        state = Mutex((SegmentedLRU(capacity: capacity), counts))
+    }
+
+    /// A read of `id` the store answered, `nanoseconds` after it started: a hit (and a cached object moves up).
+    public func served(_ id: ContentID, nanoseconds: UInt64) {
+        state.withLock { state in
+            state.lru.touch(id)
+            state.counts.hits += 1
+            state.counts.latencyNanoseconds = state.counts.latencyNanoseconds.addingReportingOverflow(nanoseconds).partialValue
+        }
+    }
+
+    /// A read that fetched `id` (`bytes` as stored) from a peer into the store: a miss; the object is cached, and
+    /// what the bound pushes out is removed from the store (unless a pinned resource needs it). Returns the IDs
+    /// removed.
+    @discardableResult
+    public func fetched(_ id: ContentID, bytes: UInt64, nanoseconds: UInt64) -> [ContentID] {
+        let evicted = state.withLock { state -> [(key: ContentID, bytes: UInt64)] in
+            state.counts.misses += 1
+            state.counts.latencyNanoseconds = state.counts.latencyNanoseconds.addingReportingOverflow(nanoseconds).partialValue
+            return state.lru.insert(id, bytes: bytes)
+        }
+        return evict(evicted)
+    }
+
+    /// Tracks objects the store already holds that no pinned resource needs (at start: what earlier reads left),
+    /// up to the capacity; returns how many it left untracked (`inos gc` removes those).
+    public func adopt() throws(DataPathError) -> (adopted: Int, left: Int) {
+        let unneeded = try store.unneededObjects(pins: pins)
+        var adopted = 0
+        for id in unneeded {
+            guard let stored = try store.storedObject(id) else { continue }
+            let fits = state.withLock { state -> Bool in
+                guard state.lru.bytes + UInt64(stored.count) <= capacity else { return false }
+                _ = state.lru.insert(id, bytes: UInt64(stored.count))
+                return true
+            }
+            guard fits else { break }
+            adopted += 1
+        }
+        return (adopted, unneeded.count - adopted)
+    }
+
+    /// Removes the evicted objects from the store, keeping what a pinned resource needs.
+    private func evict(_ evicted: [(key: ContentID, bytes: UInt64)]) -> [ContentID] {
+        guard !evicted.isEmpty else { return [] }
+        let removed = (try? store.removeUnneeded(evicted.map(\.key), pins: pins)) ?? []
+        let gone = Set(removed)
+        state.withLock { state in
+            state.counts.evictions += evicted.count
+            state.counts.evictedBytes += evicted.filter { gone.contains($0.key) }.reduce(0) { $0 + $1.bytes }
+        }
+        return removed
+    }
+
+    public var statistics: Statistics {
+        state.withLock { state in
+            var counts = state.counts
+            counts.bytes = state.lru.bytes
+            counts.entries = state.lru.count
+            return counts
+        }
+    }
+}
