@@ -169,6 +169,10 @@ public struct Ledger: Sendable {
     /// that sorts before the last applied (``settle()``).
     private var accounts: [[UInt8]: Account] = [:]
     private var bounced: Set<[UInt8]> = []
+    /// Keys under which this node saw two different entries signed by the same payer (equivocation: the payer
+    /// signed two payments with one Lamport time, e.g. to pay two holders with the same credits). The entry kept
+    /// there bounces, wherever it came from — every node that sees both does the same, so balances still agree.
+    public private(set) var equivocated: Set<[UInt8]> = []
     private var lastApplied: (lamport: UInt64, payer: [UInt8])?
     private var unsettled = false
 
@@ -181,25 +185,37 @@ public struct Ledger: Sendable {
     public var isEnforced: Bool { !issuers.isEmpty }
 
     public enum Insert: Equatable {
-        case added, known, conflicting
+        case added, known
+        /// Another entry is kept under its key: the payer equivocated; the kept one bounces from now on.
+        case conflicting
+        /// Refused where credits are enforced: its payer was never paid in this ledger (it has nothing to spend,
+        /// and entries from such keys could only fill the ledger; offered again once it was paid, it is taken).
+        case unfunded
         /// Refused: its payer already has ``Limits/perPayer`` entries here.
         case payerFull
         /// Refused: the ledger already holds ``Limits/total`` entries.
         case full
     }
 
-    /// Whether `entry` could be added (the checks of ``add(_:)`` without adding it).
-    public func check(_ entry: LedgerEntry) -> Insert {
-        if let existing = entries[entry.key] { return existing == entry ? .known : .conflicting }
+    /// Whether `entry` could be added (the checks of ``add(_:requireFunded:)`` without adding it); a conflicting
+    /// entry is remembered as the payer's equivocation.
+    public mutating func check(_ entry: LedgerEntry, requireFunded: Bool = true) -> Insert {
+        if let existing = entries[entry.key] {
+            if existing == entry { return .known }
+            if equivocated.insert(entry.key).inserted { unsettled = true }
+            return .conflicting
+        }
+        if requireFunded, isEnforced, !issuers.contains(entry.payer), account(of: entry.payer).earned == 0 { return .unfunded }
         guard perPayer[entry.payer, default: 0] < limits.perPayer else { return .payerFull }
         guard entries.count < limits.total else { return .full }
         return .added
     }
 
-    /// Adds a verified entry (the caller checks the signature), within the bounds of ``limits``.
+    /// Adds a verified entry (the caller checks the signature), within the bounds of ``limits``. `requireFunded`
+    /// false: also from a payer never paid here (entries this node kept before, read back at start).
     @discardableResult
-    public mutating func add(_ entry: LedgerEntry) -> Insert {
-        let verdict = check(entry)
+    public mutating func add(_ entry: LedgerEntry, requireFunded: Bool = true) -> Insert {
+        let verdict = check(entry, requireFunded: requireFunded)
         guard verdict == .added else { return verdict }
         entries[entry.key] = entry
         perPayer[entry.payer, default: 0] += 1
@@ -275,7 +291,7 @@ public struct Ledger: Sendable {
     private mutating func apply(_ entry: LedgerEntry) {
         lastApplied = (entry.lamport, entry.payer)
         let payer = accounts[entry.payer] ?? Account()
-        if isEnforced, !issuers.contains(entry.payer), payer.balance < entry.amount {
+        if equivocated.contains(entry.key) || isEnforced && !issuers.contains(entry.payer) && payer.balance < entry.amount {
             accounts[entry.payer, default: Account()].bouncedEntries += 1
             accounts[entry.payer, default: Account()].bouncedCredits = payer.bouncedCredits.saturatingAdd(entry.amount)
             bounced.insert(entry.key)

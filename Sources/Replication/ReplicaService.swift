@@ -286,7 +286,10 @@ public final class ReplicaService: Sendable {
                 return ReplicationWire.stored(.mismatch)
             }
             // The stored policy changes only with a newer ticket from the same owner.
-            if kept == nil || offered.issued > kept!.issued { saveTicket(offered) }
+            // A piece is answered STORED only with its owner's policy durable beside it.
+            if kept == nil || offered.issued > kept!.issued {
+                do throws(InosError) { try saveTicket(offered) } catch { return ReplicationWire.stored(.failed, "cannot keep the owner ticket: \(error.message)") }
+            }
             usage.withLock { usage in
                 if kept == nil { usage[offered.owner, default: .init()].resources += 1 }
                 if !present { usage[offered.owner, default: .init()].bytes += UInt64(data.count) }
@@ -433,7 +436,15 @@ public final class ReplicaService: Sendable {
         var answers = [ReplicationWire.Status](repeating: .stored, count: entries.count)
         var fresh: [Int] = []
         var seen = Set<[UInt8]>()
+        // A time more than a day past this node's wall clock is a lie (honest entries are stamped at their payer's
+        // wall clock): kept, it would sort after every honest entry and make each later one re-settle the ledger.
+        let ceiling = NodeLamport.wallMicroseconds() &+ LamportClock.wallAllowance
         for (i, entry) in entries.enumerated() {
+            if entry.lamport > ceiling {
+                if reportFull(entry.payer) { logger.warning("ledger entry from payer \(NodeID(publicKey: entry.payerKey)) refused: its Lamport time is more than a day past this node's clock") }
+                answers[i] = .unauthorized
+                continue
+            }
             if let problem = Self.problem(with: entry) {
                 logger.warning("ledger entry refused: \(problem)")
                 answers[i] = .unauthorized
@@ -445,7 +456,10 @@ public final class ReplicaService: Sendable {
             case .added: if seen.insert(entry.key).inserted { fresh.append(i) }
             case .known: break
             case .conflicting:
-                logger.warning("conflicting ledger entry from payer \(payer) refused")
+                if reportFull(entry.key) { logger.warning("payer \(payer) signed two different ledger entries with one Lamport time: the kept one bounces") }
+                answers[i] = .unauthorized
+            case .unfunded:
+                if reportFull(payer.bytes) { logger.warning("ledger entries from payer \(payer) refused: it was never paid in this node's ledger (nothing to spend)") }
                 answers[i] = .unauthorized
             case .payerFull:
                 if reportFull(payer.bytes) { logger.warning("ledger entry from payer \(payer) refused: it has \(limits.perPayer) entries here (the per-payer bound)") }
@@ -470,7 +484,7 @@ public final class ReplicaService: Sendable {
                 lamport.witness(entries[i].lamport)  // only a kept entry moves this node's clock
                 added = true
             case .known: break
-            case .conflicting: answers[i] = .unauthorized  // a conflicting one came in between check and add
+            case .conflicting, .unfunded: answers[i] = .unauthorized  // changed between check and add
             case .payerFull, .full: answers[i] = .noSpace
             }
         }
@@ -494,11 +508,12 @@ public final class ReplicaService: Sendable {
     // MARK: Owner tickets and policies
 
     /// Kept in the records (one transaction, durable when it returns): a crash leaves the old or the new ticket.
-    private func saveTicket(_ ticket: OwnerTicket) {
+    private func saveTicket(_ ticket: OwnerTicket) throws(InosError) {
         do throws(InosError) {
             try records.keep(ticket)
         } catch {
             logger.error("cannot keep the owner ticket of \(ticket.resource): \(error.message)")
+            throw error
         }
         tickets.withLock { $0[ticket.resource] = ticket }
     }
@@ -541,7 +556,7 @@ public final class ReplicaService: Sendable {
         let entries = try records.ledgerEntries()
         var refused = 0
         ledger.withLock { ledger in
-            for entry in entries where ledger.add(entry) != .added { refused += 1 }
+            for entry in entries where ledger.add(entry, requireFunded: false) != .added { refused += 1 }
         }
         if let latest = entries.map(\.lamport).max() { lamport.witness(latest) }
         if refused > 0 { logger.warning("\(refused) kept ledger entries were over the ledger's bounds or conflicting: not counted") }

@@ -54,7 +54,9 @@ struct CreditsTests {
         forged.amount = 3000
         #expect(ledger.add(forged) == .conflicting)
         ledger.add(Self.entry(payer: 2, payee: 3, lamport: 2, amount: 10))
-        #expect(ledger.balance(of: Array(repeating: 2, count: 32)) == (30, 10))
+        // The payer signed two entries under one key: the kept one bounces (it proves the payer equivocated).
+        #expect(ledger.balance(of: Array(repeating: 2, count: 32)) == (0, 10))
+        #expect(ledger.equivocated == [a.key])
         #expect(ledger.ordered.map(\.lamport) == [2, 4])
     }
 
@@ -72,7 +74,8 @@ struct CreditsTests {
         ]
         func settled(_ order: [LedgerEntry]) -> Ledger {
             var ledger = Ledger(issuers: [id(issuer)])
-            for entry in order { #expect(ledger.add(entry) == .added) }
+            // (Entries read back at start skip the funding check, so the accounting alone is tested here.)
+            for entry in order { #expect(ledger.add(entry, requireFunded: false) == .added) }
             return ledger
         }
         var inOrder = settled(entries)
@@ -96,6 +99,28 @@ struct CreditsTests {
         for entry in entries { open.add(entry) }
         #expect(!open.isEnforced && open.available(to: id(owner)) == nil)
         #expect(open.account(of: id(owner)).spent == 165 && open.account(of: id(owner)).bouncedEntries == 0)
+    }
+
+    @Test("with an issuer named, a key never paid cannot add entries; two entries signed with one Lamport time both bounce, in either order")
+    func unfundedAndEquivocation() {
+        func id(_ b: UInt8) -> [UInt8] { Array(repeating: b, count: 32) }
+        var ledger = Ledger(issuers: [id(9)])
+        let first = [ledger.add(Self.entry(payer: 1, payee: 2, lamport: 1, amount: 5)), ledger.add(Self.entry(payer: 9, payee: 1, lamport: 2, amount: 100))]
+        #expect(first == [.unfunded, .added], "refused before the grant, taken after it")
+        #expect(ledger.entries.count == 1)
+        // Paid now: the payer may add entries. It signs two payments of all it has under one Lamport time.
+        let toHolder = Self.entry(payer: 1, payee: 2, lamport: 3, amount: 100)
+        let toOther = Self.entry(payer: 1, payee: 3, lamport: 3, amount: 100)
+        var a = ledger, b = ledger
+        let outcomes = [a.add(toHolder), a.add(toOther), b.add(toOther), b.add(toHolder)]
+        #expect(outcomes == [.added, .conflicting, .added, .conflicting])
+        for var side in [a, b] {
+            let (payer, holder, other, left) = (side.account(of: id(1)), side.account(of: id(2)), side.account(of: id(3)), side.available(to: id(1)))
+            #expect(payer.spent == 0 && left == 100, "the equivocated payment bounces")
+            #expect(holder.earned == 0 && other.earned == 0)
+        }
+        let (left, right) = (a.allAccounts(), b.allAccounts())
+        #expect(left == right)
     }
 
     @Test("the ledger keeps at most its per-payer and total bounds of entries; beyond, new entries are refused and nothing kept changes")
