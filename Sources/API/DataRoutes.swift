@@ -75,7 +75,8 @@ enum DataRoutes {
             let body = try await Routes.decode(PinRequest.self, request, context)
             let (_, pins) = try storeAndPins(state)
             let id = try contentID(body.id)
-            do { try pins.pin(id) } catch { throw APIFailure(error) }
+            // Under the pins' lock: an eviction deciding what no pinned resource needs is not in the middle of it.
+            do { try pins.withLock(exclusive: false) { () throws(DataPathError) in try pins.pin(id) } } catch { throw APIFailure(error) }
             state.node.peers?.announceNow(Array(id.bytes.suffix(32)))
             return try Routes.json(Acknowledged(message: "pinned \(id)"))
         }

@@ -83,6 +83,13 @@ extension MeshClient {
             holders = holders.filter { $0.pieces.count == pieces.count }
         }
 
+        // Pinned before it looks at what the store has: a chunk some earlier read left there (the edge cache's,
+        // unpinned) is then one this resource needs, which eviction never removes. Unpinned again if the get fails.
+        let wasPinned = pins.isPinned(id)
+        do { try pins.withLock(exclusive: false) { () throws(DataPathError) in try pins.pin(id) } } catch { throw InosError("pinning \(id)", wrapping: error) }
+        var finished = false
+        defer { if !finished && !wasPinned { _ = pins.unpin(id) } }
+
         // Data chunks first; parity only for stripes that lose a chunk.
         let wanted = (0..<min(chunkCount, pieces.count)).filter { !store.contains(pieces[$0].id) }
         let totalBytes = wanted.reduce(0) { $0 + Int(pieces[$1].storedLength) }
@@ -114,6 +121,7 @@ extension MeshClient {
                 rebuilt = report.repaired.count
             }
         } catch { throw InosError("pinning and writing \(id)", wrapping: error) }
+        finished = true
         let sources = holders.enumerated().map { h, holder in
             Source(address: holder.address, rttMicroseconds: holder.rtt, load: holder.load, pieces: holder.pieces.filter { $0 }.count, served: result.served[h])
         }
