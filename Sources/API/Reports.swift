@@ -41,6 +41,7 @@ extension ControlState {
             report.creditBalance = s.balance
             report.bouncedPayments = s.bouncedPayments
             report.unpaidRefusals = s.unpaidRefusals
+            report.unpaidReleases = s.unpaidReleases
             return report
         }
         var report = StatusReport(

@@ -88,6 +88,8 @@ public struct StatusReport: Codable, Sendable {
         /// This node's payments that bounced, and new resources it refused because their owner could not pay.
         public var bouncedPayments: Int?
         public var unpaidRefusals: Int?
+        /// Resources released because their owner stored them here and did not pay within the grace period.
+        public var unpaidReleases: Int?
         /// What the last repair round did (nil before the first).
         public var lastRepair: Repair?
         public init(resources: Int, underReplicated: Int, repairedPieces: Int, releasedPieces: Int, ledgerEntries: Int, creditsEarned: UInt64, creditsSpent: UInt64, lastRepair: Repair?) {

@@ -173,12 +173,20 @@ public struct Ledger: Sendable {
     /// signed two payments with one Lamport time, e.g. to pay two holders with the same credits). The entry kept
     /// there bounces, wherever it came from — every node that sees both does the same, so balances still agree.
     public private(set) var equivocated: Set<[UInt8]> = []
+    /// Credits moved (bounced entries excluded) by payer ‖ payee ‖ resource: what a holder was paid for a resource.
+    private var payments: [[UInt8]: UInt64] = [:]
     private var lastApplied: (lamport: UInt64, payer: [UInt8])?
     private var unsettled = false
 
     public init(limits: Limits = Limits(), issuers: Set<[UInt8]> = []) {
         self.limits = limits
         self.issuers = issuers
+    }
+
+    /// Records that the payer of the entry under `key` equivocated (a proof read back from the node's records):
+    /// the entry kept there bounces.
+    public mutating func markEquivocated(_ key: [UInt8]) {
+        if equivocated.insert(key).inserted { unsettled = true }
     }
 
     /// Whether balances gate payments (an issuer is named).
@@ -262,6 +270,12 @@ public struct Ledger: Sendable {
         return account(of: node).balance
     }
 
+    /// The credits `payer` paid `payee` for `resource` (its 32-byte digest), bounced entries excluded.
+    public mutating func paid(by payer: [UInt8], to payee: [UInt8], for resource: [UInt8]) -> UInt64 {
+        settle()
+        return payments[payer + payee + resource] ?? 0
+    }
+
     /// Whether the entry with `key` bounced (its payer could not cover it).
     public mutating func isBounced(_ key: [UInt8]) -> Bool {
         settle()
@@ -282,6 +296,7 @@ public struct Ledger: Sendable {
         guard unsettled else { return }
         accounts = [:]
         bounced = []
+        payments = [:]
         lastApplied = nil
         for entry in ordered { apply(entry) }
         unsettled = false
@@ -300,5 +315,7 @@ public struct Ledger: Sendable {
         accounts[entry.payer, default: Account()].spent = payer.spent.saturatingAdd(entry.amount)
         let payee = accounts[entry.payee] ?? Account()
         accounts[entry.payee, default: Account()].earned = payee.earned.saturatingAdd(entry.amount)
+        let payment = entry.payer + entry.payee + entry.resource
+        payments[payment] = (payments[payment] ?? 0).saturatingAdd(entry.amount)
     }
 }

@@ -66,6 +66,13 @@ public final class NodeRecords: ReplicaRecords {
                 t.column("encoded", .blob).notNull()
             }
         }
+        migrator.registerMigration("v2: equivocation proofs") { db in
+            try db.create(table: "ledger_equivocation") { t in
+                t.primaryKey("key", .blob)  // the key of the kept entry this one conflicts with
+                t.column("payer", .blob).notNull()
+                t.column("encoded", .blob).notNull()
+            }
+        }
         return migrator
     }
 
@@ -100,6 +107,31 @@ public final class NodeRecords: ReplicaRecords {
             }
         } catch {
             throw InosError(.io, "cannot keep \(entries.count) ledger entries in \(path): \(error)")
+        }
+    }
+
+    public func equivocations() throws(InosError) -> [LedgerEntry] {
+        let rows: [Data]
+        do { rows = try database.read { db in try Data.fetchAll(db, sql: "SELECT encoded FROM ledger_equivocation") } } catch {
+            throw InosError(.io, "cannot read the equivocation proofs from \(path): \(error)")
+        }
+        return try rows.map { row throws(InosError) in
+            guard let entry = LedgerEntry(decoding: Array(row)[...]) else {
+                throw InosError(.corrupt, "\(path) holds an equivocation proof that does not decode (\(row.count) bytes)")
+            }
+            return entry
+        }
+    }
+
+    public func keepEquivocation(_ entry: LedgerEntry) throws(InosError) {
+        do {
+            try database.write { db in
+                try db.execute(
+                    sql: "INSERT OR IGNORE INTO ledger_equivocation (key, payer, encoded) VALUES (?, ?, ?)",
+                    arguments: [Data(entry.key), Data(entry.payer), Data(entry.encoded)])
+            }
+        } catch {
+            throw InosError(.io, "cannot keep an equivocation proof in \(path): \(error)")
         }
     }
 

@@ -106,6 +106,14 @@ public final class MeshClient: Sendable {
     public func put(file: String, entry: String, budget: UInt64, pins: PinSet, progress: @escaping @Sendable (TransferProgress) -> Void = { _ in }) async
         throws(InosError) -> PutReport
     {
+        try await put(file: file, entry: entry, budget: budget, pins: pins, paying: true, progress: progress)
+    }
+
+    /// ``put(file:entry:budget:pins:progress:)``; `paying` false skips the payments — what a hostile client does
+    /// (for tests of what holders do about it).
+    package func put(file: String, entry: String, budget: UInt64, pins: PinSet, paying: Bool, progress: @escaping @Sendable (TransferProgress) -> Void = { _ in }) async
+        throws(InosError) -> PutReport
+    {
         guard let allocator else { throw InosError(.unavailable, "no allocator plugin (slot \"allocator\"): the manifest must load one to put into the mesh") }
         let started = peers.clock.now()
         let (connection, _) = try await session(entry)
@@ -257,7 +265,7 @@ public final class MeshClient: Sendable {
         }
         let result = tally.withLock { $0 }
         let cost = pricing.creditsPerHour(size: size, replicas: plan.replicas)
-        await pay(for: id, holders: result.holders, creditsPerHour: cost)
+        if paying { await pay(for: id, holders: result.holders, creditsPerHour: cost) }
         let report = PutReport(
             id: id, size: size, plan: plan, wantedReplicas: wanted, creditsPerHour: cost, holders: result.holders, copies: result.copies,
             quorum: quorum, acknowledgedAfter: result.acknowledged.map { Double($0 - started) / 1e9 },

@@ -93,6 +93,7 @@ extension ReplicaService {
     /// Public for tests and `inos`.
     public func repairRound() async {
         guard let me = peers.memberID, let allocator else { return }
+        releaseUnpaid()
         let members = peers.memberList()
         let alive = Set(members.map(\.member))
         // In a new order each round: a round superseded part way still leaves every resource its turn.

@@ -12,6 +12,11 @@ public protocol ReplicaRecords: Sendable {
     func ledgerEntries() throws(InosError) -> [LedgerEntry]
     /// Keeps `entries` (one transaction; an entry already kept is left as it is).
     func keep(_ entries: [LedgerEntry]) throws(InosError)
+    /// Entries that conflict with a kept one (same payer and Lamport time, other content): the proof that their
+    /// payer equivocated, read back at start so the kept entry keeps bouncing (``Ledger/equivocated``).
+    func equivocations() throws(InosError) -> [LedgerEntry]
+    /// Keeps `entry` as such a proof (once per key).
+    func keepEquivocation(_ entry: LedgerEntry) throws(InosError)
     /// Every kept owner ticket.
     func ownerTickets() throws(InosError) -> [OwnerTicket]
     /// Keeps `ticket` as its resource's policy, replacing an older one.

@@ -40,6 +40,10 @@ public final class ReplicaService: Sendable {
         /// only from an owner whose balance (in this node's ledger) pays one copy of it for an hour, and payments
         /// a payer cannot cover bounce (``Ledger``; docs/credits.md).
         public var creditIssuers: [NodeID] = []
+        /// Where credits are enforced: seconds after its owner first stored a resource here by which the owner
+        /// must have paid this node for it (any payment not bounced); unpaid past it, this node releases it.
+        /// Copies repair pushed are not charged (no owner is there to pay for them).
+        public var paymentGrace: Double = 600
         /// The seed's prices (credits per GB-hour and per replica).
         public var pricing = Pricing()
         public init() {}
@@ -79,6 +83,8 @@ public final class ReplicaService: Sendable {
         public var bouncedPayments = 0
         /// New resources refused because their owner's balance here did not pay for a copy.
         public var unpaidRefusals = 0
+        /// Resources released because their owner stored them here and did not pay within the grace period.
+        public var unpaidReleases = 0
     }
 
     let peers: PeerManager
@@ -102,6 +108,9 @@ public final class ReplicaService: Sendable {
     private let fullReported = Mutex<[[UInt8]: UInt64]>([:])
     private let owners = Mutex<[ContentID: ContentID]>([:])
     private let tickets = Mutex<[ContentID: OwnerTicket]>([:])
+    /// Resources their owner stored here itself, with when (the node's clock), until they are paid for: checked
+    /// each repair round (``releaseUnpaid()``). In memory: a restart gives them a new grace period.
+    private let awaitingPayment = Mutex<[ContentID: UInt64]>([:])
     private let usage = Mutex<[NodeID: OwnerUsage]>([:])
     private let counters = Mutex(Summary())
     private let running = Atomic<Bool>(true)
@@ -181,6 +190,31 @@ public final class ReplicaService: Sendable {
             return (l.entries.count, account.earned, account.spent, l.available(to: me), account.bouncedEntries)
         }
         return summary
+    }
+
+    /// Releases what owners stored here and did not pay for within ``Options/paymentGrace``; forgets the paid.
+    /// Run at the start of each repair round. Returns the resources released.
+    @discardableResult
+    public func releaseUnpaid() -> [ContentID] {
+        let now = clock.now(), grace = clock.nanoseconds(options.paymentGrace)
+        let due = awaitingPayment.withLock { waiting in waiting.filter { now &- $0.value >= grace }.map(\.key) }
+        var released: [ContentID] = []
+        for resource in due {
+            defer { _ = awaitingPayment.withLock { $0.removeValue(forKey: resource) } }
+            guard let owner = ticket(for: resource)?.owner, store.contains(resource) else { continue }
+            let paid = ledger.withLock { $0.paid(by: owner.bytes, to: identity.id.bytes, for: Array(resource.bytes.suffix(32))) }
+            guard paid == 0, available(to: owner) != nil else { continue }  // paid, or the owner is an issuer
+            guard let pieces = try? store.pieces(of: resource) else { continue }
+            do {
+                let dropped = try release(resource, [Bool](repeating: true, count: pieces.count))
+                logger.warning("released \(resource) (\(dropped) piece(s)): owner \(owner) stored it here \(options.paymentGrace) s ago and has not paid for it")
+                setCounter { $0.unpaidReleases += 1 }
+                released.append(resource)
+            } catch {
+                logger.error("cannot release unpaid \(resource): \(error.description)")
+            }
+        }
+        return released
     }
 
     /// Whether balances gate puts here (credit issuers are named).
@@ -296,6 +330,10 @@ public final class ReplicaService: Sendable {
             }
             if piece == resource { index(resource) } else { owners.withLock { $0[piece] = resource } }
             if newlyPinned { peers.announceNow(Array(resource.bytes.suffix(32))) }
+            if kept == nil, peer == offered.owner, creditsEnforced {
+                let now = clock.now()
+                awaitingPayment.withLock { if $0[resource] == nil { $0[resource] = now } }
+            }
             setCounter { $0.storedPieces += 1 }
             return ReplicationWire.stored(.stored)
         } catch {
@@ -457,6 +495,8 @@ public final class ReplicaService: Sendable {
             case .known: break
             case .conflicting:
                 if reportFull(entry.key) { logger.warning("payer \(payer) signed two different ledger entries with one Lamport time: the kept one bounces") }
+                // The proof outlives a restart (anti-entropy would bring it back, but only from a node that keeps the other entry).
+                do throws(InosError) { try records.keepEquivocation(entry) } catch { logger.error("cannot keep the proof that \(payer) equivocated: \(error.message)") }
                 answers[i] = .unauthorized
             case .unfunded:
                 if reportFull(payer.bytes) { logger.warning("ledger entries from payer \(payer) refused: it was never paid in this node's ledger (nothing to spend)") }
@@ -554,10 +594,13 @@ public final class ReplicaService: Sendable {
         if !files.isEmpty { logger.info("moved \(files.count) owner ticket file(s) from \(policyFolder) into the records") }
         tickets.withLock { $0 = restored }
         let entries = try records.ledgerEntries()
+        let proofs = try records.equivocations()
         var refused = 0
         ledger.withLock { ledger in
             for entry in entries where ledger.add(entry, requireFunded: false) != .added { refused += 1 }
+            for proof in proofs { ledger.markEquivocated(proof.key) }
         }
+        if !proofs.isEmpty { logger.info("\(proofs.count) equivocation proof(s) read back: those payers' entries under them bounce") }
         if let latest = entries.map(\.lamport).max() { lamport.witness(latest) }
         if refused > 0 { logger.warning("\(refused) kept ledger entries were over the ledger's bounds or conflicting: not counted") }
     }

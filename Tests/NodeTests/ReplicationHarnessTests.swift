@@ -3,6 +3,7 @@ import Content
 import DataPath
 import Foundation
 import HostTestSupport
+import Identity
 import Mesh
 import Node
 import Primitives
@@ -121,6 +122,50 @@ struct ReplicationHarnessTests {
         // Every member holds the same entries, each signed by the client.
         let sets = mesh.aliveMembers.map { Set(mesh.nodes[$0]!.replicas!.ledgerEntries.map(\.key)) }
         #expect(Set(sets).count == 1)
+    }
+
+    @Test("where credits are enforced, holders release a resource its owner stored and never paid for once the grace period passed; a paid one stays")
+    func unpaidReleased() throws {
+        // Node 0 is the mesh's credit issuer: every member names its ID (read from its key file, written first).
+        let mesh = try MeshHarness(nodes: 8, clients: 1, seed: 97, storage: true) { configuration, _ in
+            let root = (configuration.dataDirectory as NSString).deletingLastPathComponent
+            if let issuer = try? NodeIdentity.load(root + "/0/" + NodeIdentity.fileName) { configuration.replication.creditIssuers = [issuer.id] }
+            configuration.replication.paymentGrace = 30
+            configuration.replication.repairInterval = 10
+            configuration.provideInterval = 5
+        }
+        defer { mesh.close() }
+        #expect(mesh.run(until: { $0.allSee(alive: 7) }, within: 60))
+        let owner = mesh.clients.lowerBound
+        let (client, pins) = try mesh.meshClient(owner)
+        let (issuer, _) = try mesh.meshClient(0)
+        let entry = mesh.addresses[0], ownerID = mesh.ids[owner]
+        _ = try mesh.complete { try await issuer.grant(10_000, to: ownerID, entry: entry) }
+        func balance(_ index: Int) -> UInt64? { mesh.nodes[index]!.replicas!.available(to: ownerID) }
+        #expect(mesh.run(until: { mesh in mesh.aliveMembers.allSatisfy { balance($0) == 10_000 } }, within: 60), "\(mesh.aliveMembers.map(balance))")
+
+        let unpaidFile = NSTemporaryDirectory() + "harness-unpaid-\(UUID().uuidString)", paidFile = unpaidFile + "-paid"
+        let unpaidBytes = Self.text(300_000, seed: 97), paidBytes = Self.text(300_000, seed: 98)
+        try Self.write(unpaidBytes, to: unpaidFile)
+        try Self.write(paidBytes, to: paidFile)
+        defer { for file in [unpaidFile, paidFile] { try? FileManager.default.removeItem(atPath: file) } }
+        // A hostile client: the holders take the resource (the balance covers it) but it never pays them.
+        let unpaid = try mesh.complete { try await client.put(file: unpaidFile, entry: entry, budget: 50, pins: pins, paying: false) }
+        let paid = try mesh.complete { try await client.put(file: paidFile, entry: entry, budget: 50, pins: pins) }
+        let unpaidHolders = mesh.holders(of: unpaid.id), paidHolders = mesh.holders(of: paid.id)
+        #expect(unpaidHolders.count >= 5 && paidHolders.count >= 5, "\(unpaidHolders) \(paidHolders)")
+        // Within the grace period nothing goes.
+        mesh.advance(seconds: 10)
+        try mesh.repairRound()
+        #expect(mesh.holders(of: unpaid.id) == unpaidHolders)
+        // Past it, every holder of the unpaid resource releases it; the paid one keeps its copies.
+        mesh.advance(seconds: 25)
+        try mesh.repairRound()
+        #expect(mesh.holders(of: unpaid.id).isEmpty, "still held by \(mesh.holders(of: unpaid.id))")
+        #expect(mesh.holders(of: paid.id) == paidHolders)
+        let released = mesh.aliveMembers.reduce(0) { $0 + mesh.nodes[$1]!.replicas!.summary.unpaidReleases }
+        #expect(released == unpaidHolders.count)
+        try Self.readBack(paid.id, by: owner, in: mesh, entry: entry, file: paidFile, original: paidBytes)
     }
 
     @Test("copies past the target are released in one round: the leader asks every surplus holder at once, each confirms the kept copies before it drops its own, and the data stays whole")

@@ -45,6 +45,28 @@ struct NodeRecordsTests {
         #expect(tickets.count == 1 && tickets.first?.encoded == new.encoded, "\(tickets.map(\.budget))")
     }
 
+    @Test("an equivocation proof is kept once per key and read back after a reopen; marked in a ledger, the kept entry bounces")
+    func equivocationProofs() throws {
+        let folder = Self.folder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let payer = NodeIdentity.ephemeral(), a = NodeIdentity.ephemeral(), b = NodeIdentity.ephemeral()
+        let kept = Self.entry(payer, to: a.id, lamport: 7, amount: 10), other = Self.entry(payer, to: b.id, lamport: 7, amount: 10)
+        do {
+            let records = try NodeRecords(dataDirectory: folder)
+            try records.keep([kept])
+            try records.keepEquivocation(other)
+            try records.keepEquivocation(other)
+        }
+        let reopened = try NodeRecords(dataDirectory: folder)
+        let proofs = try reopened.equivocations()
+        #expect(proofs == [other])
+        var ledger = Ledger()
+        for entry in try reopened.ledgerEntries() { ledger.add(entry) }
+        #expect(ledger.account(of: a.id.bytes).earned == 10)
+        for proof in proofs { ledger.markEquivocated(proof.key) }
+        #expect(ledger.account(of: a.id.bytes).earned == 0 && ledger.isBounced(kept.key))
+    }
+
     @Test("a database that is not the node's records stops the node with the file's path, not a crash")
     func unreadable() throws {
         let folder = Self.folder()

@@ -55,7 +55,8 @@ struct Status: AsyncParsableCommand {
                 let balance = r.creditBalance.map { "balance \($0) credits" } ?? "an issuer (mints credits)"
                 let bounced = (r.bouncedPayments ?? 0) > 0 ? "; \(r.bouncedPayments ?? 0) payment(s) bounced" : ""
                 let refused = (r.unpaidRefusals ?? 0) > 0 ? "; \(r.unpaidRefusals ?? 0) unpaid resource(s) refused" : ""
-                lines.append("credits   enforced: \(balance)\(bounced)\(refused)")
+                let released = (r.unpaidReleases ?? 0) > 0 ? "; \(r.unpaidReleases ?? 0) never paid for, released" : ""
+                lines.append("credits   enforced: \(balance)\(bounced)\(refused)\(released)")
             } else if r.creditsEnforced == false {
                 lines.append("credits   not enforced (no [credits] issuers in the manifest): puts are not paid from balances")
             }
