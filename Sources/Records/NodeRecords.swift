@@ -76,20 +76,23 @@ public final class NodeRecords: ReplicaRecords {
         return migrator
     }
 
-    public func ledgerEntries() throws(InosError) -> [LedgerEntry] {
+    /// Every row's signed encoding from `table`, decoded by `decode` (nil: the row is corrupt, and so the records).
+    private func encodings<Record>(of table: String, as what: String, _ decode: ([UInt8]) -> Record?) throws(InosError) -> [Record] {
         let rows: [Data]
-        do { rows = try database.read { db in try Data.fetchAll(db, sql: "SELECT encoded FROM ledger_entry") } } catch {
-            throw InosError(.io, "cannot read the ledger from \(path): \(error)")
+        do { rows = try database.read { db in try Data.fetchAll(db, sql: "SELECT encoded FROM \(table)") } } catch {
+            throw InosError(.io, "cannot read table \(table) from \(path): \(error)")
         }
-        var entries: [LedgerEntry] = []
-        entries.reserveCapacity(rows.count)
+        var records: [Record] = []
+        records.reserveCapacity(rows.count)
         for row in rows {
-            guard let entry = LedgerEntry(decoding: Array(row)[...]) else {
-                throw InosError(.corrupt, "\(path) holds a ledger entry that does not decode (\(row.count) bytes)")
-            }
-            entries.append(entry)
+            guard let record = decode(Array(row)) else { throw InosError(.corrupt, "\(path): a row of \(table) (\(what)) does not decode (\(row.count) bytes)") }
+            records.append(record)
         }
-        return entries
+        return records
+    }
+
+    public func ledgerEntries() throws(InosError) -> [LedgerEntry] {
+        try encodings(of: "ledger_entry", as: "ledger entry") { LedgerEntry(decoding: $0[...]) }
     }
 
     public func keep(_ entries: [LedgerEntry]) throws(InosError) {
@@ -111,16 +114,7 @@ public final class NodeRecords: ReplicaRecords {
     }
 
     public func equivocations() throws(InosError) -> [LedgerEntry] {
-        let rows: [Data]
-        do { rows = try database.read { db in try Data.fetchAll(db, sql: "SELECT encoded FROM ledger_equivocation") } } catch {
-            throw InosError(.io, "cannot read the equivocation proofs from \(path): \(error)")
-        }
-        return try rows.map { row throws(InosError) in
-            guard let entry = LedgerEntry(decoding: Array(row)[...]) else {
-                throw InosError(.corrupt, "\(path) holds an equivocation proof that does not decode (\(row.count) bytes)")
-            }
-            return entry
-        }
+        try encodings(of: "ledger_equivocation", as: "equivocation proof") { LedgerEntry(decoding: $0[...]) }
     }
 
     public func keepEquivocation(_ entry: LedgerEntry) throws(InosError) {
@@ -136,14 +130,8 @@ public final class NodeRecords: ReplicaRecords {
     }
 
     public func ownerTickets() throws(InosError) -> [OwnerTicket] {
-        let rows: [Data]
-        do { rows = try database.read { db in try Data.fetchAll(db, sql: "SELECT encoded FROM owner_ticket") } } catch {
-            throw InosError(.io, "cannot read the owner tickets from \(path): \(error)")
-        }
-        return try rows.map { row throws(InosError) in
-            guard let (ticket, rest) = OwnerTicket.decode(Array(row)[...]), rest.isEmpty else {
-                throw InosError(.corrupt, "\(path) holds an owner ticket that does not decode (\(row.count) bytes)")
-            }
+        try encodings(of: "owner_ticket", as: "owner ticket") { bytes in
+            guard let (ticket, rest) = OwnerTicket.decode(bytes[...]), rest.isEmpty else { return nil }
             return ticket
         }
     }
