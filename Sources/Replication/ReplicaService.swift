@@ -519,7 +519,9 @@ public final class ReplicaService: Sendable {
         }
         var added = false
         for i in fresh {
-            switch ledger.withLock({ $0.add(entries[i]) }) {
+            // Funding was decided by the check above: asked again here, each out-of-order add would re-settle the
+            // whole ledger for the next one.
+            switch ledger.withLock({ $0.add(entries[i], requireFunded: false) }) {
             case .added:
                 lamport.witness(entries[i].lamport)  // only a kept entry moves this node's clock
                 added = true
