@@ -205,6 +205,16 @@ public final class NodeMetrics: Sendable {
                UInt64(f.replication.supersededRounds))
         mirror("inos_ledger_credits_earned_total", "Credits this node earned (ledger).", [], f.replication.earned)
         mirror("inos_ledger_credits_spent_total", "Credits this node spent (ledger).", [], f.replication.spent)
+        // Charging per period (docs/credits.md): as a holder, and as an owner.
+        gauge("inos_billing_charged_resources", "Held resources whose owner pays by the period.").set(to: Double(f.replication.chargedResources))
+        gauge("inos_billing_lapsing_resources", "Of those, the resources past their last paid period (released after the grace unless paid).")
+            .set(to: Double(f.replication.lapsingResources))
+        gauge("inos_billing_owned_resources", "Resources this node owns and pays its holders for each period.").set(to: Double(f.replication.ownedResources))
+        gauge("inos_billing_degraded_resources", "Owned resources whose last bill paid fewer copies than were held.").set(to: Double(f.replication.degradedResources))
+        gauge("inos_billing_unpaid_resources", "Owned resources whose last bill could pay no copy.").set(to: Double(f.replication.unpaidOwnedResources))
+        mirror("inos_billing_credits_paid_total", "Credits this node paid its holders in billing rounds.", [], f.replication.billedCredits)
+        mirror("inos_billing_unpaid_releases_total", "Resources this node released because their owner's payments stopped (or never came).", [],
+               UInt64(f.replication.unpaidReleases))
         if let cache = node.cache?.statistics {
             // The seed's cache metrics: hits, misses, evictions, hit rate, average latency.
             gauge("inos_cache_capacity_bytes", "The edge cache's bound ([cache] size_mib).").set(to: Double(cache.capacityBytes))

@@ -42,6 +42,19 @@ extension ControlState {
             report.bouncedPayments = s.bouncedPayments
             report.unpaidRefusals = s.unpaidRefusals
             report.unpaidReleases = s.unpaidReleases
+            if replicas.creditsEnforced {
+                let wall = peers?.clock.wallSeconds() ?? Date().timeIntervalSince1970
+                let owned = replicas.ownedResources.prefix(StatusReport.Billing.listed).map { owned, bill in
+                    StatusReport.Billing.Owned(
+                        id: owned.resource.description, sizeBytes: owned.size, budget: owned.budget, ticketBudget: owned.ticketBudget,
+                        copiesPaid: bill?.replicas, creditsLastPeriod: bill?.total, degraded: bill?.degraded, billedSecondsAgo: max(0, wall - owned.billedAt))
+                }
+                report.billing = StatusReport.Billing(
+                    periodSeconds: replicas.billingPeriod, graceSeconds: replicas.paymentGrace, chargedResources: s.chargedResources,
+                    lapsingResources: s.lapsingResources, ownedResources: s.ownedResources, degradedResources: s.degradedResources,
+                    unpaidResources: s.unpaidOwnedResources, billedCredits: s.billedCredits,
+                    lastBilledSecondsAgo: s.lastBilledAt.map { max(0, wall - $0) }, owned: Array(owned))
+            }
             return report
         }
         var report = StatusReport(

@@ -90,6 +90,8 @@ public struct StatusReport: Codable, Sendable {
         public var unpaidRefusals: Int?
         /// Resources released because their owner stored them here and did not pay within the grace period.
         public var unpaidReleases: Int?
+        /// Charging per period, where credits are enforced (nil otherwise, and from older nodes): docs/credits.md.
+        public var billing: Billing?
         /// What the last repair round did (nil before the first).
         public var lastRepair: Repair?
         public init(resources: Int, underReplicated: Int, repairedPieces: Int, releasedPieces: Int, ledgerEntries: Int, creditsEarned: UInt64, creditsSpent: UInt64, lastRepair: Repair?) {
@@ -103,6 +105,60 @@ public struct StatusReport: Codable, Sendable {
             self.lastRepair = lastRepair
         }
     }
+    /// Charging per period: this node as a holder (leases its owners pay) and as an owner (what it bills).
+    public struct Billing: Codable, Sendable, Equatable {
+        public var periodSeconds: Double
+        public var graceSeconds: Double
+        /// Held resources charged by the period, and those past their last paid period (released after the grace).
+        public var chargedResources: Int
+        public var lapsingResources: Int
+        /// Resources this node owns and pays its holders for; degraded (paying fewer copies than held); unpaid.
+        public var ownedResources: Int
+        public var degradedResources: Int
+        public var unpaidResources: Int
+        /// Credits paid to holders in billing rounds since start, and when the last round ended.
+        public var billedCredits: UInt64
+        public var lastBilledSecondsAgo: Double?
+        /// The owned resources (at most ``listed``, by ID).
+        public var owned: [Owned]
+        public static let listed = 100
+        public struct Owned: Codable, Sendable, Equatable {
+            public var id: String
+            public var sizeBytes: UInt64
+            public var budget: UInt64
+            /// The budget its newest ticket names (below `budget` while degraded).
+            public var ticketBudget: UInt64
+            /// From the last bill (nil before the first billing round): copies paid, credits paid, degraded.
+            public var copiesPaid: Int?
+            public var creditsLastPeriod: UInt64?
+            public var degraded: Bool?
+            public var billedSecondsAgo: Double
+            public init(id: String, sizeBytes: UInt64, budget: UInt64, ticketBudget: UInt64, copiesPaid: Int?, creditsLastPeriod: UInt64?, degraded: Bool?, billedSecondsAgo: Double) {
+                self.id = id
+                self.sizeBytes = sizeBytes
+                self.budget = budget
+                self.ticketBudget = ticketBudget
+                self.copiesPaid = copiesPaid
+                self.creditsLastPeriod = creditsLastPeriod
+                self.degraded = degraded
+                self.billedSecondsAgo = billedSecondsAgo
+            }
+        }
+        public init(periodSeconds: Double, graceSeconds: Double, chargedResources: Int, lapsingResources: Int, ownedResources: Int, degradedResources: Int,
+                    unpaidResources: Int, billedCredits: UInt64, lastBilledSecondsAgo: Double?, owned: [Owned]) {
+            self.periodSeconds = periodSeconds
+            self.graceSeconds = graceSeconds
+            self.chargedResources = chargedResources
+            self.lapsingResources = lapsingResources
+            self.ownedResources = ownedResources
+            self.degradedResources = degradedResources
+            self.unpaidResources = unpaidResources
+            self.billedCredits = billedCredits
+            self.lastBilledSecondsAgo = lastBilledSecondsAgo
+            self.owned = owned
+        }
+    }
+
     /// The edge cache: objects fetched to answer reads, kept up to a bound (docs/api.md).
     public struct Cache: Codable, Sendable {
         public var capacityBytes: UInt64

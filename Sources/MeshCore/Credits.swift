@@ -175,6 +175,8 @@ public struct Ledger: Sendable {
     public private(set) var equivocated: Set<[UInt8]> = []
     /// Credits moved (bounced entries excluded) by payer ‖ payee ‖ resource: what a holder was paid for a resource.
     private var payments: [[UInt8]: UInt64] = [:]
+    /// The keys of those entries (not bounced), in causal order, by payer ‖ payee ‖ resource.
+    private var paymentKeys: [[UInt8]: [[UInt8]]] = [:]
     private var lastApplied: (lamport: UInt64, payer: [UInt8])?
     private var unsettled = false
 
@@ -276,6 +278,23 @@ public struct Ledger: Sendable {
         return payments[payer + payee + resource] ?? 0
     }
 
+    /// The keys of the entries (not bounced) in which `payer` paid `payee` for `resource`, in causal order: a
+    /// holder's lease runs from the arrival of the latest (``StorageBill``).
+    public mutating func paymentKeys(by payer: [UInt8], to payee: [UInt8], for resource: [UInt8]) -> [[UInt8]] {
+        settle()
+        return paymentKeys[payer + payee + resource] ?? []
+    }
+
+    /// Every payee `payer` paid for `resource` (bounced entries excluded), with the keys of those entries.
+    public mutating func payees(of payer: [UInt8], for resource: [UInt8]) -> [[UInt8]: [[UInt8]]] {
+        settle()
+        var found: [[UInt8]: [[UInt8]]] = [:]
+        for (triple, keys) in paymentKeys where triple.count == 96 && triple.prefix(32).elementsEqual(payer) && triple.suffix(32).elementsEqual(resource) {
+            found[Array(triple[32..<64])] = keys
+        }
+        return found
+    }
+
     /// Whether the entry with `key` bounced (its payer could not cover it).
     public mutating func isBounced(_ key: [UInt8]) -> Bool {
         settle()
@@ -297,6 +316,7 @@ public struct Ledger: Sendable {
         accounts = [:]
         bounced = []
         payments = [:]
+        paymentKeys = [:]
         lastApplied = nil
         for entry in ordered { apply(entry) }
         unsettled = false
@@ -317,5 +337,87 @@ public struct Ledger: Sendable {
         accounts[entry.payee, default: Account()].earned = payee.earned.saturatingAdd(entry.amount)
         let payment = entry.payer + entry.payee + entry.resource
         payments[payment] = (payments[payment] ?? 0).saturatingAdd(entry.amount)
+        paymentKeys[payment, default: []].append(entry.key)
+    }
+}
+
+/// One accounting period's bill for a resource its owner keeps in the mesh: what the owner pays each holder that
+/// proved it holds pieces (by the bytes it holds), and — when the owner's balance does not pay for every copy held —
+/// how many copies it pays for instead, and the budget its new owner ticket names so repair keeps no more than
+/// those (docs/credits.md, "Charging per period"). I/O-free: the owner's node computes it each period
+/// (`ReplicaService.billingRound()`), and the tests replay it.
+public struct StorageBill: Sendable, Equatable {
+    /// Full copies the bill pays for (0: the balance pays none — no payment is made, and the holders release the
+    /// resource once their last paid period and the grace after it are over).
+    public var replicas: Int
+    /// What those copies cost per hour at the seed's prices.
+    public var creditsPerHour: UInt64
+    /// What this period costs: `creditsPerHour` for the period's length (at least 1 when anything is paid).
+    public var total: UInt64
+    /// Per holder, in the order given: its share of `total` by bytes held (0: not paid this period).
+    public var amounts: [UInt64]
+    /// The budget (credits per hour) the resource's owner ticket should name: the owner's own when it pays for
+    /// every copy held, else the price of `replicas` copies, so the allocator's cap keeps repair at that many.
+    public var budget: UInt64
+    /// Whether the balance paid for fewer copies than are held (or, within the owner's budget, wanted).
+    public var degraded: Bool
+
+    public init(replicas: Int, creditsPerHour: UInt64, total: UInt64, amounts: [UInt64], budget: UInt64, degraded: Bool) {
+        self.replicas = replicas
+        self.creditsPerHour = creditsPerHour
+        self.total = total
+        self.amounts = amounts
+        self.budget = budget
+        self.degraded = degraded
+    }
+
+    /// The bill for a resource of `size` bytes whose holders hold `held` bytes each, under the owner's `budget`
+    /// (credits per hour, the ticket's cap) with `balance` credits to spend (nil: unbounded, an issuer's or a
+    /// mesh without an economy), for a period of `periodSeconds`.
+    /// `copyBytes` is what one whole copy takes as stored (compressed; default `size`): holdings count copies by it.
+    public static func compute(size: UInt64, held: [UInt64], budget: UInt64, balance: UInt64?, pricing: Pricing = Pricing(),
+                               periodSeconds: Double, copyBytes: UInt64? = nil) -> StorageBill {
+        let totalHeld = held.reduce(UInt64(0)) { $0.saturatingAdd($1) }
+        let copy = max(1, copyBytes ?? size)
+        let hours = max(periodSeconds, 1) / 3600
+        guard size > 0, totalHeld > 0 else {
+            return StorageBill(replicas: 0, creditsPerHour: 0, total: 0, amounts: held.map { _ in 0 }, budget: budget, degraded: false)
+        }
+        // Copies held (a holder of some shards counts by its bytes), then as many as the owner's budget pays for.
+        let copiesHeld = Int(min(UInt64(Int.max), (totalHeld / copy) + (totalHeld % copy == 0 ? 0 : 1)))
+        let wanted = max(1, pricing.affordableReplicas(size: size, wanted: copiesHeld, budget: budget))
+        // What `replicas` copies cost this period, shared by bytes held (rounded down; what rounding left goes a
+        // credit at a time to the largest holders), and at least one credit to every holder: a payment of 0 renews
+        // nothing, and a period too short to cost a credit is billed one per holder.
+        func amounts(_ replicas: Int) -> [UInt64] {
+            let cost = (Double(pricing.creditsPerHour(size: size, replicas: replicas)) * hours).rounded(.up)
+            let total = cost < 0x1p63 ? max(1, UInt64(cost)) : 1 << 63
+            var amounts = held.map { UInt64((Double(total) * Double($0) / Double(totalHeld)).rounded(.down)) }
+            var left = total - min(total, amounts.reduce(0) { $0.saturatingAdd($1) })
+            for i in held.indices.sorted(by: { held[$0] != held[$1] ? held[$0] > held[$1] : $0 < $1 }) where left > 0 && held[i] > 0 {
+                amounts[i] += 1
+                left -= 1
+            }
+            for i in held.indices where held[i] > 0 && amounts[i] == 0 { amounts[i] = 1 }
+            return amounts
+        }
+        func total(_ replicas: Int) -> UInt64 { amounts(replicas).reduce(0) { $0.saturatingAdd($1) } }
+        var replicas = wanted
+        if let balance, total(wanted) > balance {
+            // The most copies the balance pays for this period (the bill grows with replicas).
+            var low = 0, high = wanted - 1
+            while low < high {
+                let mid = high - (high - low) / 2
+                if total(mid) <= balance { low = mid } else { high = mid - 1 }
+            }
+            replicas = low > 0 && total(low) <= balance ? low : 0
+        }
+        guard replicas > 0 else {
+            return StorageBill(replicas: 0, creditsPerHour: 0, total: 0, amounts: held.map { _ in 0 }, budget: budget, degraded: true)
+        }
+        let perHour = pricing.creditsPerHour(size: size, replicas: replicas)
+        let paid = amounts(replicas)
+        return StorageBill(replicas: replicas, creditsPerHour: perHour, total: paid.reduce(0) { $0.saturatingAdd($1) }, amounts: paid,
+                           budget: replicas < wanted ? perHour : budget, degraded: replicas < wanted)
     }
 }

@@ -117,8 +117,7 @@ public final class MeshNode: Service, Sendable {
                 host.shutdown()
                 throw error
             }
-            var options = configuration.replication
-            if options.creditIssuers.isEmpty { options.creditIssuers = configuration.manifest.creditIssuers.compactMap(NodeID.init) }
+            let options = Self.replicationOptions(configuration)
             replicas = ReplicaService(
                 peers: peers, store: store, pins: pins, identity: identity, allocator: host.slot("allocator").map(AllocatorHandle.init(slot:)),
                 dataDirectory: configuration.dataDirectory, records: records, logger: logger.subsystem("replication"), options: options,
@@ -207,7 +206,10 @@ public final class MeshNode: Service, Sendable {
     private func runUntilStopped() async {
         await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { group in
-                if let replicas { group.addTask { await replicas.run() } }
+                if let replicas {
+                    group.addTask { await replicas.run() }
+                    group.addTask { await replicas.runBilling() }
+                }
                 await withCheckedContinuation { (finished: CheckedContinuation<Void, Never>) in
                     startThread(name: "inos.reactor") { [self] in
                         reactor()
@@ -315,11 +317,24 @@ extension MeshNode {
     /// The node's clock in nanoseconds (the peer layer's; the system clock where there is none).
     public func clockNanoseconds() -> UInt64 { (peers?.clock ?? SystemClock()).now() }
 
+    /// The configuration's replication options with what the manifest's `[credits]` sets (where the options
+    /// leave it at its default).
+    static func replicationOptions(_ configuration: Configuration) -> ReplicaService.Options {
+        var options = configuration.replication
+        let manifest = configuration.manifest, defaults = ReplicaService.Options()
+        if options.creditIssuers.isEmpty { options.creditIssuers = manifest.creditIssuers.compactMap(NodeID.init) }
+        if options.billingPeriod == defaults.billingPeriod, let period = manifest.creditPeriodSeconds { options.billingPeriod = Double(period) }
+        if options.paymentGrace == defaults.paymentGrace, let grace = manifest.creditGraceSeconds { options.paymentGrace = Double(grace) }
+        return options
+    }
+
     /// A mesh client over this node's peer layer and store (put, get, locate, job submit).
     public func meshClient(label: String) throws(InosError) -> MeshClient {
         guard let peers, let identity, let store else { throw InosError(.unavailable, "a mesh client needs a transport and a store plugin") }
         return MeshClient(
             peers: peers, store: store, identity: identity, allocator: host.slot("allocator").map(AllocatorHandle.init(slot:)),
-            logger: Logger(label: label), lamport: lamport, balance: { [replicas, identity] in replicas?.available(to: identity.id) })
+            logger: Logger(label: label), lamport: lamport, balance: { [replicas, identity] in replicas?.available(to: identity.id) },
+            pricing: configuration.replication.pricing, billingPeriod: Self.replicationOptions(configuration).billingPeriod,
+            owned: { [replicas] resource, size, budget in replicas?.own(resource, size: size, budget: budget) })
     }
 }

@@ -73,6 +73,18 @@ public final class NodeRecords: ReplicaRecords {
                 t.column("encoded", .blob).notNull()
             }
         }
+        migrator.registerMigration("v3: arrivals and owned resources") { db in
+            // When this node kept each entry and first ticket (its wall clock): leases run from them.
+            try db.alter(table: "ledger_entry") { t in t.add(column: "arrived", .double) }
+            try db.alter(table: "owner_ticket") { t in t.add(column: "arrived", .double) }
+            try db.create(table: "owned_resource") { t in
+                t.primaryKey("resource", .blob)
+                t.column("size", .integer).notNull()
+                t.column("budget", .integer).notNull()
+                t.column("ticket_budget", .integer).notNull()
+                t.column("billed_at", .double).notNull()
+            }
+        }
         return migrator
     }
 
@@ -95,16 +107,31 @@ public final class NodeRecords: ReplicaRecords {
         try encodings(of: "ledger_entry", as: "ledger entry") { LedgerEntry(decoding: $0[...]) }
     }
 
-    public func keep(_ entries: [LedgerEntry]) throws(InosError) {
+    public func ledgerArrivals() throws(InosError) -> [[UInt8]: Double] {
+        do {
+            return try database.read { db in
+                var arrivals: [[UInt8]: Double] = [:]
+                for row in try Row.fetchAll(db, sql: "SELECT key, arrived FROM ledger_entry WHERE arrived IS NOT NULL") {
+                    let key: Data = row["key"]
+                    arrivals[Array(key)] = row["arrived"]
+                }
+                return arrivals
+            }
+        } catch {
+            throw InosError(.io, "cannot read ledger arrivals from \(path): \(error)")
+        }
+    }
+
+    public func keep(_ entries: [LedgerEntry], arrived: Double) throws(InosError) {
         guard !entries.isEmpty else { return }
         do {
             try database.write { db in
                 let statement = try db.cachedStatement(
-                    sql: "INSERT OR IGNORE INTO ledger_entry (key, payer, payee, lamport, amount, resource, encoded) VALUES (?, ?, ?, ?, ?, ?, ?)")
+                    sql: "INSERT OR IGNORE INTO ledger_entry (key, payer, payee, lamport, amount, resource, encoded, arrived) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
                 for entry in entries {
                     try statement.execute(arguments: [
                         Data(entry.key), Data(entry.payer), Data(entry.payee), Int64(clamping: entry.lamport), Int64(clamping: entry.amount),
-                        Data(entry.resource), Data(entry.encoded),
+                        Data(entry.resource), Data(entry.encoded), arrived,
                     ])
                 }
             }
@@ -129,21 +156,34 @@ public final class NodeRecords: ReplicaRecords {
         }
     }
 
-    public func ownerTickets() throws(InosError) -> [OwnerTicket] {
-        try encodings(of: "owner_ticket", as: "owner ticket") { bytes in
-            guard let (ticket, rest) = OwnerTicket.decode(bytes[...]), rest.isEmpty else { return nil }
-            return ticket
+    public func ownerTickets() throws(InosError) -> [(ticket: OwnerTicket, arrived: Double?)] {
+        let rows: [Row]
+        do { rows = try database.read { db in try Row.fetchAll(db, sql: "SELECT encoded, arrived FROM owner_ticket") } } catch {
+            throw InosError(.io, "cannot read table owner_ticket from \(path): \(error)")
+        }
+        return try rows.map { row throws(InosError) in
+            let encoded: Data = row["encoded"]
+            guard let (ticket, rest) = OwnerTicket.decode(Array(encoded)[...]), rest.isEmpty else {
+                throw InosError(.corrupt, "\(path): a row of owner_ticket (owner ticket) does not decode (\(encoded.count) bytes)")
+            }
+            return (ticket, row["arrived"])
         }
     }
 
-    public func keep(_ ticket: OwnerTicket) throws(InosError) {
+    public func keep(_ ticket: OwnerTicket, arrived: Double) throws(InosError) {
         do {
             try database.write { db in
+                // A newer ticket replaces the policy, not the arrival: leases count from the first.
                 try db.execute(
-                    sql: "INSERT OR REPLACE INTO owner_ticket (resource, owner, size, budget, issued, expiry, encoded) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    sql: """
+                        INSERT INTO owner_ticket (resource, owner, size, budget, issued, expiry, encoded, arrived) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                        ON CONFLICT(resource) DO UPDATE SET owner = excluded.owner, size = excluded.size, budget = excluded.budget,
+                            issued = excluded.issued, expiry = excluded.expiry, encoded = excluded.encoded,
+                            arrived = COALESCE(owner_ticket.arrived, excluded.arrived)
+                        """,
                     arguments: [
                         Data(ticket.resource.bytes), Data(ticket.owner.bytes), Int64(clamping: ticket.size), Int64(clamping: ticket.budget),
-                        Int64(clamping: ticket.issued), Int64(clamping: ticket.expiry), Data(ticket.encoded),
+                        Int64(clamping: ticket.issued), Int64(clamping: ticket.expiry), Data(ticket.encoded), arrived,
                     ])
             }
         } catch {
@@ -156,6 +196,43 @@ public final class NodeRecords: ReplicaRecords {
             try database.write { db in try db.execute(sql: "DELETE FROM owner_ticket WHERE resource = ?", arguments: [Data(resource.bytes)]) }
         } catch {
             throw InosError(.io, "cannot forget the owner ticket of \(resource) in \(path): \(error)")
+        }
+    }
+
+    public func ownedResources() throws(InosError) -> [OwnedResource] {
+        let rows: [Row]
+        do { rows = try database.read { db in try Row.fetchAll(db, sql: "SELECT resource, size, budget, ticket_budget, billed_at FROM owned_resource") } } catch {
+            throw InosError(.io, "cannot read table owned_resource from \(path): \(error)")
+        }
+        return try rows.map { row throws(InosError) in
+            let bytes: Data = row["resource"]
+            guard let resource = try? ContentID(bytes: Array(bytes)) else {
+                throw InosError(.corrupt, "\(path): a row of owned_resource names no resource (\(bytes.count) bytes)")
+            }
+            let size: Int64 = row["size"], budget: Int64 = row["budget"], ticketBudget: Int64 = row["ticket_budget"]
+            return OwnedResource(resource: resource, size: UInt64(max(0, size)), budget: UInt64(max(0, budget)),
+                                 ticketBudget: UInt64(max(0, ticketBudget)), billedAt: row["billed_at"])
+        }
+    }
+
+    public func keep(_ owned: OwnedResource) throws(InosError) {
+        do {
+            try database.write { db in
+                try db.execute(
+                    sql: "INSERT OR REPLACE INTO owned_resource (resource, size, budget, ticket_budget, billed_at) VALUES (?, ?, ?, ?, ?)",
+                    arguments: [Data(owned.resource.bytes), Int64(clamping: owned.size), Int64(clamping: owned.budget),
+                                Int64(clamping: owned.ticketBudget), owned.billedAt])
+            }
+        } catch {
+            throw InosError(.io, "cannot keep owned resource \(owned.resource) in \(path): \(error)")
+        }
+    }
+
+    public func forgetOwned(_ resource: ContentID) throws(InosError) {
+        do {
+            try database.write { db in try db.execute(sql: "DELETE FROM owned_resource WHERE resource = ?", arguments: [Data(resource.bytes)]) }
+        } catch {
+            throw InosError(.io, "cannot forget owned resource \(resource) in \(path): \(error)")
         }
     }
 }

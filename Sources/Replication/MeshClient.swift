@@ -33,10 +33,20 @@ public final class MeshClient: Sendable {
     /// What this client's identity may spend, as its node's ledger says (nil: unbounded — no economy, an issuer,
     /// or a client process without a ledger, where the holders' own check decides).
     let balance: @Sendable () -> UInt64?
+    /// The mesh's prices and accounting period (a put pays its holders the first period ahead).
+    let pricing: Pricing
+    let billingPeriod: Double
+    /// Told of each put this client paid for as owner (a node bills the next periods: ``ReplicaService/own(_:size:budget:)``).
+    let owned: @Sendable (ContentID, UInt64, UInt64) -> Void
 
     public init(peers: PeerManager, store: ContentStore, identity: NodeIdentity, allocator: AllocatorHandle?, logger: Logger,
-                lamport: NodeLamport = .startingAtWallClock(), balance: @escaping @Sendable () -> UInt64? = { nil }) {
+                lamport: NodeLamport = .startingAtWallClock(), balance: @escaping @Sendable () -> UInt64? = { nil },
+                pricing: Pricing = Pricing(), billingPeriod: Double = ReplicaService.Options().billingPeriod,
+                owned: @escaping @Sendable (ContentID, UInt64, UInt64) -> Void = { _, _, _ in }) {
         self.balance = balance
+        self.pricing = pricing
+        self.billingPeriod = max(1, billingPeriod)
+        self.owned = owned
         self.peers = peers
         self.store = store
         self.identity = identity
@@ -129,7 +139,6 @@ public final class MeshClient: Sendable {
         do { planned = try allocator.plan(request, nodes: nodes) } catch { throw InosError(.failed, "planning where \(file) goes", cause: error) }
         let wanted = planned.replicas
         // The budget caps replicas: the most the owner's credits per hour pay for.
-        let pricing = Pricing()
         let plan = planned.capped(byBudget: budget, size: size, pricing: pricing)
         guard plan.replicas > 0, plan.copies > 0 else {
             if planned.replicas > 0 {
@@ -137,14 +146,15 @@ public final class MeshClient: Sendable {
             }
             throw InosError(.noSpace, "no member can hold \(size) bytes without passing the maximum load (\(members.count) member(s), \(plan.usableNodes) usable)")
         }
-        // Credits: the first hour is paid when the put is acknowledged; a balance that does not cover it stops the
-        // put here, before any piece moves (the holders would refuse it too).
+        // Credits: the first period is paid when the put is acknowledged; a balance that does not cover it stops
+        // the put here, before any piece moves (the holders would refuse it too).
         if let balance = balance() {
-            let cost = pricing.creditsPerHour(size: size, replicas: plan.replicas)
+            let perHour = pricing.creditsPerHour(size: size, replicas: plan.replicas)
+            let cost = UInt64(min(0x1p63, max(1, (Double(perHour) * billingPeriod / 3600).rounded(.up))))
             guard balance >= cost else {
                 throw InosError(
                     .refused,
-                    "the put costs \(cost) credits for its first hour (\(plan.replicas) replicas of \(size) bytes) and this node's balance is \(balance) credits: ask a credit issuer for a grant (inos credits grant), or lower --budget (docs/credits.md)")
+                    "the put costs \(cost) credits for its first period of \(Int(billingPeriod)) s (\(plan.replicas) replicas of \(size) bytes at \(perHour) credits/hour) and this node's balance is \(balance) credits: ask a credit issuer for a grant (inos credits grant), or lower --budget (docs/credits.md)")
             }
         }
 
@@ -265,7 +275,10 @@ public final class MeshClient: Sendable {
         }
         let result = tally.withLock { $0 }
         let cost = pricing.creditsPerHour(size: size, replicas: plan.replicas)
-        if paying { await pay(for: id, holders: result.holders, creditsPerHour: cost) }
+        if paying {
+            await pay(for: id, holders: result.holders, creditsPerHour: cost)
+            if result.acknowledged != nil { owned(id, size, budget) }
+        }
         let report = PutReport(
             id: id, size: size, plan: plan, wantedReplicas: wanted, creditsPerHour: cost, holders: result.holders, copies: result.copies,
             quorum: quorum, acknowledgedAfter: result.acknowledged.map { Double($0 - started) / 1e9 },
@@ -280,10 +293,12 @@ public final class MeshClient: Sendable {
         return report
     }
 
-    /// The owner pays each holder its share of the first hour, by bytes held: signed ledger entries sent to
-    /// the holders, which spread them by anti-entropy.
+    /// The owner pays each holder its share of the first period, by bytes held (at least a credit each): signed
+    /// ledger entries sent to the holders, which spread them by anti-entropy. The next periods are its node's to
+    /// pay (``ReplicaService/billingRound()``); a client process without a node pays only this one.
     private func pay(for id: ContentID, holders: [Holder], creditsPerHour: UInt64) async {
         let total = holders.reduce(UInt64(0)) { $0 + $1.bytes }
+        let period = (Double(creditsPerHour) * billingPeriod / 3600).rounded(.up)
         guard total > 0 else { return }
         // Each entry is a request the holder acknowledges once it kept the entry, so a CLI that exits right after
         // the put does not lose payments still in its send queue. All holders at once, each bounded by its deadline.
@@ -293,7 +308,7 @@ public final class MeshClient: Sendable {
                     logger.warning("payment to \(holder.address) not sent: no session with it")
                     continue
                 }
-                let amount = max(1, UInt64((Double(creditsPerHour) * Double(holder.bytes) / Double(total)).rounded()))
+                let amount = max(1, UInt64(min(0x1p63, (period * Double(holder.bytes) / Double(total)).rounded())))
                 var entry = LedgerEntry(
                     payer: identity.id.bytes, payee: node.bytes, lamport: lamport.nextLedgerTime(), amount: amount,
                     resource: Array(id.bytes.suffix(32)), bytes: holder.bytes, payerKey: identity.publicKey)

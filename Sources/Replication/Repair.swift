@@ -192,7 +192,7 @@ extension ReplicaService {
         let nodes = members.map(\.placementNode)
         var request = PlacementRequest(resourceSize: policy.size, demandScore: DemandTracker.score(rate: demandRate), creditBudget: policy.budget)
         request.key = Array(resource.bytes.suffix(32))
-        guard var plan = try? allocator.plan(request, nodes: nodes).capped(byBudget: policy.budget, size: policy.size) else { return nil }
+        guard var plan = try? allocator.plan(request, nodes: nodes).capped(byBudget: policy.budget, size: policy.size, pricing: options.pricing) else { return nil }
         // The stripe geometry is the stored one, whatever the network looks like now.
         if let manifest, let erasure = manifest.erasure {
             plan.dataShards = erasure.dataShards
@@ -251,7 +251,13 @@ extension ReplicaService {
                     continue
                 }
                 have[i] = proven
-                let surplus = proven.filter { !desired.contains($0) }.sorted().prefix(proven.count - target)
+                // Where the owner pays by the period, the copies it no longer pays for go first (their leases end
+                // anyway); then those placement does not want.
+                let paid = paidMembers(of: resource)
+                let surplus = proven.filter { paid != nil || !desired.contains($0) }.sorted { a, b in
+                    let rank = { (m: MemberID) in (paid.map { $0.contains(m) ? 1 : 0 } ?? 0, desired.contains(m) ? 1 : 0) }
+                    return rank(a) != rank(b) ? rank(a) < rank(b) : a < b
+                }.prefix(proven.count - target)
                 let keeping = proven.subtracting(surplus)
                 var flags = [Bool](repeating: false, count: pieces.count)
                 flags[i] = true

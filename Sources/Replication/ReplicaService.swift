@@ -40,10 +40,15 @@ public final class ReplicaService: Sendable {
         /// only from an owner whose balance (in this node's ledger) pays one copy of it for an hour, and payments
         /// a payer cannot cover bounce (``Ledger``; docs/credits.md).
         public var creditIssuers: [NodeID] = []
-        /// Where credits are enforced: seconds after its owner first stored a resource here by which the owner
-        /// must have paid this node for it (any payment not bounced); unpaid past it, this node releases it.
-        /// Copies repair pushed are not charged (no owner is there to pay for them).
-        public var paymentGrace: Double = 600
+        /// Where credits are enforced, the accounting period (seconds): an owner pays each holder of its resource
+        /// once per period, ahead (the put pays the first; the owner's node the next ones, ``billingRound()``), and a
+        /// payment renews the holder's lease for one period from its arrival. The manifest's `[credits]
+        /// period_seconds`; every node of a mesh should use the same.
+        public var billingPeriod: Double = 86_400
+        /// Where credits are enforced: seconds a holder keeps a resource past the end of its last paid period (or,
+        /// never paid, past one period after it got it) before it releases it — an owner's node that was down for a
+        /// while does not lose its data at once. The manifest's `[credits] grace_seconds`.
+        public var paymentGrace: Double = 3_600
         /// The seed's prices (credits per GB-hour and per replica).
         public var pricing = Pricing()
         public init() {}
@@ -83,8 +88,22 @@ public final class ReplicaService: Sendable {
         public var bouncedPayments = 0
         /// New resources refused because their owner's balance here did not pay for a copy.
         public var unpaidRefusals = 0
-        /// Resources released because their owner stored them here and did not pay within the grace period.
+        /// Resources released because their owner's payments for them here stopped (or never came) and the grace
+        /// period after the last paid one ended.
         public var unpaidReleases = 0
+        /// Held resources whose owner pays by the period (credits enforced, the owner no issuer), and those of them
+        /// past their last paid period (in the grace period: released at its end unless a payment comes).
+        public var chargedResources = 0
+        public var lapsingResources = 0
+        /// As an owner: the resources this node bills each period, those its balance paid fewer copies of than are
+        /// held (degraded: their tickets now name a budget for those copies), and those it could pay nothing for.
+        public var ownedResources = 0
+        public var degradedResources = 0
+        public var unpaidOwnedResources = 0
+        /// Credits this node paid its holders in billing rounds, the rounds, and when the last ended (wall clock).
+        public var billedCredits: UInt64 = 0
+        public var billingRounds = 0
+        public var lastBilledAt: Double?
     }
 
     let peers: PeerManager
@@ -108,9 +127,15 @@ public final class ReplicaService: Sendable {
     private let fullReported = Mutex<[[UInt8]: UInt64]>([:])
     private let owners = Mutex<[ContentID: ContentID]>([:])
     private let tickets = Mutex<[ContentID: OwnerTicket]>([:])
-    /// Resources their owner stored here itself, with when (the node's clock), until they are paid for: checked
-    /// each repair round (``releaseUnpaid()``). In memory: a restart gives them a new grace period.
-    private let awaitingPayment = Mutex<[ContentID: UInt64]>([:])
+    /// When this node kept each ledger entry (wall clock, seconds), by key; and when it first kept a ticket for
+    /// each resource it holds. Both durable in the records: leases (``lease(for:)``) run from them.
+    private let arrivals = Mutex<[[UInt8]: Double]>([:])
+    private let ticketArrivals = Mutex<[ContentID: Double]>([:])
+    /// When this service started (wall clock): the arrival of what was kept before arrivals were recorded.
+    let startedAt: Double
+    /// The resources this node owns and bills (``billingRound()``), and what the last bill of each was.
+    let owned = Mutex<[ContentID: OwnedResource]>([:])
+    let lastBills = Mutex<[ContentID: StorageBill]>([:])
     private let usage = Mutex<[NodeID: OwnerUsage]>([:])
     private let counters = Mutex(Summary())
     private let running = Atomic<Bool>(true)
@@ -133,6 +158,7 @@ public final class ReplicaService: Sendable {
         ledger = Mutex(Ledger(issuers: Set(options.creditIssuers.map(\.bytes))))
         demandTracker = Mutex(DemandTracker(halfLife: options.demandHalfLife))
         tokens = Mutex(TokenBucket(rate: max(1, options.repairBytesPerSecond), now: peers.clock.now()))
+        startedAt = peers.clock.wallSeconds()
     }
 
     /// Reads the kept ledger entries and owner tickets back (moving tickets of an older layout into the records),
@@ -189,25 +215,71 @@ public final class ReplicaService: Sendable {
             let account = l.account(of: me)
             return (l.entries.count, account.earned, account.spent, l.available(to: me), account.bouncedEntries)
         }
+        if creditsEnforced {
+            let now = clock.wallSeconds()
+            let leases = tickets.withLock { Array($0.keys) }.compactMap { lease(for: $0) }
+            summary.chargedResources = leases.count
+            summary.lapsingResources = leases.filter { now > $0.paidThrough }.count
+        }
+        let bills = lastBills.withLock { $0 }
+        summary.ownedResources = owned.withLock { $0.count }
+        summary.degradedResources = bills.values.filter { $0.degraded && $0.replicas > 0 }.count
+        summary.unpaidOwnedResources = bills.values.filter { $0.replicas == 0 }.count
         return summary
     }
 
-    /// Releases what owners stored here and did not pay for within ``Options/paymentGrace``; forgets the paid.
-    /// Run at the start of each repair round. Returns the resources released.
+    /// A holder's lease on a resource whose owner pays by the period: when the owner's latest payment for it
+    /// arrived here (nil: none yet), when this node got the resource, and until when it is paid for.
+    public struct Lease: Sendable, Equatable {
+        public var owner: NodeID
+        public var paidAt: Double?
+        public var heldSince: Double
+        /// The end of the last paid period (never paid: one period after it was got); released `paymentGrace` after.
+        public var paidThrough: Double
+    }
+
+    /// This node's lease on `resource`; nil when it is not charged: no economy, no ticket kept, or an owner that
+    /// is an issuer (its balance is unbounded).
+    public func lease(for resource: ContentID) -> Lease? {
+        guard let ticket = ticket(for: resource), ticket.owner != identity.id, available(to: ticket.owner) != nil else { return nil }
+        let keys = ledger.withLock { $0.paymentKeys(by: ticket.owner.bytes, to: identity.id.bytes, for: Array(resource.bytes.suffix(32))) }
+        let paidAt = arrivals.withLock { arrived in keys.compactMap { arrived[$0] }.max() }
+        let since = ticketArrivals.withLock { $0[resource] } ?? startedAt
+        // An entry kept before arrivals were recorded counts as arriving at this start.
+        let latest = paidAt ?? (keys.isEmpty ? nil : startedAt)
+        return Lease(owner: ticket.owner, paidAt: latest, heldSince: since, paidThrough: (latest ?? since) + options.billingPeriod)
+    }
+
+    /// The members whose lease on `resource` is current as this node's ledger shows it: its owner's latest
+    /// payment to each arrived here within the last period. Nil where the resource is not charged by the period.
+    func paidMembers(of resource: ContentID) -> Set<MemberID>? {
+        guard let ticket = ticket(for: resource), available(to: ticket.owner) != nil else { return nil }
+        let payees = ledger.withLock { $0.payees(of: ticket.owner.bytes, for: Array(resource.bytes.suffix(32))) }
+        let since = clock.wallSeconds() - options.billingPeriod
+        return arrivals.withLock { arrived in
+            Set(payees.compactMap { payee, keys in
+                guard let node = NodeID(bytes: payee), keys.contains(where: { (arrived[$0] ?? startedAt) >= since }) else { return nil }
+                return Membership.member(node)
+            })
+        }
+    }
+
+    /// Releases what this node holds for owners that stopped paying for it (or never did): a resource whose lease
+    /// (``lease(for:)``) ended ``Options/paymentGrace`` seconds ago. Run at the start of each repair round. Returns
+    /// the resources released.
     @discardableResult
     public func releaseUnpaid() -> [ContentID] {
-        let now = clock.now(), grace = clock.nanoseconds(options.paymentGrace)
-        let due = awaitingPayment.withLock { waiting in waiting.filter { now &- $0.value >= grace }.map(\.key) }
+        guard creditsEnforced else { return [] }
+        let now = clock.wallSeconds()
         var released: [ContentID] = []
-        for resource in due {
-            defer { _ = awaitingPayment.withLock { $0.removeValue(forKey: resource) } }
-            guard let owner = ticket(for: resource)?.owner, store.contains(resource) else { continue }
-            let paid = ledger.withLock { $0.paid(by: owner.bytes, to: identity.id.bytes, for: Array(resource.bytes.suffix(32))) }
-            guard paid == 0, available(to: owner) != nil else { continue }  // paid, or the owner is an issuer
-            guard let pieces = try? store.pieces(of: resource) else { continue }
+        for resource in tickets.withLock({ Array($0.keys) }) {
+            guard let lease = lease(for: resource), now > lease.paidThrough + options.paymentGrace, store.contains(resource),
+                let pieces = try? store.pieces(of: resource)
+            else { continue }
             do {
                 let dropped = try release(resource, [Bool](repeating: true, count: pieces.count))
-                logger.warning("released \(resource) (\(dropped) piece(s)): owner \(owner) stored it here \(options.paymentGrace) s ago and has not paid for it")
+                let why = lease.paidAt == nil ? "has not paid for it since this node got it" : "stopped paying for it (its last paid period ended)"
+                logger.warning("released \(resource) (\(dropped) piece(s)): owner \(lease.owner) \(why), and the grace of \(options.paymentGrace) s is over")
                 setCounter { $0.unpaidReleases += 1 }
                 released.append(resource)
             } catch {
@@ -216,6 +288,11 @@ public final class ReplicaService: Sendable {
         }
         return released
     }
+
+    /// The mesh's prices, and its accounting period and grace (seconds), as this node applies them.
+    public var pricing: Pricing { options.pricing }
+    public var billingPeriod: Double { options.billingPeriod }
+    public var paymentGrace: Double { options.paymentGrace }
 
     /// Whether balances gate puts here (credit issuers are named).
     public var creditsEnforced: Bool { ledger.withLock { $0.isEnforced } }
@@ -323,6 +400,9 @@ public final class ReplicaService: Sendable {
             // A piece is answered STORED only with its owner's policy durable beside it.
             if kept == nil || offered.issued > kept!.issued {
                 do throws(InosError) { try saveTicket(offered) } catch { return ReplicationWire.stored(.failed, "cannot keep the owner ticket: \(error.message)") }
+                if kept != nil, offered.budget != kept!.budget {
+                    logger.info("owner \(offered.owner) changed the budget of \(resource) from \(kept!.budget) to \(offered.budget) credits/hour")
+                }
             }
             usage.withLock { usage in
                 if kept == nil { usage[offered.owner, default: .init()].resources += 1 }
@@ -330,10 +410,6 @@ public final class ReplicaService: Sendable {
             }
             if piece == resource { index(resource) } else { owners.withLock { $0[piece] = resource } }
             if newlyPinned { peers.announceNow(Array(resource.bytes.suffix(32))) }
-            if kept == nil, peer == offered.owner, creditsEnforced {
-                let now = clock.now()
-                awaitingPayment.withLock { if $0[resource] == nil { $0[resource] = now } }
-            }
             setCounter { $0.storedPieces += 1 }
             return ReplicationWire.stored(.stored)
         } catch {
@@ -510,8 +586,9 @@ public final class ReplicaService: Sendable {
             }
         }
         guard !fresh.isEmpty else { return answers }
+        let arrived = clock.wallSeconds()
         do throws(InosError) {
-            try records.keep(fresh.map { entries[$0] })
+            try records.keep(fresh.map { entries[$0] }, arrived: arrived)
         } catch {
             logger.error("cannot keep \(fresh.count) ledger entries: \(error.message)")
             for i in fresh { answers[i] = .failed }
@@ -524,6 +601,7 @@ public final class ReplicaService: Sendable {
             switch ledger.withLock({ $0.add(entries[i], requireFunded: false) }) {
             case .added:
                 lamport.witness(entries[i].lamport)  // only a kept entry moves this node's clock
+                arrivals.withLock { $0[entries[i].key] = arrived }
                 added = true
             case .known: break
             case .conflicting, .unfunded: answers[i] = .unauthorized  // changed between check and add
@@ -551,17 +629,20 @@ public final class ReplicaService: Sendable {
 
     /// Kept in the records (one transaction, durable when it returns): a crash leaves the old or the new ticket.
     private func saveTicket(_ ticket: OwnerTicket) throws(InosError) {
+        let arrived = clock.wallSeconds()
         do throws(InosError) {
-            try records.keep(ticket)
+            try records.keep(ticket, arrived: arrived)
         } catch {
             logger.error("cannot keep the owner ticket of \(ticket.resource): \(error.message)")
             throw error
         }
         tickets.withLock { $0[ticket.resource] = ticket }
+        ticketArrivals.withLock { if $0[ticket.resource] == nil { $0[ticket.resource] = arrived } }
     }
 
     private func removeTicket(_ resource: ContentID) {
         tickets.withLock { $0[resource] = nil }
+        ticketArrivals.withLock { $0[resource] = nil }
         do throws(InosError) { try records.forgetTicket(of: resource) } catch {
             logger.error("cannot forget the owner ticket of \(resource): \(error.message)")
         }
@@ -573,8 +654,11 @@ public final class ReplicaService: Sendable {
     /// Reads the ledger entries and tickets back from the records; tickets an older node kept as files under
     /// `replicas/` (checked: decoded, signed by their owner) move into the records and their files go.
     private func restoreRecords() throws(InosError) {
-        var restored: [ContentID: OwnerTicket] = [:]
-        for ticket in try records.ownerTickets() { restored[ticket.resource] = ticket }
+        var restored: [ContentID: OwnerTicket] = [:], arrived: [ContentID: Double] = [:]
+        for (ticket, when) in try records.ownerTickets() {
+            restored[ticket.resource] = ticket
+            arrived[ticket.resource] = when
+        }
         let files = (try? FileManager.default.contentsOfDirectory(atPath: policyFolder))?.filter { $0.hasSuffix(".ticket") } ?? []
         for file in files {
             let path = (policyFolder as NSString).appendingPathComponent(file)
@@ -584,7 +668,7 @@ public final class ReplicaService: Sendable {
                 // Kept only where the records hold none for it, or an older one of the same owner.
                 let newer = restored[ticket.resource].map { $0.ownerKey == ticket.ownerKey && ticket.issued > $0.issued } ?? true
                 if newer {
-                    try records.keep(ticket)
+                    try records.keep(ticket, arrived: startedAt)
                     restored[ticket.resource] = ticket
                 }
             } else {
@@ -595,6 +679,12 @@ public final class ReplicaService: Sendable {
         }
         if !files.isEmpty { logger.info("moved \(files.count) owner ticket file(s) from \(policyFolder) into the records") }
         tickets.withLock { $0 = restored }
+        ticketArrivals.withLock { $0 = arrived }
+        let kept = try records.ledgerArrivals()
+        arrivals.withLock { $0 = kept }
+        var ownedNow: [ContentID: OwnedResource] = [:]
+        for resource in try records.ownedResources() { ownedNow[resource.resource] = resource }
+        owned.withLock { $0 = ownedNow }
         let entries = try records.ledgerEntries()
         let proofs = try records.equivocations()
         var refused = 0

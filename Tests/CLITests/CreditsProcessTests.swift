@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+import APIModel
 import Foundation
 import HostTestSupport
 import Testing
@@ -74,6 +75,23 @@ struct CreditsProcessTests {
         let paid = put.output.split(separator: "\n").filter { $0.hasPrefix("  tcp://") && !$0.contains(" 0 bytes") }.count
         #expect(paid >= 5, "\(put.output)")
         #expect(Self.waitForLedger(nodes, entries: 1 + paid), "\(nodes.map { Self.ledger($0) })")
+
+        // A put through a member's node makes that node the owner that pays the next periods: its status lists it.
+        let member = try #require(try CLITests.run(["id", "--data-dir", root + "/n0"]).output.split(separator: "\n").last.map(String.init))
+        let memberGrant = try CLITests.run(["credits", "grant", member, "--amount", "1000", "--mesh", seed, "--data-dir", root + "/issuer"])
+        #expect(memberGrant.status == 0, "\(memberGrant.output)")
+        #expect(Self.waitForLedger(nodes, entries: 2 + paid), "\(nodes.map { Self.ledger($0) })")
+        let second = root + "/second.bin"
+        try ReplicationProcessTests.randomFile(second, bytes: 1_500_000, seed: 20)
+        let owned = try CLITests.run(["put", second, "--mesh", seed, "--budget", "50", "--data-dir", root + "/n0"])
+        #expect(owned.status == 0 && owned.output.contains("acknowledged after"), "\(owned.output)")
+        let ownedPaid = owned.output.split(separator: "\n").filter { $0.hasPrefix("  tcp://") && !$0.contains(" 0 bytes") }.count
+        #expect(Self.waitForLedger(nodes, entries: 2 + paid + ownedPaid), "\(nodes.map { Self.ledger($0) })")
+        let report = try OperatorProcessTests.json(StatusReport.self, ["status", "--data-dir", root + "/n0"])
+        let billing = try #require(report.replication?.billing, "no billing in the status of a node with credits enforced")
+        #expect(billing.ownedResources == 1 && billing.owned.count == 1 && billing.periodSeconds == 86_400, "\(billing)")
+        let text = try CLITests.run(["status", "--data-dir", root + "/n0"])
+        #expect(text.output.contains("owned     1 resource(s) billed") && text.output.contains("billing   period"), "\(text.output)")
 
         // A paid holder dies at once (SIGKILL: no shutdown path runs) and comes back alone — no peer to refill its
         // ledger from — with every entry and what it earned.

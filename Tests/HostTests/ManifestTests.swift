@@ -424,7 +424,13 @@ struct MeshManifestTests {
         #expect(ManifestTests.problems("[credits]\nissuers = [\"treasury\"]\n") == [
             "[credits].issuers[0] \"treasury\" is not a node ID (n and 52 base32 characters, as `inos id` prints it)"
         ])
-        #expect(ManifestTests.problems("[credits]\nissuer = []\n") == ["unknown key \"issuer\" in [credits] (known: issuers)"])
+        #expect(ManifestTests.problems("[credits]\nissuer = []\n") == ["unknown key \"issuer\" in [credits] (known: grace_seconds, issuers, period_seconds)"])
+        // The accounting period and grace: defaults (nil) unless set; a period under a minute is refused.
+        let billed = try Manifest.parse("[credits]\nperiod_seconds = 3600\ngrace_seconds = 0\n")
+        #expect(billed.creditPeriodSeconds == 3600 && billed.creditGraceSeconds == 0)
+        #expect(try Manifest.parse("").creditPeriodSeconds == nil)
+        #expect(ManifestTests.problems("[credits]\nperiod_seconds = 5\n") == ["[credits].period_seconds = 5 is out of range 60...31622400"])
+        #expect(ManifestTests.problems("[credits]\ngrace_seconds = -1\n") == ["[credits].grace_seconds = -1 is out of range 0...31622400"])
         // [cache] size_mib: the edge cache's bound (default 256 MiB, 0 keeps nothing fetched).
         #expect(try Manifest.parse("").cacheBytes == 256 << 20)
         #expect(try Manifest.parse("[cache]\nsize_mib = 0\n").cacheBytes == 0)

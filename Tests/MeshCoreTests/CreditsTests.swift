@@ -213,5 +213,37 @@ struct CreditsBoundsTests {
         #expect(pricing.affordableReplicas(size: .max, wanted: .max - 1, budget: 0) == 0)
         #expect(pricing.affordableReplicas(size: 0, wanted: Int.min, budget: 0) == 0)
     }
-}
 
+    @Test("a period's bill pays every proven holder its share by bytes; a balance short of it pays the most copies it covers and names their price as the new budget; none covered pays nothing")
+    func storageBill() {
+        let gb: UInt64 = 1 << 30, hour = 3600.0
+        // 1 GB held five times at the seed's prices: 100 credits/hour, 20 per holder.
+        let full = StorageBill.compute(size: gb, held: [UInt64](repeating: gb, count: 5), budget: 1_000, balance: 10_000, periodSeconds: hour)
+        #expect(full == StorageBill(replicas: 5, creditsPerHour: 100, total: 100, amounts: [20, 20, 20, 20, 20], budget: 1_000, degraded: false))
+        #expect(StorageBill.compute(size: gb, held: [UInt64](repeating: gb, count: 5), budget: 1_000, balance: nil, periodSeconds: hour) == full)
+        // A day's period costs 24 hours.
+        #expect(StorageBill.compute(size: gb, held: [gb, gb, gb, gb, gb], budget: 1_000, balance: nil, periodSeconds: 86_400).total == 2_400)
+        // 70 credits pay three copies (60): shared by all five holders until repair releases the surplus, and
+        // the new budget is what three copies cost.
+        let short = StorageBill.compute(size: gb, held: [UInt64](repeating: gb, count: 5), budget: 1_000, balance: 70, periodSeconds: hour)
+        #expect(short.replicas == 3 && short.total == 60 && short.amounts == [12, 12, 12, 12, 12] && short.budget == 60 && short.degraded)
+        // The owner's own budget capping the copies is not a degradation.
+        let capped = StorageBill.compute(size: gb, held: [UInt64](repeating: gb, count: 5), budget: 60, balance: 10_000, periodSeconds: hour)
+        #expect(capped.replicas == 3 && capped.budget == 60 && !capped.degraded)
+        // Nothing covered: nothing paid.
+        let none = StorageBill.compute(size: gb, held: [gb, gb], budget: 1_000, balance: 19, periodSeconds: hour)
+        #expect(none.replicas == 0 && none.amounts == [0, 0] && none.total == 0 && none.degraded)
+        // Uneven holdings share by bytes; the total is exact, every holder gets at least a credit.
+        let uneven = StorageBill.compute(size: gb, held: [gb, gb / 2, gb / 2, 1], budget: 1_000, balance: nil, periodSeconds: hour)
+        #expect(uneven.replicas == 3 && uneven.amounts.reduce(0, +) == uneven.total && uneven.amounts.allSatisfy { $0 >= 1 })
+        #expect(uneven.amounts[0] > uneven.amounts[1] && uneven.amounts[1] == uneven.amounts[2])
+        // A period too short to cost a credit is billed one per holder, and a balance short of that pays none.
+        let tiny = StorageBill.compute(size: 1_000, held: [1_000, 1_000, 1_000], budget: 10, balance: nil, periodSeconds: 60)
+        #expect(tiny.amounts == [1, 1, 1])
+        #expect(StorageBill.compute(size: 1_000, held: [1_000, 1_000, 1_000], budget: 10, balance: 2, periodSeconds: 60).replicas == 0)
+        // Hostile sizes do not trap.
+        _ = StorageBill.compute(size: .max, held: [.max, .max], budget: .max, balance: .max, periodSeconds: .greatestFiniteMagnitude)
+        _ = StorageBill.compute(size: 1, held: [.max, .max, .max], budget: 0, balance: 0, periodSeconds: -5)
+        #expect(StorageBill.compute(size: 0, held: [], budget: 0, balance: 0, periodSeconds: hour).replicas == 0)
+    }
+}

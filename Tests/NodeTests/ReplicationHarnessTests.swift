@@ -5,6 +5,7 @@ import Foundation
 import HostTestSupport
 import Identity
 import Mesh
+import MeshCore
 import Node
 import Primitives
 import NodeTestSupport
@@ -128,11 +129,7 @@ struct ReplicationHarnessTests {
     func unpaidReleased() throws {
         // Node 0 is the mesh's credit issuer: every member names its ID (read from its key file, written first).
         let mesh = try MeshHarness(nodes: 8, clients: 1, seed: 97, storage: true) { configuration, _ in
-            let root = (configuration.dataDirectory as NSString).deletingLastPathComponent
-            if let issuer = try? NodeIdentity.load(root + "/0/" + NodeIdentity.fileName) { configuration.replication.creditIssuers = [issuer.id] }
-            configuration.replication.paymentGrace = 30
-            configuration.replication.repairInterval = 10
-            configuration.provideInterval = 5
+            Self.economy(&configuration)
         }
         defer { mesh.close() }
         #expect(mesh.run(until: { $0.allSee(alive: 7) }, within: 60))
@@ -140,9 +137,9 @@ struct ReplicationHarnessTests {
         let (client, pins) = try mesh.meshClient(owner)
         let (issuer, _) = try mesh.meshClient(0)
         let entry = mesh.addresses[0], ownerID = mesh.ids[owner]
-        _ = try mesh.complete { try await issuer.grant(10_000, to: ownerID, entry: entry) }
+        _ = try mesh.complete { try await issuer.grant(10_000_000, to: ownerID, entry: entry) }
         func balance(_ index: Int) -> UInt64? { mesh.nodes[index]!.replicas!.available(to: ownerID) }
-        #expect(mesh.run(until: { mesh in mesh.aliveMembers.allSatisfy { balance($0) == 10_000 } }, within: 60), "\(mesh.aliveMembers.map(balance))")
+        #expect(mesh.run(until: { mesh in mesh.aliveMembers.allSatisfy { balance($0) == 10_000_000 } }, within: 60), "\(mesh.aliveMembers.map(balance))")
 
         let unpaidFile = NSTemporaryDirectory() + "harness-unpaid-\(UUID().uuidString)", paidFile = unpaidFile + "-paid"
         let unpaidBytes = Self.text(300_000, seed: 97), paidBytes = Self.text(300_000, seed: 98)
@@ -150,22 +147,139 @@ struct ReplicationHarnessTests {
         try Self.write(paidBytes, to: paidFile)
         defer { for file in [unpaidFile, paidFile] { try? FileManager.default.removeItem(atPath: file) } }
         // A hostile client: the holders take the resource (the balance covers it) but it never pays them.
-        let unpaid = try mesh.complete { try await client.put(file: unpaidFile, entry: entry, budget: 50, pins: pins, paying: false) }
-        let paid = try mesh.complete { try await client.put(file: paidFile, entry: entry, budget: 50, pins: pins) }
+        let unpaid = try mesh.complete { try await client.put(file: unpaidFile, entry: entry, budget: 1_000_000, pins: pins, paying: false) }
+        let unpaidAt = mesh.clock.wallSeconds()
+        mesh.advance(seconds: 20)
+        let paid = try mesh.complete { try await client.put(file: paidFile, entry: entry, budget: 1_000_000, pins: pins) }
+        let paidAt = mesh.clock.wallSeconds()
         let unpaidHolders = mesh.holders(of: unpaid.id), paidHolders = mesh.holders(of: paid.id)
         #expect(unpaidHolders.count >= 5 && paidHolders.count >= 5, "\(unpaidHolders) \(paidHolders)")
-        // Within the grace period nothing goes.
-        mesh.advance(seconds: 10)
+        func advance(to time: Double) { mesh.advance(seconds: max(0.25, time - mesh.clock.wallSeconds())) }
+        // Within the first period (60 s) and its grace (30 s) nothing goes.
+        advance(to: unpaidAt + 85)
         try mesh.repairRound()
         #expect(mesh.holders(of: unpaid.id) == unpaidHolders)
-        // Past it, every holder of the unpaid resource releases it; the paid one keeps its copies.
-        mesh.advance(seconds: 25)
+        #expect(mesh.holders(of: paid.id) == paidHolders)
+        // Past them, every holder of the unpaid resource releases it; the paid one keeps its copies (its first
+        // period was paid 20 s later).
+        advance(to: unpaidAt + 95)
         try mesh.repairRound()
         #expect(mesh.holders(of: unpaid.id).isEmpty, "still held by \(mesh.holders(of: unpaid.id))")
         #expect(mesh.holders(of: paid.id) == paidHolders)
         let released = mesh.aliveMembers.reduce(0) { $0 + mesh.nodes[$1]!.replicas!.summary.unpaidReleases }
         #expect(released == unpaidHolders.count)
         try Self.readBack(paid.id, by: owner, in: mesh, entry: entry, file: paidFile, original: paidBytes)
+        // A client process has no node to pay the next periods: its paid put goes too, once the period it paid and
+        // the grace after it are over.
+        advance(to: paidAt + 95)
+        try mesh.repairRound()
+        #expect(mesh.holders(of: paid.id).isEmpty, "still held by \(mesh.holders(of: paid.id))")
+    }
+
+    /// An economy for harness tests: node 0 is the credit issuer (every member names its ID, read from its key
+    /// file, written first), periods of a minute with 30 s of grace, and prices a million times the seed's, so a
+    /// resource of a few hundred kilobytes costs whole credits per copy per period.
+    static func economy(_ configuration: inout MeshNode.Configuration) {
+        let root = (configuration.dataDirectory as NSString).deletingLastPathComponent
+        if let issuer = try? NodeIdentity.load(root + "/0/" + NodeIdentity.fileName) { configuration.replication.creditIssuers = [issuer.id] }
+        configuration.replication.billingPeriod = 60
+        configuration.replication.paymentGrace = 30
+        configuration.replication.pricing = Pricing(baseRate: 20_000_000)
+        configuration.replication.repairInterval = 10
+        configuration.provideInterval = 5
+    }
+
+    @Test("charged per period: the owner's node pays its proven holders each period; a balance that pays fewer copies degrades the resource to them (new ticket, surplus released, data whole); a balance that pays none lets the holders release it after the grace")
+    func chargedPerPeriod() throws {
+        let mesh = try MeshHarness(nodes: 9, seed: 101, storage: true) { configuration, _ in Self.economy(&configuration) }
+        defer { mesh.close() }
+        #expect(mesh.run(until: { $0.allSee(alive: 8) }, within: 60))
+        // The owner is a member: its node bills the periods after the first.
+        let owner = 8, sink = 1
+        let (client, pins) = try mesh.meshClient(owner)
+        let (issuer, _) = try mesh.meshClient(0)
+        let entry = mesh.addresses[0], ownerID = mesh.ids[owner]
+        let sinkID = mesh.ids[sink], sinkAddress = mesh.addresses[sink]
+        let ownerNode = try #require(mesh.nodes[owner]?.replicas)
+        _ = try mesh.complete { try await issuer.grant(10_000_000, to: ownerID, entry: entry) }
+        #expect(mesh.run(until: { mesh in mesh.aliveMembers.allSatisfy { mesh.nodes[$0]!.replicas!.available(to: ownerID) == 10_000_000 } }, within: 60))
+
+        let file = NSTemporaryDirectory() + "harness-billed-\(UUID().uuidString)"
+        let original = Self.text(1_048_576 + 300_000, seed: 101)
+        try Self.write(original, to: file)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let report = try mesh.complete { try await client.put(file: file, entry: entry, budget: 100_000_000, pins: pins) }
+        let pieces = ContentStore.pieces(of: report.id, manifest: try client.store.manifest(for: report.id))
+        let holders = mesh.holders(of: report.id).filter { $0 != owner }
+        #expect(holders.count >= 5, "\(holders)")
+        #expect(ownerNode.ownedResources.map(\.resource.resource) == [report.id])
+        func spent() -> UInt64 { ownerNode.account(of: ownerID).spent }
+        func lease(_ holder: Int) -> ReplicaService.Lease? { mesh.nodes[holder]?.replicas?.lease(for: report.id) }
+
+        // Period 2: every holder proves a piece and is paid its share; each lease runs a period from now.
+        mesh.advance(seconds: 50)
+        let before = spent()
+        try mesh.complete { await ownerNode.billingRound() }
+        let first = try #require(ownerNode.ownedResources.first?.bill)
+        #expect(first.replicas == holders.count && !first.degraded && first.amounts.allSatisfy { $0 > 0 }, "\(first)")
+        #expect(spent() == before + first.total)
+        let now = mesh.clock.wallSeconds()
+        #expect(mesh.run(until: { _ in holders.allSatisfy { lease($0)?.paidAt.map { now - $0 < 5 } == true } }, within: 10),
+                "\(holders.map { lease($0) as Any })")
+        #expect(ownerNode.summary.billedCredits == first.total && ownerNode.summary.ownedResources == 1)
+
+        // The owner spends all but half a period's bill elsewhere: the next bill pays fewer copies.
+        let keep = first.total / 2
+        let balance = try #require(ownerNode.available(to: ownerID))
+        _ = try mesh.complete { try await client.grant(balance - keep, to: sinkID, entry: sinkAddress) }
+        #expect(mesh.run(until: { _ in ownerNode.available(to: ownerID) == keep }, within: 60))
+        mesh.advance(seconds: 50)
+        try mesh.complete { await ownerNode.billingRound() }
+        let degraded = try #require(ownerNode.ownedResources.first?.bill)
+        #expect(degraded.degraded && degraded.replicas >= 1 && degraded.replicas < holders.count && degraded.total <= keep, "\(degraded)")
+        #expect(ownerNode.summary.degradedResources == 1)
+        // Only enough holders to keep that many copies are paid; they take the newer ticket with the lower budget.
+        let paidHolders = holders.filter { holder in
+            mesh.run(until: { _ in lease(holder)?.paidAt.map { mesh.clock.wallSeconds() - $0 < 10 } == true }, within: 2)
+        }
+        #expect(paidHolders.count >= degraded.replicas && paidHolders.count < holders.count, "\(paidHolders) of \(holders)")
+        #expect(paidHolders.allSatisfy { mesh.nodes[$0]?.replicas?.ticket(for: report.id)?.budget == degraded.budget })
+        // The others' leases end a period after the last full bill; past the grace they release their copies, and
+        // repair does not restore them (the ticket's budget pays for no more).
+        let unpaidLeases = holders.filter { !paidHolders.contains($0) }.compactMap { lease($0)?.paidThrough }
+        mesh.advance(seconds: max(0.25, (unpaidLeases.max() ?? 0) + 31 - mesh.clock.wallSeconds()))
+        try mesh.repairRound()
+        mesh.advance(seconds: 10)
+        try mesh.repairRound()
+        #expect(Set(mesh.holders(of: report.id).filter { $0 != owner }) == Set(paidHolders))
+        for (i, piece) in pieces.enumerated() {
+            let copies = mesh.holders(of: piece.id).filter { $0 != owner }.count
+            #expect(copies >= degraded.replicas, "piece \(i): \(copies) copies, \(degraded.replicas) paid")
+        }
+        try Self.readBack(report.id, by: owner, in: mesh, entry: entry, file: file, original: original)
+
+        // Nothing left: the next bill pays no copy; the holders keep the data through their paid period and grace.
+        let rest = try #require(ownerNode.available(to: ownerID))
+        if rest > 0 {
+            _ = try mesh.complete { try await client.grant(rest, to: sinkID, entry: sinkAddress) }
+            #expect(mesh.run(until: { _ in ownerNode.available(to: ownerID) == 0 }, within: 60))
+        }
+        // (The degraded bill is 0.8 of a period old by now: this round bills again.)
+        mesh.advance(seconds: 1)
+        try mesh.complete { await ownerNode.billingRound() }
+        #expect(ownerNode.ownedResources.first?.bill?.replicas == 0 && ownerNode.summary.unpaidOwnedResources == 1)
+        let remaining = mesh.holders(of: report.id).filter { $0 != owner }
+        #expect(!remaining.isEmpty)
+        // Past the last paid period: lapsing, still held through the grace.
+        let lastPaid = remaining.compactMap { lease($0)?.paidThrough }.max() ?? 0
+        mesh.advance(seconds: max(0.25, lastPaid + 5 - mesh.clock.wallSeconds()))
+        try mesh.repairRound()
+        #expect(mesh.holders(of: report.id).filter { $0 != owner } == remaining)
+        #expect(remaining.allSatisfy { (mesh.nodes[$0]?.replicas?.summary.lapsingResources ?? 0) == 1 })
+        mesh.advance(seconds: 30)
+        try mesh.repairRound()
+        #expect(mesh.holders(of: report.id).filter { $0 != owner }.isEmpty, "still held by \(mesh.holders(of: report.id))")
+        #expect(remaining.allSatisfy { (mesh.nodes[$0]?.replicas?.summary.unpaidReleases ?? 0) == 1 })
     }
 
     @Test("copies past the target are released in one round: the leader asks every surplus holder at once, each confirms the kept copies before it drops its own, and the data stays whole")

@@ -31,18 +31,27 @@ struct NodeRecordsTests {
         let new = OwnerTicket(resource: a, size: 100, budget: 80, owner: payer, now: Date(timeIntervalSince1970: 2_000))
         do {
             let records = try NodeRecords(dataDirectory: folder)
-            try records.keep(entries)
-            try records.keep([entries[0]])
-            try records.keep(old)
-            try records.keep(new)
-            try records.keep(OwnerTicket(resource: b, size: 7, budget: 1, owner: payee))
+            try records.keep(entries, arrived: 10)
+            try records.keep([entries[0]], arrived: 20)
+            try records.keep(old, arrived: 30)
+            try records.keep(new, arrived: 40)
+            try records.keep(OwnerTicket(resource: b, size: 7, budget: 1, owner: payee), arrived: 50)
             try records.forgetTicket(of: b)
+            try records.keep(OwnedResource(resource: a, size: 100, budget: 50, billedAt: 60))
+            try records.keep(OwnedResource(resource: a, size: 100, budget: 50, ticketBudget: 20, billedAt: 70))
+            try records.keep(OwnedResource(resource: b, size: 7, budget: 1, billedAt: 80))
+            try records.forgetOwned(b)
         }
         let reopened = try NodeRecords(dataDirectory: folder)
         #expect(Set(try reopened.ledgerEntries()) == Set(entries))
         #expect(try reopened.ledgerEntries().count == 2)
+        // An entry kept again keeps its first arrival.
+        #expect(try reopened.ledgerArrivals() == [entries[0].key: 10, entries[1].key: 10])
         let tickets = try reopened.ownerTickets()
-        #expect(tickets.count == 1 && tickets.first?.encoded == new.encoded, "\(tickets.map(\.budget))")
+        #expect(tickets.count == 1 && tickets.first?.ticket.encoded == new.encoded, "\(tickets.map(\.ticket.budget))")
+        // A newer ticket replaces the policy, not when the resource first arrived: a lease counts from that.
+        #expect(tickets.first?.arrived == 30)
+        #expect(try reopened.ownedResources() == [OwnedResource(resource: a, size: 100, budget: 50, ticketBudget: 20, billedAt: 70)])
     }
 
     @Test("an equivocation proof is kept once per key and read back after a reopen; marked in a ledger, the kept entry bounces")
@@ -53,7 +62,7 @@ struct NodeRecordsTests {
         let kept = Self.entry(payer, to: a.id, lamport: 7, amount: 10), other = Self.entry(payer, to: b.id, lamport: 7, amount: 10)
         do {
             let records = try NodeRecords(dataDirectory: folder)
-            try records.keep([kept])
+            try records.keep([kept], arrived: 1)
             try records.keepEquivocation(other)
             try records.keepEquivocation(other)
         }

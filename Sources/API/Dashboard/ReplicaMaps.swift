@@ -179,7 +179,7 @@ final class ReplicaMaps: Sendable {
                 var request = PlacementRequest(resourceSize: policy.size, demandScore: 0, creditBudget: policy.budget)
                 request.key = Array(id.bytes.suffix(32))
                 let allocator = AllocatorHandle(slot: slot)
-                if var plan = try? allocator.plan(request, nodes: nodes).capped(byBudget: policy.budget, size: policy.size) {
+                if var plan = try? allocator.plan(request, nodes: nodes).capped(byBudget: policy.budget, size: policy.size, pricing: node.replicas?.pricing ?? Pricing()) {
                     if let manifest, let erasure = manifest.erasure {
                         plan.dataShards = erasure.dataShards
                         plan.parityShards = erasure.parityShards

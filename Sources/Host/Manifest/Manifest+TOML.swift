@@ -194,7 +194,11 @@ private struct Reader {
             if let mib = int(cache, "size_mib", in: "[cache]", range: 0...(1 << 24)) { manifest.cacheBytes = UInt64(mib) << 20 }
         }
         if let credits = table(root, "credits", in: "the top level") {
-            checkKeys(credits, allowed: ["issuers"], in: "[credits]")
+            checkKeys(credits, allowed: ["issuers", "period_seconds", "grace_seconds"], in: "[credits]")
+            // A period shorter than a minute floods the ledger (an entry per holder per period); longer than a
+            // year leaves unpaid data held for that long.
+            manifest.creditPeriodSeconds = int(credits, "period_seconds", in: "[credits]", range: 60...(366 * 86_400))
+            manifest.creditGraceSeconds = int(credits, "grace_seconds", in: "[credits]", range: 0...(366 * 86_400))
             let issuers = strings(credits, "issuers", in: "[credits]")
             for (index, id) in issuers.enumerated() where !Self.looksLikeNodeID(id) {
                 problems.append("[credits].issuers[\(index)] \"\(id)\" is not a node ID (n and 52 base32 characters, as `inos id` prints it)")

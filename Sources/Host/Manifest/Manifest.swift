@@ -31,6 +31,8 @@
 ///
 /// [credits]
 /// issuers = ["n…"]          # whose ledger entries mint credits; set: puts are paid from balances (docs/credits.md)
+/// period_seconds = 86400    # the accounting period: owners pay their holders once per period, ahead
+/// grace_seconds = 3600      # how long a holder keeps what its owner stopped paying for, past the last paid period
 /// ```
 public struct Manifest: Sendable, Hashable {
     public var nodeName: String
@@ -51,6 +53,9 @@ public struct Manifest: Sendable, Hashable {
     /// no economy (every entry counts, no put is refused for its balance); set: every other node spends only what
     /// it was paid (docs/credits.md).
     public var creditIssuers: [String] = []
+    /// `[credits] period_seconds` and `grace_seconds` (nil: the defaults, a day and an hour).
+    public var creditPeriodSeconds: Int?
+    public var creditGraceSeconds: Int?
     /// `[cache] size_mib`: bytes of fetched chunks a node keeps to answer reads again (its edge cache; least
     /// recently read evicted first, never what it holds for owners). Default 256 MiB.
     public var cacheBytes: UInt64 = 256 << 20

@@ -55,8 +55,21 @@ struct Status: AsyncParsableCommand {
                 let balance = r.creditBalance.map { "balance \($0) credits" } ?? "an issuer (mints credits)"
                 let bounced = (r.bouncedPayments ?? 0) > 0 ? "; \(r.bouncedPayments ?? 0) payment(s) bounced" : ""
                 let refused = (r.unpaidRefusals ?? 0) > 0 ? "; \(r.unpaidRefusals ?? 0) unpaid resource(s) refused" : ""
-                let released = (r.unpaidReleases ?? 0) > 0 ? "; \(r.unpaidReleases ?? 0) never paid for, released" : ""
+                let released = (r.unpaidReleases ?? 0) > 0 ? "; \(r.unpaidReleases ?? 0) released for lack of payment" : ""
                 lines.append("credits   enforced: \(balance)\(bounced)\(refused)\(released)")
+                if let b = r.billing {
+                    let lapsing = b.lapsingResources > 0 ? " (\(b.lapsingResources) past their paid period: released after \(formatSeconds(b.graceSeconds)) of grace unless paid)" : ""
+                    lines.append("billing   period \(formatSeconds(b.periodSeconds)); holding \(b.chargedResources) charged resource(s)\(lapsing)")
+                    if b.ownedResources > 0 {
+                        let last = b.lastBilledSecondsAgo.map { "; last round \(formatSeconds($0)) ago" } ?? ""
+                        let degraded = b.degradedResources > 0 ? ", \(b.degradedResources) degraded (the balance pays fewer copies)" : ""
+                        let unpaid = b.unpaidResources > 0 ? ", \(b.unpaidResources) UNPAID (holders release them after the grace)" : ""
+                        lines.append("owned     \(b.ownedResources) resource(s) billed\(degraded)\(unpaid); \(b.billedCredits) credits paid\(last)")
+                        for o in b.owned where o.degraded == true || o.copiesPaid == 0 {
+                            lines.append("          \(o.id): \(o.copiesPaid == 0 ? "no copy paid" : "\(o.copiesPaid ?? 0) cop\(o.copiesPaid == 1 ? "y" : "ies") paid"), \(o.creditsLastPeriod ?? 0) credits last period")
+                        }
+                    }
+                }
             } else if r.creditsEnforced == false {
                 lines.append("credits   not enforced (no [credits] issuers in the manifest): puts are not paid from balances")
             }
