@@ -251,6 +251,18 @@ struct ManifestTests {
         }
     }
 
+    @Test("a Unicode line break (U+0085, U+2028, U+2029) where an array expects a value is a clear error, not toml++'s assertion (found by fuzzing); one inside a string or after a value is not")
+    func unicodeBreakInArray() {
+        let problem = "an array holds a value where it has a Unicode line break (U+0085, U+2028 or U+2029); use a plain newline"
+        #expect(Self.problems("s=[\u{85}") == ["line 1: \(problem)"])
+        #expect(Self.problems("[\"\"]\nl=[\"\",\u{85}") == ["line 2: \(problem)"])
+        #expect(Self.problems("s=[1,\u{2029}") == ["line 1: \(problem)"])
+        #expect(Self.problems("s=[ #c\n\u{2028}]") == ["line 2: \(problem)"])
+        for text in ["a = [\"\u{85}\", '\u{2028}']\n", "a = [1] # \u{2029}\n", "a = [\"x\" ]\n"] {
+            #expect(Manifest.braceAsArrayValue(text) == nil, "\(text)")
+        }
+    }
+
     @Test("a job runner entry may ask for isolation in a process; other values and other kinds are refused")
     func isolation() throws {
         let manifest = try Manifest.parse("""

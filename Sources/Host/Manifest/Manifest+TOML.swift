@@ -45,7 +45,8 @@ extension Manifest {
     /// or nil. An assertion aborts the node in a debug build (undefined behaviour with NDEBUG), so these are
     /// refused before the parser sees them; both were found by fuzzing the manifest:
     /// - a table header without a key after `[` or `[[` (`[.a]`, `[ +x]`, a lone `[`), in `parse_key`;
-    /// - `}` where an array expects a value (`plugin_paths = [}`, `[1, }`), in `parse_value`.
+    /// - `}` or a Unicode line break (U+0085, U+2028, U+2029) where an array expects a value (`plugin_paths = [}`,
+    ///   `[1, }`), in `parse_value`.
     /// A line inside a multi-line array or string that starts like a header is refused too; no manifest key
     /// takes nested arrays or such strings.
     static func parserHazard(_ text: String) -> String? {
@@ -96,6 +97,11 @@ extension Manifest {
             }
             let atValue = stack.last == UInt8(ascii: "[") && (previous == UInt8(ascii: "[") || previous == UInt8(ascii: ","))
             if c == UInt8(ascii: "}") && atValue { return "line \(line): an array holds a value where it has `}` (as in [1, 2])" }
+            // A Unicode line break (U+0085 NEL, U+2028, U+2029) there: toml++ counts it a value terminator but does
+            // not skip it (fuzzing: `s=[` ‖ U+0085, and `[1,` ‖ U+2029).
+            if atValue, starts([0xC2, 0x85], at: i) || starts([0xE2, 0x80, 0xA8], at: i) || starts([0xE2, 0x80, 0xA9], at: i) {
+                return "line \(line): an array holds a value where it has a Unicode line break (U+0085, U+2028 or U+2029); use a plain newline"
+            }
             if c == quote || c == apostrophe {
                 // A string: skip to its end (escapes only in basic strings; triple quotes span lines).
                 let triple = [c, c, c]
