@@ -139,6 +139,14 @@ extension ReplicaService {
     /// Nil when this node does not lead it.
     private func censusAndRepair(_ resource: ContentID, me: MemberID, members: [MemberInfo], alive: Set<MemberID>,
                                  allocator: AllocatorHandle) async -> Census? {
+        let holders = await providers(of: resource, me: me, members: members).union([me]).filter { alive.contains($0) }
+        guard holders.min() == me else { return nil }
+        return await repair(resource, holders: holders.sorted(), members: members, allocator: allocator)
+    }
+
+    /// The members provider records name as holders of `resource`: this node's records, and the DHT's (asked of
+    /// another member) when they name fewer than two.
+    func providers(of resource: ContentID, me: MemberID, members: [MemberInfo]) async -> Set<MemberID> {
         let key = Array(resource.bytes.suffix(32))
         var records = peers.localProviders(key)
         if records.count < 2, let other = members.first(where: { $0.member != me }), let connection = peers.session(with: other.member),
@@ -146,9 +154,7 @@ extension ReplicaService {
         {
             records += found
         }
-        let holders = Set(records.map(\.member)).union([me]).filter { alive.contains($0) }
-        guard holders.min() == me else { return nil }
-        return await repair(resource, holders: holders.sorted(), members: members, allocator: allocator)
+        return Set(records.map(\.member))
     }
 
     /// What a round found of one resource: pieces below their target copies at its start, and still below at its end

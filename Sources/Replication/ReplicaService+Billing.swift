@@ -170,16 +170,9 @@ extension ReplicaService {
     /// this node's own copy. Bytes held count every piece it claims; a member that fails its challenge is not paid.
     private func provenHolders(of resource: ContentID, pieces: [(id: ContentID, storedLength: UInt64)]) async -> [ProvenHolder] {
         guard let me = peers.memberID else { return [] }
-        let key = Array(resource.bytes.suffix(32))
         let members = peers.memberList()
         let alive = Set(members.map(\.member))
-        var records = peers.localProviders(key)
-        if records.count < 2, let other = members.first(where: { $0.member != me }), let connection = peers.session(with: other.member),
-            let found = try? await peers.findProviders(key, on: connection, recursive: true, timeout: 3)
-        {
-            records += found
-        }
-        let candidates = Set(records.map(\.member)).subtracting([me]).filter { alive.contains($0) }
+        let candidates = await providers(of: resource, me: me, members: members).subtracting([me]).filter { alive.contains($0) }
         let sessions = peers.peers
         return await withTaskGroup(of: ProvenHolder?.self) { group in
             for member in candidates.sorted() {
