@@ -173,10 +173,9 @@ public struct Ledger: Sendable {
     /// signed two payments with one Lamport time, e.g. to pay two holders with the same credits). The entry kept
     /// there bounces, wherever it came from — every node that sees both does the same, so balances still agree.
     public private(set) var equivocated: Set<[UInt8]> = []
-    /// Credits moved (bounced entries excluded) by payer ‖ payee ‖ resource: what a holder was paid for a resource.
-    private var payments: [[UInt8]: UInt64] = [:]
-    /// The keys of those entries (not bounced), in causal order, by payer ‖ payee ‖ resource.
-    private var paymentKeys: [[UInt8]: [[UInt8]]] = [:]
+    /// The keys of the entries that moved credits (bounced ones excluded), in causal order: by payer ‖ resource,
+    /// then payee — what a holder was paid for a resource, and whom an owner paid for it.
+    private var paymentKeys: [[UInt8]: [[UInt8]: [[UInt8]]]] = [:]
     private var lastApplied: (lamport: UInt64, payer: [UInt8])?
     private var unsettled = false
 
@@ -272,27 +271,16 @@ public struct Ledger: Sendable {
         return account(of: node).balance
     }
 
-    /// The credits `payer` paid `payee` for `resource` (its 32-byte digest), bounced entries excluded.
-    public mutating func paid(by payer: [UInt8], to payee: [UInt8], for resource: [UInt8]) -> UInt64 {
-        settle()
-        return payments[payer + payee + resource] ?? 0
-    }
-
     /// The keys of the entries (not bounced) in which `payer` paid `payee` for `resource`, in causal order: a
     /// holder's lease runs from the arrival of the latest (``StorageBill``).
     public mutating func paymentKeys(by payer: [UInt8], to payee: [UInt8], for resource: [UInt8]) -> [[UInt8]] {
-        settle()
-        return paymentKeys[payer + payee + resource] ?? []
+        payees(of: payer, for: resource)[payee] ?? []
     }
 
     /// Every payee `payer` paid for `resource` (bounced entries excluded), with the keys of those entries.
     public mutating func payees(of payer: [UInt8], for resource: [UInt8]) -> [[UInt8]: [[UInt8]]] {
         settle()
-        var found: [[UInt8]: [[UInt8]]] = [:]
-        for (triple, keys) in paymentKeys where triple.count == 96 && triple.prefix(32).elementsEqual(payer) && triple.suffix(32).elementsEqual(resource) {
-            found[Array(triple[32..<64])] = keys
-        }
-        return found
+        return paymentKeys[payer + resource] ?? [:]
     }
 
     /// Whether the entry with `key` bounced (its payer could not cover it).
@@ -315,7 +303,6 @@ public struct Ledger: Sendable {
         guard unsettled else { return }
         accounts = [:]
         bounced = []
-        payments = [:]
         paymentKeys = [:]
         lastApplied = nil
         for entry in ordered { apply(entry) }
@@ -335,9 +322,7 @@ public struct Ledger: Sendable {
         accounts[entry.payer, default: Account()].spent = payer.spent.saturatingAdd(entry.amount)
         let payee = accounts[entry.payee] ?? Account()
         accounts[entry.payee, default: Account()].earned = payee.earned.saturatingAdd(entry.amount)
-        let payment = entry.payer + entry.payee + entry.resource
-        payments[payment] = (payments[payment] ?? 0).saturatingAdd(entry.amount)
-        paymentKeys[payment, default: []].append(entry.key)
+        paymentKeys[entry.payer + entry.resource, default: [:]][entry.payee, default: []].append(entry.key)
     }
 }
 

@@ -331,10 +331,11 @@ extension MeshNode {
     /// A mesh client over this node's peer layer and store (put, get, locate, job submit).
     public func meshClient(label: String) throws(InosError) -> MeshClient {
         guard let peers, let identity, let store else { throw InosError(.unavailable, "a mesh client needs a transport and a store plugin") }
+        let options = Self.replicationOptions(configuration)
         return MeshClient(
             peers: peers, store: store, identity: identity, allocator: host.slot("allocator").map(AllocatorHandle.init(slot:)),
             logger: Logger(label: label), lamport: lamport, balance: { [replicas, identity] in replicas?.available(to: identity.id) },
-            pricing: configuration.replication.pricing, billingPeriod: Self.replicationOptions(configuration).billingPeriod,
+            pricing: options.pricing, billingPeriod: options.billingPeriod,
             owned: { [replicas] resource, size, budget in replicas?.own(resource, size: size, budget: budget) })
     }
 }

@@ -88,12 +88,16 @@ public final class NodeRecords: ReplicaRecords {
         return migrator
     }
 
-    /// Every row's signed encoding from `table`, decoded by `decode` (nil: the row is corrupt, and so the records).
-    private func encodings<Record>(of table: String, as what: String, _ decode: ([UInt8]) -> Record?) throws(InosError) -> [Record] {
-        let rows: [Data]
-        do { rows = try database.read { db in try Data.fetchAll(db, sql: "SELECT encoded FROM \(table)") } } catch {
+    /// The rows `SELECT columns FROM table` (plus `filter`) reads; a failed read names the table and the file.
+    private func rows(_ columns: String, of table: String, _ filter: String = "") throws(InosError) -> [Row] {
+        do { return try database.read { db in try Row.fetchAll(db, sql: "SELECT \(columns) FROM \(table) \(filter)") } } catch {
             throw InosError(.io, "cannot read table \(table) from \(path): \(error)")
         }
+    }
+
+    /// Every row's signed encoding from `table`, decoded by `decode` (nil: the row is corrupt, and so the records).
+    private func encodings<Record>(of table: String, as what: String, _ decode: ([UInt8]) -> Record?) throws(InosError) -> [Record] {
+        let rows: [Data] = try rows("encoded", of: table).map { $0["encoded"] }
         var records: [Record] = []
         records.reserveCapacity(rows.count)
         for row in rows {
@@ -108,18 +112,12 @@ public final class NodeRecords: ReplicaRecords {
     }
 
     public func ledgerArrivals() throws(InosError) -> [[UInt8]: Double] {
-        do {
-            return try database.read { db in
-                var arrivals: [[UInt8]: Double] = [:]
-                for row in try Row.fetchAll(db, sql: "SELECT key, arrived FROM ledger_entry WHERE arrived IS NOT NULL") {
-                    let key: Data = row["key"]
-                    arrivals[Array(key)] = row["arrived"]
-                }
-                return arrivals
-            }
-        } catch {
-            throw InosError(.io, "cannot read ledger arrivals from \(path): \(error)")
+        var arrivals: [[UInt8]: Double] = [:]
+        for row in try rows("key, arrived", of: "ledger_entry", "WHERE arrived IS NOT NULL") {
+            let key: Data = row["key"]
+            arrivals[Array(key)] = row["arrived"]
         }
+        return arrivals
     }
 
     public func keep(_ entries: [LedgerEntry], arrived: Double) throws(InosError) {
@@ -157,11 +155,7 @@ public final class NodeRecords: ReplicaRecords {
     }
 
     public func ownerTickets() throws(InosError) -> [(ticket: OwnerTicket, arrived: Double?)] {
-        let rows: [Row]
-        do { rows = try database.read { db in try Row.fetchAll(db, sql: "SELECT encoded, arrived FROM owner_ticket") } } catch {
-            throw InosError(.io, "cannot read table owner_ticket from \(path): \(error)")
-        }
-        return try rows.map { row throws(InosError) in
+        return try rows("encoded, arrived", of: "owner_ticket").map { row throws(InosError) in
             let encoded: Data = row["encoded"]
             guard let (ticket, rest) = OwnerTicket.decode(Array(encoded)[...]), rest.isEmpty else {
                 throw InosError(.corrupt, "\(path): a row of owner_ticket (owner ticket) does not decode (\(encoded.count) bytes)")
@@ -200,11 +194,7 @@ public final class NodeRecords: ReplicaRecords {
     }
 
     public func ownedResources() throws(InosError) -> [OwnedResource] {
-        let rows: [Row]
-        do { rows = try database.read { db in try Row.fetchAll(db, sql: "SELECT resource, size, budget, ticket_budget, billed_at FROM owned_resource") } } catch {
-            throw InosError(.io, "cannot read table owned_resource from \(path): \(error)")
-        }
-        return try rows.map { row throws(InosError) in
+        return try rows("resource, size, budget, ticket_budget, billed_at", of: "owned_resource").map { row throws(InosError) in
             let bytes: Data = row["resource"]
             guard let resource = try? ContentID(bytes: Array(bytes)) else {
                 throw InosError(.corrupt, "\(path): a row of owned_resource names no resource (\(bytes.count) bytes)")

@@ -243,11 +243,15 @@ public final class ReplicaService: Sendable {
     public func lease(for resource: ContentID) -> Lease? {
         guard let ticket = ticket(for: resource), ticket.owner != identity.id, available(to: ticket.owner) != nil else { return nil }
         let keys = ledger.withLock { $0.paymentKeys(by: ticket.owner.bytes, to: identity.id.bytes, for: Array(resource.bytes.suffix(32))) }
-        let paidAt = arrivals.withLock { arrived in keys.compactMap { arrived[$0] }.max() }
+        let latest = latestArrival(of: keys)
         let since = ticketArrivals.withLock { $0[resource] } ?? startedAt
-        // An entry kept before arrivals were recorded counts as arriving at this start.
-        let latest = paidAt ?? (keys.isEmpty ? nil : startedAt)
         return Lease(owner: ticket.owner, paidAt: latest, heldSince: since, paidThrough: (latest ?? since) + options.billingPeriod)
+    }
+
+    /// When the latest of the entries under `keys` arrived here (nil: none); an entry kept before arrivals were
+    /// recorded counts as arriving at this start.
+    private func latestArrival(of keys: [[UInt8]]) -> Double? {
+        arrivals.withLock { arrived in keys.map { arrived[$0] ?? startedAt }.max() }
     }
 
     /// The members whose lease on `resource` is current as this node's ledger shows it: its owner's latest
@@ -256,12 +260,10 @@ public final class ReplicaService: Sendable {
         guard let ticket = ticket(for: resource), available(to: ticket.owner) != nil else { return nil }
         let payees = ledger.withLock { $0.payees(of: ticket.owner.bytes, for: Array(resource.bytes.suffix(32))) }
         let since = clock.wallSeconds() - options.billingPeriod
-        return arrivals.withLock { arrived in
-            Set(payees.compactMap { payee, keys in
-                guard let node = NodeID(bytes: payee), keys.contains(where: { (arrived[$0] ?? startedAt) >= since }) else { return nil }
-                return Membership.member(node)
-            })
-        }
+        return Set(payees.compactMap { payee, keys in
+            guard let node = NodeID(bytes: payee), let latest = latestArrival(of: keys), latest >= since else { return nil }
+            return Membership.member(node)
+        })
     }
 
     /// Releases what this node holds for owners that stopped paying for it (or never did): a resource whose lease
