@@ -52,7 +52,18 @@ extension ReplicaService {
         let now = clock.wallSeconds()
         let due = owned.withLock { $0.values.filter { now - $0.billedAt >= options.billingPeriod * 0.8 } }
         guard !due.isEmpty else { return }
-        for resource in due { await bill(resource) }
+        // A few at once, as repair does: a holder that stopped answering costs each resource it holds its timeouts,
+        // and billed one after another, such resources would push every other holder's payment past its lease.
+        await withTaskGroup(of: Void.self) { group in
+            var next = due.makeIterator()
+            for _ in 0..<Self.resourcesInFlight {
+                guard let resource = next.next() else { break }
+                group.addTask { await self.bill(resource) }
+            }
+            while await group.next() != nil {
+                if let resource = next.next() { group.addTask { await self.bill(resource) } }
+            }
+        }
         setCounter {
             $0.billingRounds += 1
             $0.lastBilledAt = clock.wallSeconds()
@@ -188,7 +199,7 @@ extension ReplicaService {
                         logger.warning("billing: member \(String(member, radix: 16)) claims pieces of \(resource) this node keeps none of; not paid")
                         return nil
                     }
-                    let outcome = await peers.challenge(pieces[pick].id, own: own, on: connection, timeout: 30)
+                    let outcome = await peers.challenge(pieces[pick].id, own: own, on: connection, timeout: Self.storeTimeout(own.count))
                     guard outcome == .proved else {
                         logger.warning("billing: member \(String(member, radix: 16)) failed the challenge on piece \(pick) of \(resource) (\(outcome)); not paid")
                         return nil
