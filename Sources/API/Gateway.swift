@@ -149,7 +149,7 @@ enum Gateway {
         for (index, chunk) in chunks.enumerated() {
             defer { offset += chunk.length }
             guard offset + chunk.length > wanted.lowerBound else { continue }
-            do { first = (index, try await source.content(of: chunk.id, length: chunk.length)) } catch {
+            do { first = (index, try await source.content(of: chunk.id, length: chunk.length, piece: index)) } catch {
                 done()
                 throw error
             }
@@ -178,7 +178,7 @@ enum Gateway {
                     if item.index == prefetched?.index, let data = prefetched?.data {
                         ahead.append(Task { data })
                     } else {
-                        ahead.append(Task { try await source.content(of: item.chunk.id, length: item.chunk.length, spread: item.index) })
+                        ahead.append(Task { try await source.content(of: item.chunk.id, length: item.chunk.length, piece: item.index, spread: item.index) })
                     }
                 }
             }
@@ -225,8 +225,23 @@ final class ChunkSource: Sendable {
     let state: ControlState
     let store: ContentStore
     let resource: ContentID
-    /// The sessions with the resource's holders, found once per request (the DHT's provider records).
-    private let holders = Mutex<[UInt64]?>(nil)
+    /// The resource's holders and edge caches, found once per request (the DHT's provider records), ranked by
+    /// ``HolderRoute``'s rule, with what each said it holds.
+    private let holders = Mutex<[Holder]?>(nil)
+    /// A single-chunk resource's bytes, read once by ``chunks()`` for the answer's body.
+    private let single = Mutex<[UInt8]?>(nil)
+
+    struct Holder: Sendable {
+        var connection: UInt64
+        var route: HolderRoute
+        /// Which pieces it holds (HAVE), nil when it did not say: it is asked for any.
+        var pieces: [Bool]?
+
+        func has(_ piece: Int?) -> Bool {
+            guard let piece, let pieces else { return true }
+            return piece < pieces.count && pieces[piece]
+        }
+    }
 
     init(state: ControlState, store: ContentStore, resource: ContentID) {
         self.state = state
@@ -237,6 +252,8 @@ final class ChunkSource: Sendable {
     func chunks() async throws -> [ResourceManifest.Chunk] {
         if resource.codec == .raw {
             let data = try await content(of: resource)
+            // The body's read of it takes these bytes: one read of the store (and of the cache), not two.
+            single.withLock { $0 = data }
             return [ResourceManifest.Chunk(id: resource, length: UInt64(data.count), encoding: .raw, storedLength: UInt64(data.count))]
         }
         guard resource.codec == .manifest else { throw APIFailure(InosError(.invalidArgument, "\(resource) is neither a resource nor a chunk ID")) }
@@ -253,17 +270,19 @@ final class ChunkSource: Sendable {
             state.node.cache?.served(resource, nanoseconds: state.node.clockNanoseconds() &- started)
             return manifest
         }
-        let stored = try await fetch(resource, length: nil)
+        let (stored, near) = try await fetch(resource, length: nil)
         do {
             guard let manifest = try store.manifest(for: resource) else { throw InosError(.notFound, "\(resource) has no manifest") }
-            state.node.cache?.fetched(resource, bytes: UInt64(stored), nanoseconds: state.node.clockNanoseconds() &- started)
+            state.node.cache?.fetched(resource, bytes: UInt64(stored), nanoseconds: state.node.clockNanoseconds() &- started, root: true, near: near)
             return manifest
         } catch { throw APIFailure(error) }
     }
 
-    /// A chunk's bytes, verified: from the store, else fetched from a holder (`spread` picks which holder is
-    /// asked first, so a window of fetches spreads over the holders).
-    func content(of id: ContentID, length: UInt64? = nil, spread: Int = 0) async throws -> [UInt8] {
+    /// A chunk's bytes, verified: from the store, else fetched from a holder of piece `piece` (its index in the
+    /// manifest, when known). `spread` picks which of the best-ranked holders is asked first, so a window of
+    /// fetches spreads over them.
+    func content(of id: ContentID, length: UInt64? = nil, piece: Int? = nil, spread: Int = 0) async throws -> [UInt8] {
+        if id == resource, let data = single.withLock({ $0.take() }) { return data }
         let read: @Sendable () throws -> [UInt8]? = { [store] in
             let chunk = ResourceManifest.Chunk(id: id, length: length ?? UInt64(Int32.max), encoding: .raw, storedLength: 0)
             guard let content = try store.chunkContent(chunk), ContentID(hashing: content) == id else { return nil }
@@ -271,63 +290,90 @@ final class ChunkSource: Sendable {
         }
         let started = state.node.clockNanoseconds()
         if let local = try await ControlState.onThread("gateway", read) {
-            state.node.cache?.served(id, nanoseconds: state.node.clockNanoseconds() &- started)
+            state.node.cache?.served(id, contentBytes: UInt64(local.count), nanoseconds: state.node.clockNanoseconds() &- started)
             return local
         }
-        let stored = try await fetch(id, length: length, spread: spread)
+        let (stored, near) = try await fetch(id, length: length, piece: piece, spread: spread)
         guard let fetched = try await ControlState.onThread("gateway", read) else {
             throw APIFailure(InosError(.corrupt, "chunk \(id) arrived but does not read back whole"), status: .badGateway)
         }
         // Read back first: the cache's bound may evict what it just took (an object larger than the whole cache).
-        state.node.cache?.fetched(id, bytes: UInt64(stored), nanoseconds: state.node.clockNanoseconds() &- started)
+        state.node.cache?.fetched(
+            id, bytes: UInt64(stored), contentBytes: UInt64(fetched.count), nanoseconds: state.node.clockNanoseconds() &- started,
+            root: id == resource, near: near)
         return fetched
     }
 
-    /// Fetches `id` into the store from the holders of the resource, starting with holder `spread` (mod count);
-    /// returns its stored length (the caller hands it to the node's edge cache once it read it back).
-    private func fetch(_ id: ContentID, length: UInt64?, spread: Int = 0) async throws -> Int {
+    /// Fetches `id` into the store from the holders of the resource; returns its stored length (the caller hands
+    /// it to the node's edge cache once it read it back) and whether the holder that delivered is near.
+    private func fetch(_ id: ContentID, length: UInt64?, piece: Int? = nil, spread: Int = 0) async throws -> (stored: Int, near: Bool) {
         guard let peers = state.node.peers else {
             throw APIFailure(InosError(.notFound, "\(id) is not in this node's store, and the node has no peer layer to fetch it"), status: .notFound)
         }
-        var connections = try await holderSessions(peers)
-        if connections.count > 1 {
-            let first = spread % connections.count
-            connections = Array(connections[first...] + connections[..<first])
-        }
-        guard let stored = await peers.fetchVerified(id, into: store, from: connections, durable: true, length: length) else {
+        let order = Self.order(try await findHolders(peers), piece: piece, spread: spread)
+        guard let (stored, source) = await peers.fetchVerifiedSource(id, into: store, from: order.map(\.connection), durable: true, length: length) else {
             // The holders may have changed: look them up again next time.
             holders.withLock { $0 = nil }
-            throw APIFailure(InosError(.unavailable, "none of the \(connections.count) holder(s) of \(resource) delivered \(id) intact"), status: .badGateway)
+            throw APIFailure(InosError(.unavailable, "none of the \(order.count) holder(s) of \(resource) delivered \(id) intact"), status: .badGateway)
         }
-        return stored
+        return (stored, order[source].route.near)
     }
 
-    private func holderSessions(_ peers: PeerManager) async throws -> [UInt64] {
+    /// Who is asked for piece `piece`, in order: those that hold it before those that said they do not (a HAVE
+    /// may be stale); among the holders, the best tier of ``HolderRoute`` (healthy and near, healthy, any) with
+    /// the fetch's `spread` rotating the first asked within it, then the rest in rank order.
+    static func order(_ holders: [Holder], piece: Int?, spread: Int) -> [Holder] {
+        let having = holders.filter { $0.has(piece) }, lacking = holders.filter { !$0.has(piece) }
+        guard let best = having.first?.route else { return lacking }
+        let tier = having.prefix { $0.route.overloaded == best.overloaded && $0.route.near == best.near }
+        let first = tier.isEmpty ? 0 : spread % tier.count
+        return Array(tier[first...] + tier[..<first]) + having.dropFirst(tier.count) + lacking
+    }
+
+    /// The resource's holders (provider records) and edge caches (records under its cache key), from this
+    /// node's DHT share or asked of the members; with sessions, ranked, and — for a resource of several
+    /// pieces — asked once which pieces each holds (a hub holds a subset, a cache what was read).
+    private func findHolders(_ peers: PeerManager) async throws -> [Holder] {
         if let known = holders.withLock({ $0 }), !known.isEmpty { return known }
         let key = Array(resource.bytes.suffix(32))
-        var records = peers.localProviders(key)
-        if records.isEmpty {
-            for member in peers.memberList() where member.member != peers.memberID {
-                guard let connection = peers.session(with: member.member) else { continue }
-                if let found = try? await peers.findProviders(key, on: connection, recursive: true, timeout: 5), !found.isEmpty {
-                    records = found
-                    break
+        var records: [ProviderRecord] = []
+        for kind in [ProviderRecord.Kind.holder, .cache] {
+            let recordKey = kind.recordKey(key)
+            var found = peers.localProviders(recordKey)
+            if found.isEmpty {
+                // A recursive ask gathers from the members closest to the key. Holders are asked of member after
+                // member until one names some; caches may well be none, so the first member that answers decides.
+                for member in peers.memberList() where member.member != peers.memberID {
+                    guard let connection = peers.session(with: member.member),
+                        let answer = try? await peers.findProviders(recordKey, on: connection, recursive: true, timeout: 5)
+                    else { continue }
+                    found = answer
+                    if !answer.isEmpty || kind == .cache { break }
                 }
             }
+            records += found
         }
-        // Routed as reads are: healthy holders (gossiped load < 0.8) first, then the lowest round trip.
-        let loads = peers.gossip?.known ?? [:]
-        let rtts = Dictionary(peers.peers.compactMap { peer in peer.node.map { (Membership.member($0), peer.rttMicroseconds ?? .infinity) } }, uniquingKeysWith: min)
-        let ranked = records.filter { $0.member != peers.memberID }
-            .sorted { a, b in
-                let (la, lb) = ((loads[a.member]?.load ?? 0) >= 0.8, (loads[b.member]?.load ?? 0) >= 0.8)
-                return la != lb ? !la : (rtts[a.member] ?? .infinity) < (rtts[b.member] ?? .infinity)
+        let sessions = Dictionary(records.compactMap { record in peers.session(with: record.member).map { (record.member, $0) } }, uniquingKeysWith: { a, _ in a })
+        let routes = peers.routes(to: Array(sessions.keys))
+        let askHave = resource.codec == .manifest && routes.count > 1
+        let found = await withTaskGroup(of: Holder.self) { group in
+            for route in routes {
+                let connection = sessions[route.member]!
+                group.addTask { [resource] in
+                    var pieces: [Bool]?
+                    if askHave, let (holding, _) = try? await peers.holding(resource, on: connection, timeout: 2), !holding.pieces.isEmpty { pieces = holding.pieces }
+                    return Holder(connection: connection, route: route, pieces: pieces)
+                }
             }
-        let connections = ranked.compactMap { peers.session(with: $0.member) }
-        guard !connections.isEmpty else {
+            var found: [Holder] = []
+            for await holder in group { found.append(holder) }
+            return found
+        }
+        let ranked = routes.compactMap { route in found.first { $0.route.member == route.member } }
+        guard !ranked.isEmpty else {
             throw APIFailure(InosError(.notFound, "no node of the mesh provides \(resource) (no provider record, or no session with its holders)"), status: .notFound)
         }
-        holders.withLock { $0 = connections }
-        return connections
+        holders.withLock { $0 = ranked }
+        return ranked
     }
 }

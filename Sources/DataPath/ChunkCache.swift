@@ -13,7 +13,17 @@ import Synchronization
 ///
 /// Counts (``Statistics``): a *hit* is a read the store answered, a *miss* one that fetched from a peer; the
 /// average latency is over both, from the read's start to its verified bytes.
+///
+/// The cache knows which of its objects are resource *roots* (a manifest, or a single-chunk resource read as
+/// such): those the node announces as an edge cache (short-lived provider records) while they are cached, and
+/// withdraws when they are evicted — ``observe(_:)`` is told of both.
 public final class ChunkCache: Sendable {
+    /// What changed in the set of cached roots.
+    public enum Change: Sendable, Equatable {
+        case cached(ContentID)
+        case evicted(ContentID)
+    }
+
     public struct Statistics: Sendable, Equatable {
         public var capacityBytes: UInt64 = 0
         public var bytes: UInt64 = 0
@@ -26,6 +36,11 @@ public final class ChunkCache: Sendable {
         public var evictedBytes: UInt64 = 0
         /// Summed read latencies, nanoseconds (hits and misses).
         public var latencyNanoseconds: UInt64 = 0
+        /// Bytes reads got, by where from: this node's store (hits), a holder or cache in this node's region, a
+        /// holder elsewhere (misses) — the share of reads served inside the reader's region.
+        public var localBytes: UInt64 = 0
+        public var regionBytes: UInt64 = 0
+        public var remoteBytes: UInt64 = 0
         public init() {}
 
         /// Hits over reads (0 before the first read).
@@ -37,7 +52,8 @@ public final class ChunkCache: Sendable {
     public let capacity: UInt64
     private let store: ContentStore
     private let pins: PinSet
-    private let state: Mutex<(lru: SegmentedLRU<ContentID>, counts: Statistics)>
+    private let state: Mutex<(lru: SegmentedLRU<ContentID>, counts: Statistics, roots: Set<ContentID>)>
+    private let observer = Mutex<(@Sendable (Change) -> Void)?>(nil)
 
     /// A cache of `capacity` bytes over `store`; nothing `pins` needs is ever evicted.
     public init(capacity: UInt64, store: ContentStore, pins: PinSet) {
@@ -46,30 +62,48 @@ public final class ChunkCache: Sendable {
         self.pins = pins
         var counts = Statistics()
         counts.capacityBytes = capacity
-        state = Mutex((SegmentedLRU(capacity: capacity), counts))
+        state = Mutex((SegmentedLRU(capacity: capacity), counts, []))
     }
 
-    /// A read of `id` the store answered, `nanoseconds` after it started: a hit (and a cached object moves up).
-    public func served(_ id: ContentID, nanoseconds: UInt64) {
+    /// A read of `id` (`contentBytes` read) the store answered, `nanoseconds` after it started: a hit (and a
+    /// cached object moves up).
+    public func served(_ id: ContentID, contentBytes: UInt64 = 0, nanoseconds: UInt64) {
         state.withLock { state in
             state.lru.touch(id)
             state.counts.hits += 1
+            state.counts.localBytes &+= contentBytes
             state.counts.latencyNanoseconds = state.counts.latencyNanoseconds.addingReportingOverflow(nanoseconds).partialValue
         }
     }
 
     /// A read that fetched `id` (`bytes` as stored) from a peer into the store: a miss; the object is cached, and
-    /// what the bound pushes out is removed from the store (unless a pinned resource needs it). Returns the IDs
-    /// removed.
+    /// what the bound pushes out is removed from the store (unless a pinned resource needs it). `root`: `id` is
+    /// the resource the read asked for (its manifest, or a single chunk), which the node announces while it is
+    /// cached. `near`: the holder that delivered it (`contentBytes` read) is in this node's region. Returns the
+    /// IDs removed.
     @discardableResult
-    public func fetched(_ id: ContentID, bytes: UInt64, nanoseconds: UInt64) -> [ContentID] {
-        let evicted = state.withLock { state -> [(key: ContentID, bytes: UInt64)] in
+    public func fetched(_ id: ContentID, bytes: UInt64, contentBytes: UInt64 = 0, nanoseconds: UInt64, root: Bool = false, near: Bool = false) -> [ContentID] {
+        let (evicted, newRoot) = state.withLock { state -> ([(key: ContentID, bytes: UInt64)], Bool) in
             state.counts.misses += 1
+            if near { state.counts.regionBytes &+= contentBytes } else { state.counts.remoteBytes &+= contentBytes }
             state.counts.latencyNanoseconds = state.counts.latencyNanoseconds.addingReportingOverflow(nanoseconds).partialValue
-            return state.lru.insert(id, bytes: bytes)
+            let evicted = state.lru.insert(id, bytes: bytes)
+            // Kept unless the bound pushed it straight out again (larger than the whole cache).
+            let kept = root && !evicted.contains { $0.key == id }
+            return (evicted, kept && state.roots.insert(id).inserted)
         }
+        if newRoot { notify(.cached(id)) }
         return evict(evicted)
     }
+
+    /// Tells `observer` of every root cached and evicted from now on (one observer: a later call replaces it).
+    /// It is called outside the cache's lock, on the thread of the read that caused the change.
+    public func observe(_ observer: @escaping @Sendable (Change) -> Void) { self.observer.withLock { $0 = observer } }
+
+    /// The roots cached now, in no order: what the node republishes as an edge cache.
+    public var roots: [ContentID] { state.withLock { Array($0.roots) } }
+
+    private func notify(_ change: Change) { observer.withLock { $0 }?(change) }
 
     /// Tracks objects the store already holds that no pinned resource needs (at start: what earlier reads left),
     /// up to the capacity; returns how many it left untracked (`inos gc` removes those).
@@ -81,10 +115,13 @@ public final class ChunkCache: Sendable {
             let fits = state.withLock { state -> Bool in
                 guard state.lru.bytes + UInt64(stored.count) <= capacity else { return false }
                 _ = state.lru.insert(id, bytes: UInt64(stored.count))
+                // A manifest left unpinned came from a read of its resource; a lone chunk cannot tell.
+                if id.codec == .manifest { state.roots.insert(id) }
                 return true
             }
             guard fits else { break }
             adopted += 1
+            if id.codec == .manifest { notify(.cached(id)) }
         }
         return (adopted, unneeded.count - adopted)
     }
@@ -94,10 +131,13 @@ public final class ChunkCache: Sendable {
         guard !evicted.isEmpty else { return [] }
         let removed = (try? store.removeUnneeded(evicted.map(\.key), pins: pins)) ?? []
         let gone = Set(removed)
-        state.withLock { state in
+        let roots = state.withLock { state -> [ContentID] in
             state.counts.evictions += evicted.count
             state.counts.evictedBytes += evicted.filter { gone.contains($0.key) }.reduce(0) { $0 + $1.bytes }
+            // No longer the cache's, whether the store kept it (a pinned resource needs it) or not.
+            return evicted.compactMap { state.roots.remove($0.key) }
         }
+        for root in roots { notify(.evicted(root)) }
         return removed
     }
 

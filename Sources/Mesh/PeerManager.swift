@@ -215,6 +215,7 @@ public final class PeerManager: Sendable {
     public var membership: Membership? { layer.membership }
     /// The node-status topic (with membership).
     public var gossip: MeshGossip? { layer.gossip }
+    func gossipRegion() -> String { gossipService.publishedRegion() }
     /// Counts each change of the members placement may use: one joined, fell under suspicion, was declared dead,
     /// came back or moved; or its first status arrived. Wait on it (``ChangeCounter/wait(beyond:)``) to act when the
     /// mesh changes instead of polling. Stays at 0 without membership.
@@ -254,14 +255,18 @@ public final class PeerManager: Sendable {
     /// Provider records this node keeps for others (the DHT's storage).
     public var providerStore: ProviderStore { providerService.store }
 
-    /// Announces `keys()` as provided by this node to the members closest to each key, every `seconds`
-    /// (records live `ttl` seconds, so a provider that stops is forgotten).
-    public func provide(every seconds: Double, ttl: UInt32, _ keys: @escaping @Sendable () -> [[UInt8]]) {
-        providerService.provide(every: seconds, ttl: ttl, keys)
+    /// Announces `keys()` as provided by this node (a holder's records by default, or an edge cache's) to the
+    /// members closest to each key, every `seconds` (records live `ttl` seconds, so a provider that stops is
+    /// forgotten).
+    public func provide(_ kind: ProviderRecord.Kind = .holder, every seconds: Double, ttl: UInt32, _ keys: @escaping @Sendable () -> [[UInt8]]) {
+        providerService.provide(kind, every: seconds, ttl: ttl, keys)
     }
 
     /// Announces `key` as provided by this node now (besides the periodic republishing).
-    public func announceNow(_ key: [UInt8]) { providerService.announceNow(key) }
+    public func announceNow(_ key: [UInt8], as kind: ProviderRecord.Kind = .holder) { providerService.announceNow(key, as: kind) }
+
+    /// Withdraws this node's record for `key` now (a TTL-0 record replaces it; an edge cache's eviction).
+    public func withdraw(_ key: [UInt8], as kind: ProviderRecord.Kind) { providerService.withdraw(key, as: kind) }
 
     /// The provider records this node keeps for `key` (a node close to the key keeps them all).
     public func localProviders(_ key: [UInt8]) -> [ProviderRecord] { providerService.localProviders(key) }

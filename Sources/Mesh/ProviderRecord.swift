@@ -112,3 +112,22 @@ public struct ProviderRecord: Sendable, Equatable {
         return (Array(key), record, reader.rest())
     }
 }
+
+extension ProviderRecord {
+    /// What a record says its member has. A *holder* keeps the resource for its owner (repair counts it, billing
+    /// pays it); an *edge cache* kept some of it after a read and may drop it any time (reads use it, nothing
+    /// else does). A cache's records live under another DHT key, ``cacheKey(of:)``, so no census, bill or
+    /// repair ever mistakes a cache for a replica — and the record format stays the same.
+    public enum Kind: Sendable, Hashable {
+        case holder
+        case cache
+
+        /// The DHT key a record of this kind for `key` is announced and looked up under.
+        public func recordKey(_ key: [UInt8]) -> [UInt8] { self == .holder ? key : ProviderRecord.cacheKey(of: key) }
+    }
+
+    static let cacheDomain = Array("inos-cache-v1".utf8)
+
+    /// Where edge caches of `key` announce themselves: SHA-256("inos-cache-v1" ‖ key), 32 bytes.
+    public static func cacheKey(of key: [UInt8]) -> [UInt8] { Sodium.sha256(cacheDomain + key) }
+}

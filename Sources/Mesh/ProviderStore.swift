@@ -189,11 +189,13 @@ public final class ProviderStore: Sendable {
             for (key, entries) in table.records {
                 for (member, entry) in entries where entry.expires <= now { dropped.append((key, member)) }
             }
-            // Tombstones: a relayed copy of an expired record is refused for one more TTL (bounded like the table).
+            // Tombstones: a relayed copy of an expired record is refused for one more TTL (bounded like the table);
+            // after a withdrawal (TTL 0), for the longest TTL, as the withdrawn record's own is not known here.
             table.expired = table.expired.filter { $0.value.until > now }
             for (key, member) in dropped {
                 if let entry = table.records[key]?[member], table.expired.count < limits.total {
-                    table.expired[Tombstone(key: key, member: member)] = (entry.record.lamport, now.saturatingAdd(UInt64(entry.record.ttl) * 1_000_000_000))
+                    let ttl = entry.record.ttl == 0 ? ProviderRecord.maximumTTL : entry.record.ttl
+                    table.expired[Tombstone(key: key, member: member)] = (entry.record.lamport, now.saturatingAdd(UInt64(ttl) * 1_000_000_000))
                 }
                 remove(key, member, from: &table)
             }

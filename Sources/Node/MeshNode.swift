@@ -170,6 +170,16 @@ public final class MeshNode: Service, Sendable {
         peers.publishStatus(check: 2, refresh: 30, Self.statusSource(host: host, store: store, region: configuration.region))
         do { try replicas?.start() } catch { throw InosError(.unavailable, "cannot start replication", cause: error) }
         if let cache {
+            // An edge cache: what reads fetched is announced under the cache key (reads use it; repair and billing
+            // never count it), republished every third of its TTL while cached, and withdrawn when evicted.
+            let ttl = configuration.manifest.cacheAnnounceSeconds
+            peers.provide(.cache, every: Double(ttl) / 3, ttl: UInt32(ttl)) { [cache] in cache.roots.map { Array($0.bytes.suffix(32)) } }
+            cache.observe { [peers] change in
+                switch change {
+                case .cached(let id): peers.announceNow(Array(id.bytes.suffix(32)), as: .cache)
+                case .evicted(let id): peers.withdraw(Array(id.bytes.suffix(32)), as: .cache)
+                }
+            }
             // What earlier reads left in the store counts against the bound again (up to it).
             do throws(DataPathError) {
                 let (adopted, left) = try cache.adopt()

@@ -32,7 +32,9 @@ extension MeshClient.GetReport {
     public func summaryLines(_ id: ContentID, output: String?) -> [String] {
         var lines: [String] = []
         for source in sources.sorted(by: { $0.address < $1.address }) {
-            lines.append(String(format: "  source %@: rtt %.0f µs, load %.2f, holds %d piece(s), delivered %d", source.address, source.rttMicroseconds, source.load, source.pieces, source.served))
+            lines.append(String(
+                format: "  source %@%@: rtt %.0f µs, load %.2f, holds %d piece(s), delivered %d", source.address, source.near ? "" : " (another region)",
+                source.rttMicroseconds, source.load, source.pieces, source.served))
         }
         lines.append(String(format: "fetched %d piece(s), %d bytes from %d holder(s) in %.2f s; %d re-asked (long tail), %d of them answered first by the second holder; %d rebuilt from parity",
                             fetched, bytes, sources.count, seconds, hedged, hedgeWins, rebuilt))

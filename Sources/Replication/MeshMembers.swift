@@ -114,11 +114,17 @@ extension PeerManager {
     /// known from the manifest, bounds what a compressed copy may claim to decode to.
     public func fetchVerified(_ id: ContentID, into store: ContentStore, from connections: [UInt64], durable: Bool = true,
                               length: UInt64? = nil) async -> Int? {
-        for connection in connections {
+        await fetchVerifiedSource(id, into: store, from: connections, durable: durable, length: length)?.stored
+    }
+
+    /// ``fetchVerified(_:into:from:durable:length:)`` that also says which of `connections` delivered (its index).
+    public func fetchVerifiedSource(_ id: ContentID, into store: ContentStore, from connections: [UInt64], durable: Bool = true,
+                                    length: UInt64? = nil) async -> (stored: Int, source: Int)? {
+        for (index, connection) in connections.enumerated() {
             let stored = try? await withFetchedChunk(id.bytes, from: connection) { bytes -> Int? in
                 (try? store.importObject(id, stored: bytes, durable: durable, length: length)) == true ? bytes.count : nil
             }
-            if let stored, let count = stored { return count }
+            if let stored, let count = stored { return (count, index) }
         }
         return nil
     }

@@ -13,6 +13,8 @@ extension MeshClient {
         public var address: String
         public var rttMicroseconds: Double
         public var load: Double
+        /// In the reader's region (or the reader has none): preferred over a holder elsewhere.
+        public var near = true
         public var pieces: Int
         /// Pieces this source delivered first.
         public var served = 0
@@ -46,28 +48,38 @@ extension MeshClient {
         do { records = try await peers.findProviders(key, on: entryConnection, recursive: true) } catch { throw InosError("finding the providers of \(id)", mesh: error) }
         if records.isEmpty, let found = try? peers.lookupProviders(key, from: entryConnection) { records = found.providers }
         guard !records.isEmpty else { throw InosError(.notFound, "no member provides \(id)") }
+        // Edge caches that read it (under its cache key): read from like holders, when near.
+        let cacheKey = ProviderRecord.Kind.cache.recordKey(key)
+        let cached = (try? await peers.findProviders(cacheKey, on: entryConnection, recursive: true, timeout: 5)) ?? []
+        records += cached.filter { cache in !records.contains { $0.member == cache.member } && cache.member != peers.memberID }
 
-        // Sessions and HAVE with every holder, in parallel.
+        // Sessions and HAVE with every holder, in parallel; then ranked by the one routing rule (``HolderRoute``):
+        // the session's round trip is HAVE's, the load what the holder answered, near from the gossip.
         struct Candidate: Sendable {
             var address: String
             var connection: UInt64
-            var rtt: Double
+            var route: HolderRoute
             var load: Double
             var pieces: [Bool]
+
+            var schedulerInput: Scheduler.Input { Scheduler.Input(rtt: route.rttMicroseconds, load: load, near: route.near, has: pieces) }
         }
+        let region = peers.region, statuses = peers.gossip?.known ?? [:]
         var holders = await withTaskGroup(of: Candidate?.self) { group in
             for record in records {
                 group.addTask { [self] in
                     guard let (connection, _) = try? await session(record.address, member: record.member),
                         let (holding, rtt) = try? await peers.holding(id, on: connection)
                     else { return nil }
-                    return Candidate(address: record.address, connection: connection, rtt: rtt, load: holding.load, pieces: holding.pieces)
+                    let near = region.isEmpty || statuses[record.member]?.regionName == region
+                    let route = HolderRoute(member: record.member, overloaded: holding.load >= HolderRoute.overloaded, near: near, rttMicroseconds: rtt)
+                    return Candidate(address: record.address, connection: connection, route: route, load: holding.load, pieces: holding.pieces)
                 }
             }
             var found: [Candidate] = []
             for await candidate in group { if let candidate { found.append(candidate) } }
             return found
-        }.sorted { $0.rtt < $1.rtt }
+        }.sorted { $0.route.precedes($1.route) }
         guard !holders.isEmpty else { throw InosError(.unavailable, "none of the \(records.count) provider(s) of \(id) answered") }
 
         // The manifest (or the single chunk) from the fastest holder that has it.
@@ -94,7 +106,7 @@ extension MeshClient {
         let wanted = (0..<min(chunkCount, pieces.count)).filter { !store.contains(pieces[$0].id) }
         let totalBytes = wanted.reduce(0) { $0 + Int(pieces[$1].storedLength) }
         let connections = holders.map(\.connection)
-        let schedule = Scheduler(holders: holders.map { ($0.rtt, $0.load, $0.pieces) }, wanted: wanted, window: window)
+        let schedule = Scheduler(holders: holders.map(\.schedulerInput), wanted: wanted, window: window)
         // What each piece decodes to, from the manifest: a holder's compressed copy may not claim more.
         let lengths = manifest.map { ($0.chunks + ($0.erasure?.parity ?? [])).map(\.length) }
         let holderCount = holders.count
@@ -107,7 +119,7 @@ extension MeshClient {
         if !result.unreachable.isEmpty, let layout = manifest?.layout, layout.parityShards > 0 {
             let stripes = Set(result.unreachable.map { layout.stripe(ofPiece: $0).stripe })
             let parity = stripes.flatMap { layout.parity(inStripe: $0) }.filter { $0 < pieces.count && !store.contains(pieces[$0].id) }
-            let second = Scheduler(holders: holders.map { ($0.rtt, $0.load, $0.pieces) }, wanted: parity, window: 1)
+            let second = Scheduler(holders: holders.map(\.schedulerInput), wanted: parity, window: 1)
             let extra = await fetch(second, pieces: pieces.map(\.id), lengths: lengths, from: connections) { _, _ in }
             do { try store.commit() } catch { throw InosError("committing the fetched chunks of \(id)", wrapping: error) }
             result.fetched += extra.fetched
@@ -123,7 +135,8 @@ extension MeshClient {
         } catch { throw InosError("pinning and writing \(id)", wrapping: error) }
         finished = true
         let sources = holders.enumerated().map { h, holder in
-            Source(address: holder.address, rttMicroseconds: holder.rtt, load: holder.load, pieces: holder.pieces.filter { $0 }.count, served: result.served[h])
+            Source(address: holder.address, rttMicroseconds: holder.route.rttMicroseconds, load: holder.load, near: holder.route.near,
+                   pieces: holder.pieces.filter { $0 }.count, served: result.served[h])
         }
         return GetReport(
             id: id, sources: sources, fetched: result.fetched, bytes: result.bytes, hedged: result.hedged, hedgeWins: result.hedgeWins,
@@ -240,9 +253,19 @@ final class ScheduleChanges: Sendable {
 /// Who fetches which piece: the routing and long-tail rules of ``MeshClient/get(_:entry:output:pins:window:progress:)``,
 /// as a plain state machine (under one lock).
 struct Scheduler: Sendable {
+    /// What the scheduler knows of a holder at the start.
+    struct Input: Sendable {
+        var rtt: Double
+        var load: Double
+        /// In the reader's region (``HolderRoute/near``).
+        var near = true
+        var has: [Bool]
+    }
+
     struct HolderState: Sendable {
         var rtt: Double
         var load: Double
+        var near: Bool
         var has: [Bool]
         var queue: [Int] = []
         /// Requests out to this holder now (its own pieces, stolen ones and hedges).
@@ -269,21 +292,35 @@ struct Scheduler: Sendable {
     var askedWith: [Int: Int] = [:]
     static let overloaded = 0.8
 
-    init(holders: [(rtt: Double, load: Double, has: [Bool])], wanted: [Int], window: Int = 4) {
+    init(holders: [Input], wanted: [Int], window: Int = 4) {
         self.window = max(1, window)
-        self.holders = holders.map { HolderState(rtt: max($0.rtt, 1), load: $0.load, has: $0.has) }
+        self.holders = holders.map { HolderState(rtt: $0.rtt.isFinite ? max($0.rtt, 1) : 1e9, load: $0.load, near: $0.near, has: $0.has) }
         served = Array(repeating: 0, count: holders.count)
-        // Each piece to the candidate that would finish it first: healthy (answered), load < 0.8 when any
-        // candidate is, then the lowest (queued pieces + 1) × round trip.
+        // Each piece to the candidate that would finish it first, by ``HolderRoute``'s rule: healthy (answered),
+        // load < 0.8 when any candidate is, in the reader's region when any of those is, then the lowest
+        // (queued pieces + 1) × round trip.
         for piece in wanted {
-            let candidates = self.holders.indices.filter { piece < self.holders[$0].has.count && self.holders[$0].has[piece] }
-            let light = candidates.filter { self.holders[$0].load < Self.overloaded }
-            guard let best = (light.isEmpty ? candidates : light).min(by: { cost($0) < cost($1) }) else {
+            guard let best = preferred(self.holders.indices.filter { has($0, piece) }) else {
                 unreachable.append(piece)
                 continue
             }
             self.holders[best].queue.append(piece)
         }
+    }
+
+    /// The candidate a piece goes to: load < 0.8 when any is, in the reader's region when any of those is, then
+    /// the lowest (queued pieces + 1) × round trip.
+    func preferred(_ candidates: [Int]) -> Int? {
+        let light = candidates.filter { holders[$0].load < Self.overloaded }
+        let healthy = light.isEmpty ? candidates : light
+        let near = healthy.filter { holders[$0].near }
+        return (near.isEmpty ? healthy : near).min { cost($0) < cost($1) }
+    }
+
+    /// A healthy holder in the reader's region has `piece` and has not failed it: one elsewhere leaves it alone
+    /// (it may still re-ask it as a hedge when it lags).
+    func nearHolder(has piece: Int) -> Bool {
+        holders.indices.contains { holders[$0].near && holders[$0].load < Self.overloaded && has($0, piece) && failed[piece]?.contains($0) != true }
     }
 
     func cost(_ h: Int) -> Double { Double(holders[h].queue.count + 1) * holders[h].rtt }
@@ -305,9 +342,11 @@ struct Scheduler: Sendable {
             inFlight[piece] = (h, now, nil)
             return (piece, false)
         }
-        // Steal from the longest queue among pieces this holder has.
+        // Steal from the longest queue among pieces this holder has (a holder elsewhere: only pieces no near
+        // holder has, so a read stays in its region while it can).
+        let far = !holders[h].near
         for other in holders.indices.sorted(by: { holders[$0].queue.count > holders[$1].queue.count }) where other != h {
-            if let index = holders[other].queue.lastIndex(where: { has(h, $0) && failed[$0]?.contains(h) != true }) {
+            if let index = holders[other].queue.lastIndex(where: { has(h, $0) && failed[$0]?.contains(h) != true && !(far && nearHolder(has: $0)) }) {
                 let piece = holders[other].queue.remove(at: index)
                 if done.contains(piece) || inFlight[piece] != nil { continue }
                 inFlight[piece] = (h, now, nil)
@@ -393,8 +432,7 @@ struct Scheduler: Sendable {
             inFlight[piece] = nil
         }
         // Back to the best remaining candidate, or unreachable.
-        let candidates = holders.indices.filter { has($0, piece) && failed[piece]?.contains($0) != true }
-        if let best = candidates.min(by: { cost($0) < cost($1) }) {
+        if let best = preferred(holders.indices.filter { has($0, piece) && failed[piece]?.contains($0) != true }) {
             holders[best].queue.append(piece)
         } else {
             unreachable.append(piece)

@@ -379,7 +379,8 @@ extension ReplicaService {
     private func localCopy(_ index: Int, of resource: ContentID, pieces: [(id: ContentID, storedLength: UInt64)], have: [Set<MemberID>]) async -> [UInt8]? {
         func fetch(_ i: Int) async -> [UInt8]? {
             if let bytes = try? store.storedObject(pieces[i].id) { return bytes }
-            let holders = have[i].filter { $0 != peers.memberID }.compactMap(peers.session(with:))
+            // Routed as reads are (``HolderRoute``): healthy, in this node's region, then the lowest round trip.
+            let holders = peers.routes(to: Array(have[i])).compactMap { peers.session(with: $0.member) }
             guard await peers.fetchVerified(pieces[i].id, into: store, from: holders) != nil else { return nil }
             return try? store.storedObject(pieces[i].id)
         }

@@ -94,4 +94,60 @@ struct GatewayProcessTests {
         let text = try CLITests.run(["status", "--data-dir", root + "/b"]).output
         #expect(text.contains("cache     ") && text.contains("\(after.hits) hit(s), \(after.misses) miss(es), 0 eviction(s)"), "\(text)")
     }
+
+    @Test("a gateway read makes the reader an edge cache of the resource in the DHT (inos find --caches); its eviction withdraws the record at once")
+    func edgeCacheAnnouncedAndWithdrawn() async throws {
+        let root = try OperatorProcessTests.folder("gw-cache")
+        // Two single-chunk resources of 600 kB at A; B's cache holds one (1 MiB).
+        var ids: [String] = []
+        for seed in 1...2 {
+            let input = root + "/input\(seed).bin"
+            // Random bytes: LZ4 cannot shrink them under the cache's bound.
+            try Data((0..<600_000).map { _ in UInt8.random(in: 0...255) }).write(to: URL(fileURLWithPath: input))
+            ids.append(try #require(try CLITests.run(["put", input, "--data-dir", root + "/a"]).output.split(separator: "\n").last.map(String.init)))
+        }
+        _ = try CLITests.run(["init", "--data-dir", root + "/b"])
+        let manifestB = root + "/b/inos.toml"
+        var text = try String(contentsOfFile: manifestB, encoding: .utf8)
+        let cacheSection = try #require(text.range(of: "[cache]"))
+        let sizeKey = try #require(text.range(of: "size_mib = 256", range: cacheSection.upperBound..<text.endIndex))
+        text.replaceSubrange(sizeKey, with: "size_mib = 1")
+        try text.write(toFile: manifestB, atomically: true, encoding: .utf8)
+        let common = ["--listen", "tcp://127.0.0.1:0", "--gateway-listen", "127.0.0.1:0", "--metrics-listen", "none", "--provide-interval", "1"]
+        let a = try NodeProcess(manifest: nil, arguments: ["--data-dir", root + "/a"] + common)
+        defer { _ = a.stop() }
+        let addressA = try a.address()
+        let b = try NodeProcess(manifest: manifestB, arguments: ["--data-dir", root + "/b", "--bootstrap", addressA] + common)
+        defer { _ = b.stop() }
+        let (portB, addressB) = (try Self.gatewayPort(b), try b.address())
+        func get(_ path: String) async throws -> APIClient.Response {
+            try await APIClient(.tcp(host: "127.0.0.1", port: portB, token: "-")).fetch(.GET, path)
+        }
+        func caches(_ id: String) throws -> CLITests.Run { try CLITests.run(["find", id, "--caches", "--from", addressA]) }
+
+        // Until A's record reached the DHT, B answers 404.
+        var first = APIClient.Response(status: 0, body: [])
+        let deadline = Date().addingTimeInterval(30)
+        repeat {
+            if let answer = try? await get("/ipfs/\(ids[0])") { first = answer }
+            if first.status == 200 { break }
+            try await Task.sleep(for: .milliseconds(500))
+        } while Date() < deadline
+        #expect(first.status == 200 && first.body.count == 600_000, "\(first.status) \(first.text.prefix(300))")
+        // Announced straight away (the observer), under the cache key: A, the DHT, names B.
+        let announced = try caches(ids[0])
+        #expect(announced.status == 0 && announced.output.contains(addressB), "\(announced.output)")
+        let holders = try CLITests.run(["find", ids[0], "--from", addressA])
+        #expect(holders.status == 0 && !holders.output.contains(addressB), "a cache is never listed as a holder: \(holders.output)")
+
+        // The second resource pushes the first out of B's 1 MiB: B withdraws it, and announces the second.
+        let second = try await get("/ipfs/\(ids[1])")
+        #expect(second.status == 200 && second.body.count == 600_000)
+        let withdrawn = try caches(ids[0])
+        #expect(withdrawn.status != 0 && withdrawn.output.contains("no edge cache announces"), "\(withdrawn.output) \(b.output.text.suffix(2000))")
+        let now = try caches(ids[1])
+        #expect(now.status == 0 && now.output.contains(addressB), "\(now.output)")
+        let cache = try #require(try OperatorProcessTests.json(StatusReport.self, ["status", "--data-dir", root + "/b"]).cache)
+        #expect(cache.evictions == 1 && cache.misses == 2 && cache.capacityBytes == 1 << 20, "\(cache) \(b.output.text.suffix(3000))")
+    }
 }

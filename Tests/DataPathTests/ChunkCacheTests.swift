@@ -2,6 +2,7 @@
 import Content
 import DataPath
 import Foundation
+import Synchronization
 import Testing
 
 @Suite("Edge cache")
@@ -83,5 +84,60 @@ struct ChunkCacheTests {
         let restarted = ChunkCache(capacity: unit * 5 / 2, store: node.store, pins: pins)
         let (adopted, left) = try restarted.adopt()
         #expect(adopted == 2 && left == 0, "adopted \(adopted), left \(left)")
+    }
+
+    @Test("roots are announced when cached and withdrawn when evicted (also when a pin keeps their bytes); reads are counted by where they came from")
+    func rootsAndSources() throws {
+        let node = try DataPathFixture(erasure: false)
+        let pins = try PinSet(folder: node.folder + "/pins")
+        var options = ContentStore.Options()
+        options.erasure = nil
+        let objects = try (1...3).map { seed in try node.store.put(file: try node.file(100_000, seed: UInt64(seed)), options: options) }
+        func size(_ id: ContentID) throws -> UInt64 { UInt64(try #require(try node.store.storedObject(id)).count) }
+        let unit = try size(objects[0].id)
+        // Room for two and a half objects.
+        let cache = ChunkCache(capacity: unit * 5 / 2, store: node.store, pins: pins)
+        let changes = Mutex<[ChunkCache.Change]>([])
+        cache.observe { change in changes.withLock { $0.append(change) } }
+        // A root fetched from a near holder, a chunk (not a root) from a far one, a local hit on the chunk.
+        cache.fetched(objects[0].id, bytes: try size(objects[0].id), contentBytes: 100_000, nanoseconds: 1, root: true, near: true)
+        cache.fetched(objects[1].id, bytes: try size(objects[1].id), contentBytes: 100_000, nanoseconds: 1, root: false, near: false)
+        cache.served(objects[1].id, contentBytes: 100_000, nanoseconds: 1)
+        #expect(changes.withLock { $0 } == [.cached(objects[0].id)])
+        #expect(cache.roots == [objects[0].id])
+        // The same root again is a read, not a second announcement.
+        cache.fetched(objects[0].id, bytes: try size(objects[0].id), contentBytes: 0, nanoseconds: 1, root: true, near: true)
+        #expect(changes.withLock { $0 }.count == 1)
+        // Pinned meanwhile (a put): when the bound pushes it out, the store keeps its bytes but the cache no
+        // longer answers for it.
+        try pins.pin(objects[0].id)
+        cache.served(objects[0].id, nanoseconds: 1)  // both now protected (2 of 2.5 units)
+        cache.fetched(objects[2].id, bytes: try size(objects[2].id), contentBytes: 100_000, nanoseconds: 1, root: true, near: false)
+        cache.served(objects[2].id, nanoseconds: 1)  // protected overflows: its least recent (object 1) is demoted
+        let more = try node.store.put(file: try node.file(150_000, seed: 77), options: options)
+        cache.fetched(more.id, bytes: try size(more.id), contentBytes: 0, nanoseconds: 1)
+        let seen = changes.withLock { $0 }
+        #expect(seen.contains(.cached(objects[2].id)), "\(seen)")
+        if seen.contains(.evicted(objects[0].id)) {
+            #expect(node.store.contains(objects[0].id), "a pinned resource's bytes stay")
+            #expect(!cache.roots.contains(objects[0].id))
+        }
+        #expect(Set(cache.roots) == Set(seen.compactMap { if case .cached(let id) = $0, !seen.contains(.evicted(id)) { id } else { nil } }))
+        let stats = cache.statistics
+        #expect(stats.localBytes == 100_000 && stats.regionBytes == 100_000 && stats.remoteBytes == 200_000, "\(stats)")
+        // Evicting a root tells the observer, whatever kept it.
+        let small = ChunkCache(capacity: unit * 3 / 2, store: node.store, pins: pins)
+        let told = Mutex<[ChunkCache.Change]>([])
+        small.observe { change in told.withLock { $0.append(change) } }
+        small.fetched(objects[0].id, bytes: unit, nanoseconds: 1, root: true)
+        small.fetched(objects[2].id, bytes: unit, nanoseconds: 1, root: true)
+        #expect(told.withLock { $0 } == [.cached(objects[0].id), .cached(objects[2].id), .evicted(objects[0].id)])
+        #expect(small.roots == [objects[2].id] && node.store.contains(objects[0].id))
+        // A root larger than the whole cache is never announced.
+        let tiny = ChunkCache(capacity: unit / 2, store: node.store, pins: pins)
+        let none = Mutex(0)
+        tiny.observe { _ in none.withLock { $0 += 1 } }
+        tiny.fetched(objects[1].id, bytes: unit, nanoseconds: 1, root: true)
+        #expect(none.withLock { $0 } == 0 && tiny.roots.isEmpty)
     }
 }

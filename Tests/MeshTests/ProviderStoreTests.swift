@@ -40,6 +40,42 @@ struct ProviderStoreTests {
         #expect(store.providers(of: Self.key(8), now: 0).isEmpty)
     }
 
+    @Test("a withdrawal (a newer record with TTL 0) hides the record at once, and relayed copies of the old one stay refused for a day")
+    func withdrawal() {
+        let store = ProviderStore()
+        let key = ProviderRecord.cacheKey(of: Self.key(3)), second = Self.second
+        #expect(key != Self.key(3) && key.count == 32 && ProviderRecord.Kind.holder.recordKey(Self.key(3)) == Self.key(3))
+        let cache = NodeIdentity.ephemeral()
+        store.add(key, Self.record(cache, key, ttl: 300, lamport: 5), now: 0, verified: true)
+        #expect(store.providers(of: key, now: second).count == 1)
+        #expect(store.add(key, Self.record(cache, key, ttl: 0, lamport: 6), now: 2 * second, verified: true))
+        #expect(store.providers(of: key, now: 2 * second).isEmpty, "withdrawn at once")
+        #expect(store.expire(now: 3 * second) == 1)
+        // Anti-entropy offers the old record again, well within its 300 s and past 300 s: refused both times.
+        #expect(!store.add(key, Self.record(cache, key, ttl: 300, lamport: 5), now: 10 * second))
+        #expect(!store.add(key, Self.record(cache, key, ttl: 300, lamport: 5), now: 3_600 * second))
+        #expect(store.providers(of: key, now: 3_600 * second).isEmpty)
+        // The cache reads the resource again: its new announcement is taken.
+        #expect(store.add(key, Self.record(cache, key, ttl: 300, lamport: 7), now: 3_601 * second, verified: true))
+        #expect(store.providers(of: key, now: 3_602 * second).count == 1)
+    }
+
+    @Test("holders are ranked healthy, then in this node's region, then by round trip; without a region all are near")
+    func holderRoutes() {
+        let statuses: [MemberID: NodeStatus] = [
+            1: NodeStatus(load: 0.1, capacityBytes: 1, freeBytes: 1, regionName: "eu"),
+            2: NodeStatus(load: 0.9, capacityBytes: 1, freeBytes: 1, regionName: "us"),
+            3: NodeStatus(load: 0.2, capacityBytes: 1, freeBytes: 1, regionName: "us"),
+            4: NodeStatus(load: 0.2, capacityBytes: 1, freeBytes: 1, regionName: "us"),
+        ]
+        let rtts: [MemberID: Double] = [1: 100, 2: 50, 3: 5_000, 4: 900]
+        let ranked = HolderRoute.ranked([1, 2, 3, 4, 5], statuses: statuses, rtts: rtts, region: "us")
+        #expect(ranked.map(\.member) == [4, 3, 1, 5, 2], "\(ranked)")
+        #expect(ranked.map(\.near) == [true, true, false, false, true])
+        let flat = HolderRoute.ranked([1, 2, 3, 4, 5], statuses: statuses, rtts: rtts, region: "")
+        #expect(flat.map(\.member) == [1, 4, 3, 5, 2], "\(flat)")
+    }
+
     @Test("a record signed by its node verifies; a changed address, TTL, Lamport time, member or key does not")
     func signatures() {
         let a = NodeIdentity.ephemeral(), key = Self.key(1)

@@ -27,6 +27,38 @@ struct SchedulerTests {
         #expect(missing.unreachable == [1])
     }
 
+    @Test("a read stays in its region: near holders get the pieces they have, far ones only the rest (and hedges); overloaded near ones lose to healthy far ones")
+    func region() {
+        let all = [Bool](repeating: true, count: 8), half = (0..<8).map { $0 < 4 }
+        func holder(_ rtt: Double, _ load: Double, near: Bool, _ has: [Bool]) -> Scheduler.Input { .init(rtt: rtt, load: load, near: near, has: has) }
+        // A seed elsewhere (fast, everything), a regional hub with half the pieces (10× slower), an edge cache
+        // nearby with two pieces.
+        var s = Scheduler(
+            holders: [holder(100, 0.1, near: false, all), holder(1000, 0.1, near: true, half), holder(2000, 0.1, near: true, [false, false, false, false, true, true, false, false])],
+            wanted: Array(0..<8))
+        #expect(Set(s.holders[1].queue) == [0, 1, 2, 3], "the hub gets what it has, though the seed is faster")
+        #expect(Set(s.holders[2].queue) == [4, 5], "the edge cache what it has")
+        #expect(Set(s.holders[0].queue) == [6, 7], "the seed only what nobody near has")
+        // The seed drains its own queue, then finds nothing to steal: every piece left is a near holder's.
+        let t0: UInt64 = 1_000_000_000
+        var seed: [Int] = []
+        while case .fetch(let piece, false) = s.step(for: 0, now: t0) {
+            seed.append(piece)
+            _ = s.finish(piece, by: 0, ok: true, bytes: 10, hedge: false, nanoseconds: 1_000_000)
+        }
+        #expect(Set(seed) == [6, 7])
+        // A near holder that fails a piece hands it to the far one (no other near holder has it).
+        guard case .fetch(let lost, false) = s.step(for: 2, now: t0) else { Issue.record("the cache had a piece"); return }
+        _ = s.finish(lost, by: 2, ok: false, bytes: 0, hedge: false, nanoseconds: 1_000_000)
+        guard case .fetch(let retried, false) = s.step(for: 0, now: t0 + 1_000_000) else { Issue.record("the seed takes the failed piece"); return }
+        #expect(retried == lost)
+        // Overloaded near holders lose to a healthy far one; with no region (all near), the fastest wins as before.
+        let busy = Scheduler(holders: [holder(100, 0.1, near: false, all), holder(50, 0.9, near: true, all)], wanted: Array(0..<8))
+        #expect(busy.holders[0].queue.count == 8 && busy.holders[1].queue.isEmpty)
+        let flat = Scheduler(holders: [holder(100, 0.1, near: true, all + all), holder(1050, 0.1, near: true, all + all)], wanted: Array(0..<12))
+        #expect(flat.holders[0].queue.count == 11 && flat.holders[1].queue.count == 1, "\(flat.holders.map(\.queue))")
+    }
+
     @Test("an idle holder steals pending pieces, then re-asks a lagging one; the first answer wins")
     func longTail() {
         let all = [Bool](repeating: true, count: 4)
@@ -185,5 +217,12 @@ struct ReplicationWireTests {
         var huge = ReplicationWire.haveReply(.init(load: 0, demand: 0, pieces: [true]))
         huge[16] = 0xFF; huge[17] = 0xFF; huge[18] = 0xFF; huge[19] = 0x7F
         #expect(ReplicationWire.decodeHaveReply(huge) == nil, "a count the bytes do not back")
+    }
+}
+
+extension Scheduler {
+    /// Holders as (round trip µs, load, pieces held), all in the reader's region.
+    init(holders: [(Double, Double, [Bool])], wanted: [Int], window: Int = 4) {
+        self.init(holders: holders.map { Input(rtt: $0.0, load: $0.1, has: $0.2) }, wanted: wanted, window: window)
     }
 }

@@ -196,8 +196,10 @@ private struct Reader {
             manifest.mesh = meshSettings(mesh)
         }
         if let cache = table(root, "cache", in: "the top level") {
-            checkKeys(cache, allowed: ["size_mib"], in: "[cache]")
+            checkKeys(cache, allowed: ["size_mib", "announce_seconds"], in: "[cache]")
             if let mib = int(cache, "size_mib", in: "[cache]", range: 0...(1 << 24)) { manifest.cacheBytes = UInt64(mib) << 20 }
+            // Shorter than 10 s floods the DHT with republishing; longer than a day is past a record's longest TTL.
+            if let seconds = int(cache, "announce_seconds", in: "[cache]", range: 10...86_400) { manifest.cacheAnnounceSeconds = seconds }
         }
         if let credits = table(root, "credits", in: "the top level") {
             checkKeys(credits, allowed: ["issuers", "period_seconds", "grace_seconds"], in: "[credits]")

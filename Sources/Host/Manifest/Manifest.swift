@@ -28,6 +28,7 @@
 ///
 /// [cache]
 /// size_mib = 256            # the edge cache: chunks fetched to answer reads, kept up to this size (0: none)
+/// announce_seconds = 300    # the TTL of its provider records (republished every third of it; withdrawn on eviction)
 ///
 /// [credits]
 /// issuers = ["n…"]          # whose ledger entries mint credits; set: puts are paid from balances (docs/credits.md)
@@ -59,6 +60,9 @@ public struct Manifest: Sendable, Hashable {
     /// `[cache] size_mib`: bytes of fetched chunks a node keeps to answer reads again (its edge cache; least
     /// recently read evicted first, never what it holds for owners). Default 256 MiB.
     public var cacheBytes: UInt64 = 256 << 20
+    /// `[cache] announce_seconds`: how long an edge cache's provider records live (10 s … a day; default 300 s).
+    /// The node republishes them every third of it while the resource is cached, and withdraws them on eviction.
+    public var cacheAnnounceSeconds = 300
 
     public init(
         nodeName: String = "inos-node", pluginPaths: [String] = [], arena: ArenaConfiguration = .init(),

@@ -57,6 +57,9 @@ final class GossipService: Sendable {
     /// This node's status now, if it publishes one.
     func ownStatus() -> NodeStatus? { statusSource.withLock { $0?.provider() } }
 
+    /// The region this node's last published status named ("" for none, or before the first).
+    func publishedRegion() -> String { statusSource.withLock { $0?.published?.regionName ?? "" } }
+
     /// Keeps the topic's member set current, greets members that joined since the last tick (this node's status
     /// and root, straight to them), and publishes the status when it changed or its refresh is due (the tick).
     func tick(now: UInt64) {

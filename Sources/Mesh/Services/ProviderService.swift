@@ -24,8 +24,15 @@ final class ProviderService: Sendable {
     private let layer: PeerLayer
     /// Provider records this node keeps for others (the DHT's storage).
     let store = ProviderStore()
-    /// Keys this node provides, republished every interval to the members closest to each.
-    private let provided = Mutex<(keys: @Sendable () -> [[UInt8]], every: UInt64, last: UInt64, ttl: UInt32)?>(nil)
+    /// What this node provides, per kind: keys republished every interval to the members closest to each.
+    private let provided = Mutex<[ProviderRecord.Kind: Provision]>([:])
+
+    private struct Provision {
+        var keys: @Sendable () -> [[UInt8]]
+        var every: UInt64
+        var last: UInt64 = 0
+        var ttl: UInt32
+    }
 
     init(layer: PeerLayer) { self.layer = layer }
 
@@ -99,10 +106,10 @@ final class ProviderService: Sendable {
         }
     }
 
-    /// Announces `keys()` as provided by this node to the members closest to each key, every `seconds`
-    /// (records live `ttl` seconds, so a provider that stops is forgotten).
-    func provide(every seconds: Double, ttl: UInt32, _ keys: @escaping @Sendable () -> [[UInt8]]) {
-        provided.withLock { $0 = (keys, layer.clock.nanoseconds(seconds), 0, ttl) }
+    /// Announces `keys()` as provided by this node (as `kind`) to the members closest to each key, every
+    /// `seconds` (records live `ttl` seconds, so a provider that stops is forgotten).
+    func provide(_ kind: ProviderRecord.Kind, every seconds: Double, ttl: UInt32, _ keys: @escaping @Sendable () -> [[UInt8]]) {
+        provided.withLock { $0[kind] = Provision(keys: keys, every: layer.clock.nanoseconds(seconds), ttl: ttl) }
     }
 
     /// The members closest to `key` by XOR on the first 64 bits (member IDs are the first 8 bytes of node IDs,
@@ -127,10 +134,17 @@ final class ProviderService: Sendable {
         }
     }
 
-    /// Announces `key` as provided by this node now (besides the periodic republishing).
-    func announceNow(_ key: [UInt8]) {
-        guard key.count == 32, let ttl = provided.withLock({ $0?.ttl }) else { return }
-        announce(key, ttl: ttl, now: layer.clock.now())
+    /// Announces `key` as provided by this node (as `kind`) now, besides the periodic republishing.
+    func announceNow(_ key: [UInt8], as kind: ProviderRecord.Kind) {
+        guard key.count == 32, let ttl = provided.withLock({ $0[kind]?.ttl }) else { return }
+        announce(kind.recordKey(key), ttl: ttl, now: layer.clock.now())
+    }
+
+    /// Withdraws this node's record for `key` (as `kind`): a newer record with a TTL of 0 replaces it at the
+    /// members closest to the key, so askers stop being sent here before the old record would have expired.
+    func withdraw(_ key: [UInt8], as kind: ProviderRecord.Kind) {
+        guard key.count == 32 else { return }
+        announce(kind.recordKey(key), ttl: 0, now: layer.clock.now())
     }
 
     /// The provider records this node keeps for `key` (a node close to the key keeps them all).
@@ -217,11 +231,14 @@ final class ProviderService: Sendable {
     /// The epoch (once a second): expires records, and republishes what this node provides when due.
     func epoch(now: UInt64) {
         store.expire(now: now)
-        let due = provided.withLock { current -> (keys: @Sendable () -> [[UInt8]], ttl: UInt32)? in
-            guard let value = current, now - value.last >= value.every || value.last == 0 else { return nil }
-            current?.last = now
-            return (value.keys, value.ttl)
+        let due = provided.withLock { provided -> [(kind: ProviderRecord.Kind, keys: @Sendable () -> [[UInt8]], ttl: UInt32)] in
+            var due: [(kind: ProviderRecord.Kind, keys: @Sendable () -> [[UInt8]], ttl: UInt32)] = []
+            for (kind, value) in provided where now - value.last >= value.every || value.last == 0 {
+                provided[kind]!.last = now
+                due.append((kind, value.keys, value.ttl))
+            }
+            return due
         }
-        if let due { for key in due.keys() where key.count == 32 { announce(key, ttl: due.ttl, now: now) } }
+        for (kind, keys, ttl) in due { for key in keys() where key.count == 32 { announce(kind.recordKey(key), ttl: ttl, now: now) } }
     }
 }

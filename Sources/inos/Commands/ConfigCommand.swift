@@ -105,6 +105,8 @@ struct ConfigCommand: ParsableCommand {
             add("arena.outbox_kib", .text("\(loaded.arena.outboxCapacity >> 10)"))
             add("arena.high_watermark", .text("\(loaded.arena.highWatermark)"))
             add("arena.low_watermark", .text("\(loaded.arena.lowWatermark)"))
+            add("cache.size_mib", .text("\(loaded.cacheBytes >> 20)"))
+            add("cache.announce_seconds", .text("\(loaded.cacheAnnounceSeconds)"))
             for (index, spec) in loaded.plugins.enumerated() {
                 var parts = [spec.kind?.description ?? "kind from the plugin", spec.required ? "required" : "optional"]
                 if !spec.enabled { parts.append("disabled") }

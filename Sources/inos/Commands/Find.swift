@@ -17,11 +17,15 @@ struct Find: ParsableCommand {
             A Kademlia lookup (α = 3) starting at the peer at --from, over secure sessions: it asks members ever \
             closer to the resource's ID for their closest members and for the provider records they keep — \
             nodes announce what they pin to the members closest to it. Prints one line per holder: its member \
-            ID and the address it can be fetched from (inos fetch ID --from ADDRESS).
+            ID and the address it can be fetched from (inos fetch ID --from ADDRESS). With --caches, the edge \
+            caches instead: nodes whose gateway read (some of) it lately, announced under the resource's cache \
+            key for [cache] announce_seconds and withdrawn when their cache evicts it; reads use them, repair and \
+            billing never count them.
             """)
 
     @Argument(help: "The resource ID (b…).") var id: String
     @Option(name: .long, help: "A node of the mesh, e.g. tcp://127.0.0.1:7400.") var from: String
+    @Flag(name: .long, help: "List the edge caches that read it instead of its holders.") var caches = false
     @OptionGroup var store: StoreOptions
     @OptionGroup var meshKey: MeshKeyOptions
 
@@ -33,9 +37,10 @@ struct Find: ParsableCommand {
         guard let peers = node.peers else { throw InosError(.unavailable, "no transport plugin in slot \"transport\"") }
         do {
             let (connection, _) = try peers.connect(from)
-            let (holders, rounds, asked) = try peers.lookupProviders(Array(cid.bytes.suffix(32)), from: connection)
+            let kind: ProviderRecord.Kind = caches ? .cache : .holder
+            let (holders, rounds, asked) = try peers.lookupProviders(kind.recordKey(Array(cid.bytes.suffix(32))), from: connection)
             FileHandle.standardError.write(Data("lookup: \(rounds) round(s), \(asked) member(s) asked\n".utf8))
-            guard !holders.isEmpty else { throw InosError(.notFound, "no provider records for \(cid)") }
+            guard !holders.isEmpty else { throw InosError(.notFound, caches ? "no edge cache announces \(cid)" : "no provider records for \(cid)") }
             for holder in holders { print("\(String(holder.member, radix: 16)) \(holder.address)") }
         } catch let error as MeshError {
             throw error

@@ -117,6 +117,22 @@ struct Init: ParsableCommand {
             high_watermark = \(arena.highWatermark)
             low_watermark = \(arena.lowWatermark)
 
+            [cache]
+            # The edge cache: chunks this node's gateway fetched from other holders, kept (unpinned) up to this size
+            # and evicted least recently read first — never what the node holds for owners. 0: keep nothing.
+            size_mib = \(defaults.cacheBytes >> 20)
+            # While it keeps some of a resource, the node announces itself as a cache of it (readers nearby use it;
+            # repair and billing never count it) for this many seconds, republished every third, withdrawn on eviction.
+            announce_seconds = \(defaults.cacheAnnounceSeconds)
+
+            [credits]
+            # Whose ledger entries mint credits; with issuers named, puts are paid from balances (docs/credits.md).
+            # issuers = ["n…"]
+            # The accounting period (owners pay their holders once per period, ahead) and how long a holder keeps
+            # what its owner stopped paying for. Every node of a mesh should use the same values.
+            # period_seconds = 86400
+            # grace_seconds = 3600
+
             # Plugins, each a shared library loaded through the plugin ABI. name = "X" finds libX.so along the plugin
             # paths (or path = "/abs/libX.so"); kind is transport, erasure, compression, allocator, job_runner or
             # store; slot is where it serves (default: the kind) and hot swap replaces a slot's plugin; a plugin
