@@ -535,19 +535,9 @@ def slow_node_layout(options, regions, label, reads=5, size=24 << 20):
 def three_holder_manifest(options, client, directory):
     """The client's data directory gets the embedded manifest (`inos init`) with the allocator held at exactly
     3 replicas: the put's plan then places every piece on the same 3 holders."""
-    os.makedirs(directory, exist_ok=True)
-    command, environment = client.command([options.inos, "init"], data_dir=directory)
-    result = subprocess.run(command, env=environment, capture_output=True, text=True)
-    path = os.path.join(directory, "inos.toml")
-    if result.returncode != 0 or not os.path.exists(path):
-        raise SystemExit(f"chaos: inos init failed: {result.stderr}")
-    text = open(path).read()
     anchor = 'id = "inos.allocator.adaptive"\nrequired = false\n'
-    if anchor not in text:
-        raise SystemExit("chaos: the manifest `inos init` wrote has no adaptive allocator entry to configure")
-    text = text.replace(anchor, anchor + "[plugins.config]\nmin_replicas = 3\nmax_replicas = 3\n")
-    with open(path, "w") as f:
-        f.write(text)
+    edit_manifest(options, client, directory,
+                  lambda text: text.replace(anchor, anchor + "[plugins.config]\nmin_replicas = 3\nmax_replicas = 3\n"))
 
 
 def idle(options, settle=20.0, window=30.0):
@@ -601,3 +591,132 @@ def idle(options, settle=20.0, window=30.0):
 def node_pid(host):
     """The `inos node` process itself (the harness started `ip netns exec`, which execs it)."""
     return host.process.pid
+
+
+FETCH = """
+import hashlib, sys, time, urllib.request
+started = time.monotonic()
+digest, count = hashlib.sha256(), 0
+with urllib.request.urlopen(sys.argv[1], timeout=600) as answer:
+    while True:
+        block = answer.read(1 << 20)
+        if not block:
+            break
+        digest.update(block)
+        count += len(block)
+print(digest.hexdigest(), count, round(time.monotonic() - started, 3))
+"""
+
+
+def edge(options, size_mib=300):
+    """The hierarchical tier, scaled down: a `size_mib` resource put with the allocator's size classes lowered so
+    it goes hierarchical (seeds hold it all, each region's hubs a share of its chunks, edges cache on demand),
+    then read whole through the gateways of nodes that hold none of it — first one per region, then a second
+    per region, which finds the first as an edge cache nearby. Each read's bytes are split by where they came
+    from (the reader's cache counts: its store, a holder or cache in its region, elsewhere); the figure is the
+    share served inside the reader's region."""
+    log = options.log
+    regions = regions_for(options)
+    threshold = max(2, size_mib // 2)
+    log(f"==> chaos edge: {options.hosts} hosts in {options.regions} region(s), a {size_mib} MiB resource "
+        f"(hierarchical from {threshold} MiB); run folder {options.directory}")
+    with Mesh(options.directory, regions, 1, options.inos, repair_interval=options.repair_interval,
+              seed=options.seed) as mesh:
+        mesh.model(latency=LATENCY, default_latency=0.002)
+        for host in mesh.hosts:
+            # Each node's edge cache holds the whole resource (the default 256 MiB would evict a 300 MiB read).
+            edit_manifest(options, host, host.data_dir,
+                          lambda text: text.replace("size_mib = 256\n", f"size_mib = {max(256, 2 * size_mib)}\n", 1))
+            host.start(first_of_each_region(mesh), extra=["--gateway-listen", "127.0.0.1:8080"])
+        if not wait(lambda: joined(mesh), options.join_timeout, step=0.5):
+            raise SystemExit("chaos: nodes did not join")
+        time.sleep(5)  # statuses (region, free space) reach every member: placement needs them
+        client = mesh.clients[0]
+        store = os.path.join(options.directory, "edge-client")
+        anchor = 'id = "inos.allocator.adaptive"\nrequired = false\n'
+        edit_manifest(options, client, store, lambda text: text.replace(anchor, anchor + (
+            f"[plugins.config]\nerasure_from_mib = {max(1, threshold // 2)}\nhierarchical_from_mib = {threshold}\n")))
+        path = os.path.join(options.directory, "edge.bin")
+        with open(path, "wb") as f:
+            f.write(random.Random(options.seed).randbytes(size_mib << 20))
+        sha = digest(path)
+        entry = mesh.hosts[0]
+        command, environment = client.command([options.inos, "put", path, "--mesh", entry.endpoint, "--progress", "none"],
+                                              data_dir=store)
+        started = time.monotonic()
+        put = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=1800)
+        if put.returncode != 0:
+            raise SystemExit(f"chaos: edge put failed: {put.stderr[-800:]}")
+        resource = put.stdout.split()[-1]
+        plan = next((line.strip() for line in put.stderr.splitlines() if "hierarchical" in line), "")
+        log(f"  put {size_mib} MiB in {time.monotonic() - started:.0f} s: {plan or put.stderr.splitlines()[:2]}")
+        if "hierarchical" not in put.stderr:
+            raise SystemExit(f"chaos: the put was not hierarchical:\n{put.stderr[-1500:]}")
+        time.sleep(3)  # provider records reach the DHT
+
+        def held(host):
+            status = host.api("/v1/status") or {}
+            return (status.get("store") or {}).get("pinnedResources") or 0
+
+        edges = {}
+        for region in mesh.region_names:
+            edges[region] = [h for h in mesh.hosts if h.region == region and held(h) == 0]
+        log("  edge readers (hold none of it): " + ", ".join(f"{r}: {[h.name for h in hs]}" for r, hs in edges.items()))
+        reads, violations = [], []
+
+        def counts(host):
+            cache = (host.api("/v1/status") or {}).get("cache") or {}
+            return {k: cache.get(k) or 0 for k in ("localBytes", "regionBytes", "remoteBytes")}
+
+        def read(host, wave):
+            before = counts(host)
+            command, environment = host.command(["python3", "-c", FETCH, f"http://127.0.0.1:8080/ipfs/{resource}"])
+            result = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=1800)
+            after = counts(host)
+            delta = {k: after[k] - before[k] for k in after}
+            total = sum(delta.values())
+            fields = result.stdout.split()
+            ok = result.returncode == 0 and len(fields) == 3 and fields[0] == sha
+            share = (delta["localBytes"] + delta["regionBytes"]) / total if total else 0.0
+            entry = {"wave": wave, "reader": host.name, "region": host.region, "ok": ok,
+                     "seconds": float(fields[2]) if ok else None, "in_region_share": round(share, 3),
+                     "bytes": delta}
+            reads.append(entry)
+            log(f"  wave {wave}: {host.name} ({host.region}) read {'whole' if ok else 'FAILED'} in "
+                f"{entry['seconds']} s; {share * 100:.0f}% inside its region "
+                f"({delta['regionBytes'] >> 20} MiB region, {delta['remoteBytes'] >> 20} MiB elsewhere)")
+            if not ok:
+                violations.append(f"{host.name}: the read did not return the resource ({result.stderr[-300:]})")
+
+        for wave in (1, 2):
+            for region, hosts in edges.items():
+                if len(hosts) >= wave:
+                    read(hosts[wave - 1], wave)
+
+        def median_share(wave):
+            shares = [r["in_region_share"] for r in reads if r["wave"] == wave and r["ok"]]
+            return round(statistics.median(shares), 3) if shares else None
+
+        report = {"size_mib": size_mib, "hosts": options.hosts, "regions": mesh.region_names, "resource": resource,
+                  "plan": plan, "reads": reads, "median_in_region_share": {"first_reader": median_share(1),
+                                                                           "second_reader": median_share(2)},
+                  "ok": not violations and bool(reads), "violations": violations or ([] if reads else ["no edge reader"])}
+        with open(os.path.join(options.directory, "report.json"), "w") as f:
+            json.dump(report, f, indent=2)
+        return report
+
+
+def edit_manifest(options, host, directory, change):
+    """Writes the embedded manifest (`inos init`) into `directory` and applies `change` to its text."""
+    os.makedirs(directory, exist_ok=True)
+    command, environment = host.command([options.inos, "init", "--force"], data_dir=directory)
+    result = subprocess.run(command, env=environment, capture_output=True, text=True)
+    path = os.path.join(directory, "inos.toml")
+    if result.returncode != 0 or not os.path.exists(path):
+        raise SystemExit(f"chaos: inos init failed: {result.stderr}")
+    text = open(path).read()
+    changed = change(text)
+    if changed == text:
+        raise SystemExit(f"chaos: the manifest `inos init` wrote in {directory} has nothing to change")
+    with open(path, "w") as f:
+        f.write(changed)

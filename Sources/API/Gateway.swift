@@ -316,7 +316,8 @@ final class ChunkSource: Sendable {
             holders.withLock { $0 = nil }
             throw APIFailure(InosError(.unavailable, "none of the \(order.count) holder(s) of \(resource) delivered \(id) intact"), status: .badGateway)
         }
-        return (stored, order[source].route.near)
+        // Counted as a read inside the region only when this node names one (without, every holder is "near").
+        return (stored, order[source].route.near && !peers.region.isEmpty)
     }
 
     /// Who is asked for piece `piece`, in order: those that hold it before those that said they do not (a HAVE

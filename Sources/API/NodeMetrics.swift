@@ -226,6 +226,12 @@ public final class NodeMetrics: Sendable {
             mirror("inos_cache_misses_total", "Gateway reads that fetched from a holder.", [], UInt64(cache.misses))
             mirror("inos_cache_evictions_total", "Objects the edge cache's bound pushed out.", [], UInt64(cache.evictions))
             mirror("inos_cache_evicted_bytes_total", "Bytes eviction removed from the store.", [], cache.evictedBytes)
+            gauge("inos_cache_announced_resources", "Resources this node announces as an edge cache (withdrawn on eviction).")
+                .set(to: Double(node.cache?.roots.count ?? 0))
+            for (source, bytes) in [("local", cache.localBytes), ("region", cache.regionBytes), ("remote", cache.remoteBytes)] {
+                mirror("inos_read_bytes_total", "Bytes gateway reads got, by source: this node's store, a holder or cache in its region, one elsewhere.",
+                       [("source", source)], bytes)
+            }
         }
         for (outcome, count) in f.jobs { mirror("inos_jobs_total", Help.jobs, [("outcome", outcome)], count) }
         for (type, counts) in f.traffic.byType {

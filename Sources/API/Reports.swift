@@ -73,7 +73,8 @@ extension ControlState {
             let c = cache.statistics
             return StatusReport.Cache(
                 capacityBytes: c.capacityBytes, bytes: c.bytes, entries: c.entries, hits: c.hits, misses: c.misses, evictions: c.evictions,
-                hitRate: c.hitRate, averageLatencySeconds: c.averageLatencySeconds)
+                hitRate: c.hitRate, averageLatencySeconds: c.averageLatencySeconds, localBytes: c.localBytes, regionBytes: c.regionBytes,
+                remoteBytes: c.remoteBytes, announcedResources: cache.roots.count)
         }
         return report
     }

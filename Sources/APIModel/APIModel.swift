@@ -169,7 +169,19 @@ public struct StatusReport: Codable, Sendable {
         public var evictions: Int
         public var hitRate: Double
         public var averageLatencySeconds: Double
-        public init(capacityBytes: UInt64, bytes: UInt64, entries: Int, hits: Int, misses: Int, evictions: Int, hitRate: Double, averageLatencySeconds: Double) {
+        /// Bytes gateway reads got from this node's store, from holders or caches in its region, and from
+        /// elsewhere (absent from nodes before these counts).
+        public var localBytes: UInt64?
+        public var regionBytes: UInt64?
+        public var remoteBytes: UInt64?
+        /// Resources this node announces as an edge cache now.
+        public var announcedResources: Int?
+        public init(capacityBytes: UInt64, bytes: UInt64, entries: Int, hits: Int, misses: Int, evictions: Int, hitRate: Double, averageLatencySeconds: Double,
+                    localBytes: UInt64? = nil, regionBytes: UInt64? = nil, remoteBytes: UInt64? = nil, announcedResources: Int? = nil) {
+            self.localBytes = localBytes
+            self.regionBytes = regionBytes
+            self.remoteBytes = remoteBytes
+            self.announcedResources = announcedResources
             self.capacityBytes = capacityBytes
             self.bytes = bytes
             self.entries = entries

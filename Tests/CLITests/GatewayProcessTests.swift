@@ -148,6 +148,7 @@ struct GatewayProcessTests {
         let now = try caches(ids[1])
         #expect(now.status == 0 && now.output.contains(addressB), "\(now.output)")
         let cache = try #require(try OperatorProcessTests.json(StatusReport.self, ["status", "--data-dir", root + "/b"]).cache)
+        #expect(cache.announcedResources == 1 && cache.remoteBytes == 1_200_000 && cache.localBytes == 0 && cache.regionBytes == 0, "B names no region: what it fetched came from elsewhere \(cache)")
         #expect(cache.evictions == 1 && cache.misses == 2 && cache.capacityBytes == 1 << 20, "\(cache) \(b.output.text.suffix(3000))")
     }
 }

@@ -221,6 +221,31 @@ struct AllocatorPluginTests {
         #expect(lost > 0, "a node at 45% load should shed keys")
     }
 
+    @Test("the size classes' bounds and the hubs' share are configurable: a 300 MB resource goes hierarchical in a scaled-down mesh")
+    func scaledClasses() throws {
+        let (host, allocator) = try Self.allocator(config: [
+            "chunked_from_mib": "1", "erasure_from_mib": "64", "hierarchical_from_mib": "256", "hub_fraction": "0.25",
+        ])
+        defer { host.shutdown() }
+        let nodes = (0..<30).map { Self.node($0, region: UInt32($0 % 3 + 1)) }
+        let strategies = try [512 << 10, 10 * Self.mb, 100 * Self.mb, 300 * Self.mb].map { size in
+            try allocator.plan(PlacementRequest(resourceSize: UInt64(size)), nodes: nodes).strategy
+        }
+        #expect(strategies == [.full, .chunked, .erasure, .hierarchical])
+        let plan = try allocator.plan(PlacementRequest(resourceSize: 300 * Self.mb), nodes: nodes)
+        #expect(plan.idealReplicas == 100 && plan.replicas == 30 && plan.seeds == 5 && plan.hubFraction == 0.25 && plan.hubsPerRegion == 25 / 3, "\(plan)")
+        #expect {
+            _ = try Self.allocator(config: ["erasure_from_mib": "512", "hierarchical_from_mib": "256"])
+        } throws: { error in
+            "\(error)".contains("size classes out of order")
+        }
+        #expect {
+            _ = try Self.allocator(config: ["hierarchical_from_mib": "-1"])
+        } throws: { error in
+            "\(error)".contains("hierarchical_from_mib = -1")
+        }
+    }
+
     @Test("bad configuration is refused with a clear message")
     func badConfiguration() throws {
         #expect {

@@ -26,6 +26,15 @@ struct AdaptiveAllocator {
     var dataShards = 10
     var parityShards = 2
 
+    /// Where the size classes start (the seed's: chunked from 1 MB, erasure from 100 MB, hierarchical from
+    /// 10 GB). Configurable so that a scaled-down mesh — a 300 MB resource in a test of regions — exercises the
+    /// hierarchical tier; the replica tiers by size stay the seed's.
+    var chunkedFrom: UInt64 = 1 * Self.mb
+    var erasureFrom: UInt64 = 100 * Self.mb
+    var hierarchicalFrom: UInt64 = 10 * Self.gb
+    /// The share of a resource's chunks each region's hubs hold (the seed's ~20%).
+    var hubFraction = 0.2
+
     static let mb: UInt64 = 1 << 20
     static let gb: UInt64 = 1 << 30
 
@@ -54,9 +63,9 @@ struct AdaptiveAllocator {
     /// The strategy by size class.
     func strategy(_ size: UInt64) -> UInt32 {
         switch size {
-        case ..<(1 * Self.mb): UInt32(INOS_STRATEGY_FULL)
-        case ..<(100 * Self.mb): UInt32(INOS_STRATEGY_CHUNKED)
-        case ..<(10 * Self.gb): UInt32(INOS_STRATEGY_ERASURE)
+        case ..<chunkedFrom: UInt32(INOS_STRATEGY_FULL)
+        case ..<erasureFrom: UInt32(INOS_STRATEGY_CHUNKED)
+        case ..<hierarchicalFrom: UInt32(INOS_STRATEGY_ERASURE)
         default: UInt32(INOS_STRATEGY_HIERARCHICAL)
         }
     }
@@ -139,7 +148,7 @@ struct AdaptiveAllocator {
             for node in usableNodes { regions.insert(node.region) }
             let hubs = max(0, replicas - Int(plan.seeds))
             plan.hubs_per_region = UInt32(min(100, hubs / max(regions.count, 1)))
-            plan.hub_fraction = 0.2
+            plan.hub_fraction = hubFraction
             plan.copies = plan.seeds
         }
         // Mean load of the nodes that will hold it (the least loaded usable ones), after placement.

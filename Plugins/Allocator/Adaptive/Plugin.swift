@@ -2,7 +2,9 @@
 //
 // The adaptive allocator as a plugin (inos.allocator/1, ABI 1.2 with plan()). Configuration, all optional,
 // in the manifest's [plugins.config]: min_replicas (5), max_replicas (700), target_load (0.375),
-// max_load (0.5), data_shards (10), parity_shards (2).
+// max_load (0.5), data_shards (10), parity_shards (2); the size classes' lower bounds in MiB, chunked_from_mib (1),
+// erasure_from_mib (100), hierarchical_from_mib (10240), and hub_fraction (0.2), the share of a hierarchical
+// resource's chunks each region's hubs hold.
 import PluginABI
 import PluginKit
 
@@ -35,7 +37,16 @@ func configure(_ host: UnsafePointer<inos_host_api>) -> Result<AdaptiveAllocator
         if let v = try fraction("max_load").get() { allocator.maxLoad = v }
         if let v = try integer("data_shards", 1...200).get() { allocator.dataShards = v }
         if let v = try integer("parity_shards", 1...100).get() { allocator.parityShards = v }
+        // Up to 16 PiB: a bound a size can never pass wrongly, and no shift overflows.
+        if let v = try integer("chunked_from_mib", 0...(1 << 34)).get() { allocator.chunkedFrom = UInt64(v) << 20 }
+        if let v = try integer("erasure_from_mib", 0...(1 << 34)).get() { allocator.erasureFrom = UInt64(v) << 20 }
+        if let v = try integer("hierarchical_from_mib", 0...(1 << 34)).get() { allocator.hierarchicalFrom = UInt64(v) << 20 }
+        if let v = try fraction("hub_fraction").get() { allocator.hubFraction = v }
     } catch { return .failure(error) }
+    guard allocator.chunkedFrom <= allocator.erasureFrom, allocator.erasureFrom <= allocator.hierarchicalFrom else {
+        return .failure(PluginFailure(
+            "size classes out of order: chunked_from_mib \(allocator.chunkedFrom >> 20) ≤ erasure_from_mib \(allocator.erasureFrom >> 20) ≤ hierarchical_from_mib \(allocator.hierarchicalFrom >> 20) must hold"))
+    }
     guard allocator.minReplicas <= allocator.maxReplicas else {
         return .failure(PluginFailure("min_replicas \(allocator.minReplicas) is above max_replicas \(allocator.maxReplicas)"))
     }
