@@ -626,7 +626,7 @@ def edge(options, size_mib=300):
         for host in mesh.hosts:
             # Each node's edge cache holds the whole resource (the default 256 MiB would evict a 300 MiB read).
             edit_manifest(options, host, host.data_dir,
-                          lambda text: text.replace("size_mib = 256\n", f"size_mib = {max(256, 2 * size_mib)}\n", 1))
+                          lambda text: text.replace("size_mib = 256\n", f"size_mib = {2 * size_mib + 64}\n", 1))
             host.start(first_of_each_region(mesh), extra=["--gateway-listen", "127.0.0.1:8080"])
         if not wait(lambda: joined(mesh), options.join_timeout, step=0.5):
             raise SystemExit("chaos: nodes did not join")
@@ -634,11 +634,16 @@ def edge(options, size_mib=300):
         client = mesh.clients[0]
         store = os.path.join(options.directory, "edge-client")
         anchor = 'id = "inos.allocator.adaptive"\nrequired = false\n'
+        # At most about half the nodes hold it (5 seeds, the rest hubs), so each region keeps edges that hold none.
+        replicas = max(5, options.hosts // 2 + 2)
         edit_manifest(options, client, store, lambda text: text.replace(anchor, anchor + (
-            f"[plugins.config]\nerasure_from_mib = {max(1, threshold // 2)}\nhierarchical_from_mib = {threshold}\n")))
+            f"[plugins.config]\nerasure_from_mib = {max(1, threshold // 2)}\nhierarchical_from_mib = {threshold}\n"
+            f"max_replicas = {replicas}\n")))
         path = os.path.join(options.directory, "edge.bin")
+        generator = random.Random(options.seed)
         with open(path, "wb") as f:
-            f.write(random.Random(options.seed).randbytes(size_mib << 20))
+            for _ in range(size_mib):  # a MiB at a time (randbytes takes at most 2^31 bits)
+                f.write(generator.randbytes(1 << 20))
         sha = digest(path)
         entry = mesh.hosts[0]
         command, environment = client.command([options.inos, "put", path, "--mesh", entry.endpoint, "--progress", "none"],
@@ -656,17 +661,20 @@ def edge(options, size_mib=300):
 
         def held(host):
             status = host.api("/v1/status") or {}
-            return (status.get("store") or {}).get("pinnedResources") or 0
+            return (status.get("store") or {}).get("pinned_resources") or 0
 
-        edges = {}
+        edges, holders = {}, {}
         for region in mesh.region_names:
-            edges[region] = [h for h in mesh.hosts if h.region == region and held(h) == 0]
+            here = [(h, held(h)) for h in mesh.hosts if h.region == region]
+            edges[region] = [h for h, pinned in here if pinned == 0]
+            holders[region] = [h.name for h, pinned in here if pinned > 0]
+        log("  holders (seeds and hubs): " + ", ".join(f"{r}: {names}" for r, names in holders.items()))
         log("  edge readers (hold none of it): " + ", ".join(f"{r}: {[h.name for h in hs]}" for r, hs in edges.items()))
         reads, violations = [], []
 
         def counts(host):
             cache = (host.api("/v1/status") or {}).get("cache") or {}
-            return {k: cache.get(k) or 0 for k in ("localBytes", "regionBytes", "remoteBytes")}
+            return {k: cache.get(k) or 0 for k in ("local_bytes", "region_bytes", "remote_bytes")}
 
         def read(host, wave):
             before = counts(host)
@@ -677,14 +685,14 @@ def edge(options, size_mib=300):
             total = sum(delta.values())
             fields = result.stdout.split()
             ok = result.returncode == 0 and len(fields) == 3 and fields[0] == sha
-            share = (delta["localBytes"] + delta["regionBytes"]) / total if total else 0.0
+            share = (delta["local_bytes"] + delta["region_bytes"]) / total if total else 0.0
             entry = {"wave": wave, "reader": host.name, "region": host.region, "ok": ok,
                      "seconds": float(fields[2]) if ok else None, "in_region_share": round(share, 3),
                      "bytes": delta}
             reads.append(entry)
             log(f"  wave {wave}: {host.name} ({host.region}) read {'whole' if ok else 'FAILED'} in "
                 f"{entry['seconds']} s; {share * 100:.0f}% inside its region "
-                f"({delta['regionBytes'] >> 20} MiB region, {delta['remoteBytes'] >> 20} MiB elsewhere)")
+                f"({delta['region_bytes'] >> 20} MiB region, {delta['remote_bytes'] >> 20} MiB elsewhere)")
             if not ok:
                 violations.append(f"{host.name}: the read did not return the resource ({result.stderr[-300:]})")
 
@@ -698,7 +706,7 @@ def edge(options, size_mib=300):
             return round(statistics.median(shares), 3) if shares else None
 
         report = {"size_mib": size_mib, "hosts": options.hosts, "regions": mesh.region_names, "resource": resource,
-                  "plan": plan, "reads": reads, "median_in_region_share": {"first_reader": median_share(1),
+                  "plan": plan, "holders": holders, "reads": reads, "median_in_region_share": {"first_reader": median_share(1),
                                                                            "second_reader": median_share(2)},
                   "ok": not violations and bool(reads), "violations": violations or ([] if reads else ["no edge reader"])}
         with open(os.path.join(options.directory, "report.json"), "w") as f:
