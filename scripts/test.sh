@@ -72,6 +72,10 @@ if [ "$full" = 1 ]; then
     # checked (docs/chaos.md). It says SKIPPED where namespaces cannot be created (not root, no /dev/net/tun).
     echo "==> chaos (CI size): 6 hosts in 3 regions, churn then a partition, every acknowledged put read back"
     ./scripts/netmesh.sh ci --inos "$PWD/.build/debug/inos"
+    # Issue 19: a hierarchical resource read through edges of 3 regions; a second reader in a region must read
+    # (nearly) all of it inside the region, from the first reader's edge cache.
+    echo "==> chaos (CI size): edge caches and same-region routing, 9 hosts, a 24 MiB hierarchical resource"
+    ./scripts/netmesh.sh edge --hosts 9 --size-mib 24 --inos "$PWD/.build/debug/inos"
     waited=$(date +%s)
     status=0
     wait "$fuzz_pid" || status=$?

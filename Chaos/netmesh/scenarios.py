@@ -611,8 +611,8 @@ print(digest.hexdigest(), count, round(time.monotonic() - started, 3))
 def edge(options, size_mib=300):
     """The hierarchical tier, scaled down: a `size_mib` resource put with the allocator's size classes lowered so
     it goes hierarchical (seeds hold it all, each region's hubs a share of its chunks, edges cache on demand),
-    then read whole through the gateways of nodes that hold none of it — first one per region, then a second
-    per region, which finds the first as an edge cache nearby. Each read's bytes are split by where they came
+    then read whole through the gateways of nodes that hold none of it — first one per region, then (with the
+    region's holders stopped) a second per region, which has only the first's edge cache nearby. Each read's bytes are split by where they came
     from (the reader's cache counts: its store, a holder or cache in its region, elsewhere); the figure is the
     share served inside the reader's region."""
     log = options.log
@@ -623,22 +623,24 @@ def edge(options, size_mib=300):
     with Mesh(options.directory, regions, 1, options.inos, repair_interval=options.repair_interval,
               seed=options.seed) as mesh:
         mesh.model(latency=LATENCY, default_latency=0.002)
+        # Every node and the client place by the same allocator settings (repair re-plans with the node's own):
+        # the hierarchical class from half the resource's size, and at most about half the nodes holding it (5
+        # seeds, the rest hubs) so each region keeps edges that hold none. Each node's edge cache holds the whole
+        # resource (the default 256 MiB would evict a 300 MiB read).
+        anchor = 'id = "inos.allocator.adaptive"\nrequired = false\n'
+        replicas = max(5, options.hosts // 2 + 2)
+        allocator = (f"[plugins.config]\nerasure_from_mib = {max(1, threshold // 2)}\nhierarchical_from_mib = {threshold}\n"
+                     f"max_replicas = {replicas}\n")
         for host in mesh.hosts:
-            # Each node's edge cache holds the whole resource (the default 256 MiB would evict a 300 MiB read).
-            edit_manifest(options, host, host.data_dir,
-                          lambda text: text.replace("size_mib = 256\n", f"size_mib = {2 * size_mib + 64}\n", 1))
+            edit_manifest(options, host, host.data_dir, lambda text: text.replace(anchor, anchor + allocator).replace(
+                "size_mib = 256\n", f"size_mib = {2 * size_mib + 64}\n", 1))
             host.start(first_of_each_region(mesh), extra=["--gateway-listen", "127.0.0.1:8080"])
         if not wait(lambda: joined(mesh), options.join_timeout, step=0.5):
             raise SystemExit("chaos: nodes did not join")
         time.sleep(5)  # statuses (region, free space) reach every member: placement needs them
         client = mesh.clients[0]
         store = os.path.join(options.directory, "edge-client")
-        anchor = 'id = "inos.allocator.adaptive"\nrequired = false\n'
-        # At most about half the nodes hold it (5 seeds, the rest hubs), so each region keeps edges that hold none.
-        replicas = max(5, options.hosts // 2 + 2)
-        edit_manifest(options, client, store, lambda text: text.replace(anchor, anchor + (
-            f"[plugins.config]\nerasure_from_mib = {max(1, threshold // 2)}\nhierarchical_from_mib = {threshold}\n"
-            f"max_replicas = {replicas}\n")))
+        edit_manifest(options, client, store, lambda text: text.replace(anchor, anchor + allocator))
         path = os.path.join(options.directory, "edge.bin")
         generator = random.Random(options.seed)
         with open(path, "wb") as f:
@@ -652,6 +654,8 @@ def edge(options, size_mib=300):
         put = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=1800)
         if put.returncode != 0:
             raise SystemExit(f"chaos: edge put failed: {put.stderr[-800:]}")
+        with open(os.path.join(options.directory, "put.txt"), "w") as f:
+            f.write(put.stderr)
         resource = put.stdout.split()[-1]
         plan = next((line.strip() for line in put.stderr.splitlines() if "hierarchical" in line), "")
         log(f"  put {size_mib} MiB in {time.monotonic() - started:.0f} s: {plan or put.stderr.splitlines()[:2]}")
@@ -696,15 +700,33 @@ def edge(options, size_mib=300):
             if not ok:
                 violations.append(f"{host.name}: the read did not return the resource ({result.stderr[-300:]})")
 
-        for wave in (1, 2):
-            for region, hosts in edges.items():
-                if len(hosts) >= wave:
-                    read(hosts[wave - 1], wave)
+        for region, hosts in edges.items():
+            if hosts:
+                read(hosts[0], 1)
+        # Wave 2: the region's holders (seeds, hubs) stopped first, so what the second reader finds nearby is the
+        # first reader's edge cache alone; the seeds elsewhere still hold everything.
+        for region, hosts in edges.items():
+            if len(hosts) < 2:
+                continue
+            stopped = [h for h in mesh.hosts if h.region == region and h.name in holders[region]]
+            for host in stopped:
+                host.stop()
+            if stopped:
+                log(f"  stopped the holders in {region} ({[h.name for h in stopped]}): only {hosts[0].name}'s cache is near")
+            read(hosts[1], 2)
 
         def median_share(wave):
             shares = [r["in_region_share"] for r in reads if r["wave"] == wave and r["ok"]]
             return round(statistics.median(shares), 3) if shares else None
 
+        # What the design promises: a second reader in a region finds the first's edge cache there, so (nearly) all
+        # of its read stays inside the region. The first readers' shares depend on where the seeds fell: reported.
+        second = median_share(2)
+        if second is None:
+            violations.append("no region had two edge readers (more hosts, or fewer replicas)")
+        elif second < 0.9:
+            violations.append(f"second readers got a median {second * 100:.0f}% of the resource inside their region "
+                              "(< 90%): the first reader's edge cache was not used")
         report = {"size_mib": size_mib, "hosts": options.hosts, "regions": mesh.region_names, "resource": resource,
                   "plan": plan, "holders": holders, "reads": reads, "median_in_region_share": {"first_reader": median_share(1),
                                                                            "second_reader": median_share(2)},

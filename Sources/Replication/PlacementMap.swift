@@ -63,7 +63,9 @@ public struct PlacementMap: Sendable {
         case .hierarchical:
             let seeds = try place(digest(resource), plan.seeds, bytes: total)
             holders = holders.map { _ in seeds }
-            let regions = Set(nodes.map(\.region)).sorted()
+            // No hubs planned (a small mesh: the replicas are all seeds): none placed. (The allocator's place()
+            // reads a count of 0 as "its own copies", which would make hubs of that many nodes per region.)
+            let regions = plan.hubsPerRegion > 0 ? Set(nodes.map(\.region)).sorted() : []
             for region in regions {
                 // Hubs are other nodes than the seeds (a seed already holds everything).
                 let subset = nodes.indices.filter { nodes[$0].region == region && !seeds.contains($0) }

@@ -78,4 +78,17 @@ struct PlacementMapTests {
             #expect(share > 0.12 && share < 0.28, "region \(region) hubs carry \(share) of the chunks")
         }
     }
+
+    @Test("hierarchical on a mesh too small for hubs (all replicas are seeds): the seeds alone hold it, no hubs")
+    func hierarchicalWithoutHubs() throws {
+        let (host, allocator) = try Self.allocator()
+        defer { host.shutdown() }
+        let nodes = Self.nodes(9, regions: 3)
+        let request = PlacementRequest(resourceSize: 20 * Self.gb, key: Array(repeating: 3, count: 32))
+        var plan = try allocator.plan(request, nodes: nodes)
+        plan.hubsPerRegion = 0
+        let map = try PlacementMap.build(resource: ContentID(hashing: [3]), pieces: Self.pieces(30), chunkCount: 24, plan: plan, request: request, nodes: nodes, allocator: allocator)
+        #expect(map.allHolders.count == plan.seeds, "\(map.allHolders) for \(plan.seeds) seeds")
+        #expect(map.holders.allSatisfy { Set($0) == Set(map.holders[0]) })
+    }
 }
