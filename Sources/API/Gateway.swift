@@ -291,6 +291,8 @@ final class ChunkSource: Sendable {
         let started = state.node.clockNanoseconds()
         if let local = try await ControlState.onThread("gateway", read) {
             state.node.cache?.served(id, contentBytes: UInt64(local.count), nanoseconds: state.node.clockNanoseconds() &- started)
+            // The root lives as long as its chunks are read (a cache record without its manifest serves nothing).
+            if id != resource, resource.codec == .manifest { state.node.cache?.touch(resource) }
             return local
         }
         let (stored, near) = try await fetch(id, length: length, piece: piece, spread: spread)
@@ -316,6 +318,19 @@ final class ChunkSource: Sendable {
             holders.withLock { $0 = nil }
             throw APIFailure(InosError(.unavailable, "none of the \(order.count) holder(s) of \(resource) delivered \(id) intact"), status: .badGateway)
         }
+        // Those asked before it failed this chunk (gone, slow past the timeout, or a cache that lied): last from now on.
+        let failed = Set(order.prefix(source).map(\.route.member))
+        if !failed.isEmpty {
+            holders.withLock { known in
+                guard let list = known else { return }
+                known = list.filter { !failed.contains($0.route.member) } + list.filter { failed.contains($0.route.member) }.map { holder in
+                    var demoted = holder
+                    demoted.pieces = []  // asked only when nobody else has a piece
+                    return demoted
+                }
+            }
+        }
+        if id != resource, resource.codec == .manifest { state.node.cache?.touch(resource) }
         // Counted as a read inside the region only when this node names one (without, every holder is "near").
         return (stored, order[source].route.near && !peers.region.isEmpty)
     }
@@ -362,7 +377,11 @@ final class ChunkSource: Sendable {
                 let connection = sessions[route.member]!
                 group.addTask { [resource] in
                     var pieces: [Bool]?
-                    if askHave, let (holding, _) = try? await peers.holding(resource, on: connection, timeout: 2), !holding.pieces.isEmpty { pieces = holding.pieces }
+                    // An answer is taken as it is: none held (no manifest there) is asked last. A bitmap past a
+                    // million pieces (a terabyte) is no resource's: ignored rather than kept per request.
+                    if askHave, let (holding, _) = try? await peers.holding(resource, on: connection, timeout: 2), holding.pieces.count <= 1 << 20 {
+                        pieces = holding.pieces
+                    }
                     return Holder(connection: connection, route: route, pieces: pieces)
                 }
             }

@@ -96,6 +96,15 @@ public final class ChunkCache: Sendable {
         return evict(evicted)
     }
 
+    /// Marks `id` as recently used without counting a read (a resource's root while its chunks are read).
+    public func touch(_ id: ContentID) { state.withLock { _ = $0.lru.touch(id) } }
+
+    /// Whether `id` is a root the cache keeps now (announce and withdraw check it last).
+    public func isRoot(_ id: ContentID) -> Bool { state.withLock { $0.roots.contains(id) } }
+
+    /// Whether a root whose DHT key (its digest) is `key` is kept now.
+    public func isRoot(key: [UInt8]) -> Bool { state.withLock { $0.roots.contains { $0.bytes.suffix(32).elementsEqual(key) } } }
+
     /// Tells `observer` of every root cached and evicted from now on (one observer: a later call replaces it).
     /// It is called outside the cache's lock, on the thread of the read that caused the change.
     public func observe(_ observer: @escaping @Sendable (Change) -> Void) { self.observer.withLock { $0 = observer } }

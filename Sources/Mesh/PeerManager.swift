@@ -258,8 +258,10 @@ public final class PeerManager: Sendable {
     /// Announces `keys()` as provided by this node (a holder's records by default, or an edge cache's) to the
     /// members closest to each key, every `seconds` (records live `ttl` seconds, so a provider that stops is
     /// forgotten).
-    public func provide(_ kind: ProviderRecord.Kind = .holder, every seconds: Double, ttl: UInt32, _ keys: @escaping @Sendable () -> [[UInt8]]) {
-        providerService.provide(kind, every: seconds, ttl: ttl, keys)
+    /// `still`, asked after each key is republished, withdraws it again when false (it went meanwhile).
+    public func provide(_ kind: ProviderRecord.Kind = .holder, every seconds: Double, ttl: UInt32,
+                        still: @escaping @Sendable ([UInt8]) -> Bool = { _ in true }, _ keys: @escaping @Sendable () -> [[UInt8]]) {
+        providerService.provide(kind, every: seconds, ttl: ttl, still: still, keys)
     }
 
     /// Announces `key` as provided by this node now (besides the periodic republishing).

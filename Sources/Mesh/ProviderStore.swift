@@ -32,6 +32,9 @@ public final class ProviderStore: Sendable {
         var expires: UInt64
         /// Unique per insertion: tells live eviction-queue items from stale ones.
         var sequence: UInt64
+        /// For a withdrawal (TTL 0): the TTL of the record it replaced, so its tombstone lasts as long as relayed
+        /// copies of that record can live.
+        var withdrawn: UInt32 = 0
     }
 
     struct Table {
@@ -122,11 +125,15 @@ public final class ProviderStore: Sendable {
             // A later announcement (or the same Lamport time, as before signatures) replaces the kept one in place.
             guard kept.record.lamport <= record.lamport, kept.record != record else { return false }
             table.sequence += 1
-            table.records[key]![member] = Entry(record: record, expires: expires, sequence: table.sequence)
+            let withdrawn = record.ttl == 0 ? max(kept.record.ttl, kept.withdrawn) : 0
+            table.records[key]![member] = Entry(record: record, expires: expires, sequence: table.sequence, withdrawn: withdrawn)
             enqueue(key, record, sequence: table.sequence, into: &table)
             tree.withLock { $0.set(Self.itemKey(key, member), ProviderRecord.encode(key: key, record)) }
             return true
         }
+        // A withdrawal of nothing kept here withdraws nothing: not stored (else any member could fill the table
+        // with TTL-0 records, and their tombstones, for keys it never announced).
+        guard record.ttl > 0 else { return false }
         // A new (key, member): find what each bound would evict before evicting anything.
         var victims: [(key: [UInt8], member: MemberID)] = []
         if let entries = table.records[key], entries.count >= limits.perKey {
@@ -190,11 +197,11 @@ public final class ProviderStore: Sendable {
                 for (member, entry) in entries where entry.expires <= now { dropped.append((key, member)) }
             }
             // Tombstones: a relayed copy of an expired record is refused for one more TTL (bounded like the table);
-            // after a withdrawal (TTL 0), for the longest TTL, as the withdrawn record's own is not known here.
+            // after a withdrawal (TTL 0), for the TTL of the record it withdrew.
             table.expired = table.expired.filter { $0.value.until > now }
             for (key, member) in dropped {
                 if let entry = table.records[key]?[member], table.expired.count < limits.total {
-                    let ttl = entry.record.ttl == 0 ? ProviderRecord.maximumTTL : entry.record.ttl
+                    let ttl = entry.record.ttl == 0 ? entry.withdrawn : entry.record.ttl
                     table.expired[Tombstone(key: key, member: member)] = (entry.record.lamport, now.saturatingAdd(UInt64(ttl) * 1_000_000_000))
                 }
                 remove(key, member, from: &table)

@@ -172,12 +172,21 @@ public final class MeshNode: Service, Sendable {
         if let cache {
             // An edge cache: what reads fetched is announced under the cache key (reads use it; repair and billing
             // never count it), republished every third of its TTL while cached, and withdrawn when evicted.
+            // Announcements and withdrawals race (a read caches while another evicts; the republish snapshots the
+            // roots): each is followed by a look at the cache, and the opposite sent if it changed meanwhile — a
+            // node's Lamport time only grows, so the last one sent wins everywhere.
             let ttl = configuration.manifest.cacheAnnounceSeconds
-            peers.provide(.cache, every: Double(ttl) / 3, ttl: UInt32(ttl)) { [cache] in cache.roots.map { Array($0.bytes.suffix(32)) } }
-            cache.observe { [peers] change in
+            peers.provide(.cache, every: Double(ttl) / 3, ttl: UInt32(ttl), still: { [cache] key in cache.isRoot(key: key) }) { [cache] in
+                cache.roots.map { Array($0.bytes.suffix(32)) }
+            }
+            cache.observe { [weak peers, cache] change in
                 switch change {
-                case .cached(let id): peers.announceNow(Array(id.bytes.suffix(32)), as: .cache)
-                case .evicted(let id): peers.withdraw(Array(id.bytes.suffix(32)), as: .cache)
+                case .cached(let id):
+                    peers?.announceNow(Array(id.bytes.suffix(32)), as: .cache)
+                    if !cache.isRoot(id) { peers?.withdraw(Array(id.bytes.suffix(32)), as: .cache) }
+                case .evicted(let id):
+                    peers?.withdraw(Array(id.bytes.suffix(32)), as: .cache)
+                    if cache.isRoot(id) { peers?.announceNow(Array(id.bytes.suffix(32)), as: .cache) }
                 }
             }
             // What earlier reads left in the store counts against the bound again (up to it).

@@ -323,6 +323,13 @@ struct Scheduler: Sendable {
         holders.indices.contains { holders[$0].near && holders[$0].load < Self.overloaded && has($0, piece) && failed[piece]?.contains($0) != true }
     }
 
+    /// Holders with a request out for longer than the hedge threshold: a near one that lags (slow, or a peer that
+    /// only claims to be a cache nearby) no longer keeps its queue from holders elsewhere.
+    func lagging(now: UInt64) -> Set<Int> {
+        let threshold = hedgeThreshold
+        return Set(inFlight.values.filter { now - $0.since > threshold }.map(\.holder))
+    }
+
     func cost(_ h: Int) -> Double { Double(holders[h].queue.count + 1) * holders[h].rtt }
 
     /// The next piece for holder `h`: its own queue, else a pending piece of another holder it also has, else a
@@ -342,11 +349,15 @@ struct Scheduler: Sendable {
             inFlight[piece] = (h, now, nil)
             return (piece, false)
         }
-        // Steal from the longest queue among pieces this holder has (a holder elsewhere: only pieces no near
-        // holder has, so a read stays in its region while it can).
+        // Steal from the longest queue among pieces this holder has. A holder elsewhere takes only pieces no near
+        // holder has, so a read stays in its region while it can — or any piece of a near holder that lags.
         let far = !holders[h].near
+        let slow = far ? lagging(now: now) : []
         for other in holders.indices.sorted(by: { holders[$0].queue.count > holders[$1].queue.count }) where other != h {
-            if let index = holders[other].queue.lastIndex(where: { has(h, $0) && failed[$0]?.contains(h) != true && !(far && nearHolder(has: $0)) }) {
+            let open = !far || !holders[other].near || slow.contains(other)
+            if let index = holders[other].queue.lastIndex(where: {
+                has(h, $0) && failed[$0]?.contains(h) != true && (open || !nearHolder(has: $0))
+            }) {
                 let piece = holders[other].queue.remove(at: index)
                 if done.contains(piece) || inFlight[piece] != nil { continue }
                 inFlight[piece] = (h, now, nil)

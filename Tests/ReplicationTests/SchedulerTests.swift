@@ -52,6 +52,14 @@ struct SchedulerTests {
         _ = s.finish(lost, by: 2, ok: false, bytes: 0, hedge: false, nanoseconds: 1_000_000)
         guard case .fetch(let retried, false) = s.step(for: 0, now: t0 + 1_000_000) else { Issue.record("the seed takes the failed piece"); return }
         #expect(retried == lost)
+        // A near holder that lags (a request out past the hedge threshold) no longer keeps its queue: the far
+        // holder steals from it.
+        var lag = Scheduler(holders: [holder(100, 0.1, near: false, all), holder(100, 0.1, near: true, all)], wanted: Array(0..<8))
+        #expect(lag.holders[1].queue.count == 8)
+        guard case .fetch(_, false) = lag.step(for: 1, now: t0) else { Issue.record("the near holder starts"); return }
+        guard case .wait = lag.step(for: 0, now: t0 + 1_000_000) else { Issue.record("not lagging yet: the far holder waits"); return }
+        guard case .fetch(let stolen, false) = lag.step(for: 0, now: t0 + 200_000_000) else { Issue.record("lagging: the far holder steals"); return }
+        #expect(stolen != 0 && lag.holders[1].queue.count == 6)
         // Overloaded near holders lose to a healthy far one; with no region (all near), the fastest wins as before.
         let busy = Scheduler(holders: [holder(100, 0.1, near: false, all), holder(50, 0.9, near: true, all)], wanted: Array(0..<8))
         #expect(busy.holders[0].queue.count == 8 && busy.holders[1].queue.isEmpty)

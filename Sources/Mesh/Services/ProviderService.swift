@@ -32,6 +32,8 @@ final class ProviderService: Sendable {
         var every: UInt64
         var last: UInt64 = 0
         var ttl: UInt32
+        /// Asked after each republished key: false withdraws it again (it went while the round ran).
+        var still: @Sendable ([UInt8]) -> Bool
     }
 
     init(layer: PeerLayer) { self.layer = layer }
@@ -108,8 +110,9 @@ final class ProviderService: Sendable {
 
     /// Announces `keys()` as provided by this node (as `kind`) to the members closest to each key, every
     /// `seconds` (records live `ttl` seconds, so a provider that stops is forgotten).
-    func provide(_ kind: ProviderRecord.Kind, every seconds: Double, ttl: UInt32, _ keys: @escaping @Sendable () -> [[UInt8]]) {
-        provided.withLock { $0[kind] = Provision(keys: keys, every: layer.clock.nanoseconds(seconds), ttl: ttl) }
+    func provide(_ kind: ProviderRecord.Kind, every seconds: Double, ttl: UInt32, still: @escaping @Sendable ([UInt8]) -> Bool,
+                 _ keys: @escaping @Sendable () -> [[UInt8]]) {
+        provided.withLock { $0[kind] = Provision(keys: keys, every: layer.clock.nanoseconds(seconds), ttl: ttl, still: still) }
     }
 
     /// The members closest to `key` by XOR on the first 64 bits (member IDs are the first 8 bytes of node IDs,
@@ -231,14 +234,19 @@ final class ProviderService: Sendable {
     /// The epoch (once a second): expires records, and republishes what this node provides when due.
     func epoch(now: UInt64) {
         store.expire(now: now)
-        let due = provided.withLock { provided -> [(kind: ProviderRecord.Kind, keys: @Sendable () -> [[UInt8]], ttl: UInt32)] in
-            var due: [(kind: ProviderRecord.Kind, keys: @Sendable () -> [[UInt8]], ttl: UInt32)] = []
+        let due = provided.withLock { provided -> [(kind: ProviderRecord.Kind, value: Provision)] in
+            var due: [(kind: ProviderRecord.Kind, value: Provision)] = []
             for (kind, value) in provided where now - value.last >= value.every || value.last == 0 {
                 provided[kind]!.last = now
-                due.append((kind, value.keys, value.ttl))
+                due.append((kind, value))
             }
             return due
         }
-        for (kind, keys, ttl) in due { for key in keys() where key.count == 32 { announce(kind.recordKey(key), ttl: ttl, now: now) } }
+        for (kind, value) in due {
+            for key in value.keys() where key.count == 32 {
+                announce(kind.recordKey(key), ttl: value.ttl, now: now)
+                if !value.still(key) { announce(kind.recordKey(key), ttl: 0, now: now) }
+            }
+        }
     }
 }

@@ -78,8 +78,8 @@ struct Status: AsyncParsableCommand {
             let reads = c.hits + c.misses
             let rate = reads > 0 ? String(format: "; hit rate %.0f%%", c.hitRate * 100) + ", average read " + formatSeconds(c.averageLatencySeconds) : ""
             lines.append("cache     \(formatBytes(c.bytes)) of \(formatBytes(c.capacityBytes)) in \(c.entries) object(s); \(c.hits) hit(s), \(c.misses) miss(es), \(c.evictions) eviction(s)\(rate)")
-            if let local = c.localBytes, let region = c.regionBytes, let remote = c.remoteBytes, local + region + remote > 0 {
-                let inside = Double(local + region) / Double(local + region + remote) * 100
+            if let local = c.localBytes, let region = c.regionBytes, let remote = c.remoteBytes, Double(local) + Double(region) + Double(remote) > 0 {
+                let inside = (Double(local) + Double(region)) / (Double(local) + Double(region) + Double(remote)) * 100
                 lines.append(
                     "reads     \(formatBytes(local)) from this node, \(formatBytes(region)) from its region, \(formatBytes(remote)) from elsewhere "
                         + String(format: "(%.0f%% inside the region)", inside) + "; announced as a cache of \(c.announcedResources ?? 0) resource(s)")
