@@ -197,14 +197,14 @@ public final class DHTSimulator {
     public let alpha: Int
     public private(set) var ids: [Key256]
     private var tables: [Key256: RoutingTable] = [:]
-    private var random: UInt64
+    private var random: Xorshift
     /// Nodes that stopped answering.
     public private(set) var down: Set<Key256> = []
 
     public init(nodes: Int, k: Int = 20, alpha: Int = 3, seed: UInt64 = 1) {
         self.k = k
         self.alpha = alpha
-        random = seed | 1
+        random = Xorshift(seed: seed)
         ids = []
         ids = (0..<nodes).map { _ in randomKey() }.sorted()
         for id in ids {
@@ -225,12 +225,7 @@ public final class DHTSimulator {
         }
     }
 
-    private func nextRandom() -> UInt64 {
-        random ^= random << 13
-        random ^= random >> 7
-        random ^= random << 17
-        return random
-    }
+    private func nextRandom() -> UInt64 { random.next() }
 
     public func randomKey() -> Key256 { Key256(nextRandom(), nextRandom(), nextRandom(), nextRandom()) }
 
