@@ -44,13 +44,13 @@ extension MeshClient {
         let started = peers.clock.now()
         let key = Array(id.bytes.suffix(32))
         let (entryConnection, _) = try await session(entry)
+        // Edge caches that read it (under its cache key), asked beside the holders: read from like holders, when near.
+        async let cachedRecords = try? await peers.findProviders(ProviderRecord.Kind.cache.recordKey(key), on: entryConnection, recursive: true, timeout: 5)
         var records: [ProviderRecord]
         do { records = try await peers.findProviders(key, on: entryConnection, recursive: true) } catch { throw InosError("finding the providers of \(id)", mesh: error) }
         if records.isEmpty, let found = try? peers.lookupProviders(key, from: entryConnection) { records = found.providers }
         guard !records.isEmpty else { throw InosError(.notFound, "no member provides \(id)") }
-        // Edge caches that read it (under its cache key): read from like holders, when near.
-        let cacheKey = ProviderRecord.Kind.cache.recordKey(key)
-        let cached = (try? await peers.findProviders(cacheKey, on: entryConnection, recursive: true, timeout: 5)) ?? []
+        let cached = await cachedRecords ?? []
         records += cached.filter { cache in !records.contains { $0.member == cache.member } && cache.member != peers.memberID }
 
         // Sessions and HAVE with every holder, in parallel; then ranked by the one routing rule (``HolderRoute``):

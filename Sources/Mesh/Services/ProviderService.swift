@@ -31,6 +31,8 @@ final class ProviderService: Sendable {
         var keys: @Sendable () -> [[UInt8]]
         var every: UInt64
         var last: UInt64 = 0
+        /// While no member is alive: not before this (see ``epoch(now:)``).
+        var retryAt: UInt64 = 0
         var ttl: UInt32
         /// Asked after each republished key: false withdraws it again (it went while the round ran).
         var still: @Sendable ([UInt8]) -> Bool
@@ -236,8 +238,16 @@ final class ProviderService: Sendable {
         store.expire(now: now)
         let due = provided.withLock { provided -> [(kind: ProviderRecord.Kind, value: Provision)] in
             var due: [(kind: ProviderRecord.Kind, value: Provision)] = []
-            for (kind, value) in provided where now - value.last >= value.every || value.last == 0 {
-                provided[kind]!.last = now
+            // Alone (before the first session, or cut off), an announcement reaches only this node's own store: it
+            // stays due, so the records go out at the first epoch with a member, not a whole interval later.
+            // (Tried again every 5 s meanwhile: a lone node with many resources does not sign them every epoch.)
+            let alone = layer.membership?.aliveMembers.isEmpty ?? true
+            for (kind, value) in provided where (now - value.last >= value.every || value.last == 0) && now >= value.retryAt {
+                if alone {
+                    provided[kind]!.retryAt = now.saturatingAdd(5_000_000_000)
+                } else {
+                    provided[kind]!.last = now
+                }
                 due.append((kind, value))
             }
             return due
