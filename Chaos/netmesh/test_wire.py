@@ -127,32 +127,55 @@ class WireTest(unittest.TestCase):
     def host_stats(self, host):
         return self.mesh.wire_stats()["hosts"][str(host.index)]
 
+    def settle(self, measure, quiet):
+        """`measure()` again, up to three tries, until `quiet(result)`; returns the last result.
+
+        For the upper bounds only: a busy machine (the stacks, the Python echo and probe, the wire itself
+        descheduled) can only add time, so a try that is too slow says nothing about the wire and is taken again;
+        what the wire guarantees (never early, never faster than the rate, every drop counted) `measure` asserts
+        on every try."""
+        for _ in range(3):
+            result = measure()
+            if quiet(result):
+                break
+        return result
+
     def test_round_trip(self):
-        across = self.probe(self.h1, self.h2, 20)["rtts"]
-        self.assertEqual(len(across), 20)
-        # Never early: the wire holds each packet 20 ms each way. Not much late either (the stacks, the Python
-        # echo and probe on a busy machine: the median is the figure, the bound is loose).
-        self.assertGreaterEqual(min(across), 39.9, across)
+        def round_trips(source, destination, least):
+            late_before = self.mesh.wire_stats()["late_over_50ms"]
+            rtts = self.probe(source, destination, 20)["rtts"]
+            self.assertEqual(len(rtts), 20)
+            self.assertGreaterEqual(min(rtts), least, rtts)  # never early
+            return rtts, self.mesh.wire_stats()["late_over_50ms"] - late_before
+
+        # The wire holds each packet 20 ms each way across the regions, 1 ms each way inside one.
+        across, late = self.settle(lambda: round_trips(self.h1, self.h2, 39.9),
+                                   lambda r: statistics.median(r[0]) < 52.0 and r[1] == 0)
         self.assertLess(statistics.median(across), 52.0, across)
-        inside = self.probe(self.h2, self.h3, 20)["rtts"]
-        self.assertEqual(len(inside), 20)
-        self.assertGreaterEqual(min(inside), 1.95, inside)
+        self.assertEqual(late, 0)
+        inside, late = self.settle(lambda: round_trips(self.h2, self.h3, 1.95),
+                                   lambda r: statistics.median(r[0]) < 12.0 and r[1] == 0)
         self.assertLess(statistics.median(inside), 12.0, inside)
-        self.assertEqual(self.mesh.wire_stats()["late_over_50ms"], 0)
+        self.assertEqual(late, 0)
 
     def test_delay_and_jitter(self):
         # h1's 5 ms delay counts in both directions; ±2 ms jitter per direction.
         self.mesh.links([self.h1], delay=0.005, jitter=0.002)
-        rtts = self.probe(self.h1, self.h2, 30)["rtts"]
-        self.assertEqual(len(rtts), 30)
-        self.assertGreaterEqual(min(rtts), 45.9, rtts)  # 40 + 2 × 5 − 2 × 2
+
+        def round_trips():
+            rtts = self.probe(self.h1, self.h2, 30)["rtts"]
+            self.assertEqual(len(rtts), 30)
+            self.assertGreaterEqual(min(rtts), 45.9, rtts)  # 40 + 2 × 5 − 2 × 2
+            return rtts
+
+        rtts = self.settle(round_trips, lambda rtts: statistics.median(rtts) < 62.0)
         self.assertLess(statistics.median(rtts), 62.0, rtts)
         self.assertGreater(max(rtts) - min(rtts), 0.5, rtts)  # the jitter is there
 
     def test_loss(self):
         before = {h.index: self.host_stats(h)["dropped_loss"] for h in (self.h2, self.h3)}
         self.mesh.links([self.h2], loss=0.1)
-        result = self.probe(self.h3, self.h2, 400, spacing=0.001, wait=0.3)
+        result = self.probe(self.h3, self.h2, 400, spacing=0.001, wait=1.0)
         answered = len(result["rtts"])
         # Each round trip crosses h2's link twice: 0.9 × 0.9 = 81% come back (± 4 standard deviations).
         self.assertTrue(0.81 * 400 - 36 <= answered <= 0.81 * 400 + 36, answered)
@@ -164,30 +187,43 @@ class WireTest(unittest.TestCase):
         cut_before = self.host_stats(self.h1)["dropped_cut"]
         self.assertEqual(self.probe(self.h1, self.h2, 10, wait=0.2)["rtts"], [])
         self.assertEqual(self.host_stats(self.h1)["dropped_cut"] - cut_before, 10)
-        self.assertEqual(len(self.probe(self.h3, self.h2, 10, wait=0.2)["rtts"]), 10)  # same side: fine
+        self.assertEqual(len(self.probe(self.h3, self.h2, 10, wait=1.0)["rtts"]), 10)  # same side: fine
         self.mesh.partition()
-        self.assertEqual(len(self.probe(self.h1, self.h2, 10, wait=0.2)["rtts"]), 10)
+        self.assertEqual(len(self.probe(self.h1, self.h2, 10, wait=1.0)["rtts"]), 10)
         self.mesh.links([self.h3], cut=True)
         self.assertEqual(self.probe(self.h2, self.h3, 10, wait=0.2)["rtts"], [])
         self.assertEqual(self.probe(self.h3, self.h2, 10, wait=0.2)["rtts"], [])
         self.mesh.links([self.h3], cut=False)
-        self.assertEqual(len(self.probe(self.h2, self.h3, 10, wait=0.2)["rtts"]), 10)
+        self.assertEqual(len(self.probe(self.h2, self.h3, 10, wait=1.0)["rtts"]), 10)
 
     def test_rate(self):
         # 8 Mbit/s on h2: a 1,028-byte IP packet (1,000 bytes of UDP payload) takes 1.028 ms to cross its link.
         self.mesh.model(queue_seconds=1.0)
         self.mesh.links([self.h2], rate=8e6)
-        result = self.probe(self.h3, self.h2, 100, spacing=0, wait=1.0, size=1000)
-        self.assertEqual(len(result["rtts"]), 100)
-        spread = (max(result["arrivals"]) - min(result["arrivals"])) * 1000
-        self.assertTrue(95 <= spread <= 115, f"100 packets at 8 Mbit/s arrived over {spread:.1f} ms (~102)")
-        # A 50 ms queue: the burst's head crosses, its tail past 50 ms of waiting is dropped (and counted).
+
+        def burst_spread():
+            result = self.probe(self.h3, self.h2, 100, spacing=0, wait=1.0, size=1000)
+            self.assertEqual(len(result["rtts"]), 100)
+            spread = (max(result["arrivals"]) - min(result["arrivals"])) * 1000
+            self.assertGreaterEqual(spread, 95, f"100 packets at 8 Mbit/s arrived over {spread:.1f} ms (~102)")
+            return spread
+
+        spread = self.settle(burst_spread, lambda spread: spread <= 115)
+        self.assertLessEqual(spread, 115, f"100 packets at 8 Mbit/s arrived over {spread:.1f} ms (~102)")
+        # A 50 ms queue: the burst's head crosses, its tail past 50 ms of waiting is dropped (and counted). A
+        # sender slowed by the machine spreads its burst and gets more through, never fewer.
         self.mesh.model(queue_seconds=0.05)
-        queued_before = self.host_stats(self.h3)["dropped_queue"]
-        result = self.probe(self.h3, self.h2, 100, spacing=0, wait=0.5, size=1000)
-        answered = len(result["rtts"])
-        self.assertTrue(40 <= answered <= 60, f"{answered} of a 100-packet burst through a 50 ms queue (~50)")
-        self.assertEqual(self.host_stats(self.h3)["dropped_queue"] - queued_before, 100 - answered)
+
+        def burst_through_queue():
+            queued_before = self.host_stats(self.h3)["dropped_queue"]
+            result = self.probe(self.h3, self.h2, 100, spacing=0, wait=1.0, size=1000)
+            answered = len(result["rtts"])
+            self.assertGreaterEqual(answered, 40, f"{answered} of a 100-packet burst through a 50 ms queue (~50)")
+            self.assertEqual(self.host_stats(self.h3)["dropped_queue"] - queued_before, 100 - answered)
+            return answered
+
+        answered = self.settle(burst_through_queue, lambda answered: answered <= 60)
+        self.assertLessEqual(answered, 60, f"{answered} of a 100-packet burst through a 50 ms queue (~50)")
 
     def test_bad_commands(self):
         wire = self.mesh.wire
@@ -207,7 +243,7 @@ class WireTest(unittest.TestCase):
         # A bad command changes nothing, not even its valid part: h1 stays uncut.
         with self.assertRaises(RuntimeError):
             self.mesh.model(hosts={"1": {"cut": True}, "2": {"loss": 7}})
-        self.assertEqual(len(self.probe(self.h1, self.h2, 5, wait=0.3)["rtts"]), 5)
+        self.assertEqual(len(self.probe(self.h1, self.h2, 5, wait=1.0)["rtts"]), 5)
         self.assertTrue(self.mesh.wire_stats()["ok"])
 
 
