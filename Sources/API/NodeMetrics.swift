@@ -159,6 +159,10 @@ public final class NodeMetrics: Sendable {
         for (state, count) in [("alive", f.members.alive), ("suspect", f.members.suspect), ("dead", f.members.dead)] {
             gauge("inos_members", Help.members, [("state", state)]).set(to: Double(count))
         }
+        gauge("inos_routing_contacts", "Contacts in this node's Kademlia routing table (k-buckets of 20).").set(to: Double(f.routing.contacts))
+        gauge("inos_members_view_partial", "1 once SWIM's view was full (the mesh outgrew [mesh] max_members): lookups route through the k-buckets.")
+            .set(to: f.routing.partial ? 1 : 0)
+        mirror("inos_members_evicted_total", "Members evicted from the full SWIM view to make room for newcomers.", [], f.routing.evictions)
         gauge("inos_store_capacity_bytes", "The store's capacity.").set(to: Double(f.store.total))
         gauge("inos_store_used_bytes", "Bytes the store uses.").set(to: Double(f.store.used))
         gauge("inos_store_free_bytes", "Bytes free in the store.").set(to: Double(f.store.total - min(f.store.total, f.store.used)))

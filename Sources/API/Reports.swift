@@ -60,7 +60,12 @@ extension ControlState {
         var report = StatusReport(
             id: node.identity?.id.description, name: host.manifest.nodeName, version: BuildInfo.version, pid: getpid(), uptimeSeconds: uptimeSeconds,
             listening: peers?.listening ?? [],
-            members: summary.map { StatusReport.Members(alive: $0.alive, suspect: $0.suspect, dead: $0.dead) },
+            members: summary.map { summary in
+                let membership = peers?.membership
+                return StatusReport.Members(
+                    alive: summary.alive, suspect: summary.suspect, dead: summary.dead, maxMembers: membership?.maximumMembers,
+                    partial: membership?.isPartial, routingContacts: membership?.contacts.count, evictions: membership?.evictions)
+            },
             connections: peers?.peers.count ?? 0,
             store: space.map { StatusReport.Store(usedBytes: $0.used, totalBytes: $0.total, freeBytes: $0.total - min($0.total, $0.used), pinnedResources: pins?.pinned.count) },
             arena: StatusReport.Arena(
@@ -150,6 +155,7 @@ extension ControlState {
         var uptime: Double
         var connections: Int
         var members: (alive: Int, suspect: Int, dead: Int)
+        var routing: (contacts: Int, partial: Bool, evictions: UInt64)
         var store: (total: UInt64, used: UInt64)
         var pinned: Int
         var replication: ReplicaSummary
@@ -165,7 +171,7 @@ extension ControlState {
         var traffic: Mesh.Traffic.Snapshot
 
         static let zero = Figures(
-            uptime: 0, connections: 0, members: (0, 0, 0), store: (0, 0), pinned: 0, replication: ReplicaSummary(), demand: (0, 0), heapUsed: 0, heapCapacity: 0,
+            uptime: 0, connections: 0, members: (0, 0, 0), routing: (0, false, 0), store: (0, 0), pinned: 0, replication: ReplicaSummary(), demand: (0, 0), heapUsed: 0, heapCapacity: 0,
             inboxUsed: 0, inboxCapacity: 0, backpressured: false, pauses: 0, generations: [], historyCount: 0, unknownFrames: 0, chunks: (0, 0, 0), jobs: [],
             traffic: Mesh.Traffic.Snapshot(byType: [], byPeer: [], otherPeers: Mesh.Traffic.Counts()))
     }
@@ -177,6 +183,7 @@ extension ControlState {
         let space = node.store?.capacity()
         return Figures(
             uptime: uptimeSeconds, connections: node.peers?.peers.count ?? 0, members: (summary?.alive ?? 0, summary?.suspect ?? 0, summary?.dead ?? 0),
+            routing: node.peers?.membership.map { ($0.contacts.count, $0.isPartial, $0.evictions) } ?? (0, false, 0),
             store: (space?.total ?? 0, space?.used ?? 0), pinned: pins?.pinned.count ?? 0, replication: node.replicas?.summary ?? ReplicaSummary(),
             demand: node.replicas.map { ($0.demand.resources, $0.demand.requestsPerSecond) } ?? (0, 0),
             heapUsed: heap.bytesInUse, heapCapacity: heap.capacity, inboxUsed: host.arena.inbox.usedBytes, inboxCapacity: host.arena.inbox.capacity,

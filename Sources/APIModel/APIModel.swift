@@ -35,10 +35,24 @@ public struct StatusReport: Codable, Sendable {
         public var alive: Int
         public var suspect: Int
         public var dead: Int
-        public init(alive: Int, suspect: Int, dead: Int) {
+        /// The most members SWIM's view holds (`[mesh] max_members`).
+        public var maxMembers: Int?
+        /// Whether the view has been full: the node no longer knows the whole mesh, and lookups route through
+        /// its Kademlia routing table.
+        public var partial: Bool?
+        /// Contacts in the routing table's k-buckets (k = 20).
+        public var routingContacts: Int?
+        /// Members evicted from the full view to make room for newcomers, since the node started.
+        public var evictions: UInt64?
+        public init(alive: Int, suspect: Int, dead: Int, maxMembers: Int? = nil, partial: Bool? = nil, routingContacts: Int? = nil,
+                    evictions: UInt64? = nil) {
             self.alive = alive
             self.suspect = suspect
             self.dead = dead
+            self.maxMembers = maxMembers
+            self.partial = partial
+            self.routingContacts = routingContacts
+            self.evictions = evictions
         }
     }
     public struct Store: Codable, Sendable {

@@ -20,6 +20,8 @@ public final class Membership: Sendable {
     /// Signs this node's claims and gossip, and checks others' (also used by ``MeshGossip``).
     let credentials: MemberCredentials
     let logger: Logger
+    /// The routing table: every member seen alive with an address, kept past SWIM's (bounded) view.
+    public let contacts: Contacts
     private let swim: Mutex<SwimNode>
     private let lamport: NodeLamport?
     private let state = Mutex(State())
@@ -76,6 +78,7 @@ public final class Membership: Sendable {
         credentials = MemberCredentials(identity: identity)
         self.logger = logger
         self.lamport = lamport
+        contacts = Contacts(owner: self_)
         swim = Mutex(SwimNode(id: self_, configuration: configuration, credentials: credentials, seed: self_, now: now, address: address,
                                    incarnation: incarnation))
     }
@@ -104,11 +107,23 @@ public final class Membership: Sendable {
 
     public func status(of node: NodeID) -> MemberStatus? { swim.withLock { $0.status(of: Self.member(node)) } }
 
+    /// What SWIM's view holds of `member` (nil: not in the view).
+    func status(ofMember member: MemberID) -> MemberStatus? { swim.withLock { $0.status(of: member) } }
+
     /// Whether SWIM has declared `member` dead here (a suspect is not: it may still answer).
     func isDead(_ member: MemberID) -> Bool { swim.withLock { $0.status(of: member) == .dead } }
 
     /// Whether SWIM holds `member` alive here now (not suspect, not dead).
     public func isAlive(_ member: MemberID) -> Bool { swim.withLock { $0.status(of: member) == .alive } }
+
+    /// Whether SWIM's view has been full (``SwimNode/isPartial``): lookups route through ``contacts`` then.
+    public var isPartial: Bool { swim.withLock { $0.isPartial } }
+
+    /// Members SWIM evicted from its full view since the node started.
+    public var evictions: UInt64 { swim.withLock { $0.evictions } }
+
+    /// The most members SWIM's view holds (``SwimConfiguration/maximumMembers``).
+    public var maximumMembers: Int { swim.withLock { $0.configuration.maximumMembers } }
 
     /// Members believed alive, this node excluded.
     var aliveMembers: [MemberID] { swim.withLock { swim in swim.view.filter { $0.key != swim.id && $0.value == .alive }.map(\.key).sorted() } }
@@ -118,8 +133,8 @@ public final class Membership: Sendable {
     /// Where this node told the mesh it can be dialed.
     var advertisedAddress: String? { swim.withLock { $0.addresses[$0.id] } }
 
-    /// Where a member said it can be dialed.
-    func address(of member: MemberID) -> String? { swim.withLock { $0.addresses[member] } }
+    /// Where a member said it can be dialed (SWIM's view first, then the routing table).
+    func address(of member: MemberID) -> String? { swim.withLock { $0.addresses[member] } ?? contacts.address(of: member) }
 
     /// The member whose advertised address this is.
     func member(at address: String) -> MemberID? { swim.withLock { swim in swim.addresses.first { $0.value == address }?.key } }
@@ -159,14 +174,20 @@ public final class Membership: Sendable {
             let out = swim.tick(now: now)
             return (out, swim.takeEvents(), swim.aliveViewChanges)
         }
-        if state.withLock({ s in defer { s.aliveViewChanges = changes }; return s.aliveViewChanges != changes }) { viewChanges.increment() }
+        if state.withLock({ s in defer { s.aliveViewChanges = changes }; return s.aliveViewChanges != changes }) {
+            viewChanges.increment()
+            // Every member held alive at an address is a routing contact (one the table already has is moved up).
+            let alive = swim.withLock { swim in swim.view.compactMap { member, status in
+                status == .alive && member != swim.id ? swim.addresses[member].map { (member, $0) } : nil } }
+            for (member, address) in alive { contacts.seen(member, at: address) }
+        }
         if !events.isEmpty {
             let known = Set(swim.withLock { $0.view.keys })
             state.withLock { state in
                 for event in events {
                     switch event {
                     case .suspected(let member, _), .declaredDead(let member, _), .joined(let member, _): state.changedAt[member] = now
-                    case .refuted: break
+                    case .refuted, .evicted: break
                     }
                 }
                 if state.changedAt.count > known.count { state.changedAt = state.changedAt.filter { known.contains($0.key) } }
@@ -175,7 +196,10 @@ public final class Membership: Sendable {
         for event in events {
             switch event {
             case .suspected(let member, _): logger.info("member \(hex(member)) suspected")
-            case .declaredDead(let member, _): logger.warning("member \(hex(member)) declared dead")
+            case .declaredDead(let member, _):
+                logger.warning("member \(hex(member)) declared dead")
+                contacts.failed(member)
+            case .evicted(let member, _): logger.debug("member \(hex(member)) left the full view (kept as a routing contact)")
             case .refuted(let incarnation, _): logger.info("refuted a suspicion about this node (incarnation \(incarnation))")
             case .joined(let member, _): logger.info("member \(hex(member)) joined")
             }
@@ -194,7 +218,7 @@ public final class Membership: Sendable {
     /// dial to it started less than ``dialRetryNanoseconds`` ago).
     func route(_ member: MemberID, now: UInt64, dial: (String) -> Void) -> UInt64? {
         if let connection = connection(to: member) { return connection }
-        guard let address = swim.withLock({ $0.addresses[member] }) else { return nil }
+        guard let address = address(of: member) else { return nil }
         let start = state.withLock { state -> Bool in
             if let started = state.dialing[member], now < started || now - started < Self.dialRetryNanoseconds { return false }
             state.dialing[member] = now
@@ -206,7 +230,13 @@ public final class Membership: Sendable {
 
     func dialFailed(_ address: String) {
         let member = swim.withLock { swim in swim.addresses.first { $0.value == address }?.key }
-        if let member { state.withLock { $0.dialing[member] = nil } }
+        if let member {
+            state.withLock { $0.dialing[member] = nil }
+        } else if let contact = contacts.member(at: address) {
+            // A routing contact outside SWIM's view that cannot be dialed leaves the table (SWIM judges its own).
+            state.withLock { $0.dialing[contact] = nil }
+            contacts.failed(contact)
+        }
     }
 
     private func hex(_ member: MemberID) -> String { String(member, radix: 16) }

@@ -141,6 +141,16 @@ public final class PeerManager: Sendable {
     /// and two of them waiting hold both of a 2-core machine's cooperative threads.
     public static let asyncHandlerExecutor = Mutex<(any TaskExecutor)?>(nil)
 
+    /// Starts `body` as a task of the peer layer's own (an async request handler, a lookup): on
+    /// ``asyncHandlerExecutor`` when one is set, else on the global executor.
+    static func spawn(_ body: @escaping @Sendable () async -> Void) {
+        if let executor = asyncHandlerExecutor.withLock({ $0 }) {
+            Task(executorPreference: executor) { await body() }
+        } else {
+            Task { await body() }
+        }
+    }
+
     /// Serves requests of `type` with an async `handler`, each in a task of its own: for a handler that asks other
     /// peers before it answers (a RELEASE confirms its census with HAVE) and so must not hold a lane's worker while
     /// it waits — four control workers each waiting on a node that waits on them is how two nodes stall each
@@ -162,11 +172,7 @@ public final class PeerManager: Sendable {
                 guard let (answer, payload) = await handler(frame.payload, frame.peer, frame.connection) else { return }
                 try? layer.reply(to: frame, answer, payload)
             }
-            if let executor = PeerManager.asyncHandlerExecutor.withLock({ $0 }) {
-                Task(executorPreference: executor) { await serve() }
-            } else {
-                Task { await serve() }
-            }
+            PeerManager.spawn { await serve() }
         })
     }
 

@@ -104,6 +104,12 @@ public struct RoutingTable: Sendable {
 
     public var count: Int { buckets.reduce(0) { $0 + $1.count } }
 
+    /// Whether `contact` is in a bucket or waiting as a replacement candidate.
+    public func contains(_ contact: Key256) -> Bool {
+        guard let index = bucket(of: contact) else { return false }
+        return buckets[index].contains(contact) || replacements[index].contains(contact)
+    }
+
     /// The `count` known contacts closest to `target`.
     public func closest(to target: Key256, count: Int? = nil) -> [Key256] {
         let wanted = count ?? k

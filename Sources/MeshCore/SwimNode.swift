@@ -26,7 +26,11 @@ public struct SwimConfiguration: Sendable {
     /// subject can never refute. With it, a member's incarnation only rises as far as its own signed claims allow
     /// plus this, and the subject (which refutes anything up to its own incarnation plus this) always can.
     public var suspicionWindow: UInt32 = 16
-    /// The most members the view holds (this node included); updates about new members beyond it are dropped.
+    /// The most members the view holds (this node included). Past it the view is partial: a newcomer takes the
+    /// place of a member held dead whose death has finished spreading here, or — at most once per protocol round —
+    /// of a random alive member (HyParView's passive view: a random sample of the mesh that keeps renewing, so
+    /// memory does not grow with the mesh); otherwise it is dropped. Evicted members are reported
+    /// (``SwimNode/Event/evicted(_:at:)``) so the node keeps them as routing contacts.
     public var maximumMembers = 10_000
     /// The most members one message may introduce. The member list answering this node's own join is exempt
     /// (up to ``maximumMembers``): bulk introduction is something a node asks for, not something a peer sends.
@@ -64,6 +68,8 @@ public final class SwimNode {
         case declaredDead(MemberID, at: UInt64)
         case refuted(incarnation: UInt32, at: UInt64)
         case joined(MemberID, at: UInt64)
+        /// Taken out of a full view to make room for a newcomer (``SwimConfiguration/maximumMembers``).
+        case evicted(MemberID, at: UInt64)
     }
 
     /// 8 bytes: a 10,000-node simulation holds 10⁸ of them.
@@ -118,6 +124,11 @@ public final class SwimNode {
     /// changes nothing: it had left the alive members already.) Services that act on the alive members —
     /// repair, placement — watch it to act when the mesh changes rather than only on their timers.
     public private(set) var aliveViewChanges: UInt64 = 0
+    /// Whether the view has been full (``SwimConfiguration/maximumMembers``): members were evicted or not let in,
+    /// so this node no longer knows the whole mesh and lookups must route (Kademlia) rather than read the view.
+    public private(set) var isPartial = false
+    /// Members evicted from a full view since this node started.
+    public private(set) var evictions: UInt64 = 0
     /// Each member's latest verified alive claim (its own signed update), relayed as it is in join answers.
     /// This node's own is here too, signed when its incarnation or address changes.
     private var claims: [MemberID: MemberUpdate] = [:]
@@ -125,6 +136,11 @@ public final class SwimNode {
     private var pendingJoins: Set<MemberID> = []
     /// Members introduced by the message being handled.
     private var introduced = 0
+    /// Whether an alive member was evicted this protocol round (one per round at most).
+    private var replacedThisRound = false
+    /// Whether the message being handled already found no room: later newcomers in it find none either (so a
+    /// full view does not scan itself once per update of a long member list).
+    private var roomRefused = false
     /// Members under suspicion, kept apart so expiring suspicions does not scan the whole table each tick.
     private var suspicions: [MemberID: Suspicion] = [:]
     private var probeOrder: [MemberID] = []
@@ -219,6 +235,7 @@ public final class SwimNode {
         if now >= nextRound {
             if let finished = probe, finished.acked { probe = nil }
             nextRound = now + configuration.protocolPeriod * UInt64(awareness + 1)
+            replacedThisRound = false
             if probe == nil, let target = nextTarget() {
                 let sequence = takeSequence()
                 probe = Probe(target: target, sequence: sequence, sentAt: now, roundEnd: nextRound)
@@ -255,8 +272,9 @@ public final class SwimNode {
         guard sender != id else { return [] }
         clock.witness(incoming.lamport)
         introduced = 0
-        // The sender is who the transport authenticated, not a claim: it joins the view (within the cap).
-        if members[sender] == nil, members.count < configuration.maximumMembers {
+        roomRefused = false
+        // The sender is who the transport authenticated, not a claim: it joins the view (making room when full).
+        if members[sender] == nil, makeRoom(now: now) {
             members[sender] = Member(status: .alive, incarnation: 0)
             aliveViewChanges &+= 1
         }
@@ -381,7 +399,7 @@ public final class SwimNode {
     /// message (unless `bulk`) and ``SwimConfiguration/maximumMembers`` in all; beyond, dropped. An alive update
     /// that is not the member's verified claim introduces it at incarnation 0 without an address.
     private func introduce(_ update: MemberUpdate, from sender: MemberID, now: UInt64, bulk: Bool) {
-        guard members.count < configuration.maximumMembers, bulk || introduced < configuration.maximumIntroductionsPerMessage else { return }
+        guard bulk || introduced < configuration.maximumIntroductionsPerMessage, makeRoom(now: now) else { return }
         switch update.status {
         case .alive:
             aliveViewChanges &+= 1
@@ -402,6 +420,47 @@ public final class SwimNode {
             enqueue(unsigned(update))
         }
         introduced += 1
+    }
+
+    /// Room for one member more: yes below ``SwimConfiguration/maximumMembers``. In a full view a member held
+    /// dead whose death has finished spreading from here goes first; else, once per protocol round, a random
+    /// alive member other than this node, the probe's target, a suspect or a seed being joined. Either way the
+    /// view is partial from then on.
+    private func makeRoom(now: UInt64) -> Bool {
+        guard members.count >= configuration.maximumMembers else { return true }
+        isPartial = true
+        if roomRefused { return false }
+        if let dead = members.first(where: { $0.key != id && $0.value.status == .dead && broadcasts[$0.key] == nil })?.key {
+            evict(dead, now: now)
+            return true
+        }
+        guard !replacedThisRound else {
+            roomRefused = true
+            return false
+        }
+        var excluded: Set<MemberID> = [id]
+        if let target = probe?.target { excluded.insert(target) }
+        excluded.formUnion(suspicions.keys)
+        excluded.formUnion(pendingJoins)
+        guard let victim = pick(1, excluding: excluded).first else {
+            roomRefused = true
+            return false
+        }
+        replacedThisRound = true
+        aliveViewChanges &+= 1
+        evict(victim, now: now)
+        return true
+    }
+
+    /// Forgets `member` and everything kept about it.
+    private func evict(_ member: MemberID, now: UInt64) {
+        members[member] = nil
+        claims[member] = nil
+        addresses[member] = nil
+        suspicions[member] = nil
+        broadcasts[member] = nil
+        evictions &+= 1
+        record(.evicted(member, at: now))
     }
 
     /// Records a verified claim that won: the member's address and the signed update to relay.

@@ -162,7 +162,9 @@ public final class MeshNode: Service, Sendable {
         }
         let bound: [String]
         do { bound = try peers.start(listen: configuration.manifest.listen, bootstrap: []) } catch { throw InosError(.unavailable, "cannot listen", cause: error) }
-        peers.enableMembership(advertise: configuration.advertise ?? bound.first ?? "", now: peers.clock.now())
+        var swim = SwimConfiguration()
+        swim.maximumMembers = configuration.manifest.mesh.maxMembers
+        peers.enableMembership(advertise: configuration.advertise ?? bound.first ?? "", now: peers.clock.now(), configuration: swim)
         // Provider records for every pinned resource, at the members closest to its ID; they expire unless
         // republished, so a node that leaves is forgotten.
         let interval = configuration.provideInterval

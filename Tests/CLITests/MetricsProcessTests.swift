@@ -67,6 +67,7 @@ struct MetricsProcessTests {
             "inos_replication_under_replicated_resources", "inos_demand_requests_per_second", "inos_ledger_credits_earned_total",
             "inos_arena_heap_used_bytes", "inos_arena_inbox_used_bytes", "inos_backpressure_pauses_total", "inos_jobs_total", "inos_job_duration_seconds",
             "inos_plugin_swaps_total", "inos_plugin_generation", "inos_cache_hits_total", "inos_cache_misses_total", "inos_cache_evictions_total", "inos_cache_announced_resources", "inos_read_bytes_total",
+            "inos_routing_contacts", "inos_members_view_partial", "inos_members_evicted_total",
             "inos_cache_hit_ratio", "inos_cache_average_latency_seconds", "inos_cache_bytes",
         ] {
             #expect(text.contains("# TYPE \(family) "), "family \(family) missing")

@@ -415,7 +415,7 @@ struct MeshManifestTests {
     func badSettings() throws {
         let folder = try Self.folder()
         _ = try Self.keyFile(folder, "a.key", Self.keyA)
-        #expect(Self.problems("[mesh]\nkeyfile = \"a.key\"\n", in: folder) == ["unknown key \"keyfile\" in [mesh] (known: allow, key_file, key_files)"])
+        #expect(Self.problems("[mesh]\nkeyfile = \"a.key\"\n", in: folder) == ["unknown key \"keyfile\" in [mesh] (known: allow, key_file, key_files, max_members)"])
         #expect(Self.problems("[mesh]\nkey_file = \"a.key\"\nkey_files = [\"a.key\"]\n", in: folder).contains {
             $0.hasPrefix("[mesh] has both key_file and key_files: give one")
         })

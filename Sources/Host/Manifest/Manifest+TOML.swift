@@ -246,7 +246,9 @@ private struct Reader {
     mutating func meshSettings(_ table: TOMLTable) -> MeshSettings {
         var settings = MeshSettings()
         let place = "[mesh]"
-        checkKeys(table, allowed: ["key_file", "key_files", "allow"], in: place)
+        checkKeys(table, allowed: ["key_file", "key_files", "allow", "max_members"], in: place)
+        // Fewer than 4 leaves SWIM no members to probe a suspect through; past 100,000 a view costs more than routing.
+        if let members = int(table, "max_members", in: place, range: 4...100_000) { settings.maxMembers = members }
         var files: [(key: String, path: String)] = []
         if let file = string(table, "key_file", in: place) { files.append(("key_file", file)) }
         if table["key_files"] != nil {

@@ -25,6 +25,7 @@
 /// [mesh]
 /// key_file = "mesh.key"     # only holders of this key join (`inos key generate`); or key_files = [new, old]
 /// allow = ["n…", "n…"]      # optional: the only node IDs sessions are completed with
+/// max_members = 1000        # SWIM's view; past it a partial view, and lookups route through k-buckets
 ///
 /// [cache]
 /// size_mib = 256            # the edge cache: chunks fetched to answer reads, kept up to this size (0: none)
@@ -84,6 +85,10 @@ public struct MeshSettings: Sendable, Hashable {
     public var keys: [MeshSecret] = []
     /// `allow`: when set, the only node IDs (`n…`, as `inos id` prints them) a handshake completes with.
     public var allow: [String]?
+    /// `max_members`: the most members SWIM's view holds (4 … 100,000; default 1,000). Past it the view is a
+    /// random sample of the mesh that keeps renewing (HyParView's passive view) and lookups route through the
+    /// node's Kademlia routing table, so a node's memory does not grow with the mesh.
+    public var maxMembers = 1_000
 
     public init(keyFiles: [String] = [], keys: [MeshSecret] = [], allow: [String]? = nil) {
         self.keyFiles = keyFiles

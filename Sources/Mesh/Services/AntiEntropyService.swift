@@ -14,6 +14,12 @@ extension FrameType {
 /// ledger, tree 1): a member tells a few others, picked at random, one root over all trees; one whose root
 /// differs syncs with it, tree by tree, from the root down only where the hashes differ — and, changed by what
 /// it pulled, tells a few others in turn. A change spreads as a rumour, in about log_k(N) rounds.
+///
+/// Once SWIM's view is partial (``Membership/isPartial``: the mesh outgrew `[mesh] max_members`) the provider
+/// records leave anti-entropy here: synchronized, every record reached every node, so each node's memory grew with
+/// the whole mesh's resources. They are Kademlia's alone then — kept by the k members closest to each key, found
+/// by lookups, republished by their providers — and this node neither pulls them nor counts them in its root
+/// (it still answers a full-view member that asks for them).
 final class AntiEntropyService: Sendable {
     private let layer: PeerLayer
     private let providers: ProviderStore
@@ -128,10 +134,14 @@ final class AntiEntropyService: Sendable {
     /// The root members compare on the anti-entropy topic: one hash over every synchronized tree's root, so a
     /// difference in any of them starts a sync (each tree then compares its own root first).
     func metadataRoot() -> UInt64 {
-        let ids = [UInt8(0)] + trees.withLock { Array($0.keys) }.sorted()
+        let ids = (providersSynchronized ? [UInt8(0)] : []) + trees.withLock { Array($0.keys) }.sorted()
+        if ids.isEmpty { return 0 }
         let roots = ids.compactMap { access($0)?.root() }
         return ids.count == 1 ? roots[0] : sha256Digest64(Self.encode(roots))
     }
+
+    /// Whether the provider records take part in anti-entropy: while SWIM's view holds the whole mesh.
+    private var providersSynchronized: Bool { layer.membership?.isPartial != true }
 
     /// Pulls differing items from `member`, over its session, in the background lane.
     /// `providers`: also the provider records (tree 0). The periodic push-pull leaves them out: a record's TTL
@@ -146,7 +156,7 @@ final class AntiEntropyService: Sendable {
         let queued = layer.lanes.background.submit { [self] in
             defer { _ = syncing.withLock { $0.remove(member) } }
             do throws(MeshError) {
-                if providers {
+                if providers && providersSynchronized {
                     let changed = try syncTree(0, on: connection, timeout: 5)
                     if changed > 0 { logger.info("anti-entropy with member \(String(member, radix: 16)): \(changed) provider record(s) updated") }
                 }

@@ -26,6 +26,19 @@ final class ProviderService: Sendable {
     let store = ProviderStore()
     /// What this node provides, per kind: keys republished every interval to the members closest to each.
     private let provided = Mutex<[ProviderRecord.Kind: Provision]>([:])
+    /// Sessions a lookup dialed (to members outside SWIM's view), with when each was last used: closed when idle
+    /// for ``transientIdleNanoseconds``, and the oldest beyond ``transientLimit``.
+    private let transient = Mutex<[UInt64: UInt64]>([:])
+    static let transientLimit = 64
+    static let transientIdleNanoseconds: UInt64 = 60_000_000_000
+    /// Kinds whose republishing through lookups is still running (a partial view's epoch starts one at a time).
+    private let republishing = Mutex<Set<ProviderRecord.Kind>>([])
+    /// Recursive FIND_PROVIDERS answers running a lookup now; past ``lookupLimit`` a request gets the records kept
+    /// here only (each lookup may dial up to ``lookupRounds`` × 3 members: a flood of requests must not multiply that).
+    private let answeringLookups = Atomic<Int>(0)
+    static let lookupLimit = 16
+    /// The most rounds one lookup runs, whatever its answers name (each round asks α = 3 members).
+    static let lookupRounds = 16
 
     private struct Provision {
         var keys: @Sendable () -> [[UInt8]]
@@ -58,6 +71,7 @@ final class ProviderService: Sendable {
             FrameRegistration(.findNode, "FIND_NODE", owner: "providers", kind: .request) { [self] frame throws(MeshError) in
                 guard frame.payload.count == 32, let membership = layer.membership else { throw MeshError(.malformed, "malformed node request") }
                 var reply: [UInt8] = []
+                // From the view and, once it is partial, the routing table (the address of either).
                 for member in closestMembers(to: frame.payload) {
                     guard let address = member == membership.memberID ? membership.advertisedAddress : membership.address(of: member),
                         !address.isEmpty
@@ -79,6 +93,28 @@ final class ProviderService: Sendable {
         let requester = Membership.member(frame.peer)
         var local: [MemberID: ProviderRecord] = [:]
         for record in store.providers(of: key, now: layer.clock.now()) { local[record.member] = record }
+        if recursive, let membership = layer.membership, membership.isPartial, admitLookup() {
+            // A partial view does not know the key's closest members: find them (Kademlia), then ask each.
+            PeerManager.spawn { [self, local] in
+                defer { answeringLookups.subtract(1, ordering: .relaxed) }
+                let closest = await locate(key).filter { $0.member != membership.memberID && $0.member != requester }
+                let answers = await withTaskGroup(of: [ProviderRecord].self) { group in
+                    for (member, connection) in closest {
+                        guard let connection = connection ?? membership.connection(to: member) else { continue }
+                        group.addTask { [self] in (try? await findProviders(key, on: connection, recursive: false, timeout: 3)) ?? [] }
+                    }
+                    var all: [ProviderRecord] = []
+                    for await answer in group { all += answer }
+                    return all
+                }
+                var found = local
+                for record in answers where record.lamport >= found[record.member]?.lamport ?? 0 { found[record.member] = record }
+                let payload = found.values.filter { !membership.isDead($0.member) }.sorted { $0.member < $1.member }
+                    .flatMap { ProviderRecord.encode(key: key, $0) }
+                try? layer.reply(to: frame, .providers, payload)
+            }
+            return
+        }
         var routes: [UInt64] = []
         if recursive, let membership = layer.membership {
             for member in closestMembers(to: key) where member != membership.memberID && member != requester {
@@ -118,11 +154,133 @@ final class ProviderService: Sendable {
     }
 
     /// The members closest to `key` by XOR on the first 64 bits (member IDs are the first 8 bytes of node IDs,
-    /// keys are content digests): where its provider records live. This node included.
+    /// keys are content digests) that this node knows: where its provider records live. This node included; the
+    /// routing table's contacts too once SWIM's view is partial (a member SWIM holds dead never).
     func closestMembers(to key: [UInt8], count: Int = ProviderService.replication) -> [MemberID] {
         guard let membership = layer.membership else { return [] }
-        let target = key.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-        return (membership.aliveMembers + [membership.memberID]).sorted { ($0 ^ target) < ($1 ^ target) }.prefix(count).map { $0 }
+        let target = Contacts.target(of: key)
+        var candidates = Set(membership.aliveMembers)
+        candidates.insert(membership.memberID)
+        if membership.isPartial {
+            for contact in membership.contacts.closest(to: target, count: count) where !membership.isDead(contact.member) {
+                candidates.insert(contact.member)
+            }
+        }
+        return candidates.sorted { ($0 ^ target) < ($1 ^ target) }.prefix(count).map { $0 }
+    }
+
+    /// Takes one of the ``lookupLimit`` places for a recursive answer's lookup (false: all are taken).
+    private func admitLookup() -> Bool {
+        if answeringLookups.add(1, ordering: .relaxed).newValue <= Self.lookupLimit { return true }
+        answeringLookups.subtract(1, ordering: .relaxed)
+        return false
+    }
+
+    /// The members closest to `key` across the whole mesh, each with a session when one is up (nil for this
+    /// node): with a full view, ``closestMembers(to:count:)``; with a partial one, Kademlia's iterative lookup
+    /// from the closest this node knows — α = 3 FIND_NODE requests at a time, dialing a contact that has no
+    /// session, until a round brings nothing closer than the k closest asked. A member counts only once it
+    /// answered on a session whose handshake proved its ID (then it enters the routing table); an address an
+    /// answer names that proves to be another node is dropped, as is a contact that does not answer.
+    func locate(_ key: [UInt8], timeout: Double = 3) async -> [(member: MemberID, connection: UInt64?)] {
+        guard let membership = layer.membership else { return [] }
+        let me = membership.memberID
+        let local = closestMembers(to: key)
+        guard membership.isPartial else { return local.map { ($0, $0 == me ? nil : membership.connection(to: $0)) } }
+        let target = Contacts.target(of: key)
+        var named: [MemberID: String] = [:]
+        var sessions: [MemberID: UInt64] = [:]
+        var lookup = Lookup(target: Contacts.point(target), start: local.filter { $0 != me }.map(Contacts.point), k: Self.replication, alpha: 3)
+        while lookup.rounds < Self.lookupRounds {
+            let round = lookup.nextRound()
+            if round.isEmpty { break }
+            let answers = await withTaskGroup(of: (MemberID, UInt64?, [(MemberID, String)]?).self) { group in
+                for contact in round {
+                    let member = contact.words.0
+                    let address = membership.address(of: member) ?? named[member]
+                    group.addTask { [self] in await askClosest(member, at: address, key: key, timeout: timeout) }
+                }
+                var all: [(MemberID, UInt64?, [(MemberID, String)]?)] = []
+                for await answer in group { all.append(answer) }
+                return all
+            }
+            for (member, connection, nodes) in answers {
+                guard let nodes, let connection else {
+                    lookup.answer(from: Contacts.point(member), nil)
+                    if membership.status(ofMember: member) == nil { membership.contacts.failed(member) }
+                    continue
+                }
+                sessions[member] = connection
+                if let address = membership.address(of: member) ?? named[member] { membership.contacts.seen(member, at: address) }
+                for (other, address) in nodes where other != me && named[other] == nil { named[other] = address }
+                lookup.answer(from: Contacts.point(member), nodes.map { Contacts.point($0.0) }.filter { $0 != Contacts.point(me) })
+            }
+        }
+        var closest = lookup.result.map { (member: $0.words.0, connection: sessions[$0.words.0]) }
+        closest.append((me, nil))
+        return closest.sorted { ($0.member ^ target) < ($1.member ^ target) }.prefix(Self.replication).map { $0 }
+    }
+
+    /// One FIND_NODE of a lookup: on `member`'s session, or a session dialed to `address` that must prove to be
+    /// `member` (kept as a transient session). Nil nodes: no answer.
+    private func askClosest(_ member: MemberID, at address: String?, key: [UInt8], timeout: Double) async
+        -> (MemberID, UInt64?, [(MemberID, String)]?)
+    {
+        guard let membership = layer.membership else { return (member, nil, nil) }
+        var connection = membership.connection(to: member)
+        if connection == nil, let address {
+            guard let (dialed, node) = try? await layer.connect(address, timeout: timeout) else { return (member, nil, nil) }
+            guard Membership.member(node) == member else {
+                // The address belongs to another node than the answer said: a stale or a false answer.
+                layer.transport.close(dialed)
+                return (member, nil, nil)
+            }
+            keepTransient(dialed)
+            connection = dialed
+        }
+        guard let connection else { return (member, nil, nil) }
+        if transient.withLock({ $0[connection] != nil }) { keepTransient(connection) }
+        guard let answer = try? await layer.request(.findNode, payload: key, on: connection, timeout: timeout), answer.header.type == .nodes else {
+            return (member, connection, nil)
+        }
+        return (member, connection, Self.nodes(in: answer.payload))
+    }
+
+    /// Records a session a lookup dialed as used now; past ``transientLimit`` the least recently used is closed.
+    private func keepTransient(_ connection: UInt64) {
+        let now = layer.clock.now()
+        let evicted = transient.withLock { transient -> UInt64? in
+            transient[connection] = now
+            guard transient.count > Self.transientLimit, let oldest = transient.min(by: { $0.value < $1.value })?.key else { return nil }
+            transient[oldest] = nil
+            return oldest
+        }
+        if let evicted { layer.transport.close(evicted) }
+    }
+
+    /// Closes transient sessions idle for ``transientIdleNanoseconds`` whose member SWIM's view does not hold alive.
+    private func closeIdleTransients(now: UInt64) {
+        let idle = transient.withLock { transient -> [UInt64] in
+            let idle = transient.filter { now > $0.value && now - $0.value >= Self.transientIdleNanoseconds }.map(\.key)
+            for connection in idle { transient[connection] = nil }
+            return idle
+        }
+        for connection in idle {
+            if let node = layer.node(on: connection), layer.membership?.isAlive(Membership.member(node)) == true { continue }
+            layer.transport.close(connection)
+        }
+    }
+
+    /// The (member, address) pairs of a NODES answer: at most 2 k of them (a longer answer is cut, not trusted
+    /// further), each address valid UTF-8 and non-empty.
+    static func nodes(in payload: [UInt8]) -> [(MemberID, String)] {
+        var out: [(MemberID, String)] = []
+        var reader = ByteReader(payload)
+        while out.count < 2 * replication, let member = reader.read(MemberID.self), let address = reader.prefixed(UInt8.self) {
+            guard !address.isEmpty, let text = String(validating: address, as: UTF8.self) else { continue }
+            out.append((member, text))
+        }
+        return out
     }
 
     private func announce(_ key: [UInt8], ttl: UInt32, now: UInt64) {
@@ -130,12 +288,32 @@ final class ProviderService: Sendable {
         // Signed by this node, so every member that keeps or relays it can check that this node said it.
         let record = ProviderRecord(signing: key, address: address, ttl: ttl, lamport: layer.lamport.tick(), by: layer.identity)
         let payload = ProviderRecord.encode(key: key, record)
-        for member in closestMembers(to: key) {
+        if membership.isPartial {
+            PeerManager.spawn { [self] in announce(payload, record: record, key: key, to: await locate(key)) }
+            return
+        }
+        announce(payload, record: record, key: key, to: closestMembers(to: key).map { ($0, nil) })
+    }
+
+    private func announce(_ payload: [UInt8], record: ProviderRecord, key: [UInt8], to closest: [(member: MemberID, connection: UInt64?)]) {
+        guard let membership = layer.membership else { return }
+        for (member, connection) in closest {
             if member == membership.memberID {
-                store.add(key, record, now: now, verified: true)
+                store.add(key, record, now: layer.clock.now(), verified: true)
                 continue
             }
-            if let connection = layer.route(member) { try? layer.send(WireMessage(.provide, payload: payload), on: connection) }
+            if let connection = connection ?? layer.route(member) { try? layer.send(WireMessage(.provide, payload: payload), on: connection) }
+        }
+    }
+
+    /// One key of a partial view's republishing: its closest members found once, the record (and its withdrawal
+    /// when the key went meanwhile) sent to them.
+    private func republish(_ key: [UInt8], ttl: UInt32, still: () -> Bool) async {
+        guard let address = layer.membership?.advertisedAddress else { return }
+        let closest = await locate(key)
+        for ttl in still() ? [ttl] : [ttl, 0] {
+            let record = ProviderRecord(signing: key, address: address, ttl: ttl, lamport: layer.lamport.tick(), by: layer.identity)
+            announce(ProviderRecord.encode(key: key, record), record: record, key: key, to: closest)
         }
     }
 
@@ -173,12 +351,8 @@ final class ProviderService: Sendable {
     /// Asks the peer on `connection` for the members closest to `key`, with their addresses (FIND_NODE).
     func findNodes(_ key: [UInt8], on connection: UInt64, timeout: Double) throws(MeshError) -> [(MemberID, String)] {
         let answer = try layer.request(.findNode, payload: key, on: connection, timeout: timeout)
-        var out: [(MemberID, String)] = []
-        var reader = ByteReader(answer.payload)
-        while let member = reader.read(MemberID.self), let address = reader.prefixed(UInt8.self) {
-            out.append((member, String(decoding: address, as: UTF8.self)))
-        }
-        return out
+        guard answer.header.type == .nodes else { throw MeshError(.unexpected, "unexpected answer \(answer.header.type) to a node request") }
+        return Self.nodes(in: answer.payload)
     }
 
     /// Kademlia's iterative lookup over the network, starting from the peer on `connection`: each round asks
@@ -236,6 +410,7 @@ final class ProviderService: Sendable {
     /// The epoch (once a second): expires records, and republishes what this node provides when due.
     func epoch(now: UInt64) {
         store.expire(now: now)
+        closeIdleTransients(now: now)
         let due = provided.withLock { provided -> [(kind: ProviderRecord.Kind, value: Provision)] in
             var due: [(kind: ProviderRecord.Kind, value: Provision)] = []
             // Alone (before the first session, or cut off), an announcement reaches only this node's own store: it
@@ -251,6 +426,18 @@ final class ProviderService: Sendable {
                 due.append((kind, value))
             }
             return due
+        }
+        if layer.membership?.isPartial == true {
+            // Each key's closest members take a lookup: one republishing task per kind at a time, the keys in turn.
+            for (kind, value) in due where republishing.withLock({ $0.insert(kind).inserted }) {
+                PeerManager.spawn { [self] in
+                    defer { _ = republishing.withLock { $0.remove(kind) } }
+                    for key in value.keys() where key.count == 32 {
+                        await republish(kind.recordKey(key), ttl: value.ttl) { value.still(key) }
+                    }
+                }
+            }
+            return
         }
         for (kind, value) in due {
             for key in value.keys() where key.count == 32 {

@@ -99,6 +99,7 @@ struct ConfigCommand: ParsableCommand {
                 key: "mesh.admission", value: .text(loaded.mesh.keys.isEmpty ? "open (any node may join)" : "\(loaded.mesh.keys.count) mesh key(s)"),
                 source: keySource))
             add("mesh.allow", .list(loaded.mesh.allow ?? []))
+            add("mesh.max_members", .text("\(loaded.mesh.maxMembers)"))
             add("compute.allow", .text(loaded.computeAllow))
             add("arena.size_mib", .text("\(loaded.arena.totalSize >> 20)"))
             add("arena.inbox_kib", .text("\(loaded.arena.inboxCapacity >> 10)"))

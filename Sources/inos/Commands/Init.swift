@@ -87,6 +87,8 @@ struct Init: ParsableCommand {
             # key_files = ["new.key", "old.key"]
             # Optional: the only node IDs this node completes sessions with.
             # allow = ["n…"]
+            # The most members SWIM's view holds; past it a renewing sample, and lookups route through k-buckets.
+            max_members = \(defaults.mesh.maxMembers)
 
 
             """
@@ -99,6 +101,8 @@ struct Init: ParsableCommand {
             # key_files = ["new.key", "old.key"]
             # Optional: the only node IDs this node completes sessions with.
             # allow = ["n…"]
+            # The most members SWIM's view holds; past it a renewing sample, and lookups route through k-buckets.
+            max_members = \(defaults.mesh.maxMembers)
 
 
             """

@@ -53,6 +53,9 @@ struct Node: AsyncParsableCommand {
     @Option(name: .long, help: "The name of this node's region (e.g. eu-west; up to 32 of A-Z a-z 0-9 . _ -), published in its status: hierarchical placement groups members by it. Default: none.")
     var region: String = ""
 
+    @Option(name: .long, help: "The most members this node's SWIM view holds (4…100000), overriding [mesh] max_members (default 1000). Past it the view is a renewing sample of the mesh and lookups route through the node's k-buckets.")
+    var maxMembers: Int?
+
     @Option(name: .long, help: "Seconds of silence after which a peer is pinged; no answer for three intervals closes it.")
     var keepalive: Double = 15
 
@@ -99,6 +102,10 @@ struct Node: AsyncParsableCommand {
             throw ValidationError("--credit-issuer \(issuer) is not a node ID (n and 52 base32 characters, as `inos id` prints it)")
         }
         manifest.creditIssuers += creditIssuers
+        if let maxMembers {
+            guard (4...100_000).contains(maxMembers) else { throw ValidationError("--max-members \(maxMembers): give 4 to 100000 members") }
+            manifest.mesh.maxMembers = maxMembers
+        }
         for address in manifest.bootstrap where PinnedAddress(address) == nil {
             throw ValidationError("bootstrap address \(address): the part after # must be a node ID (n…, as the node prints it at start)")
         }

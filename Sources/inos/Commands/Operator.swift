@@ -31,6 +31,12 @@ struct Status: AsyncParsableCommand {
         if !status.listening.isEmpty { lines.append("listening \(status.listening.joined(separator: ", "))") }
         if let members = status.members {
             lines.append("members   \(members.alive) alive, \(members.suspect) suspect, \(members.dead) dead (besides this node)")
+            if let contacts = members.routingContacts, let limit = members.maxMembers {
+                let view = members.partial == true
+                    ? "partial view (the mesh outgrew \(limit) members; \(members.evictions ?? 0) evicted): lookups route through"
+                    : "whole mesh in view (up to \(limit) members);"
+                lines.append("routing   \(view) \(contacts) k-bucket contact(s)")
+            }
         }
         lines.append("peers     \(status.connections) connection(s)")
         if let store = status.store {
