@@ -76,6 +76,10 @@ if [ "$full" = 1 ]; then
     # (nearly) all of it inside the region, from the first reader's edge cache.
     echo "==> chaos (CI size): edge caches and same-region routing, 9 hosts, a 24 MiB hierarchical resource"
     ./scripts/netmesh.sh edge --hosts 9 --size-mib 24 --inos "$PWD/.build/debug/inos"
+    # Issue 19: a mesh larger than each node's view (views of 4 at 10 hosts): puts read back across regions
+    # through nodes whose views never held the holders (Kademlia lookups over the k-bucket tables).
+    echo "==> chaos (CI size): partial views, 10 hosts with views of 4, puts read back through other regions"
+    ./scripts/netmesh.sh partial --hosts 10 --view 4 --inos "$PWD/.build/debug/inos"
     waited=$(date +%s)
     status=0
     wait "$fuzz_pid" || status=$?

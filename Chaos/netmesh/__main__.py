@@ -12,7 +12,7 @@ from . import mesh as netmesh
 from . import scenarios
 from . import test_wire
 
-ALL = ["ci", "churn", "partition", "region-loss", "lossy", "slow-node", "bootstrap-loss", "idle", "edge"]
+ALL = ["ci", "churn", "partition", "region-loss", "lossy", "slow-node", "bootstrap-loss", "idle", "edge", "partial"]
 
 
 def main():
@@ -27,6 +27,7 @@ def main():
     parser.add_argument("--out", default=None, help="run folder (default /tmp/netmesh-<scenario>-<time>)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep", action="store_true", help="keep the run folder when the run passes")
+    parser.add_argument("--view", type=int, default=8, help="partial: each node's --max-members (default 8)")
     parser.add_argument("--size-mib", type=int, default=300, help="edge: the resource's size in MiB (default 300)")
     arguments = parser.parse_args()
 
@@ -74,6 +75,8 @@ def main():
         report = scenarios.idle(options)
     elif arguments.scenario == "edge":
         report = scenarios.edge(options, size_mib=max(4, arguments.size_mib))
+    elif arguments.scenario == "partial":
+        report = scenarios.partial(options, view=max(4, arguments.view))
     else:
         report = scenarios.run(arguments.scenario, options)
     report["wall_seconds"] = round(time.monotonic() - started, 1)

@@ -750,3 +750,96 @@ def edit_manifest(options, host, directory, change):
         raise SystemExit(f"chaos: the manifest `inos init` wrote in {directory} has nothing to change")
     with open(path, "w") as f:
         f.write(changed)
+
+
+def partial(options, view=8, resources=6, size=2 << 20):
+    """A mesh larger than each node's view (`--max-members view`): every node's SWIM view stays within `view` and
+    is partial, its k-bucket routing table holds more, and resources put through one node read back byte-identical
+    through nodes of other regions, whose views have never held the holders — found by Kademlia lookups. Reports
+    each node's view size, routing contacts and resident memory."""
+    log = options.log
+    regions = regions_for(options)
+    log(f"==> chaos partial: {options.hosts} hosts in {options.regions} region(s), views of {view}; "
+        f"run folder {options.directory}")
+    with Mesh(options.directory, regions, 1, options.inos, repair_interval=options.repair_interval,
+              seed=options.seed) as mesh:
+        mesh.model(latency=LATENCY, default_latency=0.002)
+        for host in mesh.hosts:
+            host.start(first_of_each_region(mesh), extra=["--max-members", str(view)])
+
+        def members(host):
+            return (host.api("/v1/status", timeout=2.0) or {}).get("members") or {}
+
+        def settled():
+            none_exited(mesh)
+            return all(m.get("partial") and m.get("alive", 0) >= view - 2 for m in map(members, mesh.hosts))
+
+        started = time.monotonic()
+        if not wait(settled, options.join_timeout, step=1.0):
+            raise SystemExit("chaos: the views did not fill: " + ", ".join(
+                f"{h.name} {members(h).get('alive')} alive, partial {members(h).get('partial')}" for h in mesh.hosts))
+        log(f"  every view full and partial after {time.monotonic() - started:.1f} s")
+        time.sleep(5)  # statuses reach the views: placement needs them
+        client = mesh.clients[0]
+        store = os.path.join(options.directory, "partial-client")
+        generator = random.Random(options.seed)
+        violations, reads, puts = [], [], []
+        for number in range(resources):
+            path = os.path.join(options.directory, f"partial-{number}.bin")
+            with open(path, "wb") as f:
+                f.write(generator.randbytes(size))
+            entry = mesh.hosts[(number * 7) % len(mesh.hosts)]
+            command, environment = client.command([options.inos, "put", path, "--mesh", entry.endpoint, "--progress", "none"],
+                                                  data_dir=store)
+            put = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=600)
+            if put.returncode != 0:
+                violations.append(f"put {number} through {entry.name} failed: {put.stderr[-400:]}")
+                continue
+            puts.append((number, entry, put.stdout.split()[-1], digest(path)))
+        time.sleep(3)  # provider records reach the keys' closest members
+        for number, writer, resource, sha in puts:
+            # Read through a node in another region than the writer's entry (and not the entry itself).
+            readers = [h for h in mesh.hosts if h.region != writer.region] or [h for h in mesh.hosts if h is not writer]
+            reader = readers[(number * 5) % len(readers)]
+            out = os.path.join(options.directory, f"partial-{number}.out")
+            command, environment = client.command([options.inos, "get", resource, "--mesh", reader.endpoint, "-o", out,
+                                                   "--progress", "none"], data_dir=store + "-reader")
+            began = time.monotonic()
+            got = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=600)
+            seconds = round(time.monotonic() - began, 2)
+            ok = got.returncode == 0 and os.path.exists(out) and digest(out) == sha
+            reads.append({"resource": resource, "writer_entry": writer.name, "reader_entry": reader.name, "ok": ok,
+                          "seconds": seconds})
+            log(f"  {resource[:16]}… put through {writer.name} ({writer.region}), read through {reader.name} "
+                f"({reader.region}): {'whole' if ok else 'FAILED'} in {seconds} s")
+            if not ok:
+                violations.append(f"{resource} read through {reader.name} failed: {got.stderr[-400:]}")
+        nodes = []
+        for host in mesh.hosts:
+            m = members(host)
+            rss = 0
+            try:
+                with open(f"/proc/{node_pid(host)}/status") as f:
+                    rss = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+            except (OSError, StopIteration, ValueError):
+                pass
+            nodes.append({"host": host.name, "alive": m.get("alive"), "partial": m.get("partial"),
+                          "routing_contacts": m.get("routing_contacts"), "evictions": m.get("evictions"),
+                          "rss_kib": rss})
+            if (m.get("alive") or 0) + (m.get("suspect") or 0) + (m.get("dead") or 0) + 1 > view:
+                violations.append(f"{host.name} holds more than {view} members: {m}")
+            if not m.get("partial"):
+                violations.append(f"{host.name}'s view is not partial: {m}")
+        contacts = sorted(n["routing_contacts"] or 0 for n in nodes)
+        rss = sorted(n["rss_kib"] for n in nodes)
+        log(f"  views of {view}: routing contacts per node min {contacts[0]}, median {statistics.median(contacts)}, "
+            f"max {contacts[-1]}; node RSS median {statistics.median(rss) / 1024:.0f} MiB")
+        if not reads:
+            violations.append("no resource was put")
+        report = {"hosts": options.hosts, "view": view, "nodes": nodes, "reads": reads,
+                  "median_read_seconds": statistics.median([r["seconds"] for r in reads if r["ok"]] or [0]),
+                  "routing_contacts": {"min": contacts[0], "median": statistics.median(contacts), "max": contacts[-1]},
+                  "ok": not violations, "violations": violations}
+        with open(os.path.join(options.directory, "report.json"), "w") as f:
+            json.dump(report, f, indent=2)
+        return report

@@ -27,11 +27,15 @@ public struct SwimConfiguration: Sendable {
     /// plus this, and the subject (which refutes anything up to its own incarnation plus this) always can.
     public var suspicionWindow: UInt32 = 16
     /// The most members the view holds (this node included). Past it the view is partial: a newcomer takes the
-    /// place of a member held dead whose death has finished spreading here, or — at most once per protocol round —
+    /// place of a member held dead whose death has finished spreading here, or — at most once per ``replacementRounds`` —
     /// of a random alive member (HyParView's passive view: a random sample of the mesh that keeps renewing, so
     /// memory does not grow with the mesh); otherwise it is dropped. Evicted members are reported
     /// (``SwimNode/Event/evicted(_:at:)``) so the node keeps them as routing contacts.
     public var maximumMembers = 10_000
+    /// Protocol rounds between two replacements of an alive member in a full view: the view renews (every member
+    /// replaced in about `maximumMembers` × this many seconds) without churning what repair and placement watch.
+    /// At 1, a 30-host mesh with views of 8 evicted a member every second (the netns `partial` scenario).
+    public var replacementRounds = 10
     /// The most members one message may introduce. The member list answering this node's own join is exempt
     /// (up to ``maximumMembers``): bulk introduction is something a node asks for, not something a peer sends.
     public var maximumIntroductionsPerMessage = 8
@@ -136,8 +140,8 @@ public final class SwimNode {
     private var pendingJoins: Set<MemberID> = []
     /// Members introduced by the message being handled.
     private var introduced = 0
-    /// Whether an alive member was evicted this protocol round (one per round at most).
-    private var replacedThisRound = false
+    /// The protocol round an alive member was last evicted in (nil: never).
+    private var replacedInRound: Int?
     /// Whether the message being handled already found no room: later newcomers in it find none either (so a
     /// full view does not scan itself once per update of a long member list).
     private var roomRefused = false
@@ -235,7 +239,6 @@ public final class SwimNode {
         if now >= nextRound {
             if let finished = probe, finished.acked { probe = nil }
             nextRound = now + configuration.protocolPeriod * UInt64(awareness + 1)
-            replacedThisRound = false
             if probe == nil, let target = nextTarget() {
                 let sequence = takeSequence()
                 probe = Probe(target: target, sequence: sequence, sentAt: now, roundEnd: nextRound)
@@ -423,7 +426,8 @@ public final class SwimNode {
     }
 
     /// Room for one member more: yes below ``SwimConfiguration/maximumMembers``. In a full view a member held
-    /// dead whose death has finished spreading from here goes first; else, once per protocol round, a random
+    /// dead whose death has finished spreading from here goes first; else, once per
+    /// ``SwimConfiguration/replacementRounds`` protocol rounds, a random
     /// alive member other than this node, the probe's target, a suspect or a seed being joined. Either way the
     /// view is partial from then on.
     private func makeRoom(now: UInt64) -> Bool {
@@ -434,7 +438,7 @@ public final class SwimNode {
             evict(dead, now: now)
             return true
         }
-        guard !replacedThisRound else {
+        if let last = replacedInRound, rounds &- last < max(1, configuration.replacementRounds) {
             roomRefused = true
             return false
         }
@@ -446,7 +450,7 @@ public final class SwimNode {
             roomRefused = true
             return false
         }
-        replacedThisRound = true
+        replacedInRound = rounds
         aliveViewChanges &+= 1
         evict(victim, now: now)
         return true

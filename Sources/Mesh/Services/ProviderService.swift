@@ -31,6 +31,9 @@ final class ProviderService: Sendable {
     private let transient = Mutex<[UInt64: UInt64]>([:])
     static let transientLimit = 64
     static let transientIdleNanoseconds: UInt64 = 60_000_000_000
+    /// When the routing table was last refreshed (0: never), and whether a refresh is running.
+    private let refreshed = Mutex<(at: UInt64, running: Bool)>((0, false))
+    static let refreshNanoseconds: UInt64 = 30_000_000_000
     /// Kinds whose republishing through lookups is still running (a partial view's epoch starts one at a time).
     private let republishing = Mutex<Set<ProviderRecord.Kind>>([])
     /// Recursive FIND_PROVIDERS answers running a lookup now; past ``lookupLimit`` a request gets the records kept
@@ -306,6 +309,30 @@ final class ProviderService: Sendable {
         }
     }
 
+    /// Kademlia's join and bucket refresh, once SWIM's view is partial: every ``refreshNanoseconds`` (and at the
+    /// first epoch with a partial view) a lookup of this node's own ID, which fills the near buckets (the members a
+    /// key close to this node is closest to), and of a random key, which fills a far one. Without them the table
+    /// held only what the view had shown — a random sample, with no near contacts to route the last hops through.
+    private func refreshBuckets(now: UInt64) {
+        guard let membership = layer.membership, membership.isPartial else { return }
+        let due = refreshed.withLock { state -> Bool in
+            guard !state.running, state.at == 0 || now < state.at || now - state.at >= Self.refreshNanoseconds else { return false }
+            state = (now, true)
+            return true
+        }
+        guard due else { return }
+        var own = [UInt8](repeating: 0, count: 32)
+        withUnsafeBytes(of: membership.memberID.bigEndian) { own.replaceSubrange(0..<8, with: $0) }
+        var random = [UInt8](repeating: 0, count: 32)
+        var generator = Xorshift(seed: membership.memberID ^ now)  // from the node's clock: a harness run repeats
+        withUnsafeBytes(of: generator.next().bigEndian) { random.replaceSubrange(0..<8, with: $0) }
+        PeerManager.spawn { [self, own, random] in
+            defer { refreshed.withLock { $0.running = false } }
+            _ = await locate(own)
+            _ = await locate(random)
+        }
+    }
+
     /// One key of a partial view's republishing: its closest members found once, the record (and its withdrawal
     /// when the key went meanwhile) sent to them.
     private func republish(_ key: [UInt8], ttl: UInt32, still: () -> Bool) async {
@@ -411,6 +438,7 @@ final class ProviderService: Sendable {
     func epoch(now: UInt64) {
         store.expire(now: now)
         closeIdleTransients(now: now)
+        refreshBuckets(now: now)
         let due = provided.withLock { provided -> [(kind: ProviderRecord.Kind, value: Provision)] in
             var due: [(kind: ProviderRecord.Kind, value: Provision)] = []
             // Alone (before the first session, or cut off), an announcement reaches only this node's own store: it
