@@ -36,6 +36,13 @@ public struct SwimConfiguration: Sendable {
     /// replaced in about `maximumMembers` × this many seconds) without churning what repair and placement watch.
     /// At 1, a 30-host mesh with views of 8 evicted a member every second (the netns `partial` scenario).
     public var replacementRounds = 10
+    /// How long a member must have been held dead before a full view may evict it for a newcomer: time for an
+    /// honest member slandered dead to hear of it and refute (the dead probe every ``deadProbeRounds`` tells it).
+    public var deadRetention: UInt64 = 30_000_000_000
+    /// How long the view counts as partial after a newcomer with a signed claim last found it full.
+    public var partialHold: UInt64 = 600_000_000_000
+    /// Members evicted dead whose last incarnation is remembered (a stale alive claim of theirs is refused).
+    public var maximumTombstones = 1024
     /// The most members one message may introduce. The member list answering this node's own join is exempt
     /// (up to ``maximumMembers``): bulk introduction is something a node asks for, not something a peer sends.
     public var maximumIntroductionsPerMessage = 8
@@ -128,9 +135,20 @@ public final class SwimNode {
     /// changes nothing: it had left the alive members already.) Services that act on the alive members —
     /// repair, placement — watch it to act when the mesh changes rather than only on their timers.
     public private(set) var aliveViewChanges: UInt64 = 0
-    /// Whether the view has been full (``SwimConfiguration/maximumMembers``): members were evicted or not let in,
-    /// so this node no longer knows the whole mesh and lookups must route (Kademlia) rather than read the view.
-    public private(set) var isPartial = false
+    /// Whether the view is partial: within ``SwimConfiguration/partialHold`` a newcomer that proved itself (an
+    /// authenticated sender, a signed claim) found it full, so this node no longer knows the whole mesh and
+    /// lookups must route (Kademlia) rather than read the view. Members introduced only by others' word (unsigned,
+    /// or suspect or dead) never make it so: a peer cannot flip a small mesh into routing with invented IDs.
+    public var isPartial: Bool { fullAt.map { latest >= $0 && latest - $0 < configuration.partialHold } ?? false }
+    /// When a proven newcomer last found the view full (nil: never).
+    private var fullAt: UInt64?
+    /// The latest time this node was driven at.
+    private var latest: UInt64 = 0
+    /// When each member held dead was last found or learned dead here.
+    private var deadSince: [MemberID: UInt64] = [:]
+    /// Members evicted while held dead, with their incarnation then, oldest first (bounded).
+    private var tombstones: [MemberID: UInt32] = [:]
+    private var tombstoneOrder: [MemberID] = []
     /// Members evicted from a full view since this node started.
     public private(set) var evictions: UInt64 = 0
     /// Each member's latest verified alive claim (its own signed update), relayed as it is in join answers.
@@ -145,6 +163,8 @@ public final class SwimNode {
     /// Whether the message being handled already found no room: later newcomers in it find none either (so a
     /// full view does not scan itself once per update of a long member list).
     private var roomRefused = false
+    /// Members held dead evicted in the current protocol round (at most ``maximumIntroductionsPerMessage``).
+    private var deadEvictedThisRound = 0
     /// Members under suspicion, kept apart so expiring suspicions does not scan the whole table each tick.
     private var suspicions: [MemberID: Suspicion] = [:]
     private var probeOrder: [MemberID] = []
@@ -217,6 +237,7 @@ public final class SwimNode {
 
     /// Advances time: concludes probe rounds, starts new ones, expires suspicions and relays.
     public func tick(now: UInt64) -> [Outbound] {
+        latest = max(latest, now)
         var out: [Outbound] = []
         let scale = UInt64(awareness + 1)
         if var current = probe, !current.acked {
@@ -239,6 +260,7 @@ public final class SwimNode {
         if now >= nextRound {
             if let finished = probe, finished.acked { probe = nil }
             nextRound = now + configuration.protocolPeriod * UInt64(awareness + 1)
+            deadEvictedThisRound = 0
             if probe == nil, let target = nextTarget() {
                 let sequence = takeSequence()
                 probe = Probe(target: target, sequence: sequence, sentAt: now, roundEnd: nextRound)
@@ -258,6 +280,7 @@ public final class SwimNode {
             guard now >= suspicion.started + suspicionTimeout(confirmations: suspicion.confirmations.count) else { continue }
             suspicions[member] = nil
             members[member]?.status = .dead
+            deadSince[member] = now
             record(.declaredDead(member, at: now))
             enqueue(MemberUpdate(member: member, status: .dead, incarnation: state.incarnation, lamport: clock.tick()))
         }
@@ -273,11 +296,12 @@ public final class SwimNode {
         // This node's own ID as the sender: a session with itself (its client dialed its own address), or a forged
         // member ID. Either way it is not a peer's word, and answering it would talk to itself (found by fuzzing).
         guard sender != id else { return [] }
+        latest = max(latest, now)
         clock.witness(incoming.lamport)
         introduced = 0
         roomRefused = false
         // The sender is who the transport authenticated, not a claim: it joins the view (making room when full).
-        if members[sender] == nil, makeRoom(now: now) {
+        if members[sender] == nil, makeRoom(now: now, proven: true) {
             members[sender] = Member(status: .alive, incarnation: 0)
             aliveViewChanges &+= 1
         }
@@ -341,6 +365,7 @@ public final class SwimNode {
             if known.status != .alive { aliveViewChanges &+= 1 }
             members[update.member] = Member(status: .alive, incarnation: update.incarnation)
             suspicions[update.member] = nil
+            deadSince[update.member] = nil
             accept(claim: update)
         case .suspect, .dead:
             guard update.incarnation <= suspicionLimit(update.member) else { return }
@@ -359,6 +384,7 @@ public final class SwimNode {
                 record(.suspected(update.member, at: now))
             } else {
                 suspicions[update.member] = nil
+                deadSince[update.member] = now
             }
             enqueue(unsigned(update))
         }
@@ -402,11 +428,17 @@ public final class SwimNode {
     /// message (unless `bulk`) and ``SwimConfiguration/maximumMembers`` in all; beyond, dropped. An alive update
     /// that is not the member's verified claim introduces it at incarnation 0 without an address.
     private func introduce(_ update: MemberUpdate, from sender: MemberID, now: UInt64, bulk: Bool) {
-        guard bulk || introduced < configuration.maximumIntroductionsPerMessage, makeRoom(now: now) else { return }
+        guard bulk || introduced < configuration.maximumIntroductionsPerMessage else { return }
+        // Checked before any room is made: an update that would not be applied evicts nobody.
+        let verified = update.status == .alive && update.isVerifiedClaim(credentials)
+        if update.status != .alive, update.incarnation > suspicionLimit(update.member) { return }
+        // A member evicted dead comes back only with a claim newer than the death (an old claim is a zombie).
+        if let buried = tombstones[update.member], update.status != .alive || !verified || update.incarnation <= buried { return }
+        guard makeRoom(now: now, proven: verified) else { return }
         switch update.status {
         case .alive:
             aliveViewChanges &+= 1
-            if update.isVerifiedClaim(credentials) {
+            if verified {
                 members[update.member] = Member(status: .alive, incarnation: update.incarnation)
                 accept(claim: update)
             } else {
@@ -414,27 +446,40 @@ public final class SwimNode {
                 enqueue(MemberUpdate(member: update.member, status: .alive, incarnation: 0, lamport: update.lamport))
             }
         case .suspect, .dead:
-            guard update.incarnation <= suspicionLimit(update.member) else { return }
             members[update.member] = Member(status: update.status, incarnation: update.incarnation)
             if update.status == .suspect {
                 suspicions[update.member] = Suspicion(started: now, confirmations: [sender])
                 record(.suspected(update.member, at: now))
+            } else {
+                deadSince[update.member] = now
             }
             enqueue(unsigned(update))
         }
         introduced += 1
     }
 
-    /// Room for one member more: yes below ``SwimConfiguration/maximumMembers``. In a full view a member held
-    /// dead whose death has finished spreading from here goes first; else, once per
-    /// ``SwimConfiguration/replacementRounds`` protocol rounds, a random
-    /// alive member other than this node, the probe's target, a suspect or a seed being joined. Either way the
-    /// view is partial from then on.
-    private func makeRoom(now: UInt64) -> Bool {
+    /// Room for one member more: yes below ``SwimConfiguration/maximumMembers``. In a full view only a `proven`
+    /// newcomer (an authenticated sender, a signed claim) gets room; an unsigned, suspect or dead update about an
+    /// unknown member is dropped. Room is made by evicting, in this order: a member held dead for
+    /// ``SwimConfiguration/deadRetention`` whose death has finished spreading from here (at most
+    /// ``SwimConfiguration/maximumIntroductionsPerMessage`` a round; its incarnation stays as a tombstone), then —
+    /// once per ``SwimConfiguration/replacementRounds`` rounds — a random alive member, one without a signed claim
+    /// first. Never this node, the probe's target, a suspect or a seed being joined.
+    private func makeRoom(now: UInt64, proven: Bool) -> Bool {
         guard members.count >= configuration.maximumMembers else { return true }
-        isPartial = true
-        if roomRefused { return false }
-        if let dead = members.first(where: { $0.key != id && $0.value.status == .dead && broadcasts[$0.key] == nil })?.key {
+        if proven { fullAt = now }
+        guard proven, !roomRefused else { return false }
+        var excluded: Set<MemberID> = [id]
+        if let target = probe?.target { excluded.insert(target) }
+        excluded.formUnion(pendingJoins)
+        if deadEvictedThisRound < configuration.maximumIntroductionsPerMessage,
+            let dead = deadSince.first(where: { member, since in
+                now >= since && now - since >= configuration.deadRetention && broadcasts[member] == nil && !excluded.contains(member)
+                    && members[member]?.status == .dead
+            })?.key
+        {
+            deadEvictedThisRound += 1
+            bury(dead, incarnation: members[dead]?.incarnation ?? 0)
             evict(dead, now: now)
             return true
         }
@@ -442,11 +487,9 @@ public final class SwimNode {
             roomRefused = true
             return false
         }
-        var excluded: Set<MemberID> = [id]
-        if let target = probe?.target { excluded.insert(target) }
         excluded.formUnion(suspicions.keys)
-        excluded.formUnion(pendingJoins)
-        guard let victim = pick(1, excluding: excluded).first else {
+        let unsigned = members.filter { !excluded.contains($0.key) && $0.value.status == .alive && claims[$0.key] == nil }.map(\.key).sorted()
+        guard let victim = unsigned.isEmpty ? pick(1, excluding: excluded).first : unsigned[Int(nextRandom() % UInt64(unsigned.count))] else {
             roomRefused = true
             return false
         }
@@ -456,6 +499,14 @@ public final class SwimNode {
         return true
     }
 
+    /// Remembers that `member` was evicted dead at `incarnation` (the oldest tombstone goes past the bound).
+    private func bury(_ member: MemberID, incarnation: UInt32) {
+        if tombstones.updateValue(incarnation, forKey: member) == nil { tombstoneOrder.append(member) }
+        while tombstoneOrder.count > max(0, configuration.maximumTombstones) {
+            tombstones[tombstoneOrder.removeFirst()] = nil
+        }
+    }
+
     /// Forgets `member` and everything kept about it.
     private func evict(_ member: MemberID, now: UInt64) {
         members[member] = nil
@@ -463,6 +514,7 @@ public final class SwimNode {
         addresses[member] = nil
         suspicions[member] = nil
         broadcasts[member] = nil
+        deadSince[member] = nil
         evictions &+= 1
         record(.evicted(member, at: now))
     }

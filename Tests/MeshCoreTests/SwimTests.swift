@@ -562,12 +562,43 @@ struct SwimHostileTests {
         let victim = node.view.keys.filter { $0 != 1 }.max()!
         _ = node.receive(Self.ping([MemberUpdate(member: victim, status: .dead, incarnation: 1, lamport: 2)]), from: sender(), now: 12 * SwimTests.second)
         #expect(node.status(of: victim) == .dead)
-        for second in 13...16 { round(second) }  // the death goes out with the piggyback
-        for _ in 0..<20 { _ = node.receive(Self.ping([]), from: sender(), now: 16 * SwimTests.second) }
+        for _ in 0..<20 { _ = node.receive(Self.ping([]), from: sender(), now: 12 * SwimTests.second) }  // the death spreads
+        // Not before it has been dead for `deadRetention` (30 s: time to refute a slander), and then first.
+        _ = node.receive(Self.ping([Self.claim(9, 1, "tcp://9")]), from: sender(), now: 12 * SwimTests.second)
+        #expect(node.status(of: 9) == nil && node.status(of: victim) == .dead)
+        for second in 13...44 { round(second) }
+        for _ in 0..<20 { _ = node.receive(Self.ping([]), from: sender(), now: 44 * SwimTests.second) }
         let alive = Set(node.view.filter { $0.value == .alive }.keys)
-        _ = node.receive(Self.ping([Self.claim(9, 1, "tcp://9")]), from: sender(), now: 16 * SwimTests.second)
+        _ = node.receive(Self.ping([Self.claim(9, 1, "tcp://9")]), from: sender(), now: 44 * SwimTests.second)
         #expect(node.status(of: 9) == .alive && node.status(of: victim) == nil)
         #expect(alive.isSubset(of: Set(node.view.keys)), "only the dead member left")
+        // Evicted dead, it is remembered: its old claim (a zombie relayed late) is refused, a newer one let in.
+        for second in 45...56 { round(second) }
+        _ = node.receive(Self.ping([Self.claim(victim, 1, "tcp://old")]), from: sender(), now: 56 * SwimTests.second)
+        #expect(node.status(of: victim) == nil)
+        _ = node.receive(Self.ping([Self.claim(victim, 2, "tcp://new")]), from: sender(), now: 56 * SwimTests.second)
+        #expect(node.status(of: victim) == .alive && node.addresses[victim] == "tcp://new")
+    }
+
+    @Test("a full view makes room only for proven newcomers: suspect, dead or unsigned updates about unknown members evict nobody and do not make the view partial")
+    func fullViewRefusesHearsay() {
+        var configuration = SwimConfiguration()
+        configuration.maximumMembers = 6
+        let node = SwimNode(simulated: 1, configuration: configuration, seed: 1, now: 0)
+        _ = node.receive(Self.ping((2...6).map { Self.claim(MemberID($0), 1, "tcp://\($0)") }), from: 2, now: 0)
+        let before = Set(node.view.keys)
+        for batch in 0..<50 {
+            let updates = (0..<8).map { i -> MemberUpdate in
+                let member = MemberID(1000 + batch * 8 + i)
+                switch i % 3 {
+                case 0: return MemberUpdate(member: member, status: .dead, incarnation: 99, lamport: 1)  // beyond the window
+                case 1: return MemberUpdate(member: member, status: .suspect, incarnation: 0, lamport: 1)
+                default: return MemberUpdate(member: member, status: .alive, incarnation: 0, lamport: 1)  // unsigned
+                }
+            }
+            _ = node.receive(Self.ping(updates), from: 2, now: UInt64(batch) * SwimTests.second)
+        }
+        #expect(Set(node.view.keys) == before && node.evictions == 0 && !node.isPartial)
     }
 
     @Test("a flood of newcomers into a full view evicts at most one alive member per 10 rounds, whatever the senders")

@@ -37,7 +37,7 @@ struct PartialViewNodeTests {
         let members = mesh.ids.map(Membership.member)
         let closest = members.indices.sorted { (members[$0] ^ target) < (members[$1] ^ target) }.prefix(5)
         mesh.nodes[provider]!.peers!.provide(every: 10, ttl: 120) { [key] }
-        let reached = mesh.run(until: { mesh in closest.allSatisfy { !mesh.nodes[$0]!.peers!.localProviders(key).isEmpty } }, within: 60)
+        let reached = mesh.run(until: { mesh in closest.allSatisfy { !mesh.nodes[$0]!.peers!.localProviders(key).isEmpty } }, within: 120)
         let holding = mesh.alive.filter { !mesh.nodes[$0]!.peers!.localProviders(key).isEmpty }
         #expect(reached, "closest \(Array(closest)), holding the record: \(holding)")
         // And, once the records of the first rounds (sent while the tables were young, to the closest known then)

@@ -46,11 +46,14 @@ final class AntiEntropyService: Sendable {
                 else { throw MeshError(.malformed, "malformed anti-entropy question") }
                 let level = Int(levelByte), node = Int(node32)
                 let reply: [UInt8]
-                if let tree = access(reader.read(UInt8.self) ?? 0) {
+                let treeID = reader.read(UInt8.self) ?? 0
+                if let tree = access(treeID) {
                     switch op {
                     case 0: reply = Self.encode([tree.root()])
                     case 1 where level < tree.depth && node < 1 << (4 * level): reply = Self.encode(tree.children(level, node))
-                    case 2 where node < 1 << (4 * tree.depth): reply = tree.leaf(node)
+                    // A partial view's node hands out no provider records: anti-entropy would keep a dead
+                    // provider's records alive by passing them to full-view members (they travel by PROVIDE).
+                    case 2 where node < 1 << (4 * tree.depth): reply = treeID == 0 && !providersSynchronized ? [] : tree.leaf(node)
                     default: reply = []
                     }
                 } else {
@@ -137,7 +140,8 @@ final class AntiEntropyService: Sendable {
         let ids = (providersSynchronized ? [UInt8(0)] : []) + trees.withLock { Array($0.keys) }.sorted()
         if ids.isEmpty { return 0 }
         let roots = ids.compactMap { access($0)?.root() }
-        return ids.count == 1 ? roots[0] : sha256Digest64(Self.encode(roots))
+        // (A tree dropped meanwhile — a node stopping — leaves fewer roots than ids.)
+        return roots.count == 1 && ids.count == 1 ? roots[0] : sha256Digest64(Self.encode(roots))
     }
 
     /// Whether the provider records take part in anti-entropy: while SWIM's view holds the whole mesh.

@@ -26,22 +26,37 @@ final class ProviderService: Sendable {
     let store = ProviderStore()
     /// What this node provides, per kind: keys republished every interval to the members closest to each.
     private let provided = Mutex<[ProviderRecord.Kind: Provision]>([:])
-    /// Sessions a lookup dialed (to members outside SWIM's view), with when each was last used: closed when idle
-    /// for ``transientIdleNanoseconds``, and the oldest beyond ``transientLimit``.
-    private let transient = Mutex<[UInt64: UInt64]>([:])
+    /// Sessions a lookup dialed (to members outside SWIM's view): when each was last used and how many requests
+    /// are running on it. Closed when idle for ``transientIdleNanoseconds``; past ``transientLimit`` the least
+    /// recently used idle one is closed (never one in use, never one to a member SWIM holds alive).
+    private let transient = Mutex<[UInt64: (last: UInt64, inUse: Int)]>([:])
     static let transientLimit = 64
     static let transientIdleNanoseconds: UInt64 = 60_000_000_000
     /// When the routing table was last refreshed (0: never), and whether a refresh is running.
     private let refreshed = Mutex<(at: UInt64, running: Bool)>((0, false))
     static let refreshNanoseconds: UInt64 = 30_000_000_000
-    /// Kinds whose republishing through lookups is still running (a partial view's epoch starts one at a time).
-    private let republishing = Mutex<Set<ProviderRecord.Kind>>([])
-    /// Recursive FIND_PROVIDERS answers running a lookup now; past ``lookupLimit`` a request gets the records kept
-    /// here only (each lookup may dial up to ``lookupRounds`` × 3 members: a flood of requests must not multiply that).
-    private let answeringLookups = Atomic<Int>(0)
+    /// Recursive FIND_PROVIDERS answers running a lookup now, in all and per asker; past ``lookupLimit`` (or
+    /// ``lookupsPerPeer`` for one asker) a request is answered from what the view and table know.
+    private let answering = Mutex<(total: Int, perPeer: [MemberID: Int])>((0, [:]))
     static let lookupLimit = 16
-    /// The most rounds one lookup runs, whatever its answers name (each round asks α = 3 members).
+    static let lookupsPerPeer = 2
+    /// How long a recursive answer's lookup may take, in seconds: callers wait 3 s (repair) to 10 s (reads).
+    static let answerSeconds = 2.5
+    /// The most rounds one lookup runs, and the most sessions it dials, whatever its answers name.
     static let lookupRounds = 16
+    static let lookupDials = 64
+    /// Announcements waiting for their lookup (a partial view's PROVIDE goes to the closest found), one per key —
+    /// a later one replaces the waiting one — oldest first, at most ``announcementLimit``; run by at most
+    /// ``announcementWorkers`` tasks at once.
+    private let announcements = Mutex<(order: [[UInt8]], pending: [[UInt8]: PendingAnnouncement], workers: Int, dropped: UInt64)>(([], [:], 0, 0))
+    static let announcementLimit = 16_384
+    static let announcementWorkers = 4
+
+    private struct PendingAnnouncement {
+        var ttl: UInt32
+        /// Asked once the closest are found: false sends a withdrawal after the record (the key went meanwhile).
+        var still: (@Sendable () -> Bool)?
+    }
 
     private struct Provision {
         var keys: @Sendable () -> [[UInt8]]
@@ -96,15 +111,19 @@ final class ProviderService: Sendable {
         let requester = Membership.member(frame.peer)
         var local: [MemberID: ProviderRecord] = [:]
         for record in store.providers(of: key, now: layer.clock.now()) { local[record.member] = record }
-        if recursive, let membership = layer.membership, membership.isPartial, admitLookup() {
-            // A partial view does not know the key's closest members: find them (Kademlia), then ask each.
+        if recursive, let membership = layer.membership, membership.isPartial, admitLookup(for: requester) {
+            // A partial view does not know the key's closest members: find them (Kademlia), then ask each — within
+            // ``answerSeconds`` in all, so the answer (with what was found by then) reaches the asker in time.
             PeerManager.spawn { [self, local] in
-                defer { answeringLookups.subtract(1, ordering: .relaxed) }
-                let closest = await locate(key).filter { $0.member != membership.memberID && $0.member != requester }
+                defer { finishLookup(for: requester) }
+                let deadline = layer.clock.now().saturatingAdd(layer.clock.nanoseconds(Self.answerSeconds * 0.8))
+                let closest = await locate(key, deadline: deadline, timeout: 1).filter { $0.member != membership.memberID && $0.member != requester }
+                let now = layer.clock.now()
+                let left = max(0.3, Self.answerSeconds * 0.2 + (deadline > now ? Double(deadline - now) / 1e9 : 0))
                 let answers = await withTaskGroup(of: [ProviderRecord].self) { group in
                     for (member, connection) in closest {
                         guard let connection = connection ?? membership.connection(to: member) else { continue }
-                        group.addTask { [self] in (try? await findProviders(key, on: connection, recursive: false, timeout: 3)) ?? [] }
+                        group.addTask { [self] in (try? await findProviders(key, on: connection, recursive: false, timeout: left)) ?? [] }
                     }
                     var all: [ProviderRecord] = []
                     for await answer in group { all += answer }
@@ -172,51 +191,82 @@ final class ProviderService: Sendable {
         return candidates.sorted { ($0 ^ target) < ($1 ^ target) }.prefix(count).map { $0 }
     }
 
-    /// Takes one of the ``lookupLimit`` places for a recursive answer's lookup (false: all are taken).
-    private func admitLookup() -> Bool {
-        if answeringLookups.add(1, ordering: .relaxed).newValue <= Self.lookupLimit { return true }
-        answeringLookups.subtract(1, ordering: .relaxed)
-        return false
+    /// Takes a place for a recursive answer's lookup: one of ``lookupLimit`` in all and of ``lookupsPerPeer`` for
+    /// `requester` (false: none free, and the request is answered from what this node knows).
+    private func admitLookup(for requester: MemberID) -> Bool {
+        answering.withLock { state in
+            guard state.total < Self.lookupLimit, state.perPeer[requester, default: 0] < Self.lookupsPerPeer else { return false }
+            state.total += 1
+            state.perPeer[requester, default: 0] += 1
+            return true
+        }
+    }
+
+    private func finishLookup(for requester: MemberID) {
+        answering.withLock { state in
+            state.total = max(0, state.total - 1)
+            let left = state.perPeer[requester, default: 1] - 1
+            state.perPeer[requester] = left > 0 ? left : nil
+        }
     }
 
     /// The members closest to `key` across the whole mesh, each with a session when one is up (nil for this
     /// node): with a full view, ``closestMembers(to:count:)``; with a partial one, Kademlia's iterative lookup
     /// from the closest this node knows — α = 3 FIND_NODE requests at a time, dialing a contact that has no
-    /// session, until a round brings nothing closer than the k closest asked. A member counts only once it
-    /// answered on a session whose handshake proved its ID (then it enters the routing table); an address an
-    /// answer names that proves to be another node is dropped, as is a contact that does not answer.
-    func locate(_ key: [UInt8], timeout: Double = 3) async -> [(member: MemberID, connection: UInt64?)] {
+    /// session, until a round brings nothing closer than the k closest asked, ``lookupRounds`` rounds or
+    /// ``lookupDials`` dials have passed, or `deadline` (on the node's clock). A member counts only once it
+    /// answered on a session whose handshake proved its ID; it enters the routing table with the address that
+    /// proved it (an address an answer names that proves to be another node is dropped, and the next one named
+    /// for that member is tried).
+    func locate(_ key: [UInt8], deadline: UInt64? = nil, timeout: Double = 3) async -> [(member: MemberID, connection: UInt64?)] {
         guard let membership = layer.membership else { return [] }
         let me = membership.memberID
         let local = closestMembers(to: key)
         guard membership.isPartial else { return local.map { ($0, $0 == me ? nil : membership.connection(to: $0)) } }
         let target = Contacts.target(of: key)
-        var named: [MemberID: String] = [:]
+        /// Addresses answers named for each member, first named first (at most 3 kept per member).
+        var named: [MemberID: [String]] = [:]
         var sessions: [MemberID: UInt64] = [:]
+        var dials = 0
         var lookup = Lookup(target: Contacts.point(target), start: local.filter { $0 != me }.map(Contacts.point), k: Self.replication, alpha: 3)
-        while lookup.rounds < Self.lookupRounds {
+        while lookup.rounds < Self.lookupRounds, dials < Self.lookupDials {
+            let now = layer.clock.now()
+            if let deadline, now >= deadline { break }
+            let wait = deadline.map { min(timeout, Double($0 - now) / 1e9) } ?? timeout
             let round = lookup.nextRound()
             if round.isEmpty { break }
-            let answers = await withTaskGroup(of: (MemberID, UInt64?, [(MemberID, String)]?).self) { group in
+            let answers = await withTaskGroup(of: Asked.self) { group in
                 for contact in round {
                     let member = contact.words.0
-                    let address = membership.address(of: member) ?? named[member]
-                    group.addTask { [self] in await askClosest(member, at: address, key: key, timeout: timeout) }
+                    // An address this node already had for the member (its own signed claim, or one that proved it)
+                    // first; then what answers named.
+                    let addresses = ([membership.address(of: member)].compactMap { $0 } + (named[member] ?? [])).reduce(into: [String]()) {
+                        if !$0.contains($1) { $0.append($1) }
+                    }
+                    group.addTask { [self] in await askClosest(member, at: Array(addresses.prefix(2)), key: key, timeout: wait) }
                 }
-                var all: [(MemberID, UInt64?, [(MemberID, String)]?)] = []
+                var all: [Asked] = []
                 for await answer in group { all.append(answer) }
                 return all
             }
-            for (member, connection, nodes) in answers {
-                guard let nodes, let connection else {
-                    lookup.answer(from: Contacts.point(member), nil)
-                    if membership.status(ofMember: member) == nil { membership.contacts.failed(member) }
+            for answer in answers {
+                dials += answer.dials
+                guard let nodes = answer.nodes, let connection = answer.connection else {
+                    lookup.answer(from: Contacts.point(answer.member), nil)
+                    if answer.dials > 0, membership.status(ofMember: answer.member) == nil { membership.contacts.failed(answer.member) }
                     continue
                 }
-                sessions[member] = connection
-                if let address = membership.address(of: member) ?? named[member] { membership.contacts.seen(member, at: address) }
-                for (other, address) in nodes where other != me && named[other] == nil { named[other] = address }
-                lookup.answer(from: Contacts.point(member), nodes.map { Contacts.point($0.0) }.filter { $0 != Contacts.point(me) })
+                sessions[answer.member] = connection
+                // The address it proved when dialed, else one it claimed itself (SWIM) or one already kept; a member
+                // that answered on a session it had opened to this node is kept at the first address an answer named
+                // for it — unproven until the next dial, which checks the ID and drops the contact if it is wrong.
+                if let address = answer.proven ?? membership.address(of: answer.member) ?? named[answer.member]?.first {
+                    membership.contacts.seen(answer.member, at: address)
+                }
+                for (other, address) in nodes where other != me && (named[other]?.count ?? 0) < 3 && named[other]?.contains(address) != true {
+                    named[other, default: []].append(address)
+                }
+                lookup.answer(from: Contacts.point(answer.member), nodes.map { Contacts.point($0.0) }.filter { $0 != Contacts.point(me) })
             }
         }
         var closest = lookup.result.map { (member: $0.words.0, connection: sessions[$0.words.0]) }
@@ -224,47 +274,78 @@ final class ProviderService: Sendable {
         return closest.sorted { ($0.member ^ target) < ($1.member ^ target) }.prefix(Self.replication).map { $0 }
     }
 
-    /// One FIND_NODE of a lookup: on `member`'s session, or a session dialed to `address` that must prove to be
-    /// `member` (kept as a transient session). Nil nodes: no answer.
-    private func askClosest(_ member: MemberID, at address: String?, key: [UInt8], timeout: Double) async
-        -> (MemberID, UInt64?, [(MemberID, String)]?)
-    {
-        guard let membership = layer.membership else { return (member, nil, nil) }
-        var connection = membership.connection(to: member)
-        if connection == nil, let address {
-            guard let (dialed, node) = try? await layer.connect(address, timeout: timeout) else { return (member, nil, nil) }
-            guard Membership.member(node) == member else {
-                // The address belongs to another node than the answer said: a stale or a false answer.
-                layer.transport.close(dialed)
-                return (member, nil, nil)
-            }
-            keepTransient(dialed)
-            connection = dialed
-        }
-        guard let connection else { return (member, nil, nil) }
-        if transient.withLock({ $0[connection] != nil }) { keepTransient(connection) }
-        guard let answer = try? await layer.request(.findNode, payload: key, on: connection, timeout: timeout), answer.header.type == .nodes else {
-            return (member, connection, nil)
-        }
-        return (member, connection, Self.nodes(in: answer.payload))
+    /// What one FIND_NODE of a lookup brought: the session it used, the address it dialed that proved the member
+    /// (nil when a session was up already), the sessions it dialed, and the members named (nil: no answer).
+    private struct Asked: Sendable {
+        var member: MemberID
+        var connection: UInt64?
+        var proven: String?
+        var dials: Int
+        var nodes: [(MemberID, String)]?
     }
 
-    /// Records a session a lookup dialed as used now; past ``transientLimit`` the least recently used is closed.
-    private func keepTransient(_ connection: UInt64) {
-        let now = layer.clock.now()
-        let evicted = transient.withLock { transient -> UInt64? in
-            transient[connection] = now
-            guard transient.count > Self.transientLimit, let oldest = transient.min(by: { $0.value < $1.value })?.key else { return nil }
-            transient[oldest] = nil
-            return oldest
+    /// One FIND_NODE of a lookup: on `member`'s session, or a session dialed to the first of `addresses` that
+    /// proves to be `member` (kept as a transient session).
+    private func askClosest(_ member: MemberID, at addresses: [String], key: [UInt8], timeout: Double) async -> Asked {
+        var asked = Asked(member: member, connection: layer.membership?.connection(to: member), proven: nil, dials: 0, nodes: nil)
+        if asked.connection == nil {
+            for address in addresses {
+                asked.dials += 1
+                guard let (dialed, node) = try? await layer.connect(address, timeout: timeout) else { continue }
+                guard Membership.member(node) == member else {
+                    // The address belongs to another node than the answer said: a stale or a false answer.
+                    layer.transport.close(dialed)
+                    continue
+                }
+                asked.connection = dialed
+                asked.proven = address
+                break
+            }
         }
-        if let evicted { layer.transport.close(evicted) }
+        guard let connection = asked.connection else { return asked }
+        let tracked = useTransient(connection, dialed: asked.proven != nil)
+        defer { if tracked { doneWithTransient(connection) } }
+        guard let answer = try? await layer.request(.findNode, payload: key, on: connection, timeout: timeout), answer.header.type == .nodes else {
+            return asked
+        }
+        asked.nodes = Self.nodes(in: answer.payload)
+        return asked
+    }
+
+    /// Marks `connection` in use by a lookup (a session it `dialed` is tracked from now on); past
+    /// ``transientLimit`` tracked sessions the least recently used idle one is closed. True when it is tracked.
+    private func useTransient(_ connection: UInt64, dialed: Bool) -> Bool {
+        let now = layer.clock.now()
+        let (tracked, candidates) = transient.withLock { transient -> (Bool, [UInt64]) in
+            guard dialed || transient[connection] != nil else { return (false, []) }
+            transient[connection, default: (now, 0)].last = now
+            transient[connection]!.inUse += 1
+            guard transient.count > Self.transientLimit else { return (true, []) }
+            return (true, transient.filter { $0.value.inUse == 0 }.sorted { $0.value.last < $1.value.last }.map(\.key))
+        }
+        for candidate in candidates {
+            // A session to a member SWIM holds alive is the view's: no longer tracked here, not closed.
+            let alive = layer.node(on: candidate).map { layer.membership?.isAlive(Membership.member($0)) == true } ?? false
+            transient.withLock { _ = $0.removeValue(forKey: candidate) }
+            if !alive { layer.transport.close(candidate) }
+            if transient.withLock({ $0.count <= Self.transientLimit }) { break }
+        }
+        return tracked
+    }
+
+    private func doneWithTransient(_ connection: UInt64) {
+        let now = layer.clock.now()
+        transient.withLock { transient in
+            guard transient[connection] != nil else { return }
+            transient[connection]!.inUse = max(0, transient[connection]!.inUse - 1)
+            transient[connection]!.last = now
+        }
     }
 
     /// Closes transient sessions idle for ``transientIdleNanoseconds`` whose member SWIM's view does not hold alive.
     private func closeIdleTransients(now: UInt64) {
         let idle = transient.withLock { transient -> [UInt64] in
-            let idle = transient.filter { now > $0.value && now - $0.value >= Self.transientIdleNanoseconds }.map(\.key)
+            let idle = transient.filter { $0.value.inUse == 0 && now > $0.value.last && now - $0.value.last >= Self.transientIdleNanoseconds }.map(\.key)
             for connection in idle { transient[connection] = nil }
             return idle
         }
@@ -287,25 +368,56 @@ final class ProviderService: Sendable {
     }
 
     private func announce(_ key: [UInt8], ttl: UInt32, now: UInt64) {
+        guard let membership = layer.membership else { return }
+        if membership.isPartial { return enqueueAnnouncement(key, ttl: ttl, still: nil) }
+        announce(key, ttl: ttl, to: closestMembers(to: key).map { ($0, nil) })
+    }
+
+    /// Signs this node's record for `key` now and sends it to `closest` (keeping it here when this node is one).
+    private func announce(_ key: [UInt8], ttl: UInt32, to closest: [(member: MemberID, connection: UInt64?)]) {
         guard let membership = layer.membership, let address = membership.advertisedAddress else { return }
         // Signed by this node, so every member that keeps or relays it can check that this node said it.
         let record = ProviderRecord(signing: key, address: address, ttl: ttl, lamport: layer.lamport.tick(), by: layer.identity)
         let payload = ProviderRecord.encode(key: key, record)
-        if membership.isPartial {
-            PeerManager.spawn { [self] in announce(payload, record: record, key: key, to: await locate(key)) }
-            return
-        }
-        announce(payload, record: record, key: key, to: closestMembers(to: key).map { ($0, nil) })
-    }
-
-    private func announce(_ payload: [UInt8], record: ProviderRecord, key: [UInt8], to closest: [(member: MemberID, connection: UInt64?)]) {
-        guard let membership = layer.membership else { return }
         for (member, connection) in closest {
             if member == membership.memberID {
                 store.add(key, record, now: layer.clock.now(), verified: true)
                 continue
             }
             if let connection = connection ?? layer.route(member) { try? layer.send(WireMessage(.provide, payload: payload), on: connection) }
+        }
+    }
+
+    /// Queues an announcement of `key` for a partial view (its closest found by a lookup first). A key waiting
+    /// already takes the newer intent; past ``announcementLimit`` the oldest waiting one is dropped (counted).
+    private func enqueueAnnouncement(_ key: [UInt8], ttl: UInt32, still: (@Sendable () -> Bool)?) {
+        let start = announcements.withLock { queue -> Int in
+            if queue.pending.updateValue(PendingAnnouncement(ttl: ttl, still: still), forKey: key) == nil { queue.order.append(key) }
+            while queue.order.count > Self.announcementLimit {
+                queue.pending[queue.order.removeFirst()] = nil
+                queue.dropped &+= 1
+            }
+            let start = min(Self.announcementWorkers - queue.workers, queue.order.count)
+            queue.workers += max(0, start)
+            return max(0, start)
+        }
+        for _ in 0..<start { PeerManager.spawn { [self] in await announceQueued() } }
+    }
+
+    /// An announcement worker: takes waiting keys one by one, finds each one's closest and sends the record
+    /// there (and a withdrawal after it when its provision says the key went meanwhile).
+    private func announceQueued() async {
+        while let (key, pending) = announcements.withLock({ queue -> ([UInt8], PendingAnnouncement)? in
+            guard !queue.order.isEmpty else {
+                queue.workers -= 1
+                return nil
+            }
+            let key = queue.order.removeFirst()
+            return queue.pending.removeValue(forKey: key).map { (key, $0) }
+        }) {
+            let closest = await locate(key)
+            announce(key, ttl: pending.ttl, to: closest)
+            if let still = pending.still, !still() { announce(key, ttl: 0, to: closest) }
         }
     }
 
@@ -330,17 +442,6 @@ final class ProviderService: Sendable {
             defer { refreshed.withLock { $0.running = false } }
             _ = await locate(own)
             _ = await locate(random)
-        }
-    }
-
-    /// One key of a partial view's republishing: its closest members found once, the record (and its withdrawal
-    /// when the key went meanwhile) sent to them.
-    private func republish(_ key: [UInt8], ttl: UInt32, still: () -> Bool) async {
-        guard let address = layer.membership?.advertisedAddress else { return }
-        let closest = await locate(key)
-        for ttl in still() ? [ttl] : [ttl, 0] {
-            let record = ProviderRecord(signing: key, address: address, ttl: ttl, lamport: layer.lamport.tick(), by: layer.identity)
-            announce(ProviderRecord.encode(key: key, record), record: record, key: key, to: closest)
         }
     }
 
@@ -456,14 +557,9 @@ final class ProviderService: Sendable {
             return due
         }
         if layer.membership?.isPartial == true {
-            // Each key's closest members take a lookup: one republishing task per kind at a time, the keys in turn.
-            for (kind, value) in due where republishing.withLock({ $0.insert(kind).inserted }) {
-                PeerManager.spawn { [self] in
-                    defer { _ = republishing.withLock { $0.remove(kind) } }
-                    for key in value.keys() where key.count == 32 {
-                        await republish(kind.recordKey(key), ttl: value.ttl) { value.still(key) }
-                    }
-                }
+            // Each key's closest members take a lookup: the keys join the announcement queue (one entry per key).
+            for (kind, value) in due {
+                for key in value.keys() where key.count == 32 { enqueueAnnouncement(kind.recordKey(key), ttl: value.ttl) { value.still(key) } }
             }
             return
         }
