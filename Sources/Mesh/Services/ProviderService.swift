@@ -490,8 +490,8 @@ final class ProviderService: Sendable {
     func lookupProviders(_ key: [UInt8], from connection: UInt64, timeout: Double)
         throws(MeshError) -> (providers: [ProviderRecord], rounds: Int, asked: Int)
     {
-        func point(_ member: MemberID) -> Key256 { Key256(member, 0, 0, 0) }
-        let target = Key256(key.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }, 0, 0, 0)
+        let point = Contacts.point
+        let target = point(Contacts.target(of: key))
         var addresses: [Key256: String] = [:]
         var found: [MemberID: ProviderRecord] = [:]
         for (member, address) in try findNodes(key, on: connection, timeout: timeout) { addresses[point(member)] = address }
